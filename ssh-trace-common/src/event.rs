@@ -1,0 +1,195 @@
+//! Records written to the `EVENTS` ring buffer.
+
+/// Discriminant stored in [`EventHeader::kind`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Connect = 1,
+    Fork = 2,
+    Exec = 3,
+    Exit = 4,
+    CredChange = 5,
+    Bytes = 6,
+}
+
+impl EventKind {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Connect,
+            2 => Self::Fork,
+            3 => Self::Exec,
+            4 => Self::Exit,
+            5 => Self::CredChange,
+            6 => Self::Bytes,
+            _ => return None,
+        })
+    }
+}
+
+/// Common prefix of every event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    pub kind: u32,
+    /// Process (thread-group id) the event is about; 0 when not in process context.
+    pub tgid: u32,
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ktime_ns: u64,
+    /// Kernel session key (see [`crate::maps::session_key`]); 0 = none.
+    pub session: u64,
+}
+
+/// Real, effective and saved ids of a task (`struct cred`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+}
+
+/// An SSH server process accepted a TCP connection: a session starts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectEvent {
+    pub hdr: EventHeader,
+    pub listener_tgid: u32,
+    /// AF_INET (2) or AF_INET6 (10).
+    pub family: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub _pad: [u8; 6],
+    /// IPv4 in the first 4 bytes for AF_INET; network byte order.
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    /// Kernel `struct sock *` of the connection (byte counters are keyed by it).
+    pub sock: u64,
+}
+
+/// A tracked process forked a child process (threads are not reported).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForkEvent {
+    pub hdr: EventHeader,
+    pub child_tgid: u32,
+    pub _pad: u32,
+    pub creds: Creds,
+}
+
+pub const EXEC_FILENAME_MAX: usize = 512;
+pub const EXEC_ARGS_MAX: usize = 4096;
+
+pub const EXEC_FLAG_SERVER_BINARY: u32 = 1;
+pub const EXEC_FLAG_ARGS_TRUNCATED: u32 = 2;
+pub const EXEC_FLAG_FILENAME_TRUNCATED: u32 = 4;
+pub const EXEC_FLAG_ARGS_UNREADABLE: u32 = 8;
+
+/// Fixed part of an exec event. On the ring buffer it is followed by
+/// `EXEC_FILENAME_MAX` bytes of filename (`filename_len` used) and then
+/// `args_len` bytes of NUL-separated argv; the record is cut after the argv.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecHead {
+    pub hdr: EventHeader,
+    pub ppid: u32,
+    pub flags: u32,
+    pub creds: Creds,
+    pub filename_len: u32,
+    pub args_len: u32,
+}
+
+/// Full exec record as built in the per-CPU scratch buffer.
+#[repr(C)]
+pub struct ExecEvent {
+    pub head: ExecHead,
+    pub filename: [u8; EXEC_FILENAME_MAX],
+    pub args: [u8; EXEC_ARGS_MAX],
+}
+
+/// A tracked process exited (thread-group leader only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitEvent {
+    pub hdr: EventHeader,
+    /// `task_struct.exit_code`: wait status (exit status << 8 | signal).
+    pub exit_code: u32,
+    pub _pad: u32,
+}
+
+/// Syscalls reported in [`CredEvent::syscall`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredSyscall {
+    Setuid = 1,
+    Setreuid = 2,
+    Setresuid = 3,
+    Setgid = 4,
+    Setregid = 5,
+    Setresgid = 6,
+}
+
+impl CredSyscall {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Setuid,
+            2 => Self::Setreuid,
+            3 => Self::Setresuid,
+            4 => Self::Setgid,
+            5 => Self::Setregid,
+            6 => Self::Setresgid,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Setuid => "setuid",
+            Self::Setreuid => "setreuid",
+            Self::Setresuid => "setresuid",
+            Self::Setgid => "setgid",
+            Self::Setregid => "setregid",
+            Self::Setresgid => "setresgid",
+        }
+    }
+
+    /// Number of id arguments the syscall takes.
+    pub fn arg_count(self) -> usize {
+        match self {
+            Self::Setuid | Self::Setgid => 1,
+            Self::Setreuid | Self::Setregid => 2,
+            Self::Setresuid | Self::Setresgid => 3,
+        }
+    }
+}
+
+/// A tracked process called a setuid-family syscall (reported at exit, with result).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CredEvent {
+    pub hdr: EventHeader,
+    pub syscall: u32,
+    /// Syscall arguments; unused ones are 0, "unchanged" is u32::MAX (-1).
+    pub args: [u32; 3],
+    /// Syscall return value (0 or -errno).
+    pub ret: i64,
+    pub old: Creds,
+    pub new: Creds,
+}
+
+/// Byte counters of a session's connection: periodic flush or final at close.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BytesEvent {
+    pub hdr: EventHeader,
+    pub sock: u64,
+    /// Received from the client (cumulative).
+    pub bytes_in: u64,
+    /// Sent to the client (cumulative).
+    pub bytes_out: u64,
+    /// 1 when the connection reached TCP_CLOSE (final counts).
+    pub closed: u32,
+    pub _pad: u32,
+}

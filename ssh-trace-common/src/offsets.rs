@@ -1,0 +1,39 @@
+//! Kernel struct field offsets, read by the agent from /sys/kernel/btf/vmlinux
+//! and passed to the programs as the global `OFFSETS` (aya has no CO-RE).
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_real_parent: u32,
+    pub task_mm: u32,
+    pub task_cred: u32,
+    pub task_files: u32,
+    pub task_exit_code: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub mm_exe_file: u32,
+    pub file_inode: u32,
+    pub file_private_data: u32,
+    pub inode_ino: u32,
+    pub inode_sb: u32,
+    pub sb_dev: u32,
+    pub cred_uid: u32,
+    pub cred_gid: u32,
+    pub cred_suid: u32,
+    pub cred_sgid: u32,
+    pub cred_euid: u32,
+    pub cred_egid: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    pub socket_sk: u32,
+    pub skc_family: u32,
+    pub skc_num: u32,
+    pub skc_dport: u32,
+    pub skc_daddr: u32,
+    pub skc_rcv_saddr: u32,
+    pub skc_v6_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+}

@@ -1,0 +1,71 @@
+//! setuid-family syscalls of session processes: arguments and old ids at
+//! enter, result and new ids at exit.
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use ssh_trace_common::{
+    event::{CredEvent, CredSyscall, EventKind},
+    maps::CredArgs,
+};
+
+use crate::{maps::*, task};
+
+#[inline(always)]
+fn enter(ctx: &TracePointContext, syscall: CredSyscall) -> u32 {
+    if tracked(current_tgid()).is_none() {
+        return 0;
+    }
+    let mut args = [0u32; 3];
+    // Syscall arguments are 8-byte slots from offset 16.
+    for (i, a) in args.iter_mut().enumerate().take(syscall.arg_count()) {
+        *a = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0) as u32;
+    }
+    let rec = CredArgs {
+        syscall: syscall as u32,
+        args,
+        old: task::creds(task::current_task()),
+    };
+    let _ = CRED_ARGS.insert(&current_tid(), &rec, 0);
+    0
+}
+
+#[inline(always)]
+fn exit(ctx: &TracePointContext) -> u32 {
+    let tid = current_tid();
+    let Some(rec) = (unsafe { CRED_ARGS.get(&tid).copied() }) else {
+        return 0;
+    };
+    let _ = CRED_ARGS.remove(&tid);
+    let tgid = current_tgid();
+    let Some(t) = tracked(tgid) else {
+        return 0;
+    };
+    emit(&CredEvent {
+        hdr: header(EventKind::CredChange, tgid, t.session),
+        syscall: rec.syscall,
+        args: rec.args,
+        ret: unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0),
+        old: rec.old,
+        new: task::creds(task::current_task()),
+    });
+    0
+}
+
+macro_rules! cred_syscall {
+    ($enter:ident, $exit:ident, $kind:expr) => {
+        #[tracepoint]
+        pub fn $enter(ctx: TracePointContext) -> u32 {
+            enter(&ctx, $kind)
+        }
+
+        #[tracepoint]
+        pub fn $exit(ctx: TracePointContext) -> u32 {
+            exit(&ctx)
+        }
+    };
+}
+
+cred_syscall!(sys_enter_setuid, sys_exit_setuid, CredSyscall::Setuid);
+cred_syscall!(sys_enter_setreuid, sys_exit_setreuid, CredSyscall::Setreuid);
+cred_syscall!(sys_enter_setresuid, sys_exit_setresuid, CredSyscall::Setresuid);
+cred_syscall!(sys_enter_setgid, sys_exit_setgid, CredSyscall::Setgid);
+cred_syscall!(sys_enter_setregid, sys_exit_setregid, CredSyscall::Setregid);
+cred_syscall!(sys_enter_setresgid, sys_exit_setresgid, CredSyscall::Setresgid);

@@ -1,0 +1,38 @@
+//! Builds the kernel programs (ssh-trace-ebpf) for the bpf target with the
+//! nightly toolchain; the object is embedded in the agent binary.
+use anyhow::{anyhow, Context as _};
+
+fn main() -> anyhow::Result<()> {
+    let cargo_metadata::Metadata { packages, .. } = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("cargo metadata")?;
+    let ebpf = packages
+        .into_iter()
+        .find(|p| p.name.as_str() == "ssh-trace-ebpf")
+        .ok_or_else(|| anyhow!("ssh-trace-ebpf package not found"))?;
+    let root = ebpf
+        .manifest_path
+        .parent()
+        .ok_or_else(|| anyhow!("no parent for {}", ebpf.manifest_path))?;
+    if which_bpf_linker().is_none() {
+        return Err(anyhow!(
+            "bpf-linker not found on PATH: run `cargo xtask setup` (it builds bpf-linker against nightly's LLVM)"
+        ));
+    }
+    aya_build::build_ebpf(
+        [aya_build::Package {
+            name: ebpf.name.as_str(),
+            root_dir: root.as_str(),
+            ..Default::default()
+        }],
+        aya_build::Toolchain::default(),
+    )
+}
+
+fn which_bpf_linker() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("bpf-linker"))
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,216 @@
+//! The agent: loads the probes, discovers open sessions, then turns kernel
+//! records into events until stopped, reporting every loss.
+use std::{
+    collections::HashSet,
+    io::Write,
+    sync::atomic::Ordering,
+    time::Duration,
+};
+
+use anyhow::{bail, Context, Result};
+use ssh_trace_common::maps::{Tracked, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, TRACKED_ADOPT_SOCK};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::{
+    event::*,
+    format::Formatter,
+    host,
+    probes::{self, Maps, Probes, ServerBinaries},
+    reader::Reader,
+    session::{discover, users, SessionTable},
+};
+
+pub struct Options {
+    pub ring_bytes: u32,
+    pub server_binaries: Vec<String>,
+    pub privsep_users: Vec<String>,
+    pub formatter: Formatter,
+}
+
+struct Output {
+    formatter: Formatter,
+    buf: Vec<u8>,
+    events: u64,
+    closed: bool,
+}
+
+impl Output {
+    fn push(&mut self, ev: &Event) {
+        self.events += 1;
+        self.formatter.write(ev, &mut self.buf);
+    }
+
+    /// Writes what is buffered; a closed stdout (`| head`) ends the run.
+    fn flush(&mut self) {
+        if self.buf.is_empty() || self.closed {
+            self.buf.clear();
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if out.write_all(&self.buf).and_then(|_| out.flush()).is_err() {
+            self.closed = true;
+        }
+        self.buf.clear();
+    }
+}
+
+fn losses(maps: &Maps, reader: &Reader) -> LossCounts {
+    let k = maps.lost_totals();
+    LossCounts {
+        kernel_ringbuf: k[LOST_RINGBUF as usize],
+        kernel_tracked_full: k[LOST_TRACKED_FULL as usize],
+        kernel_socks_full: k[LOST_SOCKS_FULL as usize],
+        queue: reader.stats.queue_lost.load(Ordering::Relaxed),
+        decode: reader.stats.decode_errors.load(Ordering::Relaxed),
+    }
+}
+
+pub async fn run(opts: Options) -> Result<()> {
+    probes::check_ring_bytes(opts.ring_bytes)?;
+    let servers = ServerBinaries::resolve(&opts.server_binaries);
+    if servers.ids().next().is_none() {
+        bail!(
+            "none of the SSH server binaries exists: {} (install openssh-server or pass --server-binary PATH)",
+            opts.server_binaries.join(", ")
+        );
+    }
+    probes::check_environment()?;
+    let mut probes = Probes::load(&probes::Options { ring_bytes: opts.ring_bytes, servers: &servers })?;
+    let (ring, mut maps) = probes.take_maps()?;
+    let (mut reader, mut rx) = Reader::spawn(ring).context("starting the ring buffer reader")?;
+
+    let privsep: HashSet<u32> = opts.privsep_users.iter().filter_map(|u| users::uid_of(u)).collect();
+    let boot_id = host::boot_id();
+    let mut table = SessionTable::new(boot_id, host::Clock::now(), privsep.clone(), users::name_of);
+    let mut out = Output { formatter: opts.formatter, buf: Vec::new(), events: 0, closed: false };
+
+    let agent = AgentInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        pid: std::process::id(),
+        kernel: host::kernel_release(),
+        ring_buffer_bytes: opts.ring_bytes,
+        server_binaries: servers.paths().map(str::to_owned).collect(),
+    };
+    // Programs are attached: whatever starts from now on is seen. What was
+    // already running is found in /proc and put into the kernel maps.
+    let mut events = Vec::new();
+    discover_into(&mut maps, &servers, &privsep, &mut table, &mut events);
+    crate::privileges::drop_all().context("dropping privileges after loading")?;
+    out.push(&Event::new(host::now_unix_ns(), Kind::AgentStart, None, Body::AgentStart { agent: agent.clone() }));
+    for e in &events {
+        out.push(e);
+    }
+    out.flush();
+
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut reported = LossCounts::default();
+    loop {
+        tokio::select! {
+            batch = rx.recv() => {
+                let Some(batch) = batch else { break };
+                events.clear();
+                for ev in &batch {
+                    table.handle(ev, &mut events);
+                }
+                while let Ok(more) = rx.try_recv() {
+                    for ev in &more {
+                        table.handle(ev, &mut events);
+                    }
+                }
+                for e in &events {
+                    out.push(e);
+                }
+                out.flush();
+                if out.closed {
+                    break;
+                }
+            }
+            _ = tick.tick() => {
+                report_loss(&maps, &reader, &mut reported, &mut out);
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    // Stop: read what the kernel already produced, then account for it all.
+    reader.stop();
+    events.clear();
+    while let Ok(batch) = rx.try_recv() {
+        for ev in &batch {
+            table.handle(ev, &mut events);
+        }
+    }
+    for e in &events {
+        out.push(e);
+    }
+    report_loss(&maps, &reader, &mut reported, &mut out);
+    let totals = AgentTotals { events: out.events, lost: reported.clone() };
+    out.push(&Event::new(host::now_unix_ns(), Kind::AgentStop, None, Body::AgentStop { agent, totals: totals.clone() }));
+    out.flush();
+    eprintln!(
+        "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
+        totals.events,
+        reported.total(),
+        reported.kernel_ringbuf,
+        reported.kernel_tracked_full,
+        reported.kernel_socks_full,
+        reported.queue,
+        reported.decode
+    );
+    drop(probes);
+    Ok(())
+}
+
+fn report_loss(maps: &Maps, reader: &Reader, reported: &mut LossCounts, out: &mut Output) {
+    let now = losses(maps, reader);
+    if now.total() > reported.total() {
+        let loss = now.since(reported);
+        out.push(&Event::new(host::now_unix_ns(), Kind::AgentLoss, None, Body::AgentLoss { loss, total: now.clone() }));
+        out.flush();
+        *reported = now;
+    }
+}
+
+/// Puts listeners and open sessions found in /proc into the kernel maps and
+/// the session table. Run twice: a process forked between the programs
+/// attaching and the first scan has an untracked parent in the kernel.
+fn discover_into(
+    maps: &mut Maps,
+    servers: &ServerBinaries,
+    privsep: &HashSet<u32>,
+    table: &mut SessionTable,
+    events: &mut Vec<Event>,
+) {
+    let boot = discover::boot_wall_ns();
+    let mut seen: HashSet<u64> = HashSet::new();
+    for _ in 0..2 {
+        let procs = discover::all_procs(servers);
+        let snap = discover::snapshot(&procs, privsep, |k| table.session_id(k), boot);
+        for l in snap.listeners {
+            if maps.listeners.get(&l, 0).is_err() {
+                let _ = maps.listeners.insert(l, 0, 0);
+            }
+        }
+        for found in snap.sessions {
+            let key = found.session.key;
+            // Accepted after the listeners went into the map: the kernel
+            // already tracks it under its own key.
+            let Some(&(root, _)) = found.procs.first() else { continue };
+            if maps.tracked.get(&root, 0).is_ok_and(|t| t.session != key) {
+                continue;
+            }
+            for &(pid, _) in &found.procs {
+                if maps.tracked.get(&pid, 0).is_ok() {
+                    continue;
+                }
+                let flags = if Some(pid) == found.io_pid { TRACKED_ADOPT_SOCK } else { 0 };
+                let _ = maps.tracked.insert(pid, Tracked { session: key, flags, _pad: 0 }, 0);
+            }
+            if seen.insert(key) {
+                table.add_discovered(found.session, &found.procs, events);
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Ring buffer records → typed kernel events. Every length is checked: a
+//! short or unknown record is an error, never a panic.
+use anyhow::{bail, Result};
+use ssh_trace_common::event::*;
+
+/// A decoded kernel record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelEvent {
+    Connect(ConnectEvent),
+    Fork(ForkEvent),
+    Exec(Exec),
+    Exit(ExitEvent),
+    Cred(CredEvent),
+    Bytes(BytesEvent),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exec {
+    pub head: ExecHead,
+    pub filename: Vec<u8>,
+    /// argv, one entry per argument (NUL separators removed).
+    pub args: Vec<Vec<u8>>,
+}
+
+impl KernelEvent {
+    pub fn header(&self) -> &EventHeader {
+        match self {
+            Self::Connect(e) => &e.hdr,
+            Self::Fork(e) => &e.hdr,
+            Self::Exec(e) => &e.head.hdr,
+            Self::Exit(e) => &e.hdr,
+            Self::Cred(e) => &e.hdr,
+            Self::Bytes(e) => &e.hdr,
+        }
+    }
+}
+
+/// Copies a `#[repr(C)]` record out of `buf` (which may be unaligned).
+fn read<T: Copy>(buf: &[u8]) -> Result<T> {
+    let need = std::mem::size_of::<T>();
+    if buf.len() < need {
+        bail!("record of {} bytes is shorter than its {need}-byte type", buf.len());
+    }
+    // SAFETY: length checked; T is a plain-old-data record of integers.
+    Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr() as *const T) })
+}
+
+pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
+    let hdr: EventHeader = read(buf)?;
+    let Some(kind) = EventKind::from_u32(hdr.kind) else {
+        bail!("unknown record kind {}", hdr.kind);
+    };
+    Ok(match kind {
+        EventKind::Connect => KernelEvent::Connect(read(buf)?),
+        EventKind::Fork => KernelEvent::Fork(read(buf)?),
+        EventKind::Exit => KernelEvent::Exit(read(buf)?),
+        EventKind::CredChange => KernelEvent::Cred(read(buf)?),
+        EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
+        EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
+    })
+}
+
+fn decode_exec(buf: &[u8]) -> Result<Exec> {
+    let head: ExecHead = read(buf)?;
+    let body = &buf[std::mem::size_of::<ExecHead>()..];
+    let (flen, alen) = (head.filename_len as usize, head.args_len as usize);
+    if flen > EXEC_FILENAME_MAX || alen > EXEC_ARGS_MAX || body.len() < EXEC_FILENAME_MAX + alen {
+        bail!("exec record lengths out of range (filename {flen}, args {alen}, body {})", body.len());
+    }
+    let filename = &body[..flen];
+    // bpf_probe_read_kernel_str counts the NUL.
+    let filename = filename.strip_suffix(&[0]).unwrap_or(filename).to_vec();
+    let args = split_args(&body[EXEC_FILENAME_MAX..EXEC_FILENAME_MAX + alen]);
+    Ok(Exec { head, filename, args })
+}
+
+/// argv area: NUL-terminated strings back to back.
+pub fn split_args(raw: &[u8]) -> Vec<Vec<u8>> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of<T>(v: &T) -> Vec<u8> {
+        // SAFETY: test records are plain integers with no padding.
+        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()).to_vec() }
+    }
+
+    #[test]
+    fn decodes_exec_with_args() {
+        let head = ExecHead {
+            hdr: EventHeader { kind: EventKind::Exec as u32, tgid: 7, ktime_ns: 5, session: 9 },
+            ppid: 6,
+            flags: 0,
+            creds: Creds::default(),
+            filename_len: 8,
+            args_len: 9,
+        };
+        let mut buf = bytes_of(&head);
+        let mut name = b"/bin/ls\0".to_vec();
+        name.resize(EXEC_FILENAME_MAX, 0);
+        buf.extend(name);
+        buf.extend(b"ls\0-l\0/\xff\0");
+        let KernelEvent::Exec(e) = decode(&buf).unwrap() else { panic!() };
+        assert_eq!(e.filename, b"/bin/ls");
+        assert_eq!(e.args, vec![b"ls".to_vec(), b"-l".to_vec(), b"/\xff".to_vec()]);
+        assert_eq!(e.head.ppid, 6);
+    }
+
+    #[test]
+    fn rejects_short_and_unknown_records() {
+        assert!(decode(&[1, 0, 0]).is_err());
+        let hdr = EventHeader { kind: 99, ..Default::default() };
+        assert!(decode(&bytes_of(&hdr)).unwrap_err().to_string().contains("unknown record kind 99"));
+        let hdr = EventHeader { kind: EventKind::Connect as u32, ..Default::default() };
+        assert!(decode(&bytes_of(&hdr)).is_err());
+    }
+
+    #[test]
+    fn rejects_exec_lengths_out_of_range() {
+        let head = ExecHead {
+            hdr: EventHeader { kind: EventKind::Exec as u32, ..Default::default() },
+            args_len: 100_000,
+            ..Default::default()
+        };
+        let mut buf = bytes_of(&head);
+        buf.resize(buf.len() + EXEC_FILENAME_MAX + 10, 0);
+        assert!(decode(&buf).is_err());
+    }
+
+    #[test]
+    fn splits_args() {
+        assert_eq!(split_args(b""), Vec::<Vec<u8>>::new());
+        assert_eq!(split_args(b"a\0\0b\0"), vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
+    }
+}

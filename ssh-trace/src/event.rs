@@ -1,0 +1,199 @@
+//! Events ssh-trace emits (documented in docs/schema.md). The JSON shape is
+//! `{"time", "event", "host", "session"?, <body fields>}`.
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Endpoint {
+    pub ip: String,
+    pub port: u16,
+}
+
+/// The session an event belongs to, as known when the event was made.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub source: Option<Endpoint>,
+    pub destination: Option<Endpoint>,
+    /// Found in /proc when the agent started, not seen connecting.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub discovered: bool,
+    /// Present on session.end only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub end: Option<SessionEnd>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SessionEnd {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_ms: u64,
+    pub logged_in: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProcessExec {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub executable: String,
+    pub executable_truncated: bool,
+    pub args: Vec<String>,
+    pub args_truncated: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProcessExit {
+    pub pid: u32,
+    /// Exit status when the process exited normally.
+    pub exit_code: Option<u8>,
+    /// Signal number when it was killed by a signal.
+    pub signal: Option<u8>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Ids {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UserChange {
+    /// setuid, setreuid, setresuid, setgid, setregid, setresgid, or execve
+    /// (a set-user-ID or set-group-ID program).
+    pub syscall: &'static str,
+    /// Syscall arguments; -1 means "unchanged". Empty for execve.
+    pub args: Vec<i64>,
+    pub success: bool,
+    /// errno when the syscall failed.
+    pub errno: Option<i32>,
+    pub old: Ids,
+    pub new: Ids,
+    /// Names of the new real and effective users.
+    pub user: Option<String>,
+    pub effective_user: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Pid {
+    pub pid: u32,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct LossCounts {
+    /// Records the kernel could not put on the full ring buffer.
+    pub kernel_ringbuf: u64,
+    /// Processes not tracked because the TRACKED map was full.
+    pub kernel_tracked_full: u64,
+    /// Connections not counted because the SESSION_SOCKS map was full.
+    pub kernel_socks_full: u64,
+    /// Records dropped because the agent's queue was full.
+    pub queue: u64,
+    /// Records the agent could not decode.
+    pub decode: u64,
+}
+
+impl LossCounts {
+    pub fn total(&self) -> u64 {
+        self.kernel_ringbuf + self.kernel_tracked_full + self.kernel_socks_full + self.queue + self.decode
+    }
+
+    pub fn since(&self, earlier: &LossCounts) -> LossCounts {
+        LossCounts {
+            kernel_ringbuf: self.kernel_ringbuf - earlier.kernel_ringbuf,
+            kernel_tracked_full: self.kernel_tracked_full - earlier.kernel_tracked_full,
+            kernel_socks_full: self.kernel_socks_full - earlier.kernel_socks_full,
+            queue: self.queue - earlier.queue,
+            decode: self.decode - earlier.decode,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AgentInfo {
+    pub version: &'static str,
+    pub pid: u32,
+    pub kernel: String,
+    pub ring_buffer_bytes: u32,
+    pub server_binaries: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AgentTotals {
+    pub events: u64,
+    pub lost: LossCounts,
+}
+
+/// Kind-specific part of an event; its fields sit at the top level.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Body {
+    None {},
+    ProcessExec { process: ProcessExec },
+    ProcessExit { process: ProcessExit },
+    UserChange { process: Pid, change: UserChange },
+    AgentStart { agent: AgentInfo },
+    AgentLoss { loss: LossCounts, total: LossCounts },
+    AgentStop { agent: AgentInfo, totals: AgentTotals },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Kind {
+    #[serde(rename = "session.connect")]
+    SessionConnect,
+    #[serde(rename = "session.login")]
+    SessionLogin,
+    #[serde(rename = "process.exec")]
+    ProcessExec,
+    #[serde(rename = "process.exit")]
+    ProcessExit,
+    #[serde(rename = "user.change")]
+    UserChange,
+    #[serde(rename = "session.end")]
+    SessionEnd,
+    #[serde(rename = "agent.start")]
+    AgentStart,
+    #[serde(rename = "agent.loss")]
+    AgentLoss,
+    #[serde(rename = "agent.stop")]
+    AgentStop,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SessionConnect => "session.connect",
+            Self::SessionLogin => "session.login",
+            Self::ProcessExec => "process.exec",
+            Self::ProcessExit => "process.exit",
+            Self::UserChange => "user.change",
+            Self::SessionEnd => "session.end",
+            Self::AgentStart => "agent.start",
+            Self::AgentLoss => "agent.loss",
+            Self::AgentStop => "agent.stop",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    pub kind: Kind,
+    pub session: Option<SessionInfo>,
+    pub body: Body,
+}
+
+impl Event {
+    pub fn new(time_ns: u64, kind: Kind, session: Option<SessionInfo>, body: Body) -> Self {
+        Self { time_ns, kind, session, body }
+    }
+}

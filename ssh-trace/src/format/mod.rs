@@ -1,0 +1,35 @@
+//! Output formats: events → lines of text.
+pub mod human;
+pub mod json;
+
+use crate::event::Event;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatKind {
+    /// One aligned line per event, for a person.
+    Human,
+    /// One JSON object per line (docs/schema.md).
+    Json,
+}
+
+pub enum Formatter {
+    Human(human::Human),
+    Json(json::Json),
+}
+
+impl Formatter {
+    pub fn new(kind: FormatKind, host: String, color: bool) -> Self {
+        match kind {
+            FormatKind::Human => Self::Human(human::Human { color }),
+            FormatKind::Json => Self::Json(json::Json { host }),
+        }
+    }
+
+    /// Appends one line (with its newline) to `out`.
+    pub fn write(&self, ev: &Event, out: &mut Vec<u8>) {
+        match self {
+            Self::Human(h) => h.write(ev, out),
+            Self::Json(j) => j.write(ev, out),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Facts about this machine used in every event: host name, boot id and the
+//! kernel clock (bpf_ktime_get_ns is CLOCK_MONOTONIC) mapped to wall time.
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// 16 bytes of /proc/sys/kernel/random/boot_id: random per boot.
+pub fn boot_id() -> [u8; 16] {
+    let s = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    parse_uuid(s.trim()).unwrap_or_default()
+}
+
+fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = s.bytes().filter(|b| *b != b'-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+pub fn realtime_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+/// Maps monotonic kernel timestamps to Unix-epoch nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    offset_ns: i128,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        Self { offset_ns: realtime_ns() as i128 - monotonic_ns() as i128 }
+    }
+
+    pub fn fixed(offset_ns: i128) -> Self {
+        Self { offset_ns }
+    }
+
+    pub fn wall_ns(&self, monotonic_ns: u64) -> u64 {
+        (monotonic_ns as i128 + self.offset_ns).max(0) as u64
+    }
+}
+
+/// RFC 3339, UTC, nanoseconds.
+pub fn rfc3339(unix_ns: u64) -> String {
+    let t = UNIX_EPOCH + Duration::from_nanos(unix_ns);
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+pub fn now_unix_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+/// A session id unique across hosts, reboots and agent restarts: the boot id
+/// (random per boot) with the kernel session key folded into its last 8
+/// bytes, written as a UUID. The same session gets the same id from any
+/// agent on this boot.
+pub fn session_id(boot_id: &[u8; 16], key: u64) -> String {
+    let mut b = *boot_id;
+    for (i, k) in key.to_be_bytes().iter().enumerate() {
+        b[8 + i] ^= k;
+    }
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_differ_by_key_and_boot() {
+        let boot = parse_uuid("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0").unwrap();
+        let a = session_id(&boot, 1);
+        assert_eq!(a, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1");
+        assert_ne!(a, session_id(&boot, 2));
+        let mut other = boot;
+        other[0] ^= 1;
+        assert_ne!(a, session_id(&other, 1));
+    }
+
+    #[test]
+    fn formats_rfc3339_nanos() {
+        assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456789Z");
+    }
+}

@@ -1,0 +1,25 @@
+//! Least privilege: once the programs are attached and open sessions are
+//! discovered, the agent needs no capability (reading the ring buffer and
+//! maps uses file descriptors it already holds). All are dropped, for good.
+use anyhow::{Context, Result};
+use caps::CapSet;
+
+pub fn drop_all() -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("PR_SET_NO_NEW_PRIVS");
+    }
+    for cap in caps::all() {
+        // Fails only where the bounding set is already without it.
+        let _ = caps::drop(None, CapSet::Bounding, cap);
+    }
+    for set in [CapSet::Ambient, CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
+        caps::clear(None, set).with_context(|| format!("clearing the {set:?} capability set"))?;
+    }
+    Ok(())
+}
+
+/// Effective capabilities now held (for tests and `agent.start`).
+pub fn effective_count() -> usize {
+    caps::read(None, CapSet::Effective).map(|c| c.len()).unwrap_or(0)
+}

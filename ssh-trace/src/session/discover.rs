@@ -1,0 +1,219 @@
+//! Sessions already open when the agent starts, found in /proc: SSH server
+//! listeners (server binary whose parent is not one), their per-connection
+//! children (session roots) and all descendants.
+use std::{
+    collections::{HashMap, HashSet},
+    fs,
+    path::Path,
+};
+
+use ssh_trace_common::{event::Creds, maps::DISCOVERED_KEY_BIT};
+
+use super::{endpoint, Session};
+use crate::{event::Endpoint, probes::ServerBinaries};
+
+#[derive(Clone, Debug)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    /// Clock ticks after boot.
+    pub start_ticks: u64,
+    pub creds: Creds,
+    pub server: bool,
+}
+
+#[derive(Debug)]
+pub struct Found {
+    pub session: Session,
+    /// Members with their ids, root first.
+    pub procs: Vec<(u32, Creds)>,
+    /// The member that does the connection's I/O: it adopts the socket.
+    pub io_pid: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub listeners: Vec<u32>,
+    pub sessions: Vec<Found>,
+}
+
+pub fn read_proc(pid: u32, servers: &ServerBinaries) -> Option<ProcInfo> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ppid = f.get(1)?.parse().ok()?;
+    let start_ticks = f.get(19)?.parse().ok()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ids = |key: &str| -> Option<Vec<u32>> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..].split_whitespace().map(|v| v.parse().ok()).collect()
+    };
+    let (u, g) = (ids("Uid:")?, ids("Gid:")?);
+    let creds = Creds { uid: u[0], euid: u[1], suid: u[2], gid: g[0], egid: g[1], sgid: g[2] };
+    let server = crate::probes::binary_id(Path::new(&format!("/proc/{pid}/exe")))
+        .map(|id| servers.contains(&id))
+        .unwrap_or(false);
+    Some(ProcInfo { pid, ppid, start_ticks, creds, server })
+}
+
+pub fn all_procs(servers: &ServerBinaries) -> HashMap<u32, ProcInfo> {
+    let Ok(dir) = fs::read_dir("/proc") else { return HashMap::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| read_proc(pid, servers))
+        .map(|p| (p.pid, p))
+        .collect()
+}
+
+/// Key for a discovered session: top bit set (kernel keys never have it),
+/// then the root's start time and pid, so a restarted agent makes the same.
+pub fn discovered_key(root: &ProcInfo) -> u64 {
+    DISCOVERED_KEY_BIT | ((root.start_ticks & 0xff_ffff_ffff) << 22) | (root.pid as u64 & 0x3f_ffff)
+}
+
+pub fn snapshot(
+    procs: &HashMap<u32, ProcInfo>,
+    privsep: &HashSet<u32>,
+    make_id: impl Fn(u64) -> String,
+    boot_wall_ns: u64,
+) -> Snapshot {
+    let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for p in procs.values() {
+        children.entry(p.ppid).or_default().push(p.pid);
+    }
+    let listeners: Vec<u32> = procs.values().filter(|p| p.server && !is_server(p.ppid)).map(|p| p.pid).collect();
+    let ticks = clock_ticks();
+    let tcp = tcp_table();
+    let mut sessions = Vec::new();
+    for &l in &listeners {
+        for &root in children.get(&l).into_iter().flatten() {
+            let Some(root_info) = procs.get(&root) else { continue };
+            // Members in breadth-first order (root, then shallower first).
+            let mut members = vec![root];
+            let mut i = 0;
+            while i < members.len() {
+                if let Some(c) = children.get(&members[i]) {
+                    members.extend(c);
+                }
+                i += 1;
+            }
+            let key = discovered_key(root_info);
+            let mut s = Session::new(key, make_id(key), boot_wall_ns + root_info.start_ticks * 1_000_000_000 / ticks);
+            s.discovered = true;
+            // Logged in once a member other than the root runs as a uid that
+            // is not the privilege-separation user's.
+            if let Some(user) = members[1..]
+                .iter()
+                .filter_map(|p| procs.get(p))
+                .find(|p| p.creds.uid == p.creds.euid && !privsep.contains(&p.creds.uid))
+            {
+                s.uid = Some(user.creds.uid);
+                s.user = super::users::name_of(user.creds.uid);
+            }
+            // The deepest server process holding the connection does its I/O.
+            let mut io_pid = None;
+            for &m in &members {
+                if !is_server(m) {
+                    continue;
+                }
+                if let Some((src, dst)) = socket_endpoints(m, &tcp) {
+                    s.source = Some(src);
+                    s.destination = Some(dst);
+                    io_pid = Some(m);
+                }
+            }
+            let procs_list = members.iter().filter_map(|p| procs.get(p)).map(|p| (p.pid, p.creds)).collect();
+            sessions.push(Found { session: s, procs: procs_list, io_pid });
+        }
+    }
+    Snapshot { listeners, sessions }
+}
+
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// Wall time of boot, in Unix ns.
+pub fn boot_wall_ns() -> u64 {
+    // /proc starttime counts from boot on CLOCK_BOOTTIME.
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    let boot = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+    crate::host::realtime_ns().saturating_sub(boot)
+}
+
+type TcpTable = HashMap<u64, (Endpoint, Endpoint)>;
+
+/// Established TCP sockets by inode: (remote, local).
+fn tcp_table() -> TcpTable {
+    let mut out = HashMap::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let Ok(text) = fs::read_to_string(file) else { continue };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[3] != "01" {
+                continue;
+            }
+            let (Some(local), Some(remote), Ok(inode)) = (parse_addr(f[1], v6), parse_addr(f[2], v6), f[9].parse()) else {
+                continue;
+            };
+            out.insert(inode, (remote, local));
+        }
+    }
+    out
+}
+
+/// "0100007F:0016" (IPv4, host-order words) or 32 hex digits for IPv6.
+fn parse_addr(s: &str, v6: bool) -> Option<Endpoint> {
+    let (a, p) = s.split_once(':')?;
+    let port = u16::from_str_radix(p, 16).ok()?;
+    let mut bytes = [0u8; 16];
+    let words = if v6 { 4 } else { 1 };
+    if a.len() != words * 8 {
+        return None;
+    }
+    for w in 0..words {
+        let v = u32::from_str_radix(&a[w * 8..w * 8 + 8], 16).ok()?;
+        bytes[w * 4..w * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+    Some(endpoint(if v6 { 10 } else { 2 }, &bytes, port))
+}
+
+fn socket_endpoints(pid: u32, tcp: &TcpTable) -> Option<(Endpoint, Endpoint)> {
+    let dir = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    dir.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse::<u64>().ok()?;
+            tcp.get(&l).cloned()
+        })
+        .next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_net_addresses() {
+        let e = parse_addr("0100007F:0016", false).unwrap();
+        assert_eq!((e.ip.as_str(), e.port), ("127.0.0.1", 22));
+        let e = parse_addr("0000000000000000FFFF00000100007F:1F90", true).unwrap();
+        assert_eq!((e.ip.as_str(), e.port), ("127.0.0.1", 8080));
+        let e = parse_addr("00000000000000000000000001000000:0050", true).unwrap();
+        assert_eq!(e.ip, "::1");
+        assert!(parse_addr("zz:1", false).is_none());
+    }
+
+    #[test]
+    fn discovered_keys_are_apart_from_kernel_keys() {
+        let p = ProcInfo { pid: 42, ppid: 1, start_ticks: 1234, creds: Creds::default(), server: true };
+        let k = discovered_key(&p);
+        assert!(k & DISCOVERED_KEY_BIT != 0);
+        assert_eq!(k & 0x3f_ffff, 42);
+        assert!(ssh_trace_common::maps::session_key(127, u64::MAX) & DISCOVERED_KEY_BIT == 0);
+    }
+}
