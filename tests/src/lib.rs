@@ -1,1 +1,323 @@
+//! End-to-end harness for ssh-trace: a private OpenSSH sshd on loopback, a
+//! test user with keys, the real ssh client, and the real agent streaming
+//! JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
+pub mod schema;
 
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, OnceLock},
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+pub const TEST_USER: &str = "sshtrace-test";
+
+/// True when running as root; otherwise prints why the test is skipped.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    eprintln!("skipped {test}: needs root (loads eBPF programs and runs sshd)");
+    false
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The agent binary: $SSH_TRACE_BIN (set by `cargo xtask test`) or target/debug.
+pub fn agent_bin() -> PathBuf {
+    std::env::var_os("SSH_TRACE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/ssh-trace"))
+}
+
+/// Machine-wide fixtures made once per test process.
+pub struct World {
+    pub dir: PathBuf,
+    pub uid: u32,
+    pub key: PathBuf,
+    pub wrong_key: PathBuf,
+    pub host_key: PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(|| make_world().expect("setting up the test user, keys and sudoers"))
+}
+
+fn make_world() -> Result<World> {
+    for tool in ["/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/sudo"] {
+        if !Path::new(tool).exists() {
+            bail!("{tool} is missing: run `cargo xtask setup` (installs openssh-server, openssh-client, sudo)");
+        }
+    }
+    std::fs::create_dir_all("/run/sshd")?;
+    if run(Command::new("id").args(["-u", TEST_USER])).is_err() {
+        run(Command::new("useradd").args(["-m", "-s", "/bin/bash", TEST_USER]))?;
+    }
+    // With PAM off sshd refuses accounts whose password field is locked.
+    run(Command::new("usermod").args(["-p", "*", TEST_USER]))?;
+    let uid: u32 = run(Command::new("id").args(["-u", TEST_USER]))?.trim().parse()?;
+    let dir = std::env::temp_dir().join(format!("ssh-trace-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let keygen = |name: &str| -> Result<PathBuf> {
+        let p = dir.join(name);
+        let _ = std::fs::remove_file(&p);
+        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&p))?;
+        Ok(p)
+    };
+    let (key, wrong_key, host_key) = (keygen("user_key")?, keygen("wrong_key")?, keygen("host_key")?);
+    let home = PathBuf::from(format!("/home/{TEST_USER}"));
+    let ssh_dir = home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir)?;
+    std::fs::copy(key.with_extension("pub"), ssh_dir.join("authorized_keys"))?;
+    run(Command::new("chown").args(["-R", &format!("{TEST_USER}:"), ssh_dir.to_str().unwrap_or_default()]))?;
+    std::fs::write(
+        "/etc/sudoers.d/ssh-trace-test",
+        format!("{TEST_USER} ALL=(nobody) NOPASSWD: /usr/bin/id\n"),
+    )?;
+    Ok(World { dir, uid, key, wrong_key, host_key })
+}
+
+/// A private sshd on 127.0.0.1 with its own config and log.
+pub struct Sshd {
+    pub port: u16,
+    pub log: PathBuf,
+    child: Child,
+}
+
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Sshd {
+    pub fn start(name: &str) -> Result<Self> {
+        let w = world();
+        let port = free_port()?;
+        let cfg = w.dir.join(format!("sshd_{name}.conf"));
+        let log = w.dir.join(format!("sshd_{name}.log"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nUsePAM no\nStrictModes no\n\
+                 AllowUsers {TEST_USER}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PidFile none\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n\
+                 Subsystem sftp /usr/lib/openssh/sftp-server\n",
+                w.host_key.display()
+            ),
+        )?;
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-f")
+            .arg(&cfg)
+            .arg("-E")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting sshd")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("sshd did not listen on {port}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self { port, log, child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Client ports of connections sshd logged ("Connection from IP port N").
+    pub fn logged_client_ports(&self) -> Vec<u16> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| {
+                let rest = l.split("Connection from ").nth(1)?;
+                rest.split_whitespace().nth(2)?.parse().ok()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one ssh client run showed.
+#[derive(Debug, Default)]
+pub struct SshRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// "Transferred: sent N, received M bytes" from -v.
+    pub transferred: Option<(u64, u64)>,
+    /// Client port from `echo $SSH_CONNECTION` if the command printed it.
+    pub client_port: Option<u16>,
+}
+
+pub fn ssh_base(sshd: &Sshd, key: &Path) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(["-v", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"])
+        .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=VERBOSE"])
+        .arg("-i")
+        .arg(key)
+        .args(["-p", &sshd.port.to_string()]);
+    c
+}
+
+pub fn parse_run(out: std::process::Output) -> SshRun {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let transferred = stderr.lines().find_map(|l| {
+        let rest = l.strip_prefix("Transferred: sent ")?;
+        let (sent, rest) = rest.split_once(", received ")?;
+        let received = rest.split_whitespace().next()?;
+        Some((sent.parse().ok()?, received.parse().ok()?))
+    });
+    // SSH_CONNECTION = "client_ip client_port server_ip server_port".
+    let client_port = stdout.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() == 4 && f[0].contains('.')).then(|| f[1].parse().ok()).flatten()
+    });
+    SshRun { success: out.status.success(), stdout, stderr, transferred, client_port }
+}
+
+/// Runs `cmd` in a session as the test user.
+pub fn ssh(sshd: &Sshd, extra: &[&str], cmd: &str) -> Result<SshRun> {
+    let out = ssh_base(sshd, &world().key)
+        .args(extra)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .output()?;
+    Ok(parse_run(out))
+}
+
+/// The agent running `tail --json`, its lines collected as they come.
+pub struct Tracer {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Tracer {
+    pub fn start(extra: &[&str]) -> Result<Self> {
+        let bin = agent_bin();
+        if !bin.exists() {
+            bail!("{} not built: run `cargo xtask test` (or cargo build -p ssh-trace)", bin.display());
+        }
+        let mut child = Command::new(&bin)
+            .args(["tail", "--json"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting ssh-trace")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let stderr_pipe = child.stderr.take().context("stderr")?;
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                l2.lock().unwrap().push(line);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let e2 = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                let mut e = e2.lock().unwrap();
+                e.push_str(&line);
+                e.push('\n');
+            }
+        });
+        let t = Self { child, lines, reader: Some(reader), stderr };
+        if !t.wait_for(Duration::from_secs(30), |e| e["event"] == "agent.start") {
+            bail!("ssh-trace did not start: {}", t.stderr.lock().unwrap());
+        }
+        Ok(t)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    pub fn raw_lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Polls until an event matches (true) or the time is up (false).
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.events().iter().any(&pred) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// SIGTERM, then every line it wrote (ends with agent.stop).
+    pub fn stop(mut self) -> Result<Vec<Value>> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait()?;
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        if !status.success() {
+            bail!("ssh-trace exited with {status}: {}", self.stderr.lock().unwrap());
+        }
+        Ok(self.events())
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Events of the session whose client port is `port`.
+pub fn session_events(events: &[Value], port: u16) -> Vec<Value> {
+    events.iter().filter(|e| e["session"]["source"]["port"] == port).cloned().collect()
+}
+
+pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+pub fn args_of(e: &Value) -> Vec<String> {
+    e["process"]["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)).collect()
+}
