@@ -14,6 +14,10 @@ pub const SERVER_BINARIES_MAX: u32 = 64;
 /// Default ring buffer size in bytes (power of two, multiple of the page size).
 pub const DEFAULT_RING_BYTES: u32 = 4 << 20;
 
+/// The reader drains the ring buffer at least this often: records emitted
+/// without a wake-up (process tree, byte flushes) wait at most this long.
+pub const READER_POLL_MS: i32 = 20;
+
 /// Minimum interval between periodic byte-counter flushes of one connection.
 pub const BYTES_FLUSH_NS: u64 = 1_000_000_000;
 

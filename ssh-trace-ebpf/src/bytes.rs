@@ -94,7 +94,7 @@ fn flush(sk: u64, s: &SockStats, closed: bool) {
         bytes_out: s.bytes_out,
         closed: closed as u32,
         _pad: 0,
-    });
+    }, if closed { Wake::Now } else { Wake::Lazy });
 }
 
 /// tracepoint/sock/inet_sock_set_state: a session connection reaching

@@ -74,6 +74,6 @@ fn on_accept(ctx: &TracePointContext) -> u32 {
     }
     // The next child of this listener belongs to this connection.
     let _ = LISTENERS.insert(&tgid, &key, 0);
-    emit(&ev);
+    emit(&ev, Wake::Now);
     0
 }

@@ -45,7 +45,7 @@ fn exit(ctx: &TracePointContext) -> u32 {
         ret: unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0),
         old: rec.old,
         new: task::creds(task::current_task()),
-    });
+    }, Wake::Now);
     0
 }
 

@@ -107,9 +107,40 @@ pub fn header(kind: EventKind, tgid: u32, session: u64) -> EventHeader {
     }
 }
 
+/// How the reader is woken. Process-tree records (fork, exec, exit, byte
+/// flushes) are frequent and wait for the reader's next poll (at most
+/// `READER_POLL_MS` later); session milestones wake it at once, and so does a
+/// ring buffer filling up. Waking per exec costs the traced workload a
+/// context switch per record.
+#[derive(Clone, Copy)]
+pub enum Wake {
+    Lazy,
+    Now,
+}
+
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+const BPF_RB_RING_SIZE: u64 = 1;
+
+fn wake_flags(wake: Wake) -> u64 {
+    match wake {
+        Wake::Now => BPF_RB_FORCE_WAKEUP,
+        Wake::Lazy => {
+            let avail = EVENTS.query(BPF_RB_AVAIL_DATA);
+            let size = EVENTS.query(BPF_RB_RING_SIZE);
+            if avail > size / 4 { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP }
+        }
+    }
+}
+
 /// Writes a fixed-size record; a full ring buffer is counted, never silent.
-pub fn emit<T: 'static>(record: &T) {
-    if EVENTS.output::<T>(record, 0).is_err() {
+pub fn emit<T: 'static>(record: &T, wake: Wake) {
+    output(unsafe { core::slice::from_raw_parts(record as *const T as *const u8, core::mem::size_of::<T>()) }, wake);
+}
+
+pub fn output(bytes: &[u8], wake: Wake) {
+    if EVENTS.output::<[u8]>(bytes, wake_flags(wake)).is_err() {
         count_lost(LOST_RINGBUF);
     }
 }

@@ -58,7 +58,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
         child_tgid: tgid,
         _pad: 0,
         creds: task::creds(task::current_task()),
-    });
+    }, Wake::Lazy);
     0
 }
 
@@ -123,8 +123,8 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let bytes = unsafe {
         core::slice::from_raw_parts(ev as *const ExecEvent as *const u8, core::mem::size_of::<ExecEvent>())
     };
-    if total <= bytes.len() && EVENTS.output::<[u8]>(&bytes[..total], 0).is_err() {
-        count_lost(ssh_trace_common::maps::LOST_RINGBUF);
+    if total <= bytes.len() {
+        output(&bytes[..total], Wake::Lazy);
     }
     0
 }
@@ -147,6 +147,6 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
         hdr: header(EventKind::Exit, tgid, t.session),
         exit_code,
         _pad: 0,
-    });
+    }, Wake::Lazy);
     0
 }

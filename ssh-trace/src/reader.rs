@@ -11,6 +11,7 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
+use ssh_trace_common::maps::READER_POLL_MS;
 use tokio::sync::mpsc;
 
 use crate::decode::{decode, KernelEvent};
@@ -63,7 +64,7 @@ impl Reader {
                     }
                     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
                     // SAFETY: one valid pollfd.
-                    unsafe { libc::poll(&mut pfd, 1, 100) };
+                    unsafe { libc::poll(&mut pfd, 1, READER_POLL_MS) };
                 }
             })?;
         Ok((Self { stats, stop, thread: Some(thread) }, rx))
