@@ -170,7 +170,14 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         assert!(Btf::parse(&[0; 10]).is_err());
-        assert!(Btf::parse(&[0; 64]).unwrap_err().to_string().contains("magic"));
+        let err = Btf::parse(&[0; 64]).err().unwrap();
+        assert!(err.to_string().contains("magic"), "{err}");
+        // A header whose sections point past the end.
+        let mut h = vec![0u8; 24];
+        h[..2].copy_from_slice(&0xeb9fu16.to_le_bytes());
+        h[4..8].copy_from_slice(&24u32.to_le_bytes());
+        h[12..16].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(Btf::parse(&h).err().unwrap().to_string().contains("out of bounds"));
     }
 
     #[test]
