@@ -15,9 +15,15 @@ fn main() -> anyhow::Result<()> {
         .manifest_path
         .parent()
         .ok_or_else(|| anyhow!("no parent for {}", ebpf.manifest_path))?;
+    // One clear line instead of a wall of linker output.
     if which_bpf_linker().is_none() {
         return Err(anyhow!(
             "bpf-linker not found on PATH: run `cargo xtask setup` (it builds bpf-linker against nightly's LLVM)"
+        ));
+    }
+    if !nightly_has_rust_src() {
+        return Err(anyhow!(
+            "the nightly toolchain or its rust-src component is missing: run `cargo xtask setup`"
         ));
     }
     aya_build::build_ebpf(
@@ -28,6 +34,19 @@ fn main() -> anyhow::Result<()> {
         }],
         aya_build::Toolchain::default(),
     )
+}
+
+fn nightly_has_rust_src() -> bool {
+    std::process::Command::new("rustc")
+        .args(["+nightly", "--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            let root = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+            std::path::Path::new(&root).join("lib/rustlib/src/rust/library/core").is_dir()
+        })
+        .unwrap_or(false)
 }
 
 fn which_bpf_linker() -> Option<std::path::PathBuf> {
