@@ -44,7 +44,9 @@ fn nightly_has_rust_src() -> bool {
         .filter(|o| o.status.success())
         .map(|o| {
             let root = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-            std::path::Path::new(&root).join("lib/rustlib/src/rust/library/core").is_dir()
+            std::path::Path::new(&root)
+                .join("lib/rustlib/src/rust/library/core")
+                .is_dir()
         })
         .unwrap_or(false)
 }

@@ -45,7 +45,11 @@ fn count(ctx: &TracePointContext, inbound: bool) -> u32 {
         },
     };
     let s = unsafe { &mut *stats };
-    let counter = if inbound { &mut s.bytes_in } else { &mut s.bytes_out };
+    let counter = if inbound {
+        &mut s.bytes_in
+    } else {
+        &mut s.bytes_out
+    };
     // Several CPUs may count the same connection: BPF atomic add (the bpf
     // target has no compare-and-swap, so core's AtomicU64 lacks fetch_add).
     unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(counter, ret as u64) };
@@ -87,14 +91,17 @@ fn adopt(ctx: &TracePointContext, sk: u64) -> Option<*mut SockStats> {
 
 #[inline(always)]
 fn flush(sk: u64, s: &SockStats, closed: bool) {
-    emit(&BytesEvent {
-        hdr: header(EventKind::Bytes, 0, s.session),
-        sock: sk,
-        bytes_in: s.bytes_in,
-        bytes_out: s.bytes_out,
-        closed: closed as u32,
-        _pad: 0,
-    }, if closed { Wake::Now } else { Wake::Lazy });
+    emit(
+        &BytesEvent {
+            hdr: header(EventKind::Bytes, 0, s.session),
+            sock: sk,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            closed: closed as u32,
+            _pad: 0,
+        },
+        if closed { Wake::Now } else { Wake::Lazy },
+    );
 }
 
 /// tracepoint/sock/inet_sock_set_state: a session connection reaching

@@ -38,14 +38,17 @@ fn exit(ctx: &TracePointContext) -> u32 {
     let Some(t) = tracked(tgid) else {
         return 0;
     };
-    emit(&CredEvent {
-        hdr: header(EventKind::CredChange, tgid, t.session),
-        syscall: rec.syscall,
-        args: rec.args,
-        ret: unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0),
-        old: rec.old,
-        new: task::creds(task::current_task()),
-    }, Wake::Now);
+    emit(
+        &CredEvent {
+            hdr: header(EventKind::CredChange, tgid, t.session),
+            syscall: rec.syscall,
+            args: rec.args,
+            ret: unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0),
+            old: rec.old,
+            new: task::creds(task::current_task()),
+        },
+        Wake::Now,
+    );
     0
 }
 
@@ -65,7 +68,15 @@ macro_rules! cred_syscall {
 
 cred_syscall!(sys_enter_setuid, sys_exit_setuid, CredSyscall::Setuid);
 cred_syscall!(sys_enter_setreuid, sys_exit_setreuid, CredSyscall::Setreuid);
-cred_syscall!(sys_enter_setresuid, sys_exit_setresuid, CredSyscall::Setresuid);
+cred_syscall!(
+    sys_enter_setresuid,
+    sys_exit_setresuid,
+    CredSyscall::Setresuid
+);
 cred_syscall!(sys_enter_setgid, sys_exit_setgid, CredSyscall::Setgid);
 cred_syscall!(sys_enter_setregid, sys_exit_setregid, CredSyscall::Setregid);
-cred_syscall!(sys_enter_setresgid, sys_exit_setresgid, CredSyscall::Setresgid);
+cred_syscall!(
+    sys_enter_setresgid,
+    sys_exit_setresgid,
+    CredSyscall::Setresgid
+);

@@ -69,8 +69,7 @@ pub static TRACKED: HashMap<u32, Tracked> = HashMap::with_max_entries(TRACKED_MA
 pub static LISTENERS: HashMap<u32, u64> = HashMap::with_max_entries(LISTENERS_MAX, 0);
 
 #[map]
-pub static SESSION_SOCKS: HashMap<u64, SockStats> =
-    HashMap::with_max_entries(SESSION_SOCKS_MAX, 0);
+pub static SESSION_SOCKS: HashMap<u64, SockStats> = HashMap::with_max_entries(SESSION_SOCKS_MAX, 0);
 
 #[map]
 pub static CRED_ARGS: HashMap<u32, CredArgs> = HashMap::with_max_entries(CRED_ARGS_MAX, 0);
@@ -129,14 +128,23 @@ fn wake_flags(wake: Wake) -> u64 {
         Wake::Lazy => {
             let avail = EVENTS.query(BPF_RB_AVAIL_DATA);
             let size = EVENTS.query(BPF_RB_RING_SIZE);
-            if avail > size / 4 { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP }
+            if avail > size / 4 {
+                BPF_RB_FORCE_WAKEUP
+            } else {
+                BPF_RB_NO_WAKEUP
+            }
         }
     }
 }
 
 /// Writes a fixed-size record; a full ring buffer is counted, never silent.
 pub fn emit<T: 'static>(record: &T, wake: Wake) {
-    output(unsafe { core::slice::from_raw_parts(record as *const T as *const u8, core::mem::size_of::<T>()) }, wake);
+    output(
+        unsafe {
+            core::slice::from_raw_parts(record as *const T as *const u8, core::mem::size_of::<T>())
+        },
+        wake,
+    );
 }
 
 pub fn output(bytes: &[u8], wake: Wake) {

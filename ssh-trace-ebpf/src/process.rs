@@ -53,12 +53,15 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
     if TRACKED.insert(&tgid, &entry, 0).is_err() {
         count_lost(LOST_TRACKED_FULL);
     }
-    emit(&ForkEvent {
-        hdr: header(EventKind::Fork, parent, session),
-        child_tgid: tgid,
-        _pad: 0,
-        creds: task::creds(task::current_task()),
-    }, Wake::Lazy);
+    emit(
+        &ForkEvent {
+            hdr: header(EventKind::Fork, parent, session),
+            child_tgid: tgid,
+            _pad: 0,
+            creds: task::creds(task::current_task()),
+        },
+        Wake::Lazy,
+    );
     0
 }
 
@@ -89,7 +92,11 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     ev.head = ExecHead {
         hdr: header(EventKind::Exec, tgid, t.session),
         ppid: task::ppid(cur),
-        flags: if is_server { EXEC_FLAG_SERVER_BINARY } else { 0 },
+        flags: if is_server {
+            EXEC_FLAG_SERVER_BINARY
+        } else {
+            0
+        },
         creds: task::creds(cur),
         filename_len: 0,
         args_len: 0,
@@ -121,7 +128,10 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     }
     let total = core::mem::size_of::<ExecHead>() + EXEC_FILENAME_MAX + ev.head.args_len as usize;
     let bytes = unsafe {
-        core::slice::from_raw_parts(ev as *const ExecEvent as *const u8, core::mem::size_of::<ExecEvent>())
+        core::slice::from_raw_parts(
+            ev as *const ExecEvent as *const u8,
+            core::mem::size_of::<ExecEvent>(),
+        )
     };
     if total <= bytes.len() {
         output(&bytes[..total], Wake::Lazy);
@@ -143,10 +153,13 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     let _ = TRACKED.remove(&tgid);
     let _ = CRED_ARGS.remove(&tgid);
     let exit_code = read::<u32>(task::current_task(), off!(task_exit_code)).unwrap_or(0);
-    emit(&ExitEvent {
-        hdr: header(EventKind::Exit, tgid, t.session),
-        exit_code,
-        _pad: 0,
-    }, Wake::Lazy);
+    emit(
+        &ExitEvent {
+            hdr: header(EventKind::Exit, tgid, t.session),
+            exit_code,
+            _pad: 0,
+        },
+        Wake::Lazy,
+    );
     0
 }

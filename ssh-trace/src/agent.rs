@@ -1,14 +1,11 @@
 //! The agent: loads the probes, discovers open sessions, then turns kernel
 //! records into events until stopped, reporting every loss.
-use std::{
-    collections::HashSet,
-    io::Write,
-    sync::atomic::Ordering,
-    time::Duration,
-};
+use std::{collections::HashSet, io::Write, sync::atomic::Ordering, time::Duration};
 
 use anyhow::{bail, Context, Result};
-use ssh_trace_common::maps::{Tracked, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, TRACKED_ADOPT_SOCK};
+use ssh_trace_common::maps::{
+    Tracked, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, TRACKED_ADOPT_SOCK,
+};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
@@ -75,14 +72,26 @@ pub async fn run(opts: Options) -> Result<()> {
         );
     }
     probes::check_environment()?;
-    let mut probes = Probes::load(&probes::Options { ring_bytes: opts.ring_bytes, servers: &servers })?;
+    let mut probes = Probes::load(&probes::Options {
+        ring_bytes: opts.ring_bytes,
+        servers: &servers,
+    })?;
     let (ring, mut maps) = probes.take_maps()?;
     let (mut reader, mut rx) = Reader::spawn(ring).context("starting the ring buffer reader")?;
 
-    let privsep: HashSet<u32> = opts.privsep_users.iter().filter_map(|u| users::uid_of(u)).collect();
+    let privsep: HashSet<u32> = opts
+        .privsep_users
+        .iter()
+        .filter_map(|u| users::uid_of(u))
+        .collect();
     let boot_id = host::boot_id();
     let mut table = SessionTable::new(boot_id, host::Clock::now(), privsep.clone(), users::name_of);
-    let mut out = Output { formatter: opts.formatter, buf: Vec::new(), events: 0, closed: false };
+    let mut out = Output {
+        formatter: opts.formatter,
+        buf: Vec::new(),
+        events: 0,
+        closed: false,
+    };
 
     let agent = AgentInfo {
         version: env!("CARGO_PKG_VERSION"),
@@ -96,7 +105,14 @@ pub async fn run(opts: Options) -> Result<()> {
     let mut events = Vec::new();
     discover_into(&mut maps, &servers, &privsep, &mut table, &mut events);
     crate::privileges::drop_all().context("dropping privileges after loading")?;
-    out.push(&Event::new(host::now_unix_ns(), Kind::AgentStart, None, Body::AgentStart { agent: agent.clone() }));
+    out.push(&Event::new(
+        host::now_unix_ns(),
+        Kind::AgentStart,
+        None,
+        Body::AgentStart {
+            agent: agent.clone(),
+        },
+    ));
     for e in &events {
         out.push(e);
     }
@@ -146,8 +162,19 @@ pub async fn run(opts: Options) -> Result<()> {
         out.push(e);
     }
     report_loss(&maps, &reader, &mut reported, &mut out);
-    let totals = AgentTotals { events: out.events, lost: reported.clone() };
-    out.push(&Event::new(host::now_unix_ns(), Kind::AgentStop, None, Body::AgentStop { agent, totals: totals.clone() }));
+    let totals = AgentTotals {
+        events: out.events,
+        lost: reported.clone(),
+    };
+    out.push(&Event::new(
+        host::now_unix_ns(),
+        Kind::AgentStop,
+        None,
+        Body::AgentStop {
+            agent,
+            totals: totals.clone(),
+        },
+    ));
     out.flush();
     eprintln!(
         "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
@@ -167,7 +194,15 @@ fn report_loss(maps: &Maps, reader: &Reader, reported: &mut LossCounts, out: &mu
     let now = losses(maps, reader);
     if now.total() > reported.total() {
         let loss = now.since(reported);
-        out.push(&Event::new(host::now_unix_ns(), Kind::AgentLoss, None, Body::AgentLoss { loss, total: now.clone() }));
+        out.push(&Event::new(
+            host::now_unix_ns(),
+            Kind::AgentLoss,
+            None,
+            Body::AgentLoss {
+                loss,
+                total: now.clone(),
+            },
+        ));
         out.flush();
         *reported = now;
     }
@@ -197,7 +232,9 @@ fn discover_into(
             let key = found.session.key;
             // Accepted after the listeners went into the map: the kernel
             // already tracks it under its own key.
-            let Some(&(root, _)) = found.procs.first() else { continue };
+            let Some(&(root, _)) = found.procs.first() else {
+                continue;
+            };
             if maps.tracked.get(&root, 0).is_ok_and(|t| t.session != key) {
                 continue;
             }
@@ -205,8 +242,20 @@ fn discover_into(
                 if maps.tracked.get(&pid, 0).is_ok() {
                     continue;
                 }
-                let flags = if Some(pid) == found.io_pid { TRACKED_ADOPT_SOCK } else { 0 };
-                let _ = maps.tracked.insert(pid, Tracked { session: key, flags, _pad: 0 }, 0);
+                let flags = if Some(pid) == found.io_pid {
+                    TRACKED_ADOPT_SOCK
+                } else {
+                    0
+                };
+                let _ = maps.tracked.insert(
+                    pid,
+                    Tracked {
+                        session: key,
+                        flags,
+                        _pad: 0,
+                    },
+                    0,
+                );
             }
             if seen.insert(key) {
                 table.add_discovered(found.session, &found.procs, events);

@@ -13,7 +13,11 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(name = "ssh-trace", version, about = "Trace SSH sessions from inside the kernel")]
+#[command(
+    name = "ssh-trace",
+    version,
+    about = "Trace SSH sessions from inside the kernel"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,7 +80,10 @@ fn tail(a: TailArgs) -> Result<()> {
         Color::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
     };
     let server_binaries = if a.server_binaries.is_empty() {
-        DEFAULT_SERVER_BINARIES.iter().map(|s| s.to_string()).collect()
+        DEFAULT_SERVER_BINARIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         a.server_binaries
     };
@@ -86,6 +93,8 @@ fn tail(a: TailArgs) -> Result<()> {
         privsep_users: a.privsep_users,
         formatter: Formatter::new(kind, host::hostname(), color),
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(agent::run(opts))
 }

@@ -39,7 +39,10 @@ impl KernelEvent {
 fn read<T: Copy>(buf: &[u8]) -> Result<T> {
     let need = std::mem::size_of::<T>();
     if buf.len() < need {
-        bail!("record of {} bytes is shorter than its {need}-byte type", buf.len());
+        bail!(
+            "record of {} bytes is shorter than its {need}-byte type",
+            buf.len()
+        );
     }
     // SAFETY: length checked; T is a plain-old-data record of integers.
     Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr() as *const T) })
@@ -65,13 +68,20 @@ fn decode_exec(buf: &[u8]) -> Result<Exec> {
     let body = &buf[std::mem::size_of::<ExecHead>()..];
     let (flen, alen) = (head.filename_len as usize, head.args_len as usize);
     if flen > EXEC_FILENAME_MAX || alen > EXEC_ARGS_MAX || body.len() < EXEC_FILENAME_MAX + alen {
-        bail!("exec record lengths out of range (filename {flen}, args {alen}, body {})", body.len());
+        bail!(
+            "exec record lengths out of range (filename {flen}, args {alen}, body {})",
+            body.len()
+        );
     }
     let filename = &body[..flen];
     // bpf_probe_read_kernel_str counts the NUL.
     let filename = filename.strip_suffix(&[0]).unwrap_or(filename).to_vec();
     let args = split_args(&body[EXEC_FILENAME_MAX..EXEC_FILENAME_MAX + alen]);
-    Ok(Exec { head, filename, args })
+    Ok(Exec {
+        head,
+        filename,
+        args,
+    })
 }
 
 /// argv area: NUL-terminated strings back to back.
@@ -89,13 +99,21 @@ mod tests {
 
     fn bytes_of<T>(v: &T) -> Vec<u8> {
         // SAFETY: test records are plain integers with no padding.
-        unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()).to_vec() }
+        unsafe {
+            std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>())
+                .to_vec()
+        }
     }
 
     #[test]
     fn decodes_exec_with_args() {
         let head = ExecHead {
-            hdr: EventHeader { kind: EventKind::Exec as u32, tgid: 7, ktime_ns: 5, session: 9 },
+            hdr: EventHeader {
+                kind: EventKind::Exec as u32,
+                tgid: 7,
+                ktime_ns: 5,
+                session: 9,
+            },
             ppid: 6,
             flags: 0,
             creds: Creds::default(),
@@ -107,25 +125,42 @@ mod tests {
         name.resize(EXEC_FILENAME_MAX, 0);
         buf.extend(name);
         buf.extend(b"ls\0-l\0/\xff\0");
-        let KernelEvent::Exec(e) = decode(&buf).unwrap() else { panic!() };
+        let KernelEvent::Exec(e) = decode(&buf).unwrap() else {
+            panic!()
+        };
         assert_eq!(e.filename, b"/bin/ls");
-        assert_eq!(e.args, vec![b"ls".to_vec(), b"-l".to_vec(), b"/\xff".to_vec()]);
+        assert_eq!(
+            e.args,
+            vec![b"ls".to_vec(), b"-l".to_vec(), b"/\xff".to_vec()]
+        );
         assert_eq!(e.head.ppid, 6);
     }
 
     #[test]
     fn rejects_short_and_unknown_records() {
         assert!(decode(&[1, 0, 0]).is_err());
-        let hdr = EventHeader { kind: 99, ..Default::default() };
-        assert!(decode(&bytes_of(&hdr)).unwrap_err().to_string().contains("unknown record kind 99"));
-        let hdr = EventHeader { kind: EventKind::Connect as u32, ..Default::default() };
+        let hdr = EventHeader {
+            kind: 99,
+            ..Default::default()
+        };
+        assert!(decode(&bytes_of(&hdr))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown record kind 99"));
+        let hdr = EventHeader {
+            kind: EventKind::Connect as u32,
+            ..Default::default()
+        };
         assert!(decode(&bytes_of(&hdr)).is_err());
     }
 
     #[test]
     fn rejects_exec_lengths_out_of_range() {
         let head = ExecHead {
-            hdr: EventHeader { kind: EventKind::Exec as u32, ..Default::default() },
+            hdr: EventHeader {
+                kind: EventKind::Exec as u32,
+                ..Default::default()
+            },
             args_len: 100_000,
             ..Default::default()
         };
@@ -137,6 +172,9 @@ mod tests {
     #[test]
     fn splits_args() {
         assert_eq!(split_args(b""), Vec::<Vec<u8>>::new());
-        assert_eq!(split_args(b"a\0\0b\0"), vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
+        assert_eq!(
+            split_args(b"a\0\0b\0"),
+            vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]
+        );
     }
 }

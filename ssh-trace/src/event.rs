@@ -103,7 +103,11 @@ pub struct LossCounts {
 
 impl LossCounts {
     pub fn total(&self) -> u64 {
-        self.kernel_ringbuf + self.kernel_tracked_full + self.kernel_socks_full + self.queue + self.decode
+        self.kernel_ringbuf
+            + self.kernel_tracked_full
+            + self.kernel_socks_full
+            + self.queue
+            + self.decode
     }
 
     pub fn since(&self, earlier: &LossCounts) -> LossCounts {
@@ -137,12 +141,27 @@ pub struct AgentTotals {
 #[serde(untagged)]
 pub enum Body {
     None {},
-    ProcessExec { process: ProcessExec },
-    ProcessExit { process: ProcessExit },
-    UserChange { process: Pid, change: UserChange },
-    AgentStart { agent: AgentInfo },
-    AgentLoss { loss: LossCounts, total: LossCounts },
-    AgentStop { agent: AgentInfo, totals: AgentTotals },
+    ProcessExec {
+        process: ProcessExec,
+    },
+    ProcessExit {
+        process: ProcessExit,
+    },
+    UserChange {
+        process: Pid,
+        change: UserChange,
+    },
+    AgentStart {
+        agent: AgentInfo,
+    },
+    AgentLoss {
+        loss: LossCounts,
+        total: LossCounts,
+    },
+    AgentStop {
+        agent: AgentInfo,
+        totals: AgentTotals,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -194,6 +213,11 @@ pub struct Event {
 
 impl Event {
     pub fn new(time_ns: u64, kind: Kind, session: Option<SessionInfo>, body: Body) -> Self {
-        Self { time_ns, kind, session, body }
+        Self {
+            time_ns,
+            kind,
+            session,
+            body,
+        }
     }
 }

@@ -33,7 +33,10 @@ fn parse_uuid(s: &str) -> Option<[u8; 16]> {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -55,9 +58,12 @@ pub struct Clock {
 
 impl Clock {
     pub fn now() -> Self {
-        Self { offset_ns: realtime_ns() as i128 - monotonic_ns() as i128 }
+        Self {
+            offset_ns: realtime_ns() as i128 - monotonic_ns() as i128,
+        }
     }
 
+    #[cfg(test)]
     pub fn fixed(offset_ns: i128) -> Self {
         Self { offset_ns }
     }
@@ -74,7 +80,10 @@ pub fn rfc3339(unix_ns: u64) -> String {
 }
 
 pub fn now_unix_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// A session id unique across hosts, reboots and agent restarts: the boot id
@@ -109,6 +118,9 @@ mod tests {
 
     #[test]
     fn formats_rfc3339_nanos() {
-        assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456789Z");
+        assert_eq!(
+            rfc3339(1_700_000_000_123_456_789),
+            "2023-11-14T22:13:20.123456789Z"
+        );
     }
 }

@@ -13,13 +13,13 @@ pub fn drop_all() -> Result<()> {
         // Fails only where the bounding set is already without it.
         let _ = caps::drop(None, CapSet::Bounding, cap);
     }
-    for set in [CapSet::Ambient, CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ] {
         caps::clear(None, set).with_context(|| format!("clearing the {set:?} capability set"))?;
     }
     Ok(())
-}
-
-/// Effective capabilities now held (for tests and `agent.start`).
-pub fn effective_count() -> usize {
-    caps::read(None, CapSet::Effective).map(|c| c.len()).unwrap_or(0)
 }

@@ -33,7 +33,9 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn spawn(mut ring: RingBuf<MapData>) -> std::io::Result<(Self, mpsc::Receiver<Vec<KernelEvent>>)> {
+    pub fn spawn(
+        mut ring: RingBuf<MapData>,
+    ) -> std::io::Result<(Self, mpsc::Receiver<Vec<KernelEvent>>)> {
         let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
         let stats = Arc::new(ReaderStats::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -53,7 +55,11 @@ impl Reader {
                             }
                         }
                         if batch.len() == BATCH {
-                            send(&tx, std::mem::replace(&mut batch, Vec::with_capacity(BATCH)), &st);
+                            send(
+                                &tx,
+                                std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+                                &st,
+                            );
                         }
                     }
                     if !batch.is_empty() {
@@ -62,12 +68,23 @@ impl Reader {
                     if stopping {
                         break;
                     }
-                    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                    let mut pfd = libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
                     // SAFETY: one valid pollfd.
                     unsafe { libc::poll(&mut pfd, 1, READER_POLL_MS) };
                 }
             })?;
-        Ok((Self { stats, stop, thread: Some(thread) }, rx))
+        Ok((
+            Self {
+                stats,
+                stop,
+                thread: Some(thread),
+            },
+            rx,
+        ))
     }
 
     /// Drains what the kernel already wrote, then stops the thread.

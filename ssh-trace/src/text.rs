@@ -40,7 +40,8 @@ pub fn printable(escaped: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// Inverse of `escape_bytes` (used by tests and by consumers in Rust).
+/// Inverse of `escape_bytes`: what a consumer does to get the bytes back.
+#[cfg(test)]
 pub fn unescape(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(s.len());
     let mut it = s.bytes();
@@ -68,7 +69,14 @@ mod tests {
 
     #[test]
     fn round_trips_hostile_bytes() {
-        let cases: &[&[u8]] = &[b"plain", b"a\\xff", b"\xff\xfe", b"\x1b[2J", "é\\".as_bytes(), b"\\x41"];
+        let cases: &[&[u8]] = &[
+            b"plain",
+            b"a\\xff",
+            b"\xff\xfe",
+            b"\x1b[2J",
+            "é\\".as_bytes(),
+            b"\\x41",
+        ];
         for &c in cases {
             let e = escape_bytes(c);
             assert_eq!(unescape(&e).unwrap(), c, "{e}");

@@ -29,7 +29,10 @@ pub fn root_or_skip(test: &str) -> bool {
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The agent binary: $SSH_TRACE_BIN (set by `cargo xtask test`) or target/debug.
@@ -73,26 +76,44 @@ fn make_world() -> Result<World> {
     }
     // With PAM off sshd refuses accounts whose password field is locked.
     run(Command::new("usermod").args(["-p", "*", TEST_USER]))?;
-    let uid: u32 = run(Command::new("id").args(["-u", TEST_USER]))?.trim().parse()?;
+    let uid: u32 = run(Command::new("id").args(["-u", TEST_USER]))?
+        .trim()
+        .parse()?;
     let dir = std::env::temp_dir().join(format!("ssh-trace-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let keygen = |name: &str| -> Result<PathBuf> {
         let p = dir.join(name);
         let _ = std::fs::remove_file(&p);
-        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&p))?;
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&p))?;
         Ok(p)
     };
-    let (key, wrong_key, host_key) = (keygen("user_key")?, keygen("wrong_key")?, keygen("host_key")?);
+    let (key, wrong_key, host_key) = (
+        keygen("user_key")?,
+        keygen("wrong_key")?,
+        keygen("host_key")?,
+    );
     let home = PathBuf::from(format!("/home/{TEST_USER}"));
     let ssh_dir = home.join(".ssh");
     std::fs::create_dir_all(&ssh_dir)?;
     std::fs::copy(key.with_extension("pub"), ssh_dir.join("authorized_keys"))?;
-    run(Command::new("chown").args(["-R", &format!("{TEST_USER}:"), ssh_dir.to_str().unwrap_or_default()]))?;
+    run(Command::new("chown").args([
+        "-R",
+        &format!("{TEST_USER}:"),
+        ssh_dir.to_str().unwrap_or_default(),
+    ]))?;
     std::fs::write(
         "/etc/sudoers.d/ssh-trace-test",
         format!("{TEST_USER} ALL=(nobody) NOPASSWD: /usr/bin/id\n"),
     )?;
-    Ok(World { dir, uid, key, wrong_key, host_key })
+    Ok(World {
+        dir,
+        uid,
+        key,
+        wrong_key,
+        host_key,
+    })
 }
 
 /// A private sshd on 127.0.0.1 with its own config and log.
@@ -134,7 +155,10 @@ impl Sshd {
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
-                bail!("sshd did not listen on {port}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+                bail!(
+                    "sshd did not listen on {port}; log: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -178,11 +202,19 @@ pub struct SshRun {
 
 pub fn ssh_base(sshd: &Sshd, key: &Path) -> Command {
     let mut c = Command::new("ssh");
-    c.args(["-v", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"])
-        .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=VERBOSE"])
-        .arg("-i")
-        .arg(key)
-        .args(["-p", &sshd.port.to_string()]);
+    c.args([
+        "-v",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+    ])
+    .args(["-o", "IdentitiesOnly=yes", "-o", "LogLevel=VERBOSE"])
+    .arg("-i")
+    .arg(key)
+    .args(["-p", &sshd.port.to_string()]);
     c
 }
 
@@ -198,9 +230,17 @@ pub fn parse_run(out: std::process::Output) -> SshRun {
     // SSH_CONNECTION = "client_ip client_port server_ip server_port".
     let client_port = stdout.lines().find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() == 4 && f[0].contains('.')).then(|| f[1].parse().ok()).flatten()
+        (f.len() == 4 && f[0].contains('.'))
+            .then(|| f[1].parse().ok())
+            .flatten()
     });
-    SshRun { success: out.status.success(), stdout, stderr, transferred, client_port }
+    SshRun {
+        success: out.status.success(),
+        stdout,
+        stderr,
+        transferred,
+        client_port,
+    }
 }
 
 /// Runs `cmd` in a session as the test user.
@@ -226,7 +266,10 @@ impl Tracer {
     pub fn start(extra: &[&str]) -> Result<Self> {
         let bin = agent_bin();
         if !bin.exists() {
-            bail!("{} not built: run `cargo xtask test` (or cargo build -p ssh-trace)", bin.display());
+            bail!(
+                "{} not built: run `cargo xtask test` (or cargo build -p ssh-trace)",
+                bin.display()
+            );
         }
         let mut child = Command::new(&bin)
             .args(["tail", "--json"])
@@ -254,7 +297,12 @@ impl Tracer {
                 e.push('\n');
             }
         });
-        let t = Self { child, lines, reader: Some(reader), stderr };
+        let t = Self {
+            child,
+            lines,
+            reader: Some(reader),
+            stderr,
+        };
         if !t.wait_for(Duration::from_secs(30), |e| e["event"] == "agent.start") {
             bail!("ssh-trace did not start: {}", t.stderr.lock().unwrap());
         }
@@ -266,7 +314,12 @@ impl Tracer {
     }
 
     pub fn events(&self) -> Vec<Value> {
-        self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     pub fn raw_lines(&self) -> Vec<String> {
@@ -296,7 +349,10 @@ impl Tracer {
             let _ = r.join();
         }
         if !status.success() {
-            bail!("ssh-trace exited with {status}: {}", self.stderr.lock().unwrap());
+            bail!(
+                "ssh-trace exited with {status}: {}",
+                self.stderr.lock().unwrap()
+            );
         }
         Ok(self.events())
     }
@@ -311,7 +367,11 @@ impl Drop for Tracer {
 
 /// Events of the session whose client port is `port`.
 pub fn session_events(events: &[Value], port: u16) -> Vec<Value> {
-    events.iter().filter(|e| e["session"]["source"]["port"] == port).cloned().collect()
+    events
+        .iter()
+        .filter(|e| e["session"]["source"]["port"] == port)
+        .cloned()
+        .collect()
 }
 
 pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -319,5 +379,10 @@ pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
 }
 
 pub fn args_of(e: &Value) -> Vec<String> {
-    e["process"]["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_owned)).collect()
+    e["process"]["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
 }

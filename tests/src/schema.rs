@@ -34,7 +34,9 @@ pub fn doc_path() -> std::path::PathBuf {
 impl Schema {
     pub fn load() -> Result<Self> {
         let p = doc_path();
-        Self::parse(&std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?)
+        Self::parse(
+            &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+        )
     }
 
     pub fn parse(md: &str) -> Result<Self> {
@@ -68,13 +70,18 @@ impl Schema {
             }
             let path = cells[1].trim_matches('`').to_owned();
             let field = Field {
-                types: cells[2].split(" or ").map(|t| t.trim().to_owned()).collect(),
+                types: cells[2]
+                    .split(" or ")
+                    .map(|t| t.trim().to_owned())
+                    .collect(),
                 always: cells[3] == "always",
             };
             match &section {
                 Section::Common => s.common.insert(path, field),
                 Section::Session => s.session.insert(path, field),
-                Section::Event(name) => s.events.get_mut(name).and_then(|e| e.1.insert(path, field)),
+                Section::Event(name) => {
+                    s.events.get_mut(name).and_then(|e| e.1.insert(path, field))
+                }
                 Section::None => None,
             };
         }
@@ -90,8 +97,12 @@ impl Schema {
 
     pub fn check(&self, ev: &Value) -> Result<()> {
         let name = ev["event"].as_str().context("no \"event\" string")?;
-        let (has_session, own) = self.events.get(name).with_context(|| format!("event {name} not documented"))?;
-        let mut allowed: HashMap<&str, &Field> = self.common.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let (has_session, own) = self
+            .events
+            .get(name)
+            .with_context(|| format!("event {name} not documented"))?;
+        let mut allowed: HashMap<&str, &Field> =
+            self.common.iter().map(|(k, v)| (k.as_str(), v)).collect();
         if *has_session {
             allowed.extend(self.session.iter().map(|(k, v)| (k.as_str(), v)));
         }
@@ -102,12 +113,20 @@ impl Schema {
             if v.is_null() {
                 nulls.push(format!("{path}."));
             }
-            let f = allowed.get(path).with_context(|| format!("{name}: field {path} not documented"))?;
+            let f = allowed
+                .get(path)
+                .with_context(|| format!("{name}: field {path} not documented"))?;
             let ty = type_of(v);
             // An empty array fits any documented array type.
-            let fits = f.types.iter().any(|t| *t == ty || (ty == "array<>" && t.starts_with("array<")));
+            let fits = f
+                .types
+                .iter()
+                .any(|t| *t == ty || (ty == "array<>" && t.starts_with("array<")));
             if !fits {
-                bail!("{name}: field {path} is {ty}, documented as {}", f.types.join(" or "));
+                bail!(
+                    "{name}: field {path} is {ty}, documented as {}",
+                    f.types.join(" or ")
+                );
             }
             seen.push(path.to_owned());
             Ok(())
@@ -145,7 +164,11 @@ fn walk(v: &Value, prefix: &str, f: &mut dyn FnMut(&str, &Value) -> Result<()>) 
     match v {
         Value::Object(m) => {
             for (k, v) in m {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 if v.is_object() {
                     walk(v, &path, f)?;
                     f(&path, v)?;

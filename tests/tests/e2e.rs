@@ -45,14 +45,24 @@ fn login_runs_commands_and_counts_bytes() {
     let counts = w.dir.join("proxy_counts");
     let proxy = format!(
         "ProxyCommand=python3 {} 127.0.0.1 {} {}",
-        workspace_root().join("tests/fixtures/count_proxy.py").display(),
+        workspace_root()
+            .join("tests/fixtures/count_proxy.py")
+            .display(),
         sshd.port,
         counts.display()
     );
-    let run = ssh(&sshd, &["-o", &proxy, "-c", "chacha20-poly1305@openssh.com"], "echo $SSH_CONNECTION; id; ls /").unwrap();
+    let run = ssh(
+        &sshd,
+        &["-o", &proxy, "-c", "chacha20-poly1305@openssh.com"],
+        "echo $SSH_CONNECTION; id; ls /",
+    )
+    .unwrap();
     assert!(run.success, "{}", run.stderr);
     let port = run.client_port.expect("SSH_CONNECTION printed");
-    assert!(tracer.wait_for(WAIT, ended(port)), "no session.end for port {port}");
+    assert!(
+        tracer.wait_for(WAIT, ended(port)),
+        "no session.end for port {port}"
+    );
     let all = tracer.stop().unwrap();
     check_schema(&all);
     let ev = session_events(&all, port);
@@ -66,19 +76,27 @@ fn login_runs_commands_and_counts_bytes() {
     assert_eq!(login["session"]["user"], TEST_USER);
     assert_eq!(login["session"]["uid"], w.uid);
     let id = connect["session"]["id"].as_str().unwrap();
-    assert!(ev.iter().all(|e| e["session"]["id"] == id), "one session id throughout");
+    assert!(
+        ev.iter().all(|e| e["session"]["id"] == id),
+        "one session id throughout"
+    );
 
     // The permanent switch to the user that made the login.
     let uid = w.uid as i64;
-    assert!(of_kind(&ev, "user.change").iter().any(|e| e["change"]["syscall"] == "setresuid"
-        && e["change"]["args"] == serde_json::json!([uid, uid, uid])
-        && e["change"]["success"] == true
-        && e["change"]["new"]["euid"] == uid));
+    assert!(of_kind(&ev, "user.change")
+        .iter()
+        .any(|e| e["change"]["syscall"] == "setresuid"
+            && e["change"]["args"] == serde_json::json!([uid, uid, uid])
+            && e["change"]["success"] == true
+            && e["change"]["new"]["euid"] == uid));
 
     let execs = of_kind(&ev, "process.exec");
     let argv: Vec<Vec<String>> = execs.iter().map(|e| args_of(e)).collect();
     let cmd = "echo $SSH_CONNECTION; id; ls /";
-    assert!(argv.contains(&vec!["bash".into(), "-c".into(), cmd.into()]), "{argv:?}");
+    assert!(
+        argv.contains(&vec!["bash".into(), "-c".into(), cmd.into()]),
+        "{argv:?}"
+    );
     assert!(argv.contains(&vec!["id".into()]), "{argv:?}");
     assert!(argv.contains(&vec!["ls".into(), "/".into()]), "{argv:?}");
     let id_exec = execs.iter().find(|e| args_of(e) == ["id"]).unwrap();
@@ -93,16 +111,37 @@ fn login_runs_commands_and_counts_bytes() {
     // Exact: the proxy saw the same TCP payload the server's socket moved.
     let c = std::fs::read_to_string(&counts).unwrap();
     let c: Vec<u64> = c.split_whitespace().map(|v| v.parse().unwrap()).collect();
-    assert_eq!(c[0], port as u64, "proxy's port is the session's source port");
-    assert_eq!((bytes_in, bytes_out), (c[1], c[2]), "bytes vs counting proxy");
+    assert_eq!(
+        c[0], port as u64,
+        "proxy's port is the session's source port"
+    );
+    assert_eq!(
+        (bytes_in, bytes_out),
+        (c[1], c[2]),
+        "bytes vs counting proxy"
+    );
     // ssh -v counts packets without the banner and the 16-byte
     // chacha20-poly1305 tag of each packet: the difference is exactly that.
     let (sent, received) = run.transferred.expect("Transferred line");
-    let banner = run.stderr.lines().find_map(|l| l.strip_prefix("debug1: Local version string ")).unwrap().len() as u64 + 2;
+    let banner = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("debug1: Local version string "))
+        .unwrap()
+        .len() as u64
+        + 2;
     let server_banner = banner; // same OpenSSH build on both ends
-    for (ours, theirs, b) in [(bytes_in, sent, banner), (bytes_out, received, server_banner)] {
+    for (ours, theirs, b) in [
+        (bytes_in, sent, banner),
+        (bytes_out, received, server_banner),
+    ] {
         assert!(ours >= theirs + b, "{ours} vs {theirs}");
-        assert_eq!((ours - theirs - b) % 16, 0, "difference {} is not banner + 16-byte tags", ours - theirs);
+        assert_eq!(
+            (ours - theirs - b) % 16,
+            0,
+            "difference {} is not banner + 16-byte tags",
+            ours - theirs
+        );
     }
 }
 
@@ -115,12 +154,23 @@ fn scp_upload_counts_bytes_in() {
     let sshd = Sshd::start("scp").unwrap();
     let file = w.dir.join("upload.bin");
     let mut data = vec![0u8; 5_000_000];
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut data).unwrap();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
     std::fs::write(&file, &data).unwrap();
     let tracer = Tracer::start(&[]).unwrap();
     let before = sshd.logged_client_ports().len();
     let out = Command::new("scp")
-        .args(["-v", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"])
+        .args([
+            "-v",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+        ])
         .arg("-i")
         .arg(&w.key)
         .args(["-P", &sshd.port.to_string()])
@@ -141,8 +191,14 @@ fn scp_upload_counts_bytes_in() {
     let (sent, _) = run.transferred.expect("Transferred line");
     assert!(bytes_in >= 5_000_000, "{bytes_in}");
     let diff = bytes_in.abs_diff(sent) as f64 / sent as f64;
-    assert!(diff < 0.01, "bytes_in {bytes_in} vs Transferred sent {sent}: {:.3} %", diff * 100.0);
-    assert!(of_kind(&ev, "process.exec").iter().any(|e| e["process"]["executable"] == "/usr/lib/openssh/sftp-server"));
+    assert!(
+        diff < 0.01,
+        "bytes_in {bytes_in} vs Transferred sent {sent}: {:.3} %",
+        diff * 100.0
+    );
+    assert!(of_kind(&ev, "process.exec")
+        .iter()
+        .any(|e| e["process"]["executable"] == "/usr/lib/openssh/sftp-server"));
     let _ = std::fs::remove_file("/tmp/ssh-trace-upload.bin");
 }
 
@@ -163,7 +219,10 @@ fn wrong_key_never_logs_in() {
     let run = parse_run(out);
     assert!(!run.success, "the wrong key was accepted");
     // sshd's own log names the client port.
-    let port = *sshd.logged_client_ports().last().expect("sshd logged the connection");
+    let port = *sshd
+        .logged_client_ports()
+        .last()
+        .expect("sshd logged the connection");
     assert!(tracer.wait_for(WAIT, ended(port)));
     let all = tracer.stop().unwrap();
     check_schema(&all);
@@ -177,7 +236,9 @@ fn wrong_key_never_logs_in() {
     for e in of_kind(&ev, "process.exec") {
         assert_eq!(e["process"]["executable"], "/usr/sbin/sshd", "{e}");
     }
-    assert!(of_kind(&ev, "user.change").iter().all(|e| e["change"]["new"]["uid"] != w.uid));
+    assert!(of_kind(&ev, "user.change")
+        .iter()
+        .all(|e| e["change"]["new"]["uid"] != w.uid));
 }
 
 #[test]
@@ -191,12 +252,25 @@ fn concurrent_sessions_are_kept_apart() {
         let handles: Vec<_> = (0..20)
             .map(|i| {
                 let sshd = &sshd;
-                s.spawn(move || (i, ssh(sshd, &[], &format!("echo $SSH_CONNECTION; /bin/echo marker-{i}")).unwrap()))
+                s.spawn(move || {
+                    (
+                        i,
+                        ssh(
+                            sshd,
+                            &[],
+                            &format!("echo $SSH_CONNECTION; /bin/echo marker-{i}"),
+                        )
+                        .unwrap(),
+                    )
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let ports: Vec<u16> = runs.iter().map(|(_, r)| r.client_port.expect("SSH_CONNECTION")).collect();
+    let ports: Vec<u16> = runs
+        .iter()
+        .map(|(_, r)| r.client_port.expect("SSH_CONNECTION"))
+        .collect();
     for &p in &ports {
         assert!(tracer.wait_for(WAIT, ended(p)), "no end for {p}");
     }
@@ -205,11 +279,21 @@ fn concurrent_sessions_are_kept_apart() {
     let mut ids = std::collections::HashSet::new();
     for (i, run) in &runs {
         assert!(run.success, "{}", run.stderr);
-        assert_eq!(run.stdout.lines().last(), Some(format!("marker-{i}").as_str()));
+        assert_eq!(
+            run.stdout.lines().last(),
+            Some(format!("marker-{i}").as_str())
+        );
         let marker = vec!["/bin/echo".to_string(), format!("marker-{i}")];
-        let hits: Vec<&Value> = of_kind(&all, "process.exec").into_iter().filter(|e| args_of(e) == marker).collect();
+        let hits: Vec<&Value> = of_kind(&all, "process.exec")
+            .into_iter()
+            .filter(|e| args_of(e) == marker)
+            .collect();
         assert_eq!(hits.len(), 1, "marker-{i}");
-        assert_eq!(hits[0]["session"]["source"]["port"], run.client_port.unwrap(), "marker-{i} attributed to its own session");
+        assert_eq!(
+            hits[0]["session"]["source"]["port"],
+            run.client_port.unwrap(),
+            "marker-{i} attributed to its own session"
+        );
         assert_eq!(hits[0]["session"]["user"], TEST_USER);
         ids.insert(hits[0]["session"]["id"].as_str().unwrap().to_owned());
     }
@@ -224,7 +308,12 @@ fn sudo_in_pty_session_shows_as_user_change() {
     let w = world();
     let sshd = Sshd::start("sudo").unwrap();
     let tracer = Tracer::start(&[]).unwrap();
-    let run = ssh(&sshd, &["-tt"], "echo $SSH_CONNECTION; sudo -n -u nobody id").unwrap();
+    let run = ssh(
+        &sshd,
+        &["-tt"],
+        "echo $SSH_CONNECTION; sudo -n -u nobody id",
+    )
+    .unwrap();
     assert!(run.success, "{} {}", run.stdout, run.stderr);
     assert!(run.stdout.contains("uid=65534(nobody)"), "{}", run.stdout);
     let port = run.client_port.expect("SSH_CONNECTION");
@@ -242,13 +331,23 @@ fn sudo_in_pty_session_shows_as_user_change() {
     // ...then it switches to the target user.
     let to_nobody = changes
         .iter()
-        .find(|e| e["change"]["success"] == true && e["change"]["new"]["uid"] == 65534 && e["change"]["new"]["euid"] == 65534)
+        .find(|e| {
+            e["change"]["success"] == true
+                && e["change"]["new"]["uid"] == 65534
+                && e["change"]["new"]["euid"] == 65534
+        })
         .expect("switch to nobody");
     for e in [gain, to_nobody] {
         assert_eq!(e["session"]["source"]["ip"], "127.0.0.1");
-        assert_eq!(e["session"]["user"], TEST_USER, "origin user kept after sudo");
+        assert_eq!(
+            e["session"]["user"], TEST_USER,
+            "origin user kept after sudo"
+        );
     }
-    let id = of_kind(&ev, "process.exec").into_iter().find(|e| e["process"]["executable"] == "/usr/bin/id").expect("id ran");
+    let id = of_kind(&ev, "process.exec")
+        .into_iter()
+        .find(|e| e["process"]["executable"] == "/usr/bin/id")
+        .expect("id ran");
     assert_eq!(id["process"]["uid"], 65534);
 }
 
@@ -267,7 +366,11 @@ fn a_program_named_sshd_is_not_a_server() {
     let script = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\n\
                   print(s.getsockname()[1],flush=True)\nc,_=s.accept()\nc.recv(100)\n\
                   import os\npid=os.fork()\nif pid==0:\n    os.execv('/bin/true',['true','fake-child'])\nos.waitpid(pid,0)\n";
-    let mut child = Command::new(&fake).args(["-c", script]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(&fake)
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     let mut stdout = child.stdout.take().unwrap();
     let mut b = [0u8; 1];
@@ -284,11 +387,20 @@ fn a_program_named_sshd_is_not_a_server() {
     assert!(tracer.wait_for(WAIT, ended(port)));
     let all = tracer.stop().unwrap();
     check_schema(&all);
-    assert_eq!(of_kind(&session_events(&all, port), "session.connect").len(), 1);
+    assert_eq!(
+        of_kind(&session_events(&all, port), "session.connect").len(),
+        1
+    );
     let fake_pid = child.id();
     for e in &all {
-        assert_ne!(e["session"]["destination"]["port"], fake_port, "fake sshd made a session: {e}");
-        assert_ne!(e["process"]["ppid"], fake_pid, "fake sshd's child traced: {e}");
+        assert_ne!(
+            e["session"]["destination"]["port"], fake_port,
+            "fake sshd made a session: {e}"
+        );
+        assert_ne!(
+            e["process"]["ppid"], fake_pid,
+            "fake sshd's child traced: {e}"
+        );
         assert!(!args_of(e).contains(&"fake-child".to_string()), "{e}");
     }
 }
@@ -309,8 +421,16 @@ fn open_session_is_discovered_at_start() {
         .unwrap();
     // Wait until the user's command runs, then start the agent.
     let deadline = std::time::Instant::now() + WAIT;
-    while !Command::new("pgrep").args(["-u", TEST_USER, "-x", "sleep"]).status().unwrap().success() {
-        assert!(std::time::Instant::now() < deadline, "session did not start");
+    while !Command::new("pgrep")
+        .args(["-u", TEST_USER, "-x", "sleep"])
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let tracer = Tracer::start(&[]).unwrap();
@@ -334,7 +454,10 @@ fn open_session_is_discovered_at_start() {
     assert_eq!(marker["session"]["user"], TEST_USER);
     let end = one(&ev, "session.end");
     assert_eq!(end["session"]["logged_in"], true);
-    assert!(end["session"]["bytes_out"].as_u64().unwrap() > 0, "connection adopted for byte counting");
+    assert!(
+        end["session"]["bytes_out"].as_u64().unwrap() > 0,
+        "connection adopted for byte counting"
+    );
 }
 
 #[test]
@@ -346,19 +469,38 @@ fn tiny_ring_buffer_reports_loss() {
     let tracer = Tracer::start(&["--ring-buffer-size", "4096"]).unwrap();
     // 300 execs whose argv fills the 4096-byte argv buffer: each exec record
     // (about 4.7 KiB) is larger than the whole ring and must be dropped.
-    let run = ssh(&sshd, &[], "echo $SSH_CONNECTION; for i in $(seq 300); do /bin/true $(seq 2000); done").unwrap();
+    let run = ssh(
+        &sshd,
+        &[],
+        "echo $SSH_CONNECTION; for i in $(seq 300); do /bin/true $(seq 2000); done",
+    )
+    .unwrap();
     assert!(run.success, "{}", run.stderr);
     std::thread::sleep(Duration::from_millis(1500));
     let all = tracer.stop().unwrap();
     check_schema(&all);
     let losses = of_kind(&all, "agent.loss");
-    assert!(!losses.is_empty(), "no agent.loss with a 4 KiB ring and an exec burst");
-    let lost: u64 = losses.iter().map(|e| e["loss"]["kernel_ringbuf"].as_u64().unwrap()).sum();
-    assert!(lost >= 300, "lost {lost}, expected at least the 300 oversized exec records");
+    assert!(
+        !losses.is_empty(),
+        "no agent.loss with a 4 KiB ring and an exec burst"
+    );
+    let lost: u64 = losses
+        .iter()
+        .map(|e| e["loss"]["kernel_ringbuf"].as_u64().unwrap())
+        .sum();
+    assert!(
+        lost >= 300,
+        "lost {lost}, expected at least the 300 oversized exec records"
+    );
     let stop = one(&all, "agent.stop");
-    assert_eq!(stop["totals"]["lost"]["kernel_ringbuf"], lost, "stop summary equals the sum of loss events");
+    assert_eq!(
+        stop["totals"]["lost"]["kernel_ringbuf"], lost,
+        "stop summary equals the sum of loss events"
+    );
     let ev = session_events(&all, run.client_port.unwrap());
-    assert!(of_kind(&ev, "process.exec").iter().all(|e| e["process"]["executable"] != "/bin/true"));
+    assert!(of_kind(&ev, "process.exec")
+        .iter()
+        .all(|e| e["process"]["executable"] != "/bin/true"));
     // The small records of the same burst (fork, exit) still arrive.
     assert!(of_kind(&ev, "process.exit").len() >= 300);
 }

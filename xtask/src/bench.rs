@@ -28,7 +28,9 @@ while time.monotonic()<end:\n    os.waitpid(os.posix_spawn('/bin/true',['/bin/tr
 print(n/s)";
 
 fn storm_outside(seconds: f64) -> Result<f64> {
-    let out = Command::new("python3").args(["-c", STORM, &seconds.to_string()]).output()?;
+    let out = Command::new("python3")
+        .args(["-c", STORM, &seconds.to_string()])
+        .output()?;
     parse_rate(&String::from_utf8_lossy(&out.stdout))
 }
 
@@ -42,7 +44,12 @@ fn storm_inside(sshd: &Sshd, seconds: f64) -> Result<f64> {
 }
 
 fn parse_rate(s: &str) -> Result<f64> {
-    s.trim().lines().last().unwrap_or_default().parse().with_context(|| format!("storm printed {s:?}"))
+    s.trim()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .parse()
+        .with_context(|| format!("storm printed {s:?}"))
 }
 
 struct Agent {
@@ -85,7 +92,10 @@ impl Agent {
             bail!("agent did not start: {first}");
         }
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        Ok(Self { child, started: Instant::now() })
+        Ok(Self {
+            child,
+            started: Instant::now(),
+        })
     }
 
     /// Stops it; returns (CPU % of one core over its life, peak RSS KiB).
@@ -102,7 +112,11 @@ impl Agent {
 fn clk_tck() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -129,12 +143,27 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
             out_off[round - 1], out_on[round - 1], in_off[round - 1], in_on[round - 1]
         );
     }
-    let (oo, on, io, ion) = (median(&mut out_off), median(&mut out_on), median(&mut in_off), median(&mut in_on));
-    println!("exec storm (fork+exec /bin/true), {} rounds × {} s, medians:", a.rounds, a.seconds);
+    let (oo, on, io, ion) = (
+        median(&mut out_off),
+        median(&mut out_on),
+        median(&mut in_off),
+        median(&mut in_on),
+    );
+    println!(
+        "exec storm (fork+exec /bin/true), {} rounds × {} s, medians:",
+        a.rounds, a.seconds
+    );
     println!("| where | tracer off | tracer on | on/off | overhead |");
     println!("|---|---|---|---|---|");
-    for (w, off, on) in [("outside any session", oo, on), ("inside an SSH session", io, ion)] {
-        println!("| {w} | {off:.0}/s | {on:.0}/s | {:.3} | {:.1} % |", on / off, (1.0 - on / off) * 100.0);
+    for (w, off, on) in [
+        ("outside any session", oo, on),
+        ("inside an SSH session", io, ion),
+    ] {
+        println!(
+            "| {w} | {off:.0}/s | {on:.0}/s | {:.3} | {:.1} % |",
+            on / off,
+            (1.0 - on / off) * 100.0
+        );
     }
     println!(
         "agent: median CPU {:.1} % of one core over each traced phase (storms included); peak RSS {:.1} MiB",

@@ -63,7 +63,10 @@ pub fn build_agent(release: bool) -> Result<std::path::PathBuf> {
     }
     run_status(&mut c)?;
     let profile = if release { "release" } else { "debug" };
-    Ok(workspace_root().join("target").join(profile).join("ssh-trace"))
+    Ok(workspace_root()
+        .join("target")
+        .join(profile)
+        .join("ssh-trace"))
 }
 
 fn main() -> Result<()> {
@@ -79,7 +82,9 @@ fn main() -> Result<()> {
             setup::run()?;
             let bin = build_agent(false)?;
             let mut c = cargo();
-            c.args(["test", "--workspace"]).args(&args).env("SSH_TRACE_BIN", &bin);
+            c.args(["test", "--workspace"])
+                .args(&args)
+                .env("SSH_TRACE_BIN", &bin);
             run_status(&mut c)
         }
         Cmd::Bench(a) => {

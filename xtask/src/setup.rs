@@ -10,14 +10,26 @@ use anyhow::{bail, Context, Result};
 
 use crate::run_status;
 
-const PACKAGES: &[&str] = &["openssh-server", "openssh-client", "sudo", "iproute2", "procps", "python3"];
+const PACKAGES: &[&str] = &[
+    "openssh-server",
+    "openssh-client",
+    "sudo",
+    "iproute2",
+    "procps",
+    "python3",
+];
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into())
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/root".into())
 }
 
 fn cargo_bin() -> PathBuf {
-    std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| home().join(".cargo")).join("bin")
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cargo"))
+        .join("bin")
 }
 
 /// Where bpf-linker's LLVM symlinks live (its RUNPATH points here).
@@ -38,7 +50,10 @@ pub fn add_tool_paths(cmd: &mut Command) {
 }
 
 fn quiet(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 pub fn run() -> Result<()> {
@@ -71,15 +86,30 @@ fn rust_src() -> Result<()> {
     eprintln!("xtask setup: installing nightly toolchain component rust-src");
     if !installed.status.success() {
         return run_status(Command::new("rustup").args([
-            "toolchain", "install", "nightly", "--profile", "minimal", "--component", "rust-src",
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
         ]));
     }
-    run_status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+    run_status(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]))
 }
 
 /// nightly's libLLVM.so.<ver>-rust-...: bpf-linker must link the same LLVM.
 fn nightly_llvm() -> Result<(PathBuf, String)> {
-    let out = Command::new("rustc").args(["+nightly", "--print", "sysroot"]).output().context("rustc +nightly")?;
+    let out = Command::new("rustc")
+        .args(["+nightly", "--print", "sysroot"])
+        .output()
+        .context("rustc +nightly")?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let lib = sysroot.join("lib");
     for e in std::fs::read_dir(&lib).with_context(|| format!("reading {}", lib.display()))? {
@@ -89,14 +119,19 @@ fn nightly_llvm() -> Result<(PathBuf, String)> {
             return Ok((lib.join(&name), major));
         }
     }
-    bail!("no libLLVM.so.* in {}: the nightly toolchain is incomplete", lib.display())
+    bail!(
+        "no libLLVM.so.* in {}: the nightly toolchain is incomplete",
+        lib.display()
+    )
 }
 
 fn bpf_linker() -> Result<()> {
     let bin = cargo_bin().join("bpf-linker");
     let (llvm, major) = nightly_llvm()?;
     let prefix = llvm_prefix();
-    let soname_link = prefix.join("lib").join(llvm.file_name().unwrap_or_default());
+    let soname_link = prefix
+        .join("lib")
+        .join(llvm.file_name().unwrap_or_default());
     // Works and was built against this nightly's LLVM: nothing to do.
     if soname_link.exists() && quiet(Command::new(&bin).arg("--version")) {
         return Ok(());
@@ -106,17 +141,29 @@ fn bpf_linker() -> Result<()> {
     std::fs::create_dir_all(&libdir)?;
     for link in [libdir.join("libLLVM.so"), soname_link] {
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&llvm, &link).with_context(|| format!("linking {}", link.display()))?;
+        std::os::unix::fs::symlink(&llvm, &link)
+            .with_context(|| format!("linking {}", link.display()))?;
     }
     run_status(
         Command::new("cargo")
-            .args(["+stable", "install", "--locked", "--force", "bpf-linker", "--no-default-features", "--features"])
+            .args([
+                "+stable",
+                "install",
+                "--locked",
+                "--force",
+                "bpf-linker",
+                "--no-default-features",
+                "--features",
+            ])
             .arg(format!("llvm-{major}"))
             .env("LLVM_PREFIX", &prefix),
     )
     .context("building bpf-linker")?;
     if !quiet(Command::new(&bin).arg("--version")) {
-        bail!("bpf-linker was built but does not run: check {}", prefix.display());
+        bail!(
+            "bpf-linker was built but does not run: check {}",
+            prefix.display()
+        );
     }
     Ok(())
 }

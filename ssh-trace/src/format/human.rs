@@ -28,13 +28,31 @@ impl Human {
         // HH:MM:SS.mmm of the RFC 3339 time.
         let t = rfc3339(ev.time_ns);
         let clock = t.get(11..23).unwrap_or(&t);
-        let (start, end) = if self.color { (colour(ev.kind), "\x1b[0m") } else { ("", "") };
+        let (start, end) = if self.color {
+            (colour(ev.kind), "\x1b[0m")
+        } else {
+            ("", "")
+        };
         let _ = write!(line, "{clock} {start}{:<15}{end}", ev.kind.name());
         match &ev.session {
             Some(s) => {
-                let who = s.user.as_deref().map(printable).unwrap_or_else(|| "-".into());
-                let src = s.source.as_ref().map(|e| format!("{}:{}", e.ip, e.port)).unwrap_or_else(|| "?".into());
-                let _ = write!(line, " {:<8} {:<12} {:<21}", s.id.get(..8).unwrap_or(&s.id), who, src);
+                let who = s
+                    .user
+                    .as_deref()
+                    .map(printable)
+                    .unwrap_or_else(|| "-".into());
+                let src = s
+                    .source
+                    .as_ref()
+                    .map(|e| format!("{}:{}", e.ip, e.port))
+                    .unwrap_or_else(|| "?".into());
+                let _ = write!(
+                    line,
+                    " {:<8} {:<12} {:<21}",
+                    s.id.get(..8).unwrap_or(&s.id),
+                    who,
+                    src
+                );
                 if s.discovered && matches!(ev.kind, Kind::SessionConnect | Kind::SessionLogin) {
                     line.push_str(" (discovered)");
                 }
@@ -78,7 +96,11 @@ impl Human {
                     " pid={} {}({}) {} uid {}->{} euid {}->{} suid {}->{}",
                     process.pid,
                     c.syscall,
-                    c.args.iter().map(i64::to_string).collect::<Vec<_>>().join(","),
+                    c.args
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
                     if c.success { "ok" } else { "failed" },
                     c.old.uid,
                     c.new.uid,
@@ -89,7 +111,11 @@ impl Human {
                 );
             }
             Body::AgentStart { agent } => {
-                let _ = write!(line, " version={} pid={} kernel={}", agent.version, agent.pid, agent.kernel);
+                let _ = write!(
+                    line,
+                    " version={} pid={} kernel={}",
+                    agent.version, agent.pid, agent.kernel
+                );
             }
             Body::AgentLoss { loss, total } => {
                 let _ = write!(
@@ -105,7 +131,12 @@ impl Human {
                 );
             }
             Body::AgentStop { totals, .. } => {
-                let _ = write!(line, " events={} lost={}", totals.events, totals.lost.total());
+                let _ = write!(
+                    line,
+                    " events={} lost={}",
+                    totals.events,
+                    totals.lost.total()
+                );
             }
         }
         out.extend_from_slice(line.trim_end().as_bytes());

@@ -177,7 +177,11 @@ mod tests {
         h[..2].copy_from_slice(&0xeb9fu16.to_le_bytes());
         h[4..8].copy_from_slice(&24u32.to_le_bytes());
         h[12..16].copy_from_slice(&1000u32.to_le_bytes());
-        assert!(Btf::parse(&h).err().unwrap().to_string().contains("out of bounds"));
+        assert!(Btf::parse(&h)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("out of bounds"));
     }
 
     #[test]

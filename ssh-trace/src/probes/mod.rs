@@ -59,7 +59,9 @@ pub struct Maps {
 pub fn check_ring_bytes(n: u32) -> Result<()> {
     let page = page_size();
     if !n.is_power_of_two() || n < page {
-        bail!("ring buffer size {n} must be a power of two and at least the page size ({page} bytes)");
+        bail!(
+            "ring buffer size {n} must be a power of two and at least the page size ({page} bytes)"
+        );
     }
     Ok(())
 }
@@ -67,7 +69,11 @@ pub fn check_ring_bytes(n: u32) -> Result<()> {
 fn page_size() -> u32 {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 { p as u32 } else { 4096 }
+    if p > 0 {
+        p as u32
+    } else {
+        4096
+    }
 }
 
 pub fn check_environment() -> Result<()> {
@@ -81,7 +87,9 @@ pub fn check_environment() -> Result<()> {
 /// Tracepoints are attached through tracefs, which a fresh machine may not mount.
 fn ensure_tracefs() -> Result<()> {
     let dir = std::path::Path::new("/sys/kernel/tracing");
-    if dir.join("events").exists() || std::path::Path::new("/sys/kernel/debug/tracing/events").exists() {
+    if dir.join("events").exists()
+        || std::path::Path::new("/sys/kernel/debug/tracing/events").exists()
+    {
         return Ok(());
     }
     let status = std::process::Command::new("mount")
@@ -103,8 +111,10 @@ impl Probes {
             .load(PROBES)
             .context("loading the eBPF programs (is BPF enabled in this kernel?)")?;
         {
-            let mut bins: BpfHashMap<_, BinaryId, u8> =
-                BpfHashMap::try_from(ebpf.map_mut("SERVER_BINARIES").context("SERVER_BINARIES map")?)?;
+            let mut bins: BpfHashMap<_, BinaryId, u8> = BpfHashMap::try_from(
+                ebpf.map_mut("SERVER_BINARIES")
+                    .context("SERVER_BINARIES map")?,
+            )?;
             for id in opts.servers.ids() {
                 bins.insert(id, 1, 0).context("filling SERVER_BINARIES")?;
             }
@@ -116,12 +126,14 @@ impl Probes {
             let what = format!("{category}:{tp}");
             if category == "raw" {
                 let p: &mut RawTracePoint = prog.try_into()?;
-                p.load().with_context(|| format!("verifying program for {what}"))?;
+                p.load()
+                    .with_context(|| format!("verifying program for {what}"))?;
                 p.attach(tp)
                     .with_context(|| format!("attaching raw tracepoint {tp}: kernel lacks it?"))?;
             } else {
                 let p: &mut TracePoint = prog.try_into()?;
-                p.load().with_context(|| format!("verifying program for {what}"))?;
+                p.load()
+                    .with_context(|| format!("verifying program for {what}"))?;
                 p.attach(category, tp)
                     .with_context(|| format!("attaching tracepoint {what}: kernel lacks it?"))?;
             }
@@ -137,11 +149,14 @@ impl Probes {
                 .with_context(|| format!("map {name} missing from the object"))
         };
         let events = RingBuf::try_from(take("EVENTS")?)?;
-        Ok((events, Maps {
-            lost: PerCpuArray::try_from(take("LOST")?)?,
-            tracked: BpfHashMap::try_from(take("TRACKED")?)?,
-            listeners: BpfHashMap::try_from(take("LISTENERS")?)?,
-        }))
+        Ok((
+            events,
+            Maps {
+                lost: PerCpuArray::try_from(take("LOST")?)?,
+                tracked: BpfHashMap::try_from(take("TRACKED")?)?,
+                listeners: BpfHashMap::try_from(take("LISTENERS")?)?,
+            },
+        ))
     }
 }
 

@@ -47,18 +47,36 @@ pub fn read_proc(pid: u32, servers: &ServerBinaries) -> Option<ProcInfo> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let ids = |key: &str| -> Option<Vec<u32>> {
         let line = status.lines().find(|l| l.starts_with(key))?;
-        line[key.len()..].split_whitespace().map(|v| v.parse().ok()).collect()
+        line[key.len()..]
+            .split_whitespace()
+            .map(|v| v.parse().ok())
+            .collect()
     };
     let (u, g) = (ids("Uid:")?, ids("Gid:")?);
-    let creds = Creds { uid: u[0], euid: u[1], suid: u[2], gid: g[0], egid: g[1], sgid: g[2] };
+    let creds = Creds {
+        uid: u[0],
+        euid: u[1],
+        suid: u[2],
+        gid: g[0],
+        egid: g[1],
+        sgid: g[2],
+    };
     let server = crate::probes::binary_id(Path::new(&format!("/proc/{pid}/exe")))
         .map(|id| servers.contains(&id))
         .unwrap_or(false);
-    Some(ProcInfo { pid, ppid, start_ticks, creds, server })
+    Some(ProcInfo {
+        pid,
+        ppid,
+        start_ticks,
+        creds,
+        server,
+    })
 }
 
 pub fn all_procs(servers: &ServerBinaries) -> HashMap<u32, ProcInfo> {
-    let Ok(dir) = fs::read_dir("/proc") else { return HashMap::new() };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| read_proc(pid, servers))
         .map(|p| (p.pid, p))
@@ -82,13 +100,19 @@ pub fn snapshot(
     for p in procs.values() {
         children.entry(p.ppid).or_default().push(p.pid);
     }
-    let listeners: Vec<u32> = procs.values().filter(|p| p.server && !is_server(p.ppid)).map(|p| p.pid).collect();
+    let listeners: Vec<u32> = procs
+        .values()
+        .filter(|p| p.server && !is_server(p.ppid))
+        .map(|p| p.pid)
+        .collect();
     let ticks = clock_ticks();
     let tcp = tcp_table();
     let mut sessions = Vec::new();
     for &l in &listeners {
         for &root in children.get(&l).into_iter().flatten() {
-            let Some(root_info) = procs.get(&root) else { continue };
+            let Some(root_info) = procs.get(&root) else {
+                continue;
+            };
             // Members in breadth-first order (root, then shallower first).
             let mut members = vec![root];
             let mut i = 0;
@@ -99,7 +123,11 @@ pub fn snapshot(
                 i += 1;
             }
             let key = discovered_key(root_info);
-            let mut s = Session::new(key, make_id(key), boot_wall_ns + root_info.start_ticks * 1_000_000_000 / ticks);
+            let mut s = Session::new(
+                key,
+                make_id(key),
+                boot_wall_ns + root_info.start_ticks * 1_000_000_000 / ticks,
+            );
             s.discovered = true;
             // Logged in once a member other than the root runs as a uid that
             // is not the privilege-separation user's.
@@ -123,23 +151,41 @@ pub fn snapshot(
                     io_pid = Some(m);
                 }
             }
-            let procs_list = members.iter().filter_map(|p| procs.get(p)).map(|p| (p.pid, p.creds)).collect();
-            sessions.push(Found { session: s, procs: procs_list, io_pid });
+            let procs_list = members
+                .iter()
+                .filter_map(|p| procs.get(p))
+                .map(|p| (p.pid, p.creds))
+                .collect();
+            sessions.push(Found {
+                session: s,
+                procs: procs_list,
+                io_pid,
+            });
         }
     }
-    Snapshot { listeners, sessions }
+    Snapshot {
+        listeners,
+        sessions,
+    }
 }
 
 fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as u64 } else { 100 }
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
 }
 
 /// Wall time of boot, in Unix ns.
 pub fn boot_wall_ns() -> u64 {
     // /proc starttime counts from boot on CLOCK_BOOTTIME.
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     let boot = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
@@ -152,13 +198,17 @@ type TcpTable = HashMap<u64, (Endpoint, Endpoint)>;
 fn tcp_table() -> TcpTable {
     let mut out = HashMap::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let Ok(text) = fs::read_to_string(file) else { continue };
+        let Ok(text) = fs::read_to_string(file) else {
+            continue;
+        };
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
             if f.len() < 10 || f[3] != "01" {
                 continue;
             }
-            let (Some(local), Some(remote), Ok(inode)) = (parse_addr(f[1], v6), parse_addr(f[2], v6), f[9].parse()) else {
+            let (Some(local), Some(remote), Ok(inode)) =
+                (parse_addr(f[1], v6), parse_addr(f[2], v6), f[9].parse())
+            else {
                 continue;
             };
             out.insert(inode, (remote, local));
@@ -187,7 +237,12 @@ fn socket_endpoints(pid: u32, tcp: &TcpTable) -> Option<(Endpoint, Endpoint)> {
     let dir = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
     dir.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
         .filter_map(|l| {
-            let l = l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse::<u64>().ok()?;
+            let l = l
+                .to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse::<u64>()
+                .ok()?;
             tcp.get(&l).cloned()
         })
         .next()
@@ -210,7 +265,13 @@ mod tests {
 
     #[test]
     fn discovered_keys_are_apart_from_kernel_keys() {
-        let p = ProcInfo { pid: 42, ppid: 1, start_ticks: 1234, creds: Creds::default(), server: true };
+        let p = ProcInfo {
+            pid: 42,
+            ppid: 1,
+            start_ticks: 1234,
+            creds: Creds::default(),
+            server: true,
+        };
         let k = discovered_key(&p);
         assert!(k & DISCOVERED_KEY_BIT != 0);
         assert_eq!(k & 0x3f_ffff, 42);

@@ -10,7 +10,10 @@ pub mod users;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ssh_trace_common::event::{ConnectEvent, CredEvent, CredSyscall, Creds, EXEC_FLAG_ARGS_TRUNCATED, EXEC_FLAG_FILENAME_TRUNCATED};
+use ssh_trace_common::event::{
+    ConnectEvent, CredEvent, CredSyscall, Creds, EXEC_FLAG_ARGS_TRUNCATED,
+    EXEC_FLAG_FILENAME_TRUNCATED,
+};
 
 use crate::{
     decode::{Exec, KernelEvent},
@@ -69,23 +72,25 @@ impl Session {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-pub struct Proc {
-    pub session: u64,
-    pub creds: Creds,
-}
-
 pub struct SessionTable {
     boot_id: [u8; 16],
     clock: Clock,
     privsep_uids: HashSet<u32>,
     names: NameLookup,
     sessions: HashMap<u64, Session>,
-    procs: HashMap<u32, Proc>,
+    /// Last known ids of each session process (to see set-user-ID execs).
+    procs: HashMap<u32, Creds>,
 }
 
 pub fn ids(c: &Creds) -> Ids {
-    Ids { uid: c.uid, euid: c.euid, suid: c.suid, gid: c.gid, egid: c.egid, sgid: c.sgid }
+    Ids {
+        uid: c.uid,
+        euid: c.euid,
+        suid: c.suid,
+        gid: c.gid,
+        egid: c.egid,
+        sgid: c.sgid,
+    }
 }
 
 pub fn endpoint(family: u16, addr: &[u8; 16], port: u16) -> Endpoint {
@@ -99,14 +104,30 @@ pub fn endpoint(family: u16, addr: &[u8; 16], port: u16) -> Endpoint {
     } else {
         IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
     };
-    Endpoint { ip: ip.to_string(), port }
+    Endpoint {
+        ip: ip.to_string(),
+        port,
+    }
 }
 
 impl SessionTable {
-    pub fn new(boot_id: [u8; 16], clock: Clock, privsep_uids: HashSet<u32>, names: NameLookup) -> Self {
-        Self { boot_id, clock, privsep_uids, names, sessions: HashMap::new(), procs: HashMap::new() }
+    pub fn new(
+        boot_id: [u8; 16],
+        clock: Clock,
+        privsep_uids: HashSet<u32>,
+        names: NameLookup,
+    ) -> Self {
+        Self {
+            boot_id,
+            clock,
+            privsep_uids,
+            names,
+            sessions: HashMap::new(),
+            procs: HashMap::new(),
+        }
     }
 
+    #[cfg(test)]
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values()
     }
@@ -118,7 +139,7 @@ impl SessionTable {
     /// Adds a session found in /proc at start-up and its processes.
     pub fn add_discovered(&mut self, s: Session, procs: &[(u32, Creds)], out: &mut Vec<Event>) {
         for &(pid, creds) in procs {
-            self.procs.insert(pid, Proc { session: s.key, creds });
+            self.procs.insert(pid, creds);
         }
         let key = s.key;
         let start = s.start_ns;
@@ -127,16 +148,28 @@ impl SessionTable {
         s.processes = procs.iter().map(|p| p.0).collect();
         self.sessions.insert(key, s);
         let info = self.sessions[&key].info();
-        out.push(Event::new(start, Kind::SessionConnect, Some(info.clone()), Body::None {}));
+        out.push(Event::new(
+            start,
+            Kind::SessionConnect,
+            Some(info.clone()),
+            Body::None {},
+        ));
         if logged_in {
-            out.push(Event::new(start, Kind::SessionLogin, Some(info), Body::None {}));
+            out.push(Event::new(
+                start,
+                Kind::SessionLogin,
+                Some(info),
+                Body::None {},
+            ));
         }
     }
 
     /// Session for `key`, created on the fly if its connect record was lost.
     fn session(&mut self, key: u64, time_ns: u64) -> &mut Session {
         let id = session_id(&self.boot_id, key);
-        self.sessions.entry(key).or_insert_with(|| Session::new(key, id, time_ns))
+        self.sessions
+            .entry(key)
+            .or_insert_with(|| Session::new(key, id, time_ns))
     }
 
     pub fn handle(&mut self, ev: &KernelEvent, out: &mut Vec<Event>) {
@@ -146,7 +179,7 @@ impl SessionTable {
         match ev {
             KernelEvent::Connect(c) => self.on_connect(c, time, out),
             KernelEvent::Fork(f) => {
-                self.procs.insert(f.child_tgid, Proc { session: key, creds: f.creds });
+                self.procs.insert(f.child_tgid, f.creds);
                 self.session(key, time).processes.insert(f.child_tgid);
             }
             KernelEvent::Exec(e) => self.on_exec(e, time, out),
@@ -163,7 +196,12 @@ impl SessionTable {
                 let s = self.session(key, time);
                 s.processes.remove(&pid);
                 let info = s.info();
-                out.push(Event::new(time, Kind::ProcessExit, Some(info), Body::ProcessExit { process: body }));
+                out.push(Event::new(
+                    time,
+                    Kind::ProcessExit,
+                    Some(info),
+                    Body::ProcessExit { process: body },
+                ));
                 self.forget_if_done(key);
             }
             KernelEvent::Cred(c) => self.on_cred(c, time, out),
@@ -180,7 +218,12 @@ impl SessionTable {
                         duration_ms: time.saturating_sub(s.start_ns) / 1_000_000,
                         logged_in: s.uid.is_some(),
                     });
-                    out.push(Event::new(time, Kind::SessionEnd, Some(info), Body::None {}));
+                    out.push(Event::new(
+                        time,
+                        Kind::SessionEnd,
+                        Some(info),
+                        Body::None {},
+                    ));
                     self.forget_if_done(key);
                 }
             }
@@ -189,7 +232,11 @@ impl SessionTable {
 
     /// An ended session is kept while processes of it still run.
     fn forget_if_done(&mut self, key: u64) {
-        if self.sessions.get(&key).is_some_and(|s| s.ended && s.processes.is_empty()) {
+        if self
+            .sessions
+            .get(&key)
+            .is_some_and(|s| s.ended && s.processes.is_empty())
+        {
             self.sessions.remove(&key);
         }
     }
@@ -200,18 +247,23 @@ impl SessionTable {
         s.source = Some(endpoint(c.family, &c.remote_addr, c.remote_port));
         s.destination = Some(endpoint(c.family, &c.local_addr, c.local_port));
         let info = s.info();
-        out.push(Event::new(time, Kind::SessionConnect, Some(info), Body::None {}));
+        out.push(Event::new(
+            time,
+            Kind::SessionConnect,
+            Some(info),
+            Body::None {},
+        ));
     }
 
     fn on_exec(&mut self, e: &Exec, time: u64, out: &mut Vec<Event>) {
         let key = e.head.hdr.session;
         let pid = e.head.hdr.tgid;
         let new = e.head.creds;
-        let before = self.procs.insert(pid, Proc { session: key, creds: new });
+        let before = self.procs.insert(pid, new);
         self.session(key, time).processes.insert(pid);
         // A set-user-ID program (sudo, su) changes ids at exec, without a
         // setuid-family call: report it as a user change too.
-        if let Some(old) = before.map(|p| p.creds).filter(|old| ids(old) != ids(&new)) {
+        if let Some(old) = before.filter(|old| ids(old) != ids(&new)) {
             let change = UserChange {
                 syscall: "execve",
                 args: Vec::new(),
@@ -223,7 +275,15 @@ impl SessionTable {
                 effective_user: (self.names)(new.euid),
             };
             let info = self.sessions[&key].info();
-            out.push(Event::new(time, Kind::UserChange, Some(info), Body::UserChange { process: Pid { pid }, change }));
+            out.push(Event::new(
+                time,
+                Kind::UserChange,
+                Some(info),
+                Body::UserChange {
+                    process: Pid { pid },
+                    change,
+                },
+            ));
         }
         let process = ProcessExec {
             pid,
@@ -238,19 +298,26 @@ impl SessionTable {
             args_truncated: e.head.flags & EXEC_FLAG_ARGS_TRUNCATED != 0,
         };
         let info = self.sessions[&key].info();
-        out.push(Event::new(time, Kind::ProcessExec, Some(info), Body::ProcessExec { process }));
+        out.push(Event::new(
+            time,
+            Kind::ProcessExec,
+            Some(info),
+            Body::ProcessExec { process },
+        ));
     }
 
     fn on_cred(&mut self, c: &CredEvent, time: u64, out: &mut Vec<Event>) {
         let key = c.hdr.session;
         let pid = c.hdr.tgid;
-        let Some(syscall) = CredSyscall::from_u32(c.syscall) else { return };
+        let Some(syscall) = CredSyscall::from_u32(c.syscall) else {
+            return;
+        };
         let args: Vec<i64> = c.args[..syscall.arg_count()]
             .iter()
             .map(|&a| if a == u32::MAX { -1 } else { a as i64 })
             .collect();
         let success = c.ret == 0;
-        self.procs.insert(pid, Proc { session: key, creds: c.new });
+        self.procs.insert(pid, c.new);
         let names = self.names;
         let login = success && is_login(syscall, &args, &c.new, &self.privsep_uids);
         let s = self.session(key, time);
@@ -266,12 +333,25 @@ impl SessionTable {
             effective_user: names(c.new.euid),
         };
         let info = s.info();
-        out.push(Event::new(time, Kind::UserChange, Some(info), Body::UserChange { process: Pid { pid }, change }));
+        out.push(Event::new(
+            time,
+            Kind::UserChange,
+            Some(info),
+            Body::UserChange {
+                process: Pid { pid },
+                change,
+            },
+        ));
         if s.uid.is_none() && login {
             s.uid = Some(c.new.uid);
             s.user = names(c.new.uid);
             let info = s.info();
-            out.push(Event::new(time, Kind::SessionLogin, Some(info), Body::None {}));
+            out.push(Event::new(
+                time,
+                Kind::SessionLogin,
+                Some(info),
+                Body::None {},
+            ));
         }
     }
 }
@@ -281,7 +361,10 @@ impl SessionTable {
 /// separation user's. Temporary switches (sshd's monitor reading
 /// authorized_keys with seteuid) do not count.
 fn is_login(syscall: CredSyscall, args: &[i64], new: &Creds, privsep: &HashSet<u32>) -> bool {
-    let uid_call = matches!(syscall, CredSyscall::Setuid | CredSyscall::Setreuid | CredSyscall::Setresuid);
+    let uid_call = matches!(
+        syscall,
+        CredSyscall::Setuid | CredSyscall::Setreuid | CredSyscall::Setresuid
+    );
     uid_call
         && args.iter().all(|&a| a >= 0)
         && new.uid == new.euid

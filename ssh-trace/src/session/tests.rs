@@ -11,7 +11,12 @@ const USER: u32 = 1001;
 const PRIVSEP: u32 = 102;
 
 fn hdr(kind: EventKind, tgid: u32, t: u64) -> EventHeader {
-    EventHeader { kind: kind as u32, tgid, ktime_ns: t * 1_000_000, session: KEY }
+    EventHeader {
+        kind: kind as u32,
+        tgid,
+        ktime_ns: t * 1_000_000,
+        session: KEY,
+    }
 }
 
 fn root() -> Creds {
@@ -19,7 +24,14 @@ fn root() -> Creds {
 }
 
 fn all(id: u32) -> Creds {
-    Creds { uid: id, euid: id, suid: id, gid: id, egid: id, sgid: id }
+    Creds {
+        uid: id,
+        euid: id,
+        suid: id,
+        gid: id,
+        egid: id,
+        sgid: id,
+    }
 }
 
 fn connect(t: u64) -> KernelEvent {
@@ -39,23 +51,52 @@ fn connect(t: u64) -> KernelEvent {
 }
 
 fn fork(parent: u32, child: u32, creds: Creds, t: u64) -> KernelEvent {
-    KernelEvent::Fork(ForkEvent { hdr: hdr(EventKind::Fork, parent, t), child_tgid: child, _pad: 0, creds })
+    KernelEvent::Fork(ForkEvent {
+        hdr: hdr(EventKind::Fork, parent, t),
+        child_tgid: child,
+        _pad: 0,
+        creds,
+    })
 }
 
 fn exec(pid: u32, ppid: u32, creds: Creds, file: &str, args: &[&[u8]], t: u64) -> KernelEvent {
     KernelEvent::Exec(Exec {
-        head: ExecHead { hdr: hdr(EventKind::Exec, pid, t), ppid, creds, ..Default::default() },
+        head: ExecHead {
+            hdr: hdr(EventKind::Exec, pid, t),
+            ppid,
+            creds,
+            ..Default::default()
+        },
         filename: file.as_bytes().to_vec(),
         args: args.iter().map(|a| a.to_vec()).collect(),
     })
 }
 
-fn cred(pid: u32, sc: CredSyscall, args: [u32; 3], ret: i64, old: Creds, new: Creds, t: u64) -> KernelEvent {
-    KernelEvent::Cred(CredEvent { hdr: hdr(EventKind::CredChange, pid, t), syscall: sc as u32, args, ret, old, new })
+fn cred(
+    pid: u32,
+    sc: CredSyscall,
+    args: [u32; 3],
+    ret: i64,
+    old: Creds,
+    new: Creds,
+    t: u64,
+) -> KernelEvent {
+    KernelEvent::Cred(CredEvent {
+        hdr: hdr(EventKind::CredChange, pid, t),
+        syscall: sc as u32,
+        args,
+        ret,
+        old,
+        new,
+    })
 }
 
 fn exit(pid: u32, code: u32, t: u64) -> KernelEvent {
-    KernelEvent::Exit(ExitEvent { hdr: hdr(EventKind::Exit, pid, t), exit_code: code, _pad: 0 })
+    KernelEvent::Exit(ExitEvent {
+        hdr: hdr(EventKind::Exit, pid, t),
+        exit_code: code,
+        _pad: 0,
+    })
 }
 
 fn bytes(i: u64, o: u64, closed: bool, t: u64) -> KernelEvent {
@@ -80,7 +121,12 @@ fn names(uid: u32) -> Option<String> {
 }
 
 fn table() -> SessionTable {
-    SessionTable::new([7; 16], Clock::fixed(1_700_000_000_000_000_000), [PRIVSEP].into_iter().collect(), names)
+    SessionTable::new(
+        [7; 16],
+        Clock::fixed(1_700_000_000_000_000_000),
+        [PRIVSEP].into_iter().collect(),
+        names,
+    )
 }
 
 fn run(events: &[KernelEvent]) -> (SessionTable, Vec<Event>) {
@@ -97,17 +143,73 @@ const NONE: u32 = u32::MAX;
 /// Up to the monitor reading authorized_keys as the user (seteuid and back):
 /// what every connection does, whether the key is right or not.
 fn preauth() -> Vec<KernelEvent> {
-    let user_e = Creds { euid: USER, egid: USER, ..root() };
+    let user_e = Creds {
+        euid: USER,
+        egid: USER,
+        ..root()
+    };
     vec![
         connect(0),
         fork(500, 600, root(), 1),
-        exec(600, 500, root(), "/usr/sbin/sshd", &[b"/usr/sbin/sshd", b"-D", b"-R"], 2),
+        exec(
+            600,
+            500,
+            root(),
+            "/usr/sbin/sshd",
+            &[b"/usr/sbin/sshd", b"-D", b"-R"],
+            2,
+        ),
         fork(600, 601, root(), 3),
-        cred(601, CredSyscall::Setresgid, [65534; 3], 0, root(), Creds { gid: 65534, egid: 65534, sgid: 65534, ..root() }, 4),
-        cred(601, CredSyscall::Setresuid, [PRIVSEP; 3], 0, root(), all(PRIVSEP), 5),
-        cred(601, CredSyscall::Setuid, [0, 0, 0], -1, all(PRIVSEP), all(PRIVSEP), 6),
-        cred(600, CredSyscall::Setresuid, [NONE, USER, NONE], 0, root(), user_e, 7),
-        cred(600, CredSyscall::Setresuid, [NONE, 0, NONE], 0, user_e, root(), 8),
+        cred(
+            601,
+            CredSyscall::Setresgid,
+            [65534; 3],
+            0,
+            root(),
+            Creds {
+                gid: 65534,
+                egid: 65534,
+                sgid: 65534,
+                ..root()
+            },
+            4,
+        ),
+        cred(
+            601,
+            CredSyscall::Setresuid,
+            [PRIVSEP; 3],
+            0,
+            root(),
+            all(PRIVSEP),
+            5,
+        ),
+        cred(
+            601,
+            CredSyscall::Setuid,
+            [0, 0, 0],
+            -1,
+            all(PRIVSEP),
+            all(PRIVSEP),
+            6,
+        ),
+        cred(
+            600,
+            CredSyscall::Setresuid,
+            [NONE, USER, NONE],
+            0,
+            root(),
+            user_e,
+            7,
+        ),
+        cred(
+            600,
+            CredSyscall::Setresuid,
+            [NONE, 0, NONE],
+            0,
+            user_e,
+            root(),
+            8,
+        ),
         exit(601, 0, 9),
     ]
 }
@@ -121,9 +223,24 @@ fn openssh_login_runs_a_command() {
     let mut seq = preauth();
     seq.extend([
         fork(600, 602, root(), 10),
-        cred(602, CredSyscall::Setresuid, [USER; 3], 0, root(), all(USER), 11),
+        cred(
+            602,
+            CredSyscall::Setresuid,
+            [USER; 3],
+            0,
+            root(),
+            all(USER),
+            11,
+        ),
         fork(602, 603, all(USER), 12),
-        exec(603, 602, all(USER), "/bin/bash", &[b"bash", b"-c", b"id"], 13),
+        exec(
+            603,
+            602,
+            all(USER),
+            "/bin/bash",
+            &[b"bash", b"-c", b"id"],
+            13,
+        ),
         exec(603, 602, all(USER), "/usr/bin/id", &[b"id"], 14),
         exit(603, 0, 15),
         exit(602, 255 << 8, 16),
@@ -153,20 +270,53 @@ fn openssh_login_runs_a_command() {
         ]
     );
     let connect = out[0].session.as_ref().unwrap();
-    assert_eq!(connect.source, Some(Endpoint { ip: "127.0.0.1".into(), port: 39286 }));
+    assert_eq!(
+        connect.source,
+        Some(Endpoint {
+            ip: "127.0.0.1".into(),
+            port: 39286
+        })
+    );
     assert_eq!(connect.destination.as_ref().unwrap().port, 2222);
     assert_eq!(connect.user, None);
     let login = out[9].session.as_ref().unwrap();
-    assert_eq!((login.user.as_deref(), login.uid), (Some("alice"), Some(USER)));
-    let Body::ProcessExec { process } = &out[11].body else { panic!() };
-    assert_eq!((process.args.as_slice(), process.pid, process.ppid), (&["id".to_string()][..], 603, 602));
-    assert_eq!(out[11].session.as_ref().unwrap().user.as_deref(), Some("alice"));
-    let Body::ProcessExit { process } = &out[13].body else { panic!() };
+    assert_eq!(
+        (login.user.as_deref(), login.uid),
+        (Some("alice"), Some(USER))
+    );
+    let Body::ProcessExec { process } = &out[11].body else {
+        panic!()
+    };
+    assert_eq!(
+        (process.args.as_slice(), process.pid, process.ppid),
+        (&["id".to_string()][..], 603, 602)
+    );
+    assert_eq!(
+        out[11].session.as_ref().unwrap().user.as_deref(),
+        Some("alice")
+    );
+    let Body::ProcessExit { process } = &out[13].body else {
+        panic!()
+    };
     assert_eq!((process.exit_code, process.signal), (Some(255), None));
     let end = out[15].session.as_ref().unwrap().end.clone().unwrap();
-    assert_eq!(end, SessionEnd { bytes_in: 3765, bytes_out: 3941, duration_ms: 18, logged_in: true });
-    assert!(out.iter().all(|e| e.session.as_ref().unwrap().id == connect.id));
-    assert_eq!(t.sessions().count(), 0, "ended session with no process left is forgotten");
+    assert_eq!(
+        end,
+        SessionEnd {
+            bytes_in: 3765,
+            bytes_out: 3941,
+            duration_ms: 18,
+            logged_in: true
+        }
+    );
+    assert!(out
+        .iter()
+        .all(|e| e.session.as_ref().unwrap().id == connect.id));
+    assert_eq!(
+        t.sessions().count(),
+        0,
+        "ended session with no process left is forgotten"
+    );
 }
 
 #[test]
@@ -177,7 +327,15 @@ fn wrong_key_never_logs_in() {
     assert!(!kinds(&out).contains(&"session.login"));
     let end = out.last().unwrap();
     assert_eq!(end.kind, Kind::SessionEnd);
-    assert!(!end.session.as_ref().unwrap().end.as_ref().unwrap().logged_in);
+    assert!(
+        !end.session
+            .as_ref()
+            .unwrap()
+            .end
+            .as_ref()
+            .unwrap()
+            .logged_in
+    );
     assert_eq!(end.session.as_ref().unwrap().user, None);
 }
 
@@ -186,27 +344,67 @@ fn root_login_counts_and_failed_switch_does_not() {
     let (_, out) = run(&[
         connect(0),
         fork(500, 600, root(), 1),
-        cred(600, CredSyscall::Setresuid, [USER; 3], -1, root(), root(), 2),
+        cred(
+            600,
+            CredSyscall::Setresuid,
+            [USER; 3],
+            -1,
+            root(),
+            root(),
+            2,
+        ),
         cred(600, CredSyscall::Setresuid, [0; 3], 0, root(), root(), 3),
     ]);
-    assert_eq!(kinds(&out), ["session.connect", "user.change", "user.change", "session.login"]);
-    let Body::UserChange { change, .. } = &out[1].body else { panic!() };
+    assert_eq!(
+        kinds(&out),
+        [
+            "session.connect",
+            "user.change",
+            "user.change",
+            "session.login"
+        ]
+    );
+    let Body::UserChange { change, .. } = &out[1].body else {
+        panic!()
+    };
     assert_eq!((change.success, change.errno), (false, Some(1)));
-    assert_eq!(out[3].session.as_ref().unwrap().user.as_deref(), Some("root"));
+    assert_eq!(
+        out[3].session.as_ref().unwrap().user.as_deref(),
+        Some("root")
+    );
 }
 
 #[test]
 fn setuid_program_exec_is_a_user_change() {
-    let sudo = Creds { euid: 0, suid: 0, ..all(USER) };
+    let sudo = Creds {
+        euid: 0,
+        suid: 0,
+        ..all(USER)
+    };
     let (_, out) = run(&[
         connect(0),
         fork(500, 600, all(USER), 1),
-        exec(600, 500, sudo, "/usr/bin/sudo", &[b"sudo", b"-u", b"nobody", b"id"], 2),
+        exec(
+            600,
+            500,
+            sudo,
+            "/usr/bin/sudo",
+            &[b"sudo", b"-u", b"nobody", b"id"],
+            2,
+        ),
     ]);
-    assert_eq!(kinds(&out), ["session.connect", "user.change", "process.exec"]);
-    let Body::UserChange { change, .. } = &out[1].body else { panic!() };
+    assert_eq!(
+        kinds(&out),
+        ["session.connect", "user.change", "process.exec"]
+    );
+    let Body::UserChange { change, .. } = &out[1].body else {
+        panic!()
+    };
     assert_eq!(change.syscall, "execve");
-    assert_eq!((change.old.euid, change.new.euid, change.new.uid), (USER, 0, USER));
+    assert_eq!(
+        (change.old.euid, change.new.euid, change.new.uid),
+        (USER, 0, USER)
+    );
     assert_eq!(change.effective_user.as_deref(), Some("root"));
 }
 
@@ -228,20 +426,32 @@ fn processes_outliving_the_connection_keep_their_session() {
         exit(600, 0, 3),
         bytes(10, 20, true, 4),
     ]);
-    assert_eq!(kinds(&out), ["session.connect", "process.exit", "session.end"]);
+    assert_eq!(
+        kinds(&out),
+        ["session.connect", "process.exit", "session.end"]
+    );
     assert_eq!(t.sessions().count(), 1, "601 still runs");
     let mut t = t;
     let mut more = Vec::new();
     t.handle(&exit(601, 9, 5), &mut more);
-    let Body::ProcessExit { process } = &more[0].body else { panic!() };
+    let Body::ProcessExit { process } = &more[0].body else {
+        panic!()
+    };
     assert_eq!((process.exit_code, process.signal), (None, Some(9)));
-    assert_eq!(more[0].session.as_ref().unwrap().id, out[0].session.as_ref().unwrap().id);
+    assert_eq!(
+        more[0].session.as_ref().unwrap().id,
+        out[0].session.as_ref().unwrap().id
+    );
     assert_eq!(t.sessions().count(), 0);
 }
 
 #[test]
 fn periodic_byte_flushes_do_not_end_the_session() {
-    let (_, out) = run(&[connect(0), bytes(100, 200, false, 1), bytes(300, 400, true, 2)]);
+    let (_, out) = run(&[
+        connect(0),
+        bytes(100, 200, false, 1),
+        bytes(300, 400, true, 2),
+    ]);
     assert_eq!(kinds(&out), ["session.connect", "session.end"]);
     let end = out[1].session.as_ref().unwrap().end.clone().unwrap();
     assert_eq!((end.bytes_in, end.bytes_out), (300, 400));
@@ -251,11 +461,23 @@ fn periodic_byte_flushes_do_not_end_the_session() {
 fn hostile_argv_is_kept_losslessly() {
     let (_, out) = run(&[
         connect(0),
-        exec(600, 500, all(USER), "/tmp/\x1b[2Jx", &[b"a\xff\\b", b"\n"], 1),
+        exec(
+            600,
+            500,
+            all(USER),
+            "/tmp/\x1b[2Jx",
+            &[b"a\xff\\b", b"\n"],
+            1,
+        ),
     ]);
-    let Body::ProcessExec { process } = &out[1].body else { panic!() };
+    let Body::ProcessExec { process } = &out[1].body else {
+        panic!()
+    };
     assert_eq!(process.args, ["a\\xff\\\\b", "\n"]);
-    assert_eq!(crate::text::unescape(&process.args[0]).unwrap(), b"a\xff\\b");
+    assert_eq!(
+        crate::text::unescape(&process.args[0]).unwrap(),
+        b"a\xff\\b"
+    );
     assert_eq!(process.executable, "/tmp/\x1b[2Jx");
 }
 
@@ -266,42 +488,109 @@ fn json_lines_match_the_documented_schema() {
     let mut seq = preauth();
     seq.extend([
         fork(600, 602, root(), 10),
-        cred(602, CredSyscall::Setresuid, [USER; 3], 0, root(), all(USER), 11),
-        exec(602, 600, Creds { euid: 0, ..all(USER) }, "/usr/bin/sudo", &[b"sudo", b"\xff"], 12),
+        cred(
+            602,
+            CredSyscall::Setresuid,
+            [USER; 3],
+            0,
+            root(),
+            all(USER),
+            11,
+        ),
+        exec(
+            602,
+            600,
+            Creds {
+                euid: 0,
+                ..all(USER)
+            },
+            "/usr/bin/sudo",
+            &[b"sudo", b"\xff"],
+            12,
+        ),
         exit(602, 0, 13),
         bytes(1, 2, true, 14),
     ]);
     let (_, mut out) = run(&seq);
-    let agent = AgentInfo { version: "0", pid: 1, kernel: "6".into(), ring_buffer_bytes: 4096, server_binaries: vec!["/usr/sbin/sshd".into()] };
-    let loss = LossCounts { kernel_ringbuf: 3, ..Default::default() };
-    out.push(Event::new(1, Kind::AgentStart, None, Body::AgentStart { agent: agent.clone() }));
-    out.push(Event::new(2, Kind::AgentLoss, None, Body::AgentLoss { loss: loss.clone(), total: loss.clone() }));
-    out.push(Event::new(3, Kind::AgentStop, None, Body::AgentStop { agent, totals: AgentTotals { events: 5, lost: loss } }));
+    let agent = AgentInfo {
+        version: "0",
+        pid: 1,
+        kernel: "6".into(),
+        ring_buffer_bytes: 4096,
+        server_binaries: vec!["/usr/sbin/sshd".into()],
+    };
+    let loss = LossCounts {
+        kernel_ringbuf: 3,
+        ..Default::default()
+    };
+    out.push(Event::new(
+        1,
+        Kind::AgentStart,
+        None,
+        Body::AgentStart {
+            agent: agent.clone(),
+        },
+    ));
+    out.push(Event::new(
+        2,
+        Kind::AgentLoss,
+        None,
+        Body::AgentLoss {
+            loss: loss.clone(),
+            total: loss.clone(),
+        },
+    ));
+    out.push(Event::new(
+        3,
+        Kind::AgentStop,
+        None,
+        Body::AgentStop {
+            agent,
+            totals: AgentTotals {
+                events: 5,
+                lost: loss,
+            },
+        },
+    ));
     let mut discovered = Session::new(KEY ^ 1, "x".into(), 0);
     discovered.discovered = true;
     let mut t = table();
     t.add_discovered(discovered, &[(900, root())], &mut out);
-    let mut documented: std::collections::HashSet<String> = schema.event_names().into_iter().collect();
+    let mut documented: std::collections::HashSet<String> =
+        schema.event_names().into_iter().collect();
     let json = crate::format::json::Json { host: "h".into() };
     for e in &out {
         let mut line = Vec::new();
         json.write(e, &mut line);
-        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "one line per event");
+        assert_eq!(
+            line.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "one line per event"
+        );
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         schema.check(&v).unwrap_or_else(|err| panic!("{err}: {v}"));
         documented.remove(e.kind.name());
     }
-    assert!(documented.is_empty(), "documented but never produced here: {documented:?}");
+    assert!(
+        documented.is_empty(),
+        "documented but never produced here: {documented:?}"
+    );
 }
 
 #[test]
 fn human_lines_escape_control_characters() {
-    let (_, out) = run(&[connect(0), exec(600, 500, all(USER), "/bin/x", &[b"x", b"\x1b[2J\n"], 1)]);
+    let (_, out) = run(&[
+        connect(0),
+        exec(600, 500, all(USER), "/bin/x", &[b"x", b"\x1b[2J\n"], 1),
+    ]);
     let h = crate::format::human::Human { color: false };
     let mut buf = Vec::new();
     h.write(&out[1], &mut buf);
     let line = String::from_utf8(buf).unwrap();
-    assert!(line.ends_with("pid=600 ppid=500 uid=1001 /bin/x x \\x1b[2J\\x0a\n"), "{line}");
+    assert!(
+        line.ends_with("pid=600 ppid=500 uid=1001 /bin/x x \\x1b[2J\\x0a\n"),
+        "{line}"
+    );
     assert!(line.contains("127.0.0.1:39286"));
     assert_eq!(line.matches('\n').count(), 1);
 }
