@@ -193,3 +193,17 @@ pub struct BytesEvent {
     pub closed: u32,
     pub _pad: u32,
 }
+
+// No implicit padding: each record's size is the sum of its fields.
+const _: () = {
+    use core::mem::size_of;
+    assert!(size_of::<EventHeader>() == 4 + 4 + 8 + 8);
+    assert!(size_of::<Creds>() == 6 * 4);
+    assert!(size_of::<ConnectEvent>() == 24 + 4 + 2 + 2 + 2 + 6 + 16 + 16 + 8);
+    assert!(size_of::<ForkEvent>() == 24 + 4 + 4 + 24);
+    assert!(size_of::<ExecHead>() == 24 + 4 + 4 + 24 + 4 + 4);
+    assert!(size_of::<ExecEvent>() == size_of::<ExecHead>() + EXEC_FILENAME_MAX + EXEC_ARGS_MAX);
+    assert!(size_of::<ExitEvent>() == 24 + 4 + 4);
+    assert!(size_of::<CredEvent>() == 24 + 4 + 12 + 8 + 24 + 24);
+    assert!(size_of::<BytesEvent>() == 24 + 8 + 8 + 8 + 4 + 4);
+};

@@ -74,3 +74,12 @@ pub const fn session_key(cpu: u32, ktime_ns: u64) -> u64 {
 }
 
 pub const DISCOVERED_KEY_BIT: u64 = 1 << 63;
+
+// No implicit padding: each value's size is the sum of its fields.
+const _: () = {
+    use core::mem::size_of;
+    assert!(size_of::<Tracked>() == 8 + 4 + 4);
+    assert!(size_of::<SockStats>() == 4 * 8);
+    assert!(size_of::<BinaryId>() == 4 + 4 + 8);
+    assert!(size_of::<CredArgs>() == 4 + 12 + 24);
+};

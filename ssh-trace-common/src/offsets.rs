@@ -37,3 +37,5 @@ pub struct KernelOffsets {
     pub skc_v6_daddr: u32,
     pub skc_v6_rcv_saddr: u32,
 }
+
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 32 * 4);

@@ -504,3 +504,32 @@ fn tiny_ring_buffer_reports_loss() {
     // The small records of the same burst (fork, exit) still arrive.
     assert!(of_kind(&ev, "process.exit").len() >= 300);
 }
+
+#[test]
+fn clear_errors_for_bad_setups() {
+    if !root_or_skip("clear_errors_for_bad_setups") {
+        return;
+    }
+    let bin = agent_bin();
+    // Not root: one clear line, non-zero exit, nothing loaded.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .arg("tail")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim(), "ssh-trace: error: ssh-trace must run as root (it loads eBPF programs into the kernel)");
+    // A ring buffer size the kernel would refuse.
+    let out = Command::new(&bin).args(["tail", "--ring-buffer-size", "5000"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ring buffer size 5000 must be a power of two"), "{err}");
+    // No SSH server binary at the given path.
+    let out = Command::new(&bin).args(["tail", "--server-binary", "/nonexistent/sshd"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("none of the SSH server binaries exists: /nonexistent/sshd"), "{err}");
+    assert!(out.stdout.is_empty());
+}
