@@ -94,7 +94,7 @@ pub async fn run(opts: Options) -> Result<()> {
     };
 
     let agent = AgentInfo {
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         pid: std::process::id(),
         kernel: host::kernel_release(),
         ring_buffer_bytes: opts.ring_bytes,

@@ -19,15 +19,22 @@ pub struct SessionInfo {
     /// Found in /proc when the agent started, not seen connecting.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub discovered: bool,
+    /// Byte counters so far: on session.bytes and session.end only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<Traffic>,
     /// Present on session.end only.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub end: Option<SessionEnd>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct SessionEnd {
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Traffic {
     pub bytes_in: u64,
     pub bytes_out: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SessionEnd {
     pub duration_ms: u64,
     pub logged_in: bool,
 }
@@ -123,7 +130,7 @@ impl LossCounts {
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct AgentInfo {
-    pub version: &'static str,
+    pub version: String,
     pub pid: u32,
     pub kernel: String,
     pub ring_buffer_bytes: u32,
@@ -176,6 +183,8 @@ pub enum Kind {
     ProcessExit,
     #[serde(rename = "user.change")]
     UserChange,
+    #[serde(rename = "session.bytes")]
+    SessionBytes,
     #[serde(rename = "session.end")]
     SessionEnd,
     #[serde(rename = "agent.start")]
@@ -194,6 +203,7 @@ impl Kind {
             Self::ProcessExec => "process.exec",
             Self::ProcessExit => "process.exit",
             Self::UserChange => "user.change",
+            Self::SessionBytes => "session.bytes",
             Self::SessionEnd => "session.end",
             Self::AgentStart => "agent.start",
             Self::AgentLoss => "agent.loss",

@@ -520,16 +520,31 @@ fn clear_errors_for_bad_setups() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim(), "ssh-trace: error: ssh-trace must run as root (it loads eBPF programs into the kernel)");
+    assert_eq!(
+        err.trim(),
+        "ssh-trace: error: ssh-trace must run as root (it loads eBPF programs into the kernel)"
+    );
     // A ring buffer size the kernel would refuse.
-    let out = Command::new(&bin).args(["tail", "--ring-buffer-size", "5000"]).output().unwrap();
+    let out = Command::new(&bin)
+        .args(["tail", "--ring-buffer-size", "5000"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ring buffer size 5000 must be a power of two"), "{err}");
+    assert!(
+        err.contains("ring buffer size 5000 must be a power of two"),
+        "{err}"
+    );
     // No SSH server binary at the given path.
-    let out = Command::new(&bin).args(["tail", "--server-binary", "/nonexistent/sshd"]).output().unwrap();
+    let out = Command::new(&bin)
+        .args(["tail", "--server-binary", "/nonexistent/sshd"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("none of the SSH server binaries exists: /nonexistent/sshd"), "{err}");
+    assert!(
+        err.contains("none of the SSH server binaries exists: /nonexistent/sshd"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 }

@@ -13,7 +13,7 @@ pub struct Human {
 
 fn colour(kind: Kind) -> &'static str {
     match kind {
-        Kind::SessionConnect | Kind::SessionEnd => "\x1b[36m",
+        Kind::SessionConnect | Kind::SessionEnd | Kind::SessionBytes => "\x1b[36m",
         Kind::SessionLogin => "\x1b[32m",
         Kind::UserChange => "\x1b[33m",
         Kind::AgentLoss => "\x1b[31m",
@@ -56,11 +56,14 @@ impl Human {
                 if s.discovered && matches!(ev.kind, Kind::SessionConnect | Kind::SessionLogin) {
                     line.push_str(" (discovered)");
                 }
+                if let Some(t) = &s.traffic {
+                    let _ = write!(line, " in={} out={}", t.bytes_in, t.bytes_out);
+                }
                 if let Some(e) = &s.end {
                     let _ = write!(
                         line,
-                        " in={} out={} duration={}ms logged_in={}",
-                        e.bytes_in, e.bytes_out, e.duration_ms, e.logged_in
+                        " duration={}ms logged_in={}",
+                        e.duration_ms, e.logged_in
                     );
                 }
             }

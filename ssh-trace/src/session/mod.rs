@@ -67,6 +67,7 @@ impl Session {
             source: self.source.clone(),
             destination: self.destination.clone(),
             discovered: self.discovered,
+            traffic: None,
             end: None,
         }
     }
@@ -209,23 +210,35 @@ impl SessionTable {
                 let s = self.session(key, time);
                 s.bytes_in = s.bytes_in.max(b.bytes_in);
                 s.bytes_out = s.bytes_out.max(b.bytes_out);
-                if b.closed != 0 && !s.ended {
-                    s.ended = true;
-                    let mut info = s.info();
-                    info.end = Some(SessionEnd {
-                        bytes_in: s.bytes_in,
-                        bytes_out: s.bytes_out,
-                        duration_ms: time.saturating_sub(s.start_ns) / 1_000_000,
-                        logged_in: s.uid.is_some(),
-                    });
+                if s.ended {
+                    return;
+                }
+                let mut info = s.info();
+                info.traffic = Some(Traffic {
+                    bytes_in: s.bytes_in,
+                    bytes_out: s.bytes_out,
+                });
+                if b.closed == 0 {
                     out.push(Event::new(
                         time,
-                        Kind::SessionEnd,
+                        Kind::SessionBytes,
                         Some(info),
                         Body::None {},
                     ));
-                    self.forget_if_done(key);
+                    return;
                 }
+                s.ended = true;
+                info.end = Some(SessionEnd {
+                    duration_ms: time.saturating_sub(s.start_ns) / 1_000_000,
+                    logged_in: s.uid.is_some(),
+                });
+                out.push(Event::new(
+                    time,
+                    Kind::SessionEnd,
+                    Some(info),
+                    Body::None {},
+                ));
+                self.forget_if_done(key);
             }
         }
     }

@@ -299,15 +299,20 @@ fn openssh_login_runs_a_command() {
         panic!()
     };
     assert_eq!((process.exit_code, process.signal), (Some(255), None));
-    let end = out[15].session.as_ref().unwrap().end.clone().unwrap();
+    let end = out[15].session.as_ref().unwrap();
     assert_eq!(
-        end,
-        SessionEnd {
-            bytes_in: 3765,
-            bytes_out: 3941,
+        end.end,
+        Some(SessionEnd {
             duration_ms: 18,
             logged_in: true
-        }
+        })
+    );
+    assert_eq!(
+        end.traffic,
+        Some(Traffic {
+            bytes_in: 3765,
+            bytes_out: 3941
+        })
     );
     assert!(out
         .iter()
@@ -452,9 +457,14 @@ fn periodic_byte_flushes_do_not_end_the_session() {
         bytes(100, 200, false, 1),
         bytes(300, 400, true, 2),
     ]);
-    assert_eq!(kinds(&out), ["session.connect", "session.end"]);
-    let end = out[1].session.as_ref().unwrap().end.clone().unwrap();
-    assert_eq!((end.bytes_in, end.bytes_out), (300, 400));
+    assert_eq!(
+        kinds(&out),
+        ["session.connect", "session.bytes", "session.end"]
+    );
+    let t = |i: usize| out[i].session.as_ref().unwrap().traffic.unwrap();
+    assert_eq!((t(1).bytes_in, t(1).bytes_out), (100, 200));
+    assert_eq!((t(2).bytes_in, t(2).bytes_out), (300, 400));
+    assert!(out[1].session.as_ref().unwrap().end.is_none());
 }
 
 #[test]
@@ -509,11 +519,12 @@ fn json_lines_match_the_documented_schema() {
             12,
         ),
         exit(602, 0, 13),
+        bytes(1, 1, false, 13),
         bytes(1, 2, true, 14),
     ]);
     let (_, mut out) = run(&seq);
     let agent = AgentInfo {
-        version: "0",
+        version: "0".into(),
         pid: 1,
         kernel: "6".into(),
         ring_buffer_bytes: 4096,
