@@ -1,6 +1,7 @@
 //! ssh-trace: kernel programs → ring buffer reader → decode → session model
 //! → formats. The CLI only wires these together.
 mod agent;
+mod capture;
 mod cli;
 mod decode;
 mod event;

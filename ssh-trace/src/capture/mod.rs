@@ -1,0 +1,9 @@
+//! Capture files: record events to disk, read them back (docs/capture.md).
+pub mod codec;
+pub mod file;
+pub mod merge;
+pub mod reader;
+pub mod writer;
+
+#[cfg(test)]
+mod tests;

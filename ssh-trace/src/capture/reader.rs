@@ -1,0 +1,211 @@
+//! Reads a capture file block by block (memory bounded by one block,
+//! whatever the file size). A corrupt block is skipped with a warning naming
+//! its offset and reading resumes at the next block; a file cut short (the
+//! recorder was killed) yields every complete block and a warning.
+use std::{
+    collections::VecDeque,
+    fs::File,
+    io::{BufReader, ErrorKind, Read, Seek, SeekFrom},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+
+use super::{
+    codec::{Cursor, Decoder},
+    file::{self, Header, BLOCK_HEADER_LEN, BLOCK_MAGIC},
+};
+use crate::event::Event;
+
+pub struct Reader {
+    path: PathBuf,
+    inner: BufReader<File>,
+    pos: u64,
+    header: Header,
+    pending: VecDeque<Event>,
+    warnings: Vec<String>,
+    eof: bool,
+}
+
+/// Reads until `buf` is full or EOF; returns how much was read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Self> {
+        let name = path.display();
+        let meta = std::fs::metadata(path).with_context(|| format!("{name}: cannot read"))?;
+        if meta.is_dir() {
+            bail!("{name}: is a directory, not a capture file");
+        }
+        let f = File::open(path).with_context(|| format!("{name}: cannot open"))?;
+        let mut inner = BufReader::with_capacity(1 << 16, f);
+        let mut head = [0u8; 16];
+        let n = read_full(&mut inner, &mut head).with_context(|| format!("{name}: read error"))?;
+        let mut data = head[..n].to_vec();
+        if n == 16 {
+            let body_len = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
+            if body_len <= file::MAX_HEADER && &head[..8] == file::MAGIC {
+                let mut rest = vec![0u8; body_len + 4];
+                let k = read_full(&mut inner, &mut rest)
+                    .with_context(|| format!("{name}: read error"))?;
+                data.extend_from_slice(&rest[..k]);
+            }
+        }
+        let (header, len) = Header::decode(&data).with_context(|| name.to_string())?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            inner,
+            pos: len as u64,
+            header,
+            pending: VecDeque::new(),
+            warnings: Vec::new(),
+            eof: false,
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    fn warn(&mut self, offset: u64, what: impl std::fmt::Display) {
+        self.warnings
+            .push(format!("{}: offset {offset}: {what}", self.path.display()));
+    }
+
+    pub fn next_event(&mut self) -> Option<Event> {
+        while self.pending.is_empty() && !self.eof {
+            self.load_block();
+        }
+        self.pending.pop_front()
+    }
+
+    /// Reads the next block into `pending`; on damage, warns and resyncs.
+    fn load_block(&mut self) {
+        let start = self.pos;
+        let mut h = [0u8; BLOCK_HEADER_LEN];
+        let n = match read_full(&mut self.inner, &mut h) {
+            Ok(n) => n,
+            Err(e) => {
+                self.warn(start, format!("read error: {e}"));
+                self.eof = true;
+                return;
+            }
+        };
+        self.pos += n as u64;
+        if n == 0 {
+            self.eof = true;
+            return;
+        }
+        if n < BLOCK_HEADER_LEN {
+            self.warn(start, "truncated block header at the end of the file (the recorder stopped mid-write); ignored");
+            self.eof = true;
+            return;
+        }
+        let b = match file::parse_block_header(&h) {
+            Ok(b) => b,
+            Err(e) => {
+                self.warn(
+                    start,
+                    format!("corrupt block ({e}); skipping to the next block"),
+                );
+                self.resync(start + 1);
+                return;
+            }
+        };
+        let mut z = vec![0u8; b.zstd_len];
+        let k = match read_full(&mut self.inner, &mut z) {
+            Ok(k) => k,
+            Err(e) => {
+                self.warn(start, format!("read error: {e}"));
+                self.eof = true;
+                return;
+            }
+        };
+        self.pos += k as u64;
+        if k < b.zstd_len {
+            self.warn(start, format!(
+                "truncated block at the end of the file ({k} of {} bytes; the recorder stopped mid-write); ignored",
+                b.zstd_len
+            ));
+            self.eof = true;
+            return;
+        }
+        let raw = match file::open_block(&h, &b, &z) {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.warn(
+                    start,
+                    format!("corrupt block ({e}); skipping to the next block"),
+                );
+                // The length fields may be the damaged part: search from just
+                // after this block's magic rather than trusting them.
+                self.resync(start + 1);
+                return;
+            }
+        };
+        let mut c = Cursor::new(&raw);
+        let mut dec = Decoder::default();
+        for i in 0..b.events {
+            let one = c
+                .varint()
+                .and_then(|len| c.bytes(len as usize))
+                .and_then(|rec| dec.decode(&mut Cursor::new(rec)));
+            match one {
+                Ok(ev) => self.pending.push_back(ev),
+                Err(e) => {
+                    self.warn(start, format!("event {i} of the block does not decode ({e}); rest of the block skipped"));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Scans forward from `from` for the next block magic and continues
+    /// there; bytes in between are skipped (their offsets were warned of).
+    fn resync(&mut self, from: u64) {
+        if self.inner.seek(SeekFrom::Start(from)).is_err() {
+            self.eof = true;
+            return;
+        }
+        let mut base = from;
+        let mut window = Vec::with_capacity(1 << 15);
+        let mut chunk = [0u8; 1 << 14];
+        loop {
+            let k = match read_full(&mut self.inner, &mut chunk) {
+                Ok(0) | Err(_) => {
+                    self.eof = true;
+                    return;
+                }
+                Ok(k) => k,
+            };
+            window.extend_from_slice(&chunk[..k]);
+            if let Some(i) = window.windows(4).position(|w| w == BLOCK_MAGIC) {
+                let at = base + i as u64;
+                self.pos = at;
+                if self.inner.seek(SeekFrom::Start(at)).is_err() {
+                    self.eof = true;
+                }
+                return;
+            }
+            // Keep three bytes: a magic may straddle two chunks.
+            let keep = window.len().saturating_sub(3);
+            base += keep as u64;
+            window.drain(..keep);
+        }
+    }
+}

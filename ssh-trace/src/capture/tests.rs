@@ -1,0 +1,424 @@
+//! Round trips and damaged files.
+use std::path::{Path, PathBuf};
+
+use super::{file, reader::Reader, writer::*};
+use crate::event::*;
+
+/// A scratch directory removed when the test ends.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir() -> Scratch {
+    let name = format!(
+        "ssh-trace-capture-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    );
+    let d = std::env::temp_dir().join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    Scratch(d)
+}
+
+fn origin() -> Origin {
+    Origin {
+        host: "h1".into(),
+        kernel: "6.18".into(),
+        boot_id: [9; 16],
+        agent_version: "0.1.0".into(),
+    }
+}
+
+fn session(n: u32) -> SessionInfo {
+    SessionInfo {
+        id: format!("id-{n}"),
+        user: Some(format!("user{}", n % 3)),
+        uid: Some(1000 + n % 3),
+        source: Some(Endpoint {
+            ip: "10.1.2.3".into(),
+            port: 40000 + n as u16,
+        }),
+        destination: Some(Endpoint {
+            ip: "10.0.0.1".into(),
+            port: 22,
+        }),
+        discovered: n % 5 == 0,
+        traffic: None,
+        end: None,
+    }
+}
+
+/// A varied stream: every kind, hostile strings, optional fields.
+pub fn sample(n: u32) -> Vec<Event> {
+    let mut out = Vec::new();
+    let agent = AgentInfo {
+        version: "0.1.0".into(),
+        pid: 7,
+        kernel: "6.18".into(),
+        ring_buffer_bytes: 4096,
+        server_binaries: vec!["/usr/sbin/sshd".into()],
+    };
+    out.push(Event::new(
+        1_000,
+        Kind::AgentStart,
+        None,
+        Body::AgentStart {
+            agent: agent.clone(),
+        },
+    ));
+    for i in 0..n {
+        let t = 2_000 + i as u64 * 1_000_003;
+        let s = session(i % 40);
+        let kind = [
+            Kind::SessionConnect,
+            Kind::SessionLogin,
+            Kind::ProcessExec,
+            Kind::ProcessExit,
+            Kind::UserChange,
+            Kind::SessionBytes,
+            Kind::SessionEnd,
+        ][i as usize % 7];
+        let mut s = s;
+        let body = match kind {
+            Kind::ProcessExec => Body::ProcessExec {
+                process: ProcessExec {
+                    pid: 100 + i,
+                    ppid: 99 + i,
+                    uid: 1000,
+                    euid: 0,
+                    gid: 1000,
+                    egid: 1000,
+                    executable: "/usr/bin/\u{1b}[2Jcurl".into(),
+                    executable_truncated: i % 2 == 0,
+                    args: vec![
+                        "curl".into(),
+                        format!("http://x/{i}"),
+                        "a\\xff".into(),
+                        String::new(),
+                    ],
+                    args_truncated: i % 3 == 0,
+                },
+            },
+            Kind::ProcessExit => Body::ProcessExit {
+                process: ProcessExit {
+                    pid: 100 + i,
+                    exit_code: Some(1),
+                    signal: None,
+                },
+            },
+            Kind::UserChange => Body::UserChange {
+                process: Pid { pid: 100 + i },
+                change: UserChange {
+                    syscall: "setresuid",
+                    args: vec![-1, 0, -1],
+                    success: i % 2 == 0,
+                    errno: (i % 2 == 1).then_some(1),
+                    old: Ids {
+                        uid: 1000,
+                        euid: 1000,
+                        suid: 1000,
+                        gid: 1,
+                        egid: 1,
+                        sgid: 1,
+                    },
+                    new: Ids {
+                        uid: 1000,
+                        euid: 0,
+                        suid: 1000,
+                        gid: 1,
+                        egid: 1,
+                        sgid: 1,
+                    },
+                    user: Some("alice".into()),
+                    effective_user: None,
+                },
+            },
+            Kind::SessionBytes => {
+                s.traffic = Some(Traffic {
+                    bytes_in: i as u64 * 1000,
+                    bytes_out: u64::MAX - i as u64,
+                });
+                Body::None {}
+            }
+            Kind::SessionEnd => {
+                s.traffic = Some(Traffic {
+                    bytes_in: 5,
+                    bytes_out: 6,
+                });
+                s.end = Some(SessionEnd {
+                    duration_ms: 77,
+                    logged_in: i % 2 == 0,
+                });
+                Body::None {}
+            }
+            _ => Body::None {},
+        };
+        out.push(Event::new(t, kind, Some(s), body));
+    }
+    let loss = LossCounts {
+        kernel_ringbuf: 3,
+        queue: 1,
+        ..Default::default()
+    };
+    out.push(Event::new(
+        5,
+        Kind::AgentLoss,
+        None,
+        Body::AgentLoss {
+            loss: loss.clone(),
+            total: loss.clone(),
+        },
+    ));
+    out.push(Event::new(
+        u64::MAX,
+        Kind::AgentStop,
+        None,
+        Body::AgentStop {
+            agent,
+            totals: AgentTotals {
+                events: 9,
+                lost: loss,
+            },
+        },
+    ));
+    out
+}
+
+fn write_all(path: &Path, events: &[Event], rotation: Rotation) {
+    let mut w = Writer::create(path, origin(), rotation).unwrap();
+    for e in events {
+        w.write(e).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn read_all(path: &Path) -> (Vec<Event>, Vec<String>) {
+    let mut r = Reader::open(path).unwrap();
+    let mut out = Vec::new();
+    while let Some(e) = r.next_event() {
+        out.push(e);
+    }
+    (out, r.take_warnings())
+}
+
+#[test]
+fn round_trips_every_event_kind() {
+    let d = dir();
+    let p = d.join("rt.cap");
+    let events = sample(20_000);
+    write_all(&p, &events, Rotation::default());
+    let (back, warnings) = read_all(&p);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(back.len(), events.len());
+    assert_eq!(back, events);
+    let r = Reader::open(&p).unwrap();
+    assert_eq!(r.header().host, "h1");
+    assert_eq!(r.header().boot_id, [9; 16]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn rotation_keeps_count_files_each_readable_alone() {
+    let d = dir();
+    let p = d.join("rot.cap");
+    let mut w = Writer::create(
+        &p,
+        origin(),
+        Rotation {
+            size: Some(1),
+            time: None,
+            count: Some(3),
+        },
+    )
+    .unwrap();
+    let events = sample(100_000);
+    for e in &events {
+        w.write(e).unwrap();
+    }
+    w.finish().unwrap();
+    let files: Vec<PathBuf> = (0..100)
+        .map(|n| nth_path(&p, n))
+        .filter(|f| f.exists())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let mut total = 0;
+    for f in &files {
+        let (evs, warnings) = read_all(f);
+        assert!(warnings.is_empty());
+        assert!(!evs.is_empty());
+        total += evs.len();
+        let h = Reader::open(f).unwrap().header().clone();
+        if f != &p {
+            assert!(
+                !h.open_sessions.is_empty(),
+                "sessions carried over into {}",
+                f.display()
+            );
+        }
+    }
+    // The last files hold the newest events, in order.
+    let (last, _) = read_all(files.last().unwrap());
+    assert_eq!(last.last(), events.last());
+    assert!(
+        total < events.len(),
+        "{total} of {} events in {} files",
+        events.len(),
+        files.len()
+    );
+}
+
+fn err_of(path: &Path) -> String {
+    format!("{:#}", Reader::open(path).err().expect("must fail"))
+}
+
+#[test]
+fn bad_files_give_clear_errors() {
+    let d = dir();
+    let empty = d.join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(err_of(&empty).contains("empty file"), "{}", err_of(&empty));
+    let magic = d.join("magic");
+    std::fs::write(&magic, b"GARBAGE!garbage garbage").unwrap();
+    assert!(err_of(&magic).contains("not an ssh-trace capture (bad magic)"));
+    let good = d.join("good");
+    write_all(&good, &sample(10), Rotation::default());
+    let bytes = std::fs::read(&good).unwrap();
+    let mut newer = bytes.clone();
+    newer[8..10].copy_from_slice(&2u16.to_le_bytes());
+    std::fs::write(d.join("newer"), &newer).unwrap();
+    assert!(err_of(&d.join("newer"))
+        .contains("capture format version 2 is newer than this ssh-trace reads (1)"));
+    std::fs::write(d.join("trunc"), &bytes[..20]).unwrap();
+    assert!(err_of(&d.join("trunc")).contains("truncated header"));
+    std::fs::write(d.join("short"), &bytes[..12]).unwrap();
+    assert!(err_of(&d.join("short")).contains("truncated header"));
+    let mut crc = bytes.clone();
+    crc[18] ^= 0xff;
+    std::fs::write(d.join("crc"), &crc).unwrap();
+    assert!(err_of(&d.join("crc")).contains("header checksum mismatch"));
+    let mut absurd = bytes.clone();
+    absurd[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(d.join("absurd"), &absurd).unwrap();
+    assert!(err_of(&d.join("absurd")).contains("absurd"));
+    assert!(err_of(&d.0).contains("is a directory"));
+    assert!(err_of(&d.join("missing")).contains("cannot read"));
+}
+
+/// Offsets of the blocks of a file.
+fn block_offsets(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == file::BLOCK_MAGIC)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn corrupt_middle_block_is_skipped_with_its_offset() {
+    let d = dir();
+    let p = d.join("mid.cap");
+    let events = sample(60_000);
+    write_all(&p, &events, Rotation::default());
+    let mut bytes = std::fs::read(&p).unwrap();
+    let blocks = block_offsets(&bytes);
+    assert!(blocks.len() >= 3, "{}", blocks.len());
+    let victim = blocks[1];
+    bytes[victim + 40] ^= 0x55;
+    std::fs::write(&p, &bytes).unwrap();
+    let (back, warnings) = read_all(&p);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!(
+            "offset {victim}: corrupt block (block checksum mismatch)"
+        )),
+        "{}",
+        warnings[0]
+    );
+    // Every event of the other blocks is there, in order.
+    assert!(back.len() < events.len() && back.len() > events.len() / 3);
+    assert_eq!(back.first(), events.first());
+    assert_eq!(back.last(), events.last());
+}
+
+#[test]
+fn absurd_block_length_is_skipped() {
+    let d = dir();
+    let p = d.join("len.cap");
+    write_all(&p, &sample(60_000), Rotation::default());
+    let mut bytes = std::fs::read(&p).unwrap();
+    let victim = block_offsets(&bytes)[1];
+    bytes[victim + 8..victim + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&p, &bytes).unwrap();
+    let (_, warnings) = read_all(&p);
+    assert!(
+        warnings[0].contains(&format!("offset {victim}: corrupt block (block lengths")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn truncated_tail_replays_the_complete_blocks() {
+    let d = dir();
+    let p = d.join("cut.cap");
+    let events = sample(60_000);
+    write_all(&p, &events, Rotation::default());
+    let bytes = std::fs::read(&p).unwrap();
+    let blocks = block_offsets(&bytes);
+    let last = *blocks.last().unwrap();
+    std::fs::write(&p, &bytes[..last + 30]).unwrap();
+    let (back, warnings) = read_all(&p);
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].contains(&format!(
+            "offset {last}: truncated block at the end of the file"
+        )),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(&events[..back.len()], &back[..]);
+}
+
+#[test]
+fn garbage_never_panics() {
+    let d = dir();
+    let good = d.join("g.cap");
+    write_all(&good, &sample(3_000), Rotation::default());
+    let bytes = std::fs::read(&good).unwrap();
+    let p = d.join("fuzz.cap");
+    // Deterministic pseudo-random damage: flips, cuts, and noise.
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..300 {
+        let mut b = bytes.clone();
+        for _ in 0..(rnd() % 8) {
+            let i = (rnd() as usize) % b.len();
+            b[i] = rnd() as u8;
+        }
+        b.truncate((rnd() as usize) % (b.len() + 1));
+        std::fs::write(&p, &b).unwrap();
+        if let Ok(mut r) = Reader::open(&p) {
+            while r.next_event().is_some() {}
+        }
+    }
+}

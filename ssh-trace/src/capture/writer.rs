@@ -1,0 +1,205 @@
+//! Writes events to a capture file: blocks of at most `BLOCK_TARGET` bytes,
+//! flushed at least every second (`tick`), so after a crash everything but
+//! the last second is readable. Files are created 0600. Rotation by size
+//! and/or time keeps at most `count` files (oldest deleted); every new file
+//! carries the sessions open at that moment in its header.
+use std::{
+    collections::HashMap,
+    fs::{File, OpenOptions},
+    io::Write,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+
+use super::{codec::Encoder, file};
+use crate::event::{Event, Kind, SessionInfo};
+
+#[derive(Clone, Debug, Default)]
+pub struct Rotation {
+    pub size: Option<u64>,
+    pub time: Option<Duration>,
+    /// Files kept at most (the current one included).
+    pub count: Option<usize>,
+}
+
+/// Facts for each file's header.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub host: String,
+    pub kernel: String,
+    pub boot_id: [u8; 16],
+    pub agent_version: String,
+}
+
+pub struct Writer {
+    base: PathBuf,
+    origin: Origin,
+    rotation: Rotation,
+    file: File,
+    /// Index of the current file (0 = `base`, n = `base.n`).
+    index: usize,
+    written: u64,
+    header_len: u64,
+    opened: Instant,
+    raw: Vec<u8>,
+    events: u32,
+    enc: Encoder,
+    scratch: Vec<u8>,
+    /// Sessions open now (connect seen, end not yet), for the next header.
+    open: HashMap<String, (SessionInfo, u64)>,
+    last_flush: Instant,
+}
+
+/// Path of the n-th file of a rotation set.
+pub fn nth_path(base: &Path, n: usize) -> PathBuf {
+    if n == 0 {
+        return base.to_path_buf();
+    }
+    let mut s = base.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+fn create(path: &Path) -> Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating capture file {}", path.display()))?;
+    // An existing file keeps its mode on open: make it private too.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("chmod 600 {}", path.display()))?;
+    Ok(f)
+}
+
+impl Writer {
+    pub fn create(base: &Path, origin: Origin, rotation: Rotation) -> Result<Self> {
+        let file = create(base)?;
+        let mut w = Self {
+            base: base.to_path_buf(),
+            origin,
+            rotation,
+            file,
+            index: 0,
+            written: 0,
+            header_len: 0,
+            opened: Instant::now(),
+            raw: Vec::with_capacity(file::BLOCK_TARGET + 4096),
+            events: 0,
+            enc: Encoder::default(),
+            scratch: Vec::with_capacity(512),
+            open: HashMap::new(),
+            last_flush: Instant::now(),
+        };
+        w.write_header()?;
+        Ok(w)
+    }
+
+    fn write_header(&mut self) -> Result<()> {
+        let mut open: Vec<(SessionInfo, u64)> = self.open.values().cloned().collect();
+        open.sort_by_key(|(_, start)| *start);
+        let h = file::Header {
+            host: self.origin.host.clone(),
+            kernel: self.origin.kernel.clone(),
+            boot_id: self.origin.boot_id,
+            agent_version: self.origin.agent_version.clone(),
+            start_ns: crate::host::now_unix_ns(),
+            open_sessions: open,
+        };
+        let bytes = h.encode();
+        self.file
+            .write_all(&bytes)
+            .context("writing capture header")?;
+        self.written = bytes.len() as u64;
+        self.header_len = self.written;
+        Ok(())
+    }
+
+    pub fn write(&mut self, ev: &Event) -> Result<()> {
+        if let Some(s) = &ev.session {
+            match ev.kind {
+                Kind::SessionEnd => {
+                    self.open.remove(&s.id);
+                }
+                _ => {
+                    let mut snap = s.clone();
+                    snap.traffic = None;
+                    snap.end = None;
+                    let start = self.open.get(&s.id).map_or(ev.time_ns, |(_, t)| *t);
+                    self.open.insert(s.id.clone(), (snap, start));
+                }
+            }
+        }
+        self.scratch.clear();
+        self.enc.encode(ev, &mut self.scratch);
+        super::codec::put_varint(&mut self.raw, self.scratch.len() as u64);
+        self.raw.extend_from_slice(&self.scratch);
+        self.events += 1;
+        if self.raw.len() >= file::BLOCK_TARGET {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Called about once a second: writes the pending block, rotates if due.
+    pub fn tick(&mut self) -> Result<()> {
+        if self.last_flush.elapsed() >= Duration::from_millis(900) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending events as one block (a block decodes on its own,
+    /// so the encoder starts afresh). A due rotation happens first, so a new
+    /// file is only started when there is something to put in it.
+    pub fn flush(&mut self) -> Result<()> {
+        self.last_flush = Instant::now();
+        if self.events == 0 {
+            return Ok(());
+        }
+        let has_blocks = self.written > self.header_len;
+        let due_size = self.rotation.size.is_some_and(|s| self.written >= s);
+        let due_time = self
+            .rotation
+            .time
+            .is_some_and(|t| self.opened.elapsed() >= t);
+        if has_blocks && (due_size || due_time) {
+            self.rotate()?;
+        }
+        let block = file::encode_block(&self.raw, self.events)?;
+        self.file
+            .write_all(&block)
+            .context("writing capture block")?;
+        self.written += block.len() as u64;
+        self.raw.clear();
+        self.events = 0;
+        self.enc = Encoder::default();
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        self.file.sync_data().ok();
+        self.index += 1;
+        self.file = create(&nth_path(&self.base, self.index))?;
+        self.opened = Instant::now();
+        self.write_header()?;
+        if let Some(count) = self.rotation.count {
+            if self.index >= count {
+                let old = nth_path(&self.base, self.index - count);
+                std::fs::remove_file(&old)
+                    .with_context(|| format!("removing old capture {}", old.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        self.file.sync_all().context("syncing capture file")
+    }
+}
