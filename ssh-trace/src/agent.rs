@@ -1,6 +1,6 @@
 //! The agent: loads the probes, discovers open sessions, then turns kernel
 //! records into events until stopped, reporting every loss.
-use std::{collections::HashSet, io::Write, sync::atomic::Ordering, time::Duration};
+use std::{collections::HashSet, path::PathBuf, sync::atomic::Ordering, time::Duration};
 
 use anyhow::{bail, Context, Result};
 use ssh_trace_common::maps::{
@@ -9,46 +9,24 @@ use ssh_trace_common::maps::{
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    capture::writer::{Origin, Rotation, Writer},
     event::*,
     format::Formatter,
     host,
     probes::{self, Maps, Probes, ServerBinaries},
     reader::Reader,
     session::{discover, users, SessionTable},
+    sink::{stdout::Stdout, Sinks},
 };
 
 pub struct Options {
     pub ring_bytes: u32,
     pub server_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
-    pub formatter: Formatter,
-}
-
-struct Output {
-    formatter: Formatter,
-    buf: Vec<u8>,
-    events: u64,
-    closed: bool,
-}
-
-impl Output {
-    fn push(&mut self, ev: &Event) {
-        self.events += 1;
-        self.formatter.write(ev, &mut self.buf);
-    }
-
-    /// Writes what is buffered; a closed stdout (`| head`) ends the run.
-    fn flush(&mut self) {
-        if self.buf.is_empty() || self.closed {
-            self.buf.clear();
-            return;
-        }
-        let mut out = std::io::stdout().lock();
-        if out.write_all(&self.buf).and_then(|_| out.flush()).is_err() {
-            self.closed = true;
-        }
-        self.buf.clear();
-    }
+    /// Lines on standard output, if any.
+    pub formatter: Option<Formatter>,
+    /// Capture file and its rotation, if any.
+    pub capture: Option<(PathBuf, Rotation)>,
 }
 
 fn losses(maps: &Maps, reader: &Reader) -> LossCounts {
@@ -72,6 +50,35 @@ pub async fn run(opts: Options) -> Result<()> {
         );
     }
     probes::check_environment()?;
+    let host_name = host::hostname();
+    let boot_id = host::boot_id();
+    let agent = AgentInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        pid: std::process::id(),
+        kernel: host::kernel_release(),
+        ring_buffer_bytes: opts.ring_bytes,
+        server_binaries: servers.paths().map(str::to_owned).collect(),
+    };
+    // The capture file is created before loading: a bad path fails fast.
+    let capture = match opts.capture {
+        Some((path, rotation)) => {
+            let origin = Origin {
+                host: host_name.clone(),
+                kernel: agent.kernel.clone(),
+                boot_id,
+                agent_version: agent.version.clone(),
+            };
+            Some(Writer::create(&path, origin, rotation)?)
+        }
+        None => None,
+    };
+    let mut sinks = Sinks {
+        host: host_name,
+        stdout: opts.formatter.map(Stdout::new),
+        capture,
+        events: 0,
+    };
+
     let mut probes = Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
         servers: &servers,
@@ -84,39 +91,25 @@ pub async fn run(opts: Options) -> Result<()> {
         .iter()
         .filter_map(|u| users::uid_of(u))
         .collect();
-    let boot_id = host::boot_id();
     let mut table = SessionTable::new(boot_id, host::Clock::now(), privsep.clone(), users::name_of);
-    let mut out = Output {
-        formatter: opts.formatter,
-        buf: Vec::new(),
-        events: 0,
-        closed: false,
-    };
 
-    let agent = AgentInfo {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        pid: std::process::id(),
-        kernel: host::kernel_release(),
-        ring_buffer_bytes: opts.ring_bytes,
-        server_binaries: servers.paths().map(str::to_owned).collect(),
-    };
     // Programs are attached: whatever starts from now on is seen. What was
     // already running is found in /proc and put into the kernel maps.
     let mut events = Vec::new();
     discover_into(&mut maps, &servers, &privsep, &mut table, &mut events);
     crate::privileges::drop_all().context("dropping privileges after loading")?;
-    out.push(&Event::new(
+    sinks.push(&Event::new(
         host::now_unix_ns(),
         Kind::AgentStart,
         None,
         Body::AgentStart {
             agent: agent.clone(),
         },
-    ));
+    ))?;
     for e in &events {
-        out.push(e);
+        sinks.push(e)?;
     }
-    out.flush();
+    sinks.flush();
 
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -136,15 +129,16 @@ pub async fn run(opts: Options) -> Result<()> {
                     }
                 }
                 for e in &events {
-                    out.push(e);
+                    sinks.push(e)?;
                 }
-                out.flush();
-                if out.closed {
+                sinks.flush();
+                if sinks.closed() {
                     break;
                 }
             }
             _ = tick.tick() => {
-                report_loss(&maps, &reader, &mut reported, &mut out);
+                report_loss(&maps, &reader, &mut reported, &mut sinks)?;
+                sinks.tick()?;
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -159,14 +153,14 @@ pub async fn run(opts: Options) -> Result<()> {
         }
     }
     for e in &events {
-        out.push(e);
+        sinks.push(e)?;
     }
-    report_loss(&maps, &reader, &mut reported, &mut out);
+    report_loss(&maps, &reader, &mut reported, &mut sinks)?;
     let totals = AgentTotals {
-        events: out.events,
+        events: sinks.events,
         lost: reported.clone(),
     };
-    out.push(&Event::new(
+    sinks.push(&Event::new(
         host::now_unix_ns(),
         Kind::AgentStop,
         None,
@@ -174,8 +168,8 @@ pub async fn run(opts: Options) -> Result<()> {
             agent,
             totals: totals.clone(),
         },
-    ));
-    out.flush();
+    ))?;
+    sinks.finish()?;
     eprintln!(
         "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
         totals.events,
@@ -190,22 +184,29 @@ pub async fn run(opts: Options) -> Result<()> {
     Ok(())
 }
 
-fn report_loss(maps: &Maps, reader: &Reader, reported: &mut LossCounts, out: &mut Output) {
+fn report_loss(
+    maps: &Maps,
+    reader: &Reader,
+    reported: &mut LossCounts,
+    sinks: &mut Sinks,
+) -> Result<()> {
     let now = losses(maps, reader);
     if now.total() > reported.total() {
         let loss = now.since(reported);
-        out.push(&Event::new(
+        let body = Body::AgentLoss {
+            loss,
+            total: now.clone(),
+        };
+        sinks.push(&Event::new(
             host::now_unix_ns(),
             Kind::AgentLoss,
             None,
-            Body::AgentLoss {
-                loss,
-                total: now.clone(),
-            },
-        ));
-        out.flush();
+            body,
+        ))?;
+        sinks.flush();
         *reported = now;
     }
+    Ok(())
 }
 
 /// Puts listeners and open sessions found in /proc into the kernel maps and

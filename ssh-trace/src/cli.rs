@@ -1,15 +1,16 @@
 //! Command line: parses arguments and wires the modules together.
-use std::io::IsTerminal;
+use std::{io::IsTerminal, path::PathBuf, time::Duration};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ssh_trace_common::maps::DEFAULT_RING_BYTES;
 
 use crate::{
     agent,
+    capture::writer::Rotation,
     format::{FormatKind, Formatter},
-    host,
     probes::DEFAULT_SERVER_BINARIES,
+    replay,
 };
 
 #[derive(Parser)]
@@ -26,7 +27,37 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Stream session events as they happen (Ctrl-C to stop).
-    Tail(TailArgs),
+    Tail {
+        #[command(flatten)]
+        out: OutputArgs,
+        /// Also record everything shown to this capture file.
+        #[arg(short = 'w', long = "write", value_name = "FILE")]
+        write: Option<PathBuf>,
+        #[command(flatten)]
+        rotate: RotateArgs,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Record session events to a capture file (Ctrl-C to stop).
+    Record {
+        /// Capture file to write (created 0600).
+        #[arg(short = 'w', long = "write", value_name = "FILE")]
+        write: PathBuf,
+        #[command(flatten)]
+        rotate: RotateArgs,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Print the events of capture files as `tail` would have.
+    Replay {
+        /// Capture files (several are merged in time order).
+        #[arg(short = 'r', long = "read", value_name = "FILE", required = true, num_args = 1..)]
+        read: Vec<PathBuf>,
+        #[command(flatten)]
+        out: OutputArgs,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -37,7 +68,7 @@ enum Color {
 }
 
 #[derive(Args)]
-struct TailArgs {
+struct OutputArgs {
     /// Output format [default: human on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<FormatKind>,
@@ -47,6 +78,33 @@ struct TailArgs {
     /// Colour for the human format.
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    /// Start a new file when the current one reaches SIZE (e.g. 100MB, 1GiB).
+    #[arg(long, value_name = "SIZE")]
+    rotate_size: Option<bytesize::ByteSize>,
+    /// Start a new file every DUR (e.g. 1h, 30m).
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    rotate_time: Option<Duration>,
+    /// Keep at most N files (the oldest is deleted): FILE, FILE.1, FILE.2, …
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    rotate_count: Option<u64>,
+}
+
+#[derive(Args)]
+struct WindowArgs {
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-21T10:00:00Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<u64>,
+    /// Only events before this time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<u64>,
+}
+
+#[derive(Args)]
+struct AgentArgs {
     /// Kernel ring buffer size in bytes (power of two, at least a page).
     #[arg(long, default_value_t = DEFAULT_RING_BYTES, value_name = "BYTES")]
     ring_buffer_size: u32,
@@ -59,42 +117,92 @@ struct TailArgs {
     privsep_users: Vec<String>,
 }
 
-pub fn run() -> Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Tail(a) => tail(a),
+fn parse_time(s: &str) -> Result<u64, String> {
+    let t = humantime::parse_rfc3339_weak(s)
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-11-21T10:00:00Z)"))?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .map_err(|e| e.to_string())
+}
+
+impl OutputArgs {
+    fn formatter(&self) -> Formatter {
+        let tty = std::io::stdout().is_terminal();
+        let kind = match (self.json, self.format) {
+            (true, _) => FormatKind::Json,
+            (false, Some(k)) => k,
+            (false, None) if tty => FormatKind::Human,
+            (false, None) => FormatKind::Json,
+        };
+        let color = match self.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+        };
+        Formatter::new(kind, color)
     }
 }
 
-fn tail(a: TailArgs) -> Result<()> {
-    let tty = std::io::stdout().is_terminal();
-    let kind = match (a.json, a.format) {
-        (true, _) => FormatKind::Json,
-        (false, Some(k)) => k,
-        (false, None) if tty => FormatKind::Human,
-        (false, None) => FormatKind::Json,
-    };
-    let color = match a.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
-    };
-    let server_binaries = if a.server_binaries.is_empty() {
-        DEFAULT_SERVER_BINARIES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        a.server_binaries
-    };
-    let opts = agent::Options {
-        ring_bytes: a.ring_buffer_size,
-        server_binaries,
-        privsep_users: a.privsep_users,
-        formatter: Formatter::new(kind, host::hostname(), color),
-    };
+impl RotateArgs {
+    fn rotation(&self) -> Rotation {
+        Rotation {
+            size: self.rotate_size.map(|s| s.as_u64()),
+            time: self.rotate_time,
+            count: self.rotate_count.map(|c| c as usize),
+        }
+    }
+}
+
+impl AgentArgs {
+    fn options(
+        self,
+        formatter: Option<Formatter>,
+        capture: Option<(PathBuf, Rotation)>,
+    ) -> agent::Options {
+        let server_binaries = if self.server_binaries.is_empty() {
+            DEFAULT_SERVER_BINARIES
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            self.server_binaries
+        };
+        agent::Options {
+            ring_bytes: self.ring_buffer_size,
+            server_binaries,
+            privsep_users: self.privsep_users,
+            formatter,
+            capture,
+        }
+    }
+}
+
+fn run_agent(opts: agent::Options) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .context("starting the runtime")?;
     rt.block_on(agent::run(opts))
+}
+
+pub fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::Tail {
+            out,
+            write,
+            rotate,
+            agent,
+        } => {
+            let capture = write.map(|w| (w, rotate.rotation()));
+            run_agent(agent.options(Some(out.formatter()), capture))
+        }
+        Command::Record {
+            write,
+            rotate,
+            agent,
+        } => run_agent(agent.options(None, Some((write, rotate.rotation())))),
+        Command::Replay { read, out, window } => {
+            replay::run(&read, out.formatter(), window.since, window.until)
+        }
+    }
 }

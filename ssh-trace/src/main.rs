@@ -10,7 +10,9 @@ mod host;
 mod privileges;
 mod probes;
 mod reader;
+mod replay;
 mod session;
+mod sink;
 mod text;
 
 fn main() -> std::process::ExitCode {

@@ -59,10 +59,6 @@ impl<'a> Cursor<'a> {
         Self { buf, pos: 0 }
     }
 
-    pub fn done(&self) -> bool {
-        self.pos >= self.buf.len()
-    }
-
     pub fn u8(&mut self) -> Result<u8> {
         let b = *self.buf.get(self.pos).context("record ends early")?;
         self.pos += 1;

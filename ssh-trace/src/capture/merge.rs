@@ -45,11 +45,12 @@ impl Merged {
         }
     }
 
-    pub fn next_event(&mut self) -> Option<Event> {
+    /// The next event and the index of the file it came from.
+    pub fn next_event(&mut self) -> Option<(Event, usize)> {
         let Reverse((_, i, _)) = self.heads.pop()?;
         let ev = self.next[i].take();
         self.refill(i);
-        ev
+        ev.map(|e| (e, i))
     }
 
     /// Warnings gathered so far from all files.

@@ -6,9 +6,7 @@ use crate::{
     host::rfc3339,
 };
 
-pub struct Json {
-    pub host: String,
-}
+pub struct Json;
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -22,11 +20,11 @@ struct Line<'a> {
 }
 
 impl Json {
-    pub fn write(&self, ev: &Event, out: &mut Vec<u8>) {
+    pub fn write(&self, ev: &Event, host: &str, out: &mut Vec<u8>) {
         let line = Line {
             time: rfc3339(ev.time_ns),
             event: ev.kind.name(),
-            host: &self.host,
+            host,
             session: ev.session.as_ref(),
             body: &ev.body,
         };

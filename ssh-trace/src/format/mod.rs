@@ -18,18 +18,19 @@ pub enum Formatter {
 }
 
 impl Formatter {
-    pub fn new(kind: FormatKind, host: String, color: bool) -> Self {
+    pub fn new(kind: FormatKind, color: bool) -> Self {
         match kind {
             FormatKind::Human => Self::Human(human::Human { color }),
-            FormatKind::Json => Self::Json(json::Json { host }),
+            FormatKind::Json => Self::Json(json::Json),
         }
     }
 
-    /// Appends one line (with its newline) to `out`.
-    pub fn write(&self, ev: &Event, out: &mut Vec<u8>) {
+    /// Appends one line (with its newline) to `out`; `host` is the machine
+    /// the event happened on.
+    pub fn write(&self, ev: &Event, host: &str, out: &mut Vec<u8>) {
         match self {
             Self::Human(h) => h.write(ev, out),
-            Self::Json(j) => j.write(ev, out),
+            Self::Json(j) => j.write(ev, host, out),
         }
     }
 }

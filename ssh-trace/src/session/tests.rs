@@ -569,10 +569,10 @@ fn json_lines_match_the_documented_schema() {
     t.add_discovered(discovered, &[(900, root())], &mut out);
     let mut documented: std::collections::HashSet<String> =
         schema.event_names().into_iter().collect();
-    let json = crate::format::json::Json { host: "h".into() };
+    let json = crate::format::json::Json;
     for e in &out {
         let mut line = Vec::new();
-        json.write(e, &mut line);
+        json.write(e, "h", &mut line);
         assert_eq!(
             line.iter().filter(|&&b| b == b'\n').count(),
             1,
