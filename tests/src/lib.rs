@@ -341,7 +341,16 @@ impl Tracer {
     }
 
     /// SIGTERM, then every line it wrote (ends with agent.stop).
-    pub fn stop(mut self) -> Result<Vec<Value>> {
+    pub fn stop(self) -> Result<Vec<Value>> {
+        let lines = self.stop_raw()?;
+        Ok(lines
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// SIGTERM, then every line exactly as written.
+    pub fn stop_raw(mut self) -> Result<Vec<String>> {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let status = self.child.wait()?;
@@ -354,7 +363,7 @@ impl Tracer {
                 self.stderr.lock().unwrap()
             );
         }
-        Ok(self.events())
+        Ok(self.raw_lines())
     }
 }
 
