@@ -1,22 +1,5 @@
-//! ssh-trace: kernel programs → ring buffer reader → decode → session model
-//! → formats. The CLI only wires these together.
-mod agent;
-mod capture;
-mod cli;
-mod decode;
-mod event;
-mod format;
-mod host;
-mod privileges;
-mod probes;
-mod reader;
-mod replay;
-mod session;
-mod sink;
-mod text;
-
 fn main() -> std::process::ExitCode {
-    match cli::run() {
+    match ssh_trace::cli::run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ssh-trace: error: {e:#}");

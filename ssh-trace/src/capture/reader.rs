@@ -17,9 +17,13 @@ use super::{
 };
 use crate::event::Event;
 
+/// Any seekable byte source: a file, or bytes in memory (fuzzing, tests).
+pub trait Source: Read + Seek {}
+impl<T: Read + Seek> Source for T {}
+
 pub struct Reader {
     path: PathBuf,
-    inner: BufReader<File>,
+    inner: BufReader<Box<dyn Source>>,
     pos: u64,
     header: Header,
     pending: VecDeque<Event>,
@@ -49,7 +53,17 @@ impl Reader {
             bail!("{name}: is a directory, not a capture file");
         }
         let f = File::open(path).with_context(|| format!("{name}: cannot open"))?;
-        let mut inner = BufReader::with_capacity(1 << 16, f);
+        Self::from_source(path, Box::new(f))
+    }
+
+    /// Reads a capture held in memory; `name` is used in messages.
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self> {
+        Self::from_source(name, Box::new(std::io::Cursor::new(bytes)))
+    }
+
+    fn from_source(path: &Path, src: Box<dyn Source>) -> Result<Self> {
+        let name = path.display();
+        let mut inner = BufReader::with_capacity(1 << 16, src);
         let mut head = [0u8; 16];
         let n = read_full(&mut inner, &mut head).with_context(|| format!("{name}: read error"))?;
         let mut data = head[..n].to_vec();

@@ -1,0 +1,16 @@
+//! ssh-trace: kernel programs → ring buffer reader → decode → session model
+//! → formats and sinks. The binary (main.rs) only runs the CLI.
+pub mod agent;
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod event;
+pub mod format;
+pub mod host;
+pub mod privileges;
+pub mod probes;
+pub mod reader;
+pub mod replay;
+pub mod session;
+pub mod sink;
+pub mod text;
