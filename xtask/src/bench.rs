@@ -11,6 +11,14 @@ use std::{
 use anyhow::{bail, Context, Result};
 use ssh_trace_tests::{ssh, world, Sshd};
 
+#[derive(clap::Subcommand)]
+pub enum What {
+    /// Exec-storm overhead in and out of an SSH session (the default).
+    Exec(Args),
+    /// Capture files: bytes per event, record and replay throughput, memory.
+    Capture(crate::bench_capture::Args),
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Seconds per measurement.
@@ -19,6 +27,15 @@ pub struct Args {
     /// Rounds of (off, on) × (outside, inside).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Self {
+            seconds: 3.0,
+            rounds: 3,
+        }
+    }
 }
 
 /// fork+exec of /bin/true as fast as possible; prints execs per second.

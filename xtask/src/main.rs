@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask setup | run | test | bench`.
 mod bench;
+mod bench_capture;
 mod setup;
 
 use std::process::Command;
@@ -29,8 +30,11 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build (release) and print overhead figures.
-    Bench(bench::Args),
+    /// Set up, build (release) and print figures: `exec` (default), `capture`.
+    Bench {
+        #[command(subcommand)]
+        what: Option<bench::What>,
+    },
 }
 
 pub fn workspace_root() -> std::path::PathBuf {
@@ -87,10 +91,14 @@ fn main() -> Result<()> {
                 .env("SSH_TRACE_BIN", &bin);
             run_status(&mut c)
         }
-        Cmd::Bench(a) => {
+        Cmd::Bench { what } => {
             setup::run()?;
             let bin = build_agent(true)?;
-            bench::run(&bin, a)
+            match what {
+                None => bench::run(&bin, bench::Args::default()),
+                Some(bench::What::Exec(a)) => bench::run(&bin, a),
+                Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
+            }
         }
     }
 }

@@ -24,11 +24,21 @@ impl Gen {
         self.n += 1;
         let user = format!("user{}", n % 20);
         let mut s = SessionInfo {
-            id: format!("5bedc86c-1cdc-4597-{:04x}-{:012x}", (n >> 48) as u16, n & 0xffff_ffff_ffff),
+            id: format!(
+                "5bedc86c-1cdc-4597-{:04x}-{:012x}",
+                (n >> 48) as u16,
+                n & 0xffff_ffff_ffff
+            ),
             user: None,
             uid: None,
-            source: Some(Endpoint { ip: format!("10.{}.{}.{}", n % 7, n % 200, n % 250 + 1), port: 30000 + (n % 30000) as u16 }),
-            destination: Some(Endpoint { ip: "10.0.0.1".into(), port: 22 }),
+            source: Some(Endpoint {
+                ip: format!("10.{}.{}.{}", n % 7, n % 200, n % 250 + 1),
+                port: 30000 + (n % 30000) as u16,
+            }),
+            destination: Some(Endpoint {
+                ip: "10.0.0.1".into(),
+                port: 22,
+            }),
             discovered: false,
             traffic: None,
             end: None,
@@ -41,18 +51,40 @@ impl Gen {
         s.user = Some(user.clone());
         s.uid = Some(1000 + (n % 20) as u32);
         let uid = s.uid.unwrap_or(0);
-        let ids = Ids { uid, euid: uid, suid: uid, gid: uid, egid: uid, sgid: uid };
+        let ids = Ids {
+            uid,
+            euid: uid,
+            suid: uid,
+            gid: uid,
+            egid: uid,
+            sgid: uid,
+        };
         let change = UserChange {
             syscall: "setresuid",
             args: vec![uid as i64; 3],
             success: true,
             errno: None,
-            old: Ids { uid: 0, euid: 0, suid: 0, gid: 0, egid: 0, sgid: 0 },
+            old: Ids {
+                uid: 0,
+                euid: 0,
+                suid: 0,
+                gid: 0,
+                egid: 0,
+                sgid: 0,
+            },
             new: ids,
             user: Some(user.clone()),
             effective_user: Some(user),
         };
-        push(&mut self.t, Kind::UserChange, &s, Body::UserChange { process: Pid { pid: 1000 }, change });
+        push(
+            &mut self.t,
+            Kind::UserChange,
+            &s,
+            Body::UserChange {
+                process: Pid { pid: 1000 },
+                change,
+            },
+        );
         push(&mut self.t, Kind::SessionLogin, &s, Body::None {});
         let cmds: [&[&str]; 5] = [
             &["bash", "-c", "cd /srv/app && git pull"],
@@ -75,15 +107,35 @@ impl Gen {
                 args: c.iter().map(|a| a.to_string()).collect(),
                 args_truncated: false,
             };
-            push(&mut self.t, Kind::ProcessExec, &s, Body::ProcessExec { process });
-            let exit = ProcessExit { pid, exit_code: Some(0), signal: None };
-            push(&mut self.t, Kind::ProcessExit, &s, Body::ProcessExit { process: exit });
+            push(
+                &mut self.t,
+                Kind::ProcessExec,
+                &s,
+                Body::ProcessExec { process },
+            );
+            let exit = ProcessExit {
+                pid,
+                exit_code: Some(0),
+                signal: None,
+            };
+            push(
+                &mut self.t,
+                Kind::ProcessExit,
+                &s,
+                Body::ProcessExit { process: exit },
+            );
         }
         for k in 1..=3u64 {
-            s.traffic = Some(Traffic { bytes_in: 1000 * k + n % 977, bytes_out: 5000 * k + n % 3331 });
+            s.traffic = Some(Traffic {
+                bytes_in: 1000 * k + n % 977,
+                bytes_out: 5000 * k + n % 3331,
+            });
             push(&mut self.t, Kind::SessionBytes, &s, Body::None {});
         }
-        s.end = Some(SessionEnd { duration_ms: 4000 + n % 1000, logged_in: true });
+        s.end = Some(SessionEnd {
+            duration_ms: 4000 + n % 1000,
+            logged_in: true,
+        });
         push(&mut self.t, Kind::SessionEnd, &s, Body::None {});
     }
 }
@@ -91,10 +143,21 @@ impl Gen {
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let path = PathBuf::from(args.next().context("usage: ssh-trace-synth FILE EVENTS")?);
-    let total: u64 = args.next().context("usage: ssh-trace-synth FILE EVENTS")?.parse()?;
-    let origin = Origin { host: "bench".into(), kernel: "6.18".into(), boot_id: [1; 16], agent_version: "bench".into() };
+    let total: u64 = args
+        .next()
+        .context("usage: ssh-trace-synth FILE EVENTS")?
+        .parse()?;
+    let origin = Origin {
+        host: "bench".into(),
+        kernel: "6.18".into(),
+        boot_id: [1; 16],
+        agent_version: "bench".into(),
+    };
     let mut w = Writer::create(&path, origin, Rotation::default())?;
-    let mut gen = Gen { n: 0, t: 1_763_700_000_000_000_000 };
+    let mut gen = Gen {
+        n: 0,
+        t: 1_763_700_000_000_000_000,
+    };
     let mut batch = Vec::new();
     let (mut written, mut json_events) = (0u64, 0u64);
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());

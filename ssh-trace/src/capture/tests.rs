@@ -53,7 +53,7 @@ fn session(n: u32) -> SessionInfo {
             ip: "10.0.0.1".into(),
             port: 22,
         }),
-        discovered: n % 5 == 0,
+        discovered: n.is_multiple_of(5),
         traffic: None,
         end: None,
     }
