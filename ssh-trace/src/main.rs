@@ -4,6 +4,7 @@ mod agent;
 mod cli;
 mod decode;
 mod event;
+mod filter;
 mod format;
 mod host;
 mod privileges;
