@@ -9,6 +9,8 @@ mod lexer;
 mod literal;
 mod net;
 mod parser;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 
