@@ -327,3 +327,35 @@ fn display_points_at_the_error() {
         )
     );
 }
+
+/// The error table of docs/filters.md, checked as written there.
+#[test]
+fn docs_error_examples() {
+    let doc = include_str!("../../../../docs/filters.md");
+    let table = doc
+        .split("More examples (column, message):")
+        .nth(1)
+        .expect("docs/filters.md has the error table");
+    let mut rows = 0;
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
+        let [filter, column, message] = cells[..] else {
+            panic!("bad row {line}");
+        };
+        let filter = filter.trim().trim_matches('`');
+        let e = err(filter);
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("filter error at column {}: ", column.trim())),
+            "{filter}: {shown}"
+        );
+        let message = message.trim();
+        // The table shortens long lists with `…`: compare what comes before.
+        match message.split_once('…') {
+            Some((prefix, _)) => assert!(e.message.starts_with(prefix), "{filter}: {}", e.message),
+            None => assert_eq!(e.message, message, "{filter}"),
+        }
+        rows += 1;
+    }
+    assert!(rows >= 10);
+}
