@@ -5,6 +5,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod event;
+pub mod filter;
 pub mod format;
 pub mod host;
 pub mod privileges;
