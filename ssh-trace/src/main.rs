@@ -9,6 +9,7 @@ mod host;
 mod privileges;
 mod probes;
 mod reader;
+mod report;
 mod session;
 mod text;
 
