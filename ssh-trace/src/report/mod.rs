@@ -1,10 +1,14 @@
 //! Offline reports over a stream of events (docs/reports.md): fed one event
 //! at a time in time order, then written once as aligned text or one JSON
 //! document. State grows with sessions, users and buckets, never with the
-//! number of events.
+//! number of events (tree and timeline keep the one chosen session's events).
+mod detail;
+mod select;
 mod sessions;
 mod sources;
 mod table;
+mod timeline;
+mod tree;
 mod users;
 
 #[cfg(test)]
@@ -53,12 +57,18 @@ pub enum ReportKind {
     Users { by: Bucket },
     /// Connections, failures, users reached and bytes per source IP.
     Sources,
+    /// Process tree of one session (full id, unique prefix or unique suffix).
+    Tree { session: String },
+    /// Every event of one session (full id, unique prefix or unique suffix).
+    Timeline { session: String },
 }
 
 enum State {
     Sessions(sessions::Sessions),
     Users(users::Users),
     Sources(sessions::Sessions),
+    Tree(select::Selected),
+    Timeline(select::Selected),
 }
 
 #[allow(dead_code)] // used by the CLI once wired
@@ -75,6 +85,8 @@ impl Report {
             ReportKind::Sessions => State::Sessions(sessions::Sessions::default()),
             ReportKind::Users { by } => State::Users(users::Users::new(by)),
             ReportKind::Sources => State::Sources(sessions::Sessions::default()),
+            ReportKind::Tree { session } => State::Tree(select::Selected::new(&session)),
+            ReportKind::Timeline { session } => State::Timeline(select::Selected::new(&session)),
         };
         Report { state, lost: 0 }
     }
@@ -87,15 +99,34 @@ impl Report {
         match &mut self.state {
             State::Sessions(s) | State::Sources(s) => s.add(ev),
             State::Users(u) => u.add(ev),
+            State::Tree(s) | State::Timeline(s) => s.add(ev),
         }
     }
 
-    /// Aligned tables for a person.
+    /// Why this report cannot be written (tree and timeline only: the session
+    /// id matched no session or several). Final once every event was added.
+    pub fn error(&self) -> Option<String> {
+        match &self.state {
+            State::Tree(s) | State::Timeline(s) => s.chosen().err(),
+            _ => None,
+        }
+    }
+
+    /// Aligned tables for a person. Fails with `InvalidInput` when `error()`
+    /// is set.
     pub fn write_text(&self, out: &mut dyn io::Write) -> io::Result<()> {
         match &self.state {
             State::Sessions(s) => sessions::write_text(s, out)?,
             State::Users(u) => u.write_text(out)?,
             State::Sources(s) => sources::write_text(s, out)?,
+            State::Tree(s) => {
+                let (id, events) = s.chosen().map_err(invalid)?;
+                tree::write_text(id, events, out)?
+            }
+            State::Timeline(s) => {
+                let (id, events) = s.chosen().map_err(invalid)?;
+                timeline::write_text(id, events, out)?
+            }
         }
         if self.lost > 0 {
             writeln!(
@@ -108,15 +139,28 @@ impl Report {
     }
 
     /// One JSON document `{"report": <kind>, "lost_records": n, ...}` with
-    /// the keys of docs/reports.md, followed by a newline.
+    /// the keys of docs/reports.md, followed by a newline. Fails with
+    /// `InvalidInput` when `error()` is set.
     pub fn write_json(&self, out: &mut dyn io::Write) -> io::Result<()> {
         match &self.state {
             State::Sessions(s) => sessions::write_json(s, self.lost, out)?,
             State::Users(u) => u.write_json(self.lost, out)?,
             State::Sources(s) => sources::write_json(s, self.lost, out)?,
+            State::Tree(s) => {
+                let (id, events) = s.chosen().map_err(invalid)?;
+                tree::write_json(id, events, self.lost, out)?
+            }
+            State::Timeline(s) => {
+                let (id, events) = s.chosen().map_err(invalid)?;
+                timeline::write_json(id, events, self.lost, out)?
+            }
         }
         out.write_all(b"\n")
     }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
 /// Writes `value` as JSON to `out`.
@@ -128,6 +172,15 @@ fn json_to(out: &mut dyn io::Write, value: &impl serde::Serialize) -> io::Result
 fn text_time(ns: u64) -> String {
     let t = crate::host::rfc3339(ns);
     match (t.get(..10), t.get(11..19)) {
+        (Some(d), Some(h)) => format!("{d} {h}"),
+        _ => t,
+    }
+}
+
+/// `2023-11-14 22:13:20.123` (UTC): event times, where order within a second matters.
+fn text_time_ms(ns: u64) -> String {
+    let t = crate::host::rfc3339(ns);
+    match (t.get(..10), t.get(11..23)) {
         (Some(d), Some(h)) => format!("{d} {h}"),
         _ => t,
     }

@@ -1,7 +1,10 @@
 //! Report tests on one hand-built stream of four sessions (see `stream`),
 //! with every expected figure worked out by hand in the tests.
+mod robustness;
 mod sessions;
 mod sources;
+mod timeline;
+mod tree;
 mod users;
 
 use super::{Bucket, Report, ReportKind};

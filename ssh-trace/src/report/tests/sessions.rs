@@ -14,6 +14,7 @@ fn text_has_one_aligned_row_per_session_in_start_order() {
         "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1c3  bob    192.168.1.9:50000  2023-11-14 22:59:58  open                        -  yes         300        700         1",
     ];
     assert_eq!(text(&r), expected.join("\n") + "\n");
+    assert_eq!(r.error(), None);
 }
 
 #[test]
