@@ -12,6 +12,7 @@ pub mod privileges;
 pub mod probes;
 pub mod reader;
 pub mod replay;
+pub mod report;
 pub mod session;
 pub mod sink;
 pub mod text;

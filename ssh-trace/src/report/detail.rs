@@ -1,0 +1,121 @@
+//! Short one-line descriptions of events for text reports. Text from the
+//! monitored system goes through `printable` so it cannot drive a terminal.
+use crate::event::{Body, Event, Kind, ProcessExec, ProcessExit, UserChange};
+use crate::text::printable;
+
+use super::endpoint_text;
+use super::sessions::duration_text;
+
+/// argv joined by spaces, or the executable when argv is empty.
+pub fn command(p: &ProcessExec) -> String {
+    let mut s = if p.args.is_empty() {
+        printable(&p.executable).into_owned()
+    } else {
+        p.args
+            .iter()
+            .map(|a| printable(a).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if p.args_truncated {
+        s.push_str(" [args truncated]");
+    }
+    s
+}
+
+/// `uid=1001`, plus ` euid=0` when it differs (set-user-ID programs).
+pub fn ids(p: &ProcessExec) -> String {
+    if p.uid == p.euid {
+        format!("uid={}", p.uid)
+    } else {
+        format!("uid={} euid={}", p.uid, p.euid)
+    }
+}
+
+pub fn exit(p: &ProcessExit) -> String {
+    match (p.exit_code, p.signal) {
+        (Some(c), _) => format!("exit={c}"),
+        (None, Some(s)) => format!("signal={s}"),
+        (None, None) => "exited".into(),
+    }
+}
+
+/// `setresuid(1001,1001,1001) ok uid 0->1001 euid 0->1001 (alice)`: the
+/// ids the call is about (user or group), and the new user names.
+pub fn change(c: &UserChange) -> String {
+    let args: Vec<String> = c.args.iter().map(i64::to_string).collect();
+    let mut s = format!("{}({})", c.syscall, args.join(","));
+    match (c.success, c.errno) {
+        (true, _) => s.push_str(" ok"),
+        (false, Some(e)) => s.push_str(&format!(" failed errno={e}")),
+        (false, None) => s.push_str(" failed"),
+    }
+    if c.syscall.ends_with("gid") {
+        s.push_str(&format!(
+            " gid {}->{} egid {}->{}",
+            c.old.gid, c.new.gid, c.old.egid, c.new.egid
+        ));
+        return s;
+    }
+    s.push_str(&format!(
+        " uid {}->{} euid {}->{}",
+        c.old.uid, c.new.uid, c.old.euid, c.new.euid
+    ));
+    match (&c.user, &c.effective_user) {
+        (Some(u), Some(e)) if u != e => {
+            s.push_str(&format!(" ({}/{})", printable(u), printable(e)))
+        }
+        (Some(u), _) | (None, Some(u)) => s.push_str(&format!(" ({})", printable(u))),
+        (None, None) => {}
+    }
+    s
+}
+
+/// Details of any event for the timeline.
+pub fn event(ev: &Event) -> String {
+    let info = ev.session.as_ref();
+    match (&ev.body, ev.kind) {
+        (Body::ProcessExec { process: p }, _) => {
+            format!("pid={} ppid={} {} {}", p.pid, p.ppid, ids(p), command(p))
+        }
+        (Body::ProcessExit { process: p }, _) => format!("pid={} {}", p.pid, exit(p)),
+        (Body::UserChange { process, change: c }, _) => {
+            format!("pid={} {}", process.pid, change(c))
+        }
+        (_, Kind::SessionConnect) => {
+            let mut s = format!(
+                "from {} to {}",
+                endpoint_text(info.and_then(|i| i.source.as_ref())),
+                endpoint_text(info.and_then(|i| i.destination.as_ref()))
+            );
+            if info.is_some_and(|i| i.discovered) {
+                s.push_str(" (discovered)");
+            }
+            s
+        }
+        (_, Kind::SessionLogin) => {
+            let user = info.and_then(|i| i.user.as_deref()).unwrap_or("?");
+            match info.and_then(|i| i.uid) {
+                Some(uid) => format!("user={} uid={uid}", printable(user)),
+                None => format!("user={}", printable(user)),
+            }
+        }
+        (_, Kind::SessionBytes | Kind::SessionEnd) => {
+            let mut s = match info.and_then(|i| i.traffic) {
+                Some(t) => format!("in={} out={}", t.bytes_in, t.bytes_out),
+                None => String::new(),
+            };
+            if let Some(e) = info.and_then(|i| i.end.as_ref()) {
+                s.push_str(&format!(
+                    " duration={}.{:03} logged_in={}",
+                    duration_text(e.duration_ms),
+                    e.duration_ms % 1000,
+                    if e.logged_in { "yes" } else { "no" }
+                ));
+            }
+            s.trim_start().to_string()
+        }
+        // Agent events carry no session, so a timeline never holds them.
+        _ => String::new(),
+    }
+}

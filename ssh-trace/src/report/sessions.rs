@@ -1,0 +1,225 @@
+//! Per-session summaries (one small record per session, updated in place)
+//! and the `sessions` report, one row per session like `last`.
+use std::collections::HashMap;
+use std::io;
+
+use serde::Serialize;
+
+use super::table::{Align, Table};
+use super::{endpoint_text, json_to, text_time};
+use crate::event::{Endpoint, Event, Kind};
+use crate::text::printable;
+
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub id: String,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub source: Option<Endpoint>,
+    pub destination: Option<Endpoint>,
+    pub discovered: bool,
+    /// session.connect's time, else the first event seen (capture began
+    /// after the connect, or the connect record was lost).
+    pub start_ns: u64,
+    pub connect_seen: bool,
+    pub end_ns: Option<u64>,
+    pub duration_ms: Option<u64>,
+    pub logged_in: bool,
+    /// Failed: session.end said it never logged in.
+    pub failed: bool,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub commands: u64,
+}
+
+impl Summary {
+    fn new(id: &str, time_ns: u64) -> Self {
+        Self {
+            id: id.to_string(),
+            user: None,
+            uid: None,
+            source: None,
+            destination: None,
+            discovered: false,
+            start_ns: time_ns,
+            connect_seen: false,
+            end_ns: None,
+            duration_ms: None,
+            logged_in: false,
+            failed: false,
+            bytes_in: 0,
+            bytes_out: 0,
+            commands: 0,
+        }
+    }
+
+    /// `alice`, `#1001` when only the uid is known, `-` before login.
+    pub fn user_label(&self) -> String {
+        user_label(self.user.as_deref(), self.uid)
+    }
+}
+
+pub fn user_label(user: Option<&str>, uid: Option<u32>) -> String {
+    match (user, uid) {
+        (Some(u), _) => u.to_string(),
+        (None, Some(uid)) => format!("#{uid}"),
+        (None, None) => "-".into(),
+    }
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    by_id: HashMap<String, Summary>,
+}
+
+impl Sessions {
+    pub fn add(&mut self, ev: &Event) {
+        let Some(info) = &ev.session else { return };
+        let s = self
+            .by_id
+            .entry(info.id.clone())
+            .or_insert_with(|| Summary::new(&info.id, ev.time_ns));
+        // Every event carries the session as known then: keep what is known.
+        if info.user.is_some() {
+            s.user.clone_from(&info.user);
+        }
+        if info.uid.is_some() {
+            s.uid = info.uid;
+        }
+        if info.source.is_some() {
+            s.source.clone_from(&info.source);
+        }
+        if info.destination.is_some() {
+            s.destination.clone_from(&info.destination);
+        }
+        s.discovered |= info.discovered;
+        // The model sets the user at login, so a user on the event means
+        // the session had logged in when it happened.
+        let after_login = s.logged_in || info.uid.is_some() || info.user.is_some();
+        if let Some(t) = info.traffic {
+            s.bytes_in = t.bytes_in;
+            s.bytes_out = t.bytes_out;
+        }
+        match ev.kind {
+            Kind::SessionConnect if !s.connect_seen => {
+                s.connect_seen = true;
+                s.start_ns = ev.time_ns;
+            }
+            Kind::SessionLogin => s.logged_in = true,
+            Kind::ProcessExec if after_login => s.commands += 1,
+            Kind::SessionEnd => {
+                s.end_ns = Some(ev.time_ns);
+                if let Some(end) = &info.end {
+                    s.duration_ms = Some(end.duration_ms);
+                    s.logged_in |= end.logged_in;
+                    s.failed = !end.logged_in && !s.logged_in;
+                }
+            }
+            _ => {}
+        }
+        s.logged_in |= after_login;
+    }
+
+    /// Sessions in start order (then id, for a stable order).
+    pub fn sorted(&self) -> Vec<&Summary> {
+        let mut v: Vec<&Summary> = self.by_id.values().collect();
+        v.sort_by(|a, b| (a.start_ns, &a.id).cmp(&(b.start_ns, &b.id)));
+        v
+    }
+}
+
+/// `1:02:03` (hours unbounded); sub-second sessions show `0:00:00`.
+pub fn duration_text(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+pub fn write_text(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()> {
+    let mut t = Table::new(&[
+        ("SESSION", Align::Left),
+        ("USER", Align::Left),
+        ("SOURCE", Align::Left),
+        ("START (UTC)", Align::Left),
+        ("END (UTC)", Align::Left),
+        ("DURATION", Align::Right),
+        ("LOGIN", Align::Left),
+        ("BYTES IN", Align::Right),
+        ("BYTES OUT", Align::Right),
+        ("COMMANDS", Align::Right),
+    ]);
+    for s in sessions.sorted() {
+        t.row(vec![
+            s.id.clone(),
+            printable(&s.user_label()).into_owned(),
+            endpoint_text(s.source.as_ref()),
+            text_time(s.start_ns),
+            s.end_ns.map(text_time).unwrap_or_else(|| "open".into()),
+            s.duration_ms
+                .map(duration_text)
+                .unwrap_or_else(|| "-".into()),
+            yes_no(s.logged_in),
+            s.bytes_in.to_string(),
+            s.bytes_out.to_string(),
+            s.commands.to_string(),
+        ]);
+    }
+    t.write(out)
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    report: &'static str,
+    lost_records: u64,
+    sessions: Vec<Row<'a>>,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    id: &'a str,
+    user: Option<&'a str>,
+    uid: Option<u32>,
+    source: Option<&'a Endpoint>,
+    destination: Option<&'a Endpoint>,
+    discovered: bool,
+    start: String,
+    connect_seen: bool,
+    end: Option<String>,
+    duration_ms: Option<u64>,
+    logged_in: bool,
+    bytes_in: u64,
+    bytes_out: u64,
+    commands: u64,
+}
+
+pub fn write_json(sessions: &Sessions, lost: u64, out: &mut dyn io::Write) -> io::Result<()> {
+    let rfc3339 = crate::host::rfc3339;
+    let doc = Doc {
+        report: "sessions",
+        lost_records: lost,
+        sessions: sessions
+            .sorted()
+            .into_iter()
+            .map(|s| Row {
+                id: &s.id,
+                user: s.user.as_deref(),
+                uid: s.uid,
+                source: s.source.as_ref(),
+                destination: s.destination.as_ref(),
+                discovered: s.discovered,
+                start: rfc3339(s.start_ns),
+                connect_seen: s.connect_seen,
+                end: s.end_ns.map(rfc3339),
+                duration_ms: s.duration_ms,
+                logged_in: s.logged_in,
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+                commands: s.commands,
+            })
+            .collect(),
+    };
+    json_to(out, &doc)
+}
