@@ -11,6 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::{
     capture::writer::{Origin, Rotation, Writer},
     event::*,
+    filter::Filter,
     format::Formatter,
     host,
     probes::{self, Maps, Probes, ServerBinaries},
@@ -27,6 +28,8 @@ pub struct Options {
     pub formatter: Option<Formatter>,
     /// Capture file and its rotation, if any.
     pub capture: Option<(PathBuf, Rotation)>,
+    /// Only events that match go to the outputs (agent events always do).
+    pub filter: Option<Filter>,
 }
 
 fn losses(maps: &Maps, reader: &Reader) -> LossCounts {
@@ -74,6 +77,7 @@ pub async fn run(opts: Options) -> Result<()> {
     };
     let mut sinks = Sinks {
         host: host_name,
+        filter: opts.filter,
         stdout: opts.formatter.map(Stdout::new),
         capture,
         events: 0,

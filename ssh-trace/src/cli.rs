@@ -1,16 +1,18 @@
 //! Command line: parses arguments and wires the modules together.
 use std::{io::IsTerminal, path::PathBuf, time::Duration};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ssh_trace_common::maps::DEFAULT_RING_BYTES;
 
 use crate::{
     agent,
     capture::writer::Rotation,
+    filter::Filter,
     format::{FormatKind, Formatter},
     probes::DEFAULT_SERVER_BINARIES,
-    replay,
+    replay::{self, Selection},
+    report::{Bucket, Report, ReportKind},
 };
 
 #[derive(Parser)]
@@ -30,6 +32,8 @@ enum Command {
     Tail {
         #[command(flatten)]
         out: OutputArgs,
+        #[command(flatten)]
+        filter: FilterArg,
         /// Also record everything shown to this capture file.
         #[arg(short = 'w', long = "write", value_name = "FILE")]
         write: Option<PathBuf>,
@@ -43,6 +47,8 @@ enum Command {
         /// Capture file to write (created 0600).
         #[arg(short = 'w', long = "write", value_name = "FILE")]
         write: PathBuf,
+        #[command(flatten)]
+        filter: FilterArg,
         #[command(flatten)]
         rotate: RotateArgs,
         #[command(flatten)]
@@ -58,6 +64,59 @@ enum Command {
         #[command(flatten)]
         window: WindowArgs,
     },
+    /// Reports over capture files: sessions, users, sources, tree, timeline.
+    Report {
+        /// Capture file; repeat `-r` for several (merged in time order).
+        #[arg(
+            short = 'r',
+            long = "read",
+            value_name = "FILE",
+            required = true,
+            num_args = 1
+        )]
+        read: Vec<PathBuf>,
+        /// One JSON document instead of tables.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        window: WindowArgs,
+        #[command(subcommand)]
+        name: ReportName,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportName {
+    /// One row per session, like `last`.
+    Sessions,
+    /// Per user: sessions and bytes, and bytes per minute or hour.
+    Users {
+        #[arg(long, value_enum, default_value = "hour")]
+        by: Bucket,
+    },
+    /// Per source IP: connections, failed ones, users reached, bytes.
+    Sources,
+    /// The process tree of one session (id, or a unique prefix or suffix of it).
+    Tree { session: String },
+    /// Every event of one session in order.
+    Timeline { session: String },
+}
+
+#[derive(Args)]
+struct FilterArg {
+    /// Only events matching EXPR (docs/filters.md), e.g.
+    /// 'user = alice and source.ip in 10.0.0.0/8'. Agent events always pass.
+    #[arg(long, global = true, value_name = "EXPR")]
+    filter: Option<String>,
+}
+
+impl FilterArg {
+    fn parse(&self) -> Result<Option<Filter>> {
+        self.filter
+            .as_deref()
+            .map(|f| Filter::parse(f).map_err(|e| anyhow!("{e}")))
+            .transpose()
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -95,11 +154,13 @@ struct RotateArgs {
 
 #[derive(Args)]
 struct WindowArgs {
+    #[command(flatten)]
+    filter: FilterArg,
     /// Only events at or after this time (RFC 3339, e.g. 2026-11-21T10:00:00Z).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, global = true, value_name = "TIME", value_parser = parse_time)]
     since: Option<u64>,
     /// Only events before this time.
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    #[arg(long, global = true, value_name = "TIME", value_parser = parse_time)]
     until: Option<u64>,
 }
 
@@ -153,11 +214,22 @@ impl RotateArgs {
     }
 }
 
+impl WindowArgs {
+    fn selection(&self) -> Result<Selection> {
+        Ok(Selection {
+            since: self.since,
+            until: self.until,
+            filter: self.filter.parse()?,
+        })
+    }
+}
+
 impl AgentArgs {
     fn options(
         self,
         formatter: Option<Formatter>,
         capture: Option<(PathBuf, Rotation)>,
+        filter: Option<Filter>,
     ) -> agent::Options {
         let server_binaries = if self.server_binaries.is_empty() {
             DEFAULT_SERVER_BINARIES
@@ -173,6 +245,7 @@ impl AgentArgs {
             privsep_users: self.privsep_users,
             formatter,
             capture,
+            filter,
         }
     }
 }
@@ -189,20 +262,37 @@ pub fn run() -> Result<()> {
     match Cli::parse().command {
         Command::Tail {
             out,
+            filter,
             write,
             rotate,
             agent,
         } => {
             let capture = write.map(|w| (w, rotate.rotation()));
-            run_agent(agent.options(Some(out.formatter()), capture))
+            run_agent(agent.options(Some(out.formatter()), capture, filter.parse()?))
         }
         Command::Record {
             write,
+            filter,
             rotate,
             agent,
-        } => run_agent(agent.options(None, Some((write, rotate.rotation())))),
+        } => run_agent(agent.options(None, Some((write, rotate.rotation())), filter.parse()?)),
         Command::Replay { read, out, window } => {
-            replay::run(&read, out.formatter(), window.since, window.until)
+            replay::run(&read, out.formatter(), &window.selection()?)
+        }
+        Command::Report {
+            read,
+            json,
+            window,
+            name,
+        } => {
+            let kind = match name {
+                ReportName::Sessions => ReportKind::Sessions,
+                ReportName::Users { by } => ReportKind::Users { by },
+                ReportName::Sources => ReportKind::Sources,
+                ReportName::Tree { session } => ReportKind::Tree { session },
+                ReportName::Timeline { session } => ReportKind::Timeline { session },
+            };
+            replay::report(&read, Report::new(kind), &window.selection()?, json)
         }
     }
 }

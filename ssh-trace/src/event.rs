@@ -196,6 +196,11 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The agent's own events (start, loss, stop).
+    pub fn is_agent(self) -> bool {
+        matches!(self, Self::AgentStart | Self::AgentLoss | Self::AgentStop)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::SessionConnect => "session.connect",

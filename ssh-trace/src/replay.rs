@@ -1,15 +1,29 @@
-//! `replay`: capture files → the lines `tail` would have printed.
+//! Reading capture files for `replay` and `report`: merged in time order,
+//! cut to a time window, filtered; warnings about damage go to stderr.
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use crate::{capture::merge::Merged, format::Formatter, sink::stdout::Stdout};
+use crate::{
+    capture::merge::Merged,
+    event::Event,
+    filter::Filter,
+    format::Formatter,
+    report::Report,
+    sink::{selected, stdout::Stdout},
+};
 
-pub fn run(
+pub struct Selection {
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+    pub filter: Option<Filter>,
+}
+
+/// Calls `f(event, host)` for every selected event until it returns false.
+pub fn for_each(
     paths: &[PathBuf],
-    formatter: Formatter,
-    since: Option<u64>,
-    until: Option<u64>,
+    sel: &Selection,
+    mut f: impl FnMut(&Event, &str) -> bool,
 ) -> Result<()> {
     let mut files = Merged::open(paths)?;
     let hosts: Vec<String> = files
@@ -17,19 +31,17 @@ pub fn run(
         .iter()
         .map(|r| r.header().host.clone())
         .collect();
-    let mut out = Stdout::new(formatter);
     let mut read = 0u64;
     while let Some((ev, file)) = files.next_event() {
         read += 1;
-        if since.is_some_and(|s| ev.time_ns < s) || until.is_some_and(|u| ev.time_ns >= u) {
+        let host = &hosts[file];
+        if sel.since.is_some_and(|s| ev.time_ns < s) || sel.until.is_some_and(|u| ev.time_ns >= u) {
             continue;
         }
-        out.push(&ev, &hosts[file]);
-        if out.closed {
+        if selected(sel.filter.as_ref(), &ev, host) && !f(&ev, host) {
             break;
         }
     }
-    out.flush();
     let warnings = files.take_warnings();
     for w in &warnings {
         eprintln!("ssh-trace: warning: {w}");
@@ -38,4 +50,36 @@ pub fn run(
         bail!("no event could be read");
     }
     Ok(())
+}
+
+/// `replay`: the lines `tail` would have printed.
+pub fn run(paths: &[PathBuf], formatter: Formatter, sel: &Selection) -> Result<()> {
+    let mut out = Stdout::new(formatter);
+    for_each(paths, sel, |ev, host| {
+        out.push(ev, host);
+        !out.closed
+    })?;
+    out.flush();
+    Ok(())
+}
+
+/// `report`: one report over the selected events.
+pub fn report(paths: &[PathBuf], mut report: Report, sel: &Selection, json: bool) -> Result<()> {
+    for_each(paths, sel, |ev, _| {
+        report.add(ev);
+        true
+    })?;
+    if let Some(e) = report.error() {
+        bail!("{e}");
+    }
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        report.write_json(&mut out)
+    } else {
+        report.write_text(&mut out)
+    };
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }

@@ -260,3 +260,177 @@ fn bad_capture_files_fail_clearly() {
         assert!(out.stdout.is_empty());
     }
 }
+
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn report(file: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(agent_bin())
+        .arg("report")
+        .arg("-r")
+        .arg(file)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn filters_and_reports_on_a_recorded_run() {
+    if !root_or_skip("filters_and_reports_on_a_recorded_run") {
+        return;
+    }
+    let w = world();
+    let dir = scratch("cap-report");
+    let cap = dir.join("run.cap");
+    let sshd = Sshd::start("cap-report").unwrap();
+    let tracer = Tracer::start(&["-w", cap.to_str().unwrap()]).unwrap();
+    let a = ssh(
+        &sshd,
+        &[],
+        "echo $SSH_CONNECTION; id; ls / >/dev/null; uname -a",
+    )
+    .unwrap();
+    let b = ssh(
+        &sshd,
+        &[],
+        "echo $SSH_CONNECTION; curl --version >/dev/null 2>&1; true curl-marker",
+    )
+    .unwrap();
+    let bad = ssh_base(&sshd, &w.wrong_key)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg("id")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let bad_port = *sshd.logged_client_ports().last().unwrap();
+    let (pa, pb) = (a.client_port.unwrap(), b.client_port.unwrap());
+    for p in [pa, pb, bad_port] {
+        assert!(
+            tracer.wait_for(Duration::from_secs(20), |e| e["event"] == "session.end"
+                && e["session"]["source"]["port"] == p)
+        );
+    }
+    tracer.stop().unwrap();
+
+    let all_out = replay(&[&cap], &["--json"]);
+    let all = json_lines(&all_out);
+    let all_text = String::from_utf8_lossy(&all_out.stdout).into_owned();
+
+    // A filter keeps exactly the matching lines, byte for byte, in order
+    // (agent events always pass).
+    let f = format!("source.port = {pb} and process.args contains \"curl\"");
+    let filtered = replay(&[&cap], &["--json", "--filter", &f]);
+    assert!(filtered.status.success());
+    let expected: String = all_text
+        .lines()
+        .zip(&all)
+        .filter(|(_, e)| {
+            e["event"].as_str().unwrap().starts_with("agent.")
+                || (e["session"]["source"]["port"] == pb
+                    && args_of(e).iter().any(|a| a.contains("curl")))
+        })
+        .map(|(l, _)| format!("{l}\n"))
+        .collect();
+    assert_eq!(String::from_utf8_lossy(&filtered.stdout), expected);
+    assert!(expected.contains("curl-marker"));
+    let bad_filter = replay(&[&cap], &["--filter", "user = = alice"]);
+    assert!(!bad_filter.status.success());
+    assert!(String::from_utf8_lossy(&bad_filter.stderr).contains("filter error at column 8"));
+
+    // sessions: each row equals what the recorded events say.
+    let sessions = report(&cap, &["sessions"]);
+    let rows = sessions["sessions"].as_array().unwrap();
+    for port in [pa, pb, bad_port] {
+        let ev = session_events(&all, port);
+        let end = of_kind(&ev, "session.end")[0];
+        let row = rows
+            .iter()
+            .find(|r| r["source"]["port"] == port)
+            .expect("session row");
+        assert_eq!(row["id"], end["session"]["id"]);
+        assert_eq!(row["bytes_in"], end["session"]["bytes_in"]);
+        assert_eq!(row["bytes_out"], end["session"]["bytes_out"]);
+        assert_eq!(row["logged_in"], end["session"]["logged_in"]);
+        assert_eq!(row["duration_ms"], end["session"]["duration_ms"]);
+        let commands = of_kind(&ev, "process.exec")
+            .iter()
+            .filter(|e| !e["session"]["user"].is_null())
+            .count();
+        assert_eq!(row["commands"], commands);
+    }
+    assert_eq!(rows.len(), 3);
+
+    // sources: one IP, three connections, one never logged in.
+    let sources = report(&cap, &["sources"]);
+    let s = &sources["sources"][0];
+    assert_eq!(
+        (
+            s["ip"].as_str(),
+            s["connections"].as_u64(),
+            s["failed"].as_u64()
+        ),
+        (Some("127.0.0.1"), Some(3), Some(1))
+    );
+
+    // users: the test user's totals are the sum of its sessions' end counters.
+    let users = report(&cap, &["users", "--by", "minute"]);
+    let u = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user"] == TEST_USER)
+        .unwrap();
+    let sum = |k: &str| -> u64 {
+        [pa, pb]
+            .iter()
+            .map(|&p| {
+                of_kind(&session_events(&all, p), "session.end")[0]["session"][k]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(u["sessions"], 2);
+    assert_eq!(u["bytes_in"], sum("bytes_in"));
+    assert_eq!(u["bytes_out"], sum("bytes_out"));
+    let bucketed: u64 = u["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bytes_in"].as_u64().unwrap())
+        .sum();
+    assert_eq!(bucketed, sum("bytes_in"));
+
+    // tree and timeline of session a, named by a prefix... of its id's tail.
+    let id = of_kind(&session_events(&all, pa), "session.connect")[0]["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let timeline = report(&cap, &["timeline", &id[id.len() - 12..]]);
+    assert_eq!(
+        timeline["events"].as_array().unwrap().len(),
+        session_events(&all, pa).len()
+    );
+    let tree = report(&cap, &["tree", &id]);
+    let tree_text = tree.to_string();
+    for e in of_kind(&session_events(&all, pa), "process.exec") {
+        assert!(
+            tree_text.contains(&format!("\"pid\":{}", e["process"]["pid"])),
+            "pid {} in tree",
+            e["process"]["pid"]
+        );
+    }
+    assert!(tree_text.contains("\"uname\""));
+}

@@ -548,3 +548,27 @@ fn clear_errors_for_bad_setups() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn tail_filter_keeps_only_matching_events() {
+    if !root_or_skip("tail_filter_keeps_only_matching_events") {
+        return;
+    }
+    let sshd = Sshd::start("tailfilter").unwrap();
+    let tracer = Tracer::start(&[
+        "--filter",
+        "event = process.exec and process.executable = /bin/echo",
+    ])
+    .unwrap();
+    let run = ssh(&sshd, &[], "echo $SSH_CONNECTION; /bin/echo marker-f; id").unwrap();
+    assert!(run.success);
+    assert!(tracer.wait_for(WAIT, |e| args_of(e) == ["/bin/echo", "marker-f"]));
+    let all = tracer.stop().unwrap();
+    check_schema(&all);
+    let kinds: Vec<&str> = all.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["agent.start", "process.exec", "agent.stop"]);
+    assert_eq!(
+        all[1]["session"]["source"]["port"],
+        run.client_port.unwrap()
+    );
+}

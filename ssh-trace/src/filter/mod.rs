@@ -19,13 +19,11 @@ use crate::event::Event;
 /// A parsed filter, ready to test events.
 #[derive(Clone, Debug)]
 // used by the CLI once wired
-#[allow(dead_code)]
 pub struct Filter {
     expr: ast::Expr,
 }
 
 // used by the CLI once wired
-#[allow(dead_code)]
 impl Filter {
     /// Parses `src`; the error says where and what was expected.
     pub fn parse(src: &str) -> Result<Filter, FilterError> {
@@ -42,7 +40,6 @@ impl Filter {
 /// a caret under the position.
 #[derive(Clone, Debug, PartialEq, Eq)]
 // used by the CLI once wired
-#[allow(dead_code)]
 pub struct FilterError {
     /// Byte offset in the filter (always on a character boundary).
     pub position: usize,

@@ -19,7 +19,6 @@ use std::io;
 use crate::event::{Body, Event};
 
 /// Width of the time buckets of the users report.
-#[allow(dead_code)] // used by the CLI once wired
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Bucket {
     /// Bytes per user per minute.
@@ -49,7 +48,6 @@ impl Bucket {
     }
 }
 
-#[allow(dead_code)] // used by the CLI once wired
 pub enum ReportKind {
     /// One row per session, like `last`.
     Sessions,
@@ -71,14 +69,12 @@ enum State {
     Timeline(select::Selected),
 }
 
-#[allow(dead_code)] // used by the CLI once wired
 pub struct Report {
     state: State,
     /// Records the agent reported lost (sum of agent.loss): figures may miss them.
     lost: u64,
 }
 
-#[allow(dead_code)] // used by the CLI once wired
 impl Report {
     pub fn new(kind: ReportKind) -> Report {
         let state = match kind {

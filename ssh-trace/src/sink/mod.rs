@@ -4,10 +4,17 @@ pub mod stdout;
 
 use anyhow::Result;
 
-use crate::{capture::writer::Writer, event::Event};
+use crate::{capture::writer::Writer, event::Event, filter::Filter};
+
+/// Whether `ev` passes `filter`. The agent's own events always pass: a
+/// filter never hides a loss report.
+pub fn selected(filter: Option<&Filter>, ev: &Event, host: &str) -> bool {
+    ev.kind.is_agent() || filter.is_none_or(|f| f.matches(ev, host))
+}
 
 pub struct Sinks {
     pub host: String,
+    pub filter: Option<Filter>,
     pub stdout: Option<stdout::Stdout>,
     pub capture: Option<Writer>,
     /// Events passed to the sinks.
@@ -16,6 +23,9 @@ pub struct Sinks {
 
 impl Sinks {
     pub fn push(&mut self, ev: &Event) -> Result<()> {
+        if !selected(self.filter.as_ref(), ev, &self.host) {
+            return Ok(());
+        }
         self.events += 1;
         if let Some(s) = &mut self.stdout {
             s.push(ev, &self.host);
