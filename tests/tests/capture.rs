@@ -268,13 +268,15 @@ fn json_lines(out: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn report(file: &Path, args: &[&str]) -> serde_json::Value {
+/// A report over this test's sessions only: other tests record concurrently.
+fn report(file: &Path, port: u16, args: &[&str]) -> serde_json::Value {
+    let only = format!("destination.port = {port}");
     let out = Command::new(agent_bin())
         .arg("report")
         .arg("-r")
         .arg(file)
         .args(args)
-        .arg("--json")
+        .args(["--json", "--filter", &only])
         .output()
         .unwrap();
     assert!(
@@ -350,7 +352,7 @@ fn filters_and_reports_on_a_recorded_run() {
     assert!(String::from_utf8_lossy(&bad_filter.stderr).contains("filter error at column 8"));
 
     // sessions: each row equals what the recorded events say.
-    let sessions = report(&cap, &["sessions"]);
+    let sessions = report(&cap, sshd.port, &["sessions"]);
     let rows = sessions["sessions"].as_array().unwrap();
     for port in [pa, pb, bad_port] {
         let ev = session_events(&all, port);
@@ -373,7 +375,7 @@ fn filters_and_reports_on_a_recorded_run() {
     assert_eq!(rows.len(), 3);
 
     // sources: one IP, three connections, one never logged in.
-    let sources = report(&cap, &["sources"]);
+    let sources = report(&cap, sshd.port, &["sources"]);
     let s = &sources["sources"][0];
     assert_eq!(
         (
@@ -385,7 +387,7 @@ fn filters_and_reports_on_a_recorded_run() {
     );
 
     // users: the test user's totals are the sum of its sessions' end counters.
-    let users = report(&cap, &["users", "--by", "minute"]);
+    let users = report(&cap, sshd.port, &["users", "--by", "minute"]);
     let u = users["users"]
         .as_array()
         .unwrap()
@@ -418,12 +420,12 @@ fn filters_and_reports_on_a_recorded_run() {
         .as_str()
         .unwrap()
         .to_owned();
-    let timeline = report(&cap, &["timeline", &id[id.len() - 12..]]);
+    let timeline = report(&cap, sshd.port, &["timeline", &id[id.len() - 12..]]);
     assert_eq!(
         timeline["events"].as_array().unwrap().len(),
         session_events(&all, pa).len()
     );
-    let tree = report(&cap, &["tree", &id]);
+    let tree = report(&cap, sshd.port, &["tree", &id]);
     let tree_text = tree.to_string();
     for e in of_kind(&session_events(&all, pa), "process.exec") {
         assert!(

@@ -555,11 +555,12 @@ fn tail_filter_keeps_only_matching_events() {
         return;
     }
     let sshd = Sshd::start("tailfilter").unwrap();
-    let tracer = Tracer::start(&[
-        "--filter",
-        "event = process.exec and process.executable = /bin/echo",
-    ])
-    .unwrap();
+    // Other tests run concurrently: keep to this test's server.
+    let filter = format!(
+        "event = process.exec and process.executable = /bin/echo and destination.port = {}",
+        sshd.port
+    );
+    let tracer = Tracer::start(&["--filter", &filter]).unwrap();
     let run = ssh(&sshd, &[], "echo $SSH_CONNECTION; /bin/echo marker-f; id").unwrap();
     assert!(run.success);
     assert!(tracer.wait_for(WAIT, |e| args_of(e) == ["/bin/echo", "marker-f"]));
