@@ -17,6 +17,8 @@ pub enum What {
     Exec(Args),
     /// Capture files: bytes per event, record and replay throughput, memory.
     Capture(crate::bench_capture::Args),
+    /// Side by side with auditd and bpftrace; writes docs/benchmarks.md.
+    Compare(crate::bench_compare::Args),
 }
 
 #[derive(clap::Args)]
@@ -39,19 +41,19 @@ impl Default for Args {
 }
 
 /// fork+exec of /bin/true as fast as possible; prints execs per second.
-const STORM: &str = "import os,sys,time\n\
+pub const STORM: &str = "import os,sys,time\n\
 s=float(sys.argv[1]);end=time.monotonic()+s;n=0\n\
 while time.monotonic()<end:\n    os.waitpid(os.posix_spawn('/bin/true',['/bin/true'],{}),0);n+=1\n\
 print(n/s)";
 
-fn storm_outside(seconds: f64) -> Result<f64> {
+pub fn storm_outside(seconds: f64) -> Result<f64> {
     let out = Command::new("python3")
         .args(["-c", STORM, &seconds.to_string()])
         .output()?;
     parse_rate(&String::from_utf8_lossy(&out.stdout))
 }
 
-fn storm_inside(sshd: &Sshd, seconds: f64) -> Result<f64> {
+pub fn storm_inside(sshd: &Sshd, seconds: f64) -> Result<f64> {
     let cmd = format!("python3 -c \"{}\" {seconds}", STORM.replace('"', "\\\""));
     let run = ssh(sshd, &[], &cmd)?;
     if !run.success {
@@ -74,20 +76,27 @@ struct Agent {
     started: Instant,
 }
 
-/// (utime + stime) in clock ticks, and VmHWM in KiB.
-fn usage(pid: u32) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+/// CPU time in ns (/proc/PID/schedstat, exact, unlike clock ticks) and
+/// VmHWM (peak RSS) in KiB.
+pub fn usage(pid: u32) -> (u64, u64) {
+    let sched = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
+    let cpu_ns = sched
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let hwm = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    (ticks, hwm)
+    (cpu_ns, hwm)
+}
+
+/// CPU % of one core for `cpu_ns` over `wall_secs`.
+pub fn cpu_pct(cpu_ns: u64, wall_secs: f64) -> f64 {
+    cpu_ns as f64 / 1e9 / wall_secs * 100.0
 }
 
 impl Agent {
@@ -122,21 +131,11 @@ impl Agent {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
-        (ticks as f64 / clk_tck() / wall * 100.0, hwm)
+        (cpu_pct(ticks, wall), hwm)
     }
 }
 
-fn clk_tck() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
-}
-
-fn median(v: &mut [f64]) -> f64 {
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }

@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask setup | run | test | bench`.
 mod bench;
 mod bench_capture;
+mod bench_compare;
 mod setup;
 
 use std::process::Command;
@@ -98,6 +99,7 @@ fn main() -> Result<()> {
                 None => bench::run(&bin, bench::Args::default()),
                 Some(bench::What::Exec(a)) => bench::run(&bin, a),
                 Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
+                Some(bench::What::Compare(a)) => bench_compare::run(&bin, a),
             }
         }
     }

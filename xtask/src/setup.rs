@@ -168,8 +168,17 @@ fn bpf_linker() -> Result<()> {
     Ok(())
 }
 
+/// Peers that only `cargo xtask bench compare` runs beside ssh-trace.
+pub fn bench_packages() -> Result<()> {
+    install(&["auditd", "bpftrace", "util-linux"])
+}
+
 fn packages() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES
+    install(PACKAGES)
+}
+
+fn install(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| {
