@@ -97,7 +97,12 @@ fn make_world() -> Result<World> {
     let home = PathBuf::from(format!("/home/{TEST_USER}"));
     let ssh_dir = home.join(".ssh");
     std::fs::create_dir_all(&ssh_dir)?;
-    std::fs::copy(key.with_extension("pub"), ssh_dir.join("authorized_keys"))?;
+    // Appended, not replaced: test processes running at the same time (or
+    // a benchmark beside the tests) each authorise their own key.
+    let auth = ssh_dir.join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&auth).unwrap_or_default();
+    keys.push_str(&std::fs::read_to_string(key.with_extension("pub"))?);
+    std::fs::write(&auth, keys)?;
     run(Command::new("chown").args([
         "-R",
         &format!("{TEST_USER}:"),
@@ -129,14 +134,24 @@ pub fn free_port() -> Result<u16> {
 
 impl Sshd {
     pub fn start(name: &str) -> Result<Self> {
+        Self::start_on(name, &["127.0.0.1"])
+    }
+
+    /// An sshd listening on 127.0.0.1 and on further local addresses (for
+    /// clients in the test's own network namespaces).
+    pub fn start_on(name: &str, addresses: &[&str]) -> Result<Self> {
         let w = world();
         let port = free_port()?;
+        let listen: String = addresses
+            .iter()
+            .map(|a| format!("ListenAddress {a}\n"))
+            .collect();
         let cfg = w.dir.join(format!("sshd_{name}.conf"));
         let log = w.dir.join(format!("sshd_{name}.log"));
         std::fs::write(
             &cfg,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nUsePAM no\nStrictModes no\n\
+                "Port {port}\n{listen}HostKey {}\nUsePAM no\nStrictModes no\n\
                  AllowUsers {TEST_USER}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PidFile none\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n\
                  Subsystem sftp /usr/lib/openssh/sftp-server\n",

@@ -19,6 +19,8 @@ pub enum What {
     Capture(crate::bench_capture::Args),
     /// Side by side with auditd and bpftrace; writes docs/benchmarks.md.
     Compare(crate::bench_compare::Args),
+    /// A soak of real logins checked against iptables, auditd and sshd's log.
+    Fidelity(crate::bench_fidelity::Args),
 }
 
 #[derive(clap::Args)]

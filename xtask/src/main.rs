@@ -2,6 +2,7 @@
 mod bench;
 mod bench_capture;
 mod bench_compare;
+mod bench_fidelity;
 mod setup;
 
 use std::process::Command;
@@ -100,6 +101,7 @@ fn main() -> Result<()> {
                 Some(bench::What::Exec(a)) => bench::run(&bin, a),
                 Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
                 Some(bench::What::Compare(a)) => bench_compare::run(&bin, a),
+                Some(bench::What::Fidelity(a)) => bench_fidelity::run(&bin, a),
             }
         }
     }

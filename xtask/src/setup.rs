@@ -170,7 +170,13 @@ fn bpf_linker() -> Result<()> {
 
 /// Peers that only `cargo xtask bench compare` runs beside ssh-trace.
 pub fn bench_packages() -> Result<()> {
-    install(&["auditd", "bpftrace", "util-linux"])
+    install(&[
+        "auditd",
+        "bpftrace",
+        "util-linux",
+        "iptables",
+        "netcat-openbsd",
+    ])
 }
 
 fn packages() -> Result<()> {
