@@ -146,11 +146,10 @@ fn rules(action: &str, c: (&str, u16), s: (&str, u16)) -> Result<()> {
 fn counters(chain: &str, sport: u16, dport: u16) -> Result<(u64, u64)> {
     let text = sh(&["iptables", "-w", "-L", chain, "-v", "-x", "-n"])?;
     for l in text.lines() {
-        if l.contains(&format!("spt:{sport} ")) || l.ends_with(&format!("spt:{sport}")) {
-            if l.contains(&format!("dpt:{dport}")) {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                return Ok((f[0].parse()?, f[1].parse()?));
-            }
+        let words: Vec<&str> = l.split_whitespace().collect();
+        let (spt, dpt) = (format!("spt:{sport}"), format!("dpt:{dport}"));
+        if words.contains(&spt.as_str()) && words.contains(&dpt.as_str()) {
+            return Ok((words[0].parse()?, words[1].parse()?));
         }
     }
     bail!("no rule for {sport}->{dport} in {chain}")
