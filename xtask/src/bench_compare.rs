@@ -79,14 +79,6 @@ struct Running {
     started: Instant,
 }
 
-fn quiet(cmd: &mut Command) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("{cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(())
-}
-
 /// Starts a child whose stdout is drained; waits for `ready` on stdout.
 fn spawn_drained(cmd: &mut Command, ready: &str) -> Result<Child> {
     let mut child = cmd
@@ -121,33 +113,8 @@ fn start(tool: Tool, bin: &Path) -> Result<Running> {
             "Attaching",
         )?),
         Tool::Auditd => {
-            let _ = Command::new("pkill").arg("-x").arg("auditd").status();
-            std::thread::sleep(Duration::from_millis(200));
-            let child = Command::new("auditd")
-                .arg("-f")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?;
-            std::thread::sleep(Duration::from_millis(500));
-            quiet(Command::new("auditctl").arg("-D"))?;
-            quiet(Command::new("auditctl").args([
-                "-a",
-                "always,exit",
-                "-F",
-                "arch=b64",
-                "-S",
-                "execve",
-                "-k",
-                "exec",
-            ]))?;
-            quiet(
-                Command::new("auditctl")
-                    .args(["-a", "always,exit", "-F", "arch=b64", "-S"])
-                    .arg("setuid,setreuid,setresuid,setgid,setregid,setresgid")
-                    .args(["-k", "uid"]),
-            )?;
-            quiet(Command::new("auditctl").args(["-e", "1"]))?;
-            Some(child)
+            crate::auditd::start(&[crate::auditd::EXEC_RULE, crate::auditd::UID_RULE])?;
+            None
         }
     };
     Ok(Running {
@@ -160,6 +127,12 @@ fn start(tool: Tool, bin: &Path) -> Result<Running> {
 impl Running {
     /// Stops the tool; (CPU % of one core over its life, peak RSS KiB).
     fn stop(mut self) -> (f64, u64) {
+        if self.tool == Tool::Auditd {
+            let (cpu_ns, hwm) = usage(crate::auditd::pid());
+            let wall = self.started.elapsed().as_secs_f64();
+            crate::auditd::stop();
+            return (crate::bench::cpu_pct(cpu_ns, wall), hwm);
+        }
         let Some(mut child) = self.child.take() else {
             return (0.0, 0);
         };

@@ -268,26 +268,8 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
         .args(["-w", "-I", "OUTPUT", "-j", "STFID_OUT"])
         .output();
     // auditd with the classic execve rule.
-    let _ = Command::new("pkill").args(["-x", "auditd"]).status();
-    let audit_log = Path::new("/var/log/audit/audit.log");
-    let _ = std::fs::remove_file(audit_log);
-    // auditd daemonises; a realistic backlog (the default 64 drops records).
-    sh(&["auditd"])?;
-    std::thread::sleep(Duration::from_millis(500));
-    sh(&["auditctl", "-D"])?;
-    sh(&["auditctl", "-b", "8192"])?;
-    sh(&[
-        "auditctl",
-        "-a",
-        "always,exit",
-        "-F",
-        "arch=b64",
-        "-S",
-        "execve",
-        "-k",
-        "exec",
-    ])?;
-    sh(&["auditctl", "-e", "1"])?;
+    crate::auditd::start(&[crate::auditd::EXEC_RULE])?;
+    let audit_log = Path::new(crate::auditd::LOG);
     // ssh-trace, every line kept.
     let mut agent = Command::new(bin)
         .args(["tail", "--json"])
@@ -349,10 +331,7 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
     let _ = agent.wait();
     let _ = reader.join();
-    let _ = Command::new("auditctl").arg("-D").output();
-    let _ = Command::new("auditctl").args(["-e", "0"]).output();
-    let audit_status = sh(&["auditctl", "-s"]).unwrap_or_default();
-    let _ = Command::new("pkill").args(["-x", "auditd"]).status();
+    let audit_lost = crate::auditd::stop();
     let _ = Command::new("iptables")
         .args(["-w", "-D", "INPUT", "-j", "STFID_IN"])
         .output();
@@ -553,10 +532,6 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     for (_, w) in worst.iter().take(5) {
         println!("over 1 %: {w}");
     }
-    let audit_lost = audit_status
-        .lines()
-        .find(|l| l.starts_with("lost "))
-        .unwrap_or("lost ?");
     println!("auditd status at the end: {audit_lost} (records the audit subsystem itself dropped)");
     let ok = results.iter().filter(|r| r.ok).count();
     println!("clients that succeeded: {ok} (wrong-key logins fail by design)");

@@ -1,4 +1,5 @@
 //! Project tasks: `cargo xtask setup | run | test | bench`.
+mod auditd;
 mod bench;
 mod bench_capture;
 mod bench_compare;
