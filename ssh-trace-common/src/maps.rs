@@ -66,11 +66,14 @@ pub struct CredArgs {
     pub old: crate::event::Creds,
 }
 
-/// Session keys made in the kernel: CPU in the top byte, monotonic ns below,
-/// so two CPUs never make the same key. Keys with the top bit set (CPU >= 128
-/// never happens in that form) are reserved for sessions discovered from /proc.
-pub const fn session_key(cpu: u32, ktime_ns: u64) -> u64 {
-    ((cpu as u64 & 0x7f) << 56) | (ktime_ns & ((1 << 56) - 1))
+/// Session key of an accepted connection, made from what the connection
+/// itself carries so that every agent on the host computes the same one:
+/// the server's initial sequence number (random per connection, with a
+/// clock component) and the client's address and port. The top bit is
+/// reserved for sessions discovered from /proc.
+pub const fn session_key(server_isn: u32, client_addr: u32, client_port: u16) -> u64 {
+    let low = (client_addr ^ ((client_port as u32) << 16 | client_port as u32)) as u64;
+    (((server_isn as u64) << 31) ^ low) & !DISCOVERED_KEY_BIT
 }
 
 pub const DISCOVERED_KEY_BIT: u64 = 1 << 63;

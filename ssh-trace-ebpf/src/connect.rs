@@ -1,7 +1,5 @@
 //! Connections accepted by SSH server listeners: each starts a session.
-use aya_ebpf::{
-    helpers::bpf_get_smp_processor_id, macros::tracepoint, programs::TracePointContext,
-};
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use ssh_trace_common::{
     event::{ConnectEvent, EventKind},
     maps::{session_key, SockStats, LOST_SOCKS_FULL},
@@ -43,7 +41,11 @@ fn on_accept(ctx: &TracePointContext) -> u32 {
         return 0;
     }
     let now = header(EventKind::Connect, tgid, 0);
-    let key = session_key(unsafe { bpf_get_smp_processor_id() }, now.ktime_ns);
+    // Nothing has been sent on a just-accepted connection, but subtracting
+    // bytes_acked keeps the ISN exact in any case.
+    let snd_una: u32 = task::read(sk, off!(tcp_snd_una)).unwrap_or(0);
+    let acked: u64 = task::read(sk, off!(tcp_bytes_acked)).unwrap_or(0);
+    let server_isn = snd_una.wrapping_sub(acked as u32).wrapping_sub(1);
     let mut ev = ConnectEvent {
         hdr: now,
         listener_tgid: tgid,
@@ -53,7 +55,6 @@ fn on_accept(ctx: &TracePointContext) -> u32 {
         sock: sk,
         ..Default::default()
     };
-    ev.hdr.session = key;
     if family == AF_INET {
         let l: [u8; 4] = task::read(sk, off!(skc_rcv_saddr)).unwrap_or([0; 4]);
         let r: [u8; 4] = task::read(sk, off!(skc_daddr)).unwrap_or([0; 4]);
@@ -63,6 +64,16 @@ fn on_accept(ctx: &TracePointContext) -> u32 {
         ev.local_addr = task::read(sk, off!(skc_v6_rcv_saddr)).unwrap_or([0; 16]);
         ev.remote_addr = task::read(sk, off!(skc_v6_daddr)).unwrap_or([0; 16]);
     }
+    // The last four address bytes: all of IPv4, the host part of IPv6.
+    let tail = if family == AF_INET { 0 } else { 12 };
+    let client = u32::from_be_bytes([
+        ev.remote_addr[tail],
+        ev.remote_addr[tail + 1],
+        ev.remote_addr[tail + 2],
+        ev.remote_addr[tail + 3],
+    ]);
+    let key = session_key(server_isn, client, ev.remote_port);
+    ev.hdr.session = key;
     let stats = SockStats {
         session: key,
         bytes_in: 0,

@@ -45,6 +45,8 @@ pub static OFFSETS: KernelOffsets = KernelOffsets {
     skc_rcv_saddr: 0,
     skc_v6_daddr: 0,
     skc_v6_rcv_saddr: 0,
+    tcp_snd_una: 0,
+    tcp_bytes_acked: 0,
 };
 
 /// Reads one offset; volatile so the loader's value is used, not the zero above.

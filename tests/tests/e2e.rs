@@ -573,3 +573,29 @@ fn tail_filter_keeps_only_matching_events() {
         run.client_port.unwrap()
     );
 }
+
+#[test]
+fn two_agents_agree_on_session_ids() {
+    if !root_or_skip("two_agents_agree_on_session_ids") {
+        return;
+    }
+    let sshd = Sshd::start("twoagents").unwrap();
+    let (a, b) = (Tracer::start(&[]).unwrap(), Tracer::start(&[]).unwrap());
+    let runs: Vec<SshRun> = (0..3)
+        .map(|_| ssh(&sshd, &[], "echo $SSH_CONNECTION").unwrap())
+        .collect();
+    for r in &runs {
+        let port = r.client_port.unwrap();
+        assert!(a.wait_for(WAIT, ended(port)) && b.wait_for(WAIT, ended(port)));
+    }
+    let (ea, eb) = (a.stop().unwrap(), b.stop().unwrap());
+    let mut ids = std::collections::HashSet::new();
+    for r in &runs {
+        let port = r.client_port.unwrap();
+        let id_a = one(&session_events(&ea, port), "session.connect")["session"]["id"].clone();
+        let id_b = one(&session_events(&eb, port), "session.connect")["session"]["id"].clone();
+        assert_eq!(id_a, id_b, "both agents name the session alike");
+        ids.insert(id_a.to_string());
+    }
+    assert_eq!(ids.len(), 3);
+}

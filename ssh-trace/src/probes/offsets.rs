@@ -48,5 +48,7 @@ pub fn from_btf(b: &Btf) -> Result<KernelOffsets> {
         skc_rcv_saddr: skc("skc_rcv_saddr")?,
         skc_v6_daddr: skc("skc_v6_daddr")?,
         skc_v6_rcv_saddr: skc("skc_v6_rcv_saddr")?,
+        tcp_snd_una: b.offset("tcp_sock", "snd_una")?,
+        tcp_bytes_acked: b.offset("tcp_sock", "bytes_acked")?,
     })
 }

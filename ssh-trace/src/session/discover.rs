@@ -275,6 +275,9 @@ mod tests {
         let k = discovered_key(&p);
         assert!(k & DISCOVERED_KEY_BIT != 0);
         assert_eq!(k & 0x3f_ffff, 42);
-        assert!(ssh_trace_common::maps::session_key(127, u64::MAX) & DISCOVERED_KEY_BIT == 0);
+        assert!(
+            ssh_trace_common::maps::session_key(u32::MAX, u32::MAX, 65535) & DISCOVERED_KEY_BIT
+                == 0
+        );
     }
 }
