@@ -43,10 +43,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
             f("agent", g.subschema_for::<AgentInfo>()),
             f("totals", g.subschema_for::<AgentTotals>()),
         ],
-        Kind::SessionConnect
-        | Kind::SessionLogin
-        | Kind::SessionBytes
-        | Kind::SessionEnd => vec![],
+        Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes | Kind::SessionEnd => vec![],
     }
 }
 
@@ -128,7 +125,10 @@ pub fn native() -> Value {
         "SessionWithTraffic".into(),
         session_variant(&session, &TRAFFIC, &END),
     );
-    defs.insert("SessionWithEnd".into(), session_variant(&session, &all, &[]));
+    defs.insert(
+        "SessionWithEnd".into(),
+        session_variant(&session, &all, &[]),
+    );
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ssh-trace event (one line of `ssh-trace tail --json`)",

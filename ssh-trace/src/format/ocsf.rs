@@ -137,11 +137,7 @@ fn session(d: &mut Doc, s: &SessionInfo, a: Activity) {
     d.put_opt("actor.user.name", s.user.as_deref());
     d.put_opt("actor.user.uid", s.uid.map(|u| u.to_string()));
     // Only the network and authentication classes have endpoints.
-    let endpoints = if a.class_uid == 1007 {
-        "unmapped."
-    } else {
-        ""
-    };
+    let endpoints = if a.class_uid == 1007 { "unmapped." } else { "" };
     if let Some(src) = &s.source {
         d.put_endpoint(&format!("{endpoints}src_endpoint"), src);
     }
