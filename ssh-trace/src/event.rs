@@ -1,15 +1,16 @@
 //! Events ssh-trace emits (documented in docs/schema.md). The JSON shape is
 //! `{"time", "event", "host", "session"?, <body fields>}`.
+use schemars::JsonSchema;
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct Endpoint {
     pub ip: String,
     pub port: u16,
 }
 
 /// The session an event belongs to, as known when the event was made.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct SessionInfo {
     pub id: String,
     pub user: Option<String>,
@@ -27,19 +28,19 @@ pub struct SessionInfo {
     pub end: Option<SessionEnd>,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct Traffic {
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct SessionEnd {
     pub duration_ms: u64,
     pub logged_in: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct ProcessExec {
     pub pid: u32,
     pub ppid: u32,
@@ -53,7 +54,7 @@ pub struct ProcessExec {
     pub args_truncated: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct ProcessExit {
     pub pid: u32,
     /// Exit status when the process exited normally.
@@ -62,7 +63,7 @@ pub struct ProcessExit {
     pub signal: Option<u8>,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct Ids {
     pub uid: u32,
     pub euid: u32,
@@ -72,7 +73,7 @@ pub struct Ids {
     pub sgid: u32,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct UserChange {
     /// setuid, setreuid, setresuid, setgid, setregid, setresgid, or execve
     /// (a set-user-ID or set-group-ID program).
@@ -89,12 +90,12 @@ pub struct UserChange {
     pub effective_user: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct Pid {
     pub pid: u32,
 }
 
-#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct LossCounts {
     /// Records the kernel could not put on the full ring buffer.
     pub kernel_ringbuf: u64,
@@ -128,7 +129,7 @@ impl LossCounts {
     }
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct AgentInfo {
     pub version: String,
     pub pid: u32,
@@ -137,14 +138,14 @@ pub struct AgentInfo {
     pub server_binaries: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct AgentTotals {
     pub events: u64,
     pub lost: LossCounts,
 }
 
 /// Kind-specific part of an event; its fields sit at the top level.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(untagged)]
 pub enum Body {
     None {},
@@ -171,7 +172,7 @@ pub enum Body {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum Kind {
     #[serde(rename = "session.connect")]
     SessionConnect,

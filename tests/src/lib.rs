@@ -1,6 +1,7 @@
 //! End-to-end harness for ssh-trace: a private OpenSSH sshd on loopback, a
 //! test user with keys, the real ssh client, and the real agent streaming
 //! JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
+pub mod json_schema;
 pub mod schema;
 
 use std::{
@@ -279,6 +280,16 @@ pub struct Tracer {
 
 impl Tracer {
     pub fn start(extra: &[&str]) -> Result<Self> {
+        Self::spawn(&["tail", "--json"], extra)
+    }
+
+    /// `tail --format <format>` (ecs, ocsf, json); its lines are read the
+    /// same way, and `events()` returns them as written by that format.
+    pub fn start_format(format: &str, extra: &[&str]) -> Result<Self> {
+        Self::spawn(&["tail", "--format", format], extra)
+    }
+
+    fn spawn(tail: &[&str], extra: &[&str]) -> Result<Self> {
         let bin = agent_bin();
         if !bin.exists() {
             bail!(
@@ -287,7 +298,7 @@ impl Tracer {
             );
         }
         let mut child = Command::new(&bin)
-            .args(["tail", "--json"])
+            .args(tail)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -318,7 +329,7 @@ impl Tracer {
             reader: Some(reader),
             stderr,
         };
-        if !t.wait_for(Duration::from_secs(30), |e| e["event"] == "agent.start") {
+        if !t.wait_for(Duration::from_secs(30), |e| event_name(e) == "agent.start") {
             bail!("ssh-trace did not start: {}", t.stderr.lock().unwrap());
         }
         Ok(t)
@@ -387,6 +398,16 @@ impl Drop for Tracer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The native event type of a line in any JSON format: `event` (native),
+/// `event.action` (ECS) or `metadata.event_code` (OCSF).
+pub fn event_name(e: &Value) -> &str {
+    e["event"]
+        .as_str()
+        .or_else(|| e["event"]["action"].as_str())
+        .or_else(|| e["metadata"]["event_code"].as_str())
+        .unwrap_or_default()
 }
 
 /// Events of the session whose client port is `port`.

@@ -91,6 +91,22 @@ impl Schema {
         Ok(s)
     }
 
+    /// Every field documented for `event` (common and session fields
+    /// included) with whether it is documented `always`.
+    pub fn documented(&self, event: &str) -> Option<std::collections::BTreeMap<String, bool>> {
+        let (has_session, own) = self.events.get(event)?;
+        let mut out: std::collections::BTreeMap<String, bool> = self
+            .common
+            .iter()
+            .map(|(k, f)| (k.clone(), f.always))
+            .collect();
+        if *has_session {
+            out.extend(self.session.iter().map(|(k, f)| (k.clone(), f.always)));
+        }
+        out.extend(own.iter().map(|(k, f)| (k.clone(), f.always)));
+        Some(out)
+    }
+
     pub fn event_names(&self) -> Vec<String> {
         self.events.keys().cloned().collect()
     }

@@ -1,6 +1,14 @@
 //! Output formats: events → lines of text.
+mod doc;
+pub mod ecs;
 pub mod human;
 pub mod json;
+pub mod json_schema;
+pub mod ocsf;
+#[cfg(test)]
+mod samples;
+#[cfg(test)]
+mod tests;
 
 use crate::event::Event;
 
@@ -8,13 +16,19 @@ use crate::event::Event;
 pub enum FormatKind {
     /// One aligned line per event, for a person.
     Human,
-    /// One JSON object per line (docs/schema.md).
+    /// One JSON object per line (docs/schema.md, docs/schema.json).
     Json,
+    /// Elastic Common Schema documents, one per line (docs/ecs.md).
+    Ecs,
+    /// OCSF 1.3 events, one per line (docs/ocsf.md).
+    Ocsf,
 }
 
 pub enum Formatter {
     Human(human::Human),
     Json(json::Json),
+    Ecs(ecs::Ecs),
+    Ocsf(ocsf::Ocsf),
 }
 
 impl Formatter {
@@ -22,6 +36,8 @@ impl Formatter {
         match kind {
             FormatKind::Human => Self::Human(human::Human { color }),
             FormatKind::Json => Self::Json(json::Json),
+            FormatKind::Ecs => Self::Ecs(ecs::Ecs),
+            FormatKind::Ocsf => Self::Ocsf(ocsf::Ocsf),
         }
     }
 
@@ -31,6 +47,8 @@ impl Formatter {
         match self {
             Self::Human(h) => h.write(ev, out),
             Self::Json(j) => j.write(ev, host, out),
+            Self::Ecs(e) => e.write(ev, host, out),
+            Self::Ocsf(o) => o.write(ev, host, out),
         }
     }
 }

@@ -1,0 +1,81 @@
+//! Builds nested JSON documents from dotted paths, so the ECS and OCSF
+//! mappings read like their tables in docs/ecs.md and docs/ocsf.md.
+use serde_json::{Map, Value};
+
+use crate::event::{Endpoint, Ids, LossCounts};
+
+#[derive(Default)]
+pub struct Doc(pub Map<String, Value>);
+
+impl Doc {
+    /// Sets `a.b.c`, creating the objects on the way.
+    pub fn put(&mut self, path: &str, v: impl Into<Value>) {
+        let mut obj = &mut self.0;
+        let mut parts = path.split('.').peekable();
+        while let Some(key) = parts.next() {
+            if parts.peek().is_none() {
+                obj.insert(key.to_owned(), v.into());
+                return;
+            }
+            let slot = obj
+                .entry(key.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            let Value::Object(next) = slot else {
+                unreachable!("made an object just above")
+            };
+            obj = next;
+        }
+    }
+
+    /// Sets `path` only when there is a value.
+    pub fn put_opt<T: Into<Value>>(&mut self, path: &str, v: Option<T>) {
+        if let Some(v) = v {
+            self.put(path, v);
+        }
+    }
+
+    pub fn put_endpoint(&mut self, prefix: &str, e: &Endpoint) {
+        self.put(&format!("{prefix}.ip"), e.ip.as_str());
+        self.put(&format!("{prefix}.port"), e.port);
+    }
+
+    pub fn put_ids(&mut self, prefix: &str, ids: &Ids) {
+        for (k, v) in [
+            ("uid", ids.uid),
+            ("euid", ids.euid),
+            ("suid", ids.suid),
+            ("gid", ids.gid),
+            ("egid", ids.egid),
+            ("sgid", ids.sgid),
+        ] {
+            self.put(&format!("{prefix}.{k}"), v);
+        }
+    }
+
+    pub fn put_loss(&mut self, prefix: &str, l: &LossCounts) {
+        for (k, v) in [
+            ("kernel_ringbuf", l.kernel_ringbuf),
+            ("kernel_tracked_full", l.kernel_tracked_full),
+            ("kernel_socks_full", l.kernel_socks_full),
+            ("queue", l.queue),
+            ("decode", l.decode),
+        ] {
+            self.put(&format!("{prefix}.{k}"), v);
+        }
+    }
+
+    /// Appends the document as one JSON line.
+    pub fn write_line(self, out: &mut Vec<u8>) {
+        // Serialising a Value to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &Value::Object(self.0));
+        out.push(b'\n');
+    }
+}
+
+/// Last path component: `/usr/bin/id` → `id`.
+pub fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}

@@ -1,0 +1,178 @@
+//! One event of every type, with distinct values in every field, for the
+//! format tests (shaped like what `tail --json` shows for an OpenSSH session).
+use crate::event::*;
+
+pub const SESSION_ID: &str = "5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e5f";
+pub const HOST: &str = "web-1";
+/// 2025-11-13T02:13:20.123456789Z
+pub const TIME_NS: u64 = 1_763_000_000_123_456_789;
+
+pub fn session(logged_in: bool) -> SessionInfo {
+    SessionInfo {
+        id: SESSION_ID.into(),
+        user: logged_in.then(|| "alice".into()),
+        uid: logged_in.then_some(1001),
+        source: Some(Endpoint {
+            ip: "192.0.2.10".into(),
+            port: 50022,
+        }),
+        destination: Some(Endpoint {
+            ip: "192.0.2.1".into(),
+            port: 22,
+        }),
+        discovered: false,
+        traffic: None,
+        end: None,
+    }
+}
+
+pub fn agent_info() -> AgentInfo {
+    AgentInfo {
+        version: "0.1.0".into(),
+        pid: 777,
+        kernel: "6.18.0".into(),
+        ring_buffer_bytes: 8 << 20,
+        server_binaries: vec!["/usr/sbin/sshd".into(), "/usr/sbin/sshd-session".into()],
+    }
+}
+
+pub fn loss() -> LossCounts {
+    LossCounts {
+        kernel_ringbuf: 3,
+        kernel_tracked_full: 4,
+        kernel_socks_full: 5,
+        queue: 6,
+        decode: 7,
+    }
+}
+
+pub fn total() -> LossCounts {
+    LossCounts {
+        kernel_ringbuf: 13,
+        kernel_tracked_full: 14,
+        kernel_socks_full: 15,
+        queue: 16,
+        decode: 17,
+    }
+}
+
+pub fn event(kind: Kind) -> Event {
+    let ev = |session, body| Event::new(TIME_NS, kind, session, body);
+    match kind {
+        Kind::SessionConnect => ev(Some(session(false)), Body::None {}),
+        Kind::SessionLogin => ev(Some(session(true)), Body::None {}),
+        Kind::ProcessExec => ev(
+            Some(session(true)),
+            Body::ProcessExec {
+                process: ProcessExec {
+                    pid: 4242,
+                    ppid: 4241,
+                    uid: 1001,
+                    euid: 0,
+                    gid: 1002,
+                    egid: 1003,
+                    executable: "/usr/bin/sudo".into(),
+                    executable_truncated: false,
+                    args: vec!["sudo".into(), "-u".into(), "nobody".into(), "id".into()],
+                    args_truncated: true,
+                },
+            },
+        ),
+        Kind::ProcessExit => ev(
+            Some(session(true)),
+            Body::ProcessExit {
+                process: ProcessExit {
+                    pid: 4242,
+                    exit_code: Some(0),
+                    signal: None,
+                },
+            },
+        ),
+        Kind::UserChange => ev(
+            Some(session(true)),
+            Body::UserChange {
+                process: Pid { pid: 4243 },
+                change: UserChange {
+                    syscall: "setresuid",
+                    args: vec![0, 65534, -1],
+                    success: true,
+                    errno: None,
+                    old: Ids {
+                        uid: 1001,
+                        euid: 0,
+                        suid: 0,
+                        gid: 1002,
+                        egid: 1003,
+                        sgid: 1004,
+                    },
+                    new: Ids {
+                        uid: 0,
+                        euid: 65534,
+                        suid: 0,
+                        gid: 1012,
+                        egid: 1013,
+                        sgid: 1014,
+                    },
+                    user: Some("root".into()),
+                    effective_user: Some("nobody".into()),
+                },
+            },
+        ),
+        Kind::SessionBytes => {
+            let mut s = session(true);
+            s.traffic = Some(Traffic {
+                bytes_in: 3000,
+                bytes_out: 5000,
+            });
+            ev(Some(s), Body::None {})
+        }
+        Kind::SessionEnd => {
+            let mut s = session(true);
+            s.traffic = Some(Traffic {
+                bytes_in: 3100,
+                bytes_out: 5400,
+            });
+            s.end = Some(SessionEnd {
+                duration_ms: 1234,
+                logged_in: true,
+            });
+            ev(Some(s), Body::None {})
+        }
+        Kind::AgentStart => ev(
+            None,
+            Body::AgentStart {
+                agent: agent_info(),
+            },
+        ),
+        Kind::AgentLoss => ev(
+            None,
+            Body::AgentLoss {
+                loss: loss(),
+                total: total(),
+            },
+        ),
+        Kind::AgentStop => ev(
+            None,
+            Body::AgentStop {
+                agent: agent_info(),
+                totals: AgentTotals {
+                    events: 99,
+                    lost: total(),
+                },
+            },
+        ),
+    }
+}
+
+pub const ALL_KINDS: [Kind; 10] = [
+    Kind::SessionConnect,
+    Kind::SessionLogin,
+    Kind::ProcessExec,
+    Kind::ProcessExit,
+    Kind::UserChange,
+    Kind::SessionBytes,
+    Kind::SessionEnd,
+    Kind::AgentStart,
+    Kind::AgentLoss,
+    Kind::AgentStop,
+];

@@ -1,0 +1,324 @@
+//! ECS mapping of every event type, compared document by document: each
+//! mapped field with its exact value, and no field that is not listed.
+use serde_json::{json, Value};
+
+use crate::{
+    event::Kind,
+    format::{
+        ecs::Ecs,
+        samples::{event, HOST, SESSION_ID},
+    },
+};
+
+const TS: &str = "2025-11-13T02:13:20.123456789Z";
+
+fn ecs(ev: &crate::event::Event) -> Value {
+    let mut out = Vec::new();
+    Ecs.write(ev, HOST, &mut out);
+    assert_eq!(out.last(), Some(&b'\n'), "one line");
+    assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Fields on every event.
+fn common(kind: &str, category: &[&str], types: &[&str]) -> Value {
+    json!({
+        "@timestamp": TS,
+        "ecs": {"version": "8.17.0"},
+        "host": {"name": HOST},
+        "agent": {"type": "ssh-trace"},
+        "event": {"kind": "event", "category": category, "type": types, "action": kind},
+    })
+}
+
+/// Fields of a session (logged in or not) on every session event.
+fn session(user: bool) -> Value {
+    let mut v = json!({
+        "process": {"entry_leader": {
+            "entity_id": SESSION_ID,
+            "entry_meta": {"type": "sshd", "source": {"ip": "192.0.2.10", "port": 50022}},
+        }},
+        "source": {"ip": "192.0.2.10", "port": 50022},
+        "destination": {"ip": "192.0.2.1", "port": 22},
+        "network": {"transport": "tcp", "protocol": "ssh", "direction": "ingress"},
+    });
+    if user {
+        v["user"] = json!({"name": "alice", "id": "1001"});
+    }
+    v
+}
+
+/// Deep merge of `b` into `a`.
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Value::Object(am), Value::Object(bm)) = (&mut a, b.clone()) {
+        for (k, v) in bm {
+            let cur = am.remove(&k).unwrap_or(Value::Null);
+            am.insert(k, if cur.is_object() { merge(cur, v) } else { v });
+        }
+        return a;
+    }
+    b
+}
+
+fn check(kind: Kind, expected: Value) {
+    let got = ecs(&event(kind));
+    assert_eq!(
+        got,
+        expected,
+        "{}\n got: {}\nwant: {}",
+        kind.name(),
+        serde_json::to_string_pretty(&got).unwrap(),
+        serde_json::to_string_pretty(&expected).unwrap()
+    );
+}
+
+#[test]
+fn session_connect() {
+    let want = merge(
+        common(
+            "session.connect",
+            &["network", "session"],
+            &["connection", "start"],
+        ),
+        session(false),
+    );
+    check(
+        Kind::SessionConnect,
+        merge(want, json!({"event": {"outcome": "success"}})),
+    );
+}
+
+#[test]
+fn session_login() {
+    let want = merge(
+        common("session.login", &["authentication", "session"], &["start"]),
+        session(true),
+    );
+    check(
+        Kind::SessionLogin,
+        merge(want, json!({"event": {"outcome": "success"}})),
+    );
+}
+
+#[test]
+fn process_exec() {
+    let want = merge(
+        common("process.exec", &["process"], &["start"]),
+        session(true),
+    );
+    let want = merge(
+        want,
+        json!({
+            "event": {"outcome": "success"},
+            "process": {
+                "pid": 4242,
+                "parent": {"pid": 4241},
+                "executable": "/usr/bin/sudo",
+                "name": "sudo",
+                "args": ["sudo", "-u", "nobody", "id"],
+                "args_count": 4,
+                "command_line": "sudo -u nobody id",
+                "user": {"id": "0"},
+                "real_user": {"id": "1001"},
+                "group": {"id": "1003"},
+                "real_group": {"id": "1002"},
+            },
+            "ssh_trace": {"process": {"executable_truncated": false, "args_truncated": true}},
+        }),
+    );
+    check(Kind::ProcessExec, want);
+}
+
+#[test]
+fn process_exit() {
+    let want = merge(
+        common("process.exit", &["process"], &["end"]),
+        session(true),
+    );
+    let want = merge(
+        want,
+        json!({"event": {"outcome": "success"}, "process": {"pid": 4242, "exit_code": 0}}),
+    );
+    check(Kind::ProcessExit, want);
+}
+
+#[test]
+fn process_exit_by_signal_is_a_failure_without_exit_code() {
+    let mut ev = event(Kind::ProcessExit);
+    if let crate::event::Body::ProcessExit { process } = &mut ev.body {
+        process.exit_code = None;
+        process.signal = Some(9);
+    }
+    let got = ecs(&ev);
+    assert_eq!(got["event"]["outcome"], "failure");
+    assert_eq!(
+        got["process"],
+        json!({"pid": 4242, "entry_leader": session(true)["process"]["entry_leader"]})
+    );
+    assert_eq!(got["ssh_trace"], json!({"process": {"signal": 9}}));
+}
+
+#[test]
+fn user_change() {
+    let want = merge(
+        common("user.change", &["process"], &["change"]),
+        session(true),
+    );
+    let want = merge(
+        want,
+        json!({
+            "event": {"outcome": "success"},
+            "process": {
+                "pid": 4243,
+                "user": {"id": "65534"},
+                "real_user": {"id": "0"},
+                "saved_user": {"id": "0"},
+                "group": {"id": "1013"},
+                "real_group": {"id": "1012"},
+                "saved_group": {"id": "1014"},
+            },
+            "user": {
+                "effective": {"id": "65534", "name": "nobody"},
+                "target": {"id": "0", "name": "root"},
+                "changes": {"id": "0", "name": "root", "group": {"id": "1012"}},
+            },
+            "ssh_trace": {"change": {
+                "syscall": "setresuid",
+                "args": [0, 65534, -1],
+                "old": {"uid": 1001, "euid": 0, "suid": 0, "gid": 1002, "egid": 1003, "sgid": 1004},
+            }},
+        }),
+    );
+    check(Kind::UserChange, want);
+}
+
+#[test]
+fn failed_user_change_has_failure_and_error_code() {
+    let mut ev = event(Kind::UserChange);
+    if let crate::event::Body::UserChange { change, .. } = &mut ev.body {
+        change.success = false;
+        change.errno = Some(1);
+    }
+    let got = ecs(&ev);
+    assert_eq!(got["event"]["outcome"], "failure");
+    assert_eq!(got["error"], json!({"code": "1"}));
+}
+
+#[test]
+fn session_bytes() {
+    let want = merge(
+        common("session.bytes", &["network"], &["info"]),
+        session(true),
+    );
+    let want = merge(
+        want,
+        json!({
+            "source": {"bytes": 3000},
+            "destination": {"bytes": 5000},
+            "network": {"bytes": 8000},
+        }),
+    );
+    check(Kind::SessionBytes, want);
+}
+
+#[test]
+fn session_end() {
+    let want = merge(
+        common(
+            "session.end",
+            &["network", "session"],
+            &["connection", "end"],
+        ),
+        session(true),
+    );
+    let want = merge(
+        want,
+        json!({
+            "event": {"outcome": "success", "duration": 1_234_000_000u64},
+            "source": {"bytes": 3100},
+            "destination": {"bytes": 5400},
+            "network": {"bytes": 8500},
+            "ssh_trace": {"session": {"logged_in": true}},
+        }),
+    );
+    check(Kind::SessionEnd, want);
+}
+
+#[test]
+fn session_end_without_login_is_a_failure() {
+    let mut ev = event(Kind::SessionEnd);
+    let s = ev.session.as_mut().unwrap();
+    s.user = None;
+    s.uid = None;
+    s.end.as_mut().unwrap().logged_in = false;
+    let got = ecs(&ev);
+    assert_eq!(got["event"]["outcome"], "failure");
+    assert_eq!(got["ssh_trace"]["session"]["logged_in"], false);
+    assert!(got.get("user").is_none());
+}
+
+#[test]
+fn discovered_session_is_marked() {
+    let mut ev = event(Kind::SessionLogin);
+    ev.session.as_mut().unwrap().discovered = true;
+    assert_eq!(
+        ecs(&ev)["ssh_trace"],
+        json!({"session": {"discovered": true}})
+    );
+}
+
+fn agent() -> Value {
+    json!({
+        "agent": {"version": "0.1.0"},
+        "process": {"pid": 777},
+        "host": {"os": {"kernel": "6.18.0"}},
+        "ssh_trace": {"agent": {
+            "ring_buffer_bytes": 8388608,
+            "server_binaries": ["/usr/sbin/sshd", "/usr/sbin/sshd-session"],
+        }},
+    })
+}
+
+fn loss(base: u64) -> Value {
+    json!({
+        "kernel_ringbuf": base + 3,
+        "kernel_tracked_full": base + 4,
+        "kernel_socks_full": base + 5,
+        "queue": base + 6,
+        "decode": base + 7,
+    })
+}
+
+#[test]
+fn agent_start() {
+    let want = merge(common("agent.start", &["process"], &["start"]), agent());
+    check(
+        Kind::AgentStart,
+        merge(want, json!({"event": {"outcome": "success"}})),
+    );
+}
+
+#[test]
+fn agent_loss() {
+    let want = merge(
+        common("agent.loss", &["host"], &["info"]),
+        json!({
+            "event": {"outcome": "failure"},
+            "ssh_trace": {"loss": loss(0), "total": loss(10)},
+        }),
+    );
+    check(Kind::AgentLoss, want);
+}
+
+#[test]
+fn agent_stop() {
+    let want = merge(common("agent.stop", &["process"], &["end"]), agent());
+    let want = merge(
+        want,
+        json!({
+            "event": {"outcome": "success"},
+            "ssh_trace": {"totals": {"events": 99, "lost": loss(10)}},
+        }),
+    );
+    check(Kind::AgentStop, want);
+}

@@ -1,0 +1,3 @@
+mod ecs;
+mod json_schema;
+mod ocsf;

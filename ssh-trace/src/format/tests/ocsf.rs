@@ -1,0 +1,424 @@
+//! OCSF mapping of every event type, compared document by document: each
+//! mapped attribute with its exact value, and no attribute that is not listed.
+use serde_json::{json, Value};
+
+use crate::{
+    event::{Body, Kind},
+    format::{
+        ocsf::Ocsf,
+        samples::{event, HOST, SESSION_ID},
+    },
+};
+
+const TIME_MS: u64 = 1_763_000_000_123;
+
+fn ocsf(ev: &crate::event::Event) -> Value {
+    let mut out = Vec::new();
+    Ocsf.write(ev, HOST, &mut out);
+    assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Attributes on every event: class, activity, severity, metadata, time, device.
+fn common(
+    kind: &str,
+    (class_uid, class_name): (u32, &str),
+    (category_uid, category_name): (u32, &str),
+    (activity_id, activity_name): (u32, &str),
+) -> Value {
+    json!({
+        "time": TIME_MS,
+        "class_uid": class_uid,
+        "class_name": class_name,
+        "category_uid": category_uid,
+        "category_name": category_name,
+        "activity_id": activity_id,
+        "activity_name": activity_name,
+        "type_uid": class_uid * 100 + activity_id,
+        "type_name": format!("{class_name}: {activity_name}"),
+        "severity_id": 1,
+        "severity": "Informational",
+        "metadata": {
+            "version": "1.3.0",
+            "product": {"name": "ssh-trace", "vendor_name": "ssh-trace", "version": env!("CARGO_PKG_VERSION")},
+            "event_code": kind,
+            "profiles": ["host"],
+        },
+        "device": {"hostname": HOST, "type_id": 1, "type": "Server"},
+    })
+}
+
+const SYSTEM: (u32, &str) = (1, "System Activity");
+const IAM: (u32, &str) = (3, "Identity & Access Management");
+const NETWORK: (u32, &str) = (4, "Network Activity");
+const APPLICATION: (u32, &str) = (6, "Application Activity");
+
+fn actor(user: bool) -> Value {
+    if user {
+        json!({"actor": {"session": {"uid": SESSION_ID}, "user": {"name": "alice", "uid": "1001"}}})
+    } else {
+        json!({"actor": {"session": {"uid": SESSION_ID}}})
+    }
+}
+
+fn endpoints(under: &str) -> Value {
+    let e = json!({
+        "src_endpoint": {"ip": "192.0.2.10", "port": 50022},
+        "dst_endpoint": {"ip": "192.0.2.1", "port": 22},
+    });
+    if under.is_empty() {
+        e
+    } else {
+        json!({ under: e })
+    }
+}
+
+fn connection_info() -> Value {
+    json!({"connection_info": {
+        "protocol_name": "tcp", "protocol_num": 6, "direction_id": 1, "direction": "Inbound",
+    }})
+}
+
+fn status(success: bool) -> Value {
+    if success {
+        json!({"status_id": 1, "status": "Success"})
+    } else {
+        json!({"status_id": 2, "status": "Failure"})
+    }
+}
+
+fn authentication() -> Value {
+    json!({
+        "session": {"uid": SESSION_ID},
+        "user": {"name": "alice", "uid": "1001"},
+        "is_remote": true,
+        "logon_type_id": 10,
+        "logon_type": "Remote Interactive",
+        "service": {"name": "sshd"},
+    })
+}
+
+/// Deep merge of the parts, later ones winning.
+fn merged(parts: &[Value]) -> Value {
+    fn merge(a: &mut Value, b: &Value) {
+        match (a, b) {
+            (Value::Object(am), Value::Object(bm)) => {
+                for (k, v) in bm {
+                    merge(am.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+            (a, b) => *a = b.clone(),
+        }
+    }
+    let mut out = json!({});
+    for p in parts {
+        merge(&mut out, p);
+    }
+    out
+}
+
+fn check(got: Value, want: Value, what: &str) {
+    assert_eq!(
+        got,
+        want,
+        "{what}\n got: {}\nwant: {}",
+        serde_json::to_string_pretty(&got).unwrap(),
+        serde_json::to_string_pretty(&want).unwrap()
+    );
+}
+
+#[test]
+fn session_connect_is_ssh_activity_open() {
+    let want = merged(&[
+        common(
+            "session.connect",
+            (4007, "SSH Activity"),
+            NETWORK,
+            (1, "Open"),
+        ),
+        actor(false),
+        endpoints(""),
+        connection_info(),
+        status(true),
+    ]);
+    check(ocsf(&event(Kind::SessionConnect)), want, "session.connect");
+}
+
+#[test]
+fn session_login_is_authentication_logon() {
+    let want = merged(&[
+        common("session.login", (3002, "Authentication"), IAM, (1, "Logon")),
+        actor(true),
+        endpoints(""),
+        authentication(),
+        status(true),
+    ]);
+    check(ocsf(&event(Kind::SessionLogin)), want, "session.login");
+}
+
+#[test]
+fn process_exec_is_process_activity_launch() {
+    let want = merged(&[
+        common(
+            "process.exec",
+            (1007, "Process Activity"),
+            SYSTEM,
+            (1, "Launch"),
+        ),
+        actor(true),
+        endpoints("unmapped"),
+        status(true),
+        json!({
+            "process": {
+                "pid": 4242,
+                "parent_process": {"pid": 4241},
+                "file": {"path": "/usr/bin/sudo", "name": "sudo", "type_id": 1, "type": "Regular File"},
+                "cmd_line": "sudo -u nobody id",
+                "user": {"uid": "0"},
+            },
+            "unmapped": {"process": {
+                "args": ["sudo", "-u", "nobody", "id"],
+                "uid": 1001,
+                "gid": 1002,
+                "egid": 1003,
+                "executable_truncated": false,
+                "args_truncated": true,
+            }},
+        }),
+    ]);
+    check(ocsf(&event(Kind::ProcessExec)), want, "process.exec");
+}
+
+#[test]
+fn process_exit_is_process_activity_terminate() {
+    let want = merged(&[
+        common(
+            "process.exit",
+            (1007, "Process Activity"),
+            SYSTEM,
+            (2, "Terminate"),
+        ),
+        actor(true),
+        endpoints("unmapped"),
+        status(true),
+        json!({"process": {"pid": 4242}, "exit_code": 0}),
+    ]);
+    check(ocsf(&event(Kind::ProcessExit)), want, "process.exit");
+}
+
+#[test]
+fn process_killed_by_signal_fails_without_exit_code() {
+    let mut ev = event(Kind::ProcessExit);
+    if let Body::ProcessExit { process } = &mut ev.body {
+        process.exit_code = None;
+        process.signal = Some(9);
+    }
+    let got = ocsf(&ev);
+    assert_eq!(got["status_id"], 2);
+    assert!(got.get("exit_code").is_none());
+    assert_eq!(got["unmapped"]["signal"], 9);
+}
+
+#[test]
+fn user_change_is_process_activity_set_user_id() {
+    let want = merged(&[
+        common(
+            "user.change",
+            (1007, "Process Activity"),
+            SYSTEM,
+            (5, "Set User ID"),
+        ),
+        actor(true),
+        endpoints("unmapped"),
+        status(true),
+        json!({
+            "process": {"pid": 4243, "user": {"uid": "65534", "name": "nobody"}},
+            "unmapped": {
+                "syscall": "setresuid",
+                "args": [0, 65534, -1],
+                "old": {"uid": 1001, "euid": 0, "suid": 0, "gid": 1002, "egid": 1003, "sgid": 1004},
+                "new": {"uid": 0, "euid": 65534, "suid": 0, "gid": 1012, "egid": 1013, "sgid": 1014},
+                "user": "root",
+            },
+        }),
+    ]);
+    check(ocsf(&event(Kind::UserChange)), want, "user.change");
+}
+
+#[test]
+fn failed_user_change_has_failure_and_status_code() {
+    let mut ev = event(Kind::UserChange);
+    if let Body::UserChange { change, .. } = &mut ev.body {
+        change.success = false;
+        change.errno = Some(1);
+    }
+    let got = ocsf(&ev);
+    assert_eq!(
+        (&got["status_id"], &got["status"], &got["status_code"]),
+        (&json!(2), &json!("Failure"), &json!("1"))
+    );
+}
+
+#[test]
+fn session_bytes_is_network_activity_traffic() {
+    // From the client's (the source's) side: out = what the server received.
+    let want = merged(&[
+        common(
+            "session.bytes",
+            (4001, "Network Activity"),
+            NETWORK,
+            (6, "Traffic"),
+        ),
+        actor(true),
+        endpoints(""),
+        connection_info(),
+        json!({"traffic": {"bytes_in": 5000, "bytes_out": 3000, "bytes": 8000}}),
+    ]);
+    check(ocsf(&event(Kind::SessionBytes)), want, "session.bytes");
+}
+
+#[test]
+fn session_end_after_login_is_authentication_logoff() {
+    let want = merged(&[
+        common("session.end", (3002, "Authentication"), IAM, (2, "Logoff")),
+        actor(true),
+        endpoints(""),
+        authentication(),
+        status(true),
+        json!({
+            "duration": 1234,
+            "unmapped": {
+                "traffic": {"bytes_in": 5400, "bytes_out": 3100, "bytes": 8500},
+                "logged_in": true,
+            },
+        }),
+    ]);
+    check(ocsf(&event(Kind::SessionEnd)), want, "session.end");
+}
+
+#[test]
+fn session_end_without_login_is_ssh_activity_close() {
+    let mut ev = event(Kind::SessionEnd);
+    let s = ev.session.as_mut().unwrap();
+    s.user = None;
+    s.uid = None;
+    s.end.as_mut().unwrap().logged_in = false;
+    let want = merged(&[
+        common("session.end", (4007, "SSH Activity"), NETWORK, (2, "Close")),
+        actor(false),
+        endpoints(""),
+        connection_info(),
+        status(false),
+        json!({
+            "duration": 1234,
+            "traffic": {"bytes_in": 5400, "bytes_out": 3100, "bytes": 8500},
+            "unmapped": {"logged_in": false},
+        }),
+    ]);
+    check(ocsf(&ev), want, "session.end without login");
+}
+
+#[test]
+fn discovered_session_is_marked() {
+    let mut ev = event(Kind::SessionLogin);
+    ev.session.as_mut().unwrap().discovered = true;
+    assert_eq!(ocsf(&ev)["unmapped"], json!({"discovered": true}));
+}
+
+fn app() -> Value {
+    json!({
+        "app": {"name": "ssh-trace", "vendor_name": "ssh-trace", "version": "0.1.0"},
+        "actor": {"process": {"pid": 777}},
+        "device": {"os": {"name": "Linux", "type_id": 200, "type": "Linux", "version": "6.18.0"}},
+        "unmapped": {
+            "ring_buffer_bytes": 8388608,
+            "server_binaries": ["/usr/sbin/sshd", "/usr/sbin/sshd-session"],
+        },
+    })
+}
+
+fn loss(base: u64) -> Value {
+    json!({
+        "kernel_ringbuf": base + 3,
+        "kernel_tracked_full": base + 4,
+        "kernel_socks_full": base + 5,
+        "queue": base + 6,
+        "decode": base + 7,
+    })
+}
+
+#[test]
+fn agent_start_is_application_lifecycle_start() {
+    let want = merged(&[
+        common(
+            "agent.start",
+            (6002, "Application Lifecycle"),
+            APPLICATION,
+            (3, "Start"),
+        ),
+        app(),
+        status(true),
+    ]);
+    check(ocsf(&event(Kind::AgentStart)), want, "agent.start");
+}
+
+#[test]
+fn agent_loss_is_application_lifecycle_other_with_medium_severity() {
+    let want = merged(&[
+        common(
+            "agent.loss",
+            (6002, "Application Lifecycle"),
+            APPLICATION,
+            (99, "Loss"),
+        ),
+        status(false),
+        json!({
+            "severity_id": 3,
+            "severity": "Medium",
+            "app": {"name": "ssh-trace", "vendor_name": "ssh-trace"},
+            "message": "25 records lost since the previous agent.loss",
+            "unmapped": {"loss": loss(0), "total": loss(10)},
+        }),
+    ]);
+    check(ocsf(&event(Kind::AgentLoss)), want, "agent.loss");
+}
+
+#[test]
+fn agent_stop_is_application_lifecycle_stop() {
+    let want = merged(&[
+        common(
+            "agent.stop",
+            (6002, "Application Lifecycle"),
+            APPLICATION,
+            (4, "Stop"),
+        ),
+        app(),
+        status(true),
+        json!({"unmapped": {"totals": {"events": 99, "lost": loss(10)}}}),
+    ]);
+    check(ocsf(&event(Kind::AgentStop)), want, "agent.stop");
+}
+
+#[test]
+fn every_event_has_the_base_attributes() {
+    for kind in crate::format::samples::ALL_KINDS {
+        let v = ocsf(&event(kind));
+        for attr in [
+            "activity_id",
+            "category_uid",
+            "class_uid",
+            "metadata",
+            "severity_id",
+            "time",
+            "type_uid",
+        ] {
+            assert!(v.get(attr).is_some(), "{}: no {attr}", kind.name());
+        }
+        let class = v["class_uid"].as_u64().unwrap();
+        assert_eq!(v["category_uid"].as_u64().unwrap(), class / 1000);
+        assert_eq!(
+            v["type_uid"].as_u64().unwrap(),
+            class * 100 + v["activity_id"].as_u64().unwrap()
+        );
+    }
+}
