@@ -95,17 +95,15 @@ fn ecs_and_ocsf_carry_the_native_values_of_a_real_session() {
     let duration_ms = n_end["session"]["duration_ms"].as_u64().unwrap();
     assert!(bytes_in > 0 && bytes_out > 0);
 
-    // Session ids: each agent's kernel programs stamp the connect with their
-    // own clock reading, so ids are compared within one stream, and with the
-    // native id only in the boot-id half they share.
-    let same_boot = |id: &str| assert_eq!(id.get(..18), sid.get(..18), "{id} vs {sid}");
+    // Every agent names the session alike (the key comes from the connection).
+    let same_session = |id: &str| assert_eq!(id, sid, "{id} vs {sid}");
 
     // ECS.
     let ecs_sid = one(&ecs, "session.connect")["process"]["entry_leader"]["entity_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    same_boot(&ecs_sid);
+    same_session(&ecs_sid);
     for e in ecs.iter().filter(|e| !event_name(e).starts_with("agent.")) {
         assert_eq!(e["process"]["entry_leader"]["entity_id"], ecs_sid, "{e}");
         assert_eq!(e["process"]["entry_leader"]["entry_meta"]["type"], "sshd");
@@ -169,7 +167,7 @@ fn ecs_and_ocsf_carry_the_native_values_of_a_real_session() {
         .as_str()
         .unwrap()
         .to_owned();
-    same_boot(&ocsf_sid);
+    same_session(&ocsf_sid);
     for e in &ocsf {
         let class = e["class_uid"].as_u64().unwrap();
         assert_eq!(e["category_uid"].as_u64().unwrap(), class / 1000, "{e}");
