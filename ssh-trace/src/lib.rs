@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod event;
 pub mod filter;
