@@ -471,3 +471,6 @@ fn check_keys(r: &RawSink, kind: &str) -> Result<(), At> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
