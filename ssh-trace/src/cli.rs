@@ -57,7 +57,12 @@ enum Command {
     /// Run as a service: events to the sinks of a TOML config (docs/agent.md).
     Agent {
         /// Configuration file.
-        #[arg(short = 'c', long, value_name = "FILE", default_value = "/etc/ssh-trace/config.toml")]
+        #[arg(
+            short = 'c',
+            long,
+            value_name = "FILE",
+            default_value = "/etc/ssh-trace/config.toml"
+        )]
         config: PathBuf,
     },
     /// Print the events of capture files as `tail` would have.

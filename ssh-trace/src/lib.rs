@@ -16,4 +16,5 @@ pub mod replay;
 pub mod report;
 pub mod session;
 pub mod sink;
+pub mod synth;
 pub mod text;

@@ -120,7 +120,9 @@ impl Drop for Rsyslog {
 }
 
 fn free_udp_port() -> Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// tests/fixtures/http_receiver.py on a loopback port.
@@ -195,12 +197,21 @@ impl Agent {
             .spawn()
             .context("starting ssh-trace agent")?;
         let mut a = Self { child, stderr };
-        let started = wait_until("agent.start in the file sink", Duration::from_secs(30), || {
-            lines_of(ready_file).iter().any(|l| l.contains("\"agent.start\""))
-        });
+        let started = wait_until(
+            "agent.start in the file sink",
+            Duration::from_secs(30),
+            || {
+                lines_of(ready_file)
+                    .iter()
+                    .any(|l| l.contains("\"agent.start\""))
+            },
+        );
         if let Err(e) = started {
             let _ = a.child.kill();
-            bail!("{e}: {}", std::fs::read_to_string(&a.stderr).unwrap_or_default());
+            bail!(
+                "{e}: {}",
+                std::fs::read_to_string(&a.stderr).unwrap_or_default()
+            );
         }
         Ok(a)
     }

@@ -17,6 +17,8 @@ pub enum What {
     Exec(Args),
     /// Capture files: bytes per event, record and replay throughput, memory.
     Capture(crate::bench_capture::Args),
+    /// Agent-mode sinks: events/s per sink and format, memory when stalled.
+    Sinks(crate::bench_sinks::Args),
 }
 
 #[derive(clap::Args)]

@@ -144,7 +144,13 @@ const FACILITIES: &[(&str, u8)] = &[
 /// queue_size and spool_size.
 fn own_keys(kind: &str) -> &'static [&'static str] {
     match kind {
-        "file" => &["path", "rotate_size", "rotate_time", "rotate_count", "compress"],
+        "file" => &[
+            "path",
+            "rotate_size",
+            "rotate_time",
+            "rotate_count",
+            "compress",
+        ],
         "syslog" => &["address", "facility", "app_name", "timeout", "retry_max"],
         "http" => &[
             "url",
@@ -188,7 +194,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// The key written on the line holding `offset`, if the line is `key = …`.
 fn key_on_line(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = text[start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
@@ -225,7 +233,13 @@ fn size(s: &Spanned<String>, key: &str) -> Result<u64, At> {
     s.get_ref()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
-        .map_err(|_| at(s, key, format!("{:?} is not a size (e.g. \"64MiB\", \"1GB\")", s.get_ref())))
+        .map_err(|_| {
+            at(
+                s,
+                key,
+                format!("{:?} is not a size (e.g. \"64MiB\", \"1GB\")", s.get_ref()),
+            )
+        })
 }
 
 fn build(raw: RawFile) -> Result<Config, At> {
@@ -282,7 +296,11 @@ fn sink(t: &Spanned<RawSink>, spool_dir: &Path) -> Result<SinkSpec, At> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(at(&r.name, "name", format!("{name:?}: use letters, digits, - and _")));
+        return Err(at(
+            &r.name,
+            "name",
+            format!("{name:?}: use letters, digits, - and _"),
+        ));
     }
     let kind = r.kind.get_ref().as_str();
     if !["stdout", "file", "syslog", "http"].contains(&kind) {
@@ -316,7 +334,10 @@ fn sink(t: &Spanned<RawSink>, spool_dir: &Path) -> Result<SinkSpec, At> {
         limits.memory_bytes = size(q, "queue_size")?;
     }
     if let Some(s) = &r.spool_size {
-        limits.spool = Some((spool_dir.join(format!("{name}.spool")), size(s, "spool_size")?));
+        limits.spool = Some((
+            spool_dir.join(format!("{name}.spool")),
+            size(s, "spool_size")?,
+        ));
     }
     if let Some(m) = &r.retry_max {
         limits.backoff_max = duration(m, "retry_max")?.max(limits.backoff_min);
@@ -326,7 +347,8 @@ fn sink(t: &Spanned<RawSink>, spool_dir: &Path) -> Result<SinkSpec, At> {
         None => Duration::from_secs(10),
     };
     let required = |v: &Option<Spanned<String>>, key: &str| -> Result<Spanned<String>, At> {
-        v.clone().ok_or_else(|| at(&r.kind, key, format!("a {kind} sink needs {key}")))
+        v.clone()
+            .ok_or_else(|| at(&r.kind, key, format!("a {kind} sink needs {key}")))
     };
     let kind = match kind {
         "stdout" => SinkKind::Stdout,
@@ -336,8 +358,16 @@ fn sink(t: &Spanned<RawSink>, spool_dir: &Path) -> Result<SinkSpec, At> {
                 .as_ref()
                 .ok_or_else(|| at(&r.kind, "path", "a file sink needs path"))?;
             let rotation = FileRotation {
-                size: r.rotate_size.as_ref().map(|s| size(s, "rotate_size")).transpose()?,
-                age: r.rotate_time.as_ref().map(|s| duration(s, "rotate_time")).transpose()?,
+                size: r
+                    .rotate_size
+                    .as_ref()
+                    .map(|s| size(s, "rotate_size"))
+                    .transpose()?,
+                age: r
+                    .rotate_time
+                    .as_ref()
+                    .map(|s| duration(s, "rotate_time"))
+                    .transpose()?,
                 count: match &r.rotate_count {
                     Some(c) if *c.get_ref() == 0 => {
                         return Err(at(c, "rotate_count", "must be at least 1"))
@@ -365,7 +395,11 @@ fn sink(t: &Spanned<RawSink>, spool_dir: &Path) -> Result<SinkSpec, At> {
                         at(
                             f,
                             "facility",
-                            format!("unknown facility {:?} (expected one of {})", f.get_ref(), names.join(", ")),
+                            format!(
+                                "unknown facility {:?} (expected one of {})",
+                                f.get_ref(),
+                                names.join(", ")
+                            ),
                         )
                     })?,
                 None => 10,
@@ -384,7 +418,11 @@ fn sink(t: &Spanned<RawSink>, spool_dir: &Path) -> Result<SinkSpec, At> {
             let u = required(&r.url, "url")?;
             let url = u.get_ref().clone();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(at(&u, "url", format!("{url:?} is not an http:// or https:// URL")));
+                return Err(at(
+                    &u,
+                    "url",
+                    format!("{url:?} is not an http:// or https:// URL"),
+                ));
             }
             let preset = match r.preset.as_ref().map(|p| (p, p.get_ref().as_str())) {
                 None | Some((_, "json_lines")) => Preset::JsonLines,
@@ -400,7 +438,11 @@ fn sink(t: &Spanned<RawSink>, spool_dir: &Path) -> Result<SinkSpec, At> {
             };
             if preset == Preset::ElasticsearchBulk && format == FormatKind::Human {
                 let f = r.format.as_ref().unwrap_or(&r.kind);
-                return Err(at(f, "format", "elasticsearch_bulk needs a JSON format, not human"));
+                return Err(at(
+                    f,
+                    "format",
+                    "elasticsearch_bulk needs a JSON format, not human",
+                ));
             }
             if let Some(b) = &r.batch_size {
                 limits.send_bytes = size(b, "batch_size")?.clamp(1, u32::MAX as u64) as usize;

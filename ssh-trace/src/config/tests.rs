@@ -16,8 +16,18 @@ fn example_config_parses() {
         &cfg.sinks[1].kind,
         SinkKind::Syslog { address: Address::Tcp(a), facility: 10, .. } if a == "127.0.0.1:514"
     ));
-    assert_eq!(cfg.sinks[1].limits.spool.as_ref().map(|s| s.1), Some(256 << 20));
-    assert!(matches!(cfg.sinks[2].kind, SinkKind::Http { preset: Preset::SplunkHec, gzip: true, .. }));
+    assert_eq!(
+        cfg.sinks[1].limits.spool.as_ref().map(|s| s.1),
+        Some(256 << 20)
+    );
+    assert!(matches!(
+        cfg.sinks[2].kind,
+        SinkKind::Http {
+            preset: Preset::SplunkHec,
+            gzip: true,
+            ..
+        }
+    ));
     assert_eq!(cfg.drain_timeout, Duration::from_secs(5));
 }
 
@@ -52,5 +62,8 @@ fn errors_name_line_and_key() {
 #[test]
 fn unknown_format_lists_the_formats() {
     let e = err(&format!("{SINK}type = \"stdout\"\nformat = \"xml\"\n"));
-    assert!(e.starts_with("4: format: unknown format \"xml\" (expected human, json"), "{e}");
+    assert!(
+        e.starts_with("4: format: unknown format \"xml\" (expected human, json"),
+        "{e}"
+    );
 }

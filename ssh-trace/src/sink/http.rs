@@ -26,12 +26,10 @@ pub struct HttpTransport {
 }
 
 fn roots(ca_file: &Path) -> Result<RootCerts> {
-    let pem =
-        std::fs::read(ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
+    let pem = std::fs::read(ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
     let mut certs = Vec::new();
     for item in parse_pem(&pem) {
-        if let PemItem::Certificate(c) = item.with_context(|| format!("{}", ca_file.display()))?
-        {
+        if let PemItem::Certificate(c) = item.with_context(|| format!("{}", ca_file.display()))? {
             certs.push(c);
         }
     }

@@ -104,6 +104,19 @@ impl Shared {
 
     fn put(&self, c: Chunk) {
         let mut b = self.lock();
+        // Without a spool, wait for room: the agent's channel to this
+        // thread fills instead, and drops are counted there.
+        while b.spool.is_none()
+            && !b.mem.is_empty()
+            && b.mem_bytes + c.bytes.len() as u64 > self.limits.memory_bytes
+            && !b.deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            b = self
+                .ready
+                .wait_timeout(b, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
         let spool_busy = b.spool.as_ref().is_some_and(|s| !s.is_empty());
         let mem_full = b.mem_bytes + c.bytes.len() as u64 > self.limits.memory_bytes;
         if !spool_busy && (!mem_full || b.mem.is_empty()) {
@@ -170,6 +183,7 @@ impl Shared {
                 c.events += next.events;
             }
             b.mem_bytes -= c.bytes.len() as u64;
+            self.ready.notify_all();
             return Some(c);
         }
         let spool = b.spool.as_mut()?;
