@@ -109,7 +109,7 @@ impl Shared {
         while b.spool.is_none()
             && !b.mem.is_empty()
             && b.mem_bytes + c.bytes.len() as u64 > self.limits.memory_bytes
-            && !b.deadline.is_some_and(|d| Instant::now() >= d)
+            && b.deadline.is_none_or(|d| Instant::now() < d)
         {
             b = self
                 .ready
