@@ -17,7 +17,7 @@ use crate::{
     probes::{self, Maps, Probes, ServerBinaries},
     reader::Reader,
     session::{discover, users, SessionTable},
-    sink::{stdout::Stdout, Sinks},
+    sink::{stdout::Stdout, Queued, Sinks},
 };
 
 pub struct Options {
@@ -30,9 +30,11 @@ pub struct Options {
     pub capture: Option<(PathBuf, Rotation)>,
     /// Only events that match go to the outputs (agent events always do).
     pub filter: Option<Filter>,
+    /// Agent-mode sinks (`ssh-trace agent --config`), already started.
+    pub queued: Queued,
 }
 
-fn losses(maps: &Maps, reader: &Reader) -> LossCounts {
+fn losses(maps: &Maps, reader: &Reader, queued: &Queued) -> LossCounts {
     let k = maps.lost_totals();
     LossCounts {
         kernel_ringbuf: k[LOST_RINGBUF as usize],
@@ -40,6 +42,7 @@ fn losses(maps: &Maps, reader: &Reader) -> LossCounts {
         kernel_socks_full: k[LOST_SOCKS_FULL as usize],
         queue: reader.stats.queue_lost.load(Ordering::Relaxed),
         decode: reader.stats.decode_errors.load(Ordering::Relaxed),
+        sinks: queued.losses(),
     }
 }
 
@@ -80,6 +83,7 @@ pub async fn run(opts: Options) -> Result<()> {
         filter: opts.filter,
         stdout: opts.formatter.map(Stdout::new),
         capture,
+        queued: opts.queued,
         events: 0,
     };
 
@@ -194,7 +198,7 @@ fn report_loss(
     reported: &mut LossCounts,
     sinks: &mut Sinks,
 ) -> Result<()> {
-    let now = losses(maps, reader);
+    let now = losses(maps, reader, &sinks.queued);
     if now.total() > reported.total() {
         let loss = now.since(reported);
         let body = Body::AgentLoss {

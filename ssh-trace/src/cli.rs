@@ -54,6 +54,17 @@ enum Command {
         #[command(flatten)]
         agent: AgentArgs,
     },
+    /// Run as a service: events to the sinks of a TOML config (docs/agent.md).
+    Agent {
+        /// Configuration file.
+        #[arg(
+            short = 'c',
+            long,
+            value_name = "FILE",
+            default_value = "/etc/ssh-trace/config.toml"
+        )]
+        config: PathBuf,
+    },
     /// Print the events of capture files as `tail` would have.
     Replay {
         /// Capture files (several are merged in time order).
@@ -246,6 +257,7 @@ impl AgentArgs {
             formatter,
             capture,
             filter,
+            queued: Default::default(),
         }
     }
 }
@@ -276,6 +288,7 @@ pub fn run() -> Result<()> {
             rotate,
             agent,
         } => run_agent(agent.options(None, Some((write, rotate.rotation())), filter.parse()?)),
+        Command::Agent { config } => run_agent(crate::sink::build::agent_options(&config)?),
         Command::Replay { read, out, window } => {
             replay::run(&read, out.formatter(), &window.selection()?)
         }

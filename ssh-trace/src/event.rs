@@ -107,6 +107,17 @@ pub struct LossCounts {
     pub queue: u64,
     /// Records the agent could not decode.
     pub decode: u64,
+    /// Events each agent-mode sink dropped (absent without such sinks).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkLoss>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct SinkLoss {
+    /// The sink's configured name.
+    pub sink: String,
+    /// Events its queue and spool could not hold.
+    pub dropped: u64,
 }
 
 impl LossCounts {
@@ -116,6 +127,7 @@ impl LossCounts {
             + self.kernel_socks_full
             + self.queue
             + self.decode
+            + self.sinks.iter().map(|s| s.dropped).sum::<u64>()
     }
 
     pub fn since(&self, earlier: &LossCounts) -> LossCounts {
@@ -125,6 +137,20 @@ impl LossCounts {
             kernel_socks_full: self.kernel_socks_full - earlier.kernel_socks_full,
             queue: self.queue - earlier.queue,
             decode: self.decode - earlier.decode,
+            // Sinks never go away, so they line up with the earlier counts.
+            sinks: self
+                .sinks
+                .iter()
+                .map(|s| SinkLoss {
+                    sink: s.sink.clone(),
+                    dropped: s.dropped
+                        - earlier
+                            .sinks
+                            .iter()
+                            .find(|e| e.sink == s.sink)
+                            .map_or(0, |e| e.dropped),
+                })
+                .collect(),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod event;
 pub mod filter;
@@ -15,4 +16,5 @@ pub mod replay;
 pub mod report;
 pub mod session;
 pub mod sink;
+pub mod synth;
 pub mod text;

@@ -2,6 +2,7 @@
 //! test user with keys, the real ssh client, and the real agent streaming
 //! JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
 pub mod json_schema;
+pub mod peers;
 pub mod schema;
 
 use std::{

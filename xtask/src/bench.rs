@@ -21,6 +21,8 @@ pub enum What {
     Compare(crate::bench_compare::Args),
     /// A soak of real logins checked against iptables, auditd and sshd's log.
     Fidelity(crate::bench_fidelity::Args),
+    /// Agent-mode sinks: events/s per sink and format, memory when stalled.
+    Sinks(crate::bench_sinks::Args),
 }
 
 #[derive(clap::Args)]

@@ -4,6 +4,7 @@ mod bench;
 mod bench_capture;
 mod bench_compare;
 mod bench_fidelity;
+mod bench_sinks;
 mod setup;
 
 use std::process::Command;
@@ -33,7 +34,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build (release) and print figures: `exec` (default), `capture`.
+    /// Set up, build (release) and print figures: `exec` (default), `capture`, `sinks`.
     Bench {
         #[command(subcommand)]
         what: Option<bench::What>,
@@ -103,6 +104,7 @@ fn main() -> Result<()> {
                 Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
                 Some(bench::What::Compare(a)) => bench_compare::run(&bin, a),
                 Some(bench::What::Fidelity(a)) => bench_fidelity::run(&bin, a),
+                Some(bench::What::Sinks(a)) => bench_sinks::run(&bin, a),
             }
         }
     }

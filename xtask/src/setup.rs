@@ -17,6 +17,7 @@ const PACKAGES: &[&str] = &[
     "iproute2",
     "procps",
     "python3",
+    "rsyslog",
 ];
 
 fn home() -> PathBuf {

@@ -296,6 +296,8 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
         kernel_socks_full: c.varint()?,
         queue: c.varint()?,
         decode: c.varint()?,
+        // Agent-mode sink losses are not part of the capture format.
+        sinks: Vec::new(),
     })
 }
 

@@ -43,6 +43,7 @@ pub fn loss() -> LossCounts {
         kernel_socks_full: 5,
         queue: 6,
         decode: 7,
+        sinks: Vec::new(),
     }
 }
 
@@ -53,6 +54,7 @@ pub fn total() -> LossCounts {
         kernel_socks_full: 15,
         queue: 16,
         decode: 17,
+        sinks: Vec::new(),
     }
 }
 

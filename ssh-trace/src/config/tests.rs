@@ -1,0 +1,69 @@
+//! Configuration errors read `LINE: KEY: problem`, exactly.
+use super::*;
+
+fn err(text: &str) -> String {
+    parse(text).expect_err("should fail")
+}
+
+const SINK: &str = "[[sink]]\nname = \"a\"\n";
+
+#[test]
+fn example_config_parses() {
+    let cfg = parse(include_str!("../../../dist/config.example.toml")).unwrap();
+    let names: Vec<&str> = cfg.sinks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["archive", "siem-syslog", "splunk"]);
+    assert!(matches!(
+        &cfg.sinks[1].kind,
+        SinkKind::Syslog { address: Address::Tcp(a), facility: 10, .. } if a == "127.0.0.1:514"
+    ));
+    assert_eq!(
+        cfg.sinks[1].limits.spool.as_ref().map(|s| s.1),
+        Some(256 << 20)
+    );
+    assert!(matches!(
+        cfg.sinks[2].kind,
+        SinkKind::Http {
+            preset: Preset::SplunkHec,
+            gzip: true,
+            ..
+        }
+    ));
+    assert_eq!(cfg.drain_timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn errors_name_line_and_key() {
+    let cases: &[(String, &str)] = &[
+        (format!("{SINK}type = \"kafka\"\n"), "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog or http)"),
+        (format!("{SINK}type = \"stdout\"\nfromat = \"json\"\n"), "4: unknown field `fromat`, expected one of `name`, `type`, `format`, `filter`, `queue_size`, `spool_size`, `retry_max`, `timeout`, `path`, `rotate_size`, `rotate_time`, `rotate_count`, `compress`, `address`, `facility`, `app_name`, `url`, `preset`, `auth`, `ca_file`, `index`, `sourcetype`, `gzip`, `batch_size`, `batch_wait`"),
+        (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_count = \"ten\"\n"), "5: rotate_count: invalid type: string \"ten\", expected u64"),
+        (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_count = 0\n"), "5: rotate_count: must be at least 1"),
+        (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_size = \"huge\"\n"), "5: rotate_size: \"huge\" is not a size (e.g. \"64MiB\", \"1GB\")"),
+        (format!("{SINK}type = \"file\"\n"), "3: path: a file sink needs path"),
+        (format!("{SINK}type = \"syslog\"\naddress = \"tcp://h:1\"\nfacility = \"mail\"\n"), "5: facility: unknown facility \"mail\" (expected one of kern, user, daemon, auth, syslog, authpriv, local0, local1, local2, local3, local4, local5, local6, local7)"),
+        (format!("{SINK}type = \"syslog\"\naddress = \"tcp://h\"\n"), "4: address: \"tcp://h\" lacks host:port"),
+        (format!("{SINK}type = \"http\"\nurl = \"ftp://x\"\n"), "4: url: \"ftp://x\" is not an http:// or https:// URL"),
+        (format!("{SINK}type = \"http\"\nurl = \"http://x\"\npreset = \"loki\"\n"), "5: preset: unknown preset \"loki\" (expected json_lines, splunk_hec or elasticsearch_bulk)"),
+        (format!("{SINK}type = \"http\"\nurl = \"http://x\"\npreset = \"elasticsearch_bulk\"\nformat = \"human\"\n"), "6: format: elasticsearch_bulk needs a JSON format, not human"),
+        (format!("{SINK}type = \"http\"\nurl = \"http://x\"\ntimeout = \"soon\"\n"), "5: timeout: expected number at 0 (e.g. \"30s\", \"5m\", \"1h\")"),
+        (format!("{SINK}type = \"stdout\"\nfilter = \"user ==\"\n"), "4: filter: filter error at column 8: expected a value after `=`, found end of input\n  user ==\n         ^"),
+        (format!("{SINK}type = \"stdout\"\ngzip = true\n"), "4: gzip: does not apply to a stdout sink"),
+        (format!("{SINK}type = \"stdout\"\n{SINK}type = \"stdout\"\n"), "5: name: sink name \"a\" is used twice"),
+        ("[[sink]]\nname = \"a b\"\ntype = \"stdout\"\n".into(), "2: name: \"a b\": use letters, digits, - and _"),
+        ("[agent]\ndrain_timeout = \"5 parsecs\"\n[[sink]]\nname = \"a\"\ntype = \"stdout\"\n".into(), "2: drain_timeout: unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations) (e.g. \"30s\", \"5m\", \"1h\")"),
+        ("[agent]\nring_buffer_size = 1\n".into(), "1: sink: no [[sink]] configured"),
+        ("[agent\n".into(), "1: unclosed table, expected `]`"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(&err(text), want, "for:\n{text}");
+    }
+}
+
+#[test]
+fn unknown_format_lists_the_formats() {
+    let e = err(&format!("{SINK}type = \"stdout\"\nformat = \"xml\"\n"));
+    assert!(
+        e.starts_with("4: format: unknown format \"xml\" (expected human, json"),
+        "{e}"
+    );
+}

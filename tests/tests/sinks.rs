@@ -1,0 +1,311 @@
+//! Agent mode against real peers: real sshd sessions delivered by
+//! `ssh-trace agent --config` to a real rsyslog (TCP octet-counted and UDP)
+//! and to a real HTTP server, compared with what `tail --json` saw for the
+//! same sessions; then a 60-second outage of both peers. Skipped when not
+//! root (the config error test runs anyway).
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use ssh_trace_tests::{peers::*, schema::Schema, *};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn test_dir(name: &str) -> PathBuf {
+    let d = world().dir.join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Session events (agent events left out) as canonical JSON without their
+/// time, sorted, each with its time in ns. Each agent numbers sessions its
+/// own way and converts kernel clocks with its own offset, so the id is
+/// replaced by the client port (one port must keep one id) and times are
+/// compared separately (`assert_same`).
+fn session_lines(lines: &[String]) -> Vec<(String, i128)> {
+    let mut ids = std::collections::HashMap::new();
+    let mut v: Vec<(String, i128)> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|e| !e["event"].as_str().unwrap_or("").starts_with("agent."))
+        .map(|mut e| {
+            let port = e["session"]["source"]["port"].clone();
+            let id = e["session"]["id"].take();
+            let first = ids.entry(port.to_string()).or_insert_with(|| id.clone());
+            assert_eq!(*first, id, "two ids for client port {port}");
+            e["session"]["id"] = Value::from(format!("session from port {port}"));
+            let time = e["time"].take();
+            let t = humantime::parse_rfc3339(time.as_str().unwrap()).unwrap();
+            let ns = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
+            (e.to_string(), ns)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs `n` sessions, `pause` apart; returns their client ports.
+fn sessions(sshd: &Sshd, n: usize, pause: Duration) -> Vec<u16> {
+    (0..n)
+        .map(|i| {
+            if i > 0 {
+                std::thread::sleep(pause);
+            }
+            // Test processes of other suites rewrite the test user's
+            // authorized_keys with their own key (world()): retry once.
+            let mut r = ssh(sshd, &[], "echo $SSH_CONNECTION; id -u; ls /").unwrap();
+            if !r.success && r.stderr.contains("Permission denied") {
+                std::thread::sleep(Duration::from_secs(1));
+                let _ = std::fs::copy(
+                    world().key.with_extension("pub"),
+                    format!("/home/{TEST_USER}/.ssh/authorized_keys"),
+                );
+                r = ssh(sshd, &[], "echo $SSH_CONNECTION; id -u; ls /").unwrap();
+            }
+            assert!(r.success, "{}", r.stderr);
+            r.client_port.unwrap()
+        })
+        .collect()
+}
+
+/// What `tail --json` saw, once every session in `ports` has ended.
+fn reference(tracer: Tracer, ports: &[u16]) -> Vec<(String, i128)> {
+    for &p in ports {
+        assert!(tracer.wait_for(WAIT, |e| e["event"] == "session.end"
+            && e["session"]["source"]["port"] == p));
+    }
+    let events = tracer.stop().unwrap();
+    let schema = Schema::load().unwrap();
+    // The tracer and the sinks share one filter (this sshd's port): every
+    // session it saw counts, a refused attempt included.
+    let mut lines = Vec::new();
+    for e in &events {
+        schema.check(e).unwrap();
+        lines.push(e.to_string());
+    }
+    session_lines(&lines)
+}
+
+/// Same events, none missing, none twice; times within 50 ms (each agent
+/// converts kernel clocks to wall time with its own reading).
+fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) {
+    let text = |v: &[(String, i128)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+    let (g, w) = (text(got), text(want));
+    let missing: Vec<_> = w.iter().filter(|x| !g.contains(x)).collect();
+    let extra: Vec<_> = g.iter().filter(|x| !w.contains(x)).collect();
+    assert!(missing.is_empty(), "{what}: missing {missing:#?}");
+    assert!(extra.is_empty(), "{what}: unexpected {extra:#?}");
+    assert_eq!(g, w, "{what}: duplicates");
+    let offsets: Vec<i128> = got.iter().zip(want).map(|(a, b)| a.1 - b.1).collect();
+    let worst = offsets.iter().map(|o| o.abs()).max().unwrap_or(0);
+    assert!(
+        worst < 50_000_000,
+        "{what}: times differ by up to {worst} ns"
+    );
+}
+
+fn write_config(dir: &Path, body: &str) -> (PathBuf, PathBuf) {
+    let file = dir.join("events.json");
+    let cfg = dir.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nspool_dir = \"{}\"\n\n[[sink]]\nname = \"file\"\ntype = \"file\"\npath = \"{}\"\n\n{body}",
+            dir.join("spool").display(),
+            file.display()
+        ),
+    )
+    .unwrap();
+    (cfg, file)
+}
+
+#[test]
+fn sessions_reach_rsyslog_and_http_as_tail_saw_them() {
+    if !root_or_skip("sessions_reach_rsyslog_and_http_as_tail_saw_them") {
+        return;
+    }
+    let sshd = Sshd::start("sinks_deliver").unwrap();
+    let rsyslog = Rsyslog::start("deliver").unwrap();
+    let http = HttpReceiver::start("deliver").unwrap();
+    let dir = test_dir("sinks_deliver");
+    let filter = format!("destination.port = {}", sshd.port);
+    let (cfg, file) = write_config(
+        &dir,
+        &format!(
+            "[[sink]]\nname = \"rsyslog-tcp\"\ntype = \"syslog\"\naddress = \"tcp://127.0.0.1:{}\"\nfilter = \"{filter}\"\n\n\
+             [[sink]]\nname = \"rsyslog-udp\"\ntype = \"syslog\"\naddress = \"udp://127.0.0.1:{}\"\nfilter = \"{filter}\"\n\n\
+             [[sink]]\nname = \"collector\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{}/ingest\"\ngzip = true\n\
+             auth = \"Bearer t0k3n\"\nbatch_wait = \"200ms\"\nfilter = \"{filter}\"\n",
+            rsyslog.tcp_port, rsyslog.udp_port, http.port
+        ),
+    );
+    let tracer = Tracer::start(&["--filter", &filter]).unwrap();
+    let agent = Agent::start(&cfg, &file).unwrap();
+    let ports = sessions(&sshd, 3, Duration::ZERO);
+    let want = reference(tracer, &ports);
+    assert!(want.len() >= 3 * 5, "too few events: {want:#?}");
+
+    let sinks: [(&str, &dyn Fn() -> Vec<String>); 3] = [
+        ("rsyslog tcp", &|| rsyslog.tcp_lines()),
+        ("rsyslog udp", &|| rsyslog.udp_lines()),
+        ("http", &|| http.lines()),
+    ];
+    for (_, lines) in &sinks {
+        wait_for_count(WAIT, want.len(), || session_lines(&lines()).len());
+    }
+    let err = agent.stop().unwrap();
+    for (what, lines) in &sinks {
+        assert_same(what, &session_lines(&lines()), &want);
+    }
+    // Every request was gzip'd JSON lines with the configured credentials.
+    let requests = http.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        let f: Vec<&str> = r.split(' ').collect();
+        assert_eq!(
+            (f[0], f[2], &f[3..].join(" ")[..]),
+            ("200", "application/x-ndjson", "Bearer t0k3n"),
+            "{r}"
+        );
+    }
+    assert!(err.contains("ssh-trace: sink rsyslog-tcp: "), "{err}");
+    for name in ["rsyslog-tcp", "rsyslog-udp", "collector"] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("ssh-trace: sink {name}: "))
+                    && l.ends_with(" 0 dropped, 0 left in the spool")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn sixty_second_outage_loses_nothing() {
+    if !root_or_skip("sixty_second_outage_loses_nothing") {
+        return;
+    }
+    let sshd = Sshd::start("sinks_outage").unwrap();
+    let mut rsyslog = Rsyslog::start("outage").unwrap();
+    let http = HttpReceiver::start("outage").unwrap();
+    let dir = test_dir("sinks_outage");
+    let filter = format!("destination.port = {}", sshd.port);
+    // The HTTP sink holds at most 1 KiB in memory: the outage goes to its spool.
+    let (cfg, file) = write_config(
+        &dir,
+        &format!(
+            "[[sink]]\nname = \"rsyslog\"\ntype = \"syslog\"\naddress = \"tcp://127.0.0.1:{}\"\n\
+             spool_size = \"10MiB\"\nretry_max = \"2s\"\nfilter = \"{filter}\"\n\n\
+             [[sink]]\nname = \"collector\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{}/ingest\"\n\
+             queue_size = \"1KiB\"\nspool_size = \"10MiB\"\nretry_max = \"2s\"\nbatch_wait = \"200ms\"\n\
+             filter = \"{filter}\"\n",
+            rsyslog.tcp_port, http.port
+        ),
+    );
+    let tracer = Tracer::start(&["--filter", &filter]).unwrap();
+    let agent = Agent::start(&cfg, &file).unwrap();
+    let before = sessions(&sshd, 1, Duration::ZERO);
+    wait_for_count(WAIT, 1, || {
+        rsyslog
+            .tcp_lines()
+            .iter()
+            .filter(|l| l.contains("session.end"))
+            .count()
+    });
+    let down = Instant::now();
+    rsyslog.stop();
+    http.set_failing(true).unwrap();
+    let during = sessions(&sshd, 4, Duration::from_secs(14));
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(down.elapsed()));
+    let spooled = std::fs::metadata(dir.join("spool/collector.spool")).map_or(0, |m| m.len());
+    assert!(spooled > 8, "the HTTP sink's spool stayed empty");
+    rsyslog.resume().unwrap();
+    http.set_failing(false).unwrap();
+
+    let ports: Vec<u16> = before.iter().chain(&during).copied().collect();
+    let want = reference(tracer, &ports);
+    wait_for_count(WAIT, want.len(), || {
+        session_lines(&rsyslog.tcp_lines()).len()
+    });
+    wait_for_count(WAIT, want.len(), || session_lines(&http.lines()).len());
+    let err = agent.stop().unwrap();
+    assert_same(
+        "rsyslog after outage",
+        &session_lines(&rsyslog.tcp_lines()),
+        &want,
+    );
+    assert_same("http after outage", &session_lines(&http.lines()), &want);
+    assert!(http.requests().iter().any(|r| r.starts_with("503 ")));
+    assert!(
+        err.contains("ssh-trace: sink rsyslog: delivering again"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ssh-trace: sink collector: delivering again"),
+        "{err}"
+    );
+    // No loss reported anywhere.
+    let file_lines = lines_of(&file);
+    assert!(
+        !file_lines.iter().any(|l| l.contains("\"agent.loss\"")),
+        "{file_lines:#?}"
+    );
+}
+
+/// Bad configurations stop the agent before it loads anything, with the
+/// file, line and key in the message.
+#[test]
+fn bad_configs_name_the_key_and_line() {
+    let bin = agent_bin();
+    if !bin.exists() {
+        panic!("{} not built", bin.display());
+    }
+    let dir = std::env::temp_dir().join(format!("ssh-trace-badcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "[[sink]]\nname = \"a\"\ntype = \"kafka\"\n",
+            "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog or http)",
+        ),
+        (
+            "[[sink]]\nname = \"a\"\ntype = \"file\"\npath = \"/tmp/x\"\nurl = \"http://x\"\n",
+            "5: url: does not apply to a file sink",
+        ),
+        (
+            "[[sink]]\nname = \"s\"\ntype = \"syslog\"\naddress = \"127.0.0.1:514\"\n",
+            "4: address: \"127.0.0.1:514\" is not tcp://HOST:PORT, udp://HOST:PORT or unix:///PATH",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let p = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&p, text).unwrap();
+        let out = Command::new(&bin)
+            .arg("agent")
+            .arg("--config")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("ssh-trace: error: {}:{want}\n", p.display())
+        );
+    }
+    let missing = dir.join("absent.toml");
+    let out = Command::new(&bin)
+        .arg("agent")
+        .arg("--config")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ssh-trace: error: reading config {}: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
+}

@@ -1,0 +1,66 @@
+//! `cargo xtask bench sinks`: sustained events/s through one agent-mode
+//! sink per (sink, format), the process pinned to one CPU, fed by the
+//! synthetic session generator (`ssh-trace-sinkbench`); then the memory of
+//! a sink whose TCP peer never reads. Figures and ratios to the issue's
+//! goals, no assertions.
+use std::{path::Path, process::Command};
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Events per measurement.
+    #[arg(long, default_value_t = 2_000_000)]
+    events: u64,
+    /// Formats to measure (the `--format` names).
+    #[arg(long, value_delimiter = ',', default_value = "json,human")]
+    formats: Vec<String>,
+}
+
+fn one(helper: &Path, sink: &str, format: &str, events: u64, dir: &Path) -> Result<Value> {
+    let out = Command::new(helper)
+        .args([sink, format, &events.to_string()])
+        .arg(dir)
+        .output()?;
+    if !out.status.success() {
+        bail!("{sink} {format}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+pub fn run(bin: &Path, a: Args) -> Result<()> {
+    let helper = bin.with_file_name("ssh-trace-sinkbench");
+    let dir = crate::workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    println!(
+        "agent-mode sinks, one CPU, {} synthetic events each:",
+        a.events
+    );
+    println!("| sink | format | events/s | goal | ratio | dropped | peak RSS MiB (source alone) |");
+    println!("|---|---|---|---|---|---|---|");
+    for (sink, goal) in [("file", 1_000_000.0), ("syslog-tcp", 200_000.0)] {
+        for format in &a.formats {
+            let v = one(&helper, sink, format, a.events, &dir)?;
+            let rate = v["events_per_sec"].as_f64().unwrap_or(0.0);
+            println!(
+                "| {sink} | {format} | {rate:.0} | {goal:.0} | {:.2} | {} | {} ({}) |",
+                rate / goal,
+                v["dropped"],
+                v["peak_rss_kib"].as_u64().unwrap_or(0) / 1024,
+                v["source_rss_kib"].as_u64().unwrap_or(0) / 1024
+            );
+        }
+    }
+    let _ = std::fs::remove_file(dir.join("bench.json"));
+    let v = one(&helper, "stalled", "json", a.events * 3, &dir)?;
+    println!(
+        "\nstalled syslog TCP peer (never reads), {} events pushed: {} dropped and counted, \
+         peak RSS {} MiB ({} MiB of it the event source; the sink holds at most its 64 MiB queue)",
+        v["events"],
+        v["dropped"],
+        v["peak_rss_kib"].as_u64().unwrap_or(0) / 1024,
+        v["source_rss_kib"].as_u64().unwrap_or(0) / 1024
+    );
+    Ok(())
+}
