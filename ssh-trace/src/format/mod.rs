@@ -1,4 +1,5 @@
 //! Output formats: events → lines of text.
+mod alert_text;
 pub mod human;
 pub mod json;
 
