@@ -17,6 +17,9 @@ const PACKAGES: &[&str] = &[
     "iproute2",
     "procps",
     "python3",
+    // Operators' view tests: a real Prometheus (and promtool), tmux for `top`.
+    "prometheus",
+    "tmux",
 ];
 
 fn home() -> PathBuf {

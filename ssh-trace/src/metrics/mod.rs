@@ -1,6 +1,7 @@
 //! Prometheus/OpenMetrics metrics made from the selected events as they
 //! pass (counters, so short sessions are never missed), served by server.rs.
 pub mod agent_self;
+pub mod classic;
 pub mod server;
 #[cfg(test)]
 mod tests;

@@ -19,10 +19,23 @@ pub fn serve(listener: TcpListener, registry: Arc<Registry>) -> Result<()> {
         .spawn(move || {
             for req in server.incoming_requests() {
                 let path = req.url().split('?').next().unwrap_or("");
+                // Prometheus asks for OpenMetrics; plain clients get the classic format.
+                let openmetrics = req.headers().iter().any(|h| {
+                    h.field.equiv("Accept")
+                        && h.value.as_str().contains("application/openmetrics-text")
+                });
                 let resp = if path == "/metrics" || path == "/" {
-                    let body = super::encode(&registry);
-                    let h = tiny_http::Header::from_bytes("Content-Type", CONTENT_TYPE)
-                        .expect("static header");
+                    let om = super::encode(&registry);
+                    let (body, ct) = if openmetrics {
+                        (om, CONTENT_TYPE)
+                    } else {
+                        (
+                            super::classic::from_openmetrics(&om),
+                            super::classic::CONTENT_TYPE,
+                        )
+                    };
+                    let h =
+                        tiny_http::Header::from_bytes("Content-Type", ct).expect("static header");
                     tiny_http::Response::from_string(body).with_header(h)
                 } else {
                     tiny_http::Response::from_string("not found: try /metrics\n")
