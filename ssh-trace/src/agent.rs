@@ -157,6 +157,7 @@ pub async fn run(opts: Options) -> Result<()> {
                 for e in &events {
                     sinks.push(e)?;
                 }
+                sinks.flush();
                 sinks.tick()?;
             }
             (req, stream) = ops.request() => ops.answer(req, stream, &table),

@@ -129,6 +129,11 @@ pub fn free_port() -> Result<u16> {
 
 impl Sshd {
     pub fn start(name: &str) -> Result<Self> {
+        Self::start_on(name, "127.0.0.1")
+    }
+
+    /// Listening on `addr` (e.g. a test network's address) instead of loopback.
+    pub fn start_on(name: &str, addr: &str) -> Result<Self> {
         let w = world();
         let port = free_port()?;
         let cfg = w.dir.join(format!("sshd_{name}.conf"));
@@ -136,7 +141,7 @@ impl Sshd {
         std::fs::write(
             &cfg,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nUsePAM no\nStrictModes no\n\
+                "Port {port}\nListenAddress {addr}\nHostKey {}\nUsePAM no\nStrictModes no\n\
                  AllowUsers {TEST_USER}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PidFile none\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n\
                  Subsystem sftp /usr/lib/openssh/sftp-server\n",
@@ -153,7 +158,7 @@ impl Sshd {
             .spawn()
             .context("starting sshd")?;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((addr, port)).is_err() {
             if Instant::now() > deadline {
                 bail!(
                     "sshd did not listen on {port}; log: {}",

@@ -143,7 +143,11 @@ impl Operators {
     fn fired(&mut self, alerts: Vec<Event>, events: &mut Vec<Event>) {
         for a in alerts {
             self.see(&a);
-            if let (Some(d), Body::Alert { alert }) = (&mut self.dispatcher, &a.body) {
+            // A failed action is not run again for its own failure report.
+            let failure = a.kind == Kind::Alert(AlertKind::ActionFailed);
+            if let (Some(d), Body::Alert { alert }, false) =
+                (&mut self.dispatcher, &a.body, failure)
+            {
                 let mut json = Vec::new();
                 Json.write(&a, &self.host, &mut json);
                 let mut line = Vec::new();
