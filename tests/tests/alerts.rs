@@ -94,8 +94,11 @@ impl Drop for Net {
     }
 }
 
+/// (path, body) of each request received.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A real HTTP server on loopback keeping (path, body) of each POST.
-fn receiver() -> (u16, Arc<Mutex<Vec<(String, String)>>>) {
+fn receiver() -> (u16, Received) {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));

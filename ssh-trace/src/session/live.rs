@@ -149,10 +149,10 @@ impl Live {
                 };
                 l.last_exec = Some((process.pid, cmd));
             }
-            Body::ProcessExit { process } => {
-                if l.last_exec.as_ref().is_some_and(|(p, _)| *p == process.pid) {
-                    l.last_exec = None;
-                }
+            Body::ProcessExit { process }
+                if l.last_exec.as_ref().is_some_and(|(p, _)| *p == process.pid) =>
+            {
+                l.last_exec = None;
             }
             _ => {}
         }
