@@ -55,7 +55,7 @@ pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
         rows,
         [
             Constraint::Length(12),
-            Constraint::Length(12),
+            Constraint::Length(16),
             Constraint::Length(21),
             Constraint::Length(9),
             Constraint::Length(8),
