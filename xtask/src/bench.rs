@@ -17,6 +17,8 @@ pub enum What {
     Exec(Args),
     /// Capture files: bytes per event, record and replay throughput, memory.
     Capture(crate::bench_capture::Args),
+    /// Operators' view: RSS, metrics scrape, alert cost with N open sessions.
+    Operators(crate::bench_operators::Args),
 }
 
 #[derive(clap::Args)]

@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask setup | run | test | bench`.
 mod bench;
 mod bench_capture;
+mod bench_operators;
 mod setup;
 
 use std::process::Command;
@@ -30,7 +31,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build (release) and print figures: `exec` (default), `capture`.
+    /// Set up, build (release) and print figures: `exec` (default), `capture`, `operators`.
     Bench {
         #[command(subcommand)]
         what: Option<bench::What>,
@@ -98,6 +99,7 @@ fn main() -> Result<()> {
                 None => bench::run(&bin, bench::Args::default()),
                 Some(bench::What::Exec(a)) => bench::run(&bin, a),
                 Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
+                Some(bench::What::Operators(a)) => bench_operators::run(&bin, a),
             }
         }
     }

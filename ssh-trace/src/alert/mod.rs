@@ -6,7 +6,7 @@ pub mod config;
 pub mod rules;
 pub mod state;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-use super::{config::Config, rules::Engine, AlertKind};
+use super::{config::Config, rules::Engine, Alert, AlertKind, Evidence, Severity, ALL_KINDS};
 use crate::event::*;
 
 const S: u64 = 1_000_000_000;
@@ -191,4 +191,54 @@ fn bad_rules_are_clear_errors() {
         assert!(err.contains(want), "{toml:?}: {err}");
     }
     assert_eq!(AlertKind::NewSource.name(), "alert.new_source");
+}
+
+/// One event of every alert kind, with the evidence docs/schema.md lists.
+pub(crate) fn sample_alerts(session: &SessionInfo) -> Vec<Event> {
+    ALL_KINDS
+        .iter()
+        .map(|&k| {
+            let mut e = Evidence {
+                user: Some("alice".into()),
+                source_ip: Some("10.0.0.1".into()),
+                ..Default::default()
+            };
+            match k {
+                AlertKind::ConnectionRate | AlertKind::UnauthenticatedRate => {
+                    e.user = None;
+                    (e.count, e.limit, e.window_s) = (Some(3), Some(2), Some(60));
+                }
+                AlertKind::PrivilegeGain => (e.pid, e.syscall) = (Some(7), Some("execve".into())),
+                AlertKind::SessionBytes => (e.count, e.limit) = (Some(9), Some(8)),
+                AlertKind::LoginAfterIdle => e.idle_s = Some(600),
+                AlertKind::Idle => {
+                    e = Evidence {
+                        idle_s: Some(600),
+                        ..Default::default()
+                    }
+                }
+                AlertKind::ActionFailed => {
+                    e = Evidence {
+                        action: Some("hook".into()),
+                        error: Some("refused".into()),
+                        ..Default::default()
+                    }
+                }
+                AlertKind::NewSource | AlertKind::RootLogin => {}
+            }
+            let with_session = !matches!(k, AlertKind::Idle | AlertKind::ActionFailed);
+            Event::new(
+                1,
+                Kind::Alert(k),
+                with_session.then(|| session.clone()),
+                Body::Alert {
+                    alert: Alert {
+                        rule: "r".into(),
+                        severity: Severity::Warning,
+                        evidence: e,
+                    },
+                },
+            )
+        })
+        .collect()
 }
