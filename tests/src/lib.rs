@@ -97,7 +97,17 @@ fn make_world() -> Result<World> {
     let home = PathBuf::from(format!("/home/{TEST_USER}"));
     let ssh_dir = home.join(".ssh");
     std::fs::create_dir_all(&ssh_dir)?;
-    std::fs::copy(key.with_extension("pub"), ssh_dir.join("authorized_keys"))?;
+    // Appended (O_APPEND), not replaced: test processes running at the same
+    // time each have their own key, and must not lock each other out.
+    {
+        use std::io::Write;
+        let pubkey = std::fs::read(key.with_extension("pub"))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(ssh_dir.join("authorized_keys"))?
+            .write_all(&pubkey)?;
+    }
     run(Command::new("chown").args([
         "-R",
         &format!("{TEST_USER}:"),

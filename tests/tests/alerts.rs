@@ -213,7 +213,7 @@ webhook = "http://127.0.0.1:{dead}/nobody-listens"
         assert!(!net.ssh(&sshd, IP_B, &w.wrong_key, "true").success);
     }
     let b = net.ssh(&sshd, IP_B, &w.key, "echo $SSH_CONNECTION");
-    assert!(b.success);
+    assert!(b.success, "{}", b.stderr);
     assert!(tracer.wait_for(Duration::from_secs(20), |e| e["event"]
         == "alert.action_failed"));
     let events = tracer.stop().unwrap();
@@ -316,7 +316,7 @@ webhook = "http://127.0.0.1:{dead}/nobody-listens"
     );
     let tracer = Tracer::start(&args).unwrap();
     let a3 = net.ssh(&sshd, IP_A, &w.key, "echo $SSH_CONNECTION");
-    assert!(a3.success);
+    assert!(a3.success, "{}", a3.stderr);
     let port = a3.client_port.unwrap();
     assert!(
         tracer.wait_for(Duration::from_secs(10), |e| e["event"] == "session.end"

@@ -17,9 +17,10 @@ use crate::{
 #[derive(Args, Clone, Debug)]
 pub struct OperatorArgs {
     /// Serve the open sessions (for `ssh-trace sessions` and `top`) on this
-    /// root-only unix socket.
-    #[arg(long, value_name = "PATH", default_value = DEFAULT_PATH)]
-    sessions_socket: PathBuf,
+    /// root-only unix socket [default: /run/ssh-trace/sessions.sock, skipped
+    /// with a warning when another agent serves it].
+    #[arg(long, value_name = "PATH")]
+    sessions_socket: Option<PathBuf>,
     /// Do not serve the session socket.
     #[arg(long, conflicts_with = "sessions_socket")]
     no_sessions_socket: bool,
@@ -40,7 +41,12 @@ pub struct OperatorArgs {
 impl OperatorArgs {
     pub fn options(&self) -> Options {
         Options {
-            sessions_socket: (!self.no_sessions_socket).then(|| self.sessions_socket.clone()),
+            sessions_socket: (!self.no_sessions_socket).then(|| {
+                self.sessions_socket
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PATH.into())
+            }),
+            sessions_socket_given: self.sessions_socket.is_some(),
             metrics_listen: self.metrics_listen.clone(),
             metrics_source_ip: Some(SourceIpLabel {
                 enabled: self.metrics_source_ip,

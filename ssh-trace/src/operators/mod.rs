@@ -36,6 +36,8 @@ use crate::{
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub sessions_socket: Option<PathBuf>,
+    /// Given explicitly: failing to serve it is an error, not a warning.
+    pub sessions_socket_given: bool,
     pub metrics_listen: Option<String>,
     pub metrics_source_ip: Option<SourceIpLabel>,
     pub alerts: Option<PathBuf>,
@@ -73,11 +75,15 @@ impl Operators {
             .as_deref()
             .map(server::bind)
             .transpose()?;
-        let socket = opts
-            .sessions_socket
-            .as_deref()
-            .map(socket::bind)
-            .transpose()?;
+        let socket = match opts.sessions_socket.as_deref().map(socket::bind) {
+            Some(Err(e)) if !opts.sessions_socket_given => {
+                // The default socket is a convenience: a second agent
+                // (another `tail`) still runs, without it.
+                eprintln!("ssh-trace: not serving the session socket: {e:#}");
+                None
+            }
+            r => r.transpose()?,
+        };
         let metrics = metrics_listener.as_ref().map(|_| {
             Metrics::new(opts.metrics_source_ip.unwrap_or(SourceIpLabel {
                 enabled: false,
