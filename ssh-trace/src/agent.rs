@@ -14,6 +14,7 @@ use crate::{
     filter::Filter,
     format::Formatter,
     host,
+    operators::{self, Operators},
     probes::{self, Maps, Probes, ServerBinaries},
     reader::Reader,
     session::{discover, users, SessionTable},
@@ -32,6 +33,8 @@ pub struct Options {
     pub filter: Option<Filter>,
     /// Agent-mode sinks (`ssh-trace agent --config`), already started.
     pub queued: Queued,
+    /// Session socket, metrics, alerts.
+    pub operators: operators::Options,
 }
 
 fn losses(maps: &Maps, reader: &Reader, queued: &Queued) -> LossCounts {
@@ -86,6 +89,8 @@ pub async fn run(opts: Options) -> Result<()> {
         queued: opts.queued,
         events: 0,
     };
+    // Sockets are bound and alert files read while privileges last.
+    let mut ops = Operators::prepare(opts.operators, &sinks.host)?;
 
     let mut probes = Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
@@ -106,14 +111,18 @@ pub async fn run(opts: Options) -> Result<()> {
     let mut events = Vec::new();
     discover_into(&mut maps, &servers, &privsep, &mut table, &mut events);
     crate::privileges::drop_all().context("dropping privileges after loading")?;
-    sinks.push(&Event::new(
+    ops.start()?;
+    let start = Event::new(
         host::now_unix_ns(),
         Kind::AgentStart,
         None,
         Body::AgentStart {
             agent: agent.clone(),
         },
-    ))?;
+    );
+    ops.observe_one(&start);
+    sinks.push(&start)?;
+    ops.observe(&mut events, &sinks);
     for e in &events {
         sinks.push(e)?;
     }
@@ -136,6 +145,7 @@ pub async fn run(opts: Options) -> Result<()> {
                         table.handle(ev, &mut events);
                     }
                 }
+                ops.observe(&mut events, &sinks);
                 for e in &events {
                     sinks.push(e)?;
                 }
@@ -145,9 +155,16 @@ pub async fn run(opts: Options) -> Result<()> {
                 }
             }
             _ = tick.tick() => {
-                report_loss(&maps, &reader, &mut reported, &mut sinks)?;
+                report_loss(&maps, &reader, &mut reported, &mut sinks, &mut ops)?;
+                events.clear();
+                ops.tick(&mut events);
+                for e in &events {
+                    sinks.push(e)?;
+                }
+                sinks.flush();
                 sinks.tick()?;
             }
+            (req, stream) = ops.request() => ops.answer(req, stream, &table),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
@@ -160,10 +177,16 @@ pub async fn run(opts: Options) -> Result<()> {
             table.handle(ev, &mut events);
         }
     }
+    ops.observe(&mut events, &sinks);
     for e in &events {
         sinks.push(e)?;
     }
-    report_loss(&maps, &reader, &mut reported, &mut sinks)?;
+    report_loss(&maps, &reader, &mut reported, &mut sinks, &mut ops)?;
+    events.clear();
+    let alert_summary = ops.finish(&mut events);
+    for e in &events {
+        sinks.push(e)?;
+    }
     let totals = AgentTotals {
         events: sinks.events,
         lost: reported.clone(),
@@ -188,6 +211,9 @@ pub async fn run(opts: Options) -> Result<()> {
         reported.queue,
         reported.decode
     );
+    if let Some(line) = alert_summary {
+        eprintln!("{line}");
+    }
     drop(probes);
     Ok(())
 }
@@ -197,6 +223,7 @@ fn report_loss(
     reader: &Reader,
     reported: &mut LossCounts,
     sinks: &mut Sinks,
+    ops: &mut Operators,
 ) -> Result<()> {
     let now = losses(maps, reader, &sinks.queued);
     if now.total() > reported.total() {
@@ -205,12 +232,9 @@ fn report_loss(
             loss,
             total: now.clone(),
         };
-        sinks.push(&Event::new(
-            host::now_unix_ns(),
-            Kind::AgentLoss,
-            None,
-            body,
-        ))?;
+        let ev = Event::new(host::now_unix_ns(), Kind::AgentLoss, None, body);
+        ops.observe_one(&ev);
+        sinks.push(&ev)?;
         sinks.flush();
         *reported = now;
     }

@@ -10,6 +10,7 @@ use crate::{
     capture::writer::Rotation,
     filter::Filter,
     format::{FormatKind, Formatter},
+    operators::cli::OperatorArgs,
     probes::DEFAULT_SERVER_BINARIES,
     replay::{self, Selection},
     report::{Bucket, Report, ReportKind},
@@ -41,6 +42,8 @@ enum Command {
         rotate: RotateArgs,
         #[command(flatten)]
         agent: AgentArgs,
+        #[command(flatten)]
+        ops: OperatorArgs,
     },
     /// Record session events to a capture file (Ctrl-C to stop).
     Record {
@@ -53,6 +56,8 @@ enum Command {
         rotate: RotateArgs,
         #[command(flatten)]
         agent: AgentArgs,
+        #[command(flatten)]
+        ops: OperatorArgs,
     },
     /// Run as a service: events to the sinks of a TOML config (docs/agent.md).
     Agent {
@@ -74,6 +79,21 @@ enum Command {
         out: OutputArgs,
         #[command(flatten)]
         window: WindowArgs,
+    },
+    /// Open sessions, from the running agent's session socket.
+    Sessions {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The agent's session socket.
+        #[arg(long, value_name = "PATH", default_value = crate::session::socket::DEFAULT_PATH)]
+        socket: PathBuf,
+    },
+    /// Live view of open sessions by traffic (q quits).
+    Top {
+        /// The agent's session socket.
+        #[arg(long, value_name = "PATH", default_value = crate::session::socket::DEFAULT_PATH)]
+        socket: PathBuf,
     },
     /// Reports over capture files: sessions, users, sources, tree, timeline.
     Report {
@@ -258,6 +278,7 @@ impl AgentArgs {
             capture,
             filter,
             queued: Default::default(),
+            operators: Default::default(),
         }
     }
 }
@@ -278,17 +299,27 @@ pub fn run() -> Result<()> {
             write,
             rotate,
             agent,
+            ops,
         } => {
             let capture = write.map(|w| (w, rotate.rotation()));
-            run_agent(agent.options(Some(out.formatter()), capture, filter.parse()?))
+            let mut o = agent.options(Some(out.formatter()), capture, filter.parse()?);
+            o.operators = ops.options();
+            run_agent(o)
         }
         Command::Record {
             write,
             filter,
             rotate,
             agent,
-        } => run_agent(agent.options(None, Some((write, rotate.rotation())), filter.parse()?)),
+            ops,
+        } => {
+            let mut o = agent.options(None, Some((write, rotate.rotation())), filter.parse()?);
+            o.operators = ops.options();
+            run_agent(o)
+        }
         Command::Agent { config } => run_agent(crate::sink::build::agent_options(&config)?),
+        Command::Sessions { json, socket } => crate::operators::cli::sessions(&socket, json),
+        Command::Top { socket } => crate::top::run(&socket),
         Command::Replay { read, out, window } => {
             replay::run(&read, out.formatter(), &window.selection()?)
         }

@@ -196,6 +196,9 @@ pub enum Body {
         agent: AgentInfo,
         totals: AgentTotals,
     },
+    Alert {
+        alert: crate::alert::Alert,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -220,6 +223,9 @@ pub enum Kind {
     AgentLoss,
     #[serde(rename = "agent.stop")]
     AgentStop,
+    /// An alert rule fired (crate::alert); one kind per rule type.
+    #[serde(rename = "alert")]
+    Alert(crate::alert::AlertKind),
 }
 
 impl Kind {
@@ -228,8 +234,14 @@ impl Kind {
         matches!(self, Self::AgentStart | Self::AgentLoss | Self::AgentStop)
     }
 
+    /// Alerts: made from selected events, so they always pass the filter too.
+    pub fn is_alert(self) -> bool {
+        matches!(self, Self::Alert(_))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
+            Self::Alert(a) => a.name(),
             Self::SessionConnect => "session.connect",
             Self::SessionLogin => "session.login",
             Self::ProcessExec => "process.exec",

@@ -99,12 +99,17 @@ fn make_world() -> Result<World> {
     let home = PathBuf::from(format!("/home/{TEST_USER}"));
     let ssh_dir = home.join(".ssh");
     std::fs::create_dir_all(&ssh_dir)?;
-    // Appended, not replaced: test processes running at the same time (or
-    // a benchmark beside the tests) each authorise their own key.
-    let auth = ssh_dir.join("authorized_keys");
-    let mut keys = std::fs::read_to_string(&auth).unwrap_or_default();
-    keys.push_str(&std::fs::read_to_string(key.with_extension("pub"))?);
-    std::fs::write(&auth, keys)?;
+    // Appended (O_APPEND), not replaced: test processes running at the same
+    // time each have their own key, and must not lock each other out.
+    {
+        use std::io::Write;
+        let pubkey = std::fs::read(key.with_extension("pub"))?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(ssh_dir.join("authorized_keys"))?
+            .write_all(&pubkey)?;
+    }
     run(Command::new("chown").args([
         "-R",
         &format!("{TEST_USER}:"),
@@ -139,8 +144,8 @@ impl Sshd {
         Self::start_on(name, &["127.0.0.1"])
     }
 
-    /// An sshd listening on 127.0.0.1 and on further local addresses (for
-    /// clients in the test's own network namespaces).
+    /// An sshd listening on the given local addresses (e.g. a test
+    /// network's, for clients in the test's own network namespaces).
     pub fn start_on(name: &str, addresses: &[&str]) -> Result<Self> {
         let w = world();
         let port = free_port()?;
@@ -170,7 +175,8 @@ impl Sshd {
             .spawn()
             .context("starting sshd")?;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let first = addresses.first().copied().unwrap_or("127.0.0.1");
+        while std::net::TcpStream::connect((first, port)).is_err() {
             if Instant::now() > deadline {
                 bail!(
                     "sshd did not listen on {port}; log: {}",

@@ -23,6 +23,8 @@ pub enum What {
     Fidelity(crate::bench_fidelity::Args),
     /// Agent-mode sinks: events/s per sink and format, memory when stalled.
     Sinks(crate::bench_sinks::Args),
+    /// Operators' view: RSS, metrics scrape, alert cost with N open sessions.
+    Operators(crate::bench_operators::Args),
 }
 
 #[derive(clap::Args)]

@@ -4,6 +4,7 @@ mod bench;
 mod bench_capture;
 mod bench_compare;
 mod bench_fidelity;
+mod bench_operators;
 mod bench_sinks;
 mod setup;
 
@@ -34,7 +35,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build (release) and print figures: `exec` (default), `capture`, `sinks`.
+    /// Set up, build (release) and print figures: `exec` (default), `capture`, `compare`,
+    /// `fidelity`, `sinks`, `operators`.
     Bench {
         #[command(subcommand)]
         what: Option<bench::What>,
@@ -105,6 +107,7 @@ fn main() -> Result<()> {
                 Some(bench::What::Compare(a)) => bench_compare::run(&bin, a),
                 Some(bench::What::Fidelity(a)) => bench_fidelity::run(&bin, a),
                 Some(bench::What::Sinks(a)) => bench_sinks::run(&bin, a),
+                Some(bench::What::Operators(a)) => bench_operators::run(&bin, a),
             }
         }
     }

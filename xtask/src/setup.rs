@@ -18,6 +18,9 @@ const PACKAGES: &[&str] = &[
     "procps",
     "python3",
     "rsyslog",
+    // Operators' view tests: a real Prometheus (and promtool), tmux for `top`.
+    "prometheus",
+    "tmux",
 ];
 
 fn home() -> PathBuf {

@@ -231,6 +231,13 @@ fn kind_code(k: Kind) -> u8 {
         Kind::AgentStart => 8,
         Kind::AgentLoss => 9,
         Kind::AgentStop => 10,
+        // 32 + position in ALL_KINDS (append only).
+        Kind::Alert(a) => {
+            32 + crate::alert::ALL_KINDS
+                .iter()
+                .position(|k| *k == a)
+                .unwrap_or(0) as u8
+        }
     }
 }
 
@@ -246,6 +253,9 @@ fn kind_of(code: u8) -> Result<Kind> {
         8 => Kind::AgentStart,
         9 => Kind::AgentLoss,
         10 => Kind::AgentStop,
+        c @ 32.. if ((c - 32) as usize) < crate::alert::ALL_KINDS.len() => {
+            Kind::Alert(crate::alert::ALL_KINDS[(c - 32) as usize])
+        }
         c => bail!("unknown event code {c}"),
     })
 }
@@ -430,6 +440,10 @@ impl Encoder {
                 put_varint(out, totals.events);
                 put_loss(out, &totals.lost);
             }
+            // Alerts are rare: their JSON form is compact enough.
+            Body::Alert { alert } => {
+                put_str(out, &serde_json::to_string(alert).unwrap_or_default())
+            }
         }
     }
 }
@@ -565,6 +579,9 @@ impl Decoder {
                 };
                 Body::AgentStop { agent, totals }
             }
+            Kind::Alert(_) => Body::Alert {
+                alert: serde_json::from_str(&c.string()?).context("undecodable alert")?,
+            },
         })
     }
 }

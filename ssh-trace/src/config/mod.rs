@@ -34,6 +34,12 @@ struct RawAgent {
     privsep_users: Option<Vec<String>>,
     spool_dir: Option<PathBuf>,
     drain_timeout: Option<Spanned<String>>,
+    /// Operators' view (docs/operators.md), as the tail flags of the same names.
+    sessions_socket: Option<PathBuf>,
+    metrics_listen: Option<String>,
+    metrics_source_ip: Option<bool>,
+    metrics_source_ip_limit: Option<usize>,
+    alerts: Option<PathBuf>,
 }
 
 type Opt<T> = Option<Spanned<T>>;
@@ -119,6 +125,8 @@ pub struct Config {
     /// How long a stopping agent keeps trying to deliver.
     pub drain_timeout: Duration,
     pub sinks: Vec<SinkSpec>,
+    /// Session socket, metrics, alerts.
+    pub operators: crate::operators::Options,
 }
 
 pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/ssh-trace/spool";
@@ -277,6 +285,20 @@ fn build(raw: RawFile) -> Result<Config, At> {
         privsep_users: raw.agent.privsep_users,
         drain_timeout,
         sinks,
+        operators: crate::operators::Options {
+            sessions_socket_given: raw.agent.sessions_socket.is_some(),
+            sessions_socket: Some(
+                raw.agent
+                    .sessions_socket
+                    .unwrap_or_else(|| crate::session::socket::DEFAULT_PATH.into()),
+            ),
+            metrics_listen: raw.agent.metrics_listen,
+            metrics_source_ip: Some(crate::metrics::SourceIpLabel {
+                enabled: raw.agent.metrics_source_ip.unwrap_or(false),
+                limit: raw.agent.metrics_source_ip_limit.unwrap_or(100),
+            }),
+            alerts: raw.agent.alerts,
+        },
     })
 }
 

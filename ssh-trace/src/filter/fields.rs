@@ -476,6 +476,8 @@ fn count(c: &LossCounts, part: LossPart) -> u64 {
     }
 }
 
+use crate::alert::AlertKind;
+
 /// All event type names, for parse-time checks of `event = …`.
 pub const KINDS: &[Kind] = &[
     Kind::SessionConnect,
@@ -488,4 +490,13 @@ pub const KINDS: &[Kind] = &[
     Kind::AgentStart,
     Kind::AgentLoss,
     Kind::AgentStop,
+    Kind::Alert(AlertKind::NewSource),
+    Kind::Alert(AlertKind::ConnectionRate),
+    Kind::Alert(AlertKind::UnauthenticatedRate),
+    Kind::Alert(AlertKind::RootLogin),
+    Kind::Alert(AlertKind::PrivilegeGain),
+    Kind::Alert(AlertKind::SessionBytes),
+    Kind::Alert(AlertKind::Idle),
+    Kind::Alert(AlertKind::LoginAfterIdle),
+    Kind::Alert(AlertKind::ActionFailed),
 ];

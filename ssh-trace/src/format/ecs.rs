@@ -1,6 +1,7 @@
 //! Elastic Common Schema lines (docs/ecs.md): one ECS document per event.
 //! Fields ECS has no place for go under `ssh_trace.*`.
 use super::doc::{base_name, Doc};
+use crate::alert::{AlertKind, Severity};
 use crate::{
     event::{Body, Event, Kind, SessionInfo},
     host::rfc3339,
@@ -67,6 +68,14 @@ fn class(ev: &Event) -> Class {
         (Kind::AgentStart, _) => c(&["process"], &["start"], outcome(true)),
         (Kind::AgentLoss, _) => c(&["host"], &["info"], outcome(false)),
         (Kind::AgentStop, _) => c(&["process"], &["end"], outcome(true)),
+        // ECS alerts: event.kind "alert"; action failures are the agent's own.
+        (Kind::Alert(AlertKind::ActionFailed), _) => c(&["host"], &["info"], outcome(false)),
+        (Kind::Alert(_), _) => Class {
+            kind: "alert",
+            category: &["intrusion_detection"],
+            types: &["indicator"],
+            outcome: None,
+        },
         // A kind with another kind's body is not made by the agent.
         _ => c(&[], &["info"], None),
     }
@@ -181,6 +190,30 @@ fn body(d: &mut Doc, body: &Body) {
             d.put("ssh_trace.totals.events", totals.events);
             d.put_loss("ssh_trace.totals.lost", &totals.lost);
         }
+        Body::Alert { alert } => {
+            d.put("rule.name", alert.rule.as_str());
+            d.put("event.severity", severity_number(alert.severity));
+            let e = &alert.evidence;
+            d.put_opt("ssh_trace.alert.evidence.user", e.user.as_deref());
+            d.put_opt("ssh_trace.alert.evidence.source_ip", e.source_ip.as_deref());
+            d.put_opt("ssh_trace.alert.evidence.count", e.count);
+            d.put_opt("ssh_trace.alert.evidence.limit", e.limit);
+            d.put_opt("ssh_trace.alert.evidence.window_s", e.window_s);
+            d.put_opt("ssh_trace.alert.evidence.idle_s", e.idle_s);
+            d.put_opt("ssh_trace.alert.evidence.pid", e.pid);
+            d.put_opt("ssh_trace.alert.evidence.syscall", e.syscall.as_deref());
+            d.put_opt("ssh_trace.alert.evidence.action", e.action.as_deref());
+            d.put_opt("error.message", e.error.as_deref());
+        }
+    }
+}
+
+/// ECS event.severity is a number; larger is more severe (OCSF's scale).
+pub fn severity_number(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 1,
+        Severity::Warning => 3,
+        Severity::Critical => 5,
     }
 }
 

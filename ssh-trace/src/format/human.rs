@@ -19,6 +19,7 @@ fn colour(kind: Kind) -> &'static str {
         Kind::AgentLoss => "\x1b[31m",
         Kind::AgentStart | Kind::AgentStop => "\x1b[2m",
         Kind::ProcessExec | Kind::ProcessExit => "",
+        Kind::Alert(_) => "\x1b[1;31m",
     }
 }
 
@@ -133,6 +134,7 @@ impl Human {
                     total.total()
                 );
             }
+            Body::Alert { alert } => super::alert_text::write(alert, &mut line),
             Body::AgentStop { totals, .. } => {
                 let _ = write!(
                     line,

@@ -2,6 +2,7 @@
 //! event types and checked in as docs/schema.json. One `oneOf` branch per
 //! event type, keyed by the `event` constant; every object is closed
 //! (`additionalProperties: false`) so a new field must reach the schema.
+use crate::alert::{AlertKind, Evidence, Severity, ALL_KINDS};
 use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
@@ -44,13 +45,53 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
             f("totals", g.subschema_for::<AgentTotals>()),
         ],
         Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes | Kind::SessionEnd => vec![],
+        Kind::Alert(k) => vec![("alert", alert_schema(k, g))],
     }
+}
+
+/// Evidence fields of each alert kind: (always there, there when known).
+fn evidence_fields(k: AlertKind) -> (&'static [&'static str], &'static [&'static str]) {
+    match k {
+        AlertKind::NewSource => (&["user", "source_ip"], &[]),
+        AlertKind::ConnectionRate | AlertKind::UnauthenticatedRate => {
+            (&["source_ip", "count", "limit", "window_s"], &[])
+        }
+        AlertKind::RootLogin => (&[], &["user", "source_ip"]),
+        AlertKind::PrivilegeGain => (&["pid", "syscall"], &["user", "source_ip"]),
+        AlertKind::SessionBytes => (&["count", "limit"], &["user", "source_ip"]),
+        AlertKind::Idle => (&["idle_s"], &[]),
+        AlertKind::LoginAfterIdle => (&["idle_s"], &["user", "source_ip"]),
+        AlertKind::ActionFailed => (&["action", "error"], &[]),
+    }
+}
+
+/// `alert` of one alert kind: the Alert type with its evidence cut to the
+/// fields that kind carries.
+fn alert_schema(k: AlertKind, g: &mut SchemaGenerator) -> Value {
+    let evidence = Evidence::json_schema(g).to_value();
+    let (always, known) = evidence_fields(k);
+    let mut props = Map::new();
+    for f in always.iter().chain(known) {
+        if let Some(p) = evidence["properties"].get(*f) {
+            props.insert((*f).into(), p.clone());
+        }
+    }
+    json!({
+        "type": "object",
+        "properties": {
+            "rule": {"type": "string"},
+            "severity": g.subschema_for::<Severity>().to_value(),
+            "evidence": {"type": "object", "properties": props, "required": always},
+        },
+        "required": ["rule", "severity", "evidence"],
+    })
 }
 
 /// Which flattened parts of `SessionInfo` an event type carries.
 fn session_def(kind: Kind) -> Option<&'static str> {
     match kind {
         _ if kind.is_agent() => None,
+        Kind::Alert(AlertKind::Idle | AlertKind::ActionFailed) => None,
         Kind::SessionBytes => Some("SessionWithTraffic"),
         Kind::SessionEnd => Some("SessionWithEnd"),
         _ => Some("Session"),
@@ -94,7 +135,7 @@ pub fn native() -> Value {
         .into_generator();
     let session = SessionInfo::json_schema(&mut g).to_value();
     let mut branches = Vec::new();
-    for kind in KINDS {
+    for kind in KINDS.into_iter().chain(ALL_KINDS.map(Kind::Alert)) {
         let mut props = Map::new();
         props.insert(
             "time".into(),

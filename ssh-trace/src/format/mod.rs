@@ -1,4 +1,5 @@
 //! Output formats: events → lines of text.
+mod alert_text;
 mod doc;
 pub mod ecs;
 pub mod human;

@@ -1,6 +1,7 @@
 //! OCSF 1.3 lines (docs/ocsf.md): one OCSF event per event. Fields OCSF has
 //! no attribute for go under `unmapped`.
 use super::doc::{base_name, Doc};
+use crate::alert::{AlertKind, Severity};
 use crate::event::{AgentInfo, Body, Event, Kind, SessionInfo};
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -28,6 +29,7 @@ const fn act(class_uid: u32, activity_id: u32, activity_name: &'static str) -> A
         3002 => "Authentication",
         4001 => "Network Activity",
         4007 => "SSH Activity",
+        2004 => "Detection Finding",
         _ => "Application Lifecycle",
     };
     Activity {
@@ -49,6 +51,7 @@ pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
+pub const FINDING: Activity = act(2004, 1, "Create");
 
 impl Activity {
     pub fn category_uid(self) -> u32 {
@@ -58,6 +61,7 @@ impl Activity {
     pub fn category_name(self) -> &'static str {
         match self.category_uid() {
             1 => "System Activity",
+            2 => "Findings",
             3 => "Identity & Access Management",
             4 => "Network Activity",
             _ => "Application Activity",
@@ -88,6 +92,9 @@ pub fn activity(ev: &Event) -> Activity {
         Kind::AgentStart => APP_START,
         Kind::AgentLoss => APP_LOSS,
         Kind::AgentStop => APP_STOP,
+        // An action that failed is the agent's own trouble, like a loss.
+        Kind::Alert(AlertKind::ActionFailed) => APP_LOSS,
+        Kind::Alert(_) => FINDING,
     }
 }
 
@@ -112,10 +119,23 @@ pub fn document(ev: &Event, host: &str) -> Doc {
         "type_name",
         format!("{}: {}", a.class_name, a.activity_name),
     );
-    let loss = ev.kind == Kind::AgentLoss;
-    // 3 Medium: lost records are audit data that never arrives.
-    d.put("severity_id", if loss { 3 } else { 1 });
-    d.put("severity", if loss { "Medium" } else { "Informational" });
+    let loss = matches!(
+        ev.kind,
+        Kind::AgentLoss | Kind::Alert(AlertKind::ActionFailed)
+    );
+    // 3 Medium: lost records are audit data that never arrives. Alerts
+    // carry the rule's severity (1 Informational, 3 Medium, 5 Critical).
+    let (sev_id, sev) = match &ev.body {
+        Body::Alert { alert } if !loss => match alert.severity {
+            Severity::Info => (1, "Informational"),
+            Severity::Warning => (3, "Medium"),
+            Severity::Critical => (5, "Critical"),
+        },
+        _ if loss => (3, "Medium"),
+        _ => (1, "Informational"),
+    };
+    d.put("severity_id", sev_id);
+    d.put("severity", sev);
     d.put("metadata.version", OCSF_VERSION);
     d.put("metadata.product.name", "ssh-trace");
     d.put("metadata.product.vendor_name", "ssh-trace");
@@ -249,6 +269,30 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             d.put("unmapped.totals.events", totals.events);
             d.put_loss("unmapped.totals.lost", &totals.lost);
             status(d, true);
+        }
+        Body::Alert { alert } => {
+            // Detection Finding: the rule is the analytic, the evidence stays
+            // as ssh-trace has it.
+            d.put("finding_info.title", ev.kind.name());
+            d.put(
+                "finding_info.uid",
+                format!("{}-{}", ev.kind.name(), ev.time_ns),
+            );
+            d.put("finding_info.analytic.name", alert.rule.as_str());
+            d.put("finding_info.analytic.type_id", 1);
+            d.put("finding_info.analytic.type", "Rule");
+            let e = &alert.evidence;
+            d.put_opt("unmapped.evidence.user", e.user.as_deref());
+            d.put_opt("unmapped.evidence.source_ip", e.source_ip.as_deref());
+            d.put_opt("unmapped.evidence.count", e.count);
+            d.put_opt("unmapped.evidence.limit", e.limit);
+            d.put_opt("unmapped.evidence.window_s", e.window_s);
+            d.put_opt("unmapped.evidence.idle_s", e.idle_s);
+            d.put_opt("unmapped.evidence.pid", e.pid);
+            d.put_opt("unmapped.evidence.syscall", e.syscall.as_deref());
+            d.put_opt("unmapped.evidence.action", e.action.as_deref());
+            d.put_opt("unmapped.evidence.error", e.error.as_deref());
+            status(d, ev.kind != Kind::Alert(AlertKind::ActionFailed));
         }
     }
 }

@@ -163,7 +163,60 @@ pub fn event(kind: Kind) -> Event {
                 },
             },
         ),
+        Kind::Alert(k) => {
+            use crate::alert::{Alert, AlertKind as A, Evidence, Severity};
+            let mut e = Evidence::default();
+            let with_session = !matches!(k, A::Idle | A::ActionFailed);
+            match k {
+                A::NewSource => {
+                    e.user = Some("alice".into());
+                    e.source_ip = Some("203.0.113.7".into());
+                }
+                A::ConnectionRate | A::UnauthenticatedRate => {
+                    e.source_ip = Some("203.0.113.7".into());
+                    (e.count, e.limit, e.window_s) = (Some(11), Some(10), Some(60));
+                }
+                A::RootLogin => {
+                    e.user = Some("root".into());
+                    e.source_ip = Some("203.0.113.7".into());
+                }
+                A::PrivilegeGain => {
+                    e.user = Some("alice".into());
+                    e.source_ip = Some("203.0.113.7".into());
+                    (e.pid, e.syscall) = (Some(4242), Some("execve".into()));
+                }
+                A::SessionBytes => {
+                    e.user = Some("alice".into());
+                    e.source_ip = Some("203.0.113.7".into());
+                    (e.count, e.limit) = (Some(2_000_000), Some(1_000_000));
+                }
+                A::Idle => e.idle_s = Some(900),
+                A::LoginAfterIdle => {
+                    e.user = Some("alice".into());
+                    e.source_ip = Some("203.0.113.7".into());
+                    e.idle_s = Some(900);
+                }
+                A::ActionFailed => {
+                    e.action = Some("webhook".into());
+                    e.error = Some("connection refused".into());
+                }
+            }
+            let alert = Alert {
+                rule: format!("rule-{}", k.name()),
+                severity: Severity::Critical,
+                evidence: e,
+            };
+            ev(with_session.then(|| session(true)), Body::Alert { alert })
+        }
     }
+}
+
+/// Every event type, alert kinds included.
+pub fn every_kind() -> Vec<Kind> {
+    ALL_KINDS
+        .into_iter()
+        .chain(crate::alert::ALL_KINDS.map(Kind::Alert))
+        .collect()
 }
 
 pub const ALL_KINDS: [Kind; 10] = [

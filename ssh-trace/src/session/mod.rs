@@ -5,6 +5,9 @@
 //! when that connection closes. Login is the first permanent switch of a
 //! session process to a uid other than the privilege-separation user's.
 pub mod discover;
+pub mod live;
+pub mod procfs;
+pub mod socket;
 pub mod users;
 
 use std::collections::{HashMap, HashSet};
@@ -128,7 +131,6 @@ impl SessionTable {
         }
     }
 
-    #[cfg(test)]
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values()
     }

@@ -111,5 +111,6 @@ pub fn agent_options(path: &std::path::Path) -> Result<crate::agent::Options> {
         capture: None,
         filter: None,
         queued: super::Queued::new(workers, cfg.drain_timeout),
+        operators: cfg.operators,
     })
 }

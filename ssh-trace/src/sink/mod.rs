@@ -78,9 +78,10 @@ impl Queued {
 }
 
 /// Whether `ev` passes `filter`. The agent's own events always pass: a
-/// filter never hides a loss report.
+/// filter never hides a loss report. Alerts do too: they are made from
+/// selected events only.
 pub fn selected(filter: Option<&Filter>, ev: &Event, host: &str) -> bool {
-    ev.kind.is_agent() || filter.is_none_or(|f| f.matches(ev, host))
+    ev.kind.is_agent() || ev.kind.is_alert() || filter.is_none_or(|f| f.matches(ev, host))
 }
 
 pub struct Sinks {

@@ -322,3 +322,48 @@ fn agent_stop() {
     );
     check(Kind::AgentStop, want);
 }
+
+#[test]
+fn alerts_map_to_ecs_alert_events() {
+    use crate::alert::{AlertKind, ALL_KINDS as ALERTS};
+    for k in ALERTS {
+        let ev = crate::format::samples::event(crate::event::Kind::Alert(k));
+        let d = serde_json::Value::Object(
+            crate::format::ecs::document(&ev, crate::format::samples::HOST).0,
+        );
+        assert_eq!(d["event"]["action"], k.name());
+        assert_eq!(d["rule"]["name"], format!("rule-{}", k.name()), "{d}");
+        assert_eq!(d["event"]["severity"], 5);
+        if k == AlertKind::ActionFailed {
+            assert_eq!(d["event"]["kind"], "event");
+            assert_eq!(d["event"]["outcome"], "failure");
+            assert_eq!(d["error"]["message"], "connection refused");
+            assert_eq!(d["ssh_trace"]["alert"]["evidence"]["action"], "webhook");
+        } else {
+            assert_eq!(d["event"]["kind"], "alert");
+            assert_eq!(
+                d["event"]["category"],
+                serde_json::json!(["intrusion_detection"])
+            );
+            assert_eq!(d["event"]["type"], serde_json::json!(["indicator"]));
+        }
+        match k {
+            AlertKind::Idle => assert_eq!(d["ssh_trace"]["alert"]["evidence"]["idle_s"], 900),
+            AlertKind::ActionFailed => {}
+            _ => {
+                assert_eq!(
+                    d["process"]["entry_leader"]["entity_id"],
+                    ev.session.as_ref().unwrap().id
+                );
+                assert_eq!(
+                    d["ssh_trace"]["alert"]["evidence"]["source_ip"],
+                    "203.0.113.7"
+                );
+            }
+        }
+        if k == AlertKind::PrivilegeGain {
+            assert_eq!(d["ssh_trace"]["alert"]["evidence"]["pid"], 4242);
+            assert_eq!(d["ssh_trace"]["alert"]["evidence"]["syscall"], "execve");
+        }
+    }
+}

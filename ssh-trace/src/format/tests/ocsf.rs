@@ -422,3 +422,43 @@ fn every_event_has_the_base_attributes() {
         );
     }
 }
+
+#[test]
+fn alerts_map_to_ocsf_detection_findings() {
+    use crate::alert::{AlertKind, ALL_KINDS as ALERTS};
+    for k in ALERTS {
+        let ev = crate::format::samples::event(crate::event::Kind::Alert(k));
+        let d = serde_json::Value::Object(
+            crate::format::ocsf::document(&ev, crate::format::samples::HOST).0,
+        );
+        assert_eq!(d["metadata"]["event_code"], k.name());
+        if k == AlertKind::ActionFailed {
+            assert_eq!(
+                (d["class_uid"].as_u64(), d["activity_id"].as_u64()),
+                (Some(6002), Some(99))
+            );
+            assert_eq!(d["severity_id"], 3);
+            assert_eq!(d["status_id"], 2);
+            assert_eq!(d["unmapped"]["evidence"]["error"], "connection refused");
+            continue;
+        }
+        assert_eq!(d["class_uid"], 2004);
+        assert_eq!(d["class_name"], "Detection Finding");
+        assert_eq!(d["category_uid"], 2);
+        assert_eq!(d["category_name"], "Findings");
+        assert_eq!(d["activity_id"], 1);
+        assert_eq!(d["type_uid"], 200401);
+        assert_eq!(d["severity_id"], 5);
+        assert_eq!(d["severity"], "Critical");
+        assert_eq!(d["finding_info"]["title"], k.name());
+        assert_eq!(
+            d["finding_info"]["analytic"]["name"],
+            format!("rule-{}", k.name())
+        );
+        assert_eq!(d["finding_info"]["analytic"]["type_id"], 1);
+        assert_eq!(d["status_id"], 1);
+        if k != AlertKind::Idle {
+            assert_eq!(d["unmapped"]["evidence"]["source_ip"], "203.0.113.7");
+        }
+    }
+}

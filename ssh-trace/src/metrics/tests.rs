@@ -1,0 +1,57 @@
+use super::{classic, Metrics, SourceIpLabel};
+use crate::event::*;
+
+fn login(id: &str, ip: &str) -> Event {
+    let s = SessionInfo {
+        id: id.into(),
+        user: Some("alice".into()),
+        uid: Some(1000),
+        source: Some(Endpoint {
+            ip: ip.into(),
+            port: 1,
+        }),
+        destination: None,
+        discovered: false,
+        traffic: None,
+        end: None,
+    };
+    Event::new(0, Kind::SessionLogin, Some(s), Body::None {})
+}
+
+#[test]
+fn source_ip_label_is_capped() {
+    let mut m = Metrics::new(SourceIpLabel {
+        enabled: true,
+        limit: 2,
+    });
+    for (i, ip) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
+        .iter()
+        .enumerate()
+    {
+        m.observe(&login(&i.to_string(), ip));
+    }
+    let text = m.encode();
+    assert!(
+        text.contains(r#"ssh_trace_sessions_active{user="alice",source_ip="10.0.0.1"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ssh_trace_sessions_active{user="alice",source_ip="other"} 2"#),
+        "{text}"
+    );
+    assert!(!text.contains("10.0.0.3"));
+}
+
+#[test]
+fn classic_text_names_counters_with_total() {
+    let m = Metrics::new(SourceIpLabel {
+        enabled: false,
+        limit: 0,
+    });
+    let mut m = m;
+    m.observe(&login("a", "10.0.0.1"));
+    let c = classic::from_openmetrics(&m.encode());
+    assert!(c.contains("# TYPE ssh_trace_logins_total counter"), "{c}");
+    assert!(c.contains("# HELP ssh_trace_logins_total "));
+    assert!(!c.contains("# EOF"));
+}

@@ -1,0 +1,126 @@
+//! Command-line parts of the operators' view: the flags an agent mode takes
+//! and the `sessions` command.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{snapshot, Options};
+use crate::{
+    metrics::SourceIpLabel,
+    session::{
+        live::{Listing, Row},
+        socket::{self, Request, DEFAULT_PATH},
+    },
+};
+
+#[derive(Args, Clone, Debug)]
+pub struct OperatorArgs {
+    /// Serve the open sessions (for `ssh-trace sessions` and `top`) on this
+    /// root-only unix socket [default: /run/ssh-trace/sessions.sock, skipped
+    /// with a warning when another agent serves it].
+    #[arg(long, value_name = "PATH")]
+    sessions_socket: Option<PathBuf>,
+    /// Do not serve the session socket.
+    #[arg(long, conflicts_with = "sessions_socket")]
+    no_sessions_socket: bool,
+    /// Serve Prometheus/OpenMetrics metrics on ADDR (e.g. 127.0.0.1:9464), path /metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// Label ssh_trace_sessions_active with source_ip too (at most
+    /// --metrics-source-ip-limit distinct IPs; later ones count as "other").
+    #[arg(long, requires = "metrics_listen")]
+    metrics_source_ip: bool,
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    metrics_source_ip_limit: usize,
+    /// Alert rules and actions (TOML, see docs/operators.md).
+    #[arg(long, value_name = "FILE")]
+    alerts: Option<PathBuf>,
+}
+
+impl OperatorArgs {
+    pub fn options(&self) -> Options {
+        Options {
+            sessions_socket: (!self.no_sessions_socket).then(|| {
+                self.sessions_socket
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PATH.into())
+            }),
+            sessions_socket_given: self.sessions_socket.is_some(),
+            metrics_listen: self.metrics_listen.clone(),
+            metrics_source_ip: Some(SourceIpLabel {
+                enabled: self.metrics_source_ip,
+                limit: self.metrics_source_ip_limit,
+            }),
+            alerts: self.alerts.clone(),
+        }
+    }
+}
+
+/// The agent's listing, or (saying so on standard error) a /proc snapshot.
+pub fn listing(path: &Path) -> Result<Listing> {
+    match socket::request(path, &Request::List) {
+        Ok(json) => serde_json::from_str(&json)
+            .with_context(|| format!("unexpected answer from {}: {json:?}", path.display())),
+        Err(e) => {
+            eprintln!(
+                "ssh-trace: no running agent ({}: {e}); showing a one-shot /proc snapshot instead (no traffic, no idle time)",
+                path.display()
+            );
+            Ok(snapshot::listing(&["sshd", "_sshd"]))
+        }
+    }
+}
+
+pub fn sessions(path: &Path, json: bool) -> Result<()> {
+    let l = listing(path)?;
+    if json {
+        println!("{}", serde_json::to_string(&l)?);
+        return Ok(());
+    }
+    print!("{}", table(&l));
+    Ok(())
+}
+
+pub fn duration(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+pub fn table(l: &Listing) -> String {
+    let mut out = String::new();
+    if l.origin != "agent" {
+        out.push_str("# one-shot /proc snapshot: no agent running\n");
+    }
+    out.push_str(&format!(
+        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {}\n",
+        "SESSION", "USER", "SOURCE", "START", "IDLE", "IN", "OUT", "TTY", "PROCS", "WHAT"
+    ));
+    for r in &l.sessions {
+        out.push_str(&row(r));
+    }
+    out
+}
+
+fn row(r: &Row) -> String {
+    format!(
+        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {}\n",
+        r.id.get(..16).unwrap_or(&r.id),
+        r.user.as_deref().unwrap_or("-"),
+        r.source.as_deref().unwrap_or("?"),
+        r.start.get(11..19).unwrap_or(&r.start),
+        r.idle_s.map(duration).unwrap_or_else(|| "-".into()),
+        opt(r.bytes_in),
+        opt(r.bytes_out),
+        r.tty.as_deref().unwrap_or("-"),
+        r.processes,
+        r.command.as_deref().unwrap_or("-"),
+    )
+}

@@ -1,0 +1,60 @@
+//! Without a running agent: the open sessions as /proc shows them once
+//! (no traffic, no idle time: only the agent sees those).
+use std::collections::HashSet;
+
+use crate::{
+    host::{self, rfc3339},
+    probes::{ServerBinaries, DEFAULT_SERVER_BINARIES},
+    session::{
+        discover,
+        live::{self, Listing, Row},
+        users,
+    },
+};
+
+pub fn listing(privsep_users: &[&str]) -> Listing {
+    let servers = ServerBinaries::resolve(DEFAULT_SERVER_BINARIES);
+    let privsep: HashSet<u32> = privsep_users
+        .iter()
+        .filter_map(|u| users::uid_of(u))
+        .collect();
+    let boot_id = host::boot_id();
+    let procs = discover::all_procs(&servers);
+    let snap = discover::snapshot(
+        &procs,
+        &privsep,
+        |k| host::session_id(&boot_id, k),
+        discover::boot_wall_ns(),
+    );
+    let mut sessions: Vec<Row> = snap
+        .sessions
+        .iter()
+        .map(|f| {
+            let pids: Vec<u32> = f.procs.iter().map(|p| p.0).collect();
+            let (tty, command) = live::terminal(&pids, None);
+            Row {
+                id: f.session.id.clone(),
+                user: f.session.user.clone(),
+                source: f
+                    .session
+                    .source
+                    .as_ref()
+                    .map(|e| format!("{}:{}", e.ip, e.port)),
+                start: rfc3339(f.session.start_ns),
+                start_ns: f.session.start_ns,
+                idle_s: None,
+                bytes_in: None,
+                bytes_out: None,
+                command,
+                tty,
+                processes: pids.len(),
+            }
+        })
+        .collect();
+    sessions.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then(a.id.cmp(&b.id)));
+    Listing {
+        origin: "proc_snapshot".into(),
+        time: rfc3339(host::now_unix_ns()),
+        sessions,
+    }
+}
