@@ -44,7 +44,9 @@ fn auditctl(args: &[&str]) -> Result<String> {
 pub fn start(rules: &[&[&str]]) -> Result<()> {
     let _ = Command::new("pkill").args(["-x", "auditd"]).status();
     std::thread::sleep(Duration::from_millis(300));
-    let _ = std::fs::remove_file(LOG);
+    for f in log_files() {
+        let _ = std::fs::remove_file(f);
+    }
     let status = Command::new("auditd").status().context("starting auditd")?;
     if !status.success() {
         bail!("auditd failed to start ({status})");
@@ -58,6 +60,38 @@ pub fn start(rules: &[&[&str]]) -> Result<()> {
     }
     auditctl(&["-e", "1"])?;
     Ok(())
+}
+
+/// audit.log and its rotations (auditd rotates at 8 MiB by default).
+fn log_files() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(LOG)
+        .parent()
+        .unwrap_or(std::path::Path::new("/"));
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("audit.log"))
+    });
+    files
+}
+
+/// Every record written since `start`, oldest first (audit.log.N … audit.log).
+pub fn read_log() -> String {
+    let mut files = log_files();
+    let n = |p: &std::path::PathBuf| -> u32 {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0)
+    };
+    files.sort_by_key(|p| std::cmp::Reverse(n(p)));
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect()
 }
 
 pub fn pid() -> u32 {

@@ -269,7 +269,6 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
         .output();
     // auditd with the classic execve rule.
     crate::auditd::start(&[crate::auditd::EXEC_RULE])?;
-    let audit_log = Path::new(crate::auditd::LOG);
     // ssh-trace, every line kept.
     let mut agent = Command::new(bin)
         .args(["tail", "--json"])
@@ -450,7 +449,7 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
             )
         })
         .collect();
-    let audit = std::fs::read_to_string(audit_log).unwrap_or_default();
+    let audit = crate::auditd::read_log();
     let mut audited: HashSet<(u64, String)> = HashSet::new();
     let mut pending: HashMap<String, (u64, u64)> = HashMap::new();
     for l in audit.lines() {
