@@ -24,7 +24,39 @@ pub const UID_RULE: &[&str] = &[
     "-k",
     "uid",
 ];
-pub const LOG: &str = "/var/log/audit/audit.log";
+/// auditd runs with its own configuration here (`auditd -c DIR`): one log,
+/// never rotated, so a long soak keeps every record for the comparison.
+pub const DIR: &str = "/var/tmp/ssh-trace-auditd";
+pub const LOG: &str = "/var/tmp/ssh-trace-auditd/audit.log";
+
+fn write_config() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let system = std::fs::read_to_string("/etc/audit/auditd.conf")
+        .context("reading /etc/audit/auditd.conf")?;
+    let mut conf: String = system
+        .lines()
+        .filter(|l| {
+            let key = l.split('=').next().unwrap_or_default().trim();
+            ![
+                "log_file",
+                "max_log_file",
+                "max_log_file_action",
+                "num_logs",
+            ]
+            .contains(&key)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    conf.push_str(&format!(
+        "log_file = {LOG}\nmax_log_file = 4096\nmax_log_file_action = IGNORE\nnum_logs = 1\n"
+    ));
+    std::fs::create_dir_all(DIR)?;
+    let path = format!("{DIR}/auditd.conf");
+    std::fs::write(&path, conf)?;
+    // auditd refuses a configuration others may write.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))?;
+    Ok(())
+}
 
 fn auditctl(args: &[&str]) -> Result<String> {
     let out = Command::new("auditctl")
@@ -47,7 +79,11 @@ pub fn start(rules: &[&[&str]]) -> Result<()> {
     for f in log_files() {
         let _ = std::fs::remove_file(f);
     }
-    let status = Command::new("auditd").status().context("starting auditd")?;
+    write_config()?;
+    let status = Command::new("auditd")
+        .args(["-c", DIR])
+        .status()
+        .context("starting auditd")?;
     if !status.success() {
         bail!("auditd failed to start ({status})");
     }

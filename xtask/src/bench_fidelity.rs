@@ -485,6 +485,11 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     }
     let execs_missed = audited.difference(&traced).count();
     let execs_extra = traced.difference(&audited).count();
+    for (what, a, b) in [("missed", &audited, &traced), ("extra", &traced, &audited)] {
+        for (pid, args) in a.difference(b).take(3) {
+            println!("exec {what}: pid {pid} {args}");
+        }
+    }
     println!("fidelity soak: {} logins ({} command, {} upload, {} wrong key) from {} client addresses, {} clients at a time",
         results.len(),
         results.iter().filter(|r| r.kind == "command").count(),
