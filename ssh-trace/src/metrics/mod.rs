@@ -241,6 +241,13 @@ impl Metrics {
                     .inc_by(n);
             }
         }
+        // Agent-mode sinks: one series per sink that dropped.
+        for s in loss.sinks.iter().filter(|s| s.dropped > 0) {
+            self.f
+                .lost
+                .get_or_create(&vec![("where", "sink".into()), ("sink", s.sink.clone())])
+                .inc_by(s.dropped);
+        }
     }
 
     /// Brings the action counters up to the dispatcher's totals.

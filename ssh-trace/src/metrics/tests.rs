@@ -55,3 +55,40 @@ fn classic_text_names_counters_with_total() {
     assert!(c.contains("# HELP ssh_trace_logins_total "));
     assert!(!c.contains("# EOF"));
 }
+
+#[test]
+fn losses_are_counted_by_place_and_sink() {
+    let mut m = Metrics::new(SourceIpLabel {
+        enabled: false,
+        limit: 0,
+    });
+    let loss = LossCounts {
+        kernel_ringbuf: 3,
+        sinks: vec![
+            SinkLoss {
+                sink: "siem".into(),
+                dropped: 5,
+            },
+            SinkLoss {
+                sink: "file".into(),
+                dropped: 0,
+            },
+        ],
+        ..Default::default()
+    };
+    let body = Body::AgentLoss {
+        loss: loss.clone(),
+        total: loss,
+    };
+    m.observe(&Event::new(1, Kind::AgentLoss, None, body));
+    let text = classic::from_openmetrics(&m.encode());
+    assert!(
+        text.contains("ssh_trace_events_lost_total{where=\"kernel_ringbuf\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ssh_trace_events_lost_total{where=\"sink\",sink=\"siem\"} 5"),
+        "{text}"
+    );
+    assert!(!text.contains("sink=\"file\""), "{text}");
+}
