@@ -229,6 +229,27 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every event type but the alerts, in docs/schema.md's order.
+    pub const BASE: [Kind; 10] = [
+        Kind::SessionConnect,
+        Kind::SessionLogin,
+        Kind::ProcessExec,
+        Kind::ProcessExit,
+        Kind::UserChange,
+        Kind::SessionBytes,
+        Kind::SessionEnd,
+        Kind::AgentStart,
+        Kind::AgentLoss,
+        Kind::AgentStop,
+    ];
+
+    /// Every event type, alerts included.
+    pub fn all() -> impl Iterator<Item = Kind> {
+        Self::BASE
+            .into_iter()
+            .chain(crate::alert::ALL_KINDS.map(Kind::Alert))
+    }
+
     /// The agent's own events (start, loss, stop).
     pub fn is_agent(self) -> bool {
         matches!(self, Self::AgentStart | Self::AgentLoss | Self::AgentStop)

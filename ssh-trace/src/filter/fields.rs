@@ -475,28 +475,3 @@ fn count(c: &LossCounts, part: LossPart) -> u64 {
         LossPart::Decode => c.decode,
     }
 }
-
-use crate::alert::AlertKind;
-
-/// All event type names, for parse-time checks of `event = …`.
-pub const KINDS: &[Kind] = &[
-    Kind::SessionConnect,
-    Kind::SessionLogin,
-    Kind::ProcessExec,
-    Kind::ProcessExit,
-    Kind::UserChange,
-    Kind::SessionBytes,
-    Kind::SessionEnd,
-    Kind::AgentStart,
-    Kind::AgentLoss,
-    Kind::AgentStop,
-    Kind::Alert(AlertKind::NewSource),
-    Kind::Alert(AlertKind::ConnectionRate),
-    Kind::Alert(AlertKind::UnauthenticatedRate),
-    Kind::Alert(AlertKind::RootLogin),
-    Kind::Alert(AlertKind::PrivilegeGain),
-    Kind::Alert(AlertKind::SessionBytes),
-    Kind::Alert(AlertKind::Idle),
-    Kind::Alert(AlertKind::LoginAfterIdle),
-    Kind::Alert(AlertKind::ActionFailed),
-];

@@ -5,7 +5,7 @@ use std::time::UNIX_EPOCH;
 
 use super::{
     ast::{Cmp, Lit, Pred},
-    fields::{Field, Ty, KINDS},
+    fields::{Field, Ty},
     net::{parse_addr, Net},
     parser::Raw,
 };
@@ -106,13 +106,12 @@ pub fn member(field: Field, raw: &Raw) -> Result<Lit, String> {
         Ty::Time => Lit::Time(time(text)?),
         // Checked here so a typo in an event name is an error rather than a
         // filter that silently matches nothing.
-        Ty::Event => match KINDS.iter().find(|k| k.name() == text) {
-            Some(k) => Lit::Event(*k),
+        Ty::Event => match crate::event::Kind::all().find(|k| k.name() == text) {
+            Some(k) => Lit::Event(k),
             None => {
                 return Err(format!(
                     "unknown event `{text}`; events are {}",
-                    KINDS
-                        .iter()
+                    crate::event::Kind::all()
                         .map(|k| k.name())
                         .collect::<Vec<_>>()
                         .join(", ")

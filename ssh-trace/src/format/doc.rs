@@ -37,6 +37,21 @@ impl Doc {
         }
     }
 
+    /// An alert's evidence under `prefix` (only the fields it has).
+    pub fn put_evidence(&mut self, prefix: &str, e: &crate::alert::Evidence) {
+        let mut put = |k: &str, v: Option<Value>| self.put_opt(&format!("{prefix}.{k}"), v);
+        put("user", e.user.clone().map(Value::from));
+        put("source_ip", e.source_ip.clone().map(Value::from));
+        put("count", e.count.map(Value::from));
+        put("limit", e.limit.map(Value::from));
+        put("window_s", e.window_s.map(Value::from));
+        put("idle_s", e.idle_s.map(Value::from));
+        put("pid", e.pid.map(Value::from));
+        put("syscall", e.syscall.clone().map(Value::from));
+        put("action", e.action.clone().map(Value::from));
+        put("error", e.error.clone().map(Value::from));
+    }
+
     pub fn put_endpoint(&mut self, prefix: &str, e: &Endpoint) {
         self.put(&format!("{prefix}.ip"), e.ip.as_str());
         self.put(&format!("{prefix}.port"), e.port);

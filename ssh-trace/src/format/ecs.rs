@@ -193,17 +193,8 @@ fn body(d: &mut Doc, body: &Body) {
         Body::Alert { alert } => {
             d.put("rule.name", alert.rule.as_str());
             d.put("event.severity", severity_number(alert.severity));
-            let e = &alert.evidence;
-            d.put_opt("ssh_trace.alert.evidence.user", e.user.as_deref());
-            d.put_opt("ssh_trace.alert.evidence.source_ip", e.source_ip.as_deref());
-            d.put_opt("ssh_trace.alert.evidence.count", e.count);
-            d.put_opt("ssh_trace.alert.evidence.limit", e.limit);
-            d.put_opt("ssh_trace.alert.evidence.window_s", e.window_s);
-            d.put_opt("ssh_trace.alert.evidence.idle_s", e.idle_s);
-            d.put_opt("ssh_trace.alert.evidence.pid", e.pid);
-            d.put_opt("ssh_trace.alert.evidence.syscall", e.syscall.as_deref());
-            d.put_opt("ssh_trace.alert.evidence.action", e.action.as_deref());
-            d.put_opt("error.message", e.error.as_deref());
+            d.put_evidence("ssh_trace.alert.evidence", &alert.evidence);
+            d.put_opt("error.message", alert.evidence.error.as_deref());
         }
     }
 }

@@ -2,7 +2,7 @@
 //! event types and checked in as docs/schema.json. One `oneOf` branch per
 //! event type, keyed by the `event` constant; every object is closed
 //! (`additionalProperties: false`) so a new field must reach the schema.
-use crate::alert::{AlertKind, Evidence, Severity, ALL_KINDS};
+use crate::alert::{AlertKind, Evidence, Severity};
 use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
@@ -10,20 +10,6 @@ use crate::event::{
     AgentInfo, AgentTotals, Kind, LossCounts, Pid, ProcessExec, ProcessExit, SessionInfo,
     UserChange,
 };
-
-/// Every event type, in docs/schema.md's order.
-pub const KINDS: [Kind; 10] = [
-    Kind::SessionConnect,
-    Kind::SessionLogin,
-    Kind::ProcessExec,
-    Kind::ProcessExit,
-    Kind::UserChange,
-    Kind::SessionBytes,
-    Kind::SessionEnd,
-    Kind::AgentStart,
-    Kind::AgentLoss,
-    Kind::AgentStop,
-];
 
 /// The top-level body fields of each event type (json.rs flattens `Body`).
 fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)> {
@@ -135,7 +121,7 @@ pub fn native() -> Value {
         .into_generator();
     let session = SessionInfo::json_schema(&mut g).to_value();
     let mut branches = Vec::new();
-    for kind in KINDS.into_iter().chain(ALL_KINDS.map(Kind::Alert)) {
+    for kind in Kind::all() {
         let mut props = Map::new();
         props.insert(
             "time".into(),

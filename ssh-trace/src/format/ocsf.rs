@@ -281,17 +281,7 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             d.put("finding_info.analytic.name", alert.rule.as_str());
             d.put("finding_info.analytic.type_id", 1);
             d.put("finding_info.analytic.type", "Rule");
-            let e = &alert.evidence;
-            d.put_opt("unmapped.evidence.user", e.user.as_deref());
-            d.put_opt("unmapped.evidence.source_ip", e.source_ip.as_deref());
-            d.put_opt("unmapped.evidence.count", e.count);
-            d.put_opt("unmapped.evidence.limit", e.limit);
-            d.put_opt("unmapped.evidence.window_s", e.window_s);
-            d.put_opt("unmapped.evidence.idle_s", e.idle_s);
-            d.put_opt("unmapped.evidence.pid", e.pid);
-            d.put_opt("unmapped.evidence.syscall", e.syscall.as_deref());
-            d.put_opt("unmapped.evidence.action", e.action.as_deref());
-            d.put_opt("unmapped.evidence.error", e.error.as_deref());
+            d.put_evidence("unmapped.evidence", &alert.evidence);
             status(d, ev.kind != Kind::Alert(AlertKind::ActionFailed));
         }
     }

@@ -213,21 +213,7 @@ pub fn event(kind: Kind) -> Event {
 
 /// Every event type, alert kinds included.
 pub fn every_kind() -> Vec<Kind> {
-    ALL_KINDS
-        .into_iter()
-        .chain(crate::alert::ALL_KINDS.map(Kind::Alert))
-        .collect()
+    Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 10] = [
-    Kind::SessionConnect,
-    Kind::SessionLogin,
-    Kind::ProcessExec,
-    Kind::ProcessExit,
-    Kind::UserChange,
-    Kind::SessionBytes,
-    Kind::SessionEnd,
-    Kind::AgentStart,
-    Kind::AgentLoss,
-    Kind::AgentStop,
-];
+pub const ALL_KINDS: [Kind; 10] = Kind::BASE;
