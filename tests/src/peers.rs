@@ -135,7 +135,9 @@ pub struct HttpReceiver {
 impl HttpReceiver {
     pub fn start(name: &str) -> Result<Self> {
         let out = world().dir.join(format!("http_{name}.log"));
-        let _ = std::fs::remove_file(&out);
+        for stale in ["", ".requests", ".requests.jsonl", ".fail", ".bulk_errors"] {
+            let _ = std::fs::remove_file(format!("{}{stale}", out.display()));
+        }
         let mut child = Command::new("python3")
             .arg(workspace_root().join("tests/fixtures/http_receiver.py"))
             .arg(&out)
@@ -160,8 +162,30 @@ impl HttpReceiver {
         Ok(())
     }
 
+    /// While set, every request gets an HTTP 200 Elasticsearch `_bulk`
+    /// reply with `"errors": true` (each item rejected) and nothing is kept.
+    pub fn set_bulk_errors(&self, on: bool) -> Result<()> {
+        let flag = PathBuf::from(format!("{}.bulk_errors", self.out.display()));
+        if on {
+            std::fs::write(flag, "")?;
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
+        Ok(())
+    }
+
     pub fn lines(&self) -> Vec<String> {
         lines_of(&self.out)
+    }
+
+    /// Each request as the receiver logged it: `status`, `bulk_errors`,
+    /// `method`, `path`, `headers` (lower-case names), `body_bytes`,
+    /// `body_ends_with_newline`.
+    pub fn request_log(&self) -> Vec<serde_json::Value> {
+        lines_of(Path::new(&format!("{}.requests.jsonl", self.out.display())))
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
     }
 
     /// "STATUS BODY_BYTES CONTENT_TYPE AUTHORIZATION" per request.

@@ -255,6 +255,210 @@ fn sixty_second_outage_loses_nothing() {
     );
 }
 
+/// The time of an event line, in ns since the epoch.
+fn time_ns(event: &Value) -> i128 {
+    let t = humantime::parse_rfc3339(event["time"].as_str().unwrap()).unwrap();
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128
+}
+
+/// Each request as the receiver logged it: POST to `path` with these
+/// headers, answered `status`, body newline-terminated.
+fn assert_requests(http: &HttpReceiver, path: &str, content_type: &str, auth: &str) {
+    let log = http.request_log();
+    assert!(!log.is_empty());
+    for r in &log {
+        assert_eq!(
+            (
+                &r["method"],
+                &r["path"],
+                &r["headers"]["content-type"],
+                &r["headers"]["authorization"],
+                &r["body_ends_with_newline"]
+            ),
+            (
+                &Value::from("POST"),
+                &Value::from(path),
+                &Value::from(content_type),
+                &Value::from(auth),
+                &Value::from(true)
+            ),
+            "{r}"
+        );
+    }
+}
+
+/// `splunk_hec`: one `{"time","host","source","sourcetype","index","event"}`
+/// object per event, POSTed as application/json with the Splunk token; the
+/// events inside are what `tail --json` saw.
+#[test]
+fn splunk_hec_preset_wraps_each_event_as_tail_saw_it() {
+    if !root_or_skip("splunk_hec_preset_wraps_each_event_as_tail_saw_it") {
+        return;
+    }
+    let sshd = Sshd::start("sinks_hec").unwrap();
+    let http = HttpReceiver::start("hec").unwrap();
+    let dir = test_dir("sinks_hec");
+    let filter = format!("destination.port = {}", sshd.port);
+    let (cfg, file) = write_config(
+        &dir,
+        &format!(
+            "[[sink]]\nname = \"splunk\"\ntype = \"http\"\npreset = \"splunk_hec\"\n\
+             url = \"http://127.0.0.1:{}/services/collector/event\"\nauth = \"Splunk 5e3b-hec-token\"\n\
+             index = \"ssh\"\nsourcetype = \"ssh-trace:json\"\nbatch_wait = \"200ms\"\nfilter = \"{filter}\"\n",
+            http.port
+        ),
+    );
+    let tracer = Tracer::start(&["--filter", &filter]).unwrap();
+    let agent = Agent::start(&cfg, &file).unwrap();
+    let ports = sessions(&sshd, 2, Duration::ZERO);
+    let want = reference(tracer, &ports);
+    assert!(want.len() >= 2 * 5, "too few events: {want:#?}");
+
+    let envelopes = || -> Vec<Value> {
+        http.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let events = || -> Vec<String> { envelopes().iter().map(|e| e["event"].to_string()).collect() };
+    wait_for_count(WAIT, want.len(), || session_lines(&events()).len());
+    let err = agent.stop().unwrap();
+    assert_same("splunk_hec events", &session_lines(&events()), &want);
+
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for env in envelopes() {
+        let mut keys: Vec<&String> = env.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["event", "host", "index", "source", "sourcetype", "time"],
+            "{env}"
+        );
+        let event = &env["event"];
+        assert!(event["event"].is_string(), "{env}");
+        assert_eq!(env["host"], host.trim(), "{env}");
+        assert_eq!(env["host"], event["host"], "{env}");
+        assert_eq!(
+            (&env["source"], &env["sourcetype"], &env["index"]),
+            (
+                &Value::from("ssh-trace"),
+                &Value::from("ssh-trace:json"),
+                &Value::from("ssh")
+            ),
+            "{env}"
+        );
+        // HEC time: epoch seconds with milliseconds, the event's own time.
+        let secs = env["time"].as_f64().unwrap();
+        assert_eq!(
+            (secs * 1000.0).round() as i128,
+            time_ns(event) / 1_000_000,
+            "{env}"
+        );
+    }
+    assert_requests(
+        &http,
+        "/services/collector/event",
+        "application/json",
+        "Splunk 5e3b-hec-token",
+    );
+    assert!(http.request_log().iter().all(|r| r["status"] == 200));
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("ssh-trace: sink splunk: ")
+                && l.ends_with(" 0 dropped, 0 left in the spool")),
+        "{err}"
+    );
+}
+
+/// `elasticsearch_bulk`: NDJSON of `{"create":{"_index":…}}` + the event
+/// per event. A reply of HTTP 200 with `"errors": true` is a failure: the
+/// batch is sent again until accepted, and every event arrives once.
+#[test]
+fn elasticsearch_bulk_preset_retries_rejected_batches() {
+    if !root_or_skip("elasticsearch_bulk_preset_retries_rejected_batches") {
+        return;
+    }
+    let sshd = Sshd::start("sinks_bulk").unwrap();
+    let http = HttpReceiver::start("bulk").unwrap();
+    let dir = test_dir("sinks_bulk");
+    let filter = format!("destination.port = {}", sshd.port);
+    let (cfg, file) = write_config(
+        &dir,
+        &format!(
+            "[[sink]]\nname = \"elastic\"\ntype = \"http\"\npreset = \"elasticsearch_bulk\"\n\
+             url = \"http://127.0.0.1:{}/_bulk\"\nauth = \"ApiKey c3NoLXRyYWNl\"\nindex = \"ssh-trace-events\"\n\
+             retry_max = \"1s\"\nbatch_wait = \"200ms\"\nfilter = \"{filter}\"\n",
+            http.port
+        ),
+    );
+    let tracer = Tracer::start(&["--filter", &filter]).unwrap();
+    let agent = Agent::start(&cfg, &file).unwrap();
+    // agent.start accepted; from now on every batch is rejected item by item.
+    wait_for_count(WAIT, 2, || http.lines().len());
+    http.set_bulk_errors(true).unwrap();
+    let ports = sessions(&sshd, 2, Duration::ZERO);
+    let want = reference(tracer, &ports);
+    assert!(want.len() >= 2 * 5, "too few events: {want:#?}");
+    let lines = || http.lines();
+    let documents = || -> Vec<String> { lines().iter().skip(1).step_by(2).cloned().collect() };
+    let rejected = || {
+        http.request_log()
+            .iter()
+            .filter(|r| r["bulk_errors"] == true)
+            .count()
+    };
+    assert!(wait_for_count(WAIT, 2, rejected) >= 2, "no rejected retry");
+    let kept_while_rejecting = session_lines(&documents());
+    http.set_bulk_errors(false).unwrap();
+
+    wait_for_count(WAIT, want.len(), || session_lines(&documents()).len());
+    let err = agent.stop().unwrap();
+    assert!(
+        kept_while_rejecting.is_empty(),
+        "the receiver kept a rejected batch: {kept_while_rejecting:#?}"
+    );
+    assert_same(
+        "elasticsearch_bulk documents",
+        &session_lines(&documents()),
+        &want,
+    );
+
+    let all = lines();
+    assert_eq!(all.len() % 2, 0, "{all:#?}");
+    for pair in all.chunks(2) {
+        assert_eq!(pair[0], r#"{"create":{"_index":"ssh-trace-events"}}"#);
+        let doc: Value = serde_json::from_str(&pair[1]).unwrap();
+        assert!(doc["event"].is_string(), "{}", pair[1]);
+    }
+    assert_requests(
+        &http,
+        "/_bulk",
+        "application/x-ndjson",
+        "ApiKey c3NoLXRyYWNl",
+    );
+    let failure = format!(
+        "ssh-trace: sink elastic: POST http://127.0.0.1:{}/_bulk: 200 OK but the _bulk reply has \"errors\": true (",
+        http.port
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with(&failure)
+            && l.ends_with(
+                " actions rejected, first: 429 rejected execution (test receiver)); retrying"
+            )),
+        "{err}"
+    );
+    assert!(
+        err.contains("ssh-trace: sink elastic: delivering again"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("ssh-trace: sink elastic: ")
+                && l.ends_with(" 0 dropped, 0 left in the spool")),
+        "{err}"
+    );
+}
+
 /// Bad configurations stop the agent before it loads anything, with the
 /// file, line and key in the message.
 #[test]

@@ -1,8 +1,11 @@
 //! Benchmark helper (used by `cargo xtask bench sinks`): pushes N synthetic
 //! events through one agent-mode sink, the whole process pinned to one CPU,
 //! and prints one JSON line: events/s delivered, or for a stalled sink
-//! (a TCP peer that never reads) the drops and the peak memory.
-//! Usage: ssh-trace-sinkbench file|syslog-tcp|stalled FORMAT EVENTS DIR
+//! (a TCP peer that never reads) the drops and the peak memory; with the
+//! user and kernel CPU time of the run, since writing to a file is mostly
+//! the kernel's page-cache work. `file-null` is the file sink writing to
+//! /dev/null: the sink's own cost without the filesystem's.
+//! Usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled FORMAT EVENTS DIR
 use std::{
     io::Read,
     net::TcpListener,
@@ -28,11 +31,22 @@ fn pin_to_cpu0() {
     }
 }
 
-fn peak_rss_kib() -> u64 {
+fn usage() -> libc::rusage {
     // SAFETY: zeroed rusage is a valid out-parameter.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    u.ru_maxrss as u64
+    u
+}
+
+fn peak_rss_kib() -> u64 {
+    usage().ru_maxrss as u64
+}
+
+/// CPU seconds (user, kernel) this process has used so far.
+fn cpu_seconds() -> (f64, f64) {
+    let u = usage();
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(u.ru_utime), secs(u.ru_stime))
 }
 
 /// A syslog peer on loopback: reads and discards, or never reads.
@@ -57,7 +71,7 @@ fn peer(read: bool) -> Result<u16> {
 }
 
 fn main() -> Result<()> {
-    let usage = "usage: ssh-trace-sinkbench file|syslog-tcp|stalled FORMAT EVENTS DIR";
+    let usage = "usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled FORMAT EVENTS DIR";
     let a: Vec<String> = std::env::args().skip(1).collect();
     let [what, format, events, dir] = &a[..] else {
         bail!(usage)
@@ -73,6 +87,11 @@ fn main() -> Result<()> {
                 count: 2,
                 ..Default::default()
             },
+        },
+        // No rotation: it would rename /dev/null.
+        "file-null" => SinkKind::File {
+            path: "/dev/null".into(),
+            rotation: FileRotation::default(),
         },
         "syslog-tcp" | "stalled" => SinkKind::Syslog {
             address: Address::Tcp(format!("127.0.0.1:{}", peer(what == "syslog-tcp")?)),
@@ -105,6 +124,7 @@ fn main() -> Result<()> {
         batches.push(Arc::new(b));
     }
     let base_rss = peak_rss_kib();
+    let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let mut sent = 0u64;
     'outer: loop {
@@ -133,11 +153,14 @@ fn main() -> Result<()> {
     }
     let s = worker.finish(Duration::from_secs(600));
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds();
     println!(
-        "{{\"events\":{},\"dropped\":{},\"seconds\":{secs:.3},\"events_per_sec\":{:.0},\"peak_rss_kib\":{},\"source_rss_kib\":{base_rss}}}",
+        "{{\"events\":{},\"dropped\":{},\"seconds\":{secs:.3},\"events_per_sec\":{:.0},\"user_seconds\":{:.3},\"system_seconds\":{:.3},\"peak_rss_kib\":{},\"source_rss_kib\":{base_rss}}}",
         s.delivered,
         s.dropped,
         s.delivered as f64 / secs,
+        cpu.0 - cpu0.0,
+        cpu.1 - cpu0.1,
         peak_rss_kib()
     );
     Ok(())

@@ -46,6 +46,7 @@ pub fn start(spec: SinkSpec, host: &str) -> Result<Worker> {
             gzip,
             timeout,
         } => {
+            let bulk_reply = matches!(preset, Preset::ElasticsearchBulk);
             let (encode, content_type): (Box<dyn Encode>, _) = match preset {
                 Preset::JsonLines => (Box::new(Lines(formatter)), "application/x-ndjson"),
                 Preset::SplunkHec => (
@@ -64,6 +65,7 @@ pub fn start(spec: SinkSpec, host: &str) -> Result<Worker> {
                 gzip,
                 timeout,
                 ca_file,
+                bulk_reply,
             })
             .with_context(|| format!("sink {}", spec.name))?;
             (encode, Box::new(transport))
