@@ -58,9 +58,12 @@ impl Rsyslog {
             format!(
                 "global(workDirectory=\"{d}\" maxMessageSize=\"64k\")\n\
                  module(load=\"imtcp\")\nmodule(load=\"imudp\")\n\
+                 module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
                  template(name=\"raw\" type=\"string\" string=\"%msg%\\n\")\n\
                  ruleset(name=\"tcp\") {{ action(type=\"omfile\" file=\"{d}/tcp.log\" template=\"raw\") }}\n\
                  ruleset(name=\"udp\") {{ action(type=\"omfile\" file=\"{d}/udp.log\" template=\"raw\") }}\n\
+                 ruleset(name=\"unix\") {{ action(type=\"omfile\" file=\"{d}/unix.log\" template=\"raw\") }}\n\
+                 input(type=\"imuxsock\" Socket=\"{d}/log.sock\" UseSpecialParser=\"off\" ParseHostname=\"on\" ruleset=\"unix\")\n\
                  input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{tcp_port}\" ruleset=\"tcp\")\n\
                  input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp_port}\" ruleset=\"udp\")\n"
             ),
@@ -110,6 +113,15 @@ impl Rsyslog {
 
     pub fn udp_lines(&self) -> Vec<String> {
         lines_of(&self.dir.join("udp.log"))
+    }
+
+    /// rsyslog's unix datagram socket (imuxsock), like /dev/log.
+    pub fn unix_socket(&self) -> PathBuf {
+        self.dir.join("log.sock")
+    }
+
+    pub fn unix_lines(&self) -> Vec<String> {
+        lines_of(&self.dir.join("unix.log"))
     }
 }
 

@@ -138,9 +138,13 @@ fn sessions_reach_rsyslog_and_http_as_tail_saw_them() {
         &format!(
             "[[sink]]\nname = \"rsyslog-tcp\"\ntype = \"syslog\"\naddress = \"tcp://127.0.0.1:{}\"\nfilter = \"{filter}\"\n\n\
              [[sink]]\nname = \"rsyslog-udp\"\ntype = \"syslog\"\naddress = \"udp://127.0.0.1:{}\"\nfilter = \"{filter}\"\n\n\
+             [[sink]]\nname = \"rsyslog-unix\"\ntype = \"syslog\"\naddress = \"unix://{}\"\nfilter = \"{filter}\"\n\n\
              [[sink]]\nname = \"collector\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{}/ingest\"\ngzip = true\n\
              auth = \"Bearer t0k3n\"\nbatch_wait = \"200ms\"\nfilter = \"{filter}\"\n",
-            rsyslog.tcp_port, rsyslog.udp_port, http.port
+            rsyslog.tcp_port,
+            rsyslog.udp_port,
+            rsyslog.unix_socket().display(),
+            http.port
         ),
     );
     let tracer = Tracer::start(&["--filter", &filter]).unwrap();
@@ -149,9 +153,10 @@ fn sessions_reach_rsyslog_and_http_as_tail_saw_them() {
     let want = reference(tracer, &ports);
     assert!(want.len() >= 3 * 5, "too few events: {want:#?}");
 
-    let sinks: [(&str, &dyn Fn() -> Vec<String>); 3] = [
+    let sinks: [(&str, &dyn Fn() -> Vec<String>); 4] = [
         ("rsyslog tcp", &|| rsyslog.tcp_lines()),
         ("rsyslog udp", &|| rsyslog.udp_lines()),
+        ("rsyslog unix", &|| rsyslog.unix_lines()),
         ("http", &|| http.lines()),
     ];
     for (_, lines) in &sinks {
@@ -173,7 +178,7 @@ fn sessions_reach_rsyslog_and_http_as_tail_saw_them() {
         );
     }
     assert!(err.contains("ssh-trace: sink rsyslog-tcp: "), "{err}");
-    for name in ["rsyslog-tcp", "rsyslog-udp", "collector"] {
+    for name in ["rsyslog-tcp", "rsyslog-udp", "rsyslog-unix", "collector"] {
         assert!(
             err.lines()
                 .any(|l| l.starts_with(&format!("ssh-trace: sink {name}: "))
