@@ -146,6 +146,15 @@ pub struct HttpReceiver {
 
 impl HttpReceiver {
     pub fn start(name: &str) -> Result<Self> {
+        Self::start_with(name, None)
+    }
+
+    /// HTTPS with `(certificate chain, key)` PEM files.
+    pub fn start_tls(name: &str, cert: &Path, key: &Path) -> Result<Self> {
+        Self::start_with(name, Some((cert, key)))
+    }
+
+    fn start_with(name: &str, tls: Option<(&Path, &Path)>) -> Result<Self> {
         let out = world().dir.join(format!("http_{name}.log"));
         for stale in ["", ".requests", ".requests.jsonl", ".fail", ".bulk_errors"] {
             let _ = std::fs::remove_file(format!("{}{stale}", out.display()));
@@ -153,6 +162,7 @@ impl HttpReceiver {
         let mut child = Command::new("python3")
             .arg(workspace_root().join("tests/fixtures/http_receiver.py"))
             .arg(&out)
+            .args(tls.map(|(c, k)| [c, k]).into_iter().flatten())
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .spawn()

@@ -518,3 +518,101 @@ fn bad_configs_name_the_key_and_line() {
         )
     );
 }
+
+/// A test CA and a certificate for 127.0.0.1 signed by it (openssl).
+fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ssh-trace test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
+#[test]
+fn https_sink_trusts_the_configured_ca() {
+    if !root_or_skip("https_sink_trusts_the_configured_ca") {
+        return;
+    }
+    let sshd = Sshd::start("sinks_tls").unwrap();
+    let dir = test_dir("sinks_tls");
+    let (ca, cert, key) = test_pki(&dir);
+    let https = HttpReceiver::start_tls("tls", &cert, &key).unwrap();
+    let filter = format!("destination.port = {}", sshd.port);
+    let (cfg, file) = write_config(
+        &dir,
+        &format!(
+            "[[sink]]\nname = \"tls\"\ntype = \"http\"\nurl = \"https://127.0.0.1:{}/ingest\"\n\
+             ca_file = \"{}\"\nbatch_wait = \"200ms\"\nfilter = \"{filter}\"\n",
+            https.port,
+            ca.display()
+        ),
+    );
+    let tracer = Tracer::start(&["--filter", &filter]).unwrap();
+    let agent = Agent::start(&cfg, &file).unwrap();
+    let ports = sessions(&sshd, 2, Duration::ZERO);
+    let want = reference(tracer, &ports);
+    wait_for_count(WAIT, want.len(), || session_lines(&https.lines()).len());
+    agent.stop().unwrap();
+    assert_same("https", &session_lines(&https.lines()), &want);
+}

@@ -18,6 +18,8 @@ const PACKAGES: &[&str] = &[
     "procps",
     "python3",
     "rsyslog",
+    // The HTTPS sink test makes a CA and a certificate.
+    "openssl",
     // Operators' view tests: a real Prometheus (and promtool), tmux for `top`.
     "prometheus",
     "tmux",
