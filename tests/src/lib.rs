@@ -266,6 +266,24 @@ pub fn parse_run(out: std::process::Output) -> SshRun {
     }
 }
 
+/// `scp` to the test user on `sshd`, with the test key; add the source
+/// file and the remote path.
+pub fn scp_base(sshd: &Sshd) -> Command {
+    let mut c = Command::new("scp");
+    c.args([
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+    ])
+    .arg("-i")
+    .arg(&world().key)
+    .args(["-P", &sshd.port.to_string()]);
+    c
+}
+
 /// Runs `cmd` in a session as the test user.
 pub fn ssh(sshd: &Sshd, extra: &[&str], cmd: &str) -> Result<SshRun> {
     let out = ssh_base(sshd, &world().key)

@@ -161,19 +161,8 @@ fn scp_upload_counts_bytes_in() {
     std::fs::write(&file, &data).unwrap();
     let tracer = Tracer::start(&[]).unwrap();
     let before = sshd.logged_client_ports().len();
-    let out = Command::new("scp")
-        .args([
-            "-v",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-        ])
-        .arg("-i")
-        .arg(&w.key)
-        .args(["-P", &sshd.port.to_string()])
+    let out = scp_base(&sshd)
+        .arg("-v")
         .arg(&file)
         .arg(format!("{TEST_USER}@127.0.0.1:/tmp/ssh-trace-upload.bin"))
         .stdin(Stdio::null())

@@ -13,15 +13,7 @@ fn sessions_lists_a_pty_session_with_its_tty_and_command() {
         return;
     }
     let sshd = Sshd::start("ops_sessions").unwrap();
-    let sock = world().dir.join("ops_sessions.sock");
-    let filter = format!("destination.port = {}", sshd.port);
-    let tracer = Tracer::start(&[
-        "--filter",
-        &filter,
-        "--sessions-socket",
-        sock.to_str().unwrap(),
-    ])
-    .unwrap();
+    let (tracer, sock) = tracer_with_socket(&sshd, "ops_sessions");
     let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "session socket must be root-only");
 

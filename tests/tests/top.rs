@@ -42,15 +42,7 @@ fn top_shows_a_session_its_tree_and_events_and_quits() {
         return;
     }
     let sshd = Sshd::start("ops_top").unwrap();
-    let sock = world().dir.join("ops_top.sock");
-    let filter = format!("destination.port = {}", sshd.port);
-    let tracer = Tracer::start(&[
-        "--filter",
-        &filter,
-        "--sessions-socket",
-        sock.to_str().unwrap(),
-    ])
-    .unwrap();
+    let (tracer, sock) = tracer_with_socket(&sshd, "ops_top");
     let pty = PtySession::start(&sshd, 60);
     let src = format!("127.0.0.1:{}", pty.port);
     // The agent knows the session before top starts.

@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use ssh_trace_tests::{ssh, ssh_base, world, Sshd, TEST_USER};
+use ssh_trace_tests::{scp_base, ssh, ssh_base, world, Sshd, TEST_USER};
 
 use crate::bench::{median, storm_inside, storm_outside, usage};
 
@@ -160,21 +160,9 @@ fn scp_rate(sshd: &Sshd, file: &Path, mib: u64) -> Result<f64> {
 }
 
 fn scp_once(sshd: &Sshd, file: &Path, mib: u64) -> Result<f64> {
-    let w = world();
     let t0 = Instant::now();
-    let out = Command::new("scp")
-        .args([
-            "-q",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-        ])
-        .arg("-i")
-        .arg(&w.key)
-        .args(["-P", &sshd.port.to_string()])
+    let out = scp_base(sshd)
+        .arg("-q")
         .arg(file)
         .arg(format!("{TEST_USER}@127.0.0.1:/dev/null"))
         .output()?;

@@ -108,26 +108,39 @@ impl Reader {
         self.pending.pop_front()
     }
 
+    /// Fills `buf` as far as the file goes; a read error ends the file.
+    fn read_block_part(&mut self, start: u64, buf: &mut [u8]) -> Option<usize> {
+        match read_full(&mut self.inner, buf) {
+            Ok(n) => {
+                self.pos += n as u64;
+                Some(n)
+            }
+            Err(e) => {
+                self.give_up(start, format!("read error: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Warns and reads no further.
+    fn give_up(&mut self, offset: u64, what: impl std::fmt::Display) {
+        self.warn(offset, what);
+        self.eof = true;
+    }
+
     /// Reads the next block into `pending`; on damage, warns and resyncs.
     fn load_block(&mut self) {
         let start = self.pos;
         let mut h = [0u8; BLOCK_HEADER_LEN];
-        let n = match read_full(&mut self.inner, &mut h) {
-            Ok(n) => n,
-            Err(e) => {
-                self.warn(start, format!("read error: {e}"));
-                self.eof = true;
-                return;
-            }
+        let Some(n) = self.read_block_part(start, &mut h) else {
+            return;
         };
-        self.pos += n as u64;
         if n == 0 {
             self.eof = true;
             return;
         }
         if n < BLOCK_HEADER_LEN {
-            self.warn(start, "truncated block header at the end of the file (the recorder stopped mid-write); ignored");
-            self.eof = true;
+            self.give_up(start, "truncated block header at the end of the file (the recorder stopped mid-write); ignored");
             return;
         }
         let b = match file::parse_block_header(&h) {
@@ -142,21 +155,14 @@ impl Reader {
             }
         };
         let mut z = vec![0u8; b.zstd_len];
-        let k = match read_full(&mut self.inner, &mut z) {
-            Ok(k) => k,
-            Err(e) => {
-                self.warn(start, format!("read error: {e}"));
-                self.eof = true;
-                return;
-            }
+        let Some(k) = self.read_block_part(start, &mut z) else {
+            return;
         };
-        self.pos += k as u64;
         if k < b.zstd_len {
-            self.warn(start, format!(
+            self.give_up(start, format!(
                 "truncated block at the end of the file ({k} of {} bytes; the recorder stopped mid-write); ignored",
                 b.zstd_len
             ));
-            self.eof = true;
             return;
         }
         let raw = match file::open_block(&h, &b, &z) {

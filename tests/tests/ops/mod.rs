@@ -120,3 +120,17 @@ pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The agent, kept to `sshd`'s sessions, serving them on a socket of its own.
+pub fn tracer_with_socket(sshd: &Sshd, name: &str) -> (Tracer, std::path::PathBuf) {
+    let sock = world().dir.join(format!("{name}.sock"));
+    let filter = format!("destination.port = {}", sshd.port);
+    let tracer = Tracer::start(&[
+        "--filter",
+        &filter,
+        "--sessions-socket",
+        sock.to_str().unwrap(),
+    ])
+    .unwrap();
+    (tracer, sock)
+}
