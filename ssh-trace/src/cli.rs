@@ -86,13 +86,13 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// The agent's session socket.
-        #[arg(long, value_name = "PATH", default_value = crate::session::socket::DEFAULT_PATH)]
+        #[arg(long, value_name = "PATH", default_value = crate::operators::socket::DEFAULT_PATH)]
         socket: PathBuf,
     },
     /// Live view of open sessions by traffic (q quits).
     Top {
         /// The agent's session socket.
-        #[arg(long, value_name = "PATH", default_value = crate::session::socket::DEFAULT_PATH)]
+        #[arg(long, value_name = "PATH", default_value = crate::operators::socket::DEFAULT_PATH)]
         socket: PathBuf,
     },
     /// Reports over capture files: sessions, users, sources, tree, timeline.
@@ -319,7 +319,7 @@ pub fn run() -> Result<()> {
         }
         Command::Agent { config } => run_agent(crate::sink::build::agent_options(&config)?),
         Command::Sessions { json, socket } => crate::operators::cli::sessions(&socket, json),
-        Command::Top { socket } => crate::top::run(&socket),
+        Command::Top { socket } => crate::operators::top::run(&socket),
         Command::Replay { read, out, window } => {
             replay::run(&read, out.formatter(), &window.selection()?)
         }

@@ -1,7 +1,7 @@
 //! ssh-trace: kernel programs → ring buffer reader → decode → session model
-//! → formats and sinks. The binary (main.rs) only runs the CLI.
+//! → pipeline (select once) → consumers (operators' view, lines, capture
+//! file, agent-mode sinks). The binary (main.rs) only runs the CLI.
 pub mod agent;
-pub mod alert;
 pub mod capture;
 pub mod cli;
 pub mod config;
@@ -10,8 +10,8 @@ pub mod event;
 pub mod filter;
 pub mod format;
 pub mod host;
-pub mod metrics;
 pub mod operators;
+pub mod pipeline;
 pub mod privileges;
 pub mod probes;
 pub mod reader;
@@ -19,6 +19,4 @@ pub mod replay;
 pub mod report;
 pub mod session;
 pub mod sink;
-pub mod synth;
 pub mod text;
-pub mod top;

@@ -9,13 +9,14 @@ use std::{
     io::Write,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
 
 use super::{codec::Encoder, file};
-use crate::event::{Event, Kind, SessionInfo};
+use crate::event::{Body, Event, SessionId, SessionInfo};
 
 #[derive(Clone, Debug, Default)]
 pub struct Rotation {
@@ -49,7 +50,7 @@ pub struct Writer {
     enc: Encoder,
     scratch: Vec<u8>,
     /// Sessions open now (connect seen, end not yet), for the next header.
-    open: HashMap<String, (SessionInfo, u64)>,
+    open: HashMap<SessionId, (Arc<SessionInfo>, u64)>,
     last_flush: Instant,
 }
 
@@ -101,7 +102,11 @@ impl Writer {
     }
 
     fn write_header(&mut self) -> Result<()> {
-        let mut open: Vec<(SessionInfo, u64)> = self.open.values().cloned().collect();
+        let mut open: Vec<(SessionInfo, u64)> = self
+            .open
+            .values()
+            .map(|(s, t)| (SessionInfo::clone(s), *t))
+            .collect();
         open.sort_by_key(|(_, start)| *start);
         let h = file::Header {
             host: self.origin.host.clone(),
@@ -122,16 +127,12 @@ impl Writer {
 
     pub fn write(&mut self, ev: &Event) -> Result<()> {
         if let Some(s) = &ev.session {
-            match ev.kind {
-                Kind::SessionEnd => {
-                    self.open.remove(&s.id);
-                }
-                _ => {
-                    let mut snap = s.clone();
-                    snap.traffic = None;
-                    snap.end = None;
-                    let start = self.open.get(&s.id).map_or(ev.time_ns, |(_, t)| *t);
-                    self.open.insert(s.id.clone(), (snap, start));
+            if let Body::SessionEnd(_) = ev.body {
+                self.open.remove(&s.id);
+            } else {
+                let entry = self.open.entry(s.id).or_insert((s.clone(), ev.time_ns));
+                if !Arc::ptr_eq(&entry.0, s) {
+                    entry.0 = s.clone();
                 }
             }
         }
@@ -201,5 +202,20 @@ impl Writer {
     pub fn finish(mut self) -> Result<()> {
         self.flush()?;
         self.file.sync_all().context("syncing capture file")
+    }
+}
+
+impl crate::pipeline::Consumer for Writer {
+    fn take(&mut self, ev: &crate::pipeline::Shared, _: &mut Vec<Event>) -> Result<()> {
+        self.write(ev)
+    }
+
+    /// About once a second the pending block is written.
+    fn tick(&mut self, _now_ns: u64, _: &mut Vec<Event>) -> Result<()> {
+        Writer::tick(self)
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Writer::finish(*self)
     }
 }

@@ -290,10 +290,10 @@ fn build(raw: RawFile) -> Result<Config, At> {
             sessions_socket: Some(
                 raw.agent
                     .sessions_socket
-                    .unwrap_or_else(|| crate::session::socket::DEFAULT_PATH.into()),
+                    .unwrap_or_else(|| crate::operators::socket::DEFAULT_PATH.into()),
             ),
             metrics_listen: raw.agent.metrics_listen,
-            metrics_source_ip: Some(crate::metrics::SourceIpLabel {
+            metrics_source_ip: Some(crate::operators::metrics::SourceIpLabel {
                 enabled: raw.agent.metrics_source_ip.unwrap_or(false),
                 limit: raw.agent.metrics_source_ip_limit.unwrap_or(100),
             }),

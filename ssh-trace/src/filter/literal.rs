@@ -4,16 +4,18 @@
 use std::time::UNIX_EPOCH;
 
 use super::{
-    ast::{Cmp, Lit, Pred},
-    fields::{Field, Ty},
+    ast::{Cmp, Lit, Pred, Raw},
     net::{parse_addr, Net},
-    parser::Raw,
+};
+use crate::event::{
+    fields::{Field, Ty},
+    Kind,
 };
 
 /// Rejects operators that make no sense for the field's type, before its
 /// value is read, so the error points at the operator.
 pub fn check_op(field: Field, op: &str) -> Result<(), String> {
-    let ty = field.ty();
+    let ty = field.ty;
     let ok = match op {
         "exists" | "=" | "!=" | "in" => true,
         "<" | "<=" | ">" | ">=" => ty != Ty::Bool,
@@ -27,7 +29,7 @@ pub fn check_op(field: Field, op: &str) -> Result<(), String> {
     if ok {
         return Ok(());
     }
-    let name = field.name();
+    let name = field.name;
     let hint = match (op, ty) {
         (_, Ty::Bool) => "; use = or !=",
         (_, Ty::Time) => "; compare times with <, <=, >, >=",
@@ -46,7 +48,7 @@ pub fn compare(field: Field, cmp: Cmp, raw: &Raw) -> Result<Pred, String> {
         return Ok(Pred::Cmp(cmp, member(field, raw)?));
     }
     let text = raw.text.as_ref();
-    let lit = match field.ty() {
+    let lit = match field.ty {
         Ty::Int | Ty::IntList => Lit::Int(int(field, text)?),
         Ty::Time => Lit::Time(time(text)?),
         Ty::Ip => match parse_addr(text) {
@@ -69,7 +71,7 @@ pub fn compare(field: Field, cmp: Cmp, raw: &Raw) -> Result<Pred, String> {
 /// `field contains value` / `field startswith value`.
 pub fn text_op(field: Field, op: &str, raw: &Raw) -> Result<Pred, String> {
     // A list of numbers "contains" a number when one element equals it.
-    if field.ty() == Ty::IntList {
+    if field.ty == Ty::IntList {
         return Ok(Pred::Cmp(Cmp::Eq, Lit::Int(int(field, &raw.text)?)));
     }
     let text = raw.text.clone().into_owned();
@@ -82,7 +84,7 @@ pub fn text_op(field: Field, op: &str, raw: &Raw) -> Result<Pred, String> {
 /// A value that `field` (or an element of it) can equal: for `=`, `!=`, `in`.
 pub fn member(field: Field, raw: &Raw) -> Result<Lit, String> {
     let text = raw.text.as_ref();
-    Ok(match field.ty() {
+    Ok(match field.ty {
         Ty::Int | Ty::IntList => Lit::Int(int(field, text)?),
         Ty::Text | Ty::TextList => Lit::Text(text.to_owned()),
         Ty::Bool => match text {
@@ -91,7 +93,7 @@ pub fn member(field: Field, raw: &Raw) -> Result<Lit, String> {
             _ => {
                 return Err(format!(
                     "expected true or false for `{}`, found `{text}`",
-                    field.name()
+                    field.name
                 ))
             }
         },
@@ -106,25 +108,25 @@ pub fn member(field: Field, raw: &Raw) -> Result<Lit, String> {
         Ty::Time => Lit::Time(time(text)?),
         // Checked here so a typo in an event name is an error rather than a
         // filter that silently matches nothing.
-        Ty::Event => match crate::event::Kind::all().find(|k| k.name() == text) {
+        Ty::Event => match Kind::from_name(text) {
             Some(k) => Lit::Event(k),
             None => {
                 return Err(format!(
                     "unknown event `{text}`; events are {}",
-                    crate::event::Kind::all()
+                    Kind::all()
                         .map(|k| k.name())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ))
             }
         },
-        Ty::Object => return Err(format!("`{}` is an object", field.name())),
+        Ty::Object => return Err(format!("`{}` is an object", field.name)),
     })
 }
 
 fn int(field: Field, text: &str) -> Result<i128, String> {
     text.parse::<i128>()
-        .map_err(|_| format!("expected an integer for `{}`, found `{text}`", field.name()))
+        .map_err(|_| format!("expected an integer for `{}`, found `{text}`", field.name))
 }
 
 /// RFC 3339 in UTC (as the events write it; fraction and `Z` optional), or a

@@ -32,23 +32,26 @@ impl Selected {
 
     pub fn add(&mut self, ev: &Event) {
         let Some(info) = &ev.session else { return };
-        let id = info.id.to_ascii_lowercase();
+        let text = info.id.text();
+        let id = text.as_str();
         let q = self.query.as_str();
         if q.is_empty() || !(id.starts_with(q) || id.ends_with(q)) {
             return;
         }
-        self.matched.insert(id.clone());
-        if self.chosen.as_deref() == Some(id.as_str()) {
+        if !self.matched.contains(id) {
+            self.matched.insert(id.to_owned());
+        }
+        if self.chosen.as_deref() == Some(id) {
             self.events.push(ev.clone());
         } else if id == q {
             // First sight of the full id (it would be chosen already otherwise).
-            self.chosen = Some(id);
+            self.chosen = Some(id.to_owned());
             self.chosen_exact = true;
             self.events = vec![ev.clone()];
         } else if self.chosen_exact {
             // Partial matches do not compete with the full id.
         } else if self.matched.len() == 1 {
-            self.chosen = Some(id);
+            self.chosen = Some(id.to_owned());
             self.events = vec![ev.clone()];
         } else {
             self.chosen = None;

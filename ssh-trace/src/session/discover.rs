@@ -10,7 +10,10 @@ use std::{
 use ssh_trace_common::{event::Creds, maps::DISCOVERED_KEY_BIT};
 
 use super::{endpoint, Session};
-use crate::{event::Endpoint, probes::ServerBinaries};
+use crate::{
+    event::{Endpoint, SessionId, SessionInfo},
+    probes::ServerBinaries,
+};
 
 #[derive(Clone, Debug)]
 pub struct ProcInfo {
@@ -92,7 +95,7 @@ pub fn discovered_key(root: &ProcInfo) -> u64 {
 pub fn snapshot(
     procs: &HashMap<u32, ProcInfo>,
     privsep: &HashSet<u32>,
-    make_id: impl Fn(u64) -> String,
+    make_id: impl Fn(u64) -> SessionId,
     boot_wall_ns: u64,
 ) -> Snapshot {
     let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
@@ -123,11 +126,7 @@ pub fn snapshot(
                 i += 1;
             }
             let key = discovered_key(root_info);
-            let mut s = Session::new(
-                key,
-                make_id(key),
-                boot_wall_ns + root_info.start_ticks * 1_000_000_000 / ticks,
-            );
+            let mut s = SessionInfo::new(make_id(key));
             s.discovered = true;
             // Logged in once a member other than the root runs as a uid that
             // is not the privilege-separation user's.
@@ -156,8 +155,9 @@ pub fn snapshot(
                 .filter_map(|p| procs.get(p))
                 .map(|p| (p.pid, p.creds))
                 .collect();
+            let start = boot_wall_ns + root_info.start_ticks * 1_000_000_000 / ticks;
             sessions.push(Found {
-                session: s,
+                session: Session::new(key, s, start),
                 procs: procs_list,
                 io_pid,
             });
@@ -255,11 +255,11 @@ mod tests {
     #[test]
     fn parses_proc_net_addresses() {
         let e = parse_addr("0100007F:0016", false).unwrap();
-        assert_eq!((e.ip.as_str(), e.port), ("127.0.0.1", 22));
+        assert_eq!((e.ip.to_string().as_str(), e.port), ("127.0.0.1", 22));
         let e = parse_addr("0000000000000000FFFF00000100007F:1F90", true).unwrap();
-        assert_eq!((e.ip.as_str(), e.port), ("127.0.0.1", 8080));
+        assert_eq!((e.ip.to_string().as_str(), e.port), ("127.0.0.1", 8080));
         let e = parse_addr("00000000000000000000000001000000:0050", true).unwrap();
-        assert_eq!(e.ip, "::1");
+        assert_eq!(e.ip.to_string(), "::1");
         assert!(parse_addr("zz:1", false).is_none());
     }
 

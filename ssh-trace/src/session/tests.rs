@@ -567,7 +567,7 @@ fn json_lines_match_the_documented_schema() {
     discovered.discovered = true;
     let mut t = table();
     t.add_discovered(discovered, &[(900, root())], &mut out);
-    let alerts = crate::alert::tests::sample_alerts(out[0].session.as_ref().unwrap());
+    let alerts = crate::operators::alert::tests::sample_alerts(out[0].session.as_ref().unwrap());
     out.extend(alerts);
     let mut documented: std::collections::HashSet<String> =
         schema.event_names().into_iter().collect();

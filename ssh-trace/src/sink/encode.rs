@@ -3,11 +3,7 @@
 use std::io::Write as _;
 
 use super::queue::Encode;
-use crate::{
-    event::{Event, Kind},
-    format::Formatter,
-    host::rfc3339,
-};
+use crate::{event::Event, format::Formatter, host::Rfc3339};
 
 /// One formatted line per event, newline-terminated.
 pub struct Lines(pub Formatter);
@@ -43,14 +39,6 @@ impl Syslog {
     }
 }
 
-/// Severity: losses are warnings, the rest informational.
-fn severity(kind: Kind) -> u8 {
-    match kind {
-        Kind::AgentLoss => 4,
-        _ => 6,
-    }
-}
-
 impl Encode for Syslog {
     fn encode(&mut self, ev: &Event, host: &str, out: &mut Vec<u8>) {
         self.line.clear();
@@ -59,15 +47,15 @@ impl Encode for Syslog {
             self.line.pop();
         }
         self.msg.clear();
-        let pri = self.facility as u16 * 8 + severity(ev.kind) as u16;
+        let pri = self.facility as u16 * 8 + ev.spec().syslog_severity as u16;
         let host = if host.is_empty() { "-" } else { host };
         let _ = write!(
             self.msg,
             "<{pri}>1 {} {host} {} {} {} - ",
-            rfc3339(ev.time_ns),
+            Rfc3339(ev.time_ns),
             self.app_name,
             self.procid,
-            ev.kind.name()
+            ev.kind().name()
         );
         self.msg.extend_from_slice(&self.line);
         let _ = write!(out, "{} ", self.msg.len());

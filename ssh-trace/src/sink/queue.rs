@@ -17,8 +17,12 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use super::{selected, spool::Spool};
-use crate::{event::Event, filter::Filter};
+use super::spool::Spool;
+use crate::{
+    event::Event,
+    filter::Filter,
+    pipeline::{self, selected},
+};
 
 /// Encoded bytes of some events, ready for the transport.
 #[derive(Debug, Default)]
@@ -223,7 +227,7 @@ impl Shared {
 pub struct Worker {
     pub name: String,
     pub stats: Arc<Stats>,
-    tx: Option<SyncSender<Arc<Vec<Event>>>>,
+    tx: Option<SyncSender<Arc<Vec<pipeline::Shared>>>>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -284,7 +288,7 @@ impl Worker {
     }
 
     /// Never blocks: a full queue drops the batch and counts it.
-    pub fn send(&self, batch: &Arc<Vec<Event>>) {
+    pub fn send(&self, batch: &Arc<Vec<pipeline::Shared>>) {
         let Some(tx) = &self.tx else { return };
         match tx.try_send(batch.clone()) {
             Ok(()) => {}
@@ -297,7 +301,7 @@ impl Worker {
     }
 
     /// Waits for room (benchmarks measure the sink, not the drops).
-    pub fn send_blocking(&self, batch: Arc<Vec<Event>>) {
+    pub fn send_blocking(&self, batch: Arc<Vec<pipeline::Shared>>) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(batch);
         }
@@ -338,14 +342,14 @@ impl Worker {
 
 fn intake(
     shared: &Shared,
-    rx: Receiver<Arc<Vec<Event>>>,
+    rx: Receiver<Arc<Vec<pipeline::Shared>>>,
     host: &str,
     filter: Option<&Filter>,
     encode: &mut dyn Encode,
 ) {
     while let Ok(batch) = rx.recv() {
         let mut c = Chunk::default();
-        let mut add = |batch: &[Event], c: &mut Chunk| {
+        let mut add = |batch: &[pipeline::Shared], c: &mut Chunk| {
             for ev in batch {
                 if selected(filter, ev, host) {
                     encode.encode(ev, host, &mut c.bytes);

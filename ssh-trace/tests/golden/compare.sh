@@ -7,6 +7,8 @@
 # CAPTURES=DIR: each DIR/*.cap is replayed in every format and reported.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+abs() { [[ "$1" = /* ]] && echo "$1" || echo "$PWD/$1"; }
+set -- "$(abs "$1")" "$(abs "$2")"
 run_all() { # BIN OUT
   local bin=$1 out=$2; mkdir -p "$out"
   while read -r name args; do

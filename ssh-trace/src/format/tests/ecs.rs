@@ -325,7 +325,7 @@ fn agent_stop() {
 
 #[test]
 fn alerts_map_to_ecs_alert_events() {
-    use crate::alert::{AlertKind, ALL_KINDS as ALERTS};
+    use crate::operators::alert::{AlertKind, ALL_KINDS as ALERTS};
     for k in ALERTS {
         let ev = crate::format::samples::event(crate::event::Kind::Alert(k));
         let d = serde_json::Value::Object(

@@ -425,7 +425,7 @@ fn every_event_has_the_base_attributes() {
 
 #[test]
 fn alerts_map_to_ocsf_detection_findings() {
-    use crate::alert::{AlertKind, ALL_KINDS as ALERTS};
+    use crate::operators::alert::{AlertKind, ALL_KINDS as ALERTS};
     for k in ALERTS {
         let ev = crate::format::samples::event(crate::event::Kind::Alert(k));
         let d = serde_json::Value::Object(

@@ -15,7 +15,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
 
 use crate::{
     host,
-    session::{
+    operators::{
         live::{Detail, Listing},
         socket::{self, Request},
     },

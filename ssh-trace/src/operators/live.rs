@@ -6,18 +6,19 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::procfs;
 use crate::{
-    event::{Body, Event, Kind},
+    event::{Body, SessionId},
     format::human::Human,
     host::rfc3339,
+    pipeline::Shared,
+    session::procfs,
 };
 
 /// Recent events kept per session (for `top`'s detail view).
 pub const RECENT: usize = 8;
 
 pub struct LiveSession {
-    pub id: String,
+    pub id: SessionId,
     pub user: Option<String>,
     pub source: Option<String>,
     pub start_ns: u64,
@@ -27,7 +28,8 @@ pub struct LiveSession {
     pub bytes_out: u64,
     /// Last exec'd process: pid and command line.
     pub last_exec: Option<(u32, String)>,
-    pub recent: VecDeque<String>,
+    /// Its last events, formatted only when someone asks.
+    pub recent: VecDeque<Shared>,
     pub discovered: bool,
 }
 
@@ -80,16 +82,12 @@ pub struct Listing {
 
 #[derive(Default)]
 pub struct Live {
-    sessions: HashMap<String, LiveSession>,
-    human: Option<Human>,
+    sessions: HashMap<SessionId, LiveSession>,
 }
 
 impl Live {
     pub fn new() -> Self {
-        Self {
-            sessions: HashMap::new(),
-            human: Some(Human { color: false }),
-        }
+        Self::default()
     }
 
     pub fn len(&self) -> usize {
@@ -100,90 +98,52 @@ impl Live {
         self.sessions.is_empty()
     }
 
-    pub fn get(&self, id: &str) -> Option<&LiveSession> {
-        self.sessions.get(id)
+    pub fn get(&self, id: SessionId) -> Option<&LiveSession> {
+        self.sessions.get(&id)
     }
 
-    pub fn observe(&mut self, ev: &Event) {
+    pub fn observe(&mut self, ev: &Shared) {
         let Some(s) = &ev.session else { return };
-        if ev.kind == Kind::SessionEnd {
+        if let Body::SessionEnd(_) = ev.body {
             self.sessions.remove(&s.id);
             return;
         }
         // Only these open an entry: process exits and execs may come after
         // the session ended (nohup), and must not bring it back.
         let opens = matches!(
-            ev.kind,
-            Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes
+            ev.body,
+            Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_)
         );
         if !opens && !self.sessions.contains_key(&s.id) {
             return;
         }
-        let l = self
-            .sessions
-            .entry(s.id.clone())
-            .or_insert_with(|| LiveSession {
-                id: s.id.clone(),
-                user: None,
-                source: None,
-                start_ns: ev.time_ns,
-                last_activity_ns: ev.time_ns,
-                bytes_in: 0,
-                bytes_out: 0,
-                last_exec: None,
-                recent: VecDeque::new(),
-                discovered: s.discovered,
-            });
-        if ev.kind == Kind::SessionConnect {
+        let l = self.sessions.entry(s.id).or_insert_with(|| LiveSession {
+            id: s.id,
+            user: None,
+            source: None,
+            start_ns: ev.time_ns,
+            last_activity_ns: ev.time_ns,
+            bytes_in: 0,
+            bytes_out: 0,
+            last_exec: None,
+            recent: VecDeque::new(),
+            discovered: s.discovered,
+        });
+        if let Body::SessionConnect = ev.body {
             l.start_ns = ev.time_ns;
         }
         l.user.clone_from(&s.user);
         l.source = s.source.as_ref().map(|e| format!("{}:{}", e.ip, e.port));
-        match &ev.body {
-            Body::ProcessExec { process } => {
-                l.last_activity_ns = ev.time_ns;
-                let cmd = if process.args.is_empty() {
-                    process.executable.clone()
-                } else {
-                    process.args.join(" ")
-                };
-                l.last_exec = Some((process.pid, cmd));
-            }
-            Body::ProcessExit { process }
-                if l.last_exec.as_ref().is_some_and(|(p, _)| *p == process.pid) =>
-            {
-                l.last_exec = None;
-            }
-            _ => {}
-        }
-        if let Some(t) = s.traffic {
-            if t.bytes_in != l.bytes_in || t.bytes_out != l.bytes_out {
-                l.last_activity_ns = ev.time_ns;
-            }
-            l.bytes_in = t.bytes_in;
-            l.bytes_out = t.bytes_out;
-        }
-        // Byte updates come every second: only the rest is worth recalling.
-        if ev.kind != Kind::SessionBytes {
-            if let Some(h) = &self.human {
-                let mut line = Vec::new();
-                h.write(ev, &mut line);
-                if l.recent.len() == RECENT {
-                    l.recent.pop_front();
-                }
-                l.recent
-                    .push_back(String::from_utf8_lossy(&line).trim_end().to_owned());
-            }
-        }
+        update(l, ev);
     }
 
     /// Rows of all open sessions; `pids` gives each session's processes as
     /// the session model knows them (None: unknown).
-    pub fn rows(&self, now_ns: u64, pids: &dyn Fn(&str) -> Option<Vec<u32>>) -> Vec<Row> {
+    pub fn rows(&self, now_ns: u64, pids: &dyn Fn(SessionId) -> Option<Vec<u32>>) -> Vec<Row> {
         let mut rows: Vec<Row> = self
             .sessions
             .values()
-            .map(|l| self.row(l, now_ns, pids(&l.id).as_deref()))
+            .map(|l| self.row(l, now_ns, pids(l.id).as_deref()))
             .collect();
         rows.sort_by(|a, b| a.start_ns.cmp(&b.start_ns).then(a.id.cmp(&b.id)));
         rows
@@ -193,7 +153,7 @@ impl Live {
         let pids = pids.unwrap_or(&[]);
         let (tty, command) = terminal(pids, l.last_exec.as_ref());
         Row {
-            id: l.id.clone(),
+            id: l.id.to_string(),
             user: l.user.clone(),
             source: l.source.clone(),
             start: rfc3339(l.start_ns),
@@ -207,14 +167,57 @@ impl Live {
         }
     }
 
-    pub fn detail(&self, id: &str, now_ns: u64, pids: Option<Vec<u32>>) -> Option<Detail> {
-        let l = self.sessions.get(id)?;
+    pub fn detail(&self, id: SessionId, now_ns: u64, pids: Option<Vec<u32>>) -> Option<Detail> {
+        let l = self.sessions.get(&id)?;
         let pids = pids.unwrap_or_default();
+        let human = Human { color: false };
+        let recent = l
+            .recent
+            .iter()
+            .map(|ev| {
+                let mut line = Vec::new();
+                human.write(ev, &mut line);
+                String::from_utf8_lossy(&line).trim_end().to_owned()
+            })
+            .collect();
         Some(Detail {
             session: self.row(l, now_ns, Some(&pids)),
             tree: tree(&pids),
-            recent: l.recent.iter().cloned().collect(),
+            recent,
         })
+    }
+}
+
+/// What an event of an open session changes: activity, last command,
+/// traffic, recent events.
+fn update(l: &mut LiveSession, ev: &Shared) {
+    if let Body::ProcessExec(process) = &ev.body {
+        l.last_activity_ns = ev.time_ns;
+        let cmd = if process.args.is_empty() {
+            process.executable.clone()
+        } else {
+            process.args.join(" ")
+        };
+        l.last_exec = Some((process.pid, cmd));
+    }
+    if let Body::ProcessExit(process) = &ev.body {
+        if l.last_exec.as_ref().is_some_and(|(p, _)| *p == process.pid) {
+            l.last_exec = None;
+        }
+    }
+    if let Some(t) = ev.body.traffic() {
+        if t.bytes_in != l.bytes_in || t.bytes_out != l.bytes_out {
+            l.last_activity_ns = ev.time_ns;
+        }
+        l.bytes_in = t.bytes_in;
+        l.bytes_out = t.bytes_out;
+    }
+    // Byte updates come every second: only the rest is worth recalling.
+    if !matches!(ev.body, Body::SessionBytes(_)) {
+        if l.recent.len() == RECENT {
+            l.recent.pop_front();
+        }
+        l.recent.push_back(ev.clone());
     }
 }
 

@@ -16,10 +16,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{
-    alert::actions::ActionCounts,
-    event::{Body, Event, Kind, LossCounts},
-};
+use super::alert::actions::ActionCounts;
+use crate::event::{Body, Event, LossCounts, SessionId, SessionInfo, Traffic};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -61,7 +59,7 @@ pub struct Metrics {
     f: Arc<Families>,
     source_ip: SourceIpLabel,
     ips: HashSet<String>,
-    open: HashMap<String, Open>,
+    open: HashMap<SessionId, Open>,
     actions_seen: ActionCounts,
 }
 
@@ -153,87 +151,81 @@ impl Metrics {
     pub fn observe(&mut self, ev: &Event) {
         self.f
             .events
-            .get_or_create(&vec![("event", ev.kind.name().to_owned())])
+            .get_or_create(&vec![("event", ev.kind().name().to_owned())])
             .inc();
-        if let Body::AgentLoss { loss, .. } = &ev.body {
-            self.count_loss(loss);
+        if let Body::AgentLoss(l) = &ev.body {
+            self.count_loss(&l.loss);
         }
-        if let Body::Alert { alert } = &ev.body {
+        if let Body::Alert(_, alert) = &ev.body {
             self.f
                 .alerts
                 .get_or_create(&vec![
                     ("rule", alert.rule.clone()),
-                    ("event", ev.kind.name().to_owned()),
+                    ("event", ev.kind().name().to_owned()),
                 ])
                 .inc();
         }
         let Some(s) = &ev.session else { return };
         let user = s.user.clone().unwrap_or_else(|| NO_USER.to_owned());
-        match ev.kind {
-            Kind::SessionLogin => {
+        if let Body::SessionLogin = ev.body {
+            self.login(s, user);
+            return;
+        }
+        if let Some(t) = ev.body.traffic() {
+            self.traffic(s.id, t, &user);
+        }
+        if let Body::SessionEnd(c) = &ev.body {
+            if let Some(labels) = self.open.remove(&s.id).and_then(|o| o.active) {
+                self.f.sessions_active.get_or_create(&labels).dec();
+            }
+            let outcome = if c.end.logged_in {
+                "logged_in"
+            } else {
+                "never_authenticated"
+            };
+            self.f
+                .connections
+                .get_or_create(&vec![("outcome", outcome.into())])
+                .inc();
+            self.f.duration.observe(c.end.duration_ms as f64 / 1000.0);
+        }
+    }
+
+    fn login(&mut self, s: &SessionInfo, user: String) {
+        self.f
+            .logins
+            .get_or_create(&vec![("user", user.clone()), ("outcome", "success".into())])
+            .inc();
+        let mut labels = vec![("user", user)];
+        if self.source_ip.enabled {
+            let ip = s.source.map(|e| e.ip.to_string());
+            labels.push(("source_ip", self.ip_label(ip.as_deref())));
+        }
+        self.f.sessions_active.get_or_create(&labels).inc();
+        self.open.entry(s.id).or_default().active = Some(labels);
+    }
+
+    /// Counts the bytes moved since the session's previous counters.
+    fn traffic(&mut self, id: SessionId, t: &Traffic, user: &str) {
+        let o = self.open.entry(id).or_default();
+        let (din, dout) = (
+            t.bytes_in.saturating_sub(o.bytes_in),
+            t.bytes_out.saturating_sub(o.bytes_out),
+        );
+        o.bytes_in = o.bytes_in.max(t.bytes_in);
+        o.bytes_out = o.bytes_out.max(t.bytes_out);
+        for (dir, d) in [("in", din), ("out", dout)] {
+            if d > 0 {
                 self.f
-                    .logins
-                    .get_or_create(&vec![("user", user.clone()), ("outcome", "success".into())])
-                    .inc();
-                let mut labels = vec![("user", user)];
-                if self.source_ip.enabled {
-                    let ip = self.ip_label(s.source.as_ref().map(|e| e.ip.as_str()));
-                    labels.push(("source_ip", ip));
-                }
-                self.f.sessions_active.get_or_create(&labels).inc();
-                self.open.entry(s.id.clone()).or_default().active = Some(labels);
+                    .session_bytes
+                    .get_or_create(&vec![("user", user.to_owned()), ("direction", dir.into())])
+                    .inc_by(d);
             }
-            Kind::SessionBytes | Kind::SessionEnd => {
-                if let Some(t) = s.traffic {
-                    let o = self.open.entry(s.id.clone()).or_default();
-                    let (din, dout) = (
-                        t.bytes_in.saturating_sub(o.bytes_in),
-                        t.bytes_out.saturating_sub(o.bytes_out),
-                    );
-                    o.bytes_in = o.bytes_in.max(t.bytes_in);
-                    o.bytes_out = o.bytes_out.max(t.bytes_out);
-                    for (dir, d) in [("in", din), ("out", dout)] {
-                        if d > 0 {
-                            self.f
-                                .session_bytes
-                                .get_or_create(&vec![
-                                    ("user", user.clone()),
-                                    ("direction", dir.into()),
-                                ])
-                                .inc_by(d);
-                        }
-                    }
-                }
-                if let (Kind::SessionEnd, Some(end)) = (ev.kind, &s.end) {
-                    if let Some(o) = self.open.remove(&s.id) {
-                        if let Some(labels) = o.active {
-                            self.f.sessions_active.get_or_create(&labels).dec();
-                        }
-                    }
-                    let outcome = if end.logged_in {
-                        "logged_in"
-                    } else {
-                        "never_authenticated"
-                    };
-                    self.f
-                        .connections
-                        .get_or_create(&vec![("outcome", outcome.into())])
-                        .inc();
-                    self.f.duration.observe(end.duration_ms as f64 / 1000.0);
-                }
-            }
-            _ => {}
         }
     }
 
     fn count_loss(&self, loss: &LossCounts) {
-        for (place, n) in [
-            ("kernel_ringbuf", loss.kernel_ringbuf),
-            ("kernel_tracked_full", loss.kernel_tracked_full),
-            ("kernel_socks_full", loss.kernel_socks_full),
-            ("queue", loss.queue),
-            ("decode", loss.decode),
-        ] {
+        for (place, n) in loss.named() {
             if n > 0 {
                 self.f
                     .lost

@@ -1,5 +1,5 @@
 use super::state::{Key, TopState};
-use crate::session::live::{Listing, Row};
+use crate::operators::live::{Listing, Row};
 
 fn row(id: &str, bytes: u64, start: u64) -> Row {
     Row {

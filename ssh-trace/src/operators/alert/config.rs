@@ -18,7 +18,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use super::{AlertKind, Severity};
+use crate::event::{AlertKind, Severity};
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/ssh-trace/alert-state.json";
 
@@ -181,7 +181,7 @@ impl Config {
                 AlertKind::SessionBytes => needs("max (bytes)", r.max.is_some())?,
                 AlertKind::Idle | AlertKind::LoginAfterIdle => needs("after", after.is_some())?,
                 AlertKind::ActionFailed => bail!("rule {name}: action_failed is not a rule type"),
-                _ => {}
+                AlertKind::NewSource | AlertKind::RootLogin | AlertKind::PrivilegeGain => {}
             }
             if rules.iter().any(|x: &Rule| x.name == name) {
                 bail!("rule {name} is defined twice (give each rule its own name)");

@@ -2,7 +2,7 @@
 //! selection (kept on the same session across refreshes) and the detail.
 use std::collections::HashMap;
 
-use crate::session::live::{Detail, Listing, Row};
+use crate::operators::live::{Detail, Listing, Row};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopRow {

@@ -2,25 +2,27 @@
 //! fires makes an `alert.*` event carrying the session and the evidence.
 use std::{
     collections::{HashMap, HashSet, VecDeque},
+    net::IpAddr,
+    sync::Arc,
     time::Duration,
 };
 
 use anyhow::Result;
 
-use super::{config::Rule, state::KnownSources, Alert, AlertKind, Evidence};
-use crate::event::{Body, Event, Kind, SessionInfo};
+use super::{config::Rule, state::KnownSources};
+use crate::event::{Alert, AlertKind, Body, Event, Evidence, SessionId, SessionInfo};
 
 pub struct Engine {
     rules: Vec<Rule>,
     known: Option<KnownSources>,
     /// Per rule: event times per source IP within the rule's window.
-    windows: Vec<HashMap<String, VecDeque<u64>>>,
+    windows: Vec<HashMap<IpAddr, VecDeque<u64>>>,
     /// Per rule and source IP: when it last fired (once per window).
-    fired_ip: HashMap<(usize, String), u64>,
+    fired_ip: HashMap<(usize, IpAddr), u64>,
     /// Per rule: sessions it already fired for (session_bytes).
-    fired_session: Vec<HashSet<String>>,
+    fired_session: Vec<HashSet<SessionId>>,
     /// Logged-in sessions still open.
-    open: HashSet<String>,
+    open: HashSet<SessionId>,
     /// Since when no session has been open (None while one is).
     idle_since: Option<u64>,
     /// Per rule: the idle rule fired for the current idle period.
@@ -32,25 +34,18 @@ pub struct Engine {
 fn alert_event(
     rule: &Rule,
     time_ns: u64,
-    session: Option<&SessionInfo>,
+    session: Option<&Arc<SessionInfo>>,
     evidence: Evidence,
 ) -> Event {
-    let session = session.map(|s| SessionInfo {
-        traffic: None,
-        end: None,
-        ..s.clone()
-    });
+    let alert = Alert {
+        rule: rule.name.clone(),
+        severity: rule.severity,
+        evidence,
+    };
     Event::new(
         time_ns,
-        Kind::Alert(rule.kind),
-        session,
-        Body::Alert {
-            alert: Alert {
-                rule: rule.name.clone(),
-                severity: rule.severity,
-                evidence,
-            },
-        },
+        session.cloned(),
+        Body::Alert(rule.kind, Box::new(alert)),
     )
 }
 
@@ -80,41 +75,49 @@ impl Engine {
         &self.rules
     }
 
+    /// The rules an event can fire; alerts and the agent's events fire none.
     pub fn observe(&mut self, ev: &Event, out: &mut Vec<Event>) {
-        if ev.kind.is_alert() {
-            return;
-        }
         let Some(s) = &ev.session else { return };
-        let ip = s.source.as_ref().map(|e| e.ip.clone());
-        match ev.kind {
-            Kind::SessionLogin => self.on_login(ev, s, ip, out),
-            Kind::SessionConnect => {
+        let ip = s.source.map(|e| e.ip);
+        match &ev.body {
+            Body::SessionLogin => self.on_login(ev, s, ip, out),
+            Body::SessionConnect => {
                 if let Some(ip) = ip {
                     self.count(AlertKind::ConnectionRate, ev, s, ip, out);
                 }
             }
-            Kind::SessionEnd => {
-                let logged_in = s.end.as_ref().is_some_and(|e| e.logged_in);
-                if let (false, Some(ip)) = (logged_in, ip.clone()) {
+            Body::SessionEnd(c) => {
+                if let (false, Some(ip)) = (c.end.logged_in, ip) {
                     self.count(AlertKind::UnauthenticatedRate, ev, s, ip, out);
                 }
                 self.check_bytes(ev, s, ip, out);
                 self.on_end(s, ev.time_ns);
             }
-            Kind::SessionBytes => self.check_bytes(ev, s, ip, out),
-            Kind::UserChange => self.check_privilege(ev, s, ip, out),
-            _ => {}
+            Body::SessionBytes(_) => self.check_bytes(ev, s, ip, out),
+            Body::UserChange(_) => self.check_privilege(ev, s, ip, out),
+            Body::ProcessExec(_)
+            | Body::ProcessExit(_)
+            | Body::AgentStart(_)
+            | Body::AgentLoss(_)
+            | Body::AgentStop(_)
+            | Body::Alert(..) => {}
         }
     }
 
-    fn on_login(&mut self, ev: &Event, s: &SessionInfo, ip: Option<String>, out: &mut Vec<Event>) {
+    fn on_login(
+        &mut self,
+        ev: &Event,
+        s: &Arc<SessionInfo>,
+        ip: Option<IpAddr>,
+        out: &mut Vec<Event>,
+    ) {
         let user = s.user.clone().or_else(|| s.uid.map(|u| u.to_string()));
         let was_idle = self.open.is_empty().then_some(self.idle_since).flatten();
-        self.open.insert(s.id.clone());
+        self.open.insert(s.id);
         self.idle_since = None;
         let mut new_source = false;
-        if let (Some(known), Some(u), Some(ip)) = (&mut self.known, &user, &ip) {
-            if known.insert(u, ip) {
+        if let (Some(known), Some(u), Some(ip)) = (&mut self.known, &user, ip) {
+            if known.insert(u, &ip.to_string()) {
                 // Discovered sessions teach the pair without alerting: they
                 // logged in before the agent ran.
                 new_source = !s.discovered;
@@ -127,7 +130,7 @@ impl Engine {
         for (i, rule) in self.rules.iter().enumerate() {
             let base = Evidence {
                 user: user.clone(),
-                source_ip: ip.clone(),
+                source_ip: ip,
                 ..Default::default()
             };
             let fire = match rule.kind {
@@ -164,8 +167,8 @@ impl Engine {
         &mut self,
         kind: AlertKind,
         ev: &Event,
-        s: &SessionInfo,
-        ip: String,
+        s: &Arc<SessionInfo>,
+        ip: IpAddr,
         out: &mut Vec<Event>,
     ) {
         for (i, rule) in self.rules.iter().enumerate() {
@@ -173,7 +176,7 @@ impl Engine {
                 continue;
             }
             let w = ns(rule.window);
-            let times = self.windows[i].entry(ip.clone()).or_default();
+            let times = self.windows[i].entry(ip).or_default();
             times.push_back(ev.time_ns);
             while times.front().is_some_and(|&t| t + w < ev.time_ns) {
                 times.pop_front();
@@ -183,7 +186,7 @@ impl Engine {
                 continue;
             }
             // Once per window per IP, not on every further connection.
-            let key = (i, ip.clone());
+            let key = (i, ip);
             if self
                 .fired_ip
                 .get(&key)
@@ -193,7 +196,7 @@ impl Engine {
             }
             self.fired_ip.insert(key, ev.time_ns);
             let evidence = Evidence {
-                source_ip: Some(ip.clone()),
+                source_ip: Some(ip),
                 count: Some(n),
                 limit: Some(rule.max),
                 window_s: Some(rule.window.as_secs()),
@@ -206,23 +209,23 @@ impl Engine {
     fn check_bytes(
         &mut self,
         ev: &Event,
-        s: &SessionInfo,
-        ip: Option<String>,
+        s: &Arc<SessionInfo>,
+        ip: Option<IpAddr>,
         out: &mut Vec<Event>,
     ) {
-        let Some(t) = s.traffic else { return };
+        let Some(t) = ev.body.traffic() else { return };
         let total = t.bytes_in + t.bytes_out;
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.kind != AlertKind::SessionBytes || total <= rule.max {
                 continue;
             }
             // Once per session.
-            if !self.fired_session[i].insert(s.id.clone()) {
+            if !self.fired_session[i].insert(s.id) {
                 continue;
             }
             let evidence = Evidence {
                 user: s.user.clone(),
-                source_ip: ip.clone(),
+                source_ip: ip,
                 count: Some(total),
                 limit: Some(rule.max),
                 ..Default::default()
@@ -234,13 +237,14 @@ impl Engine {
     fn check_privilege(
         &mut self,
         ev: &Event,
-        s: &SessionInfo,
-        ip: Option<String>,
+        s: &Arc<SessionInfo>,
+        ip: Option<IpAddr>,
         out: &mut Vec<Event>,
     ) {
-        let Body::UserChange { process, change } = &ev.body else {
+        let Body::UserChange(c) = &ev.body else {
             return;
         };
+        let (process, change) = (&c.process, &c.change);
         // Only sessions logged in as someone else: sshd itself runs as root
         // before the login.
         let origin_not_root = s.uid.is_some_and(|u| u != 0);
@@ -258,7 +262,7 @@ impl Engine {
             }
             let evidence = Evidence {
                 user: s.user.clone(),
-                source_ip: ip.clone(),
+                source_ip: ip,
                 pid: Some(process.pid),
                 syscall: Some(change.syscall.to_owned()),
                 ..Default::default()

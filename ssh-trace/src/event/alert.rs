@@ -1,18 +1,24 @@
-//! Alerts: rules over the event stream (rules.rs), their configuration
-//! (config.rs), state kept across restarts (state.rs) and the actions they
-//! trigger (actions.rs). Each alert is itself an event (`alert.*`).
-pub mod actions;
-pub mod config;
-pub mod rules;
-pub mod state;
-#[cfg(test)]
-pub(crate) mod tests;
+//! Alert events (`alert.*`): what a rule that fired carries (the rules
+//! themselves live in operators/alert/).
+use std::net::IpAddr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The rule types; each fires events of its own kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+/// The rule types; each fires events of its own type (`alert.<type>`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::EnumIter,
+    strum::EnumCount,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// First login of a user from a source IP not seen before.
@@ -35,31 +41,14 @@ pub enum AlertKind {
     ActionFailed,
 }
 
-pub const ALL_KINDS: [AlertKind; 9] = [
-    AlertKind::NewSource,
-    AlertKind::ConnectionRate,
-    AlertKind::UnauthenticatedRate,
-    AlertKind::RootLogin,
-    AlertKind::PrivilegeGain,
-    AlertKind::SessionBytes,
-    AlertKind::Idle,
-    AlertKind::LoginAfterIdle,
-    AlertKind::ActionFailed,
-];
-
 impl AlertKind {
+    /// Every alert type, in capture-code order.
+    pub fn all() -> impl Iterator<Item = AlertKind> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Self::NewSource => "alert.new_source",
-            Self::ConnectionRate => "alert.connection_rate",
-            Self::UnauthenticatedRate => "alert.unauthenticated_rate",
-            Self::RootLogin => "alert.root_login",
-            Self::PrivilegeGain => "alert.privilege_gain",
-            Self::SessionBytes => "alert.session_bytes",
-            Self::Idle => "alert.idle",
-            Self::LoginAfterIdle => "alert.login_after_idle",
-            Self::ActionFailed => "alert.action_failed",
-        }
+        super::Kind::Alert(self).name()
     }
 }
 
@@ -70,6 +59,16 @@ pub enum Severity {
     #[default]
     Warning,
     Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
 }
 
 /// What an alert carries besides its session: the rule's name and why it fired.
@@ -86,7 +85,8 @@ pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub source_ip: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub source_ip: Option<IpAddr>,
     /// How many times it happened within the window, or the bytes moved.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub count: Option<u64>,

@@ -1,0 +1,145 @@
+//! The agent's loop, bounded per pass: each pass handles at most
+//! `PASS_RECORDS` kernel records, then the select is `biased` so signals,
+//! the one-second tick (loss reports, capture flush, idle alerts) and
+//! session-socket requests run before the next pass. A flood therefore
+//! neither stalls loss reporting nor delays SIGTERM by more than one pass.
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::{
+    signal::unix::{signal, SignalKind},
+    sync::mpsc,
+    time::MissedTickBehavior,
+};
+
+use super::{losses::Losses, AgentPipeline};
+use crate::{
+    decode::KernelEvent,
+    event::{AgentInfo, AgentStop, AgentTotals, Body, Event},
+    host,
+    probes::Maps,
+    reader::Reader,
+    session::SessionTable,
+};
+
+/// Kernel records handled per pass (a few milliseconds of work).
+pub const PASS_RECORDS: usize = 1024;
+/// At the stop, records still queued are read for at most this long; the
+/// rest are counted lost (`queue`).
+pub const STOP_DRAIN: Duration = Duration::from_millis(500);
+
+pub struct Run {
+    pub pipeline: AgentPipeline,
+    pub table: SessionTable,
+    pub losses: Losses,
+    pub reader: Reader,
+    pub rx: mpsc::Receiver<Vec<KernelEvent>>,
+    pub maps: Maps,
+}
+
+impl Run {
+    pub async fn until_stopped(mut self, agent: AgentInfo) -> Result<()> {
+        let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut events = Vec::new();
+        loop {
+            tokio::select! {
+                biased;
+                _ = sigterm.recv() => break,
+                _ = sigint.recv() => break,
+                _ = tick.tick() => self.tick()?,
+                (req, stream) = self.pipeline.ops.request() => {
+                    self.pipeline.ops.answer(req, stream, &self.table)
+                }
+                batch = self.rx.recv() => {
+                    let Some(batch) = batch else { break };
+                    self.pass(batch, &mut events)?;
+                    if self.pipeline.closed() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.stop(agent, &mut events)
+    }
+
+    /// One bounded pass: `first` and what else is queued, up to PASS_RECORDS.
+    fn pass(&mut self, first: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
+        let mut records = first.len();
+        self.handle(first, events)?;
+        while records < PASS_RECORDS {
+            let Ok(batch) = self.rx.try_recv() else { break };
+            records += batch.len();
+            self.handle(batch, events)?;
+        }
+        self.pipeline.flush()
+    }
+
+    /// Each record through the session model, its events through the pipeline.
+    fn handle(&mut self, batch: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
+        for rec in batch {
+            self.table.handle(rec, events);
+            for ev in events.drain(..) {
+                self.pipeline.push(ev)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        let now = host::now_unix_ns();
+        if let Some(loss) = self.losses.report(&self.maps, &self.reader, now) {
+            self.pipeline.push(loss)?;
+        }
+        self.pipeline.tick(now)
+    }
+
+    /// Reads what the kernel already produced (for a bounded time), accounts
+    /// for it all, and writes agent.stop.
+    fn stop(mut self, agent: AgentInfo, events: &mut Vec<Event>) -> Result<()> {
+        self.reader.stop();
+        let deadline = Instant::now() + STOP_DRAIN;
+        while let Ok(batch) = self.rx.try_recv() {
+            if Instant::now() >= deadline {
+                self.losses.dropped_at_stop += batch.len() as u64;
+                continue;
+            }
+            self.handle(batch, events)?;
+        }
+        if let Some(loss) = self.losses.report(&self.maps, &self.reader, host::now_unix_ns()) {
+            self.pipeline.push(loss)?;
+        }
+        let mut more = Vec::new();
+        let alert_summary = self.pipeline.ops.stop(&mut more);
+        for ev in more {
+            self.pipeline.push(ev)?;
+        }
+        let reported = self.losses.reported.clone();
+        let totals = AgentTotals {
+            events: self.pipeline.selected,
+            lost: reported.clone(),
+        };
+        let body = Body::AgentStop(Box::new(AgentStop {
+            agent,
+            totals: totals.clone(),
+        }));
+        self.pipeline.push(Event::new(host::now_unix_ns(), None, body))?;
+        self.pipeline.finish()?;
+        eprintln!(
+            "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
+            totals.events,
+            reported.total(),
+            reported.kernel_ringbuf,
+            reported.kernel_tracked_full,
+            reported.kernel_socks_full,
+            reported.queue,
+            reported.decode
+        );
+        if let Some(line) = alert_summary {
+            eprintln!("{line}");
+        }
+        Ok(())
+    }
+}
