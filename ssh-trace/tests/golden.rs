@@ -32,7 +32,10 @@ fn replay_and_report_outputs_are_unchanged() {
     let write = std::env::var_os("SSH_TRACE_WRITE_GOLDEN").is_some();
     let mut failed = Vec::new();
     let mut ran = 0;
-    for line in cases.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in cases
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let words: Vec<&str> = line.split_whitespace().collect();
         let (name, args) = (words[0], expand(&words[1..], &filters));
         let out = Command::new(env!("CARGO_BIN_EXE_ssh-trace"))
@@ -58,5 +61,8 @@ fn replay_and_report_outputs_are_unchanged() {
         ran += 1;
     }
     assert!(ran >= 30, "only {ran} cases");
-    assert!(failed.is_empty(), "outputs differ from golden/expected: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "outputs differ from golden/expected: {failed:?}"
+    );
 }

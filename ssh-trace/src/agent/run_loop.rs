@@ -108,7 +108,10 @@ impl Run {
             }
             self.handle(batch, events)?;
         }
-        if let Some(loss) = self.losses.report(&self.maps, &self.reader, host::now_unix_ns()) {
+        if let Some(loss) = self
+            .losses
+            .report(&self.maps, &self.reader, host::now_unix_ns())
+        {
             self.pipeline.push(loss)?;
         }
         let mut more = Vec::new();
@@ -125,7 +128,8 @@ impl Run {
             agent,
             totals: totals.clone(),
         }));
-        self.pipeline.push(Event::new(host::now_unix_ns(), None, body))?;
+        self.pipeline
+            .push(Event::new(host::now_unix_ns(), None, body))?;
         self.pipeline.finish()?;
         eprintln!(
             "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",

@@ -342,7 +342,8 @@ impl Encoder {
 
 fn body(body: &Body, out: &mut Vec<u8>) {
     match body {
-        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {}
+        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {
+        }
         Body::ProcessExec(p) => {
             for v in [p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid] {
                 put_varint(out, v as u64);

@@ -119,17 +119,23 @@ fn session(ev: &Event) -> Option<&SessionInfo> {
 }
 
 fn exec(ev: &Event) -> Option<&ProcessExec> {
-    let Body::ProcessExec(p) = &ev.body else { return None };
+    let Body::ProcessExec(p) = &ev.body else {
+        return None;
+    };
     Some(p)
 }
 
 fn exit(ev: &Event) -> Option<&ProcessExit> {
-    let Body::ProcessExit(p) = &ev.body else { return None };
+    let Body::ProcessExit(p) = &ev.body else {
+        return None;
+    };
     Some(p)
 }
 
 fn change(ev: &Event) -> Option<&UserChange> {
-    let Body::UserChange(c) = &ev.body else { return None };
+    let Body::UserChange(c) = &ev.body else {
+        return None;
+    };
     Some(&c.change)
 }
 
@@ -142,7 +148,9 @@ fn pid(ev: &Event) -> Option<u32> {
 }
 
 fn end(ev: &Event) -> Option<&SessionEnd> {
-    let Body::SessionEnd(c) = &ev.body else { return None };
+    let Body::SessionEnd(c) = &ev.body else {
+        return None;
+    };
     Some(&c.end)
 }
 
@@ -150,17 +158,23 @@ fn agent(ev: &Event) -> Option<&AgentInfo> {
     if let Body::AgentStart(a) = &ev.body {
         return Some(a);
     }
-    let Body::AgentStop(s) = &ev.body else { return None };
+    let Body::AgentStop(s) = &ev.body else {
+        return None;
+    };
     Some(&s.agent)
 }
 
 fn loss(ev: &Event) -> Option<&AgentLoss> {
-    let Body::AgentLoss(l) = &ev.body else { return None };
+    let Body::AgentLoss(l) = &ev.body else {
+        return None;
+    };
     Some(l)
 }
 
 fn totals(ev: &Event) -> Option<&AgentTotals> {
-    let Body::AgentStop(s) = &ev.body else { return None };
+    let Body::AgentStop(s) = &ev.body else {
+        return None;
+    };
     Some(&s.totals)
 }
 
@@ -181,21 +195,45 @@ pub static FIELDS: &[FieldDef] = &[
     f("event", T::Event, |e, _| Some(Val::Event(e.kind()))),
     f("host", T::Text, |_, h| Some(text(h))),
     f("session.id", T::Text, |e, _| Some(Val::Id(session(e)?.id))),
-    f("session.user", T::Text, |e, _| session(e)?.user.as_deref().map(text)),
+    f("session.user", T::Text, |e, _| {
+        session(e)?.user.as_deref().map(text)
+    }),
     f("session.uid", T::Int, |e, _| session(e)?.uid.map(int)),
-    f("session.source", T::Object, |e, _| session(e)?.source.map(|_| Val::Object)),
-    f("session.source.ip", T::Ip, |e, _| session(e)?.source.map(|s| Val::Ip(s.ip))),
-    f("session.source.port", T::Int, |e, _| session(e)?.source.map(|s| int(s.port))),
-    f("session.destination", T::Object, |e, _| session(e)?.destination.map(|_| Val::Object)),
-    f("session.destination.ip", T::Ip, |e, _| session(e)?.destination.map(|s| Val::Ip(s.ip))),
-    f("session.destination.port", T::Int, |e, _| session(e)?.destination.map(|s| int(s.port))),
+    f("session.source", T::Object, |e, _| {
+        session(e)?.source.map(|_| Val::Object)
+    }),
+    f("session.source.ip", T::Ip, |e, _| {
+        session(e)?.source.map(|s| Val::Ip(s.ip))
+    }),
+    f("session.source.port", T::Int, |e, _| {
+        session(e)?.source.map(|s| int(s.port))
+    }),
+    f("session.destination", T::Object, |e, _| {
+        session(e)?.destination.map(|_| Val::Object)
+    }),
+    f("session.destination.ip", T::Ip, |e, _| {
+        session(e)?.destination.map(|s| Val::Ip(s.ip))
+    }),
+    f("session.destination.port", T::Int, |e, _| {
+        session(e)?.destination.map(|s| int(s.port))
+    }),
     // The JSON omits `discovered` when false; the filter still knows it,
     // so `session.discovered = false` selects ordinary sessions.
-    f("session.discovered", T::Bool, |e, _| Some(Val::Bool(session(e)?.discovered))),
-    f("session.bytes_in", T::Int, |e, _| e.body.traffic().map(|t| int(t.bytes_in))),
-    f("session.bytes_out", T::Int, |e, _| e.body.traffic().map(|t| int(t.bytes_out))),
-    f("session.duration_ms", T::Int, |e, _| end(e).map(|x| int(x.duration_ms))),
-    f("session.logged_in", T::Bool, |e, _| end(e).map(|x| Val::Bool(x.logged_in))),
+    f("session.discovered", T::Bool, |e, _| {
+        Some(Val::Bool(session(e)?.discovered))
+    }),
+    f("session.bytes_in", T::Int, |e, _| {
+        e.body.traffic().map(|t| int(t.bytes_in))
+    }),
+    f("session.bytes_out", T::Int, |e, _| {
+        e.body.traffic().map(|t| int(t.bytes_out))
+    }),
+    f("session.duration_ms", T::Int, |e, _| {
+        end(e).map(|x| int(x.duration_ms))
+    }),
+    f("session.logged_in", T::Bool, |e, _| {
+        end(e).map(|x| Val::Bool(x.logged_in))
+    }),
     f("process", T::Object, |e, _| pid(e).map(|_| Val::Object)),
     f("process.pid", T::Int, |e, _| pid(e).map(int)),
     f("process.ppid", T::Int, |e, _| exec(e).map(|p| int(p.ppid))),
@@ -203,76 +241,196 @@ pub static FIELDS: &[FieldDef] = &[
     f("process.euid", T::Int, |e, _| exec(e).map(|p| int(p.euid))),
     f("process.gid", T::Int, |e, _| exec(e).map(|p| int(p.gid))),
     f("process.egid", T::Int, |e, _| exec(e).map(|p| int(p.egid))),
-    f("process.executable", T::Text, |e, _| exec(e).map(|p| text(&p.executable))),
-    f("process.executable_truncated", T::Bool, |e, _| exec(e).map(|p| Val::Bool(p.executable_truncated))),
-    f("process.args", T::TextList, |e, _| exec(e).map(|p| Val::TextList(TextList::Args(&p.args)))),
-    f("process.args_truncated", T::Bool, |e, _| exec(e).map(|p| Val::Bool(p.args_truncated))),
-    f("process.exit_code", T::Int, |e, _| exit(e)?.exit_code.map(int)),
+    f("process.executable", T::Text, |e, _| {
+        exec(e).map(|p| text(&p.executable))
+    }),
+    f("process.executable_truncated", T::Bool, |e, _| {
+        exec(e).map(|p| Val::Bool(p.executable_truncated))
+    }),
+    f("process.args", T::TextList, |e, _| {
+        exec(e).map(|p| Val::TextList(TextList::Args(&p.args)))
+    }),
+    f("process.args_truncated", T::Bool, |e, _| {
+        exec(e).map(|p| Val::Bool(p.args_truncated))
+    }),
+    f("process.exit_code", T::Int, |e, _| {
+        exit(e)?.exit_code.map(int)
+    }),
     f("process.signal", T::Int, |e, _| exit(e)?.signal.map(int)),
     f("change", T::Object, |e, _| change(e).map(|_| Val::Object)),
-    f("change.syscall", T::Text, |e, _| change(e).map(|c| text(c.syscall))),
-    f("change.args", T::IntList, |e, _| change(e).map(|c| Val::IntList(c.args.as_slice()))),
-    f("change.success", T::Bool, |e, _| change(e).map(|c| Val::Bool(c.success))),
+    f("change.syscall", T::Text, |e, _| {
+        change(e).map(|c| text(c.syscall))
+    }),
+    f("change.args", T::IntList, |e, _| {
+        change(e).map(|c| Val::IntList(c.args.as_slice()))
+    }),
+    f("change.success", T::Bool, |e, _| {
+        change(e).map(|c| Val::Bool(c.success))
+    }),
     f("change.errno", T::Int, |e, _| change(e)?.errno.map(int)),
-    f("change.old", T::Object, |e, _| change(e).map(|_| Val::Object)),
-    f("change.old.uid", T::Int, |e, _| change(e).map(|c| int(c.old.uid))),
-    f("change.old.euid", T::Int, |e, _| change(e).map(|c| int(c.old.euid))),
-    f("change.old.suid", T::Int, |e, _| change(e).map(|c| int(c.old.suid))),
-    f("change.old.gid", T::Int, |e, _| change(e).map(|c| int(c.old.gid))),
-    f("change.old.egid", T::Int, |e, _| change(e).map(|c| int(c.old.egid))),
-    f("change.old.sgid", T::Int, |e, _| change(e).map(|c| int(c.old.sgid))),
-    f("change.new", T::Object, |e, _| change(e).map(|_| Val::Object)),
-    f("change.new.uid", T::Int, |e, _| change(e).map(|c| int(c.new.uid))),
-    f("change.new.euid", T::Int, |e, _| change(e).map(|c| int(c.new.euid))),
-    f("change.new.suid", T::Int, |e, _| change(e).map(|c| int(c.new.suid))),
-    f("change.new.gid", T::Int, |e, _| change(e).map(|c| int(c.new.gid))),
-    f("change.new.egid", T::Int, |e, _| change(e).map(|c| int(c.new.egid))),
-    f("change.new.sgid", T::Int, |e, _| change(e).map(|c| int(c.new.sgid))),
-    f("change.user", T::Text, |e, _| change(e)?.user.as_deref().map(text)),
-    f("change.effective_user", T::Text, |e, _| change(e)?.effective_user.as_deref().map(text)),
+    f("change.old", T::Object, |e, _| {
+        change(e).map(|_| Val::Object)
+    }),
+    f("change.old.uid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.uid))
+    }),
+    f("change.old.euid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.euid))
+    }),
+    f("change.old.suid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.suid))
+    }),
+    f("change.old.gid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.gid))
+    }),
+    f("change.old.egid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.egid))
+    }),
+    f("change.old.sgid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.sgid))
+    }),
+    f("change.new", T::Object, |e, _| {
+        change(e).map(|_| Val::Object)
+    }),
+    f("change.new.uid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.uid))
+    }),
+    f("change.new.euid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.euid))
+    }),
+    f("change.new.suid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.suid))
+    }),
+    f("change.new.gid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.gid))
+    }),
+    f("change.new.egid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.egid))
+    }),
+    f("change.new.sgid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.sgid))
+    }),
+    f("change.user", T::Text, |e, _| {
+        change(e)?.user.as_deref().map(text)
+    }),
+    f("change.effective_user", T::Text, |e, _| {
+        change(e)?.effective_user.as_deref().map(text)
+    }),
     f("agent", T::Object, |e, _| agent(e).map(|_| Val::Object)),
-    f("agent.version", T::Text, |e, _| agent(e).map(|a| text(&a.version))),
+    f("agent.version", T::Text, |e, _| {
+        agent(e).map(|a| text(&a.version))
+    }),
     f("agent.pid", T::Int, |e, _| agent(e).map(|a| int(a.pid))),
-    f("agent.kernel", T::Text, |e, _| agent(e).map(|a| text(&a.kernel))),
-    f("agent.ring_buffer_bytes", T::Int, |e, _| agent(e).map(|a| int(a.ring_buffer_bytes))),
-    f("agent.server_binaries", T::TextList, |e, _| agent(e).map(|a| Val::TextList(TextList::Strings(&a.server_binaries)))),
+    f("agent.kernel", T::Text, |e, _| {
+        agent(e).map(|a| text(&a.kernel))
+    }),
+    f("agent.ring_buffer_bytes", T::Int, |e, _| {
+        agent(e).map(|a| int(a.ring_buffer_bytes))
+    }),
+    f("agent.server_binaries", T::TextList, |e, _| {
+        agent(e).map(|a| Val::TextList(TextList::Strings(&a.server_binaries)))
+    }),
     f("loss", T::Object, |e, _| loss(e).map(|_| Val::Object)),
-    f("loss.kernel_ringbuf", T::Int, |e, _| loss(e).map(|l| int(l.loss.kernel_ringbuf))),
-    f("loss.kernel_tracked_full", T::Int, |e, _| loss(e).map(|l| int(l.loss.kernel_tracked_full))),
-    f("loss.kernel_socks_full", T::Int, |e, _| loss(e).map(|l| int(l.loss.kernel_socks_full))),
-    f("loss.queue", T::Int, |e, _| loss(e).map(|l| int(l.loss.queue))),
-    f("loss.decode", T::Int, |e, _| loss(e).map(|l| int(l.loss.decode))),
+    f("loss.kernel_ringbuf", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.kernel_ringbuf))
+    }),
+    f("loss.kernel_tracked_full", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.kernel_tracked_full))
+    }),
+    f("loss.kernel_socks_full", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.kernel_socks_full))
+    }),
+    f("loss.queue", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.queue))
+    }),
+    f("loss.decode", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.decode))
+    }),
     f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss)),
     f("total", T::Object, |e, _| loss(e).map(|_| Val::Object)),
-    f("total.kernel_ringbuf", T::Int, |e, _| loss(e).map(|l| int(l.total.kernel_ringbuf))),
-    f("total.kernel_tracked_full", T::Int, |e, _| loss(e).map(|l| int(l.total.kernel_tracked_full))),
-    f("total.kernel_socks_full", T::Int, |e, _| loss(e).map(|l| int(l.total.kernel_socks_full))),
-    f("total.queue", T::Int, |e, _| loss(e).map(|l| int(l.total.queue))),
-    f("total.decode", T::Int, |e, _| loss(e).map(|l| int(l.total.decode))),
+    f("total.kernel_ringbuf", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.kernel_ringbuf))
+    }),
+    f("total.kernel_tracked_full", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.kernel_tracked_full))
+    }),
+    f("total.kernel_socks_full", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.kernel_socks_full))
+    }),
+    f("total.queue", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.queue))
+    }),
+    f("total.decode", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.decode))
+    }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
-    f("totals.events", T::Int, |e, _| totals(e).map(|t| int(t.events))),
-    f("totals.lost", T::Object, |e, _| totals(e).map(|_| Val::Object)),
-    f("totals.lost.kernel_ringbuf", T::Int, |e, _| totals(e).map(|t| int(t.lost.kernel_ringbuf))),
-    f("totals.lost.kernel_tracked_full", T::Int, |e, _| totals(e).map(|t| int(t.lost.kernel_tracked_full))),
-    f("totals.lost.kernel_socks_full", T::Int, |e, _| totals(e).map(|t| int(t.lost.kernel_socks_full))),
-    f("totals.lost.queue", T::Int, |e, _| totals(e).map(|t| int(t.lost.queue))),
-    f("totals.lost.decode", T::Int, |e, _| totals(e).map(|t| int(t.lost.decode))),
-    f("totals.lost.sinks", T::Object, |e, _| sinks(&totals(e)?.lost)),
-    f("alert", T::Object, |e, _| e.body.alert().map(|_| Val::Object)),
-    f("alert.rule", T::Text, |e, _| e.body.alert().map(|a| text(&a.rule))),
-    f("alert.severity", T::Text, |e, _| e.body.alert().map(|a| text(a.severity.name()))),
-    f("alert.evidence", T::Object, |e, _| evidence(e).map(|_| Val::Object)),
-    f("alert.evidence.user", T::Text, |e, _| evidence(e)?.user.as_deref().map(text)),
-    f("alert.evidence.source_ip", T::Ip, |e, _| evidence(e)?.source_ip.map(Val::Ip)),
-    f("alert.evidence.count", T::Int, |e, _| evidence(e)?.count.map(int)),
-    f("alert.evidence.limit", T::Int, |e, _| evidence(e)?.limit.map(int)),
-    f("alert.evidence.window_s", T::Int, |e, _| evidence(e)?.window_s.map(int)),
-    f("alert.evidence.idle_s", T::Int, |e, _| evidence(e)?.idle_s.map(int)),
-    f("alert.evidence.pid", T::Int, |e, _| evidence(e)?.pid.map(int)),
-    f("alert.evidence.syscall", T::Text, |e, _| evidence(e)?.syscall.as_deref().map(text)),
-    f("alert.evidence.action", T::Text, |e, _| evidence(e)?.action.as_deref().map(text)),
-    f("alert.evidence.error", T::Text, |e, _| evidence(e)?.error.as_deref().map(text)),
+    f("totals.events", T::Int, |e, _| {
+        totals(e).map(|t| int(t.events))
+    }),
+    f("totals.lost", T::Object, |e, _| {
+        totals(e).map(|_| Val::Object)
+    }),
+    f("totals.lost.kernel_ringbuf", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.kernel_ringbuf))
+    }),
+    f("totals.lost.kernel_tracked_full", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.kernel_tracked_full))
+    }),
+    f("totals.lost.kernel_socks_full", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.kernel_socks_full))
+    }),
+    f("totals.lost.queue", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.queue))
+    }),
+    f("totals.lost.decode", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.decode))
+    }),
+    f("totals.lost.sinks", T::Object, |e, _| {
+        sinks(&totals(e)?.lost)
+    }),
+    f("alert", T::Object, |e, _| {
+        e.body.alert().map(|_| Val::Object)
+    }),
+    f("alert.rule", T::Text, |e, _| {
+        e.body.alert().map(|a| text(&a.rule))
+    }),
+    f("alert.severity", T::Text, |e, _| {
+        e.body.alert().map(|a| text(a.severity.name()))
+    }),
+    f("alert.evidence", T::Object, |e, _| {
+        evidence(e).map(|_| Val::Object)
+    }),
+    f("alert.evidence.user", T::Text, |e, _| {
+        evidence(e)?.user.as_deref().map(text)
+    }),
+    f("alert.evidence.source_ip", T::Ip, |e, _| {
+        evidence(e)?.source_ip.map(Val::Ip)
+    }),
+    f("alert.evidence.count", T::Int, |e, _| {
+        evidence(e)?.count.map(int)
+    }),
+    f("alert.evidence.limit", T::Int, |e, _| {
+        evidence(e)?.limit.map(int)
+    }),
+    f("alert.evidence.window_s", T::Int, |e, _| {
+        evidence(e)?.window_s.map(int)
+    }),
+    f("alert.evidence.idle_s", T::Int, |e, _| {
+        evidence(e)?.idle_s.map(int)
+    }),
+    f("alert.evidence.pid", T::Int, |e, _| {
+        evidence(e)?.pid.map(int)
+    }),
+    f("alert.evidence.syscall", T::Text, |e, _| {
+        evidence(e)?.syscall.as_deref().map(text)
+    }),
+    f("alert.evidence.action", T::Text, |e, _| {
+        evidence(e)?.action.as_deref().map(text)
+    }),
+    f("alert.evidence.error", T::Text, |e, _| {
+        evidence(e)?.error.as_deref().map(text)
+    }),
 ];
 
 /// Short names for the session fields most filters use. `session` (the

@@ -75,7 +75,9 @@ impl Kind {
 
     /// Every event type, alerts included.
     pub fn all() -> impl Iterator<Item = Kind> {
-        Self::BASE.into_iter().chain(AlertKind::all().map(Kind::Alert))
+        Self::BASE
+            .into_iter()
+            .chain(AlertKind::all().map(Kind::Alert))
     }
 
     pub fn name(self) -> &'static str {
@@ -89,14 +91,13 @@ impl Kind {
 
     /// The type with capture code `code`.
     pub fn from_code(code: u8) -> Option<Kind> {
-        static BY_CODE: std::sync::LazyLock<[Option<Kind>; 256]> =
-            std::sync::LazyLock::new(|| {
-                let mut t = [None; 256];
-                for k in Kind::all() {
-                    t[k.spec().code as usize] = Some(k);
-                }
-                t
-            });
+        static BY_CODE: std::sync::LazyLock<[Option<Kind>; 256]> = std::sync::LazyLock::new(|| {
+            let mut t = [None; 256];
+            for k in Kind::all() {
+                t[k.spec().code as usize] = Some(k);
+            }
+            t
+        });
         BY_CODE[code as usize]
     }
 }

@@ -96,8 +96,9 @@ impl JsonSchema for SessionId {
     }
 }
 
-/// One end of a TCP connection. The address is canonical: IPv4-mapped IPv6
-/// peers of a dual-stack listener are IPv4.
+// One end of a TCP connection. The address is canonical: IPv4-mapped IPv6
+// peers of a dual-stack listener are IPv4. (A plain comment: a doc comment
+// would land in docs/schema.json.)
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, JsonSchema)]
 pub struct Endpoint {
     #[schemars(with = "String")]
@@ -164,10 +165,17 @@ mod tests {
         assert_eq!(id.to_string(), "5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e5f");
         assert_eq!(id.to_string().parse::<SessionId>().unwrap(), id);
         assert_eq!(
-            "5BEDC86C-1CDC-4597-8F3A-0A1B2C3D4E5F".parse::<SessionId>().unwrap(),
+            "5BEDC86C-1CDC-4597-8F3A-0A1B2C3D4E5F"
+                .parse::<SessionId>()
+                .unwrap(),
             id
         );
-        for bad in ["", "a", "5bedc86c1cdc45978f3a0a1b2c3d4e5f", "5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e5g"] {
+        for bad in [
+            "",
+            "a",
+            "5bedc86c1cdc45978f3a0a1b2c3d4e5f",
+            "5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e5g",
+        ] {
             assert!(bad.parse::<SessionId>().is_err(), "{bad}");
         }
     }

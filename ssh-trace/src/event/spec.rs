@@ -40,7 +40,10 @@ pub enum Ocsf {
     Always(Activity),
     /// Logoff pairs with a logon; a connection that never logged in has no
     /// logon, so its end is the SSH connection's close.
-    ByLogin { logged_in: Activity, not: Activity },
+    ByLogin {
+        logged_in: Activity,
+        not: Activity,
+    },
 }
 
 /// An OCSF class and activity: type_uid = class_uid * 100 + activity_id.

@@ -113,10 +113,7 @@ pub fn member(field: Field, raw: &Raw) -> Result<Lit, String> {
             None => {
                 return Err(format!(
                     "unknown event `{text}`; events are {}",
-                    Kind::all()
-                        .map(|k| k.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    Kind::all().map(|k| k.name()).collect::<Vec<_>>().join(", ")
                 ))
             }
         },

@@ -41,7 +41,10 @@ impl Doc {
     pub fn put_evidence(&mut self, prefix: &str, e: &Evidence) {
         let mut put = |k: &str, v: Option<Value>| self.put_opt(&format!("{prefix}.{k}"), v);
         put("user", e.user.clone().map(Value::from));
-        put("source_ip", e.source_ip.map(|ip| Value::from(ip.to_string())));
+        put(
+            "source_ip",
+            e.source_ip.map(|ip| Value::from(ip.to_string())),
+        );
         put("count", e.count.map(Value::from));
         put("limit", e.limit.map(Value::from));
         put("window_s", e.window_s.map(Value::from));

@@ -89,7 +89,10 @@ fn body(d: &mut Doc, body: &Body) {
         Body::SessionBytes(t) => traffic(d, t),
         Body::SessionEnd(c) => {
             traffic(d, &c.traffic);
-            d.put("event.duration", c.end.duration_ms.saturating_mul(1_000_000));
+            d.put(
+                "event.duration",
+                c.end.duration_ms.saturating_mul(1_000_000),
+            );
             d.put("ssh_trace.session.logged_in", c.end.logged_in);
         }
         Body::ProcessExec(p) => {

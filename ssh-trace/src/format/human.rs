@@ -64,7 +64,11 @@ fn details(line: &mut String, body: &Body) {
         Body::SessionEnd(c) => {
             let (t, e) = (c.traffic, c.end);
             let _ = write!(line, " in={} out={}", t.bytes_in, t.bytes_out);
-            let _ = write!(line, " duration={}ms logged_in={}", e.duration_ms, e.logged_in);
+            let _ = write!(
+                line,
+                " duration={}ms logged_in={}",
+                e.duration_ms, e.logged_in
+            );
         }
         Body::AgentStart(agent) => {
             let _ = write!(

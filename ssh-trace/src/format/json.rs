@@ -49,7 +49,8 @@ fn fields<S: Serializer>(ev: &Event, host: Option<&str>, s: S) -> Result<S::Ok, 
         m.serialize_entry("session", &session(info, &ev.body))?;
     }
     match &ev.body {
-        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {}
+        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {
+        }
         Body::ProcessExec(p) => m.serialize_entry("process", p)?,
         Body::ProcessExit(p) => m.serialize_entry("process", p)?,
         Body::UserChange(c) => {

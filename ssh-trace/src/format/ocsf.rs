@@ -2,7 +2,8 @@
 //! no attribute for go under `unmapped`.
 use super::doc::{base_name, Doc};
 use crate::event::{
-    spec::Ocsf as OcsfClass, AgentInfo, AlertKind, Body, Event, IdChange, Kind, SessionInfo, Severity, Traffic,
+    spec::Ocsf as OcsfClass, AgentInfo, AlertKind, Body, Event, IdChange, Kind, SessionInfo,
+    Severity, Traffic,
 };
 
 pub const OCSF_VERSION: &str = "1.3.0";

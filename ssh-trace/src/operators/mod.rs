@@ -121,7 +121,9 @@ impl Operators {
     /// An alert that fired: its actions run (a failed action is not run
     /// again for its own failure report).
     fn act(&mut self, kind: AlertKind, ev: &Event, alert: &Alert) {
-        let Some(d) = &mut self.dispatcher else { return };
+        let Some(d) = &mut self.dispatcher else {
+            return;
+        };
         if kind == AlertKind::ActionFailed {
             return;
         }
@@ -238,5 +240,9 @@ fn failure_event(f: Failure, now: u64) -> Event {
             ..Default::default()
         },
     };
-    Event::new(now, None, Body::Alert(AlertKind::ActionFailed, Box::new(alert)))
+    Event::new(
+        now,
+        None,
+        Body::Alert(AlertKind::ActionFailed, Box::new(alert)),
+    )
 }

@@ -64,7 +64,12 @@ pub struct Pipeline<Ops> {
 }
 
 impl<Ops: Consumer> Pipeline<Ops> {
-    pub fn new(host: &str, filter: Option<Filter>, ops: Ops, outputs: Vec<Box<dyn Consumer>>) -> Self {
+    pub fn new(
+        host: &str,
+        filter: Option<Filter>,
+        ops: Ops,
+        outputs: Vec<Box<dyn Consumer>>,
+    ) -> Self {
         Self {
             host: host.to_owned(),
             filter,

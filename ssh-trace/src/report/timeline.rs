@@ -91,10 +91,7 @@ pub fn write_json<'a>(
         report: "timeline",
         lost_records: lost,
         session: Head::new(id, events),
-        events: events
-            .iter()
-            .map(Hostless)
-            .collect(),
+        events: events.iter().map(Hostless).collect(),
     };
     json_to(out, &doc)
 }

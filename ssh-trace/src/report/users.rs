@@ -98,7 +98,9 @@ impl Users {
                 (Some(n), _) => Some(UserKey::Name(n.clone())),
                 (None, Some(u)) => Some(UserKey::Uid(u)),
                 // The session object only has a user after login.
-                (None, None) if matches!(ev.body, Body::SessionEnd(_)) => Some(UserKey::NotLoggedIn),
+                (None, None) if matches!(ev.body, Body::SessionEnd(_)) => {
+                    Some(UserKey::NotLoggedIn)
+                }
                 (None, None) => None,
             };
             if let Some(key) = key {

@@ -183,7 +183,11 @@ impl SessionTable {
         };
         let s = self.session(key, time);
         s.processes.remove(&pid);
-        out.push(Event::new(time, Some(s.info.clone()), Body::ProcessExit(body)));
+        out.push(Event::new(
+            time,
+            Some(s.info.clone()),
+            Body::ProcessExit(body),
+        ));
         self.forget_if_done(key);
     }
 

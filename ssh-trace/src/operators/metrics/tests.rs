@@ -3,19 +3,14 @@ use crate::event::*;
 
 fn login(id: &str, ip: &str) -> Event {
     let s = SessionInfo {
-        id: id.into(),
+        id: SessionId(id.bytes().fold(0, |h, b| h * 256 + b as u128)),
         user: Some("alice".into()),
         uid: Some(1000),
-        source: Some(Endpoint {
-            ip: ip.into(),
-            port: 1,
-        }),
+        source: Some(Endpoint::new(ip.parse().unwrap(), 1)),
         destination: None,
         discovered: false,
-        traffic: None,
-        end: None,
     };
-    Event::new(0, Kind::SessionLogin, Some(s), Body::None {})
+    Event::new(0, Some(std::sync::Arc::new(s)), Body::SessionLogin)
 }
 
 #[test]
@@ -76,11 +71,11 @@ fn losses_are_counted_by_place_and_sink() {
         ],
         ..Default::default()
     };
-    let body = Body::AgentLoss {
+    let body = Body::AgentLoss(Box::new(AgentLoss {
         loss: loss.clone(),
         total: loss,
-    };
-    m.observe(&Event::new(1, Kind::AgentLoss, None, body));
+    }));
+    m.observe(&Event::new(1, None, body));
     let text = classic::from_openmetrics(&m.encode());
     assert!(
         text.contains("ssh_trace_events_lost_total{where=\"kernel_ringbuf\"} 3"),
