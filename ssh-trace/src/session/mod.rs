@@ -14,4 +14,4 @@ pub use model::{endpoint, ids, Session, SessionTable};
 pub use users::NameLookup;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -10,11 +10,11 @@ use crate::{
     host::Clock,
 };
 
-const KEY: u64 = 0x0100_0000_0000_1234;
-const USER: u32 = 1001;
+pub(crate) const KEY: u64 = 0x0100_0000_0000_1234;
+pub(crate) const USER: u32 = 1001;
 const PRIVSEP: u32 = 102;
 
-fn hdr(kind: EventKind, tgid: u32, t: u64) -> EventHeader {
+pub(crate) fn hdr(kind: EventKind, tgid: u32, t: u64) -> EventHeader {
     EventHeader {
         kind: kind as u32,
         tgid,
@@ -23,11 +23,11 @@ fn hdr(kind: EventKind, tgid: u32, t: u64) -> EventHeader {
     }
 }
 
-fn root() -> Creds {
+pub(crate) fn root() -> Creds {
     Creds::default()
 }
 
-fn all(id: u32) -> Creds {
+pub(crate) fn all(id: u32) -> Creds {
     Creds {
         uid: id,
         euid: id,
@@ -38,7 +38,7 @@ fn all(id: u32) -> Creds {
     }
 }
 
-fn connect(t: u64) -> KernelEvent {
+pub(crate) fn connect(t: u64) -> KernelEvent {
     let mut local = [0u8; 16];
     local[..4].copy_from_slice(&[127, 0, 0, 1]);
     KernelEvent::Connect(ConnectEvent {
@@ -54,7 +54,7 @@ fn connect(t: u64) -> KernelEvent {
     })
 }
 
-fn fork(parent: u32, child: u32, creds: Creds, t: u64) -> KernelEvent {
+pub(crate) fn fork(parent: u32, child: u32, creds: Creds, t: u64) -> KernelEvent {
     KernelEvent::Fork(ForkEvent {
         hdr: hdr(EventKind::Fork, parent, t),
         child_tgid: child,
@@ -63,7 +63,7 @@ fn fork(parent: u32, child: u32, creds: Creds, t: u64) -> KernelEvent {
     })
 }
 
-fn exec(pid: u32, ppid: u32, creds: Creds, file: &str, args: &[&[u8]], t: u64) -> KernelEvent {
+pub(crate) fn exec(pid: u32, ppid: u32, creds: Creds, file: &str, args: &[&[u8]], t: u64) -> KernelEvent {
     KernelEvent::Exec(Exec {
         head: ExecHead {
             hdr: hdr(EventKind::Exec, pid, t),
@@ -81,7 +81,7 @@ fn exec(pid: u32, ppid: u32, creds: Creds, file: &str, args: &[&[u8]], t: u64) -
     })
 }
 
-fn cred(
+pub(crate) fn cred(
     pid: u32,
     sc: CredSyscall,
     args: [u32; 3],
@@ -100,7 +100,7 @@ fn cred(
     })
 }
 
-fn exit(pid: u32, code: u32, t: u64) -> KernelEvent {
+pub(crate) fn exit(pid: u32, code: u32, t: u64) -> KernelEvent {
     KernelEvent::Exit(ExitEvent {
         hdr: hdr(EventKind::Exit, pid, t),
         exit_code: code,
@@ -108,7 +108,7 @@ fn exit(pid: u32, code: u32, t: u64) -> KernelEvent {
     })
 }
 
-fn bytes(i: u64, o: u64, closed: bool, t: u64) -> KernelEvent {
+pub(crate) fn bytes(i: u64, o: u64, closed: bool, t: u64) -> KernelEvent {
     KernelEvent::Bytes(BytesEvent {
         hdr: hdr(EventKind::Bytes, 0, t),
         sock: 1,
@@ -119,7 +119,7 @@ fn bytes(i: u64, o: u64, closed: bool, t: u64) -> KernelEvent {
     })
 }
 
-fn names(uid: u32) -> Option<String> {
+pub(crate) fn names(uid: u32) -> Option<String> {
     match uid {
         0 => Some("root".into()),
         PRIVSEP => Some("sshd".into()),
@@ -129,7 +129,7 @@ fn names(uid: u32) -> Option<String> {
     }
 }
 
-fn table() -> SessionTable {
+pub(crate) fn table() -> SessionTable {
     SessionTable::new(
         [7; 16],
         Clock::fixed(1_700_000_000_000_000_000),
@@ -138,7 +138,7 @@ fn table() -> SessionTable {
     )
 }
 
-fn run(events: &[KernelEvent]) -> (SessionTable, Vec<Event>) {
+pub(crate) fn run(events: &[KernelEvent]) -> (SessionTable, Vec<Event>) {
     let mut t = table();
     let mut out = Vec::new();
     for e in events {
@@ -151,7 +151,7 @@ const NONE: u32 = u32::MAX;
 
 /// Up to the monitor reading authorized_keys as the user (seteuid and back):
 /// what every connection does, whether the key is right or not.
-fn preauth() -> Vec<KernelEvent> {
+pub(crate) fn preauth() -> Vec<KernelEvent> {
     let user_e = Creds {
         euid: USER,
         egid: USER,
@@ -223,7 +223,7 @@ fn preauth() -> Vec<KernelEvent> {
     ]
 }
 
-fn kinds(out: &[Event]) -> Vec<&'static str> {
+pub(crate) fn kinds(out: &[Event]) -> Vec<&'static str> {
     out.iter().map(|e| e.kind().name()).collect()
 }
 
