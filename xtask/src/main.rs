@@ -1,11 +1,5 @@
 //! Project tasks: `cargo xtask setup | run | test | bench`.
-mod auditd;
 mod bench;
-mod bench_capture;
-mod bench_compare;
-mod bench_fidelity;
-mod bench_operators;
-mod bench_sinks;
 mod setup;
 
 use std::process::Command;
@@ -36,7 +30,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Set up, build (release) and print figures: `exec` (default), `capture`, `compare`,
-    /// `fidelity`, `sinks`, `operators`.
+    /// `fidelity`, `sinks`, `operators`, `alloc`.
     Bench {
         #[command(subcommand)]
         what: Option<bench::What>,
@@ -100,15 +94,7 @@ fn main() -> Result<()> {
         Cmd::Bench { what } => {
             setup::run()?;
             let bin = build_agent(true)?;
-            match what {
-                None => bench::run(&bin, bench::Args::default()),
-                Some(bench::What::Exec(a)) => bench::run(&bin, a),
-                Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
-                Some(bench::What::Compare(a)) => bench_compare::run(&bin, a),
-                Some(bench::What::Fidelity(a)) => bench_fidelity::run(&bin, a),
-                Some(bench::What::Sinks(a)) => bench_sinks::run(&bin, a),
-                Some(bench::What::Operators(a)) => bench_operators::run(&bin, a),
-            }
+            bench::run(&bin, what)
         }
     }
 }

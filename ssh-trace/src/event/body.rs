@@ -48,9 +48,16 @@ impl Args {
         self.joined.split('\0').take(self.count as usize)
     }
 
-    /// The arguments joined by spaces (a command line).
+    /// The arguments joined by `sep` (a command line).
     pub fn join(&self, sep: &str) -> String {
-        self.joined.replace('\0', sep)
+        let mut out = String::with_capacity(self.joined.len() + self.len() * sep.len());
+        for (i, a) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(a);
+        }
+        out
     }
 
     /// Bytes held (for memory accounting).

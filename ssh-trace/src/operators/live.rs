@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    event::{Body, SessionId},
+    event::{Body, Endpoint, SessionId},
     format::human::Human,
     host::rfc3339,
     pipeline::Shared,
@@ -20,14 +20,14 @@ pub const RECENT: usize = 8;
 pub struct LiveSession {
     pub id: SessionId,
     pub user: Option<String>,
-    pub source: Option<String>,
+    pub source: Option<Endpoint>,
     pub start_ns: u64,
     /// Last byte moved or command run.
     pub last_activity_ns: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Last exec'd process: pid and command line.
-    pub last_exec: Option<(u32, String)>,
+    /// Last exec'd process: pid and command line (made when asked).
+    pub last_exec: Option<(u32, Shared)>,
     /// Its last events, formatted only when someone asks.
     pub recent: VecDeque<Shared>,
     pub discovered: bool,
@@ -133,7 +133,7 @@ impl Live {
             l.start_ns = ev.time_ns;
         }
         l.user.clone_from(&s.user);
-        l.source = s.source.as_ref().map(|e| format!("{}:{}", e.ip, e.port));
+        l.source = s.source;
         update(l, ev);
     }
 
@@ -151,11 +151,12 @@ impl Live {
 
     fn row(&self, l: &LiveSession, now_ns: u64, pids: Option<&[u32]>) -> Row {
         let pids = pids.unwrap_or(&[]);
-        let (tty, command) = terminal(pids, l.last_exec.as_ref());
+        let last = l.last_exec.as_ref().map(|(pid, ev)| (*pid, command_of(ev)));
+        let (tty, command) = terminal(pids, last.as_ref());
         Row {
             id: l.id.to_string(),
             user: l.user.clone(),
-            source: l.source.clone(),
+            source: l.source.map(|e| format!("{}:{}", e.ip, e.port)),
             start: rfc3339(l.start_ns),
             start_ns: l.start_ns,
             idle_s: Some(now_ns.saturating_sub(l.last_activity_ns) / 1_000_000_000),
@@ -193,12 +194,7 @@ impl Live {
 fn update(l: &mut LiveSession, ev: &Shared) {
     if let Body::ProcessExec(process) = &ev.body {
         l.last_activity_ns = ev.time_ns;
-        let cmd = if process.args.is_empty() {
-            process.executable.clone()
-        } else {
-            process.args.join(" ")
-        };
-        l.last_exec = Some((process.pid, cmd));
+        l.last_exec = Some((process.pid, ev.clone()));
     }
     if let Body::ProcessExit(process) = &ev.body {
         if l.last_exec.as_ref().is_some_and(|(p, _)| *p == process.pid) {
@@ -218,6 +214,18 @@ fn update(l: &mut LiveSession, ev: &Shared) {
             l.recent.pop_front();
         }
         l.recent.push_back(ev.clone());
+    }
+}
+
+/// The command line of an exec event: argv, else the executable.
+fn command_of(ev: &Shared) -> String {
+    let Body::ProcessExec(p) = &ev.body else {
+        return String::new();
+    };
+    if p.args.is_empty() {
+        p.executable.clone()
+    } else {
+        p.args.join(" ")
     }
 }
 

@@ -105,15 +105,25 @@ fn names(evs: &[Shared]) -> Vec<&'static str> {
 fn every_consumer_gets_the_same_shared_events_in_order() {
     let (ops, other, text, selected) = run(None);
     assert_eq!(ops.len(), other.len());
-    assert!(ops.iter().zip(&other).all(|(a, b)| Arc::ptr_eq(a, b)), "one Arc per event, not copies");
+    assert!(
+        ops.iter().zip(&other).all(|(a, b)| Arc::ptr_eq(a, b)),
+        "one Arc per event, not copies"
+    );
     assert_eq!(selected, ops.len() as u64);
     let n = names(&ops);
     let login = n.iter().position(|k| *k == "session.login").unwrap();
-    assert_eq!(n[login + 1], "alert.root_login", "an alert follows its trigger");
+    assert_eq!(
+        n[login + 1],
+        "alert.root_login",
+        "an alert follows its trigger"
+    );
     assert_eq!(n.first(), Some(&"session.connect"));
     assert_eq!(n.last(), Some(&"session.end"));
     // The JSON lines are the same events, one line each.
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), ops.len());
     for (l, ev) in lines.iter().zip(&ops) {
         assert_eq!(l["event"], ev.kind().name());
@@ -134,9 +144,18 @@ fn every_consumer_gets_the_same_shared_events_in_order() {
 fn the_filter_selects_once_and_alerts_always_pass() {
     let (ops, other, text, selected) = run(Some("event in (process.exec, session.login)"));
     // sshd's monitor exec before the login, then the user's `id`.
-    let want = ["process.exec", "session.login", "alert.root_login", "process.exec"];
+    let want = [
+        "process.exec",
+        "session.login",
+        "alert.root_login",
+        "process.exec",
+    ];
     assert_eq!(names(&ops), want);
-    assert_eq!(names(&other), names(&ops), "outputs see what the operators see");
+    assert_eq!(
+        names(&other),
+        names(&ops),
+        "outputs see what the operators see"
+    );
     assert_eq!(text.lines().count(), 4);
     assert_eq!(selected, 4);
 }
@@ -152,7 +171,11 @@ fn a_closed_output_stops_the_pipeline() {
             Ok(())
         }
     }
-    let lines = Lines::to(Formatter::new(FormatKind::Human, false), "h", Box::new(Closed));
+    let lines = Lines::to(
+        Formatter::new(FormatKind::Human, false),
+        "h",
+        Box::new(Closed),
+    );
     let mut p = Pipeline::new("h", None, NoOps, vec![Box::new(lines)]);
     let ev = Event::new(1, None, Body::SessionConnect);
     p.push(ev).unwrap();

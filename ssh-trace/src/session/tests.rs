@@ -63,7 +63,14 @@ pub(crate) fn fork(parent: u32, child: u32, creds: Creds, t: u64) -> KernelEvent
     })
 }
 
-pub(crate) fn exec(pid: u32, ppid: u32, creds: Creds, file: &str, args: &[&[u8]], t: u64) -> KernelEvent {
+pub(crate) fn exec(
+    pid: u32,
+    ppid: u32,
+    creds: Creds,
+    file: &str,
+    args: &[&[u8]],
+    t: u64,
+) -> KernelEvent {
     KernelEvent::Exec(Exec {
         head: ExecHead {
             hdr: hdr(EventKind::Exec, pid, t),

@@ -8,7 +8,7 @@ use std::{
     path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering},
-        mpsc::{sync_channel, Receiver, SyncSender, TrySendError},
+        mpsc::{sync_channel, Receiver, SyncSender},
         Arc, Condvar, Mutex,
     },
     thread::JoinHandle,
@@ -52,6 +52,9 @@ pub struct Limits {
     pub spool: Option<(PathBuf, u64)>,
     /// Batches waiting for the intake thread.
     pub channel_batches: usize,
+    /// Bytes of events (argv included) waiting for the intake thread: with
+    /// the memory backlog, what bounds a sink's memory under a flood.
+    pub handoff_bytes: u64,
     /// Most bytes per `Transport::send`.
     pub send_bytes: usize,
     /// Wait this long for more data before a send smaller than `send_bytes`.
@@ -66,6 +69,7 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             spool: None,
             channel_batches: 1024,
+            handoff_bytes: 16 << 20,
             send_bytes: 1 << 20,
             linger: Duration::ZERO,
             backoff_min: Duration::from_millis(100),
@@ -93,15 +97,29 @@ struct Backlog {
     deadline: Option<Instant>,
 }
 
-struct Shared {
+struct Inner {
     name: String,
     backlog: Mutex<Backlog>,
     ready: Condvar,
     stats: Arc<Stats>,
     limits: Limits,
+    /// Bytes of the batches handed over and not yet encoded.
+    handoff: AtomicU64,
 }
 
-impl Shared {
+/// What a batch of events holds in memory, roughly.
+fn batch_bytes(batch: &[pipeline::Shared]) -> u64 {
+    batch
+        .iter()
+        .map(|e| (std::mem::size_of::<crate::event::Event>() + e.heap_bytes()) as u64)
+        .sum()
+}
+
+/// The sink's queue cannot take the batch now.
+#[derive(Debug)]
+pub struct Full;
+
+impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Backlog> {
         self.backlog.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -228,7 +246,7 @@ pub struct Worker {
     pub name: String,
     pub stats: Arc<Stats>,
     tx: Option<SyncSender<Arc<Vec<pipeline::Shared>>>>,
-    shared: Arc<Shared>,
+    shared: Arc<Inner>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -254,7 +272,7 @@ impl Worker {
             None => None,
         };
         let stats = Arc::new(Stats::default());
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Inner {
             name: name.to_owned(),
             backlog: Mutex::new(Backlog {
                 mem: VecDeque::new(),
@@ -266,6 +284,7 @@ impl Worker {
             ready: Condvar::new(),
             stats: stats.clone(),
             limits: limits.clone(),
+            handoff: AtomicU64::new(0),
         });
         let (tx, rx) = sync_channel(limits.channel_batches);
         let s1 = shared.clone();
@@ -289,22 +308,27 @@ impl Worker {
 
     /// Never blocks: a full queue drops the batch and counts it.
     pub fn send(&self, batch: &Arc<Vec<pipeline::Shared>>) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(batch.clone()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(b)) | Err(TrySendError::Disconnected(b)) => {
-                self.stats
-                    .dropped
-                    .fetch_add(b.len() as u64, Ordering::Relaxed);
-            }
+        if self.try_send(batch).is_err() {
+            self.stats
+                .dropped
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
     }
 
-    /// Waits for room (benchmarks measure the sink, not the drops).
-    pub fn send_blocking(&self, batch: Arc<Vec<pipeline::Shared>>) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(batch);
+    /// Hands the batch over unless the queue is full (in batches or bytes).
+    pub fn try_send(&self, batch: &Arc<Vec<pipeline::Shared>>) -> Result<(), Full> {
+        let tx = self.tx.as_ref().ok_or(Full)?;
+        let bytes = batch_bytes(batch);
+        let held = self.shared.handoff.fetch_add(bytes, Ordering::Relaxed);
+        // One batch always fits, however large: a sink is never starved.
+        if held > 0 && held + bytes > self.shared.limits.handoff_bytes {
+            self.shared.handoff.fetch_sub(bytes, Ordering::Relaxed);
+            return Err(Full);
         }
+        tx.try_send(batch.clone()).map_err(|_| {
+            self.shared.handoff.fetch_sub(bytes, Ordering::Relaxed);
+            Full
+        })
     }
 
     /// Stops taking input, delivers what it can within `drain`, keeps the
@@ -341,7 +365,7 @@ impl Worker {
 }
 
 fn intake(
-    shared: &Shared,
+    shared: &Inner,
     rx: Receiver<Arc<Vec<pipeline::Shared>>>,
     host: &str,
     filter: Option<&Filter>,
@@ -358,20 +382,25 @@ fn intake(
             }
         };
         add(&batch, &mut c);
+        let mut taken = batch_bytes(&batch);
         // Coalesce what is already waiting into one chunk.
         while c.bytes.len() < shared.limits.send_bytes {
             match rx.try_recv() {
-                Ok(more) => add(&more, &mut c),
+                Ok(more) => {
+                    add(&more, &mut c);
+                    taken += batch_bytes(&more);
+                }
                 Err(_) => break,
             }
         }
+        shared.handoff.fetch_sub(taken, Ordering::Relaxed);
         if c.events > 0 {
             shared.put(c);
         }
     }
 }
 
-fn deliver(shared: &Shared, transport: &mut dyn Transport) {
+fn deliver(shared: &Inner, transport: &mut dyn Transport) {
     let limits = &shared.limits;
     while let Some(c) = shared.take() {
         let mut backoff = limits.backoff_min;
@@ -404,7 +433,7 @@ fn deliver(shared: &Shared, transport: &mut dyn Transport) {
 }
 
 /// Sleeps for `d`, waking early once the stop deadline has passed.
-fn sleep_unless_stopping(shared: &Shared, d: Duration) {
+fn sleep_unless_stopping(shared: &Inner, d: Duration) {
     let end = Instant::now() + d;
     while Instant::now() < end {
         if shared.past_deadline() {

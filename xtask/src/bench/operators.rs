@@ -27,8 +27,8 @@ fn one(bin: &Path, sessions: u64, ip_limit: usize) -> Result<serde_json::Value> 
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-pub fn run(bin: &Path, a: Args) -> Result<()> {
-    let b = bin.with_file_name("ssh-trace-ops-bench");
+pub fn run(a: Args) -> Result<()> {
+    let b = super::helper("ssh-trace-ops-bench")?;
     println!(
         "operators' view, {} simulated open sessions (20 users):",
         a.sessions

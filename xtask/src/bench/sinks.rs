@@ -46,8 +46,8 @@ fn one(helper: &Path, sink: &str, format: &str, events: u64, dir: &Path) -> Resu
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-pub fn run(bin: &Path, a: Args) -> Result<()> {
-    let helper = bin.with_file_name("ssh-trace-sinkbench");
+pub fn run(a: Args) -> Result<()> {
+    let helper = super::helper("ssh-trace-sinkbench")?;
     let dir = crate::workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
     println!(

@@ -268,7 +268,7 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
         .args(["-w", "-I", "OUTPUT", "-j", "STFID_OUT"])
         .output();
     // auditd with the classic execve rule.
-    crate::auditd::start(&[crate::auditd::EXEC_RULE])?;
+    super::auditd::start(&[super::auditd::EXEC_RULE])?;
     // ssh-trace, every line kept.
     let mut agent = Command::new(bin)
         .args(["tail", "--json"])
@@ -330,7 +330,7 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
     let _ = agent.wait();
     let _ = reader.join();
-    let audit_lost = crate::auditd::stop();
+    let audit_lost = super::auditd::stop();
     let _ = Command::new("iptables")
         .args(["-w", "-D", "INPUT", "-j", "STFID_IN"])
         .output();
@@ -449,7 +449,7 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
             )
         })
         .collect();
-    let audit = crate::auditd::read_log();
+    let audit = super::auditd::read_log();
     let mut audited: HashSet<(u64, String)> = HashSet::new();
     let mut pending: HashMap<String, (u64, u64)> = HashMap::new();
     for l in audit.lines() {

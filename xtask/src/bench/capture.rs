@@ -15,6 +15,12 @@ pub struct Args {
     /// Events in the large capture.
     #[arg(long, default_value_t = 10_000_000)]
     events: u64,
+    /// Another ssh-trace binary (e.g. main's): `replay --json` on one core
+    /// is timed for both, alternating, over `--rounds` rounds.
+    #[arg(long, value_name = "BIN")]
+    baseline: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
 }
 
 /// Runs a command with stdout to /dev/null; returns (seconds, peak RSS KiB).
@@ -51,7 +57,7 @@ fn synth(synth: &Path, file: &Path, events: u64) -> Result<serde_json::Value> {
 }
 
 pub fn run(bin: &Path, a: Args) -> Result<()> {
-    let synth_bin = bin.with_file_name("ssh-trace-synth");
+    let synth_bin = super::helper("ssh-trace-synth")?;
     let dir = crate::workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let sizes = [1_000_000u64.min(a.events), a.events];
@@ -61,8 +67,56 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     println!("| events | bytes/event | gzip'd JSON bytes/event | record events/s | replay --json events/s | replay peak RSS | report sessions peak RSS |");
     println!("|---|---|---|---|---|---|---|");
     for n in sizes {
+        row(bin, &synth_bin, &dir, n)?;
+    }
+    if let Some(base) = &a.baseline {
+        compare_replay(bin, base, &synth_bin, &dir, sizes[0], a.rounds)?;
+    }
+    Ok(())
+}
+
+/// `replay --json` events/s of two binaries on CPU 1, alternating rounds.
+fn compare_replay(
+    bin: &Path,
+    base: &Path,
+    synth_bin: &Path,
+    dir: &Path,
+    n: u64,
+    rounds: usize,
+) -> Result<()> {
+    let file = dir.join(format!("synth-{n}.cap"));
+    synth(synth_bin, &file, n)?;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        for (b, rates) in [(bin, &mut ours), (base, &mut theirs)] {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "1"])
+                .arg(b)
+                .args(["replay", "--json", "-r"])
+                .arg(&file);
+            rates.push(n as f64 / measure(&mut c)?.0);
+        }
+    }
+    let (o, t) = (
+        super::measure::median(&mut ours),
+        super::measure::median(&mut theirs),
+    );
+    println!("\n`replay --json`, {n} events, one core, median of {rounds} alternating rounds:");
+    println!("| binary | events/s |\n|---|---|");
+    println!(
+        "| this tree | {o:.0} |\n| baseline {} | {t:.0} |",
+        base.display()
+    );
+    println!("ratio: {:.2}", o / t);
+    let _ = std::fs::remove_file(&file);
+    Ok(())
+}
+
+/// One table row: a synthetic capture of `n` events written, replayed, reported.
+fn row(bin: &Path, synth_bin: &Path, dir: &Path, n: u64) -> Result<()> {
+    {
         let file = dir.join(format!("synth-{n}.cap"));
-        let s = synth(&synth_bin, &file, n)?;
+        let s = synth(synth_bin, &file, n)?;
         let (secs, rss) = measure(
             Command::new(bin)
                 .args(["replay", "--json", "-r"])

@@ -15,7 +15,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use ssh_trace_tests::{scp_base, ssh, ssh_base, world, Sshd, TEST_USER};
 
-use crate::bench::{median, storm_inside, storm_outside, usage};
+use super::measure::{median, storm_inside, storm_outside, usage};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -113,7 +113,7 @@ fn start(tool: Tool, bin: &Path) -> Result<Running> {
             "Attaching",
         )?),
         Tool::Auditd => {
-            crate::auditd::start(&[crate::auditd::EXEC_RULE, crate::auditd::UID_RULE])?;
+            super::auditd::start(&[super::auditd::EXEC_RULE, super::auditd::UID_RULE])?;
             None
         }
     };
@@ -128,10 +128,10 @@ impl Running {
     /// Stops the tool; (CPU % of one core over its life, peak RSS KiB).
     fn stop(mut self) -> (f64, u64) {
         if self.tool == Tool::Auditd {
-            let (cpu_ns, hwm) = usage(crate::auditd::pid());
+            let (cpu_ns, hwm) = usage(super::auditd::pid());
             let wall = self.started.elapsed().as_secs_f64();
-            crate::auditd::stop();
-            return (crate::bench::cpu_pct(cpu_ns, wall), hwm);
+            super::auditd::stop();
+            return (super::measure::cpu_pct(cpu_ns, wall), hwm);
         }
         let Some(mut child) = self.child.take() else {
             return (0.0, 0);
@@ -145,7 +145,7 @@ impl Running {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let _ = child.wait();
-        (crate::bench::cpu_pct(ticks, wall), hwm)
+        (super::measure::cpu_pct(ticks, wall), hwm)
     }
 }
 
@@ -377,7 +377,7 @@ fn memory_and_idle(bin: &Path, sshd: &Sshd, n: usize, report: &mut String) -> Re
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(20));
     let (ticks1, _) = usage(pid);
-    let idle = crate::bench::cpu_pct(ticks1 - ticks0, t0.elapsed().as_secs_f64());
+    let idle = super::measure::cpu_pct(ticks1 - ticks0, t0.elapsed().as_secs_f64());
     let mut clients = Vec::new();
     for i in 0..n {
         clients.push(
