@@ -239,7 +239,7 @@ impl RotateArgs {
     fn rotation(&self) -> Rotation {
         Rotation {
             size: self.rotate_size.map(|s| s.as_u64()),
-            time: self.rotate_time,
+            age: self.rotate_time,
             count: self.rotate_count.map(|c| c as usize),
         }
     }
@@ -317,7 +317,7 @@ pub fn run() -> Result<()> {
             o.operators = ops.options();
             run_agent(o)
         }
-        Command::Agent { config } => run_agent(crate::sink::build::agent_options(&config)?),
+        Command::Agent { config } => run_agent(crate::agent::options_from_config(&config)?),
         Command::Sessions { json, socket } => crate::operators::cli::sessions(&socket, json),
         Command::Top { socket } => crate::operators::top::run(&socket),
         Command::Replay { read, out, window } => {

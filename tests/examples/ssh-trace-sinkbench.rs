@@ -17,9 +17,8 @@ use std::{
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use ssh_trace::{
-    config::{SinkKind, SinkSpec},
     format::FormatKind,
-    sink::{build, file::FileRotation, queue::Limits, syslog::Address},
+    sinks::{self as build, file, queue::Limits, syslog::Address, SinkKind, SinkSpec},
 };
 
 #[path = "support/synth.rs"]
@@ -84,25 +83,27 @@ fn main() -> Result<()> {
     let total: u64 = events.parse().context(usage)?;
     pin_to_cpu0();
     let kind = match what.as_str() {
-        "file" => SinkKind::File {
+        "file" => SinkKind::File(file::Spec {
             path: std::path::Path::new(dir).join("bench.json"),
-            rotation: FileRotation {
+            rotation: ssh_trace::rotate::Policy {
                 size: Some(1 << 30),
-                count: 2,
+                count: Some(2),
                 ..Default::default()
             },
-        },
+            compress: false,
+        }),
         // No rotation: it would rename /dev/null.
-        "file-null" => SinkKind::File {
+        "file-null" => SinkKind::File(file::Spec {
             path: "/dev/null".into(),
-            rotation: FileRotation::default(),
-        },
-        "syslog-tcp" | "stalled" => SinkKind::Syslog {
+            rotation: Default::default(),
+            compress: false,
+        }),
+        "syslog-tcp" | "stalled" => SinkKind::Syslog(ssh_trace::sinks::syslog::Spec {
             address: Address::Tcp(format!("127.0.0.1:{}", peer(what == "syslog-tcp")?)),
             facility: 10,
             app_name: "ssh-trace".into(),
             timeout: Duration::from_secs(3600),
-        },
+        }),
         _ => bail!(usage),
     };
     let worker = build::start(

@@ -10,7 +10,7 @@ use crate::{
     event::{AgentLoss, Body, Event, LossCounts, SinkLoss},
     probes::Maps,
     reader::Reader,
-    sink::queue::Stats,
+    sinks::queue::Stats,
 };
 
 pub struct Losses {

@@ -20,7 +20,7 @@ use crate::{
     probes::{self, Probes, ServerBinaries},
     reader::Reader,
     session::{users, SessionTable},
-    sink::Queued,
+    sinks::Queued,
 };
 use losses::Losses;
 
@@ -41,6 +41,35 @@ pub struct Options {
 }
 
 pub type AgentPipeline = Pipeline<Operators>;
+
+/// `ssh-trace agent --config FILE`: the agent's options with every sink
+/// started (a bad config or an unusable sink fails here, before loading).
+pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
+    let cfg = crate::config::load(path)?;
+    let host = host::hostname();
+    let workers = cfg
+        .sinks
+        .into_iter()
+        .map(|s| crate::sinks::start(s, &host))
+        .collect::<Result<Vec<_>>>()?;
+    let default_list = |d: &[&str]| d.iter().map(|s| s.to_string()).collect();
+    Ok(Options {
+        ring_bytes: cfg
+            .ring_buffer_size
+            .unwrap_or(ssh_trace_common::maps::DEFAULT_RING_BYTES),
+        server_binaries: cfg
+            .server_binaries
+            .unwrap_or_else(|| default_list(probes::DEFAULT_SERVER_BINARIES)),
+        privsep_users: cfg
+            .privsep_users
+            .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
+        formatter: None,
+        capture: None,
+        filter: None,
+        queued: Queued::new(workers, cfg.drain_timeout),
+        operators: cfg.operators,
+    })
+}
 
 fn agent_info(opts: &Options, servers: &ServerBinaries) -> AgentInfo {
     AgentInfo {

@@ -204,7 +204,7 @@ fn rotation_keeps_count_files_each_readable_alone() {
         origin(),
         Rotation {
             size: Some(1),
-            time: None,
+            age: None,
             count: Some(3),
         },
     )

@@ -1,8 +1,9 @@
 //! Configuration errors read `LINE: KEY: problem`, exactly.
 use super::*;
+use crate::sinks::{http, syslog, SinkKind};
 
 fn err(text: &str) -> String {
-    parse(text).expect_err("should fail")
+    parse(text).expect_err("should fail").0
 }
 
 const SINK: &str = "[[sink]]\nname = \"a\"\n";
@@ -14,7 +15,7 @@ fn example_config_parses() {
     assert_eq!(names, ["archive", "siem-syslog", "splunk"]);
     assert!(matches!(
         &cfg.sinks[1].kind,
-        SinkKind::Syslog { address: Address::Tcp(a), facility: 10, .. } if a == "127.0.0.1:514"
+        SinkKind::Syslog(syslog::Spec { address: syslog::Address::Tcp(a), facility: 10, .. }) if a == "127.0.0.1:514"
     ));
     assert_eq!(
         cfg.sinks[1].limits.spool.as_ref().map(|s| s.1),
@@ -22,11 +23,11 @@ fn example_config_parses() {
     );
     assert!(matches!(
         cfg.sinks[2].kind,
-        SinkKind::Http {
-            preset: Preset::SplunkHec,
+        SinkKind::Http(http::Spec {
+            preset: http::Preset::SplunkHec,
             gzip: true,
             ..
-        }
+        })
     ));
     assert_eq!(cfg.drain_timeout, Duration::from_secs(5));
 }

@@ -7,7 +7,7 @@ pub mod json;
 pub mod json_schema;
 pub mod ocsf;
 #[cfg(test)]
-mod samples;
+pub(crate) mod samples;
 #[cfg(test)]
 mod tests;
 

@@ -17,21 +17,18 @@ use std::{
 
 use anyhow::{Context, Result};
 
-use super::spool::Spool;
+mod chunk;
+pub mod spool;
+#[cfg(test)]
+mod tests;
+
 use crate::{
     event::Event,
     filter::Filter,
     pipeline::{self, selected},
 };
-
-/// Encoded bytes of some events, ready for the transport.
-#[derive(Debug, Default)]
-pub struct Chunk {
-    pub bytes: Vec<u8>,
-    pub events: u64,
-    /// Bytes this chunk occupies in the spool (0 if it came from memory).
-    pub spooled: u64,
-}
+pub use chunk::Chunk;
+use spool::Spool;
 
 /// Turns one event into the sink's wire bytes (format plus framing).
 pub trait Encode: Send {

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::queue::Chunk;
+use super::chunk::Chunk;
 
 const HEADER: u64 = 8;
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use flate2::{write::GzEncoder, Compression};
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 
-use super::queue::Transport;
+use crate::sinks::queue::Transport;
 
 pub struct HttpOptions {
     pub url: String,

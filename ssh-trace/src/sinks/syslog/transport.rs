@@ -4,43 +4,13 @@ use std::{
     io::Write,
     net::{TcpStream, ToSocketAddrs, UdpSocket},
     os::unix::net::UnixDatagram,
-    path::PathBuf,
     time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
 
-use super::queue::Transport;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Address {
-    Tcp(String),
-    Udp(String),
-    Unix(PathBuf),
-}
-
-impl Address {
-    /// `tcp://host:port`, `udp://host:port` or `unix:///dev/log`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let hostport = |rest: &str| -> Result<String, String> {
-            match rest.rsplit_once(':') {
-                Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(rest.to_owned()),
-                _ => Err(format!("{s:?} lacks host:port")),
-            }
-        };
-        if let Some(rest) = s.strip_prefix("tcp://") {
-            Ok(Self::Tcp(hostport(rest)?))
-        } else if let Some(rest) = s.strip_prefix("udp://") {
-            Ok(Self::Udp(hostport(rest)?))
-        } else if let Some(rest) = s.strip_prefix("unix://") {
-            Ok(Self::Unix(PathBuf::from(rest)))
-        } else {
-            Err(format!(
-                "{s:?} is not tcp://HOST:PORT, udp://HOST:PORT or unix:///PATH"
-            ))
-        }
-    }
-}
+use super::config::Address;
+use crate::sinks::queue::Transport;
 
 enum Conn {
     Tcp(TcpStream),
