@@ -1,6 +1,10 @@
 //! ssh-trace: kernel programs → ring buffer reader → decode → session model
 //! → pipeline (select once) → consumers (operators' view, lines, capture
 //! file, agent-mode sinks). The binary (main.rs) only runs the CLI.
+// aya-log stays a dependency until its kernel-side use is decided (issue
+// 11, hygiene); nothing in userspace reads its records yet.
+use aya_log as _;
+
 pub mod agent;
 pub mod capture;
 pub mod cli;

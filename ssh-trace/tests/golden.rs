@@ -3,6 +3,8 @@
 //! golden/cases.txt (captures recorded from real logins, a synthetic one, one
 //! with losses, damaged ones) against golden/expected/, stdout and stderr.
 //! Regenerate only for an intended change: SSH_TRACE_WRITE_GOLDEN=1.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{path::Path, process::Command};
 
 fn golden() -> &'static Path {

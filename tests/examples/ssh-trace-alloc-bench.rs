@@ -4,6 +4,8 @@
 //! pipeline (operators' live table, filter-free selection) → JSON line —
 //! counted by a global allocator, plus that path's events/s on one thread.
 //! Prints one JSON line. Usage: ssh-trace-alloc-bench [EVENTS]
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     collections::HashSet,
@@ -78,7 +80,7 @@ fn connect() -> Vec<u8> {
 /// An exec record as the kernel writes it: `git log --oneline -n 20`.
 fn exec(t: u64) -> Vec<u8> {
     let file = b"/usr/bin/git\0";
-    let args = b"git\0log\0--oneline\0-n\020\0";
+    let args = b"git\0log\0--oneline\0-n\x0020\0";
     let creds = Creds {
         uid: 1001,
         euid: 1001,

@@ -4,6 +4,8 @@
 //! metrics, alert rules); prints one JSON line of figures: agent RSS growth,
 //! metrics scrape time over HTTP, session listing time, and the cost of
 //! alert evaluation per event.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     io::{Read, Write},
     net::TcpStream,
@@ -49,7 +51,7 @@ after = "10m"
 /// connect, login, an exec, a bytes update of session `n`.
 fn events(n: u64, t: u64) -> Vec<Arc<Event>> {
     let mut s = SessionInfo::new(SessionId(
-        0x5bedc86c_1cdc_4597_0000_0000_0000_0000 | n as u128,
+        0x5bed_c86c_1cdc_4597_0000_0000_0000_0000 | n as u128,
     ));
     let ip = [
         10,

@@ -7,6 +7,8 @@
 //! the kernel's page-cache work. `file-null` is the file sink writing to
 //! /dev/null: the sink's own cost without the filesystem's.
 //! Usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled FORMAT EVENTS DIR
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     io::Read,
     net::TcpListener,

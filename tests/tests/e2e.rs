@@ -2,6 +2,8 @@
 //! Each test asserts exact values observed through independent witnesses
 //! (`$SSH_CONNECTION`, `ssh -v`'s Transferred line, sshd's log, a counting
 //! proxy). Skipped with a message when not root.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     io::{Read, Write},
     process::{Command, Stdio},

@@ -62,9 +62,9 @@ fn exec(i: u32) -> Body {
         gid: 1000,
         egid: 1000,
         executable: "/usr/bin/\u{1b}[2Jcurl".into(),
-        executable_truncated: i % 2 == 0,
+        executable_truncated: i.is_multiple_of(2),
         args: Args::from_parts(["curl", &format!("http://x/{i}"), "a\\xff", ""]),
-        args_truncated: i % 3 == 0,
+        args_truncated: i.is_multiple_of(3),
     })
 }
 
@@ -82,7 +82,7 @@ fn change(i: u32) -> Body {
         change: UserChange {
             syscall: "setresuid",
             args: CallArgs::new(&[-1, 0, -1]),
-            success: i % 2 == 0,
+            success: i.is_multiple_of(2),
             errno: (i % 2 == 1).then_some(1),
             old: ids(1000),
             new: ids(0),
@@ -115,7 +115,7 @@ fn session_body(i: u32) -> Body {
             },
             end: SessionEnd {
                 duration_ms: 77,
-                logged_in: i % 2 == 0,
+                logged_in: i.is_multiple_of(2),
             },
         }),
     }

@@ -81,7 +81,7 @@ impl Gen {
         let user = format!("user{}", n % 20);
         let ip = [10, (n % 7) as u8, (n % 200) as u8, (n % 250 + 1) as u8];
         let mut info = SessionInfo::new(SessionId(
-            0x5bedc86c_1cdc_4597_0000_0000_0000_0000
+            0x5bed_c86c_1cdc_4597_0000_0000_0000_0000
                 | ((n >> 48) as u128) << 48
                 | (n & 0xffff_ffff_ffff) as u128,
         ));
