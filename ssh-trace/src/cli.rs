@@ -209,12 +209,20 @@ struct AgentArgs {
     privsep_users: Vec<String>,
 }
 
-fn parse_time(s: &str) -> Result<u64, String> {
-    let t = humantime::parse_rfc3339_weak(s)
-        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-11-21T10:00:00Z)"))?;
+/// A `--since`/`--until` value that is no time.
+#[derive(Debug, thiserror::Error)]
+enum BadTime {
+    #[error("{0} (expected RFC 3339, e.g. 2026-11-21T10:00:00Z)")]
+    Syntax(humantime::TimestampError),
+    #[error("{0}")]
+    BeforeEpoch(std::time::SystemTimeError),
+}
+
+fn parse_time(s: &str) -> Result<u64, BadTime> {
+    let t = humantime::parse_rfc3339_weak(s).map_err(BadTime::Syntax)?;
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
-        .map_err(|e| e.to_string())
+        .map_err(BadTime::BeforeEpoch)
 }
 
 impl OutputArgs {

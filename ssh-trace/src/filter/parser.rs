@@ -188,18 +188,19 @@ impl<'a> Parser<'a> {
         if ty == Ty::Object && op != "exists" {
             return Err(self.err(t.start, object_misuse(field)));
         }
-        literal::check_op(field, op).map_err(|m| self.err(t.start, m))?;
+        literal::check_op(field, op).map_err(|m| self.err(t.start, m.to_string()))?;
         self.bump();
         let pred = match t.tok {
             _ if op == "exists" => Pred::Exists,
             _ if op == "in" => self.list(field, t.start)?,
             Tok::Op(cmp) => {
                 let raw = self.value(op)?;
-                literal::compare(field, cmp, &raw).map_err(|m| self.err(raw.start, m))?
+                literal::compare(field, cmp, &raw)
+                    .map_err(|m| self.err(raw.start, m.to_string()))?
             }
             _ => {
                 let raw = self.value(op)?;
-                literal::text_op(field, op, &raw).map_err(|m| self.err(raw.start, m))?
+                literal::text_op(field, op, &raw).map_err(|m| self.err(raw.start, m.to_string()))?
             }
         };
         Ok(Expr::Test(field, pred))
@@ -211,7 +212,8 @@ impl<'a> Parser<'a> {
         if open.tok != Tok::LParen {
             if field.ty == Ty::Ip {
                 let raw = self.value("in")?;
-                let lit = literal::member(field, &raw).map_err(|m| self.err(raw.start, m))?;
+                let lit =
+                    literal::member(field, &raw).map_err(|m| self.err(raw.start, m.to_string()))?;
                 return Ok(Pred::In(vec![lit]));
             }
             return Err(self.unexpected("`(` and a list of values after `in`"));
@@ -223,7 +225,9 @@ impl<'a> Parser<'a> {
         let mut lits = Vec::new();
         loop {
             let raw = self.value(if lits.is_empty() { "(" } else { "," })?;
-            lits.push(literal::member(field, &raw).map_err(|m| self.err(raw.start, m))?);
+            lits.push(
+                literal::member(field, &raw).map_err(|m| self.err(raw.start, m.to_string()))?,
+            );
             match self.peek().tok {
                 Tok::Comma => self.bump(),
                 Tok::RParen => {

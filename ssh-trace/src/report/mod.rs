@@ -103,7 +103,7 @@ impl Report {
     /// id matched no session or several). Final once every event was added.
     pub fn error(&self) -> Option<String> {
         match &self.state {
-            State::Tree(s) | State::Timeline(s) => s.chosen().err(),
+            State::Tree(s) | State::Timeline(s) => s.chosen().err().map(|e| e.to_string()),
             _ => None,
         }
     }
@@ -155,8 +155,8 @@ impl Report {
     }
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+fn invalid(e: select::NotChosen) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
 }
 
 /// Writes `value` as JSON to `out`.

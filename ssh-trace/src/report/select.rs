@@ -60,18 +60,15 @@ impl Selected {
     }
 
     /// The chosen session's id and events, or why there is none.
-    pub fn chosen(&self) -> Result<(&str, &[Event]), String> {
+    pub fn chosen(&self) -> Result<(&str, &[Event]), NotChosen> {
         if let Some(id) = &self.chosen {
             return Ok((id, &self.events));
         }
         if self.query.is_empty() {
-            return Err("no session id given".into());
+            return Err(NotChosen::NoQuery);
         }
         match self.matched.len() {
-            0 => Err(format!(
-                "no session id starts or ends with {:?}",
-                self.query
-            )),
+            0 => Err(NotChosen::NoMatch(self.query.clone())),
             n => {
                 const SHOWN: usize = 5;
                 let mut list: Vec<&str> = self
@@ -83,12 +80,27 @@ impl Selected {
                 if n > SHOWN {
                     list.push("…");
                 }
-                Err(format!(
-                    "{:?} matches {n} sessions ({}); give more of the id",
-                    self.query,
-                    list.join(", ")
-                ))
+                Err(NotChosen::Ambiguous {
+                    query: self.query.clone(),
+                    n,
+                    some: list.join(", "),
+                })
             }
         }
     }
+}
+
+/// Why a tree or timeline has no session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotChosen {
+    #[error("no session id given")]
+    NoQuery,
+    #[error("no session id starts or ends with {0:?}")]
+    NoMatch(String),
+    #[error("{query:?} matches {n} sessions ({some}); give more of the id")]
+    Ambiguous {
+        query: String,
+        n: usize,
+        some: String,
+    },
 }

@@ -154,7 +154,7 @@ fn worker(actions: Vec<Action>, rx: mpsc::Receiver<Job>, done: mpsc::Sender<(Fai
                     ok = true;
                     break;
                 }
-                Err(e) => last = e,
+                Err(e) => last = e.to_string(),
             }
         }
         let f = Failure {
@@ -168,7 +168,25 @@ fn worker(actions: Vec<Action>, rx: mpsc::Receiver<Job>, done: mpsc::Sender<(Fai
     }
 }
 
-fn run(http: &ureq::Agent, kind: &ActionKind, job: &Job) -> Result<(), String> {
+/// Why one run of an action failed (retried, then reported).
+#[derive(Debug, thiserror::Error)]
+enum ActionError {
+    #[error("POST {url}: {err}")]
+    Post { url: String, err: ureq::Error },
+    #[error("running {cmd}: {err}")]
+    Spawn { cmd: String, err: std::io::Error },
+    #[error("{cmd} exited with {status}")]
+    Exit {
+        cmd: String,
+        status: std::process::ExitStatus,
+    },
+    #[error("{cmd} timed out after {COMMAND_TIMEOUT:?}")]
+    Timeout { cmd: String },
+    #[error("waiting for {cmd}: {err}")]
+    Wait { cmd: String, err: std::io::Error },
+}
+
+fn run(http: &ureq::Agent, kind: &ActionKind, job: &Job) -> Result<(), ActionError> {
     match kind {
         ActionKind::Webhook { url, preset } => {
             let body = match preset {
@@ -183,20 +201,24 @@ fn run(http: &ureq::Agent, kind: &ActionKind, job: &Job) -> Result<(), String> {
                 .header("content-type", "application/json")
                 .send(body.as_bytes())
                 .map(|_| ())
-                .map_err(|e| format!("POST {url}: {e}"))
+                .map_err(|err| ActionError::Post {
+                    url: url.clone(),
+                    err,
+                })
         }
         ActionKind::Command(argv) => run_command(argv, &job.json),
     }
 }
 
-fn run_command(argv: &[String], json: &str) -> Result<(), String> {
+fn run_command(argv: &[String], json: &str) -> Result<(), ActionError> {
+    let cmd = || argv[0].clone();
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("running {}: {e}", argv[0]))?;
+        .map_err(|err| ActionError::Spawn { cmd: cmd(), err })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A command that ignores its input is fine: a broken pipe is not a failure.
         let _ = stdin
@@ -207,14 +229,14 @@ fn run_command(argv: &[String], json: &str) -> Result<(), String> {
     loop {
         match child.try_wait() {
             Ok(Some(s)) if s.success() => return Ok(()),
-            Ok(Some(s)) => return Err(format!("{} exited with {s}", argv[0])),
+            Ok(Some(status)) => return Err(ActionError::Exit { cmd: cmd(), status }),
             Ok(None) if Instant::now() > deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{} timed out after {COMMAND_TIMEOUT:?}", argv[0]));
+                return Err(ActionError::Timeout { cmd: cmd() });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for {}: {e}", argv[0])),
+            Err(err) => return Err(ActionError::Wait { cmd: cmd(), err }),
         }
     }
 }
