@@ -2,7 +2,7 @@
 //! Fields ECS has no place for go under `ssh_trace.*`.
 use super::doc::{base_name, Doc};
 use crate::{
-    event::{AlertKind, Body, Event, IdChange, SessionInfo, Severity, Traffic},
+    event::{AlertKind, Body, Event, IdChange, ProcessExec, SessionInfo, Severity, Traffic},
     host::rfc3339,
 };
 
@@ -95,52 +95,13 @@ fn body(d: &mut Doc, body: &Body) {
             );
             d.put("ssh_trace.session.logged_in", c.end.logged_in);
         }
-        Body::ProcessExec(p) => {
-            d.put("process.pid", p.pid);
-            d.put("process.parent.pid", p.ppid);
-            d.put("process.executable", p.executable.as_str());
-            d.put("process.name", base_name(&p.executable));
-            d.put("process.args", p.args.iter().collect::<Vec<_>>());
-            d.put("process.args_count", p.args.len());
-            d.put("process.command_line", p.args.join(" "));
-            // ECS: process.user is the effective user.
-            d.put("process.user.id", p.euid.to_string());
-            d.put("process.real_user.id", p.uid.to_string());
-            d.put("process.group.id", p.egid.to_string());
-            d.put("process.real_group.id", p.gid.to_string());
-            d.put(
-                "ssh_trace.process.executable_truncated",
-                p.executable_truncated,
-            );
-            d.put("ssh_trace.process.args_truncated", p.args_truncated);
-        }
+        Body::ProcessExec(p) => exec(d, p),
         Body::ProcessExit(p) => {
             d.put("process.pid", p.pid);
             d.put_opt("process.exit_code", p.exit_code);
             d.put_opt("ssh_trace.process.signal", p.signal);
         }
-        Body::UserChange(IdChange { process, change: c }) => {
-            d.put("process.pid", process.pid);
-            d.put("process.user.id", c.new.euid.to_string());
-            d.put("process.real_user.id", c.new.uid.to_string());
-            d.put("process.saved_user.id", c.new.suid.to_string());
-            d.put("process.group.id", c.new.egid.to_string());
-            d.put("process.real_group.id", c.new.gid.to_string());
-            d.put("process.saved_group.id", c.new.sgid.to_string());
-            // user.* stays the session's login user; the switch is shown as
-            // the effective user, the target user and the user after the change.
-            d.put("user.effective.id", c.new.euid.to_string());
-            d.put_opt("user.effective.name", c.effective_user.as_deref());
-            d.put("user.target.id", c.new.uid.to_string());
-            d.put_opt("user.target.name", c.user.as_deref());
-            d.put("user.changes.id", c.new.uid.to_string());
-            d.put_opt("user.changes.name", c.user.as_deref());
-            d.put("user.changes.group.id", c.new.gid.to_string());
-            d.put_opt("error.code", c.errno.map(|e| e.to_string()));
-            d.put("ssh_trace.change.syscall", c.syscall);
-            d.put("ssh_trace.change.args", c.args.as_slice().to_vec());
-            d.put_ids("ssh_trace.change.old", &c.old);
-        }
+        Body::UserChange(c) => change(d, c),
         Body::AgentStart(agent) => agent_fields(d, agent),
         Body::AgentLoss(l) => {
             d.put_loss("ssh_trace.loss", &l.loss);
@@ -158,6 +119,49 @@ fn body(d: &mut Doc, body: &Body) {
             d.put_opt("error.message", alert.evidence.error.as_deref());
         }
     }
+}
+
+fn exec(d: &mut Doc, p: &ProcessExec) {
+    d.put("process.pid", p.pid);
+    d.put("process.parent.pid", p.ppid);
+    d.put("process.executable", p.executable.as_str());
+    d.put("process.name", base_name(&p.executable));
+    d.put("process.args", p.args.iter().collect::<Vec<_>>());
+    d.put("process.args_count", p.args.len());
+    d.put("process.command_line", p.args.join(" "));
+    // ECS: process.user is the effective user.
+    d.put("process.user.id", p.euid.to_string());
+    d.put("process.real_user.id", p.uid.to_string());
+    d.put("process.group.id", p.egid.to_string());
+    d.put("process.real_group.id", p.gid.to_string());
+    d.put(
+        "ssh_trace.process.executable_truncated",
+        p.executable_truncated,
+    );
+    d.put("ssh_trace.process.args_truncated", p.args_truncated);
+}
+
+fn change(d: &mut Doc, IdChange { process, change: c }: &IdChange) {
+    d.put("process.pid", process.pid);
+    d.put("process.user.id", c.new.euid.to_string());
+    d.put("process.real_user.id", c.new.uid.to_string());
+    d.put("process.saved_user.id", c.new.suid.to_string());
+    d.put("process.group.id", c.new.egid.to_string());
+    d.put("process.real_group.id", c.new.gid.to_string());
+    d.put("process.saved_group.id", c.new.sgid.to_string());
+    // user.* stays the session's login user; the switch is shown as
+    // the effective user, the target user and the user after the change.
+    d.put("user.effective.id", c.new.euid.to_string());
+    d.put_opt("user.effective.name", c.effective_user.as_deref());
+    d.put("user.target.id", c.new.uid.to_string());
+    d.put_opt("user.target.name", c.user.as_deref());
+    d.put("user.changes.id", c.new.uid.to_string());
+    d.put_opt("user.changes.name", c.user.as_deref());
+    d.put("user.changes.group.id", c.new.gid.to_string());
+    d.put_opt("error.code", c.errno.map(|e| e.to_string()));
+    d.put("ssh_trace.change.syscall", c.syscall);
+    d.put("ssh_trace.change.args", c.args.as_slice().to_vec());
+    d.put_ids("ssh_trace.change.old", &c.old);
 }
 
 /// ECS event.severity is a number; larger is more severe (OCSF's scale).

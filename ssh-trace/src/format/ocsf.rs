@@ -2,8 +2,8 @@
 //! no attribute for go under `unmapped`.
 use super::doc::{base_name, Doc};
 use crate::event::{
-    spec::Ocsf as OcsfClass, AgentInfo, AlertKind, Body, Event, IdChange, Kind, SessionInfo,
-    Severity, Traffic,
+    spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, Body, Event, IdChange, Kind, ProcessExec,
+    SessionInfo, Severity, Traffic,
 };
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -156,44 +156,14 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             d.put("unmapped.logged_in", c.end.logged_in);
             ssh_status(d, ev, a);
         }
-        Body::ProcessExec(p) => {
-            d.put("process.pid", p.pid);
-            d.put("process.parent_process.pid", p.ppid);
-            d.put("process.file.path", p.executable.as_str());
-            d.put("process.file.name", base_name(&p.executable));
-            d.put("process.file.type_id", 1);
-            d.put("process.file.type", "Regular File");
-            d.put("process.cmd_line", p.args.join(" "));
-            d.put("process.user.uid", p.euid.to_string());
-            d.put("unmapped.process.args", p.args.iter().collect::<Vec<_>>());
-            d.put("unmapped.process.uid", p.uid);
-            d.put("unmapped.process.gid", p.gid);
-            d.put("unmapped.process.egid", p.egid);
-            d.put(
-                "unmapped.process.executable_truncated",
-                p.executable_truncated,
-            );
-            d.put("unmapped.process.args_truncated", p.args_truncated);
-            status(d, true);
-        }
+        Body::ProcessExec(p) => exec(d, p),
         Body::ProcessExit(p) => {
             d.put("process.pid", p.pid);
             d.put_opt("exit_code", p.exit_code);
             d.put_opt("unmapped.signal", p.signal);
             status(d, p.exit_code == Some(0));
         }
-        Body::UserChange(IdChange { process, change: c }) => {
-            d.put("process.pid", process.pid);
-            d.put("process.user.uid", c.new.euid.to_string());
-            d.put_opt("process.user.name", c.effective_user.as_deref());
-            status(d, c.success);
-            d.put_opt("status_code", c.errno.map(|e| e.to_string()));
-            d.put("unmapped.syscall", c.syscall);
-            d.put("unmapped.args", c.args.as_slice().to_vec());
-            d.put_ids("unmapped.old", &c.old);
-            d.put_ids("unmapped.new", &c.new);
-            d.put_opt("unmapped.user", c.user.as_deref());
-        }
+        Body::UserChange(c) => change(d, c),
         Body::AgentStart(agent) => {
             app(d, agent);
             status(d, true);
@@ -219,19 +189,55 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             d.put_loss("unmapped.totals.lost", &s.totals.lost);
             status(d, true);
         }
-        Body::Alert(kind, alert) => {
-            // Detection Finding: the rule is the analytic, the evidence stays
-            // as ssh-trace has it.
-            let name = Kind::Alert(*kind).name();
-            d.put("finding_info.title", name);
-            d.put("finding_info.uid", format!("{name}-{}", ev.time_ns));
-            d.put("finding_info.analytic.name", alert.rule.as_str());
-            d.put("finding_info.analytic.type_id", 1);
-            d.put("finding_info.analytic.type", "Rule");
-            d.put_evidence("unmapped.evidence", &alert.evidence);
-            status(d, *kind != AlertKind::ActionFailed);
-        }
+        Body::Alert(kind, alert) => finding(d, ev, *kind, alert),
     }
+}
+
+fn exec(d: &mut Doc, p: &ProcessExec) {
+    d.put("process.pid", p.pid);
+    d.put("process.parent_process.pid", p.ppid);
+    d.put("process.file.path", p.executable.as_str());
+    d.put("process.file.name", base_name(&p.executable));
+    d.put("process.file.type_id", 1);
+    d.put("process.file.type", "Regular File");
+    d.put("process.cmd_line", p.args.join(" "));
+    d.put("process.user.uid", p.euid.to_string());
+    d.put("unmapped.process.args", p.args.iter().collect::<Vec<_>>());
+    d.put("unmapped.process.uid", p.uid);
+    d.put("unmapped.process.gid", p.gid);
+    d.put("unmapped.process.egid", p.egid);
+    d.put(
+        "unmapped.process.executable_truncated",
+        p.executable_truncated,
+    );
+    d.put("unmapped.process.args_truncated", p.args_truncated);
+    status(d, true);
+}
+
+fn change(d: &mut Doc, IdChange { process, change: c }: &IdChange) {
+    d.put("process.pid", process.pid);
+    d.put("process.user.uid", c.new.euid.to_string());
+    d.put_opt("process.user.name", c.effective_user.as_deref());
+    status(d, c.success);
+    d.put_opt("status_code", c.errno.map(|e| e.to_string()));
+    d.put("unmapped.syscall", c.syscall);
+    d.put("unmapped.args", c.args.as_slice().to_vec());
+    d.put_ids("unmapped.old", &c.old);
+    d.put_ids("unmapped.new", &c.new);
+    d.put_opt("unmapped.user", c.user.as_deref());
+}
+
+fn finding(d: &mut Doc, ev: &Event, kind: AlertKind, alert: &Alert) {
+    // Detection Finding: the rule is the analytic, the evidence stays
+    // as ssh-trace has it.
+    let name = Kind::Alert(kind).name();
+    d.put("finding_info.title", name);
+    d.put("finding_info.uid", format!("{name}-{}", ev.time_ns));
+    d.put("finding_info.analytic.name", alert.rule.as_str());
+    d.put("finding_info.analytic.type_id", 1);
+    d.put("finding_info.analytic.type", "Rule");
+    d.put_evidence("unmapped.evidence", &alert.evidence);
+    status(d, kind != AlertKind::ActionFailed);
 }
 
 /// SSH Activity events say whether the connection opened.

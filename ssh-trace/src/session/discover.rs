@@ -98,74 +98,100 @@ pub fn snapshot(
     make_id: impl Fn(u64) -> SessionId,
     boot_wall_ns: u64,
 ) -> Snapshot {
-    let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for p in procs.values() {
         children.entry(p.ppid).or_default().push(p.pid);
     }
+    let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
     let listeners: Vec<u32> = procs
         .values()
         .filter(|p| p.server && !is_server(p.ppid))
         .map(|p| p.pid)
         .collect();
-    let ticks = clock_ticks();
-    let tcp = tcp_table();
+    let found = Finder {
+        procs,
+        children: &children,
+        privsep,
+        ticks: clock_ticks(),
+        tcp: tcp_table(),
+        boot_wall_ns,
+    };
     let mut sessions = Vec::new();
     for &l in &listeners {
         for &root in children.get(&l).into_iter().flatten() {
-            let Some(root_info) = procs.get(&root) else {
-                continue;
-            };
-            // Members in breadth-first order (root, then shallower first).
-            let mut members = vec![root];
-            let mut i = 0;
-            while i < members.len() {
-                if let Some(c) = children.get(&members[i]) {
-                    members.extend(c);
-                }
-                i += 1;
+            if let Some(root_info) = procs.get(&root) {
+                sessions.push(found.session(root_info, &make_id));
             }
-            let key = discovered_key(root_info);
-            let mut s = SessionInfo::new(make_id(key));
-            s.discovered = true;
-            // Logged in once a member other than the root runs as a uid that
-            // is not the privilege-separation user's.
-            if let Some(user) = members[1..]
-                .iter()
-                .filter_map(|p| procs.get(p))
-                .find(|p| p.creds.uid == p.creds.euid && !privsep.contains(&p.creds.uid))
-            {
-                s.uid = Some(user.creds.uid);
-                s.user = super::users::name_of(user.creds.uid);
-            }
-            // The deepest server process holding the connection does its I/O.
-            let mut io_pid = None;
-            for &m in &members {
-                if !is_server(m) {
-                    continue;
-                }
-                if let Some((src, dst)) = socket_endpoints(m, &tcp) {
-                    s.source = Some(src);
-                    s.destination = Some(dst);
-                    io_pid = Some(m);
-                }
-            }
-            let procs_list = members
-                .iter()
-                .filter_map(|p| procs.get(p))
-                .map(|p| (p.pid, p.creds))
-                .collect();
-            let start = boot_wall_ns + root_info.start_ticks * 1_000_000_000 / ticks;
-            sessions.push(Found {
-                session: Session::new(key, s, start),
-                procs: procs_list,
-                io_pid,
-            });
         }
     }
     Snapshot {
         listeners,
         sessions,
+    }
+}
+
+/// What one session is made of, from the process table.
+struct Finder<'a> {
+    procs: &'a HashMap<u32, ProcInfo>,
+    children: &'a HashMap<u32, Vec<u32>>,
+    privsep: &'a HashSet<u32>,
+    ticks: u64,
+    tcp: TcpTable,
+    boot_wall_ns: u64,
+}
+
+impl Finder<'_> {
+    /// Members in breadth-first order (root, then shallower first).
+    fn members(&self, root: u32) -> Vec<u32> {
+        let mut members = vec![root];
+        let mut i = 0;
+        while i < members.len() {
+            if let Some(c) = self.children.get(&members[i]) {
+                members.extend(c);
+            }
+            i += 1;
+        }
+        members
+    }
+
+    fn session(&self, root: &ProcInfo, make_id: &impl Fn(u64) -> SessionId) -> Found {
+        let members = self.members(root.pid);
+        let key = discovered_key(root);
+        let mut s = SessionInfo::new(make_id(key));
+        s.discovered = true;
+        // Logged in once a member other than the root runs as a uid that
+        // is not the privilege-separation user's.
+        if let Some(user) = members[1..]
+            .iter()
+            .filter_map(|p| self.procs.get(p))
+            .find(|p| p.creds.uid == p.creds.euid && !self.privsep.contains(&p.creds.uid))
+        {
+            s.uid = Some(user.creds.uid);
+            s.user = super::users::name_of(user.creds.uid);
+        }
+        // The deepest server process holding the connection does its I/O.
+        let mut io_pid = None;
+        for &m in &members {
+            if !self.procs.get(&m).is_some_and(|p| p.server) {
+                continue;
+            }
+            if let Some((src, dst)) = socket_endpoints(m, &self.tcp) {
+                s.source = Some(src);
+                s.destination = Some(dst);
+                io_pid = Some(m);
+            }
+        }
+        let procs = members
+            .iter()
+            .filter_map(|p| self.procs.get(p))
+            .map(|p| (p.pid, p.creds))
+            .collect();
+        let start = self.boot_wall_ns + root.start_ticks * 1_000_000_000 / self.ticks;
+        Found {
+            session: Session::new(key, s, start),
+            procs,
+            io_pid,
+        }
     }
 }
 

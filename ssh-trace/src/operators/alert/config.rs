@@ -141,79 +141,24 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Self> {
         let raw: RawConfig = toml::from_str(text)?;
-        let mut actions = Vec::new();
+        let mut actions: Vec<Action> = Vec::new();
         for a in raw.action {
-            let kind = match (a.webhook, a.command) {
-                (Some(url), None) => {
-                    if !url.starts_with("http://") {
-                        bail!("action {}: webhook {url:?} must be an http:// URL", a.name);
-                    }
-                    ActionKind::Webhook {
-                        url,
-                        preset: a.preset,
-                    }
-                }
-                (None, Some(argv)) if !argv.is_empty() => ActionKind::Command(argv),
-                (None, Some(_)) => bail!("action {}: command is empty", a.name),
-                _ => bail!("action {}: give exactly one of webhook or command", a.name),
-            };
-            if actions.iter().any(|x: &Action| x.name == a.name) {
+            let a = action(a)?;
+            if actions.iter().any(|x| x.name == a.name) {
                 bail!("action {} is defined twice", a.name);
             }
-            actions.push(Action { name: a.name, kind });
+            actions.push(a);
         }
-        let mut rules = Vec::new();
+        let mut rules: Vec<Rule> = Vec::new();
         for r in raw.rule {
-            let kind_name = r.kind.name().trim_start_matches("alert.").to_owned();
-            let name = r.name.unwrap_or(kind_name);
-            let window = duration(&name, "window", r.window.as_deref())?;
-            let after = duration(&name, "after", r.after.as_deref())?;
-            let needs = |what: &str, ok: bool| -> Result<()> {
-                if !ok {
-                    bail!("rule {name}: type {:?} needs {what}", r.kind.name());
-                }
-                Ok(())
-            };
-            match r.kind {
-                AlertKind::ConnectionRate | AlertKind::UnauthenticatedRate => {
-                    needs("max and window", r.max.is_some() && window.is_some())?
-                }
-                AlertKind::SessionBytes => needs("max (bytes)", r.max.is_some())?,
-                AlertKind::Idle | AlertKind::LoginAfterIdle => needs("after", after.is_some())?,
-                AlertKind::ActionFailed => bail!("rule {name}: action_failed is not a rule type"),
-                AlertKind::NewSource | AlertKind::RootLogin | AlertKind::PrivilegeGain => {}
+            let r = rule(r, &actions)?;
+            if rules.iter().any(|x| x.name == r.name) {
+                bail!(
+                    "rule {} is defined twice (give each rule its own name)",
+                    r.name
+                );
             }
-            if rules.iter().any(|x: &Rule| x.name == name) {
-                bail!("rule {name} is defined twice (give each rule its own name)");
-            }
-            let mut idx = Vec::new();
-            for a in &r.actions {
-                let i = actions
-                    .iter()
-                    .position(|x| &x.name == a)
-                    .with_context(|| format!("rule {name}: no action named {a:?}"))?;
-                idx.push(i);
-            }
-            let rate_limit = match r.rate_limit {
-                Some(l) => RateLimit {
-                    max: l.max,
-                    per: duration(&name, "rate_limit.per", Some(&l.per))?.unwrap_or_default(),
-                },
-                None => RateLimit {
-                    max: 10,
-                    per: Duration::from_secs(60),
-                },
-            };
-            rules.push(Rule {
-                name,
-                kind: r.kind,
-                severity: r.severity,
-                max: r.max.unwrap_or(0),
-                window: window.unwrap_or_default(),
-                after: after.unwrap_or_default(),
-                actions: idx,
-                rate_limit,
-            });
+            rules.push(r);
         }
         Ok(Config {
             state_file: raw.state_file.unwrap_or_else(|| DEFAULT_STATE_FILE.into()),
@@ -221,4 +166,82 @@ impl Config {
             actions,
         })
     }
+}
+
+fn action(a: RawAction) -> Result<Action> {
+    let kind = match (a.webhook, a.command) {
+        (Some(url), None) => {
+            if !url.starts_with("http://") {
+                bail!("action {}: webhook {url:?} must be an http:// URL", a.name);
+            }
+            ActionKind::Webhook {
+                url,
+                preset: a.preset,
+            }
+        }
+        (None, Some(argv)) if !argv.is_empty() => ActionKind::Command(argv),
+        (None, Some(_)) => bail!("action {}: command is empty", a.name),
+        _ => bail!("action {}: give exactly one of webhook or command", a.name),
+    };
+    Ok(Action { name: a.name, kind })
+}
+
+/// Each rule type's required keys.
+fn check_needs(
+    name: &str,
+    r: &RawRule,
+    window: Option<Duration>,
+    after: Option<Duration>,
+) -> Result<()> {
+    let needs = |what: &str, ok: bool| -> Result<()> {
+        if !ok {
+            bail!("rule {name}: type {:?} needs {what}", r.kind.name());
+        }
+        Ok(())
+    };
+    match r.kind {
+        AlertKind::ConnectionRate | AlertKind::UnauthenticatedRate => {
+            needs("max and window", r.max.is_some() && window.is_some())
+        }
+        AlertKind::SessionBytes => needs("max (bytes)", r.max.is_some()),
+        AlertKind::Idle | AlertKind::LoginAfterIdle => needs("after", after.is_some()),
+        AlertKind::ActionFailed => bail!("rule {name}: action_failed is not a rule type"),
+        AlertKind::NewSource | AlertKind::RootLogin | AlertKind::PrivilegeGain => Ok(()),
+    }
+}
+
+fn rule(r: RawRule, actions: &[Action]) -> Result<Rule> {
+    let kind_name = r.kind.name().trim_start_matches("alert.").to_owned();
+    let name = r.name.clone().unwrap_or(kind_name);
+    let window = duration(&name, "window", r.window.as_deref())?;
+    let after = duration(&name, "after", r.after.as_deref())?;
+    check_needs(&name, &r, window, after)?;
+    let mut idx = Vec::new();
+    for a in &r.actions {
+        let i = actions
+            .iter()
+            .position(|x| &x.name == a)
+            .with_context(|| format!("rule {name}: no action named {a:?}"))?;
+        idx.push(i);
+    }
+    let rate_limit = match &r.rate_limit {
+        Some(l) => RateLimit {
+            max: l.max,
+            per: duration(&name, "rate_limit.per", Some(&l.per))?.unwrap_or_default(),
+        },
+        None => RateLimit {
+            max: 10,
+            per: Duration::from_secs(60),
+        },
+    };
+    Ok(Rule {
+        name,
+        kind: r.kind,
+        severity: r.severity,
+        max: r.max.unwrap_or(0),
+        window: window.unwrap_or_default(),
+        after: after.unwrap_or_default(),
+        actions: idx,
+        rate_limit,
+    })
 }

@@ -63,23 +63,9 @@ pub struct Metrics {
     actions_seen: ActionCounts,
 }
 
-impl Metrics {
-    pub fn new(source_ip: SourceIpLabel) -> Self {
-        let f = Families {
-            sessions_active: Family::default(),
-            logins: Family::default(),
-            connections: Family::default(),
-            session_bytes: Family::default(),
-            // 1 s … ~9 h.
-            duration: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                1.0, 2.0, 16,
-            )),
-            events: Family::default(),
-            lost: Family::default(),
-            alerts: Family::default(),
-            actions: Family::default(),
-        };
-        let mut r = Registry::default();
+impl Families {
+    fn register(&self, r: &mut Registry) {
+        let f = self;
         r.register(
             "ssh_trace_sessions_active",
             "Logged-in SSH sessions now open",
@@ -125,6 +111,27 @@ impl Metrics {
             "Alert actions by result (sent, failed, suppressed by the rate limit, queue_full)",
             f.actions.clone(),
         );
+    }
+}
+
+impl Metrics {
+    pub fn new(source_ip: SourceIpLabel) -> Self {
+        let f = Families {
+            sessions_active: Family::default(),
+            logins: Family::default(),
+            connections: Family::default(),
+            session_bytes: Family::default(),
+            // 1 s … ~9 h.
+            duration: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                1.0, 2.0, 16,
+            )),
+            events: Family::default(),
+            lost: Family::default(),
+            alerts: Family::default(),
+            actions: Family::default(),
+        };
+        let mut r = Registry::default();
+        f.register(&mut r);
         r.register_collector(Box::new(agent_self::AgentSelf));
         Self {
             registry: Arc::new(r),

@@ -9,7 +9,7 @@ use ratatui::{
 };
 
 use super::state::TopState;
-use crate::operators::cli::duration;
+use crate::operators::{cli::duration, live::Detail};
 
 fn rate(b: f64) -> String {
     if b >= 1e6 {
@@ -70,39 +70,37 @@ pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
     let mut ts = TableState::default().with_selected(s.selected_index());
     f.render_stateful_widget(table, areas[0], &mut ts);
     if s.detail_open {
-        let mut lines: Vec<Line> = Vec::new();
-        match &s.detail {
-            Some(d) => {
-                lines.push(Line::from("Processes:"));
-                let depth = |pid: u32| {
-                    let mut n = 0;
-                    let mut p = pid;
-                    while let Some(r) = d.tree.iter().find(|r| r.pid == p) {
-                        if !d.tree.iter().any(|x| x.pid == r.ppid) {
-                            break;
-                        }
-                        p = r.ppid;
-                        n += 1;
-                    }
-                    n
-                };
-                for p in &d.tree {
-                    lines.push(Line::from(format!(
-                        "  {}{} {}",
-                        "  ".repeat(depth(p.pid)),
-                        p.pid,
-                        p.command
-                    )));
-                }
-                lines.push(Line::from("Recent events:"));
-                lines.extend(d.recent.iter().map(|e| Line::from(format!("  {e}"))));
-            }
-            None => lines.push(Line::from("loading…")),
-        }
         let title = format!(" session {} ", s.selected.as_deref().unwrap_or(""));
         f.render_widget(
-            Paragraph::new(lines).block(Block::bordered().title(title)),
+            Paragraph::new(detail_lines(s.detail.as_ref())).block(Block::bordered().title(title)),
             areas[1],
         );
     }
+}
+
+/// The detail pane: the process tree, indented, then recent events.
+fn detail_lines(detail: Option<&Detail>) -> Vec<Line<'static>> {
+    let Some(d) = detail else {
+        return vec![Line::from("loading…")];
+    };
+    let depth = |pid: u32| {
+        let mut n = 0;
+        let mut p = pid;
+        while let Some(r) = d.tree.iter().find(|r| r.pid == p) {
+            if !d.tree.iter().any(|x| x.pid == r.ppid) {
+                break;
+            }
+            p = r.ppid;
+            n += 1;
+        }
+        n
+    };
+    let mut lines = vec![Line::from("Processes:")];
+    for p in &d.tree {
+        let indent = "  ".repeat(depth(p.pid));
+        lines.push(Line::from(format!("  {indent}{} {}", p.pid, p.command)));
+    }
+    lines.push(Line::from("Recent events:"));
+    lines.extend(d.recent.iter().map(|e| Line::from(format!("  {e}"))));
+    lines
 }
