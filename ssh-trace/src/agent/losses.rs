@@ -13,6 +13,39 @@ use crate::{
     sinks::queue::Stats,
 };
 
+/// What the kernel side counted lost so far, and how to stop reading it.
+pub trait Kernel {
+    /// (ring buffer full, TRACKED full, SESSION_SOCKS full, reader queue
+    /// full, undecodable).
+    fn counters(&self) -> [u64; 5];
+    /// Stops the reader once it has read what the kernel already wrote.
+    fn stop(&mut self);
+}
+
+/// The loaded programs' maps and the ring-buffer reader.
+pub struct Attached {
+    pub maps: Maps,
+    pub reader: Reader,
+}
+
+impl Kernel for Attached {
+    fn counters(&self) -> [u64; 5] {
+        let k = self.maps.lost_totals();
+        let st = &self.reader.stats;
+        [
+            k[LOST_RINGBUF as usize],
+            k[LOST_TRACKED_FULL as usize],
+            k[LOST_SOCKS_FULL as usize],
+            st.queue_lost.load(Ordering::Relaxed),
+            st.decode_errors.load(Ordering::Relaxed),
+        ]
+    }
+
+    fn stop(&mut self) {
+        self.reader.stop();
+    }
+}
+
 pub struct Losses {
     sinks: Vec<(String, Arc<Stats>)>,
     discovery: Missed,
@@ -32,14 +65,14 @@ impl Losses {
         }
     }
 
-    pub fn now(&self, maps: &Maps, reader: &Reader) -> LossCounts {
-        let k = maps.lost_totals();
+    pub fn now(&self, kernel: &dyn Kernel) -> LossCounts {
+        let [ringbuf, tracked, socks, queue, decode] = kernel.counters();
         LossCounts {
-            kernel_ringbuf: k[LOST_RINGBUF as usize],
-            kernel_tracked_full: k[LOST_TRACKED_FULL as usize] + self.discovery.processes,
-            kernel_socks_full: k[LOST_SOCKS_FULL as usize],
-            queue: reader.stats.queue_lost.load(Ordering::Relaxed) + self.dropped_at_stop,
-            decode: reader.stats.decode_errors.load(Ordering::Relaxed),
+            kernel_ringbuf: ringbuf,
+            kernel_tracked_full: tracked + self.discovery.processes,
+            kernel_socks_full: socks,
+            queue: queue + self.dropped_at_stop,
+            decode,
             sinks: self
                 .sinks
                 .iter()
@@ -52,8 +85,8 @@ impl Losses {
     }
 
     /// An `agent.loss` event when something more was lost since the last.
-    pub fn report(&mut self, maps: &Maps, reader: &Reader, now_ns: u64) -> Option<Event> {
-        let now = self.now(maps, reader);
+    pub fn report(&mut self, kernel: &dyn Kernel, now_ns: u64) -> Option<Event> {
+        let now = self.now(kernel);
         if now.total() <= self.reported.total() {
             return None;
         }

@@ -4,6 +4,8 @@
 mod discovery;
 mod losses;
 mod run_loop;
+#[cfg(test)]
+mod tests;
 
 use std::{collections::HashSet, path::PathBuf};
 
@@ -22,7 +24,7 @@ use crate::{
     session::{users, SessionTable},
     sinks::Queued,
 };
-use losses::Losses;
+use losses::{Attached, Losses};
 
 pub struct Options {
     pub ring_bytes: u32,
@@ -156,11 +158,23 @@ pub async fn run(mut opts: Options) -> Result<()> {
         pipeline,
         table,
         losses,
-        reader,
+        kernel: Attached { maps, reader },
         rx,
-        maps,
     };
-    run.until_stopped(agent).await?;
+    run.until_stopped(agent, signals()?).await?;
     drop(probes);
     Ok(())
+}
+
+/// Completes at SIGTERM or SIGINT.
+fn signals() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

@@ -3,22 +3,22 @@
 //! the one-second tick (loss reports, capture flush, idle alerts) and
 //! session-socket requests run before the next pass. A flood therefore
 //! neither stalls loss reporting nor delays SIGTERM by more than one pass.
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result};
-use tokio::{
-    signal::unix::{signal, SignalKind},
-    sync::mpsc,
-    time::MissedTickBehavior,
+use std::{
+    future::Future,
+    time::{Duration, Instant},
 };
 
-use super::{losses::Losses, AgentPipeline};
+use anyhow::Result;
+use tokio::{sync::mpsc, time::MissedTickBehavior};
+
+use super::{
+    losses::{Kernel, Losses},
+    AgentPipeline,
+};
 use crate::{
     decode::KernelEvent,
     event::{AgentInfo, AgentStop, AgentTotals, Body, Event},
     host,
-    probes::Maps,
-    reader::Reader,
     session::SessionTable,
 };
 
@@ -28,27 +28,25 @@ pub const PASS_RECORDS: usize = 1024;
 /// rest are counted lost (`queue`).
 pub const STOP_DRAIN: Duration = Duration::from_millis(500);
 
-pub struct Run {
+pub struct Run<K: Kernel> {
     pub pipeline: AgentPipeline,
     pub table: SessionTable,
     pub losses: Losses,
-    pub reader: Reader,
+    pub kernel: K,
     pub rx: mpsc::Receiver<Vec<KernelEvent>>,
-    pub maps: Maps,
 }
 
-impl Run {
-    pub async fn until_stopped(mut self, agent: AgentInfo) -> Result<()> {
-        let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-        let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+impl<K: Kernel> Run<K> {
+    /// Runs until `stop` completes (SIGTERM, SIGINT) or the records end.
+    pub async fn until_stopped(mut self, agent: AgentInfo, stop: impl Future) -> Result<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut events = Vec::new();
+        tokio::pin!(stop);
         loop {
             tokio::select! {
                 biased;
-                _ = sigterm.recv() => break,
-                _ = sigint.recv() => break,
+                _ = &mut stop => break,
                 _ = tick.tick() => self.tick()?,
                 (req, stream) = self.pipeline.ops.request() => {
                     self.pipeline.ops.answer(req, stream, &self.table)
@@ -90,7 +88,7 @@ impl Run {
 
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
-        if let Some(loss) = self.losses.report(&self.maps, &self.reader, now) {
+        if let Some(loss) = self.losses.report(&self.kernel, now) {
             self.pipeline.push(loss)?;
         }
         self.pipeline.tick(now)
@@ -99,7 +97,7 @@ impl Run {
     /// Reads what the kernel already produced (for a bounded time), accounts
     /// for it all, and writes agent.stop.
     fn stop(mut self, agent: AgentInfo, events: &mut Vec<Event>) -> Result<()> {
-        self.reader.stop();
+        self.kernel.stop();
         let deadline = Instant::now() + STOP_DRAIN;
         while let Ok(batch) = self.rx.try_recv() {
             if Instant::now() >= deadline {
@@ -108,10 +106,7 @@ impl Run {
             }
             self.handle(batch, events)?;
         }
-        if let Some(loss) = self
-            .losses
-            .report(&self.maps, &self.reader, host::now_unix_ns())
-        {
+        if let Some(loss) = self.losses.report(&self.kernel, host::now_unix_ns()) {
             self.pipeline.push(loss)?;
         }
         let mut more = Vec::new();
