@@ -20,7 +20,12 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use ssh_trace::{
     format::FormatKind,
-    sinks::{self as build, file, queue::Limits, syslog::Address, SinkKind, SinkSpec},
+    sinks::{
+        self as build, file,
+        queue::{Limits, Worker},
+        syslog::Address,
+        SinkKind, SinkSpec,
+    },
 };
 
 #[path = "support/synth.rs"]
@@ -75,16 +80,9 @@ fn peer(read: bool) -> Result<u16> {
     Ok(port)
 }
 
-fn main() -> Result<()> {
-    let usage = "usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled FORMAT EVENTS DIR";
-    let a: Vec<String> = std::env::args().skip(1).collect();
-    let [what, format, events, dir] = &a[..] else {
-        bail!(usage)
-    };
-    let format = FormatKind::from_str(format, false).map_err(|e| anyhow::anyhow!(e))?;
-    let total: u64 = events.parse().context(usage)?;
-    pin_to_cpu0();
-    let kind = match what.as_str() {
+/// The sink under test.
+fn sink_kind(what: &str, dir: &str, usage: &str) -> Result<SinkKind> {
+    Ok(match what {
         "file" => SinkKind::File(file::Spec {
             path: std::path::Path::new(dir).join("bench.json"),
             rotation: ssh_trace::rotate::Policy {
@@ -106,19 +104,14 @@ fn main() -> Result<()> {
             app_name: "ssh-trace".into(),
             timeout: Duration::from_secs(3600),
         }),
-        _ => bail!(usage),
-    };
-    let worker = build::start(
-        SinkSpec {
-            name: "bench".into(),
-            format,
-            filter: None,
-            limits: Limits::default(),
-            kind,
-        },
-        "bench-host",
-    )?;
-    // Batches as the agent makes them: a few sessions' worth.
+        _ => bail!("{usage}"),
+    })
+}
+
+type Batch = Arc<Vec<Arc<ssh_trace::event::Event>>>;
+
+/// Batches as the agent makes them: a few sessions' worth.
+fn batches(total: u64) -> Vec<Batch> {
     let mut gen = Gen::default();
     let mut batches = Vec::new();
     let mut made = 0u64;
@@ -130,26 +123,53 @@ fn main() -> Result<()> {
         made += b.len() as u64;
         batches.push(Arc::new(b.into_iter().map(Arc::new).collect::<Vec<_>>()));
     }
-    let base_rss = peak_rss_kib();
-    let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
+    batches
+}
+
+/// Pushes `total` events; a stalled sink's drops are counted, the others
+/// are waited for (the sink is measured, not the drops).
+fn push(worker: &Worker, batches: &[Batch], total: u64, stalled: bool) -> u64 {
     let mut sent = 0u64;
-    'outer: loop {
-        for b in &batches {
+    loop {
+        for b in batches {
             if sent >= total {
-                break 'outer;
+                return sent;
             }
             sent += b.len() as u64;
-            if what == "stalled" {
+            if stalled {
                 worker.send(b);
             } else {
-                // The sink is measured, not the drops: wait for room.
                 while worker.try_send(b).is_err() {
                     std::thread::sleep(Duration::from_micros(50));
                 }
             }
         }
     }
+}
+
+fn main() -> Result<()> {
+    let usage = "usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled FORMAT EVENTS DIR";
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let [what, format, events, dir] = &a[..] else {
+        bail!(usage)
+    };
+    let format = FormatKind::from_str(format, false).map_err(|e| anyhow::anyhow!(e))?;
+    let total: u64 = events.parse().context(usage)?;
+    pin_to_cpu0();
+    let kind = sink_kind(what, dir, usage)?;
+    let spec = SinkSpec {
+        name: "bench".into(),
+        format,
+        filter: None,
+        limits: Limits::default(),
+        kind,
+    };
+    let worker = build::start(spec, "bench-host")?;
+    let batches = batches(total);
+    let base_rss = peak_rss_kib();
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let sent = push(&worker, &batches, total, what == "stalled");
     let stats = worker.stats.clone();
     if what == "stalled" {
         let push_secs = t0.elapsed().as_secs_f64();

@@ -209,8 +209,11 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 /// Latency of ssh-trace's session.connect / session.login lines (read time
 /// minus the event's kernel timestamp) and of the baselines: sshd's log
 /// polled every second for "Accepted", `w` polled every 5 s (pty sessions).
-fn latency(bin: &Path, sshd: &Sshd, samples: usize, report: &mut String) -> Result<()> {
-    let lines: Arc<Mutex<Vec<(f64, serde_json::Value)>>> = Arc::default();
+type Lines = Arc<Mutex<Vec<(f64, serde_json::Value)>>>;
+
+/// `tail --json`, each line stamped with the wall time it was read.
+fn timed_agent(bin: &Path) -> Result<(std::process::Child, Lines)> {
+    let lines: Lines = Arc::default();
     let mut agent = Command::new(bin)
         .args(["tail", "--json"])
         .stdout(Stdio::piped())
@@ -226,21 +229,28 @@ fn latency(bin: &Path, sshd: &Sshd, samples: usize, report: &mut String) -> Resu
             }
         }
     });
-    while !lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(_, v)| v["event"] == "agent.start")
-    {
+    let started = || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, v)| v["event"] == "agent.start")
+    };
+    while !started() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The auth-log poller: reads sshd's log once a second.
-    let log_seen: Arc<Mutex<Vec<(f64, u16)>>> = Arc::default();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (ls, st, log) = (log_seen.clone(), stop.clone(), sshd.log.clone());
-    let poller = std::thread::spawn(move || {
-        let mut done = 0;
-        while !st.load(std::sync::atomic::Ordering::Relaxed) {
+    Ok((agent, lines))
+}
+
+/// The auth-log poller: reads sshd's log once a second until `stop`;
+/// (poll time, client port) of each "Accepted" line when first seen.
+fn poll_log(
+    log: std::path::PathBuf,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(f64, u16)>> {
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             std::thread::sleep(Duration::from_secs(1));
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let now = wall();
@@ -256,54 +266,52 @@ fn latency(bin: &Path, sshd: &Sshd, samples: usize, report: &mut String) -> Resu
                         .ok()
                 })
                 .collect();
-            for p in &accepted[done..] {
-                ls.lock().unwrap().push((now, *p));
-            }
-            done = accepted.len();
+            let done = seen.len();
+            seen.extend(
+                accepted[done.min(accepted.len())..]
+                    .iter()
+                    .map(|p| (now, *p)),
+            );
         }
-    });
-    for _ in 0..samples {
-        ssh(sshd, &[], "true")?;
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = poller.join();
-    let seen = lines.lock().unwrap().clone();
-    let time_of = |v: &serde_json::Value| -> f64 {
-        humantime::parse_rfc3339(v["time"].as_str().unwrap_or_default())
-            .map(|t| {
-                t.duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-            })
-            .unwrap_or(0.0)
-    };
+        seen
+    })
+}
+
+fn event_time(v: &serde_json::Value) -> f64 {
+    humantime::parse_rfc3339(v["time"].as_str().unwrap_or_default())
+        .map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64()
+        })
+        .unwrap_or(0.0)
+}
+
+/// Read time − kernel time of connects and logins on `port`'s sshd (ms),
+/// and each connect's kernel time by client port.
+fn event_latencies(
+    seen: &[(f64, serde_json::Value)],
+    port: u16,
+) -> (std::collections::HashMap<u16, f64>, Vec<f64>, Vec<f64>) {
     let mut connect_at = std::collections::HashMap::new();
     let (mut c_lat, mut l_lat) = (Vec::new(), Vec::new());
-    for (read, v) in &seen {
-        if v["session"]["destination"]["port"] != sshd.port {
+    for (read, v) in seen {
+        if v["session"]["destination"]["port"] != port {
             continue;
         }
-        let port = v["session"]["source"]["port"].as_u64().unwrap_or(0) as u16;
-        match v["event"].as_str() {
-            Some("session.connect") => {
-                connect_at.insert(port, time_of(v));
-                c_lat.push((read - time_of(v)) * 1000.0);
-            }
-            Some("session.login") => l_lat.push((read - time_of(v)) * 1000.0),
-            _ => {}
+        let client = v["session"]["source"]["port"].as_u64().unwrap_or(0) as u16;
+        if v["event"] == "session.connect" {
+            connect_at.insert(client, event_time(v));
+            c_lat.push((read - event_time(v)) * 1000.0);
+        } else if v["event"] == "session.login" {
+            l_lat.push((read - event_time(v)) * 1000.0);
         }
     }
-    let mut log_lat: Vec<f64> = log_seen
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|(t, p)| connect_at.get(p).map(|c| (t - c) * 1000.0))
-        .collect();
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
-    let _ = agent.wait();
-    // `w` every 5 s sees pty sessions only; a few sessions that each stay 7 s.
+    (connect_at, c_lat, l_lat)
+}
+
+/// `w` every 5 s sees pty sessions only; a few sessions that each stay 7 s.
+fn w_latency(sshd: &Sshd) -> Result<Vec<f64>> {
     let mut w_lat = Vec::new();
     for _ in 0..4 {
         let t0 = wall();
@@ -328,6 +336,29 @@ fn latency(bin: &Path, sshd: &Sshd, samples: usize, report: &mut String) -> Resu
         }
         let _ = client.wait();
     }
+    Ok(w_lat)
+}
+
+fn latency(bin: &Path, sshd: &Sshd, samples: usize, report: &mut String) -> Result<()> {
+    let (mut agent, lines) = timed_agent(bin)?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = poll_log(sshd.log.clone(), stop.clone());
+    for _ in 0..samples {
+        ssh(sshd, &[], "true")?;
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let log_seen = poller.join().unwrap_or_default();
+    let seen = lines.lock().unwrap().clone();
+    let (connect_at, mut c_lat, mut l_lat) = event_latencies(&seen, sshd.port);
+    let mut log_lat: Vec<f64> = log_seen
+        .iter()
+        .filter_map(|(t, p)| connect_at.get(p).map(|c| (t - c) * 1000.0))
+        .collect();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    let _ = agent.wait();
+    let mut w_lat = w_latency(sshd)?;
     if c_lat.is_empty() || l_lat.is_empty() || log_lat.is_empty() {
         bail!(
             "latency: no samples (connect {}, login {}, log {})",
@@ -438,15 +469,33 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
         .status()?;
     // Warm-up: the payload's pages and sshd's binaries in the page cache.
     scp_once(&sshd, &big, a.scp_mib)?;
+    let (res, mut cpu) = rounds(bin, &a, &sshd, &big)?;
+    let mut report = String::new();
+    header(&a, &mut report)?;
+    workload_table(&a, &res, &mut cpu, &mut report)?;
+    latency(bin, &sshd, a.latency_samples, &mut report)?;
+    memory_and_idle(bin, &sshd, a.sessions, &mut report)?;
+    let _ = std::fs::remove_file(&big);
+    print!("{report}");
+    let path: PathBuf = crate::workspace_root().join("docs/benchmarks.md");
+    std::fs::write(&path, &report)?;
+    eprintln!("written to {}", path.display());
+    Ok(())
+}
+
+type Cpu = std::collections::HashMap<Tool, Vec<f64>>;
+
+/// Every workload under each tool in turn, `a.rounds` times.
+fn rounds(bin: &Path, a: &Args, sshd: &Sshd, big: &Path) -> Result<(Results, Cpu)> {
     let mut res: Results = Default::default();
-    let mut cpu: std::collections::HashMap<Tool, Vec<f64>> = Default::default();
+    let mut cpu: Cpu = Default::default();
     for round in 1..=a.rounds {
         for tool in TOOLS {
             let run = start(tool, bin)?;
             let out = storm_outside(a.seconds)?;
-            let inside = storm_inside(&sshd, a.seconds)?;
-            let scp = scp_rate(&sshd, &big, a.scp_mib)?;
-            let logins = login_rate(&sshd, a.logins)?;
+            let inside = storm_inside(sshd, a.seconds)?;
+            let scp = scp_rate(sshd, big, a.scp_mib)?;
+            let logins = login_rate(sshd, a.logins)?;
             let (c, _) = run.stop();
             eprintln!("round {round} {:9}: storm out {out:.0}/s in {inside:.0}/s, scp {scp:.0} MiB/s, {logins:.1} logins/s, tool CPU {c:.1} %", tool.name());
             for (k, v) in [
@@ -460,48 +509,55 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
             cpu.entry(tool).or_default().push(c);
         }
     }
-    let mut report = String::new();
-    let machine = format!(
-        "{} cores, {} , kernel {}",
+    Ok((res, cpu))
+}
+
+fn machine() -> String {
+    let ram = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .nth(1)
+        .map(|k| format!("{} GiB RAM", k.parse::<u64>().unwrap_or(0) / 1024 / 1024))
+        .unwrap_or_default();
+    format!(
+        "{} cores, {ram} , kernel {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        std::fs::read_to_string("/proc/meminfo")
-            .unwrap_or_default()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .nth(1)
-            .map(|k| format!("{} GiB RAM", k.parse::<u64>().unwrap_or(0) / 1024 / 1024))
-            .unwrap_or_default(),
         std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .unwrap_or_default()
             .trim()
-    );
+    )
+}
+
+fn header(a: &Args, report: &mut String) -> Result<()> {
     writeln!(
         report,
         "# Benchmarks\n\nMeasured by `cargo xtask bench compare --rounds {} --seconds {} --scp-mib {} --logins {} \
-         --latency-samples {} --sessions {}` on this machine ({machine}), {}.\n",
+         --latency-samples {} --sessions {}` on this machine ({}), {}.\n",
         a.rounds,
         a.seconds,
         a.scp_mib,
         a.logins,
         a.latency_samples,
         a.sessions,
+        machine(),
         humantime::format_rfc3339_seconds(std::time::SystemTime::now())
     )?;
     writeln!(report, "Each round runs every workload under each tool in turn (nothing, ssh-trace, auditd with execve and setuid-family rules, bpftrace on the same tracepoints); figures are medians over rounds, ratios against \"nothing\" from the same run.\n")?;
+    Ok(())
+}
+
+/// Medians per tool and workload, ratios against nothing tracing.
+fn workload_table(a: &Args, res: &Results, cpu: &mut Cpu, report: &mut String) -> Result<()> {
     writeln!(report, "| tool | exec storm outside a session | in a session | scp {} MiB | logins/s (4 clients) | tool CPU |\n|---|---|---|---|---|---|", a.scp_mib)?;
-    let base: Vec<f64> = ["out", "in", "scp", "logins"]
-        .iter()
-        .map(|k| med(&res, Tool::Nothing, k))
-        .collect();
+    let keys = ["out", "in", "scp", "logins"];
+    let base: Vec<f64> = keys.iter().map(|k| med(res, Tool::Nothing, k)).collect();
     for tool in TOOLS {
-        let v: Vec<f64> = ["out", "in", "scp", "logins"]
-            .iter()
-            .map(|k| med(&res, tool, k))
-            .collect();
+        let v: Vec<f64> = keys.iter().map(|k| med(res, tool, k)).collect();
         let c = median(
             cpu.get_mut(&tool)
                 .map(Vec::as_mut_slice)
@@ -513,15 +569,8 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
             tool.name(), v[0], v[0] / base[0], v[1], v[1] / base[1], v[2], v[2] / base[2], v[3], v[3] / base[3]
         )?;
     }
-    let overhead = |t: Tool, k: &'static str| 1.0 - med(&res, t, k) / med(&res, Tool::Nothing, k);
+    let overhead = |t: Tool, k: &'static str| 1.0 - med(res, t, k) / med(res, Tool::Nothing, k);
     let (st_in, au_in) = (overhead(Tool::SshTrace, "in"), overhead(Tool::Auditd, "in"));
     writeln!(report, "\nRatios are against nothing tracing. Exec-storm overhead in a session: ssh-trace {:.1} %, auditd {:.1} % (target: ≤ 2 % and ≤ ⅓ of auditd's). scp throughput loss with ssh-trace: {:.1} % (target ≤ 1 %).", st_in * 100.0, au_in * 100.0, overhead(Tool::SshTrace, "scp") * 100.0)?;
-    latency(bin, &sshd, a.latency_samples, &mut report)?;
-    memory_and_idle(bin, &sshd, a.sessions, &mut report)?;
-    let _ = std::fs::remove_file(&big);
-    print!("{report}");
-    let path: PathBuf = crate::workspace_root().join("docs/benchmarks.md");
-    std::fs::write(&path, &report)?;
-    eprintln!("written to {}", path.display());
     Ok(())
 }

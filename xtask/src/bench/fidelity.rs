@@ -162,8 +162,47 @@ fn payload(pkts: u64, bytes: u64) -> u64 {
     bytes.saturating_sub(60 + 52 * pkts.saturating_sub(1))
 }
 
-fn one_login(k: usize, sshd: &Sshd, upload: &Path) -> Result<Login> {
+/// The client of login `k`: ssh from namespace `ns` (or this host) with
+/// source port `cport`, to `target` (user@ip, port).
+fn login_command(
+    k: usize,
+    ns: Option<&str>,
+    cport: u16,
+    kind: &str,
+    target: &(String, u16),
+) -> Result<Command> {
     let w = world();
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "ssh"]);
+            c
+        }
+        None => Command::new("ssh"),
+    };
+    cmd.args(["-v", "-o", "StrictHostKeyChecking=no"])
+        .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"])
+        .args(["-o", "IdentitiesOnly=yes"])
+        .args(["-o", &format!("ProxyCommand=nc -p {cport} %h %p")])
+        .arg("-i")
+        .arg(if kind == "wrong key" {
+            &w.wrong_key
+        } else {
+            &w.key
+        })
+        .args(["-p", &target.1.to_string(), &target.0]);
+    let remote = match kind {
+        "upload" => "cat > /dev/null".to_string(),
+        _ => format!(
+            "echo $SSH_CONNECTION; /bin/echo soak-{k}; ls /usr/bin | head -{}",
+            k % 7
+        ),
+    };
+    cmd.arg(remote).stdin(Stdio::null());
+    Ok(cmd)
+}
+
+fn one_login(k: usize, sshd: &Sshd, upload: &Path) -> Result<Login> {
     let src = k % (NETNS + 1);
     let (ns, cip, sip) = if src == 0 {
         (None, "127.0.0.1".to_string(), "127.0.0.1".to_string())
@@ -181,48 +220,10 @@ fn one_login(k: usize, sshd: &Sshd, upload: &Path) -> Result<Login> {
         _ => "wrong key",
     };
     rules("-A", (&cip, cport), (&sip, sshd.port))?;
-    let mut cmd = match &ns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "ssh"]);
-            c
-        }
-        None => Command::new("ssh"),
-    };
-    cmd.args([
-        "-v",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "BatchMode=yes",
-    ])
-    .args([
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        &format!("ProxyCommand=nc -p {cport} %h %p"),
-    ])
-    .arg("-i")
-    .arg(if kind == "wrong key" {
-        &w.wrong_key
-    } else {
-        &w.key
-    })
-    .args(["-p", &sshd.port.to_string(), &format!("{TEST_USER}@{sip}")]);
-    let remote = match kind {
-        "upload" => "cat > /dev/null".to_string(),
-        _ => format!(
-            "echo $SSH_CONNECTION; /bin/echo soak-{k}; ls /usr/bin | head -{}",
-            k % 7
-        ),
-    };
-    cmd.arg(remote);
+    let target = (format!("{TEST_USER}@{sip}"), sshd.port);
+    let mut cmd = login_command(k, ns.as_deref(), cport, kind, &target)?;
     if kind == "upload" {
         cmd.stdin(std::fs::File::open(upload)?);
-    } else {
-        cmd.stdin(Stdio::null());
     }
     let run = parse_run(cmd.output()?);
     // Connections linger briefly after the client exits; let them close.
@@ -247,69 +248,84 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-pub fn run(bin: &Path, a: Args) -> Result<()> {
-    if a.logins > 2000 {
-        bail!("at most 2000 logins: client ports come from a 2000-port range");
-    }
-    crate::setup::bench_packages()?;
-    let _hosts = Hosts::create()?;
-    let addrs: Vec<String> = (1..=NETNS).map(|i| format!("10.77.{i}.1")).collect();
-    let mut listen = vec!["127.0.0.1"];
-    listen.extend(addrs.iter().map(String::as_str));
-    let sshd = Sshd::start_on("fidelity", &listen)?;
-    for chain in ["STFID_IN", "STFID_OUT"] {
-        let _ = Command::new("iptables").args(["-w", "-F", chain]).output();
-        let _ = Command::new("iptables").args(["-w", "-N", chain]).output();
-    }
-    let _ = Command::new("iptables")
-        .args(["-w", "-I", "INPUT", "-j", "STFID_IN"])
-        .output();
-    let _ = Command::new("iptables")
-        .args(["-w", "-I", "OUTPUT", "-j", "STFID_OUT"])
-        .output();
-    // auditd with the classic execve rule.
-    super::auditd::start(&[super::auditd::EXEC_RULE])?;
-    // ssh-trace, every line kept.
-    let mut agent = Command::new(bin)
-        .args(["tail", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let (l2, out) = (
-        lines.clone(),
-        BufReader::new(agent.stdout.take().context("stdout")?),
-    );
-    let reader = std::thread::spawn(move || {
-        for l in out.lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&l) {
-                l2.lock().unwrap().push(v);
-            }
+/// The per-connection byte rules' chains, hooked in (or out).
+fn iptables_chains(hook: bool) {
+    let ipt = |args: &[&str]| {
+        let _ = Command::new("iptables").arg("-w").args(args).output();
+    };
+    if hook {
+        for chain in ["STFID_IN", "STFID_OUT"] {
+            ipt(&["-F", chain]);
+            ipt(&["-N", chain]);
         }
-    });
-    while !lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|v| v["event"] == "agent.start")
-    {
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let upload = world().dir.join("soak-upload");
-    std::fs::write(&upload, vec![0x5au8; 200_000])?;
-    let next = Arc::new(Mutex::new(0usize));
-    let results: Arc<Mutex<Vec<Login>>> = Arc::default();
-    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let op = if hook { "-I" } else { "-D" };
+    ipt(&[op, "INPUT", "-j", "STFID_IN"]);
+    ipt(&[op, "OUTPUT", "-j", "STFID_OUT"]);
+}
+
+/// ssh-trace, every line kept.
+struct Agent {
+    child: std::process::Child,
+    lines: Arc<Mutex<Vec<Value>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Agent {
+    fn start(bin: &Path) -> Result<Self> {
+        let mut child = Command::new(bin)
+            .args(["tail", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let lines: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let (l2, out) = (
+            lines.clone(),
+            BufReader::new(child.stdout.take().context("stdout")?),
+        );
+        let reader = std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&l) {
+                    l2.lock().unwrap().push(v);
+                }
+            }
+        });
+        let started = || {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|v| v["event"] == "agent.start")
+        };
+        while !started() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self {
+            child,
+            lines,
+            reader,
+        })
+    }
+
+    /// Stops it (SIGTERM) and returns every event it printed.
+    fn stop(mut self) -> Vec<Value> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let _ = self.reader.join();
+        let lines = self.lines.lock().unwrap().clone();
+        lines
+    }
+}
+
+/// The soak: `a.logins` logins, `a.concurrency` at a time.
+fn soak(a: &Args, sshd: &Sshd, upload: &Path) -> (Vec<Login>, Vec<String>) {
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Login>> = Mutex::default();
+    let errors: Mutex<Vec<String>> = Mutex::default();
     std::thread::scope(|s| {
         for _ in 0..a.concurrency {
-            let (next, results, errors, sshd, upload) = (
-                next.clone(),
-                results.clone(),
-                errors.clone(),
-                &sshd,
-                &upload,
-            );
-            s.spawn(move || loop {
+            s.spawn(|| loop {
                 let k = {
                     let mut n = next.lock().unwrap();
                     if *n >= a.logins {
@@ -325,26 +341,52 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
             });
         }
     });
-    std::thread::sleep(Duration::from_secs(2));
-    // SAFETY: signalling our own children.
-    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
-    let _ = agent.wait();
-    let _ = reader.join();
-    let audit_lost = super::auditd::stop();
-    let _ = Command::new("iptables")
-        .args(["-w", "-D", "INPUT", "-j", "STFID_IN"])
-        .output();
-    let _ = Command::new("iptables")
-        .args(["-w", "-D", "OUTPUT", "-j", "STFID_OUT"])
-        .output();
+    (results.into_inner().unwrap(), errors.into_inner().unwrap())
+}
 
-    let events = lines.lock().unwrap().clone();
-    let results = results.lock().unwrap();
-    let errors = errors.lock().unwrap();
-    // Index ssh-trace's view by client endpoint, on this sshd only.
-    let mut by_client: HashMap<(String, u16), Vec<&Value>> = HashMap::new();
-    for e in &events {
-        if e["session"]["destination"]["port"] != sshd.port {
+pub fn run(bin: &Path, a: Args) -> Result<()> {
+    if a.logins > 2000 {
+        bail!("at most 2000 logins: client ports come from a 2000-port range");
+    }
+    crate::setup::bench_packages()?;
+    let _hosts = Hosts::create()?;
+    let addrs: Vec<String> = (1..=NETNS).map(|i| format!("10.77.{i}.1")).collect();
+    let mut listen = vec!["127.0.0.1"];
+    listen.extend(addrs.iter().map(String::as_str));
+    let sshd = Sshd::start_on("fidelity", &listen)?;
+    iptables_chains(true);
+    // auditd with the classic execve rule.
+    super::auditd::start(&[super::auditd::EXEC_RULE])?;
+    let agent = Agent::start(bin)?;
+    let upload = world().dir.join("soak-upload");
+    std::fs::write(&upload, vec![0x5au8; 200_000])?;
+    let (results, errors) = soak(&a, &sshd, &upload);
+    std::thread::sleep(Duration::from_secs(2));
+    let events = agent.stop();
+    let audit_lost = super::auditd::stop();
+    iptables_chains(false);
+    let by_client = by_client(&events, sshd.port);
+    let sessions = Sessions::check(&sshd, &by_client, &results)?;
+    let bytes = Bytes::check(&results, &by_client);
+    let execs = Execs::check(&by_client, &super::auditd::read_log());
+    execs.print_differences();
+    print_summary(&a, &results, &errors);
+    sessions.print();
+    execs.print_table_row();
+    bytes.print(results.len());
+    println!("auditd status at the end: {audit_lost} (records the audit subsystem itself dropped)");
+    let ok = results.iter().filter(|r| r.ok).count();
+    println!("clients that succeeded: {ok} (wrong-key logins fail by design)");
+    Ok(())
+}
+
+type Client = (String, u16);
+
+/// ssh-trace's events by client endpoint, on this sshd only.
+fn by_client(events: &[Value], port: u16) -> HashMap<Client, Vec<&Value>> {
+    let mut by: HashMap<Client, Vec<&Value>> = HashMap::new();
+    for e in events {
+        if e["session"]["destination"]["port"] != port {
             continue;
         }
         let ip = e["session"]["source"]["ip"]
@@ -352,105 +394,199 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
             .unwrap_or_default()
             .to_owned();
         let port = e["session"]["source"]["port"].as_u64().unwrap_or(0) as u16;
-        by_client.entry((ip, port)).or_default().push(e);
+        by.entry((ip, port)).or_default().push(e);
     }
-    let kinds = |evs: &[&Value], k: &str| evs.iter().filter(|e| e["event"] == k).count();
-    // Sessions and logins against sshd's log.
-    let log = std::fs::read_to_string(&sshd.log)?;
-    let logged: HashSet<(String, u16)> = log
-        .lines()
+    by
+}
+
+fn kinds(evs: &[&Value], k: &str) -> usize {
+    evs.iter().filter(|e| e["event"] == k).count()
+}
+
+/// Sessions and logins against sshd's log.
+struct Sessions {
+    logged: usize,
+    accepted: usize,
+    missed: usize,
+    extra: usize,
+    logins_missed: usize,
+    logins_extra: usize,
+}
+
+/// Client endpoints of sshd log lines after `marker` (ip and port at the
+/// given word positions).
+fn log_clients(log: &str, marker: &str, ip_at: usize, port_at: usize) -> HashSet<Client> {
+    log.lines()
         .filter_map(|l| {
-            let r = l.split("Connection from ").nth(1)?;
+            let r = l.split(marker).nth(1)?;
             let f: Vec<&str> = r.split_whitespace().collect();
-            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?))
+            Some((f.get(ip_at)?.to_string(), f.get(port_at)?.parse().ok()?))
         })
-        .collect();
-    let accepted: HashSet<(String, u16)> = log
-        .lines()
-        .filter_map(|l| {
-            let r = l.split("Accepted publickey for ").nth(1)?;
-            let f: Vec<&str> = r.split_whitespace().collect();
-            Some((f.get(2)?.to_string(), f.get(4)?.parse().ok()?))
-        })
-        .collect();
-    let seen: HashSet<(String, u16)> = by_client
-        .iter()
-        .filter(|(_, v)| kinds(v, "session.connect") == 1)
-        .map(|(k, _)| k.clone())
-        .collect();
-    let logins_seen: HashSet<(String, u16)> = by_client
-        .iter()
-        .filter(|(_, v)| kinds(v, "session.login") == 1)
-        .map(|(k, _)| k.clone())
-        .collect();
-    // Only the soak's own connections (the harness probes the port once).
-    let soak: HashSet<(String, u16)> = results
-        .iter()
-        .map(|r| (r.client_ip.clone(), r.client_port))
-        .collect();
-    let logged: HashSet<(String, u16)> = logged.intersection(&soak).cloned().collect();
-    let seen: HashSet<(String, u16)> = seen.intersection(&soak).cloned().collect();
-    let sessions_missed = logged.difference(&seen).count();
-    let sessions_extra = seen.difference(&logged).count();
-    let logins_missed = accepted.difference(&logins_seen).count();
-    let logins_extra = logins_seen.difference(&accepted).count();
-    // Bytes against the iptables rule of each connection.
-    let (mut err_in, mut err_out, mut bytes_missing) = (Vec::new(), Vec::new(), 0);
-    let mut worst: Vec<(f64, String)> = Vec::new();
-    for r in results.iter() {
-        let Some((ii, io)) = r.iptables else { continue };
-        let evs = by_client.get(&(r.client_ip.clone(), r.client_port));
-        let end = evs.and_then(|v| v.iter().find(|e| e["event"] == "session.end"));
-        let Some(end) = end else {
-            bytes_missing += 1;
-            continue;
+        .collect()
+}
+
+impl Sessions {
+    fn check(sshd: &Sshd, by: &HashMap<Client, Vec<&Value>>, results: &[Login]) -> Result<Self> {
+        let log = std::fs::read_to_string(&sshd.log)?;
+        let logged = log_clients(&log, "Connection from ", 0, 2);
+        let accepted = log_clients(&log, "Accepted publickey for ", 2, 4);
+        let with = |k: &str| -> HashSet<Client> {
+            by.iter()
+                .filter(|(_, v)| kinds(v, k) == 1)
+                .map(|(c, _)| c.clone())
+                .collect()
         };
-        let (bi, bo) = (
-            end["session"]["bytes_in"].as_u64().unwrap_or(0),
-            end["session"]["bytes_out"].as_u64().unwrap_or(0),
+        let (seen, logins_seen) = (with("session.connect"), with("session.login"));
+        // Only the soak's own connections (the harness probes the port once).
+        let soak: HashSet<Client> = results
+            .iter()
+            .map(|r| (r.client_ip.clone(), r.client_port))
+            .collect();
+        let logged: HashSet<Client> = logged.intersection(&soak).cloned().collect();
+        let seen: HashSet<Client> = seen.intersection(&soak).cloned().collect();
+        Ok(Self {
+            logged: logged.len(),
+            accepted: accepted.len(),
+            missed: logged.difference(&seen).count(),
+            extra: seen.difference(&logged).count(),
+            logins_missed: accepted.difference(&logins_seen).count(),
+            logins_extra: logins_seen.difference(&accepted).count(),
+        })
+    }
+
+    fn print(&self) {
+        println!("| check | witness | witness count | ssh-trace missed | ssh-trace extra |\n|---|---|---|---|---|");
+        println!(
+            "| sessions | sshd log \"Connection from\" | {} | {} | {} |",
+            self.logged, self.missed, self.extra
         );
-        let (ei, eo) = (
-            (bi as f64 - ii as f64).abs() / (ii.max(1) as f64) * 100.0,
-            (bo as f64 - io as f64).abs() / (io.max(1) as f64) * 100.0,
+        println!(
+            "| logins | sshd log \"Accepted publickey\" | {} | {} | {} |",
+            self.accepted, self.logins_missed, self.logins_extra
         );
-        err_in.push(ei);
-        err_out.push(eo);
-        if ei > 1.0 || eo > 1.0 {
-            worst.push((
-                ei.max(eo),
-                format!(
+    }
+}
+
+/// Bytes against the iptables rule of each connection.
+struct Bytes {
+    err_in: Vec<f64>,
+    err_out: Vec<f64>,
+    missing: usize,
+    worst: Vec<(f64, String)>,
+}
+
+impl Bytes {
+    fn check(results: &[Login], by: &HashMap<Client, Vec<&Value>>) -> Self {
+        let mut b = Bytes {
+            err_in: Vec::new(),
+            err_out: Vec::new(),
+            missing: 0,
+            worst: Vec::new(),
+        };
+        for r in results {
+            let Some((ii, io)) = r.iptables else { continue };
+            let evs = by.get(&(r.client_ip.clone(), r.client_port));
+            let end = evs.and_then(|v| v.iter().find(|e| e["event"] == "session.end"));
+            let Some(end) = end else {
+                b.missing += 1;
+                continue;
+            };
+            let (bi, bo) = (
+                end["session"]["bytes_in"].as_u64().unwrap_or(0),
+                end["session"]["bytes_out"].as_u64().unwrap_or(0),
+            );
+            let err = |got: u64, want: u64| {
+                (got as f64 - want as f64).abs() / (want.max(1) as f64) * 100.0
+            };
+            let (ei, eo) = (err(bi, ii), err(bo, io));
+            b.err_in.push(ei);
+            b.err_out.push(eo);
+            if ei > 1.0 || eo > 1.0 {
+                let what = format!(
                     "{} {}:{} in {bi} vs {ii}, out {bo} vs {io}",
                     r.kind, r.client_ip, r.client_port
-                ),
-            ));
+                );
+                b.worst.push((ei.max(eo), what));
+            }
+        }
+        b
+    }
+
+    fn print(mut self, logins: usize) {
+        println!(
+            "| session bytes | iptables per-connection rules | {logins} | {} | - |",
+            self.missing
+        );
+        let (i, o) = (&mut self.err_in, &mut self.err_out);
+        let within = i
+            .iter()
+            .zip(o.iter())
+            .filter(|(i, o)| **i <= 1.0 && **o <= 1.0)
+            .count();
+        println!(
+            "byte error vs iptables payload: in p50 {:.3} % p99 {:.3} % max {:.3} %; out p50 {:.3} % p99 {:.3} % max {:.3} %; within 1 %: {within}/{}",
+            pct(i, 0.5), pct(i, 0.99), pct(i, 1.0),
+            pct(o, 0.5), pct(o, 0.99), pct(o, 1.0),
+            i.len()
+        );
+        for (_, w) in self.worst.iter().take(5) {
+            println!("over 1 %: {w}");
         }
     }
-    // Execs against auditd: every execve of a session process (its pid or
-    // parent pid is one ssh-trace attributed to a soak session).
-    let session_pids: HashSet<u64> = by_client
-        .values()
-        .flatten()
-        .filter(|e| e["event"] == "process.exec")
-        .flat_map(|e| {
-            [
-                e["process"]["pid"].as_u64().unwrap_or(0),
-                e["process"]["ppid"].as_u64().unwrap_or(0),
-            ]
-        })
-        .collect();
-    let traced: HashSet<(u64, String)> = by_client
-        .values()
-        .flatten()
-        .filter(|e| e["event"] == "process.exec")
-        .map(|e| {
-            (
-                e["process"]["pid"].as_u64().unwrap_or(0),
-                e["process"]["args"].to_string(),
-            )
-        })
-        .collect();
-    let audit = super::auditd::read_log();
-    let mut audited: HashSet<(u64, String)> = HashSet::new();
+}
+
+/// Execs against auditd: every execve of a session process (its pid or
+/// parent pid is one ssh-trace attributed to a soak session).
+struct Execs {
+    audited: HashSet<(u64, String)>,
+    traced: HashSet<(u64, String)>,
+}
+
+impl Execs {
+    fn check(by: &HashMap<Client, Vec<&Value>>, audit: &str) -> Self {
+        let execs = || {
+            by.values()
+                .flatten()
+                .filter(|e| e["event"] == "process.exec")
+        };
+        let pid = |e: &Value, k: &str| e["process"][k].as_u64().unwrap_or(0);
+        let session_pids: HashSet<u64> = execs()
+            .flat_map(|e| [pid(e, "pid"), pid(e, "ppid")])
+            .collect();
+        let traced = execs()
+            .map(|e| (pid(e, "pid"), e["process"]["args"].to_string()))
+            .collect();
+        Self {
+            audited: audited_execs(audit, &session_pids),
+            traced,
+        }
+    }
+
+    /// A few of the execs one side has and the other does not.
+    fn print_differences(&self) {
+        let (a, t) = (&self.audited, &self.traced);
+        for (what, x, y) in [("missed", a, t), ("extra", t, a)] {
+            for (pid, args) in x.difference(y).take(3) {
+                println!("exec {what}: pid {pid} {args}");
+            }
+        }
+    }
+
+    fn print_table_row(&self) {
+        let (a, t) = (&self.audited, &self.traced);
+        println!(
+            "| execs in sessions | auditd EXECVE records | {} | {} | {} |",
+            a.len(),
+            a.difference(t).count(),
+            t.difference(a).count()
+        );
+    }
+}
+
+/// (pid, argv as JSON) of the successful execves of `pids` or their
+/// children in auditd's log.
+fn audited_execs(audit: &str, pids: &HashSet<u64>) -> HashSet<(u64, String)> {
+    let mut audited = HashSet::new();
     let mut pending: HashMap<String, (u64, u64)> = HashMap::new();
     for l in audit.lines() {
         let serial = l
@@ -464,85 +600,44 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
                 .nth(1)
                 .and_then(|r| r.split_whitespace().next())
         };
+        let num = |name: &str| field(name).and_then(|v| v.parse().ok()).unwrap_or(0);
         if l.starts_with("type=SYSCALL")
             && field("syscall") == Some("59")
             && field("success") == Some("yes")
         {
-            let pid = field("pid").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let ppid = field("ppid").and_then(|v| v.parse().ok()).unwrap_or(0);
-            pending.insert(serial, (pid, ppid));
+            pending.insert(serial, (num("pid"), num("ppid")));
         } else if l.starts_with("type=EXECVE") {
-            if let Some(&(pid, ppid)) = pending.get(&serial) {
-                if session_pids.contains(&pid) || session_pids.contains(&ppid) {
-                    let argc: usize = field("argc").and_then(|v| v.parse().ok()).unwrap_or(0);
-                    let args: Vec<String> = (0..argc)
-                        .filter_map(|i| field(&format!("a{i}")).map(decode_audit))
-                        .collect();
-                    audited.insert((pid, serde_json::to_string(&args).unwrap_or_default()));
-                }
+            let Some(&(pid, ppid)) = pending.get(&serial) else {
+                continue;
+            };
+            if pids.contains(&pid) || pids.contains(&ppid) {
+                let args: Vec<String> = (0..num("argc") as usize)
+                    .filter_map(|i| field(&format!("a{i}")).map(decode_audit))
+                    .collect();
+                audited.insert((pid, serde_json::to_string(&args).unwrap_or_default()));
             }
         }
     }
-    let execs_missed = audited.difference(&traced).count();
-    let execs_extra = traced.difference(&audited).count();
-    for (what, a, b) in [("missed", &audited, &traced), ("extra", &traced, &audited)] {
-        for (pid, args) in a.difference(b).take(3) {
-            println!("exec {what}: pid {pid} {args}");
-        }
-    }
-    println!("fidelity soak: {} logins ({} command, {} upload, {} wrong key) from {} client addresses, {} clients at a time",
-        results.len(),
-        results.iter().filter(|r| r.kind == "command").count(),
-        results.iter().filter(|r| r.kind == "upload").count(),
-        results.iter().filter(|r| r.kind == "wrong key").count(),
-        NETNS + 1,
-        a.concurrency);
-    if !errors.is_empty() {
-        println!(
-            "harness errors ({}): {}",
-            errors.len(),
-            errors
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-    }
-    println!("| check | witness | witness count | ssh-trace missed | ssh-trace extra |\n|---|---|---|---|---|");
-    println!(
-        "| sessions | sshd log \"Connection from\" | {} | {sessions_missed} | {sessions_extra} |",
-        logged.len()
-    );
-    println!(
-        "| logins | sshd log \"Accepted publickey\" | {} | {logins_missed} | {logins_extra} |",
-        accepted.len()
-    );
-    println!(
-        "| execs in sessions | auditd EXECVE records | {} | {execs_missed} | {execs_extra} |",
-        audited.len()
-    );
-    println!(
-        "| session bytes | iptables per-connection rules | {} | {bytes_missing} | - |",
-        results.len()
-    );
-    println!(
-        "byte error vs iptables payload: in p50 {:.3} % p99 {:.3} % max {:.3} %; out p50 {:.3} % p99 {:.3} % max {:.3} %; within 1 %: {}/{}",
-        pct(&mut err_in, 0.5), pct(&mut err_in, 0.99), pct(&mut err_in, 1.0),
-        pct(&mut err_out, 0.5), pct(&mut err_out, 0.99), pct(&mut err_out, 1.0),
-        err_in.iter().zip(&err_out).filter(|(i, o)| **i <= 1.0 && **o <= 1.0).count(),
-        err_in.len()
-    );
-    for (_, w) in worst.iter().take(5) {
-        println!("over 1 %: {w}");
-    }
-    println!("auditd status at the end: {audit_lost} (records the audit subsystem itself dropped)");
-    let ok = results.iter().filter(|r| r.ok).count();
-    println!("clients that succeeded: {ok} (wrong-key logins fail by design)");
-    Ok(())
+    audited
 }
 
-/// auditd writes argv as "quoted" text or, when it has special bytes, hex.
+fn print_summary(a: &Args, results: &[Login], errors: &[String]) {
+    let of = |k: &str| results.iter().filter(|r| r.kind == k).count();
+    println!(
+        "fidelity soak: {} logins ({} command, {} upload, {} wrong key) from {} client addresses, {} clients at a time",
+        results.len(),
+        of("command"),
+        of("upload"),
+        of("wrong key"),
+        NETNS + 1,
+        a.concurrency
+    );
+    if !errors.is_empty() {
+        let first: Vec<String> = errors.iter().take(3).cloned().collect();
+        println!("harness errors ({}): {}", errors.len(), first.join("; "));
+    }
+}
+
 fn decode_audit(v: &str) -> String {
     if let Some(q) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
         return q.to_owned();
