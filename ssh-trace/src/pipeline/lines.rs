@@ -59,9 +59,10 @@ impl Lines {
 
 impl Consumer for Lines {
     fn take(&mut self, ev: &Shared, _: &mut Vec<Event>) -> Result<()> {
-        let host = std::mem::take(&mut self.host);
-        self.line(ev, &host);
-        self.host = host;
+        self.formatter.write(ev, &self.host, &mut self.buf);
+        if self.buf.len() >= BUFFER {
+            self.write_out();
+        }
         Ok(())
     }
 

@@ -102,15 +102,14 @@ impl<Ops: Consumer> Pipeline<Ops> {
         Ok(())
     }
 
-    /// Events consumers made (alerts): always selected, delivered in order.
+    /// Events consumers made (alerts): always selected, delivered in order
+    /// (and what those make, after them).
     fn follow(&mut self) -> Result<()> {
-        let mut i = 0;
-        while i < self.more.len() {
-            let ev = std::mem::replace(&mut self.more[i], placeholder());
-            self.deliver(Arc::new(ev))?;
-            i += 1;
+        while !self.more.is_empty() {
+            for ev in std::mem::take(&mut self.more) {
+                self.deliver(Arc::new(ev))?;
+            }
         }
-        self.more.clear();
         Ok(())
     }
 
@@ -141,11 +140,6 @@ impl<Ops: Consumer> Pipeline<Ops> {
         }
         Ok(self.ops)
     }
-}
-
-/// Stands in for an event moved out of `more` while it is delivered.
-fn placeholder() -> Event {
-    Event::new(0, None, crate::event::Body::SessionConnect)
 }
 
 /// No operators' view (replay, tests).
