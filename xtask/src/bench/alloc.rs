@@ -22,7 +22,8 @@ pub struct Args {
     baseline: Option<PathBuf>,
 }
 
-/// One run pinned to CPU 1; the helper prints one JSON line (stdout or stderr).
+/// One run pinned to CPU 1; the helper prints its figures as one JSON
+/// line (on stdout or stderr).
 fn one(helper: &std::path::Path, events: u64) -> Result<Value> {
     let out = Command::new("taskset")
         .args(["-c", "1"])
@@ -37,12 +38,14 @@ fn one(helper: &std::path::Path, events: u64) -> Result<Value> {
         );
     }
     let text = [&out.stdout[..], &out.stderr[..]].concat();
-    let line = String::from_utf8_lossy(&text)
+    let text = String::from_utf8_lossy(&text);
+    let Some(line) = text
         .lines()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_default()
-        .to_owned();
-    Ok(serde_json::from_str(&line)?)
+        .find(|l| l.contains("\"allocations_per_exec\""))
+    else {
+        bail!("{} printed no figures", helper.display());
+    };
+    Ok(serde_json::from_str(line)?)
 }
 
 pub fn run(a: Args) -> Result<()> {
