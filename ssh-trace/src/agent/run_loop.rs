@@ -26,7 +26,7 @@ use crate::{
 pub const PASS_RECORDS: usize = 1024;
 /// At the stop, records still queued are read for at most this long; the
 /// rest are counted lost (`queue`).
-pub const STOP_DRAIN: Duration = Duration::from_millis(500);
+pub const STOP_DRAIN: Duration = Duration::from_millis(300);
 
 pub struct Run<K: Kernel> {
     pub pipeline: AgentPipeline,
@@ -57,6 +57,10 @@ impl<K: Kernel> Run<K> {
                     if self.pipeline.closed() {
                         break;
                     }
+                    // Lets the runtime poll its drivers (timers, signals,
+                    // sockets) before the next pass: with the queue always
+                    // ready, they would otherwise wait for its own schedule.
+                    tokio::task::yield_now().await;
                 }
             }
         }
@@ -98,6 +102,8 @@ impl<K: Kernel> Run<K> {
     /// for it all, and writes agent.stop.
     fn stop(mut self, agent: AgentInfo, events: &mut Vec<Event>) -> Result<()> {
         self.kernel.stop();
+        // Nothing more comes in: what is queued now is all there is to read.
+        self.rx.close();
         let deadline = Instant::now() + STOP_DRAIN;
         while let Ok(batch) = self.rx.try_recv() {
             if Instant::now() >= deadline {
