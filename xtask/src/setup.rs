@@ -23,6 +23,10 @@ const PACKAGES: &[&str] = &[
     // Operators' view tests: a real Prometheus (and promtool), tmux for `top`.
     "prometheus",
     "tmux",
+    // The package test: `man` renders the installed pages, systemd-analyze
+    // verifies the installed unit.
+    "man-db",
+    "systemd",
 ];
 
 fn home() -> PathBuf {
@@ -31,7 +35,7 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| "/root".into())
 }
 
-fn cargo_bin() -> PathBuf {
+pub fn cargo_bin() -> PathBuf {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| home().join(".cargo"))
@@ -75,7 +79,7 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
@@ -189,7 +193,7 @@ fn packages() -> Result<()> {
     install(PACKAGES)
 }
 
-fn install(packages: &[&str]) -> Result<()> {
+pub fn install(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()
