@@ -3,6 +3,7 @@
 //! JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
 pub mod json_schema;
 pub mod peers;
+pub mod prometheus;
 pub mod schema;
 
 use std::{
@@ -422,6 +423,20 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Calls `f` every 100 ms until it gives a value or the time is up.
+pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
