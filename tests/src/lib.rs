@@ -296,6 +296,18 @@ pub fn ssh(sshd: &Sshd, extra: &[&str], cmd: &str) -> Result<SshRun> {
     Ok(parse_run(out))
 }
 
+/// A login attempt as the test user with the wrong key: refused by sshd (a
+/// connection that never authenticates).
+pub fn ssh_wrong_key(sshd: &Sshd) {
+    let out = ssh_base(sshd, &world().wrong_key)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg("true")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running ssh");
+    assert!(!out.status.success(), "the wrong key was accepted");
+}
+
 /// The agent running `tail --json`, its lines collected as they come.
 pub struct Tracer {
     child: Child,

@@ -45,13 +45,7 @@ fn prometheus_scrapes_counts_of_real_sessions() {
     for _ in 0..2 {
         assert!(ssh(&sshd, &[], "true").unwrap().success);
     }
-    let bad = ssh_base(&sshd, &world().wrong_key)
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .arg("true")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    ssh_wrong_key(&sshd);
     drop(pty);
     let events = wait_ends(&tracer, 4);
     let ends: Vec<&Value> = of_kind(&events, "session.end");

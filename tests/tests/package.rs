@@ -129,6 +129,12 @@ fn dpkg(args: &[&str]) -> Output {
     }
 }
 
+fn dpkg_ok(args: &[&str]) {
+    let out = dpkg(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "dpkg {args:?}: {err}");
+}
+
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -167,12 +173,7 @@ impl Installed {
     fn install(deb: &Path) -> Installed {
         std::fs::write(MARKER, "").unwrap();
         let installed = Installed;
-        let out = dpkg(&["-i", deb.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "dpkg -i: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        dpkg_ok(&["-i", deb.to_str().unwrap()]);
         assert_eq!(status(), "install ok installed");
         installed
     }
@@ -187,12 +188,7 @@ impl Installed {
     }
 
     fn remove_keeps_only_the_conffile_and_logs(&self, files: &[String]) {
-        let out = dpkg(&["-r", PKG]);
-        assert!(
-            out.status.success(),
-            "dpkg -r: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        dpkg_ok(&["-r", PKG]);
         assert_eq!(status(), "deinstall ok config-files");
         let left: Vec<&String> = files
             .iter()
@@ -203,12 +199,7 @@ impl Installed {
     }
 
     fn purge_leaves_nothing(&self, files: &[String]) {
-        let out = dpkg(&["--purge", PKG]);
-        assert!(
-            out.status.success(),
-            "dpkg --purge: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        dpkg_ok(&["--purge", PKG]);
         assert_eq!(status(), "", "dpkg forgot the package");
         let left: Vec<&String> = files
             .iter()
@@ -518,13 +509,7 @@ fn dashboard_queries_and_alert_rules_work_on_a_real_prometheus_scraping_real_ses
     let open = PtySession::start(&sshd, 120);
     let burst = "for i in $(seq 20); do /bin/true $(seq 2000); done";
     assert!(ssh(&sshd, &[], burst).unwrap().success);
-    let bad = ssh_base(&sshd, &world().wrong_key)
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .arg("true")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    ssh_wrong_key(&sshd);
     let logins = format!("ssh_trace_logins_total{{instance=\"{addr_a}\",user=\"{TEST_USER}\"}}");
     assert_eq!(prom.wait_for(&logins, 2.0), Some(2.0));
     let failed = format!(
