@@ -65,17 +65,22 @@ fn deb_installs_a_working_agent_with_man_pages_and_completions_and_purges_withou
 
 /// The .deb to test: $SSH_TRACE_DEB, else the one `cargo xtask dist --debug` made.
 fn deb_path() -> PathBuf {
-    let deb = std::env::var_os("SSH_TRACE_DEB")
-        .map(PathBuf::from)
+    if let Some(deb) = std::env::var_os("SSH_TRACE_DEB") {
+        return PathBuf::from(deb);
+    }
+    let dir = workspace_root().join("target/debug/debian");
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .unwrap_or_else(|| {
-            workspace_root().join("target/debug/debian/ssh-trace_0.1.0-1_amd64.deb")
-        });
-    assert!(
-        deb.exists(),
-        "{} missing: run `cargo xtask test` or `cargo xtask dist --debug`",
-        deb.display()
-    );
-    deb
+            panic!(
+                "no package in {}: run `cargo xtask test` or `cargo xtask dist --debug`",
+                dir.display()
+            )
+        })
 }
 
 /// Why this machine's ssh-trace must not be touched, if it must not.
@@ -476,6 +481,80 @@ fn substitute(expr: &str) -> String {
         .replace("$instance", ".+")
 }
 
+/// Two agents traced `sshd`'s sessions, both scraped by one Prometheus
+/// that loaded the rules: `a` with the source_ip label, `b` with a ring
+/// smaller than one exec record with a full argv, so that those records are
+/// lost and counted (ssh_trace_events_lost_total{where="kernel_ringbuf"}).
+struct Scene {
+    sshd: Sshd,
+    a: Tracer,
+    b: Tracer,
+    addr_a: String,
+    addr_b: String,
+    prom: Prometheus,
+}
+
+impl Scene {
+    fn start() -> Scene {
+        let sshd = Sshd::start("dist_dashboard").unwrap();
+        let filter = format!("destination.port = {}", sshd.port);
+        let addr = || format!("127.0.0.1:{}", free_port().unwrap());
+        let (addr_a, addr_b) = (addr(), addr());
+        let agent = |extra: &[&str]| {
+            let base = [
+                "--filter",
+                &filter,
+                "--no-sessions-socket",
+                "--metrics-listen",
+            ];
+            Tracer::start(&[&base[..], extra].concat()).unwrap()
+        };
+        let a = agent(&[&addr_a, "--metrics-source-ip"]);
+        let b = agent(&[&addr_b, "--ring-buffer-size", "4096"]);
+        let prom = Prometheus::start_with("dist_dashboard", &[&addr_a, &addr_b], &[&rules_file()]);
+        assert_eq!(prom.wait_for("count(up == 1)", 2.0), Some(2.0));
+        Scene {
+            sshd,
+            a,
+            b,
+            addr_a,
+            addr_b,
+            prom,
+        }
+    }
+
+    /// One session left open, two that run oversized execs, one that never
+    /// logs in; the second burst comes once Prometheus holds the counters
+    /// the first made, so that increase() sees them grow.
+    fn sessions(&self) -> PtySession {
+        let (sshd, prom) = (&self.sshd, &self.prom);
+        let open = PtySession::start(sshd, 120);
+        let burst = "for i in $(seq 20); do /bin/true $(seq 2000); done";
+        assert!(ssh(sshd, &[], burst).unwrap().success);
+        ssh_wrong_key(sshd);
+        let (a, b) = (&self.addr_a, &self.addr_b);
+        let logins = format!("ssh_trace_logins_total{{instance=\"{a}\",user=\"{TEST_USER}\"}}");
+        assert_eq!(prom.wait_for(&logins, 2.0), Some(2.0));
+        let failed = format!(
+            "ssh_trace_connections_total{{instance=\"{a}\",outcome=\"never_authenticated\"}}"
+        );
+        assert_eq!(prom.wait_for(&failed, 1.0), Some(1.0));
+        let lost =
+            format!("ssh_trace_events_lost_total{{instance=\"{b}\",where=\"kernel_ringbuf\"}}");
+        let more_than = |n: f64| {
+            wait_until(Duration::from_secs(20), || {
+                prom.value(&lost).filter(|v| *v > n)
+            })
+            .expect("the small-ring agent's loss in Prometheus")
+        };
+        let first_loss = more_than(0.0);
+        assert!(ssh(sshd, &[], burst).unwrap().success);
+        assert_eq!(prom.wait_for(&logins, 3.0), Some(3.0));
+        more_than(first_loss);
+        open
+    }
+}
+
 #[test]
 fn dashboard_queries_and_alert_rules_work_on_a_real_prometheus_scraping_real_sessions() {
     if !root_or_skip(
@@ -483,83 +562,37 @@ fn dashboard_queries_and_alert_rules_work_on_a_real_prometheus_scraping_real_ses
     ) {
         return;
     }
-    let sshd = Sshd::start("dist_dashboard").unwrap();
-    let filter = format!("destination.port = {}", sshd.port);
-    let (addr_a, addr_b) = (
-        format!("127.0.0.1:{}", free_port().unwrap()),
-        format!("127.0.0.1:{}", free_port().unwrap()),
-    );
-    let base = [
-        "--filter",
-        &filter,
-        "--no-sessions-socket",
-        "--metrics-listen",
-    ];
-    let a =
-        Tracer::start(&[&base[..], &[addr_a.as_str(), "--metrics-source-ip"]].concat()).unwrap();
-    // A ring smaller than one exec record with a full argv: those records
-    // are lost, and counted (ssh_trace_events_lost_total{where="kernel_ringbuf"}).
-    let b = Tracer::start(&[&base[..], &[addr_b.as_str(), "--ring-buffer-size", "4096"]].concat())
-        .unwrap();
-    let rules = rules_file();
-    let prom = Prometheus::start_with("dist_dashboard", &[&addr_a, &addr_b], &[&rules]);
-    assert_eq!(prom.wait_for("count(up == 1)", 2.0), Some(2.0));
+    let scene = Scene::start();
+    let open = scene.sessions();
+    let (prom, a, b) = (&scene.prom, scene.addr_a.as_str(), scene.addr_b.as_str());
 
-    // One session stays open, one runs oversized execs, one never logs in.
-    let open = PtySession::start(&sshd, 120);
-    let burst = "for i in $(seq 20); do /bin/true $(seq 2000); done";
-    assert!(ssh(&sshd, &[], burst).unwrap().success);
-    ssh_wrong_key(&sshd);
-    let logins = format!("ssh_trace_logins_total{{instance=\"{addr_a}\",user=\"{TEST_USER}\"}}");
-    assert_eq!(prom.wait_for(&logins, 2.0), Some(2.0));
-    let failed = format!(
-        "ssh_trace_connections_total{{instance=\"{addr_a}\",outcome=\"never_authenticated\"}}"
-    );
-    assert_eq!(prom.wait_for(&failed, 1.0), Some(1.0));
-    let lost =
-        format!("ssh_trace_events_lost_total{{instance=\"{addr_b}\",where=\"kernel_ringbuf\"}}");
-    let first_loss = wait_until(Duration::from_secs(20), || {
-        prom.value(&lost).filter(|v| *v > 0.0)
-    })
-    .expect("the small-ring agent's loss in Prometheus");
-    // Once Prometheus holds those counters, another login and more loss.
-    assert!(ssh(&sshd, &[], burst).unwrap().success);
-    assert_eq!(prom.wait_for(&logins, 3.0), Some(3.0));
-    assert!(wait_until(Duration::from_secs(20), || prom
-        .value(&lost)
-        .filter(|v| *v > first_loss))
-    .is_some());
-
-    check_panels_return_data(&prom, &addr_a, &addr_b);
-    check_rules_evaluate(&prom);
-    let alert_login = [("user", TEST_USER), ("instance", addr_a.as_str())];
-    assert!(wait_alert(&prom, "SSHTraceLogin", &alert_login, "firing"));
-    let alert_loss = [("where", "kernel_ringbuf"), ("instance", addr_b.as_str())];
-    assert!(wait_alert(
-        &prom,
-        "SSHTraceEventsLost",
-        &alert_loss,
-        "firing"
-    ));
+    check_panels_return_data(prom, a, b);
+    check_rules_evaluate(prom);
+    let by = [("user", TEST_USER), ("instance", a)];
+    assert!(wait_alert(prom, "SSHTraceLogin", &by, "firing"));
+    let by = [("where", "kernel_ringbuf"), ("instance", b)];
+    assert!(wait_alert(prom, "SSHTraceEventsLost", &by, "firing"));
     assert!(
-        alerts(&prom, "SSHTraceRootLogin").is_empty(),
+        alerts(prom, "SSHTraceRootLogin").is_empty(),
         "nobody logged in as root"
     );
 
     // An agent that stops is seen at the next scrape (firing after `for: 2m`,
     // as the promtool cases check).
     drop(open);
-    a.stop().unwrap();
+    scene.a.stop().unwrap();
     assert!(wait_alert(
-        &prom,
+        prom,
         "SSHTraceAgentDown",
-        &[("instance", addr_a.as_str())],
+        &[("instance", a)],
         "pending"
     ));
-    assert!(alerts(&prom, "SSHTraceAgentDown")
-        .iter()
-        .all(|al| al["labels"]["instance"] == addr_a.as_str()));
-    b.stop().unwrap();
+    let down = alerts(prom, "SSHTraceAgentDown");
+    assert!(
+        down.iter().all(|al| al["labels"]["instance"] == a),
+        "{down:?}"
+    );
+    scene.b.stop().unwrap();
 }
 
 /// Every query of every panel returns series over the last two minutes,
