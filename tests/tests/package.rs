@@ -599,11 +599,12 @@ fn dashboard_queries_and_alert_rules_work_on_a_real_prometheus_scraping_real_ses
 /// and series of the label its legend shows for what happened (the test
 /// user, the client address, both agents, the ring buffer loss).
 fn check_panels_return_data(prom: &Prometheus, addr_a: &str, addr_b: &str) {
+    // To the millisecond: the last scrape may be less than a second old.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs();
-    let (start, end) = ((now - 120).to_string(), now.to_string());
+        .as_secs_f64();
+    let (start, end) = (format!("{:.3}", now - 120.0), format!("{now:.3}"));
     for (title, expr, legend) in panel_queries(&dashboard()) {
         let q = substitute(&expr);
         let answer = prom
