@@ -141,10 +141,8 @@ impl Ocsf {
                 w.errs
                     .push(format!("{}: required attribute missing", join(path, k)));
             }
-            if let Some(e) = a.get("e") {
-                if let Some(v) = m.get(k) {
-                    self.enumerated(path, k, a, e, v, m, w);
-                }
+            if let (Some(v), true) = (m.get(k), a.get("e").is_some()) {
+                enumerated(path, k, a, v, m, w);
             }
         }
         constraints(path, m, def, w);
@@ -219,55 +217,46 @@ impl Ocsf {
         }
         Ok(())
     }
+}
 
-    /// An enum attribute: a defined value, and its caption sibling (when
-    /// present) equal to the value's caption — except for 99 (Other), whose
-    /// sibling carries the source's own name.
-    #[allow(clippy::too_many_arguments)]
-    fn enumerated(
-        &self,
-        path: &str,
-        k: &str,
-        a: &Value,
-        e: &Value,
-        v: &Value,
-        m: &Map<String, Value>,
-        w: &mut Walk,
-    ) {
-        let values: Vec<&Value> = match v {
-            Value::Array(items) => items.iter().collect(),
-            v => vec![v],
+/// An enum attribute: a defined value, and its caption sibling (when
+/// present) equal to the value's caption — except for 99 (Other), whose
+/// sibling carries the source's own name.
+fn enumerated(path: &str, k: &str, a: &Value, v: &Value, m: &Map<String, Value>, w: &mut Walk) {
+    let e = &a["e"];
+    let values: Vec<&Value> = match v {
+        Value::Array(items) => items.iter().collect(),
+        v => vec![v],
+    };
+    for v in values {
+        let key = match v {
+            Value::String(s) => s.clone(),
+            v => v.to_string(),
         };
-        for v in values {
-            let key = match v {
-                Value::String(s) => s.clone(),
-                v => v.to_string(),
-            };
-            let Some(caption) = e.get(&key) else {
-                let mut defined: Vec<&String> = e
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, _)| k)
-                    .collect();
-                defined.sort();
+        let Some(caption) = e.get(&key) else {
+            let mut defined: Vec<&String> = e
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+                .collect();
+            defined.sort();
+            w.errs.push(format!(
+                "{}: {key} is not a value of the enum ({defined:?})",
+                join(path, k)
+            ));
+            continue;
+        };
+        let (Some(s), false) = (a["s"].as_str(), v.is_array()) else {
+            continue;
+        };
+        if let Some(sibling) = m.get(s) {
+            if key != "99" && sibling != caption {
                 w.errs.push(format!(
-                    "{}: {key} is not a value of the enum ({defined:?})",
+                    "{}: {sibling} does not match {}={key}, whose caption is {caption}",
+                    join(path, s),
                     join(path, k)
                 ));
-                continue;
-            };
-            let (Some(s), false) = (a["s"].as_str(), v.is_array()) else {
-                continue;
-            };
-            if let Some(sibling) = m.get(s) {
-                if key != "99" && sibling != caption {
-                    w.errs.push(format!(
-                        "{}: {sibling} does not match {}={key}, whose caption is {caption}",
-                        join(path, s),
-                        join(path, k)
-                    ));
-                }
             }
         }
     }
