@@ -276,13 +276,21 @@ fn expand(v: &Value) -> Value {
                 .entry(part.to_owned())
                 .or_insert(Value::Null);
         }
-        let child = expand(child);
-        match (slot, child) {
-            (Value::Object(have), Value::Object(more)) => have.extend(more),
-            (slot, child) => *slot = child,
-        }
+        merge(slot, expand(child));
     }
     out
+}
+
+/// `{"a": {"b": 1}}` and `{"a.c": 2}` are one object `a` with b and c.
+fn merge(slot: &mut Value, v: Value) {
+    match (slot, v) {
+        (Value::Object(have), Value::Object(more)) => {
+            for (k, v) in more {
+                merge(have.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }
 
 /// Leaves of an object field with free keys (e.g. `labels`).

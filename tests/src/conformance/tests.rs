@@ -50,7 +50,8 @@ fn a_conforming_ecs_document_passes() {
     let errs = ecs().check(&ecs_doc());
     assert!(errs.is_empty(), "{errs:#?}");
     // Dotted keys are the same fields as nested objects.
-    let dotted = json!({"@timestamp": "2025-11-13T02:13:20+01:00", "ecs.version": "8.17.0", "process.pid": 1});
+    let dotted = json!({"@timestamp": "2025-11-13T02:13:20+01:00", "ecs.version": "8.17.0",
+                        "process.pid": 1, "process": {"parent": {"pid": 2}}, "process.parent.name": "sshd"});
     assert!(
         ecs().check(&dotted).is_empty(),
         "{:?}",
