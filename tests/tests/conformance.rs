@@ -45,26 +45,29 @@ fn kinds(lines: &[String]) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn the_sample_of_every_event_kind_is_valid_ecs_8_17() {
-    let lines = samples::lines(FormatKind::Ecs);
+/// The samples in `format`: every kind is among them, and every line conforms.
+fn samples_conform(format: FormatKind, what: &str, check: impl Fn(&Value) -> Vec<String>) {
+    let lines = samples::lines(format);
     let every: BTreeSet<String> = samples::every_kind()
         .iter()
         .map(|k| k.name().to_owned())
         .collect();
     assert_eq!(kinds(&lines), every, "one sample per kind");
-    assert_conforms("ECS samples", &lines, |d| conformance::ecs().check(d));
+    assert_conforms(what, &lines, check);
+}
+
+#[test]
+fn the_sample_of_every_event_kind_is_valid_ecs_8_17() {
+    samples_conform(FormatKind::Ecs, "ECS samples", |d| {
+        conformance::ecs().check(d)
+    });
 }
 
 #[test]
 fn the_sample_of_every_event_kind_is_valid_ocsf_1_3() {
-    let lines = samples::lines(FormatKind::Ocsf);
-    let every: BTreeSet<String> = samples::every_kind()
-        .iter()
-        .map(|k| k.name().to_owned())
-        .collect();
-    assert_eq!(kinds(&lines), every, "one sample per kind");
-    assert_conforms("OCSF samples", &lines, |d| conformance::ocsf().check(d));
+    samples_conform(FormatKind::Ocsf, "OCSF samples", |d| {
+        conformance::ocsf().check(d)
+    });
 }
 
 /// The custom fields of an ECS document: leaves, an array counting as one.
