@@ -1,6 +1,7 @@
 //! End-to-end harness for ssh-trace: a private OpenSSH sshd on loopback, a
 //! test user with keys, the real ssh client, and the real agent streaming
 //! JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
+pub mod conformance;
 pub mod json_schema;
 pub mod peers;
 pub mod schema;
