@@ -33,6 +33,11 @@ struct Usage {
 }
 
 impl Agent {
+    /// The agent serving metrics on a port of its own (None when not root).
+    fn start_as_root(test: &str) -> Option<Agent> {
+        root_or_skip(test).then(Agent::start)
+    }
+
     fn start() -> Agent {
         let addr = format!("127.0.0.1:{}", free_port().unwrap());
         let tracer = Tracer::start(&["--metrics-listen", &addr, "--no-sessions-socket"]).unwrap();
@@ -161,20 +166,21 @@ fn assert_refused_unread(agent: &Agent, head: &str, what: &str) {
 
 #[test]
 fn announced_huge_body_is_refused_and_agent_keeps_serving() {
-    if !root_or_skip("announced_huge_body_is_refused_and_agent_keeps_serving") {
+    let Some(agent) =
+        Agent::start_as_root("announced_huge_body_is_refused_and_agent_keeps_serving")
+    else {
         return;
-    }
-    let agent = Agent::start();
+    };
     let head = "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n";
     assert_refused_unread(&agent, head, "Content-Length: 99999999999");
 }
 
 #[test]
 fn chunked_body_is_refused_and_agent_keeps_serving() {
-    if !root_or_skip("chunked_body_is_refused_and_agent_keeps_serving") {
+    let Some(agent) = Agent::start_as_root("chunked_body_is_refused_and_agent_keeps_serving")
+    else {
         return;
-    }
-    let agent = Agent::start();
+    };
     let head = "POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_refused_unread(&agent, head, "chunked POST");
     let head = "GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -183,10 +189,11 @@ fn chunked_body_is_refused_and_agent_keeps_serving() {
 
 #[test]
 fn megabyte_header_line_is_refused_and_agent_keeps_serving() {
-    if !root_or_skip("megabyte_header_line_is_refused_and_agent_keeps_serving") {
+    let Some(agent) =
+        Agent::start_as_root("megabyte_header_line_is_refused_and_agent_keeps_serving")
+    else {
         return;
-    }
-    let agent = Agent::start();
+    };
     let mut s = agent.connect();
     let mut req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
     req.resize(req.len() + (1 << 20), b'a');
@@ -205,10 +212,10 @@ fn megabyte_header_line_is_refused_and_agent_keeps_serving() {
 
 #[test]
 fn slowloris_header_is_cut_off_and_agent_keeps_serving() {
-    if !root_or_skip("slowloris_header_is_cut_off_and_agent_keeps_serving") {
+    let Some(agent) = Agent::start_as_root("slowloris_header_is_cut_off_and_agent_keeps_serving")
+    else {
         return;
-    }
-    let agent = Agent::start();
+    };
     let mut s = agent.connect();
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     // Two minutes' worth at a byte a second; the agent must not wait for it.
@@ -266,11 +273,12 @@ fn raise_nofile() {
 
 #[test]
 fn thousand_idle_connections_keep_threads_and_memory_bounded() {
-    if !root_or_skip("thousand_idle_connections_keep_threads_and_memory_bounded") {
-        return;
-    }
     raise_nofile();
-    let agent = Agent::start();
+    let Some(agent) =
+        Agent::start_as_root("thousand_idle_connections_keep_threads_and_memory_bounded")
+    else {
+        return;
+    };
     let pid = agent.tracer.pid();
     let base_sockets = sockets(pid);
     let mut held: Vec<TcpStream> = (0..1000)
@@ -313,10 +321,11 @@ fn thousand_idle_connections_keep_threads_and_memory_bounded() {
 
 #[test]
 fn keep_alive_connection_is_closed_after_its_request_limit() {
-    if !root_or_skip("keep_alive_connection_is_closed_after_its_request_limit") {
+    let Some(agent) =
+        Agent::start_as_root("keep_alive_connection_is_closed_after_its_request_limit")
+    else {
         return;
-    }
-    let agent = Agent::start();
+    };
     let mut s = agent.connect();
     // 100 keep-alive requests at once (pipelined): the agent answers them
     // all, says `connection: close` on the last and closes, though the
