@@ -90,6 +90,16 @@ impl Kind {
         }
     }
 
+    /// The executable the server is started as (for inetd mode: the
+    /// sshd that systemd-socket-activate execs).
+    pub fn server_binary(self) -> String {
+        match self {
+            Kind::OpenSsh10 => openssh10("usr/sbin/sshd"),
+            Kind::Dropbear => DROPBEAR.into(),
+            Kind::OpenSsh92 | Kind::Inetd => SYSTEM_SSHD.into(),
+        }
+    }
+
     /// The call that makes the session's process the user for good, with
     /// its arguments: OpenSSH's setresuid(uid, uid, uid), dropbear's setuid(uid).
     pub fn user_switch(self, uid: u32) -> (&'static str, Value) {
@@ -342,11 +352,7 @@ fn spawn(
 ) -> Result<Child> {
     let mut cmd = match kind {
         Kind::OpenSsh92 | Kind::OpenSsh10 => {
-            let bin = match kind {
-                Kind::OpenSsh10 => openssh10("usr/sbin/sshd"),
-                _ => SYSTEM_SSHD.into(),
-            };
-            let mut c = Command::new(bin);
+            let mut c = Command::new(kind.server_binary());
             c.arg("-D").arg("-f").arg(config).arg("-E").arg(log);
             c
         }
