@@ -39,20 +39,28 @@ fn traced_login(kind: Kind) -> Login {
     .unwrap();
     assert!(run.success, "[{k}] ssh failed: {}", run.stderr);
     let port = run.client_port.expect("SSH_CONNECTION printed");
-    let seen = tracer.wait_for(WAIT, ended(port));
-    let all = tracer.stop().unwrap();
-    assert!(
-        seen,
-        "[{k}] no session.end for port {port}; {}",
-        at_server(&all, server.port)
-    );
-    check_schema(&all);
+    let all = stop_after_end(kind, tracer, server.port, port);
     Login {
         server_port: server.port,
         counted: proxy.counted().unwrap(),
         ev: session_events(&all, port),
         run,
     }
+}
+
+/// Waits for the end of the session at client `port`, stops the agent and
+/// checks every line against the schema: all it wrote.
+fn stop_after_end(kind: Kind, tracer: Tracer, server_port: u16, port: u16) -> Vec<Value> {
+    let seen = tracer.wait_for(WAIT, ended(port));
+    let all = tracer.stop().unwrap();
+    assert!(
+        seen,
+        "[{}] no session.end for port {port}; {}",
+        kind.name(),
+        at_server(&all, server_port)
+    );
+    check_schema(&all);
+    all
 }
 
 /// For failure messages: what the agent reported about the server's port
@@ -233,14 +241,7 @@ pub fn wrong_key_never_logs_in(kind: Kind) {
         .logged_client_ports()
         .last()
         .unwrap_or_else(|| panic!("[{k}] the server logged no connection"));
-    let seen = tracer.wait_for(WAIT, ended(port));
-    let all = tracer.stop().unwrap();
-    assert!(
-        seen,
-        "[{k}] no session.end for port {port}; {}",
-        at_server(&all, server.port)
-    );
-    check_schema(&all);
+    let all = stop_after_end(kind, tracer, server.port, port);
     let ev = session_events(&all, port);
     the(kind, &ev, "session.connect");
     assert!(of_kind(&ev, "session.login").is_empty(), "[{k}] {ev:#?}");
@@ -349,14 +350,7 @@ pub fn sudo_in_pty_session_shows_as_user_change(kind: Kind) {
         run.stdout
     );
     let port = run.client_port.expect("SSH_CONNECTION");
-    let seen = tracer.wait_for(WAIT, ended(port));
-    let all = tracer.stop().unwrap();
-    assert!(
-        seen,
-        "[{k}] no session.end for port {port}; {}",
-        at_server(&all, server.port)
-    );
-    check_schema(&all);
+    let all = stop_after_end(kind, tracer, server.port, port);
     let ev = session_events(&all, port);
     let changes = of_kind(&ev, "user.change");
     // sudo is set-user-ID root: its exec raises the effective uid to 0...
@@ -413,14 +407,7 @@ fn discovered(kind: Kind, agent_args: &[&str]) {
     let run = held.finish().unwrap();
     assert!(run.success, "[{k}] {}", run.stderr);
     let port = run.client_port.unwrap();
-    let seen = tracer.wait_for(WAIT, ended(port));
-    let all = tracer.stop().unwrap();
-    assert!(
-        seen,
-        "[{k}] no session.end for port {port}; {}",
-        at_server(&all, server.port)
-    );
-    check_schema(&all);
+    let all = stop_after_end(kind, tracer, server.port, port);
     let ev = session_events(&all, port);
     let connect = the(kind, &ev, "session.connect");
     assert_eq!(connect["session"]["discovered"], true, "[{k}] {connect}");
