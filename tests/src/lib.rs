@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod held;
 pub mod json_schema;
 pub mod peers;
+pub mod prometheus;
 pub mod schema;
 pub mod servers;
 
@@ -279,6 +280,18 @@ pub fn ssh(sshd: &Sshd, extra: &[&str], cmd: &str) -> Result<SshRun> {
     Ok(parse_run(out))
 }
 
+/// A login attempt as the test user with the wrong key: refused by sshd (a
+/// connection that never authenticates).
+pub fn ssh_wrong_key(sshd: &Sshd) {
+    let out = ssh_base(sshd, &world().wrong_key)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg("true")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running ssh");
+    assert!(!out.status.success(), "the wrong key was accepted");
+}
+
 /// The agent running `tail --json`, its lines collected as they come.
 pub struct Tracer {
     child: Child,
@@ -406,6 +419,20 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Calls `f` every 100 ms until it gives a value or the time is up.
+pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

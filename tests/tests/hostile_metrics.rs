@@ -12,7 +12,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ops::wait_until;
 use ssh_trace_tests::*;
 
 /// How far the agent's RSS may grow over its baseline under each attack.

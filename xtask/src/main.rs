@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | run | test | bench`.
+//! Project tasks: `cargo xtask setup | run | test | bench | dist`.
 mod auditd;
 mod bench;
 mod bench_capture;
@@ -6,6 +6,7 @@ mod bench_compare;
 mod bench_fidelity;
 mod bench_operators;
 mod bench_sinks;
+mod dist;
 mod setup;
 
 use std::process::Command;
@@ -23,7 +24,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Install what the build and the tests need (idempotent; root).
-    Setup,
+    Setup {
+        /// Also what `dist` needs (cargo-deb, dpkg-dev).
+        #[arg(long)]
+        dist: bool,
+    },
     /// Set up, build (release) and run ssh-trace with the given arguments.
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -41,6 +46,9 @@ enum Cmd {
         #[command(subcommand)]
         what: Option<bench::What>,
     },
+    /// Set up, build (release) and make the Debian package
+    /// (target/release/debian/ssh-trace_VERSION_ARCH.deb).
+    Dist(dist::Args),
 }
 
 pub fn workspace_root() -> std::path::PathBuf {
@@ -81,7 +89,13 @@ pub fn build_agent(release: bool) -> Result<std::path::PathBuf> {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Setup => setup::run(),
+        Cmd::Setup { dist } => {
+            setup::run()?;
+            if dist {
+                dist::tools()?;
+            }
+            Ok(())
+        }
         Cmd::Run { args } => {
             setup::run()?;
             let bin = build_agent(true)?;
@@ -90,11 +104,14 @@ fn main() -> Result<()> {
         }
         Cmd::Test { args } => {
             setup::run()?;
+            // The package test installs a package of the same debug build.
+            let deb = dist::run(&dist::Args { debug: true })?;
             let bin = build_agent(false)?;
             let mut c = cargo();
             c.args(["test", "--workspace"])
                 .args(&args)
-                .env("SSH_TRACE_BIN", &bin);
+                .env("SSH_TRACE_BIN", &bin)
+                .env("SSH_TRACE_DEB", &deb);
             run_status(&mut c)
         }
         Cmd::Bench { what } => {
@@ -109,6 +126,10 @@ fn main() -> Result<()> {
                 Some(bench::What::Sinks(a)) => bench_sinks::run(&bin, a),
                 Some(bench::What::Operators(a)) => bench_operators::run(&bin, a),
             }
+        }
+        Cmd::Dist(args) => {
+            setup::run()?;
+            dist::run(&args).map(|_| ())
         }
     }
 }

@@ -31,6 +31,9 @@ const PACKAGES: &[&str] = &[
     // Operators' view tests: a real Prometheus (and promtool), tmux for `top`.
     "prometheus",
     "tmux",
+    // The package test: `man` renders the installed pages (systemd, above,
+    // also gives it systemd-analyze to verify the installed unit).
+    "man-db",
 ];
 
 fn home() -> PathBuf {
@@ -39,7 +42,7 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| "/root".into())
 }
 
-fn cargo_bin() -> PathBuf {
+pub fn cargo_bin() -> PathBuf {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| home().join(".cargo"))
@@ -84,7 +87,7 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
@@ -198,7 +201,7 @@ fn packages() -> Result<()> {
     install(PACKAGES)
 }
 
-fn install(packages: &[&str]) -> Result<()> {
+pub fn install(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()
