@@ -6,17 +6,24 @@ use ssh_trace_common::{
     maps::CredArgs,
 };
 
-use crate::{maps::*, task};
+use crate::{maps::*, task, tp};
+
+/// The session of the calling process, if it belongs to one.
+#[inline(always)]
+fn current_session() -> Option<u64> {
+    let p = proc_of(current_tgid())?;
+    let session = unsafe { (*p).session };
+    (session != 0).then_some(session)
+}
 
 #[inline(always)]
 fn enter(ctx: &TracePointContext, syscall: CredSyscall) -> u32 {
-    if tracked(current_tgid()).is_none() {
+    if current_session().is_none() {
         return 0;
     }
     let mut args = [0u32; 3];
-    // Syscall arguments are 8-byte slots from offset 16.
     for (i, a) in args.iter_mut().enumerate().take(syscall.arg_count()) {
-        *a = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0) as u32;
+        *a = unsafe { ctx.read_at::<u64>(tp::SYS_ENTER_ARGS + 8 * i) }.unwrap_or(0) as u32;
     }
     let rec = CredArgs {
         syscall: syscall as u32,
@@ -34,21 +41,18 @@ fn exit(ctx: &TracePointContext) -> u32 {
         return 0;
     };
     let _ = CRED_ARGS.remove(&tid);
-    let tgid = current_tgid();
-    let Some(t) = tracked(tgid) else {
+    let Some(session) = current_session() else {
         return 0;
     };
-    emit(
-        &CredEvent {
-            hdr: header(EventKind::CredChange, tgid, t.session),
-            syscall: rec.syscall,
-            args: rec.args,
-            ret: unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0),
-            old: rec.old,
-            new: task::creds(task::current_task()),
-        },
-        Wake::Now,
-    );
+    let ev = CredEvent {
+        hdr: header(EventKind::CredChange, current_tgid(), session),
+        syscall: rec.syscall,
+        args: rec.args,
+        ret: unsafe { ctx.read_at::<i64>(tp::SYS_EXIT_RET) }.unwrap_or(0),
+        old: rec.old,
+        new: task::creds(task::current_task()),
+    };
+    emit(&ev, session, Ring::Milestones);
     0
 }
 

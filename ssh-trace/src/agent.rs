@@ -4,7 +4,7 @@ use std::{collections::HashSet, path::PathBuf, sync::atomic::Ordering, time::Dur
 
 use anyhow::{bail, Context, Result};
 use ssh_trace_common::maps::{
-    Tracked, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, TRACKED_ADOPT_SOCK,
+    LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, LOST_USER_LISTENERS,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -19,6 +19,7 @@ use crate::{
     reader::Reader,
     session::{discover, users, SessionTable},
     sink::{stdout::Stdout, Queued, Sinks},
+    sockdiag,
 };
 
 pub struct Options {
@@ -40,8 +41,8 @@ pub struct Options {
 fn losses(maps: &Maps, reader: &Reader, queued: &Queued) -> LossCounts {
     let k = maps.lost_totals();
     LossCounts {
-        kernel_ringbuf: k[LOST_RINGBUF as usize],
-        kernel_tracked_full: k[LOST_TRACKED_FULL as usize],
+        kernel_ringbuf: k[LOST_RINGBUF as usize] + k[LOST_MILESTONES as usize],
+        kernel_tracked_full: k[LOST_TRACKED_FULL as usize] + k[LOST_USER_LISTENERS as usize],
         kernel_socks_full: k[LOST_SOCKS_FULL as usize],
         queue: reader.stats.queue_lost.load(Ordering::Relaxed),
         decode: reader.stats.decode_errors.load(Ordering::Relaxed),
@@ -109,7 +110,15 @@ pub async fn run(opts: Options) -> Result<()> {
     // Programs are attached: whatever starts from now on is seen. What was
     // already running is found in /proc and put into the kernel maps.
     let mut events = Vec::new();
-    discover_into(&mut maps, &servers, &privsep, &mut table, &mut events);
+    let mut bytes = sockdiag::Poller::default();
+    discover_into(
+        &mut maps,
+        &servers,
+        &privsep,
+        &mut table,
+        &mut bytes,
+        &mut events,
+    );
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     ops.start()?;
     let start = Event::new(
@@ -138,10 +147,12 @@ pub async fn run(opts: Options) -> Result<()> {
                 let Some(batch) = batch else { break };
                 events.clear();
                 for ev in &batch {
+                    bytes.observe(ev);
                     table.handle(ev, &mut events);
                 }
                 while let Ok(more) = rx.try_recv() {
                     for ev in &more {
+                        bytes.observe(ev);
                         table.handle(ev, &mut events);
                     }
                 }
@@ -157,6 +168,9 @@ pub async fn run(opts: Options) -> Result<()> {
             _ = tick.tick() => {
                 report_loss(&maps, &reader, &mut reported, &mut sinks, &mut ops)?;
                 events.clear();
+                for ev in bytes.poll(host::monotonic_ns()) {
+                    table.handle(&ev, &mut events);
+                }
                 ops.tick(&mut events);
                 for e in &events {
                     sinks.push(e)?;
@@ -177,6 +191,7 @@ pub async fn run(opts: Options) -> Result<()> {
             table.handle(ev, &mut events);
         }
     }
+    drop(bytes);
     ops.observe(&mut events, &sinks);
     for e in &events {
         sinks.push(e)?;
@@ -249,6 +264,7 @@ fn discover_into(
     servers: &ServerBinaries,
     privsep: &HashSet<u32>,
     table: &mut SessionTable,
+    bytes: &mut sockdiag::Poller,
     events: &mut Vec<Event>,
 ) {
     let boot = discover::boot_wall_ns();
@@ -257,8 +273,8 @@ fn discover_into(
         let procs = discover::all_procs(servers);
         let snap = discover::snapshot(&procs, privsep, |k| table.session_id(k), boot);
         for l in snap.listeners {
-            if maps.listeners.get(&l, 0).is_err() {
-                let _ = maps.listeners.insert(l, 0, 0);
+            if let Err(e) = maps.add_listener(l) {
+                eprintln!("ssh-trace: warning: {e:#}");
             }
         }
         for found in snap.sessions {
@@ -268,27 +284,20 @@ fn discover_into(
             let Some(&(root, _)) = found.procs.first() else {
                 continue;
             };
-            if maps.tracked.get(&root, 0).is_ok_and(|t| t.session != key) {
+            if maps.session_of(root).is_some_and(|s| s != key) {
                 continue;
             }
             for &(pid, _) in &found.procs {
-                if maps.tracked.get(&pid, 0).is_ok() {
-                    continue;
+                let server = procs.get(&pid).is_some_and(|p| p.server);
+                if let Err(e) = maps.add_member(pid, key, server) {
+                    eprintln!("ssh-trace: warning: {e:#}");
                 }
-                let flags = if Some(pid) == found.io_pid {
-                    TRACKED_ADOPT_SOCK
-                } else {
-                    0
-                };
-                let _ = maps.tracked.insert(
-                    pid,
-                    Tracked {
-                        session: key,
-                        flags,
-                        _pad: 0,
-                    },
-                    0,
-                );
+            }
+            if let Some(conn) = found.conn {
+                if let Err(e) = maps.add_discovered_sock(conn, key) {
+                    eprintln!("ssh-trace: warning: {e:#}");
+                }
+                bytes.add(key, conn, 0);
             }
             if seen.insert(key) {
                 table.add_discovered(found.session, &found.procs, events);

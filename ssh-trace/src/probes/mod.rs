@@ -1,42 +1,80 @@
-//! Loading and attaching the kernel programs.
+//! Loading and attaching the kernel programs, and the agent's view of the
+//! kernel maps.
 pub mod btf;
+mod kmaps;
 pub mod offsets;
 mod servers;
 
 use anyhow::{bail, Context, Result};
 use aya::{
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
+    maps::{HashMap as BpfHashMap, MapData, RingBuf},
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use ssh_trace_common::maps::{BinaryId, Tracked, LOST_SLOTS};
+use ssh_trace_common::maps::{ServerDevs, MILESTONE_RING_BYTES};
 
+pub use kmaps::Maps;
 pub use servers::{binary_id, ServerBinaries, DEFAULT_SERVER_BINARIES};
 
 static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ssh-trace-probes"));
 
-/// (program, tracepoint category, tracepoint name); category "raw" = raw tracepoint.
-const PROGRAMS: &[(&str, &str, &str)] = &[
-    ("sched_process_fork", "raw", "sched_process_fork"),
-    ("sched_process_exec", "sched", "sched_process_exec"),
-    ("sched_process_exit", "sched", "sched_process_exit"),
-    ("sys_exit_accept", "syscalls", "sys_exit_accept"),
-    ("sys_exit_accept4", "syscalls", "sys_exit_accept4"),
-    ("sys_enter_setuid", "syscalls", "sys_enter_setuid"),
-    ("sys_exit_setuid", "syscalls", "sys_exit_setuid"),
-    ("sys_enter_setreuid", "syscalls", "sys_enter_setreuid"),
-    ("sys_exit_setreuid", "syscalls", "sys_exit_setreuid"),
-    ("sys_enter_setresuid", "syscalls", "sys_enter_setresuid"),
-    ("sys_exit_setresuid", "syscalls", "sys_exit_setresuid"),
-    ("sys_enter_setgid", "syscalls", "sys_enter_setgid"),
-    ("sys_exit_setgid", "syscalls", "sys_exit_setgid"),
-    ("sys_enter_setregid", "syscalls", "sys_enter_setregid"),
-    ("sys_exit_setregid", "syscalls", "sys_exit_setregid"),
-    ("sys_enter_setresgid", "syscalls", "sys_enter_setresgid"),
-    ("sys_exit_setresgid", "syscalls", "sys_exit_setresgid"),
-    ("sock_recv_length", "sock", "sock_recv_length"),
-    ("sock_send_length", "sock", "sock_send_length"),
-    ("inet_sock_set_state", "sock", "inet_sock_set_state"),
+/// Where a program attaches.
+#[derive(Clone, Copy)]
+enum Hook {
+    /// Raw tracepoint: arguments as the kernel passes them, no record built.
+    Raw(&'static str),
+    /// Tracepoint (category, name): the record of its format file.
+    Tp(&'static str, &'static str),
+}
+
+/// Every program, by name, and its hook. Process life cycle on raw
+/// tracepoints (cheapest for the many processes that are not ours).
+const PROGRAMS: &[(&str, Hook)] = &[
+    ("sched_process_fork", Hook::Raw("sched_process_fork")),
+    ("sched_process_exec", Hook::Raw("sched_process_exec")),
+    ("sched_process_exit", Hook::Raw("sched_process_exit")),
+    ("sys_exit_accept", Hook::Tp("syscalls", "sys_exit_accept")),
+    ("sys_exit_accept4", Hook::Tp("syscalls", "sys_exit_accept4")),
+    ("sys_enter_setuid", Hook::Tp("syscalls", "sys_enter_setuid")),
+    ("sys_exit_setuid", Hook::Tp("syscalls", "sys_exit_setuid")),
+    (
+        "sys_enter_setreuid",
+        Hook::Tp("syscalls", "sys_enter_setreuid"),
+    ),
+    (
+        "sys_exit_setreuid",
+        Hook::Tp("syscalls", "sys_exit_setreuid"),
+    ),
+    (
+        "sys_enter_setresuid",
+        Hook::Tp("syscalls", "sys_enter_setresuid"),
+    ),
+    (
+        "sys_exit_setresuid",
+        Hook::Tp("syscalls", "sys_exit_setresuid"),
+    ),
+    ("sys_enter_setgid", Hook::Tp("syscalls", "sys_enter_setgid")),
+    ("sys_exit_setgid", Hook::Tp("syscalls", "sys_exit_setgid")),
+    (
+        "sys_enter_setregid",
+        Hook::Tp("syscalls", "sys_enter_setregid"),
+    ),
+    (
+        "sys_exit_setregid",
+        Hook::Tp("syscalls", "sys_exit_setregid"),
+    ),
+    (
+        "sys_enter_setresgid",
+        Hook::Tp("syscalls", "sys_enter_setresgid"),
+    ),
+    (
+        "sys_exit_setresgid",
+        Hook::Tp("syscalls", "sys_exit_setresgid"),
+    ),
+    (
+        "inet_sock_set_state",
+        Hook::Tp("sock", "inet_sock_set_state"),
+    ),
 ];
 
 pub struct Options<'a> {
@@ -49,11 +87,10 @@ pub struct Probes {
     pub ebpf: Ebpf,
 }
 
-/// The maps the agent works with after loading.
-pub struct Maps {
-    pub lost: PerCpuArray<MapData, u64>,
-    pub tracked: BpfHashMap<MapData, u32, Tracked>,
-    pub listeners: BpfHashMap<MapData, u32, u64>,
+/// The two ring buffers the reader drains.
+pub struct Rings {
+    pub events: RingBuf<MapData>,
+    pub milestones: RingBuf<MapData>,
 }
 
 pub fn check_ring_bytes(n: u32) -> Result<()> {
@@ -108,67 +145,63 @@ impl Probes {
         let mut ebpf = EbpfLoader::new()
             .override_global("OFFSETS", &offsets, true)
             .map_max_entries("EVENTS", opts.ring_bytes)
+            .map_max_entries("MILESTONES", MILESTONE_RING_BYTES)
             .load(PROBES)
             .context("loading the eBPF programs (is BPF enabled in this kernel?)")?;
-        {
-            let mut bins: BpfHashMap<_, BinaryId, u8> = BpfHashMap::try_from(
-                ebpf.map_mut("SERVER_BINARIES")
-                    .context("SERVER_BINARIES map")?,
-            )?;
-            for id in opts.servers.ids() {
-                bins.insert(id, 1, 0).context("filling SERVER_BINARIES")?;
-            }
-        }
-        for &(name, category, tp) in PROGRAMS {
-            let prog = ebpf
-                .program_mut(name)
-                .with_context(|| format!("program {name} missing from the object"))?;
-            let what = format!("{category}:{tp}");
-            if category == "raw" {
-                let p: &mut RawTracePoint = prog.try_into()?;
-                p.load()
-                    .with_context(|| format!("verifying program for {what}"))?;
-                p.attach(tp)
-                    .with_context(|| format!("attaching raw tracepoint {tp}: kernel lacks it?"))?;
-            } else {
-                let p: &mut TracePoint = prog.try_into()?;
-                p.load()
-                    .with_context(|| format!("verifying program for {what}"))?;
-                p.attach(category, tp)
-                    .with_context(|| format!("attaching tracepoint {what}: kernel lacks it?"))?;
-            }
+        fill_server_inodes(&mut ebpf, opts.servers)?;
+        for &(name, hook) in PROGRAMS {
+            attach(&mut ebpf, name, hook)?;
         }
         Ok(Self { ebpf })
     }
 
-    /// The event ring buffer (for the reader) and the maps the agent keeps.
-    pub fn take_maps(&mut self) -> Result<(RingBuf<MapData>, Maps)> {
+    /// The ring buffers (for the reader) and the maps the agent keeps.
+    pub fn take_maps(&mut self) -> Result<(Rings, Maps)> {
         let mut take = |name: &str| {
             self.ebpf
                 .take_map(name)
                 .with_context(|| format!("map {name} missing from the object"))
         };
-        let events = RingBuf::try_from(take("EVENTS")?)?;
-        Ok((
-            events,
-            Maps {
-                lost: PerCpuArray::try_from(take("LOST")?)?,
-                tracked: BpfHashMap::try_from(take("TRACKED")?)?,
-                listeners: BpfHashMap::try_from(take("LISTENERS")?)?,
-            },
-        ))
+        let rings = Rings {
+            events: RingBuf::try_from(take("EVENTS")?)?,
+            milestones: RingBuf::try_from(take("MILESTONES")?)?,
+        };
+        let maps = Maps::take(&mut take)?;
+        Ok((rings, maps))
     }
 }
 
-impl Maps {
-    /// Kernel-side loss counters summed over CPUs, by `LOST_*` slot.
-    pub fn lost_totals(&self) -> [u64; LOST_SLOTS as usize] {
-        let mut out = [0; LOST_SLOTS as usize];
-        for (slot, total) in out.iter_mut().enumerate() {
-            if let Ok(per_cpu) = self.lost.get(&(slot as u32), 0) {
-                *total = per_cpu.iter().sum();
-            }
-        }
-        out
+fn fill_server_inodes(ebpf: &mut Ebpf, servers: &ServerBinaries) -> Result<()> {
+    let mut inodes: BpfHashMap<_, u64, ServerDevs> =
+        BpfHashMap::try_from(ebpf.map_mut("SERVER_INODES").context("SERVER_INODES map")?)?;
+    for (ino, devs) in servers.by_inode() {
+        inodes
+            .insert(ino, devs, 0)
+            .context("filling SERVER_INODES")?;
     }
+    Ok(())
+}
+
+fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook) -> Result<()> {
+    let prog = ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing from the object"))?;
+    match hook {
+        Hook::Raw(tp) => {
+            let p: &mut RawTracePoint = prog.try_into()?;
+            p.load()
+                .with_context(|| format!("verifying program for raw tracepoint {tp}"))?;
+            p.attach(tp)
+                .with_context(|| format!("attaching raw tracepoint {tp}: kernel lacks it?"))?;
+        }
+        Hook::Tp(category, tp) => {
+            let p: &mut TracePoint = prog.try_into()?;
+            p.load()
+                .with_context(|| format!("verifying program for {category}:{tp}"))?;
+            p.attach(category, tp).with_context(|| {
+                format!("attaching tracepoint {category}:{tp}: kernel lacks it?")
+            })?;
+        }
+    }
+    Ok(())
 }
