@@ -1,0 +1,139 @@
+//! A hostile user on the box: tricks that used to hide a session's
+//! processes, fake or blind the server listeners. Each test is named after
+//! what it proves; all run a real sshd and the real agent (root).
+use std::time::Duration;
+
+use serde_json::Value;
+use ssh_trace_tests::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn ended(port: u16) -> impl Fn(&Value) -> bool {
+    move |e: &Value| e["event"] == "session.end" && e["session"]["source"]["port"] == port
+}
+
+/// Runs `cmd` in a session and returns that session's events.
+fn session_of(name: &str, cmd: &str) -> Vec<Value> {
+    let sshd = Sshd::start(name).unwrap();
+    let tracer = Tracer::start(&[]).unwrap();
+    let run = ssh(&sshd, &[], &format!("echo $SSH_CONNECTION; {cmd}")).unwrap();
+    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
+    let port = run.client_port.expect("SSH_CONNECTION printed");
+    assert!(
+        tracer.wait_for(WAIT, ended(port)),
+        "no session.end for {port}"
+    );
+    let all = tracer.stop().unwrap();
+    session_events(&all, port)
+}
+
+fn execs_with_args<'a>(ev: &'a [Value], args: &[&str]) -> Vec<&'a Value> {
+    of_kind(ev, "process.exec")
+        .into_iter()
+        .filter(|e| args_of(e) == args)
+        .collect()
+}
+
+/// The pid of the python process that ran `marker` (its exec record).
+fn python_pid(ev: &[Value], marker: &str) -> u64 {
+    of_kind(ev, "process.exec")
+        .into_iter()
+        .find(|e| {
+            let a = args_of(e);
+            a.first().is_some_and(|p| p == "python3") && a.iter().any(|a| a.contains(marker))
+        })
+        .and_then(|e| e["process"]["pid"].as_u64())
+        .expect("python's exec")
+}
+
+#[test]
+fn exec_from_a_thread_is_reported_and_tracking_continues() {
+    if !root_or_skip("exec_from_a_thread_is_reported_and_tracking_continues") {
+        return;
+    }
+    let py = "import threading,os,time\n\
+              t=threading.Thread(target=lambda: os.execv('/bin/echo',['echo','from-thread']))\n\
+              t.start(); time.sleep(5) # thread-exec-marker";
+    let ev = session_of(
+        "threadexec",
+        &format!("python3 -c \"{py}\"; /bin/echo after-thread"),
+    );
+    let pid = python_pid(&ev, "thread-exec-marker");
+    let echo = execs_with_args(&ev, &["echo", "from-thread"]);
+    assert_eq!(echo.len(), 1, "the thread's exec is reported once");
+    // de_thread() gives the exec'ing thread the process id.
+    assert_eq!(echo[0]["process"]["pid"], pid);
+    let exits: Vec<&Value> = of_kind(&ev, "process.exit")
+        .into_iter()
+        .filter(|e| e["process"]["pid"] == pid)
+        .collect();
+    assert_eq!(exits.len(), 1, "one exit, after echo ran: {exits:?}");
+    assert_eq!(exits[0]["process"]["exit_code"], 0);
+    assert_eq!(
+        execs_with_args(&ev, &["/bin/echo", "after-thread"]).len(),
+        1
+    );
+}
+
+#[test]
+fn leader_exiting_alone_keeps_its_threads_tracked() {
+    if !root_or_skip("leader_exiting_alone_keeps_its_threads_tracked") {
+        return;
+    }
+    // The main thread calls SYS_exit (60) alone; a thread then forks a
+    // child that execs, and exits the group with status 7.
+    let py = "import threading,os,time,ctypes\n\
+              def work():\n    time.sleep(0.5)\n    p=os.fork()\n    \
+              if p==0: os.execv('/bin/echo',['echo','forked-after-leader-exit'])\n    \
+              os.waitpid(p,0); os._exit(7)\n\
+              threading.Thread(target=work).start()\n\
+              ctypes.CDLL(None).syscall(60,0) # leader-exit-marker";
+    let ev = session_of(
+        "leaderexit",
+        &format!("python3 -c \"{py}\"; /bin/echo after-leader"),
+    );
+    let pid = python_pid(&ev, "leader-exit-marker");
+    let echo = execs_with_args(&ev, &["echo", "forked-after-leader-exit"]);
+    assert_eq!(echo.len(), 1, "the thread's child is reported");
+    assert_eq!(echo[0]["process"]["ppid"], pid);
+    let exits: Vec<&Value> = of_kind(&ev, "process.exit")
+        .into_iter()
+        .filter(|e| e["process"]["pid"] == pid)
+        .collect();
+    assert_eq!(
+        exits.len(),
+        1,
+        "the process exits once, with its group: {exits:?}"
+    );
+    assert_eq!(exits[0]["process"]["exit_code"], 7);
+    assert_eq!(
+        execs_with_args(&ev, &["/bin/echo", "after-leader"]).len(),
+        1
+    );
+}
+
+#[test]
+fn exec_from_a_thread_after_the_leader_exited_is_reported() {
+    if !root_or_skip("exec_from_a_thread_after_the_leader_exited_is_reported") {
+        return;
+    }
+    let py = "import threading,os,time,ctypes\n\
+              def work():\n    time.sleep(0.5)\n    os.execv('/bin/echo',['echo','exec-after-leader-exit'])\n\
+              threading.Thread(target=work).start()\n\
+              ctypes.CDLL(None).syscall(60,0) # leader-gone-marker";
+    let ev = session_of(
+        "leadergone",
+        &format!("python3 -c \"{py}\"; /bin/echo after-exec"),
+    );
+    let pid = python_pid(&ev, "leader-gone-marker");
+    let echo = execs_with_args(&ev, &["echo", "exec-after-leader-exit"]);
+    assert_eq!(echo.len(), 1, "the exec is reported");
+    assert_eq!(echo[0]["process"]["pid"], pid);
+    let exits: Vec<&Value> = of_kind(&ev, "process.exit")
+        .into_iter()
+        .filter(|e| e["process"]["pid"] == pid)
+        .collect();
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(exits[0]["process"]["exit_code"], 0);
+    assert_eq!(execs_with_args(&ev, &["/bin/echo", "after-exec"]).len(), 1);
+}
