@@ -15,7 +15,7 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use ssh_trace_common::maps::READER_POLL_MS;
+use ssh_trace_common::maps::{MILESTONE_WAKE_NS, READER_POLL_MS};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -23,6 +23,9 @@ use crate::{
     probes::Rings,
 };
 
+/// After a pass that found records, the next look comes this soon (the
+/// kernel's milestone wake-ups are at most MILESTONE_WAKE_NS apart per CPU).
+const LINGER_MS: i32 = (MILESTONE_WAKE_NS / 1_000_000) as i32;
 /// Records taken from the rings per pass: the thread then hands them on.
 const PASS_RECORDS: usize = 4096;
 /// Decoded records waiting for the agent, in bytes: above the soft limit
@@ -150,12 +153,17 @@ impl Reader {
 
 fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Arc<AtomicBool>) {
     let fds = [rings.milestones.as_raw_fd(), rings.events.as_raw_fd()];
+    // The kernel wakes us for a milestone at most once a millisecond per
+    // CPU; after milestones came, look again a millisecond later, so that a
+    // burst's later ones (a login right after its setgid calls) are not
+    // left for the next slow poll. Process records alone never hurry us.
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         // Milestones first: they keep their place whatever the other ring holds.
         let mut pass = Vec::with_capacity(256);
         let more = drain(&mut rings.milestones, &mut pass, PASS_RECORDS, &st)
             | drain(&mut rings.events, &mut pass, PASS_RECORDS, &st);
+        let milestones = pass.iter().any(KernelEvent::is_milestone);
         if !pass.is_empty() {
             // Two rings, one stream: records in the order they happened.
             pass.sort_by_key(|e| e.header().ktime_ns);
@@ -167,7 +175,7 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
         if stopping {
             break;
         }
-        wait(&fds);
+        wait(&fds, if milestones { LINGER_MS } else { READER_POLL_MS });
     }
 }
 
@@ -192,14 +200,14 @@ fn drain(
     true
 }
 
-fn wait(fds: &[i32; 2]) {
+fn wait(fds: &[i32; 2], timeout_ms: i32) {
     let mut pfd = fds.map(|fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     });
     // SAFETY: two valid pollfds.
-    unsafe { libc::poll(pfd.as_mut_ptr(), 2, READER_POLL_MS) };
+    unsafe { libc::poll(pfd.as_mut_ptr(), 2, timeout_ms) };
 }
 
 /// What a decoded record holds in memory, roughly.

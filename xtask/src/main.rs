@@ -1,6 +1,10 @@
 //! Project tasks: `cargo xtask setup | run | test | bench`.
 mod auditd;
 mod bench;
+mod bench_cost;
+mod bench_latency;
+mod bench_tools;
+mod bpf_stats;
 mod bench_capture;
 mod bench_compare;
 mod bench_fidelity;
@@ -35,7 +39,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build (release) and print figures: `exec` (default), `capture`, `compare`,
+    /// Set up, build (release) and print figures: `cost` (default), `capture`, `compare`,
     /// `fidelity`, `sinks`, `operators`.
     Bench {
         #[command(subcommand)]
@@ -101,8 +105,8 @@ fn main() -> Result<()> {
             setup::run()?;
             let bin = build_agent(true)?;
             match what {
-                None => bench::run(&bin, bench::Args::default()),
-                Some(bench::What::Exec(a)) => bench::run(&bin, a),
+                None => bench_cost::run(&bin, bench_cost::Args::default()),
+                Some(bench::What::Cost(a)) => bench_cost::run(&bin, a),
                 Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
                 Some(bench::What::Compare(a)) => bench_compare::run(&bin, a),
                 Some(bench::What::Fidelity(a)) => bench_fidelity::run(&bin, a),
