@@ -1,6 +1,10 @@
 //! Idempotent installation of everything the build and tests need on a
 //! fresh Debian machine (as root): nightly rust-src, bpf-linker built
-//! against nightly's own LLVM, Debian packages, tracefs.
+//! against nightly's own LLVM, Debian packages, the SSH servers the tests
+//! run (OpenSSH 10 unpacked beside the system's, dropbear,
+//! systemd-socket-activate), tracefs.
+mod openssh10;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -13,6 +17,10 @@ use crate::run_status;
 const PACKAGES: &[&str] = &[
     "openssh-server",
     "openssh-client",
+    // The end-to-end tests' other servers: dropbear, and sshd -i under
+    // systemd-socket-activate (in Debian's systemd package).
+    "dropbear-bin",
+    "systemd",
     "sudo",
     "iproute2",
     "procps",
@@ -67,6 +75,7 @@ pub fn run() -> Result<()> {
     bpf_linker()?;
     if is_root() {
         packages()?;
+        openssh10::install()?;
         tracefs()?;
         std::fs::create_dir_all("/run/sshd").context("creating /run/sshd")?;
     } else {

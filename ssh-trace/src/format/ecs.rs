@@ -37,11 +37,9 @@ fn class(ev: &Event) -> Class {
         outcome,
     };
     match (ev.kind, &ev.body) {
-        (Kind::SessionConnect, _) => c(
-            &["network", "session"],
-            &["connection", "start"],
-            outcome(true),
-        ),
+        // ECS expects every category with every type: a connection is
+        // network only; the session starts at login and ends with it.
+        (Kind::SessionConnect, _) => c(&["network"], &["connection", "start"], outcome(true)),
         (Kind::SessionLogin, _) => c(&["authentication", "session"], &["start"], outcome(true)),
         (Kind::ProcessExec, _) => c(&["process"], &["start"], outcome(true)),
         (Kind::ProcessExit, Body::ProcessExit { process }) => c(
@@ -59,21 +57,23 @@ fn class(ev: &Event) -> Class {
                 .as_ref()
                 .and_then(|s| s.end.as_ref())
                 .is_some_and(|e| e.logged_in);
-            c(
-                &["network", "session"],
-                &["connection", "end"],
-                outcome(logged_in),
-            )
+            if logged_in {
+                c(&["network", "session"], &["end"], outcome(true))
+            } else {
+                c(&["network"], &["connection", "end"], outcome(false))
+            }
         }
         (Kind::AgentStart, _) => c(&["process"], &["start"], outcome(true)),
         (Kind::AgentLoss, _) => c(&["host"], &["info"], outcome(false)),
         (Kind::AgentStop, _) => c(&["process"], &["end"], outcome(true)),
         // ECS alerts: event.kind "alert"; action failures are the agent's own.
         (Kind::Alert(AlertKind::ActionFailed), _) => c(&["host"], &["info"], outcome(false)),
+        // A host-based detection that blocks nothing: intrusion_detection
+        // expects allowed/denied/info ("indicator" belongs to threat intel).
         (Kind::Alert(_), _) => Class {
             kind: "alert",
             category: &["intrusion_detection"],
-            types: &["indicator"],
+            types: &["info"],
             outcome: None,
         },
         // A kind with another kind's body is not made by the agent.
@@ -106,7 +106,8 @@ fn session(d: &mut Doc, s: &SessionInfo) {
     d.put("process.entry_leader.entity_id", s.id.as_str());
     d.put("process.entry_leader.entry_meta.type", "sshd");
     if let Some(src) = &s.source {
-        d.put_endpoint("process.entry_leader.entry_meta.source", src);
+        // ECS's entry_meta.source has only an ip; the port is in source.port.
+        d.put("process.entry_leader.entry_meta.source.ip", src.ip.as_str());
         d.put_endpoint("source", src);
     }
     if let Some(dst) = &s.destination {

@@ -51,6 +51,7 @@ pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
+pub const APP_ACTION_FAILED: Activity = act(6002, 99, "Action Failed");
 pub const FINDING: Activity = act(2004, 1, "Create");
 
 impl Activity {
@@ -70,6 +71,17 @@ impl Activity {
 
     pub fn type_uid(self) -> u32 {
         self.class_uid * 100 + self.activity_id
+    }
+
+    /// The caption OCSF gives type_uid: for 99 the activity is "Other",
+    /// whatever source name activity_name carries.
+    pub fn type_name(self) -> String {
+        let activity = if self.activity_id == 99 {
+            "Other"
+        } else {
+            self.activity_name
+        };
+        format!("{}: {activity}", self.class_name)
     }
 }
 
@@ -93,7 +105,7 @@ pub fn activity(ev: &Event) -> Activity {
         Kind::AgentLoss => APP_LOSS,
         Kind::AgentStop => APP_STOP,
         // An action that failed is the agent's own trouble, like a loss.
-        Kind::Alert(AlertKind::ActionFailed) => APP_LOSS,
+        Kind::Alert(AlertKind::ActionFailed) => APP_ACTION_FAILED,
         Kind::Alert(_) => FINDING,
     }
 }
@@ -115,10 +127,7 @@ pub fn document(ev: &Event, host: &str) -> Doc {
     d.put("activity_id", a.activity_id);
     d.put("activity_name", a.activity_name);
     d.put("type_uid", a.type_uid());
-    d.put(
-        "type_name",
-        format!("{}: {}", a.class_name, a.activity_name),
-    );
+    d.put("type_name", a.type_name());
     let loss = matches!(
         ev.kind,
         Kind::AgentLoss | Kind::Alert(AlertKind::ActionFailed)
@@ -146,23 +155,30 @@ pub fn document(ev: &Event, host: &str) -> Doc {
     d.put("device.type_id", 1);
     d.put("device.type", "Server");
     if let Some(s) = &ev.session {
-        session(&mut d, s, a);
+        session(&mut d, s, a, host);
     }
     body(&mut d, ev, a);
     d
 }
 
-fn session(d: &mut Doc, s: &SessionInfo, a: Activity) {
+fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
     d.put("actor.session.uid", s.id.as_str());
     d.put_opt("actor.user.name", s.user.as_deref());
     d.put_opt("actor.user.uid", s.uid.map(|u| u.to_string()));
-    // Only the network and authentication classes have endpoints.
-    let endpoints = if a.class_uid == 1007 { "unmapped." } else { "" };
-    if let Some(src) = &s.source {
-        d.put_endpoint(&format!("{endpoints}src_endpoint"), src);
-    }
-    if let Some(dst) = &s.destination {
-        d.put_endpoint(&format!("{endpoints}dst_endpoint"), dst);
+    // Only the network and authentication classes have endpoints; a
+    // Detection Finding has them in its evidences (see finding).
+    if a.class_uid != 2004 {
+        let under = if a.class_uid == 1007 { "unmapped." } else { "" };
+        if let Some(src) = &s.source {
+            d.put_endpoint(&format!("{under}src_endpoint"), src);
+        }
+        match &s.destination {
+            Some(dst) => d.put_endpoint(&format!("{under}dst_endpoint"), dst),
+            // The network classes require a destination: the SSH server
+            // is this machine even when its socket was not read.
+            None if matches!(a.class_uid, 4001 | 4007) => d.put("dst_endpoint.hostname", host),
+            None => {}
+        }
     }
     if matches!(a.class_uid, 4001 | 4007) {
         d.put("connection_info.protocol_name", "tcp");
@@ -270,21 +286,58 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             d.put_loss("unmapped.totals.lost", &totals.lost);
             status(d, true);
         }
-        Body::Alert { alert } => {
-            // Detection Finding: the rule is the analytic, the evidence stays
-            // as ssh-trace has it.
-            d.put("finding_info.title", ev.kind.name());
+        Body::Alert { alert } if ev.kind == Kind::Alert(AlertKind::ActionFailed) => {
+            // Application Lifecycle has no finding: the failure is the
+            // message, the rule and evidence stay as ssh-trace has them.
+            let e = &alert.evidence;
+            d.put("app.name", "ssh-trace");
+            d.put("app.vendor_name", "ssh-trace");
             d.put(
-                "finding_info.uid",
-                format!("{}-{}", ev.kind.name(), ev.time_ns),
+                "message",
+                format!(
+                    "alert action {} failed: {}",
+                    e.action.as_deref().unwrap_or("?"),
+                    e.error.as_deref().unwrap_or("?")
+                ),
             );
-            d.put("finding_info.analytic.name", alert.rule.as_str());
-            d.put("finding_info.analytic.type_id", 1);
-            d.put("finding_info.analytic.type", "Rule");
-            d.put_evidence("unmapped.evidence", &alert.evidence);
-            status(d, ev.kind != Kind::Alert(AlertKind::ActionFailed));
+            d.put("unmapped.rule", alert.rule.as_str());
+            d.put_evidence("unmapped.evidence", e);
+            status(d, false);
+        }
+        Body::Alert { alert } => finding(d, ev, alert),
+    }
+}
+
+/// Detection Finding: the rule is the analytic; the session's endpoints and
+/// the evidence's user and process are its evidences; the whole evidence
+/// also stays as ssh-trace has it.
+fn finding(d: &mut Doc, ev: &Event, alert: &crate::alert::Alert) {
+    d.put("finding_info.title", ev.kind.name());
+    d.put(
+        "finding_info.uid",
+        format!("{}-{}", ev.kind.name(), ev.time_ns),
+    );
+    d.put("finding_info.analytic.name", alert.rule.as_str());
+    d.put("finding_info.analytic.type_id", 1);
+    d.put("finding_info.analytic.type", "Rule");
+    let mut evidence = Doc::default();
+    if let Some(s) = &ev.session {
+        if let Some(src) = &s.source {
+            evidence.put_endpoint("src_endpoint", src);
+        }
+        if let Some(dst) = &s.destination {
+            evidence.put_endpoint("dst_endpoint", dst);
         }
     }
+    evidence.put_opt("user.name", alert.evidence.user.as_deref());
+    evidence.put_opt("process.pid", alert.evidence.pid);
+    if !evidence.0.is_empty() {
+        d.put("evidences", vec![serde_json::Value::Object(evidence.0)]);
+    }
+    d.put_evidence("unmapped.evidence", &alert.evidence);
+    // Detection Finding redefines status as the finding's: 1 New.
+    d.put("status_id", 1);
+    d.put("status", "New");
 }
 
 fn app(d: &mut Doc, a: &AgentInfo) {

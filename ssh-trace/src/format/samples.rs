@@ -1,5 +1,8 @@
 //! One event of every type, with distinct values in every field, for the
 //! format tests (shaped like what `tail --json` shows for an OpenSSH session).
+//! Public (hidden) so the tests crate can check every type's ECS and OCSF
+//! lines against the official schemas (tests/tests/conformance.rs).
+use super::{FormatKind, Formatter};
 use crate::event::*;
 
 pub const SESSION_ID: &str = "5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e5f";
@@ -43,7 +46,7 @@ pub fn loss() -> LossCounts {
         kernel_socks_full: 5,
         queue: 6,
         decode: 7,
-        sinks: Vec::new(),
+        sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
     }
 }
 
@@ -54,7 +57,14 @@ pub fn total() -> LossCounts {
         kernel_socks_full: 15,
         queue: 16,
         decode: 17,
-        sinks: Vec::new(),
+        sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+    }
+}
+
+fn sink_loss(sink: &str, dropped: u64) -> SinkLoss {
+    SinkLoss {
+        sink: sink.into(),
+        dropped,
     }
 }
 
@@ -217,3 +227,45 @@ pub fn every_kind() -> Vec<Kind> {
 }
 
 pub const ALL_KINDS: [Kind; 10] = Kind::BASE;
+
+/// The sample of every kind, then the shapes where optional parts are
+/// absent or a mapping takes another branch.
+pub fn events() -> Vec<Event> {
+    let mut out: Vec<Event> = every_kind().into_iter().map(event).collect();
+    let mut killed = event(Kind::ProcessExit);
+    if let Body::ProcessExit { process } = &mut killed.body {
+        (process.exit_code, process.signal) = (None, Some(9));
+    }
+    let mut refused = event(Kind::UserChange);
+    if let Body::UserChange { change, .. } = &mut refused.body {
+        (change.success, change.errno) = (false, Some(1));
+    }
+    let mut no_login = event(Kind::SessionEnd);
+    if let Some(s) = &mut no_login.session {
+        (s.user, s.uid) = (None, None);
+        s.end = Some(SessionEnd {
+            duration_ms: 55,
+            logged_in: false,
+        });
+    }
+    // A session found in /proc at start-up whose sockets were not read.
+    let mut discovered = event(Kind::SessionBytes);
+    if let Some(s) = &mut discovered.session {
+        (s.discovered, s.source, s.destination) = (true, None, None);
+    }
+    out.extend([killed, refused, no_login, discovered]);
+    out
+}
+
+/// Every sample of [`events`] as `format` writes it, one line each.
+pub fn lines(format: FormatKind) -> Vec<String> {
+    let f = Formatter::new(format, false);
+    events()
+        .iter()
+        .map(|ev| {
+            let mut out = Vec::new();
+            f.write(ev, HOST, &mut out);
+            String::from_utf8_lossy(&out).trim_end().to_owned()
+        })
+        .collect()
+}

@@ -3,8 +3,9 @@
 //! it sees what the sinks see (the events the filter selects).
 //!
 //! Two steps because of privileges: `prepare` binds sockets and reads files
-//! while the agent still may; `start` spawns threads after the capabilities
-//! are dropped (capabilities are per thread).
+//! while the agent still may; `start` serves them (tasks on the agent's
+//! runtime) and spawns threads after the capabilities are dropped
+//! (capabilities are per thread).
 pub mod cli;
 pub mod snapshot;
 
@@ -102,7 +103,7 @@ impl Operators {
         })
     }
 
-    /// Serving and action threads start here, after privileges are dropped.
+    /// Serving tasks and action threads start here, after privileges are dropped.
     pub fn start(&mut self) -> Result<()> {
         if let (Some(l), Some(m)) = (self.metrics_listener.take(), &self.metrics) {
             server::serve(l, m.registry.clone())?;
