@@ -4,6 +4,9 @@
 /// keyed by tgid. Larger than this machine's pid_max (32 768) and Debian's
 /// default; a full map is counted and named per session.
 pub const PROCS_MAX: u32 = 65_536;
+/// Words of the PROCS bitmaps (one bit per tgid): the loader sizes them
+/// from kernel.pid_max; this is the default (pid_max 4 194 304).
+pub const PROC_BITS_WORDS: u32 = 4_194_304 / 64;
 /// Listener entries of servers run by users other than root: a user forking
 /// many copies of a server binary cannot crowd out the system's listeners.
 pub const USER_LISTENERS_MAX: u64 = 1_024;
@@ -48,6 +51,9 @@ pub const PROC_LISTENER: u32 = 1;
 pub const PROC_SERVER: u32 = 2;
 /// `Proc::flags`: a listener entry counted in the user-listener quota.
 pub const PROC_USER_LISTENER: u32 = 4;
+/// `Proc::flags`: the kernel inserted the entry and set its PROC_BITS bit
+/// (entries the agent adds from /proc use DISCOVERED_BITS instead).
+pub const PROC_KERNEL_BIT: u32 = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

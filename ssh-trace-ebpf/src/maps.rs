@@ -46,6 +46,17 @@ pub static SESSION_LOSS: HashMap<u64, SessionLoss> = HashMap::with_max_entries(S
 #[map]
 pub static PROCS: HashMap<u32, Proc> = HashMap::with_max_entries(PROCS_MAX, 0);
 
+/// One bit per tgid: set while the kernel's PROCS entry exists. A clear bit
+/// (in both bitmaps) means "not ours" at the cost of an inlined array read,
+/// so the many processes that are not ours never pay for a hash lookup.
+#[map]
+pub static PROC_BITS: Array<u64> = Array::with_max_entries(PROC_BITS_WORDS, 0);
+
+/// Bits of the processes the agent put into PROCS from /proc (written by
+/// the agent only; a stale bit costs a lookup, nothing else).
+#[map]
+pub static DISCOVERED_BITS: Array<u64> = Array::with_max_entries(PROC_BITS_WORDS, 0);
+
 /// [0]: listener entries of non-root servers (PROC_USER_LISTENER).
 #[map]
 pub static COUNTS: Array<u64> = Array::with_max_entries(1, 0);
@@ -202,6 +213,51 @@ pub fn output(bytes: &[u8], session: u64, ring: Ring) {
     }
 }
 
+/// Whether `tgid` may have a PROCS entry (false: certainly not). A tgid
+/// beyond the bitmaps (pid_max raised after loading) may.
+#[inline(always)]
+fn maybe_ours(tgid: u32) -> bool {
+    let word = tgid / 64;
+    let bit = 1u64 << (tgid % 64);
+    let Some(k) = PROC_BITS.get(word) else {
+        return true;
+    };
+    let d = DISCOVERED_BITS.get(word).copied().unwrap_or(0);
+    (*k | d) & bit != 0
+}
+
+#[inline(always)]
 pub fn proc_of(tgid: u32) -> Option<*mut Proc> {
+    if !maybe_ours(tgid) {
+        return None;
+    }
     PROCS.get_ptr_mut(&tgid)
+}
+
+/// Adds a new process to PROCS and sets its bit; false when the map is full.
+#[inline(always)]
+pub fn procs_insert(tgid: u32, entry: &Proc) -> bool {
+    let mut e = *entry;
+    e.flags |= PROC_KERNEL_BIT;
+    if PROCS.insert(&tgid, &e, 0).is_err() {
+        return false;
+    }
+    if let Some(w) = PROC_BITS.get_ptr_mut(tgid / 64) {
+        // Set by addition (the generic BPF CPU has atomic add, not or):
+        // the entry was new, so its bit was clear.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(w, 1u64 << (tgid % 64)) };
+    }
+    true
+}
+
+/// Removes a process from PROCS and clears the bit the kernel set for it.
+#[inline(always)]
+pub fn procs_remove(tgid: u32, entry: &Proc) {
+    if PROCS.remove(&tgid).is_err() || entry.flags & PROC_KERNEL_BIT == 0 {
+        return;
+    }
+    if let Some(w) = PROC_BITS.get_ptr_mut(tgid / 64) {
+        let bit = 1u64 << (tgid % 64);
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit.wrapping_neg()) };
+    }
 }

@@ -45,7 +45,8 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
             return 0;
         }
     }
-    if PROCS.insert(&tgid, &entry, 0).is_err() {
+    // A pid is reused only after its process was reaped, and so removed.
+    if !procs_insert(tgid, &entry) {
         servers::release(&entry);
         count_lost(LOST_TRACKED_FULL);
         count_session_loss(entry.session, true);
@@ -117,7 +118,8 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
     if p.session == 0 {
         // A listener that exec'd something else is no listener any more.
         if p.flags & PROC_LISTENER == 0 {
-            let _ = PROCS.remove(&tgid);
+            let entry = *p;
+            procs_remove(tgid, &entry);
         }
         return 0;
     }
@@ -220,7 +222,7 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
     }
     let p = unsafe { *p };
     servers::release(&p);
-    let _ = PROCS.remove(&tgid);
+    procs_remove(tgid, &p);
     if p.session != 0 {
         let ev = ExitEvent {
             hdr: header(EventKind::Exit, tgid, p.session),

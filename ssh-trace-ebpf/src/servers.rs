@@ -3,8 +3,8 @@
 use ssh_trace_common::{
     event::{CONNECT_INETD, EXEC_FLAG_LISTENER, EXEC_FLAG_SERVER_BINARY},
     maps::{
-        Proc, LOST_TRACKED_FULL, LOST_USER_LISTENERS, PROC_LISTENER, PROC_SERVER,
-        PROC_USER_LISTENER, USER_LISTENERS_MAX,
+        Proc, LOST_TRACKED_FULL, LOST_USER_LISTENERS, PROC_KERNEL_BIT, PROC_LISTENER,
+        PROC_SERVER, PROC_USER_LISTENER, USER_LISTENERS_MAX,
     },
 };
 
@@ -68,7 +68,7 @@ pub fn tracked_exec(tgid: u32, p: &mut Proc) -> u32 {
     let cur = task::current_task();
     if let Some(key) = inetd_session(cur, tgid, p.session) {
         p.session = key;
-        p.flags = PROC_SERVER;
+        p.flags = PROC_SERVER | (p.flags & PROC_KERNEL_BIT);
         return EXEC_FLAG_SERVER_BINARY;
     }
     let mut flags = PROC_LISTENER | PROC_SERVER;
@@ -78,7 +78,7 @@ pub fn tracked_exec(tgid: u32, p: &mut Proc) -> u32 {
         }
         flags |= PROC_USER_LISTENER;
     }
-    p.flags = flags;
+    p.flags = flags | (p.flags & PROC_KERNEL_BIT);
     EXEC_FLAG_SERVER_BINARY | EXEC_FLAG_LISTENER
 }
 
@@ -86,7 +86,7 @@ pub fn tracked_exec(tgid: u32, p: &mut Proc) -> u32 {
 #[inline(always)]
 pub fn leave_server(p: &mut Proc) {
     release(p);
-    p.flags = 0;
+    p.flags &= PROC_KERNEL_BIT;
     p.pending = 0;
 }
 
@@ -125,7 +125,7 @@ fn insert(tgid: u32, session: u64, flags: u32) -> bool {
         flags,
         _pad: 0,
     };
-    if PROCS.insert(&tgid, &entry, 0).is_err() {
+    if !procs_insert(tgid, &entry) {
         count_lost(LOST_TRACKED_FULL);
         count_session_loss(session, true);
         return false;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use aya::maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray};
+use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
 use ssh_trace_common::maps::{
     Proc, SessionLoss, SockTuple, LOST_SLOTS, PROC_LISTENER, PROC_SERVER,
 };
@@ -14,6 +14,7 @@ pub struct Maps {
     procs: BpfHashMap<MapData, u32, Proc>,
     discovered_socks: BpfHashMap<MapData, SockTuple, u64>,
     session_loss: BpfHashMap<MapData, u64, SessionLoss>,
+    discovered_bits: Array<MapData, u64>,
 }
 
 impl Maps {
@@ -23,6 +24,7 @@ impl Maps {
             procs: BpfHashMap::try_from(take("PROCS")?)?,
             discovered_socks: BpfHashMap::try_from(take("DISCOVERED_SOCKS")?)?,
             session_loss: BpfHashMap::try_from(take("SESSION_LOSS")?)?,
+            discovered_bits: Array::try_from(take("DISCOVERED_BITS")?)?,
         })
     }
 
@@ -69,7 +71,22 @@ impl Maps {
         };
         self.procs
             .insert(pid, entry, 0)
-            .with_context(|| format!("adding listener {pid} to PROCS"))
+            .with_context(|| format!("adding listener {pid} to PROCS"))?;
+        self.mark(pid)
+    }
+
+    /// Sets `pid`'s bit in DISCOVERED_BITS: the kernel's fast "not ours"
+    /// test must not skip a process the agent added. Only the agent writes
+    /// this bitmap, so read-modify-write is safe.
+    fn mark(&mut self, pid: u32) -> Result<()> {
+        let word = pid / 64;
+        let Ok(v) = self.discovered_bits.get(&word, 0) else {
+            // Beyond the bitmap: the kernel looks such pids up anyway.
+            return Ok(());
+        };
+        self.discovered_bits
+            .set(word, v | 1 << (pid % 64), 0)
+            .with_context(|| format!("marking process {pid} in DISCOVERED_BITS"))
     }
 
     /// A process of a session found in /proc (unless the kernel already
@@ -85,7 +102,8 @@ impl Maps {
         };
         self.procs
             .insert(pid, entry, 0)
-            .with_context(|| format!("adding process {pid} to PROCS"))
+            .with_context(|| format!("adding process {pid} to PROCS"))?;
+        self.mark(pid)
     }
 
     /// The connection of a session found in /proc: its end (and final byte

@@ -11,7 +11,7 @@ use aya::{
     programs::{RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use ssh_trace_common::maps::{ServerDevs, MILESTONE_RING_BYTES};
+use ssh_trace_common::maps::{ServerDevs, MILESTONE_RING_BYTES, PROC_BITS_WORDS};
 
 pub use kmaps::Maps;
 pub use servers::{binary_id, ServerBinaries, DEFAULT_SERVER_BINARIES};
@@ -142,10 +142,13 @@ fn ensure_tracefs() -> Result<()> {
 impl Probes {
     pub fn load(opts: &Options) -> Result<Self> {
         let offsets = offsets::from_kernel()?;
+        let words = proc_bit_words();
         let mut ebpf = EbpfLoader::new()
             .override_global("OFFSETS", &offsets, true)
             .map_max_entries("EVENTS", opts.ring_bytes)
             .map_max_entries("MILESTONES", MILESTONE_RING_BYTES)
+            .map_max_entries("PROC_BITS", words)
+            .map_max_entries("DISCOVERED_BITS", words)
             .load(PROBES)
             .context("loading the eBPF programs (is BPF enabled in this kernel?)")?;
         fill_server_inodes(&mut ebpf, opts.servers)?;
@@ -169,6 +172,16 @@ impl Probes {
         let maps = Maps::take(&mut take)?;
         Ok((rings, maps))
     }
+}
+
+/// Words of the per-tgid bitmaps for this machine's kernel.pid_max (a pid
+/// above it later, if pid_max is raised, just takes the slower path).
+fn proc_bit_words() -> u32 {
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(PROC_BITS_WORDS * 64);
+    pid_max.div_ceil(64).clamp(1, PROC_BITS_WORDS)
 }
 
 fn fill_server_inodes(ebpf: &mut Ebpf, servers: &ServerBinaries) -> Result<()> {
