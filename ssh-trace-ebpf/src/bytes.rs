@@ -22,7 +22,7 @@ const TCP_CLOSING: i32 = 11;
 /// are not a session's it costs one lookup (two while discovered sessions
 /// are open), once per connection.
 #[tracepoint]
-pub fn inet_sock_set_state(ctx: TracePointContext) -> u32 {
+pub fn tcp_set_state(ctx: TracePointContext) -> u32 {
     let newstate: i32 = unsafe { ctx.read_at(f::NEWSTATE) }.unwrap_or(0);
     let protocol: u16 = unsafe { ctx.read_at(f::PROTOCOL) }.unwrap_or(0);
     if newstate != TCP_CLOSE || protocol != IPPROTO_TCP {

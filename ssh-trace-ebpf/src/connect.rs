@@ -18,12 +18,12 @@ const TCP_ESTABLISHED: u8 = 1;
 const TCP_CLOSE_WAIT: u8 = 8;
 
 #[tracepoint]
-pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
+pub fn accept_exit(ctx: TracePointContext) -> u32 {
     on_accept(&ctx)
 }
 
 #[tracepoint]
-pub fn sys_exit_accept4(ctx: TracePointContext) -> u32 {
+pub fn accept4_exit(ctx: TracePointContext) -> u32 {
     on_accept(&ctx)
 }
 

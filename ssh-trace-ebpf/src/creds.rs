@@ -70,17 +70,9 @@ macro_rules! cred_syscall {
     };
 }
 
-cred_syscall!(sys_enter_setuid, sys_exit_setuid, CredSyscall::Setuid);
-cred_syscall!(sys_enter_setreuid, sys_exit_setreuid, CredSyscall::Setreuid);
-cred_syscall!(
-    sys_enter_setresuid,
-    sys_exit_setresuid,
-    CredSyscall::Setresuid
-);
-cred_syscall!(sys_enter_setgid, sys_exit_setgid, CredSyscall::Setgid);
-cred_syscall!(sys_enter_setregid, sys_exit_setregid, CredSyscall::Setregid);
-cred_syscall!(
-    sys_enter_setresgid,
-    sys_exit_setresgid,
-    CredSyscall::Setresgid
-);
+cred_syscall!(setuid_enter, setuid_exit, CredSyscall::Setuid);
+cred_syscall!(setreuid_enter, setreuid_exit, CredSyscall::Setreuid);
+cred_syscall!(setresuid_enter, setresuid_exit, CredSyscall::Setresuid);
+cred_syscall!(setgid_enter, setgid_exit, CredSyscall::Setgid);
+cred_syscall!(setregid_enter, setregid_exit, CredSyscall::Setregid);
+cred_syscall!(setresgid_enter, setresgid_exit, CredSyscall::Setresgid);

@@ -21,7 +21,7 @@ use crate::{
 /// sched_process_fork(parent, child): a child of a session process joins
 /// its session; a listener's child takes the connection it just accepted.
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
-pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
+pub fn proc_fork(ctx: RawTracePointContext) -> i32 {
     let parent = current_tgid();
     let Some(p) = proc_of(parent) else {
         return 0;
@@ -90,7 +90,7 @@ fn child_entry(p: &mut Proc) -> Proc {
 /// sched_process_exec(p, old_pid, bprm): argv from mm->arg_start..arg_end
 /// (complete here, unlike at sys_enter_execve).
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
-pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+pub fn proc_exec(ctx: RawTracePointContext) -> i32 {
     let tgid = current_tgid();
     let bprm: u64 = ctx.arg(tp::raw::EXEC_BPRM);
     let file: u64 = read(bprm, off!(bprm_file)).unwrap_or(0);
@@ -209,7 +209,7 @@ fn unlinked_flags(file: u64, dentry_out: &mut [u8; EXEC_DENTRY_MAX]) -> u32 {
 /// does — not when its leader thread does (a leader may exit alone, and a
 /// non-leader's exec kills the leader).
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
-pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
+pub fn proc_exit(ctx: RawTracePointContext) -> i32 {
     let tgid = current_tgid();
     let Some(p) = proc_of(tgid) else {
         return 0;

@@ -175,7 +175,14 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
         if stopping {
             break;
         }
-        wait(&fds, if milestones { LINGER_MS } else { READER_POLL_MS });
+        wait(
+            &fds,
+            if milestones {
+                LINGER_MS
+            } else {
+                READER_POLL_MS
+            },
+        );
     }
 }
 

@@ -117,7 +117,11 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     let (mut cpu, mut rss) = (Vec::new(), 0u64);
     for round in 0..a.rounds {
         // ABBA: the order alternates so drift hits both sides alike.
-        let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
         for on in order {
             let agent = on.then(|| Agent::start(bin)).transpose()?;
             for w in Workload::ALL {
@@ -175,7 +179,10 @@ fn profile(bin: &Path, env: &Env, seconds: f64) -> Result<()> {
                 let b = before.get(name).copied().unwrap_or_default();
                 let runs = a.runs - b.runs;
                 (runs > 0).then(|| {
-                    format!("{name} {runs} × {:.0} ns", (a.ns - b.ns) as f64 / runs as f64)
+                    format!(
+                        "{name} {runs} × {:.0} ns",
+                        (a.ns - b.ns) as f64 / runs as f64
+                    )
                 })
             })
             .collect();

@@ -26,7 +26,11 @@ fn wall() -> f64 {
 
 fn time_of(v: &Value) -> f64 {
     humantime::parse_rfc3339(v["time"].as_str().unwrap_or_default())
-        .map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64())
+        .map(|t| {
+            t.duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64()
+        })
         .unwrap_or(0.0)
 }
 
@@ -51,13 +55,21 @@ pub fn under_storm(bin: &Path, env: &Env, logins: usize) -> Result<()> {
             }
         }
     });
-    while !lines.lock().unwrap().iter().any(|(_, v)| v["event"] == "agent.start") {
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, v)| v["event"] == "agent.start")
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let storm_secs = 5.0 + logins as f64 * 0.5;
     let storm = ssh_base(&env.sshd, &world().key)
         .arg(format!("{TEST_USER}@127.0.0.1"))
-        .arg(format!("{} {storm_secs}", env.tools.path("storm").display()))
+        .arg(format!(
+            "{} {storm_secs}",
+            env.tools.path("storm").display()
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -93,14 +105,26 @@ fn report(seen: &[(f64, Value)], ports: &[u16]) -> Result<()> {
         }
     }
     if connect.is_empty() || login.is_empty() {
-        bail!("latency: no samples ({} connects, {} logins)", connect.len(), login.len());
+        bail!(
+            "latency: no samples ({} connects, {} logins)",
+            connect.len(),
+            login.len()
+        );
     }
     println!(
         "\nlogin → event latency while another session runs the exec storm ({} logins):\n",
         login.len()
     );
     println!("| line | p50 | p99 |\n|---|---|---|");
-    println!("| session.connect | {:.2} ms | {:.2} ms |", pct(&mut connect, 0.5), pct(&mut connect, 0.99));
-    println!("| session.login | {:.2} ms | {:.2} ms |", pct(&mut login, 0.5), pct(&mut login, 0.99));
+    println!(
+        "| session.connect | {:.2} ms | {:.2} ms |",
+        pct(&mut connect, 0.5),
+        pct(&mut connect, 0.99)
+    );
+    println!(
+        "| session.login | {:.2} ms | {:.2} ms |",
+        pct(&mut login, 0.5),
+        pct(&mut login, 0.99)
+    );
     Ok(())
 }

@@ -111,7 +111,11 @@ impl Iperf {
         let out = c.output().context("running iperf3 -c")?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)
             .with_context(|| format!("iperf3 output: {}", String::from_utf8_lossy(&out.stdout)))?;
-        let sum = if udp { &v["end"]["sum"] } else { &v["end"]["sum_sent"] };
+        let sum = if udp {
+            &v["end"]["sum"]
+        } else {
+            &v["end"]["sum_sent"]
+        };
         let (bytes, secs) = (sum["bytes"].as_f64(), sum["seconds"].as_f64());
         match (bytes, secs) {
             (Some(b), Some(s)) if s > 0.0 => Ok(b / len as f64 / s),

@@ -1,15 +1,15 @@
 //! Project tasks: `cargo xtask setup | run | test | bench`.
 mod auditd;
 mod bench;
-mod bench_cost;
-mod bench_latency;
-mod bench_tools;
-mod bpf_stats;
 mod bench_capture;
 mod bench_compare;
+mod bench_cost;
 mod bench_fidelity;
+mod bench_latency;
 mod bench_operators;
 mod bench_sinks;
+mod bench_tools;
+mod bpf_stats;
 mod setup;
 
 use std::process::Command;

@@ -27,54 +27,34 @@ enum Hook {
     Tp(&'static str, &'static str),
 }
 
-/// Every program, by name, and its hook. Process life cycle on raw
+/// Every program, by name (at most 15 characters: the kernel keeps 16
+/// with the NUL, and bpf_stats tell programs apart by it), and its hook. Process life cycle on raw
 /// tracepoints (cheapest for the many processes that are not ours).
 const PROGRAMS: &[(&str, Hook)] = &[
-    ("sched_process_fork", Hook::Raw("sched_process_fork")),
-    ("sched_process_exec", Hook::Raw("sched_process_exec")),
-    ("sched_process_exit", Hook::Raw("sched_process_exit")),
-    ("sys_exit_accept", Hook::Tp("syscalls", "sys_exit_accept")),
-    ("sys_exit_accept4", Hook::Tp("syscalls", "sys_exit_accept4")),
-    ("sys_enter_setuid", Hook::Tp("syscalls", "sys_enter_setuid")),
-    ("sys_exit_setuid", Hook::Tp("syscalls", "sys_exit_setuid")),
+    ("proc_fork", Hook::Raw("sched_process_fork")),
+    ("proc_exec", Hook::Raw("sched_process_exec")),
+    ("proc_exit", Hook::Raw("sched_process_exit")),
+    ("accept_exit", Hook::Tp("syscalls", "sys_exit_accept")),
+    ("accept4_exit", Hook::Tp("syscalls", "sys_exit_accept4")),
+    ("setuid_enter", Hook::Tp("syscalls", "sys_enter_setuid")),
+    ("setuid_exit", Hook::Tp("syscalls", "sys_exit_setuid")),
+    ("setreuid_enter", Hook::Tp("syscalls", "sys_enter_setreuid")),
+    ("setreuid_exit", Hook::Tp("syscalls", "sys_exit_setreuid")),
     (
-        "sys_enter_setreuid",
-        Hook::Tp("syscalls", "sys_enter_setreuid"),
-    ),
-    (
-        "sys_exit_setreuid",
-        Hook::Tp("syscalls", "sys_exit_setreuid"),
-    ),
-    (
-        "sys_enter_setresuid",
+        "setresuid_enter",
         Hook::Tp("syscalls", "sys_enter_setresuid"),
     ),
+    ("setresuid_exit", Hook::Tp("syscalls", "sys_exit_setresuid")),
+    ("setgid_enter", Hook::Tp("syscalls", "sys_enter_setgid")),
+    ("setgid_exit", Hook::Tp("syscalls", "sys_exit_setgid")),
+    ("setregid_enter", Hook::Tp("syscalls", "sys_enter_setregid")),
+    ("setregid_exit", Hook::Tp("syscalls", "sys_exit_setregid")),
     (
-        "sys_exit_setresuid",
-        Hook::Tp("syscalls", "sys_exit_setresuid"),
-    ),
-    ("sys_enter_setgid", Hook::Tp("syscalls", "sys_enter_setgid")),
-    ("sys_exit_setgid", Hook::Tp("syscalls", "sys_exit_setgid")),
-    (
-        "sys_enter_setregid",
-        Hook::Tp("syscalls", "sys_enter_setregid"),
-    ),
-    (
-        "sys_exit_setregid",
-        Hook::Tp("syscalls", "sys_exit_setregid"),
-    ),
-    (
-        "sys_enter_setresgid",
+        "setresgid_enter",
         Hook::Tp("syscalls", "sys_enter_setresgid"),
     ),
-    (
-        "sys_exit_setresgid",
-        Hook::Tp("syscalls", "sys_exit_setresgid"),
-    ),
-    (
-        "inet_sock_set_state",
-        Hook::Tp("sock", "inet_sock_set_state"),
-    ),
+    ("setresgid_exit", Hook::Tp("syscalls", "sys_exit_setresgid")),
+    ("tcp_set_state", Hook::Tp("sock", "inet_sock_set_state")),
 ];
 
 pub struct Options<'a> {
