@@ -116,6 +116,27 @@ pub struct SessionLoss {
     pub untracked: u64,
 }
 
+/// `AgentState::flags`: the last agent stopped cleanly.
+pub const AGENT_STOPPED_CLEANLY: u32 = 1;
+
+/// Written by the agent only (the programs never touch it), pinned with the
+/// programs when they persist: what the next agent needs to know of the last.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentState {
+    /// Hash of the program object and the loader's settings: a new agent
+    /// reuses pinned programs only when it would have loaded the same.
+    pub build: u64,
+    /// Unix ns of the last agent's last sign of life (tick or stop).
+    pub alive_ns: u64,
+    /// Records the last agent took from the rings, and those whose events
+    /// it had written out; the difference died with it.
+    pub consumed: u64,
+    pub done: u64,
+    pub flags: u32,
+    pub _pad: u32,
+}
+
 /// Session key of a connection, made from what the connection itself
 /// carries so that every agent on the host computes the same one: the
 /// server's initial sequence number (random per connection, with a clock
@@ -137,4 +158,5 @@ const _: () = {
     assert!(size_of::<ServerDevs>() == 16);
     assert!(size_of::<CredArgs>() == 4 + 12 + 24);
     assert!(size_of::<SessionLoss>() == 16);
+    assert!(size_of::<AgentState>() == 4 * 8 + 4 + 4);
 };

@@ -1,13 +1,14 @@
 //! Userspace half: these records may be copied in and out of maps.
 use crate::{
     event::Creds,
-    maps::{BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple},
+    maps::{AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple},
     offsets::KernelOffsets,
 };
 
 // SAFETY: all are #[repr(C)], Copy, and have no implicit padding.
 unsafe impl aya::Pod for KernelOffsets {}
 unsafe impl aya::Pod for Proc {}
+unsafe impl aya::Pod for AgentState {}
 unsafe impl aya::Pod for SockTuple {}
 unsafe impl aya::Pod for BinaryId {}
 unsafe impl aya::Pod for ServerDevs {}

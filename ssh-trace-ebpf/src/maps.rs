@@ -80,6 +80,11 @@ pub static SERVER_INODES: HashMap<u64, ServerDevs> =
 #[map]
 pub static EXEC_SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
 
+/// The agent's own record of itself, kept with pinned programs across
+/// restarts; the programs never read it.
+#[map]
+pub static AGENT_STATE: Array<AgentState> = Array::with_max_entries(1, 0);
+
 /// Last forced wake-up of the reader for a milestone, per CPU.
 #[map]
 pub static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);

@@ -24,6 +24,9 @@ use crate::{
 
 pub struct Options {
     pub ring_bytes: u32,
+    /// Pin the programs under this instance name (they outlive the agent;
+    /// a restart continues where the last agent stopped).
+    pub persist: Option<String>,
     pub server_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
     /// Lines on standard output, if any.
@@ -93,10 +96,15 @@ pub async fn run(opts: Options) -> Result<()> {
     // Sockets are bound and alert files read while privileges last.
     let mut ops = Operators::prepare(opts.operators, &sinks.host)?;
 
+    let persist = opts.persist.as_deref().map(probes::PinDir::new).transpose()?;
     let mut probes = Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
         servers: &servers,
+        persist,
     })?;
+    if let Some(p) = &probes.previous {
+        eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
+    }
     let (ring, mut maps) = probes.take_maps()?;
     let (mut reader, mut rx) = Reader::spawn(ring).context("starting the ring buffer reader")?;
 
@@ -141,16 +149,21 @@ pub async fn run(opts: Options) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut reported = LossCounts::default();
+    // Records whose events are written out (with the reader's count of
+    // records taken, kept for a successor of persistent programs).
+    let mut done = 0u64;
     loop {
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
                 events.clear();
+                done += batch.len() as u64;
                 for ev in &batch {
                     bytes.observe(ev);
                     table.handle(ev, &mut events);
                 }
                 while let Ok(more) = rx.try_recv() {
+                    done += more.len() as u64;
                     for ev in &more {
                         bytes.observe(ev);
                         table.handle(ev, &mut events);
@@ -161,11 +174,19 @@ pub async fn run(opts: Options) -> Result<()> {
                     sinks.push(e)?;
                 }
                 sinks.flush();
+                if probes.persistent() {
+                    let consumed = reader.stats.consumed.load(Ordering::Relaxed);
+                    maps.note_progress(host::now_unix_ns(), consumed, done, false);
+                }
                 if sinks.closed() {
                     break;
                 }
             }
             _ = tick.tick() => {
+                if probes.persistent() {
+                    let consumed = reader.stats.consumed.load(Ordering::Relaxed);
+                    maps.note_progress(host::now_unix_ns(), consumed, done, false);
+                }
                 report_loss(&maps, &reader, &mut reported, &mut sinks, &mut ops)?;
                 events.clear();
                 for ev in bytes.poll(host::monotonic_ns()) {
@@ -216,6 +237,10 @@ pub async fn run(opts: Options) -> Result<()> {
         },
     ))?;
     sinks.finish()?;
+    if probes.persistent() {
+        let consumed = reader.stats.consumed.load(Ordering::Relaxed);
+        maps.note_progress(host::now_unix_ns(), consumed, consumed, true);
+    }
     eprintln!(
         "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
         totals.events,
@@ -277,16 +302,19 @@ fn discover_into(
                 eprintln!("ssh-trace: warning: {e:#}");
             }
         }
-        for found in snap.sessions {
-            let key = found.session.key;
-            // Accepted after the listeners went into the map: the kernel
-            // already tracks it under its own key.
+        for mut found in snap.sessions {
             let Some(&(root, _)) = found.procs.first() else {
                 continue;
             };
-            if maps.session_of(root).is_some_and(|s| s != key) {
-                continue;
+            // The kernel may know the session already: accepted after the
+            // listeners went into the map, or from a previous agent whose
+            // programs persist. Its key (and so its id) is the kernel's.
+            let known = maps.session_of(root).filter(|&k| k != 0);
+            if let Some(k) = known {
+                found.session.key = k;
+                found.session.id = table.session_id(k);
             }
+            let key = found.session.key;
             for &(pid, _) in &found.procs {
                 let server = procs.get(&pid).is_some_and(|p| p.server);
                 if let Err(e) = maps.add_member(pid, key, server) {
@@ -294,8 +322,11 @@ fn discover_into(
                 }
             }
             if let Some(conn) = found.conn {
-                if let Err(e) = maps.add_discovered_sock(conn, key) {
-                    eprintln!("ssh-trace: warning: {e:#}");
+                // A session the kernel knows has its connection in SESSION_SOCKS.
+                if known.is_none() {
+                    if let Err(e) = maps.add_discovered_sock(conn, key) {
+                        eprintln!("ssh-trace: warning: {e:#}");
+                    }
                 }
                 bytes.add(key, conn, 0);
             }

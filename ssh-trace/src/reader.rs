@@ -37,6 +37,8 @@ const QUEUE_BATCHES: usize = 4096;
 
 #[derive(Default)]
 pub struct ReaderStats {
+    /// Records taken from the rings (decoded or not).
+    pub consumed: AtomicU64,
     pub queue_lost: AtomicU64,
     pub decode_errors: AtomicU64,
     /// Records dropped from the queue per session key, since last taken.
@@ -197,6 +199,7 @@ fn drain(
         let Some(item) = ring.next() else {
             return false;
         };
+        st.consumed.fetch_add(1, Ordering::Relaxed);
         match decode(&item) {
             Ok(ev) => out.push(ev),
             Err(_) => {

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
 use ssh_trace_common::maps::{
-    Proc, SessionLoss, SockTuple, LOST_SLOTS, PROC_LISTENER, PROC_SERVER,
+    AgentState, Proc, SessionLoss, SockTuple, AGENT_STOPPED_CLEANLY, LOST_SLOTS, PROC_LISTENER,
+    PROC_SERVER,
 };
 
 pub struct Maps {
@@ -15,6 +16,7 @@ pub struct Maps {
     discovered_socks: BpfHashMap<MapData, SockTuple, u64>,
     session_loss: BpfHashMap<MapData, u64, SessionLoss>,
     discovered_bits: Array<MapData, u64>,
+    state: Array<MapData, AgentState>,
 }
 
 impl Maps {
@@ -25,7 +27,23 @@ impl Maps {
             discovered_socks: BpfHashMap::try_from(take("DISCOVERED_SOCKS")?)?,
             session_loss: BpfHashMap::try_from(take("SESSION_LOSS")?)?,
             discovered_bits: Array::try_from(take("DISCOVERED_BITS")?)?,
+            state: Array::try_from(take("AGENT_STATE")?)?,
         })
+    }
+
+    /// Records this agent's progress for a successor (persistent programs):
+    /// when it was last alive, records taken from the rings, and records
+    /// whose events are written out. `stopped`: a clean stop.
+    pub fn note_progress(&mut self, alive_ns: u64, consumed: u64, done: u64, stopped: bool) {
+        let Ok(mut s) = self.state.get(&0, 0) else {
+            return;
+        };
+        s.alive_ns = alive_ns;
+        s.consumed = consumed;
+        s.done = done;
+        s.flags = if stopped { AGENT_STOPPED_CLEANLY } else { 0 };
+        // Best effort: the map is ours alone and cannot be full.
+        let _ = self.state.set(0, s, 0);
     }
 
     /// Kernel-side loss counters summed over CPUs, by `LOST_*` slot.

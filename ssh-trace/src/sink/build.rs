@@ -109,6 +109,7 @@ pub fn agent_options(path: &std::path::Path) -> Result<crate::agent::Options> {
         privsep_users: cfg
             .privsep_users
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
+        persist: None,
         formatter: None,
         capture: None,
         filter: None,
