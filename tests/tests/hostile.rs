@@ -137,3 +137,113 @@ fn exec_from_a_thread_after_the_leader_exited_is_reported() {
     assert_eq!(exits[0]["process"]["exit_code"], 0);
     assert_eq!(execs_with_args(&ev, &["/bin/echo", "after-exec"]).len(), 1);
 }
+
+/// Builds a shared object whose constructor forks `n` idle children
+/// (an LD_PRELOAD a user could put under the real server binary).
+fn fork_flood_preload(n: usize) -> std::path::PathBuf {
+    let dir = world().dir.join("flood");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("flood.c");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <unistd.h>\n#include <stdlib.h>\n\
+             __attribute__((constructor)) static void flood(void) {{\n\
+               if (!getenv(\"FLOOD\")) return;\n\
+               for (int i = 0; i < {n}; i++) if (fork() == 0) {{ pause(); _exit(0); }}\n\
+               pause();\n}}\n"
+        ),
+    )
+    .unwrap();
+    let so = dir.join("flood.so");
+    let ok = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cc failed");
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&dir, &so] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    so
+}
+
+/// Kills, when dropped, every process that carries `FLOOD=<tag>` in its
+/// environment (runuser puts the flood in a process group of its own).
+struct Flood(String);
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        let mark = format!("FLOOD={}", self.0);
+        for _ in 0..3 {
+            for pid in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let Ok(pid) = pid.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                if env.split(|&b| b == 0).any(|v| v == mark.as_bytes()) {
+                    // SAFETY: signalling a process of this test's flood.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_users_flood_of_server_copies_does_not_blind_the_real_server() {
+    if !root_or_skip("a_users_flood_of_server_copies_does_not_blind_the_real_server") {
+        return;
+    }
+    let tracer = Tracer::start(&[]).unwrap();
+    let so = fork_flood_preload(1100);
+    // The real server binary, run by the test user with the preload: every
+    // fork is a copy of a server process, 1,101 of them.
+    let tag = std::process::id().to_string();
+    let _flood = Flood(tag.clone());
+    let mut flood = std::process::Command::new("runuser")
+        .args(["-u", TEST_USER, "--", "env", &format!("FLOOD={tag}")])
+        .arg(format!("LD_PRELOAD={}", so.display()))
+        .args(["/usr/sbin/sshd", "-D", "-f", "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while count_procs(TEST_USER, "sshd") < 1101 {
+        assert!(std::time::Instant::now() < deadline, "the flood did not start");
+        assert!(flood.try_wait().unwrap().is_none(), "the flood ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A real server started afterwards is seen, and its login traced.
+    let sshd = Sshd::start("afterflood").unwrap();
+    let run = ssh(&sshd, &[], "echo $SSH_CONNECTION; /bin/echo seen-after-flood").unwrap();
+    assert!(run.success, "{}", run.stderr);
+    let port = run.client_port.unwrap();
+    let ended = |e: &Value| e["event"] == "session.end" && e["session"]["source"]["port"] == port;
+    assert!(tracer.wait_for(WAIT, ended), "the real server's session was not seen");
+    let lost = |e: &Value| {
+        e["event"] == "agent.loss" && e["total"]["kernel_tracked_full"].as_u64().unwrap_or(0) >= 77
+    };
+    assert!(
+        tracer.wait_for(WAIT, lost),
+        "the user listeners over the quota (1,101 − 1,024) were not counted as lost"
+    );
+    let all = tracer.stop().unwrap();
+    let ev = session_events(&all, port);
+    assert_eq!(of_kind(&ev, "session.login").len(), 1);
+    assert_eq!(execs_with_args(&ev, &["/bin/echo", "seen-after-flood"]).len(), 1);
+}
+
+/// Processes of `user` whose command name is `comm`.
+fn count_procs(user: &str, comm: &str) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-c", "-u", user, "-x", comm])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
