@@ -27,6 +27,8 @@ pub struct Options {
     /// Pin the programs under this instance name (they outlive the agent;
     /// a restart continues where the last agent stopped).
     pub persist: Option<String>,
+    /// Entries of the kernel's process table.
+    pub procs_max: u32,
     pub server_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
     /// Lines on standard output, if any.
@@ -101,6 +103,7 @@ pub async fn run(opts: Options) -> Result<()> {
         ring_bytes: opts.ring_bytes,
         servers: &servers,
         persist,
+        procs_max: opts.procs_max,
     })?;
     if let Some(p) = &probes.previous {
         eprintln!("ssh-trace: continuing after the previous agent: {p:?}");

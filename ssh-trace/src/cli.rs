@@ -214,6 +214,11 @@ struct AgentArgs {
     /// the same NAME continues from there. `ssh-trace unload NAME` removes them.
     #[arg(long, value_name = "NAME")]
     persist: Option<String>,
+    /// Entries of the kernel's process table (sessions' processes and
+    /// listeners); a full table is counted and named per session.
+    #[arg(long, value_name = "N", default_value_t = ssh_trace_common::maps::PROCS_MAX,
+          value_parser = clap::value_parser!(u32).range(16..), hide = true)]
+    procs_max: u32,
     /// Privilege-separation users of the SSH servers (their uid is not a login).
     #[arg(long = "privsep-user", value_name = "NAME", default_values_t = ["sshd".to_string(), "_sshd".to_string()])]
     privsep_users: Vec<String>,
@@ -283,6 +288,7 @@ impl AgentArgs {
         agent::Options {
             ring_bytes: self.ring_buffer_size,
             persist: self.persist,
+            procs_max: self.procs_max,
             server_binaries,
             privsep_users: self.privsep_users,
             formatter,

@@ -247,3 +247,34 @@ fn count_procs(user: &str, comm: &str) -> usize {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
 }
+
+#[test]
+fn a_full_process_table_is_counted_for_the_session_it_hid() {
+    if !root_or_skip("a_full_process_table_is_counted_for_the_session_it_hid") {
+        return;
+    }
+    // 64 entries: the listeners and a session's first processes fit, a
+    // hundred sleeping children do not.
+    let sshd = Sshd::start("procsfull").unwrap();
+    let tracer = Tracer::start(&["--procs-max", "64"]).unwrap();
+    let run = ssh(
+        &sshd,
+        &[],
+        "echo $SSH_CONNECTION; for i in $(seq 1 100); do sleep 3 & done; wait",
+    )
+    .unwrap();
+    assert!(run.success, "{}", run.stderr);
+    let port = run.client_port.unwrap();
+    let ended = |e: &Value| e["event"] == "session.end" && e["session"]["source"]["port"] == port;
+    assert!(tracer.wait_for(WAIT, ended));
+    let lost = |e: &Value| {
+        e["event"] == "agent.loss" && e["total"]["kernel_tracked_full"].as_u64().unwrap_or(0) > 0
+    };
+    assert!(tracer.wait_for(WAIT, lost), "a full process table was not counted");
+    let all = tracer.stop().unwrap();
+    let sleeps = of_kind(&session_events(&all, port), "process.exec")
+        .into_iter()
+        .filter(|e| args_of(e) == ["sleep", "3"])
+        .count();
+    assert!(sleeps < 100, "all sleeps were tracked: the table was not full");
+}

@@ -64,6 +64,8 @@ pub struct Options<'a> {
     pub servers: &'a ServerBinaries,
     /// Pin programs and maps here, and reuse what an earlier agent pinned.
     pub persist: Option<PinDir>,
+    /// Size of the process table (tests make it small to fill it).
+    pub procs_max: u32,
 }
 
 /// What the previous agent of a persistent instance left.
@@ -139,7 +141,7 @@ fn ensure_tracefs() -> Result<()> {
 impl Probes {
     pub fn load(opts: &Options) -> Result<Self> {
         let offsets = offsets::from_kernel()?;
-        let build = build_hash(&offsets, opts.ring_bytes);
+        let build = build_hash(&offsets, opts.ring_bytes, opts.procs_max);
         let Some(pins) = &opts.persist else {
             let ebpf = load_fresh(opts, &offsets, None)?;
             return Ok(Self {
@@ -229,6 +231,7 @@ fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) ->
         .override_global("OFFSETS", offsets, true)
         .map_max_entries("EVENTS", opts.ring_bytes)
         .map_max_entries("MILESTONES", MILESTONE_RING_BYTES)
+        .map_max_entries("PROCS", opts.procs_max)
         .map_max_entries("PROC_BITS", words)
         .map_max_entries("DISCOVERED_BITS", words);
     let paths: Vec<(&str, std::path::PathBuf)> = pins
@@ -248,8 +251,8 @@ fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) ->
 }
 
 /// Identifies what this agent would load: the program object, the kernel's
-/// offsets and the ring size (a pinned ring cannot be resized).
-fn build_hash(offsets: &KernelOffsets, ring_bytes: u32) -> u64 {
+/// offsets, the ring and table sizes (a pinned map cannot be resized).
+fn build_hash(offsets: &KernelOffsets, ring_bytes: u32, procs_max: u32) -> u64 {
     let mut h = crc32fast::Hasher::new();
     // SAFETY: KernelOffsets is plain u32 fields without padding.
     let raw = unsafe {
@@ -260,6 +263,7 @@ fn build_hash(offsets: &KernelOffsets, ring_bytes: u32) -> u64 {
     };
     h.update(raw);
     h.update(&ring_bytes.to_le_bytes());
+    h.update(&procs_max.to_le_bytes());
     ((crc32fast::hash(PROBES) as u64) << 32) | h.finalize() as u64
 }
 

@@ -110,6 +110,7 @@ pub fn agent_options(path: &std::path::Path) -> Result<crate::agent::Options> {
             .privsep_users
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
         persist: None,
+        procs_max: ssh_trace_common::maps::PROCS_MAX,
         formatter: None,
         capture: None,
         filter: None,
