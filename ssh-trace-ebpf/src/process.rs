@@ -95,8 +95,8 @@ pub fn proc_exec(ctx: RawTracePointContext) -> i32 {
     let bprm: u64 = ctx.arg(tp::raw::EXEC_BPRM);
     let file: u64 = read(bprm, off!(bprm_file)).unwrap_or(0);
     let Some(p) = proc_of(tgid) else {
-        if servers::is_server_file(file) {
-            if let Some(key) = servers::untracked_exec(tgid) {
+        if servers::is_server_file(&ctx, file) {
+            if let Some(key) = servers::untracked_exec(&ctx, tgid) {
                 write_exec(
                     bprm,
                     file,
@@ -109,8 +109,8 @@ pub fn proc_exec(ctx: RawTracePointContext) -> i32 {
         return 0;
     };
     let p = unsafe { &mut *p };
-    let flags = if servers::is_server_file(file) {
-        servers::tracked_exec(tgid, p)
+    let flags = if servers::is_server_file(&ctx, file) {
+        servers::tracked_exec(&ctx, tgid, p)
     } else {
         servers::leave_server(p);
         0

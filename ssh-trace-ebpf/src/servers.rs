@@ -1,5 +1,7 @@
 //! SSH server executables, known by file identity (inode number, then
 //! device), never by name; and what an exec of one means for the process.
+use aya_ebpf::EbpfContext;
+use aya_log_ebpf::{info, warn};
 use ssh_trace_common::{
     event::{CONNECT_INETD, EXEC_FLAG_LISTENER, EXEC_FLAG_SERVER_BINARY},
     maps::{
@@ -14,7 +16,7 @@ use crate::{connect::start_session, maps::*, task};
 /// The inode number is looked up first: the device is read only on a hit,
 /// which keeps the cost for every other exec on the machine to three reads.
 #[inline(always)]
-pub fn is_server_file(file: u64) -> bool {
+pub fn is_server_file<C: EbpfContext>(ctx: &C, file: u64) -> bool {
     let Some(inode) = task::read::<u64>(file, off!(file_inode)) else {
         return false;
     };
@@ -28,7 +30,16 @@ pub fn is_server_file(file: u64) -> bool {
     let Some(dev) = task::read::<u32>(sb, off!(sb_dev)) else {
         return false;
     };
-    devs.devs.iter().any(|&d| d != 0 && d == dev)
+    if devs.devs.iter().any(|&d| d != 0 && d == dev) {
+        return true;
+    }
+    warn!(
+        ctx,
+        "exec of inode {} on device {:x}: a server binary's inode number, not its file: no server",
+        ino,
+        dev
+    );
+    false
 }
 
 /// A process no program knows exec'd a server binary: with a connected TCP
@@ -36,19 +47,32 @@ pub fn is_server_file(file: u64) -> bool {
 /// systemd socket activation) — a session; otherwise it is a listener.
 /// Returns the new session's key, if any.
 #[inline(always)]
-pub fn untracked_exec(tgid: u32) -> Option<u64> {
+pub fn untracked_exec<C: EbpfContext>(ctx: &C, tgid: u32) -> Option<u64> {
     let cur = task::current_task();
     if let Some(key) = inetd_session(cur, tgid, 0) {
+        info!(
+            ctx,
+            "pid {}: server exec'd with a connection on stdin: session {:x}", tgid, key
+        );
         insert(tgid, key, PROC_SERVER);
         return Some(key);
     }
     let mut flags = PROC_LISTENER | PROC_SERVER;
-    if task::euid(cur) != 0 {
+    let euid = task::euid(cur);
+    if euid != 0 {
         if !take_user_listener_slot() {
+            warn!(
+                ctx,
+                "pid {}: server of uid {}: user listener quota used up, not a listener", tgid, euid
+            );
             return None;
         }
         flags |= PROC_USER_LISTENER;
     }
+    info!(
+        ctx,
+        "pid {}: server binary exec'd outside sessions by uid {}: listener", tgid, euid
+    );
     if !insert(tgid, 0, flags) && flags & PROC_USER_LISTENER != 0 {
         user_listeners_add(-1);
     }
@@ -60,13 +84,20 @@ pub fn untracked_exec(tgid: u32) -> Option<u64> {
 /// re-exec); from a user's process it is a server of the user's: a session
 /// of its own (inetd mode) or a listener. Returns the exec record's flags.
 #[inline(always)]
-pub fn tracked_exec(tgid: u32, p: &mut Proc) -> u32 {
+pub fn tracked_exec<C: EbpfContext>(ctx: &C, tgid: u32, p: &mut Proc) -> u32 {
     if p.flags & PROC_SERVER != 0 {
         p.pending = 0;
         return EXEC_FLAG_SERVER_BINARY;
     }
     let cur = task::current_task();
     if let Some(key) = inetd_session(cur, tgid, p.session) {
+        info!(
+            ctx,
+            "pid {}: a session's user exec'd a server on a connection: session {:x} (parent {:x})",
+            tgid,
+            key,
+            p.session
+        );
         p.session = key;
         p.flags = PROC_SERVER | (p.flags & PROC_KERNEL_BIT);
         return EXEC_FLAG_SERVER_BINARY;
@@ -79,6 +110,12 @@ pub fn tracked_exec(tgid: u32, p: &mut Proc) -> u32 {
         flags |= PROC_USER_LISTENER;
     }
     p.flags = flags | (p.flags & PROC_KERNEL_BIT);
+    info!(
+        ctx,
+        "pid {}: a session's user exec'd a server: listener of its own (session {:x})",
+        tgid,
+        p.session
+    );
     EXEC_FLAG_SERVER_BINARY | EXEC_FLAG_LISTENER
 }
 

@@ -29,6 +29,8 @@ pub struct Options {
     pub persist: Option<String>,
     /// Entries of the kernel's process table.
     pub procs_max: u32,
+    /// The kernel programs explain their SSH-server decisions on stderr.
+    pub debug_kernel: bool,
     pub server_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
     /// Lines on standard output, if any.
@@ -98,12 +100,17 @@ pub async fn run(opts: Options) -> Result<()> {
     // Sockets are bound and alert files read while privileges last.
     let mut ops = Operators::prepare(opts.operators, &sinks.host)?;
 
-    let persist = opts.persist.as_deref().map(probes::PinDir::new).transpose()?;
+    let persist = opts
+        .persist
+        .as_deref()
+        .map(probes::PinDir::new)
+        .transpose()?;
     let mut probes = Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
         servers: &servers,
         persist,
         procs_max: opts.procs_max,
+        debug_kernel: opts.debug_kernel,
     })?;
     if let Some(p) = &probes.previous {
         eprintln!("ssh-trace: continuing after the previous agent: {p:?}");

@@ -219,6 +219,10 @@ struct AgentArgs {
     #[arg(long, value_name = "N", default_value_t = ssh_trace_common::maps::PROCS_MAX,
           value_parser = clap::value_parser!(u32).range(16..), hide = true)]
     procs_max: u32,
+    /// The kernel programs explain on stderr why an exec was or was not
+    /// taken for an SSH server, a listener or an inetd-mode session.
+    #[arg(long)]
+    debug_kernel: bool,
     /// Privilege-separation users of the SSH servers (their uid is not a login).
     #[arg(long = "privsep-user", value_name = "NAME", default_values_t = ["sshd".to_string(), "_sshd".to_string()])]
     privsep_users: Vec<String>,
@@ -289,6 +293,7 @@ impl AgentArgs {
             ring_bytes: self.ring_buffer_size,
             persist: self.persist,
             procs_max: self.procs_max,
+            debug_kernel: self.debug_kernel,
             server_binaries,
             privsep_users: self.privsep_users,
             formatter,

@@ -128,6 +128,7 @@ mod tests {
             creds: Creds::default(),
             filename_len: 8,
             args_len: 9,
+            ..Default::default()
         };
         let mut buf = bytes_of(&head);
         let mut name = b"/bin/ls\0".to_vec();

@@ -215,17 +215,28 @@ fn a_users_flood_of_server_copies_does_not_blind_the_real_server() {
         .unwrap();
     let deadline = std::time::Instant::now() + WAIT;
     while count_procs(TEST_USER, "sshd") < 1101 {
-        assert!(std::time::Instant::now() < deadline, "the flood did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flood did not start"
+        );
         assert!(flood.try_wait().unwrap().is_none(), "the flood ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
     // A real server started afterwards is seen, and its login traced.
     let sshd = Sshd::start("afterflood").unwrap();
-    let run = ssh(&sshd, &[], "echo $SSH_CONNECTION; /bin/echo seen-after-flood").unwrap();
+    let run = ssh(
+        &sshd,
+        &[],
+        "echo $SSH_CONNECTION; /bin/echo seen-after-flood",
+    )
+    .unwrap();
     assert!(run.success, "{}", run.stderr);
     let port = run.client_port.unwrap();
     let ended = |e: &Value| e["event"] == "session.end" && e["session"]["source"]["port"] == port;
-    assert!(tracer.wait_for(WAIT, ended), "the real server's session was not seen");
+    assert!(
+        tracer.wait_for(WAIT, ended),
+        "the real server's session was not seen"
+    );
     let lost = |e: &Value| {
         e["event"] == "agent.loss" && e["total"]["kernel_tracked_full"].as_u64().unwrap_or(0) >= 77
     };
@@ -233,10 +244,15 @@ fn a_users_flood_of_server_copies_does_not_blind_the_real_server() {
         tracer.wait_for(WAIT, lost),
         "the user listeners over the quota (1,101 − 1,024) were not counted as lost"
     );
+    drop(_flood);
+    let _ = flood.wait();
     let all = tracer.stop().unwrap();
     let ev = session_events(&all, port);
     assert_eq!(of_kind(&ev, "session.login").len(), 1);
-    assert_eq!(execs_with_args(&ev, &["/bin/echo", "seen-after-flood"]).len(), 1);
+    assert_eq!(
+        execs_with_args(&ev, &["/bin/echo", "seen-after-flood"]).len(),
+        1
+    );
 }
 
 /// Processes of `user` whose command name is `comm`.
@@ -245,7 +261,10 @@ fn count_procs(user: &str, comm: &str) -> usize {
         .args(["-c", "-u", user, "-x", comm])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -270,11 +289,17 @@ fn a_full_process_table_is_counted_for_the_session_it_hid() {
     let lost = |e: &Value| {
         e["event"] == "agent.loss" && e["total"]["kernel_tracked_full"].as_u64().unwrap_or(0) > 0
     };
-    assert!(tracer.wait_for(WAIT, lost), "a full process table was not counted");
+    assert!(
+        tracer.wait_for(WAIT, lost),
+        "a full process table was not counted"
+    );
     let all = tracer.stop().unwrap();
     let sleeps = of_kind(&session_events(&all, port), "process.exec")
         .into_iter()
         .filter(|e| args_of(e) == ["sleep", "3"])
         .count();
-    assert!(sleeps < 100, "all sleeps were tracked: the table was not full");
+    assert!(
+        sleeps < 100,
+        "all sleeps were tracked: the table was not full"
+    );
 }

@@ -71,9 +71,15 @@ fn killed_agent_restarted_with_persist_misses_no_exec_of_a_busy_session() {
     assert!(client.wait().unwrap().success());
     let deadline = Instant::now() + WAIT;
     let done = |e: &Value| args_of(e) == ["/bin/echo", "daemon-40"];
-    assert!(second.wait_for(deadline - Instant::now(), done), "daemon's last exec not seen");
+    assert!(
+        second.wait_for(deadline - Instant::now(), done),
+        "daemon's last exec not seen"
+    );
     let ended = |e: &Value| e["event"] == "session.end" && e["session"]["source"]["port"] == port;
-    assert!(second.wait_for(WAIT, ended), "no session.end after the restart");
+    assert!(
+        second.wait_for(WAIT, ended),
+        "no session.end after the restart"
+    );
     let after = second.stop().unwrap();
 
     let id = session_events(&before, port)[0]["session"]["id"].clone();
@@ -83,16 +89,23 @@ fn killed_agent_restarted_with_persist_misses_no_exec_of_a_busy_session() {
         let mut count = vec![0; n + 1];
         for (i, sid) in &seen {
             count[*i] += 1;
-            assert_eq!(Value::from(sid.as_str()), id, "{prefix}{i} in the same session");
+            assert_eq!(
+                Value::from(sid.as_str()),
+                id,
+                "{prefix}{i} in the same session"
+            );
         }
         let missing: Vec<usize> = (1..=n).filter(|&i| count[i] == 0).collect();
         assert!(missing.is_empty(), "{prefix}: missed {missing:?}");
-        assert!(count[1..].iter().all(|&c| c == 1), "{prefix}: reported twice");
+        assert!(
+            count[1..].iter().all(|&c| c == 1),
+            "{prefix}: reported twice"
+        );
     }
-    let end = after
-        .iter()
-        .find(|e| ended(e))
-        .expect("session.end");
+    let end = after.iter().find(|e| ended(e)).expect("session.end");
     assert_eq!(end["session"]["id"], id, "the same session ends");
-    assert!(end["session"]["bytes_out"].as_u64().unwrap() > 1000, "{end}");
+    assert!(
+        end["session"]["bytes_out"].as_u64().unwrap() > 1000,
+        "{end}"
+    );
 }

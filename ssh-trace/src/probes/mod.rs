@@ -1,6 +1,7 @@
 //! Loading and attaching the kernel programs, and the agent's view of the
 //! kernel maps.
 pub mod btf;
+mod klog;
 mod kmaps;
 pub mod offsets;
 pub mod pin;
@@ -12,7 +13,10 @@ use aya::{
     programs::{links::FdLink, RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use ssh_trace_common::{offsets::KernelOffsets, maps::{AgentState, ServerDevs, MILESTONE_RING_BYTES, PROC_BITS_WORDS}};
+use ssh_trace_common::{
+    maps::{AgentState, ServerDevs, MILESTONE_RING_BYTES, PROC_BITS_WORDS},
+    offsets::KernelOffsets,
+};
 
 pub use kmaps::Maps;
 pub use pin::PinDir;
@@ -66,6 +70,8 @@ pub struct Options<'a> {
     pub persist: Option<PinDir>,
     /// Size of the process table (tests make it small to fill it).
     pub procs_max: u32,
+    /// The programs log their decisions about SSH servers (stderr).
+    pub debug_kernel: bool,
 }
 
 /// What the previous agent of a persistent instance left.
@@ -151,10 +157,7 @@ impl Probes {
             });
         };
         let names = PROGRAMS.iter().map(|(n, _)| *n);
-        let old = pins
-            .complete(names)
-            .then(|| pinned_state(pins))
-            .flatten();
+        let old = pins.complete(names).then(|| pinned_state(pins)).flatten();
         if let Some(state) = old.filter(|s| s.build == build) {
             refill_pinned_inodes(pins, opts.servers)?;
             return Ok(Self {
@@ -226,9 +229,15 @@ impl Probes {
 
 fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) -> Result<Ebpf> {
     let words = proc_bit_words();
+    let level = if opts.debug_kernel {
+        klog::ALL
+    } else {
+        klog::OFF
+    };
     let mut loader = EbpfLoader::new();
     loader
         .override_global("OFFSETS", offsets, true)
+        .override_global("AYA_LOG_LEVEL", &level, true)
         .map_max_entries("EVENTS", opts.ring_bytes)
         .map_max_entries("MILESTONES", MILESTONE_RING_BYTES)
         .map_max_entries("PROCS", opts.procs_max)
@@ -244,6 +253,9 @@ fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) ->
         .load(PROBES)
         .context("loading the eBPF programs (is BPF enabled in this kernel?)")?;
     fill_server_inodes(&mut ebpf, opts.servers)?;
+    if opts.debug_kernel {
+        klog::start(&mut ebpf)?;
+    }
     for &(name, hook) in PROGRAMS {
         attach(&mut ebpf, name, hook, pins)?;
     }
@@ -271,7 +283,7 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
     let path = pins.map(name);
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok(match name {
-        "EVENTS" | "MILESTONES" => Map::RingBuf(data),
+        "EVENTS" | "MILESTONES" | "AYA_LOGS" => Map::RingBuf(data),
         "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" => Map::PerCpuArray(data),
         "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" => Map::Array(data),
         _ => Map::HashMap(data),
@@ -279,7 +291,8 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
 }
 
 fn pinned_state(pins: &PinDir) -> Option<AgentState> {
-    let state: Array<MapData, AgentState> = Array::try_from(pinned_map(pins, "AGENT_STATE").ok()?).ok()?;
+    let state: Array<MapData, AgentState> =
+        Array::try_from(pinned_map(pins, "AGENT_STATE").ok()?).ok()?;
     state.get(&0, 0).ok()
 }
 
@@ -292,7 +305,9 @@ fn refill_pinned_inodes(pins: &PinDir, servers: &ServerBinaries) -> Result<()> {
         let _ = inodes.remove(&k);
     }
     for (ino, devs) in servers.by_inode() {
-        inodes.insert(ino, devs, 0).context("filling SERVER_INODES")?;
+        inodes
+            .insert(ino, devs, 0)
+            .context("filling SERVER_INODES")?;
     }
     Ok(())
 }
@@ -341,9 +356,9 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Res
             let p: &mut TracePoint = prog.try_into()?;
             p.load()
                 .with_context(|| format!("verifying program for {category}:{tp}"))?;
-            let id = p
-                .attach(category, tp)
-                .with_context(|| format!("attaching tracepoint {category}:{tp}: kernel lacks it?"))?;
+            let id = p.attach(category, tp).with_context(|| {
+                format!("attaching tracepoint {category}:{tp}: kernel lacks it?")
+            })?;
             if pins.is_none() {
                 return Ok(());
             }
@@ -355,7 +370,10 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Res
     if let Some(pins) = pins {
         let path = pins.link(name);
         // The pin holds the link; our handle may close.
-        drop(link.pin(&path).with_context(|| format!("pinning {}", path.display()))?);
+        drop(
+            link.pin(&path)
+                .with_context(|| format!("pinning {}", path.display()))?,
+        );
     }
     Ok(())
 }

@@ -31,6 +31,7 @@ pub const MAP_NAMES: &[&str] = &[
     "EXEC_SCRATCH",
     "AGENT_STATE",
     "LAST_WAKE",
+    "AYA_LOGS",
 ];
 
 #[derive(Clone, Debug)]

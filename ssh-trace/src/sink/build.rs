@@ -111,6 +111,7 @@ pub fn agent_options(path: &std::path::Path) -> Result<crate::agent::Options> {
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
         persist: None,
         procs_max: ssh_trace_common::maps::PROCS_MAX,
+        debug_kernel: false,
         formatter: None,
         capture: None,
         filter: None,
