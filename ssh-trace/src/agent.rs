@@ -202,6 +202,7 @@ pub async fn run(opts: Options) -> Result<()> {
                 for ev in bytes.poll(host::monotonic_ns()) {
                     table.handle(&ev, &mut events);
                 }
+                ops.observe(&mut events, &sinks);
                 ops.tick(&mut events);
                 for e in &events {
                     sinks.push(e)?;

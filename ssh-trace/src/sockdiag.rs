@@ -259,3 +259,62 @@ fn established_counts(r: &netlink_packet_sock_diag::inet::InetResponse) -> Optio
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read, Write},
+        net::{TcpListener, TcpStream},
+    };
+
+    use super::*;
+
+    fn tuple_of(s: &TcpStream) -> SockTuple {
+        let (l, r) = (s.local_addr().unwrap(), s.peer_addr().unwrap());
+        let mut t = SockTuple {
+            family: 2,
+            local_port: l.port(),
+            remote_port: r.port(),
+            ..Default::default()
+        };
+        let (std::net::IpAddr::V4(la), std::net::IpAddr::V4(ra)) = (l.ip(), r.ip()) else {
+            panic!("IPv4 loopback");
+        };
+        t.local_addr[..4].copy_from_slice(&la.octets());
+        t.remote_addr[..4].copy_from_slice(&ra.octets());
+        t
+    }
+
+    #[test]
+    fn polls_the_tcp_counters_of_a_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        client.write_all(&[1u8; 1000]).unwrap();
+        let mut buf = [0u8; 1000];
+        server.read_exact(&mut buf).unwrap();
+        server.write_all(&[2u8; 300]).unwrap();
+        client.read_exact(&mut buf[..300]).unwrap();
+        let mut p = Poller::default();
+        p.add(7, tuple_of(&server), 0);
+        let got = p.poll(42);
+        assert_eq!(p.errors, 0);
+        let [KernelEvent::Bytes(b)] = got.as_slice() else {
+            panic!("{got:?}");
+        };
+        assert_eq!((b.hdr.session, b.hdr.ktime_ns), (7, 42));
+        assert_eq!((b.bytes_in, b.bytes_out, b.closed), (1000, 300, 0));
+        // Unchanged counts make no record; a connection gone makes none.
+        assert!(p.poll(43).is_empty());
+        p.add(
+            8,
+            SockTuple {
+                local_port: 1,
+                ..tuple_of(&server)
+            },
+            0,
+        );
+        assert!(p.poll(44).is_empty());
+        assert_eq!(p.errors, 0);
+    }
+}
