@@ -38,8 +38,8 @@ fn settled(proxy: &CountProxy, quiet: Duration) -> Counted {
     let mut since = Instant::now();
     loop {
         let now = proxy.live().ok();
-        if now.is_some() && now == last && since.elapsed() >= quiet {
-            return now.unwrap();
+        if let Some(c) = now.as_ref().filter(|_| now == last && since.elapsed() >= quiet) {
+            return Counted { ..*c };
         }
         if now != last {
             last = now;
