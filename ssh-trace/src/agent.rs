@@ -4,7 +4,7 @@ use std::{collections::HashSet, path::PathBuf, sync::atomic::Ordering, time::Dur
 
 use anyhow::{bail, Context, Result};
 use ssh_trace_common::maps::{
-    Tracked, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, TRACKED_ADOPT_SOCK,
+    LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, LOST_USER_LISTENERS,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -19,10 +19,18 @@ use crate::{
     reader::Reader,
     session::{discover, users, SessionTable},
     sink::{stdout::Stdout, Queued, Sinks},
+    sockdiag,
 };
 
 pub struct Options {
     pub ring_bytes: u32,
+    /// Pin the programs under this instance name (they outlive the agent;
+    /// a restart continues where the last agent stopped).
+    pub persist: Option<String>,
+    /// Entries of the kernel's process table.
+    pub procs_max: u32,
+    /// The kernel programs explain their SSH-server decisions on stderr.
+    pub debug_kernel: bool,
     pub server_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
     /// Lines on standard output, if any.
@@ -40,8 +48,8 @@ pub struct Options {
 fn losses(maps: &Maps, reader: &Reader, queued: &Queued) -> LossCounts {
     let k = maps.lost_totals();
     LossCounts {
-        kernel_ringbuf: k[LOST_RINGBUF as usize],
-        kernel_tracked_full: k[LOST_TRACKED_FULL as usize],
+        kernel_ringbuf: k[LOST_RINGBUF as usize] + k[LOST_MILESTONES as usize],
+        kernel_tracked_full: k[LOST_TRACKED_FULL as usize] + k[LOST_USER_LISTENERS as usize],
         kernel_socks_full: k[LOST_SOCKS_FULL as usize],
         queue: reader.stats.queue_lost.load(Ordering::Relaxed),
         decode: reader.stats.decode_errors.load(Ordering::Relaxed),
@@ -92,10 +100,21 @@ pub async fn run(opts: Options) -> Result<()> {
     // Sockets are bound and alert files read while privileges last.
     let mut ops = Operators::prepare(opts.operators, &sinks.host)?;
 
+    let persist = opts
+        .persist
+        .as_deref()
+        .map(probes::PinDir::new)
+        .transpose()?;
     let mut probes = Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
         servers: &servers,
+        persist,
+        procs_max: opts.procs_max,
+        debug_kernel: opts.debug_kernel,
     })?;
+    if let Some(p) = &probes.previous {
+        eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
+    }
     let (ring, mut maps) = probes.take_maps()?;
     let (mut reader, mut rx) = Reader::spawn(ring).context("starting the ring buffer reader")?;
 
@@ -109,7 +128,15 @@ pub async fn run(opts: Options) -> Result<()> {
     // Programs are attached: whatever starts from now on is seen. What was
     // already running is found in /proc and put into the kernel maps.
     let mut events = Vec::new();
-    discover_into(&mut maps, &servers, &privsep, &mut table, &mut events);
+    let mut bytes = sockdiag::Poller::default();
+    discover_into(
+        &mut maps,
+        &servers,
+        &privsep,
+        &mut table,
+        &mut bytes,
+        &mut events,
+    );
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     ops.start()?;
     let start = Event::new(
@@ -132,16 +159,23 @@ pub async fn run(opts: Options) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut reported = LossCounts::default();
+    // Records whose events are written out (with the reader's count of
+    // records taken, kept for a successor of persistent programs).
+    let mut done = 0u64;
     loop {
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
                 events.clear();
+                done += batch.len() as u64;
                 for ev in &batch {
+                    bytes.observe(ev);
                     table.handle(ev, &mut events);
                 }
                 while let Ok(more) = rx.try_recv() {
+                    done += more.len() as u64;
                     for ev in &more {
+                        bytes.observe(ev);
                         table.handle(ev, &mut events);
                     }
                 }
@@ -150,13 +184,25 @@ pub async fn run(opts: Options) -> Result<()> {
                     sinks.push(e)?;
                 }
                 sinks.flush();
+                if probes.persistent() {
+                    let consumed = reader.stats.consumed.load(Ordering::Relaxed);
+                    maps.note_progress(host::now_unix_ns(), consumed, done, false);
+                }
                 if sinks.closed() {
                     break;
                 }
             }
             _ = tick.tick() => {
+                if probes.persistent() {
+                    let consumed = reader.stats.consumed.load(Ordering::Relaxed);
+                    maps.note_progress(host::now_unix_ns(), consumed, done, false);
+                }
                 report_loss(&maps, &reader, &mut reported, &mut sinks, &mut ops)?;
                 events.clear();
+                for ev in bytes.poll(host::monotonic_ns()) {
+                    table.handle(&ev, &mut events);
+                }
+                ops.observe(&mut events, &sinks);
                 ops.tick(&mut events);
                 for e in &events {
                     sinks.push(e)?;
@@ -177,6 +223,7 @@ pub async fn run(opts: Options) -> Result<()> {
             table.handle(ev, &mut events);
         }
     }
+    drop(bytes);
     ops.observe(&mut events, &sinks);
     for e in &events {
         sinks.push(e)?;
@@ -201,6 +248,10 @@ pub async fn run(opts: Options) -> Result<()> {
         },
     ))?;
     sinks.finish()?;
+    if probes.persistent() {
+        let consumed = reader.stats.consumed.load(Ordering::Relaxed);
+        maps.note_progress(host::now_unix_ns(), consumed, consumed, true);
+    }
     eprintln!(
         "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
         totals.events,
@@ -249,6 +300,7 @@ fn discover_into(
     servers: &ServerBinaries,
     privsep: &HashSet<u32>,
     table: &mut SessionTable,
+    bytes: &mut sockdiag::Poller,
     events: &mut Vec<Event>,
 ) {
     let boot = discover::boot_wall_ns();
@@ -257,38 +309,37 @@ fn discover_into(
         let procs = discover::all_procs(servers);
         let snap = discover::snapshot(&procs, privsep, |k| table.session_id(k), boot);
         for l in snap.listeners {
-            if maps.listeners.get(&l, 0).is_err() {
-                let _ = maps.listeners.insert(l, 0, 0);
+            if let Err(e) = maps.add_listener(l) {
+                eprintln!("ssh-trace: warning: {e:#}");
             }
         }
-        for found in snap.sessions {
-            let key = found.session.key;
-            // Accepted after the listeners went into the map: the kernel
-            // already tracks it under its own key.
+        for mut found in snap.sessions {
             let Some(&(root, _)) = found.procs.first() else {
                 continue;
             };
-            if maps.tracked.get(&root, 0).is_ok_and(|t| t.session != key) {
-                continue;
+            // The kernel may know the session already: accepted after the
+            // listeners went into the map, or from a previous agent whose
+            // programs persist. Its key (and so its id) is the kernel's.
+            let known = maps.session_of(root).filter(|&k| k != 0);
+            if let Some(k) = known {
+                found.session.key = k;
+                found.session.id = table.session_id(k);
             }
+            let key = found.session.key;
             for &(pid, _) in &found.procs {
-                if maps.tracked.get(&pid, 0).is_ok() {
-                    continue;
+                let server = procs.get(&pid).is_some_and(|p| p.server);
+                if let Err(e) = maps.add_member(pid, key, server) {
+                    eprintln!("ssh-trace: warning: {e:#}");
                 }
-                let flags = if Some(pid) == found.io_pid {
-                    TRACKED_ADOPT_SOCK
-                } else {
-                    0
-                };
-                let _ = maps.tracked.insert(
-                    pid,
-                    Tracked {
-                        session: key,
-                        flags,
-                        _pad: 0,
-                    },
-                    0,
-                );
+            }
+            if let Some(conn) = found.conn {
+                // A session the kernel knows has its connection in SESSION_SOCKS.
+                if known.is_none() {
+                    if let Err(e) = maps.add_discovered_sock(conn, key) {
+                        eprintln!("ssh-trace: warning: {e:#}");
+                    }
+                }
+                bytes.add(key, conn, 0);
             }
             if seen.insert(key) {
                 table.add_discovered(found.session, &found.procs, events);

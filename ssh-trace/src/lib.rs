@@ -19,6 +19,7 @@ pub mod replay;
 pub mod report;
 pub mod session;
 pub mod sink;
+pub mod sockdiag;
 pub mod synth;
 pub mod text;
 pub mod top;

@@ -233,8 +233,19 @@ impl CountProxy {
 
     /// The counts, written when the proxy exited.
     pub fn counted(&self) -> Result<Counted> {
-        let text = std::fs::read_to_string(&self.counts)
-            .with_context(|| format!("reading {}", self.counts.display()))?;
+        Self::read(&self.counts)
+    }
+
+    /// The counts so far, while the proxy runs.
+    pub fn live(&self) -> Result<Counted> {
+        let mut p = self.counts.clone().into_os_string();
+        p.push(".live");
+        Self::read(Path::new(&p))
+    }
+
+    fn read(path: &Path) -> Result<Counted> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let v: Vec<u64> = text
             .split_whitespace()
             .map(str::parse)

@@ -135,6 +135,5 @@ restart_tests! {
     openssh10_sighup_keeps_open_sessions_traced: Kind::OpenSsh10, Restart::Hangup;
     openssh10_stop_and_start_keeps_open_sessions_traced: Kind::OpenSsh10, Restart::StopStart;
     dropbear_stop_and_start_keeps_open_sessions_traced: Kind::Dropbear, Restart::StopStart;
-    inetd_stop_and_start_keeps_open_sessions_traced: Kind::Inetd, Restart::StopStart,
-        #[ignore = "needs inetd-mode sessions (issue 12, kernel side)"];
+    inetd_stop_and_start_keeps_open_sessions_traced: Kind::Inetd, Restart::StopStart;
 }

@@ -38,16 +38,11 @@ macro_rules! server_cases {
 server_cases!(openssh92, Kind::OpenSsh92);
 server_cases!(openssh10, Kind::OpenSsh10);
 server_cases!(dropbear, Kind::Dropbear);
-server_cases!(
-    inetd,
-    Kind::Inetd,
-    #[ignore = "needs inetd-mode sessions (issue 12, kernel side)"]
-);
+server_cases!(inetd, Kind::Inetd);
 
 /// OpenSSH 10's helpers are separate binaries; the issue found a session
 /// discovered with only the listener on the agent's list incomplete.
 #[test]
-#[ignore = "issue 12: a discovered session whose helper binary is not listed has no endpoints, bytes or end (kernel side)"]
 fn openssh10_discovered_with_only_the_listener_listed() {
     cases::discovered_with_only_the_server_binary_listed(Kind::OpenSsh10)
 }

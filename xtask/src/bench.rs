@@ -1,7 +1,5 @@
-//! `cargo xtask bench`: exec-storm rate inside a traced SSH session and
-//! outside any session, with the tracer off and on, measured in alternation
-//! over several rounds (medians and ratios), plus the agent's CPU and peak
-//! RSS. Figures, not assertions.
+//! `cargo xtask bench` subcommands, and helpers they share: the agent as
+//! a measured process, the Python exec storm of the compare benchmark.
 use std::{
     path::Path,
     process::{Child, Command, Stdio},
@@ -9,12 +7,13 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use ssh_trace_tests::{ssh, world, Sshd};
+use ssh_trace_tests::{ssh, Sshd};
 
 #[derive(clap::Subcommand)]
 pub enum What {
-    /// Exec-storm overhead in and out of an SSH session (the default).
-    Exec(Args),
+    /// What ssh-trace costs workloads that are not SSH, and an exec storm
+    /// in and out of an SSH session; bpf_stats per program (the default).
+    Cost(crate::bench_cost::Args),
     /// Capture files: bytes per event, record and replay throughput, memory.
     Capture(crate::bench_capture::Args),
     /// Side by side with auditd and bpftrace; writes docs/benchmarks.md.
@@ -25,25 +24,6 @@ pub enum What {
     Sinks(crate::bench_sinks::Args),
     /// Operators' view: RSS, metrics scrape, alert cost with N open sessions.
     Operators(crate::bench_operators::Args),
-}
-
-#[derive(clap::Args)]
-pub struct Args {
-    /// Seconds per measurement.
-    #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
-    /// Rounds of (off, on) × (outside, inside).
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
-}
-
-impl Default for Args {
-    fn default() -> Self {
-        Self {
-            seconds: 3.0,
-            rounds: 3,
-        }
-    }
 }
 
 /// fork+exec of /bin/true as fast as possible; prints execs per second.
@@ -77,7 +57,8 @@ fn parse_rate(s: &str) -> Result<f64> {
         .with_context(|| format!("storm printed {s:?}"))
 }
 
-struct Agent {
+/// `ssh-trace tail --json` with its output discarded.
+pub struct Agent {
     child: Child,
     started: Instant,
 }
@@ -106,9 +87,9 @@ pub fn cpu_pct(cpu_ns: u64, wall_secs: f64) -> f64 {
 }
 
 impl Agent {
-    fn start(bin: &Path) -> Result<Self> {
+    pub fn start(bin: &Path) -> Result<Self> {
         let mut child = Command::new(bin)
-            .args(["tail", "--json"])
+            .args(["tail", "--json", "--no-sessions-socket"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -130,8 +111,12 @@ impl Agent {
         })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops it; returns (CPU % of one core over its life, peak RSS KiB).
-    fn stop(mut self) -> (f64, u64) {
+    pub fn stop(mut self) -> (f64, u64) {
         let (ticks, hwm) = usage(self.child.id());
         let wall = self.started.elapsed().as_secs_f64();
         // SAFETY: signalling our own child.
@@ -144,53 +129,4 @@ impl Agent {
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
-}
-
-pub fn run(bin: &Path, a: Args) -> Result<()> {
-    let _ = world();
-    let sshd = Sshd::start("bench")?;
-    let (mut in_off, mut in_on, mut out_off, mut out_on, mut cpu, mut rss) =
-        (vec![], vec![], vec![], vec![], vec![], 0u64);
-    for round in 1..=a.rounds {
-        out_off.push(storm_outside(a.seconds)?);
-        in_off.push(storm_inside(&sshd, a.seconds)?);
-        let agent = Agent::start(bin)?;
-        out_on.push(storm_outside(a.seconds)?);
-        in_on.push(storm_inside(&sshd, a.seconds)?);
-        let (c, r) = agent.stop();
-        cpu.push(c);
-        rss = rss.max(r);
-        eprintln!(
-            "round {round}: outside off {:.0}/s on {:.0}/s; inside off {:.0}/s on {:.0}/s; agent {c:.1} % CPU",
-            out_off[round - 1], out_on[round - 1], in_off[round - 1], in_on[round - 1]
-        );
-    }
-    let (oo, on, io, ion) = (
-        median(&mut out_off),
-        median(&mut out_on),
-        median(&mut in_off),
-        median(&mut in_on),
-    );
-    println!(
-        "exec storm (fork+exec /bin/true), {} rounds × {} s, medians:",
-        a.rounds, a.seconds
-    );
-    println!("| where | tracer off | tracer on | on/off | overhead |");
-    println!("|---|---|---|---|---|");
-    for (w, off, on) in [
-        ("outside any session", oo, on),
-        ("inside an SSH session", io, ion),
-    ] {
-        println!(
-            "| {w} | {off:.0}/s | {on:.0}/s | {:.3} | {:.1} % |",
-            on / off,
-            (1.0 - on / off) * 100.0
-        );
-    }
-    println!(
-        "agent: median CPU {:.1} % of one core over each traced phase (storms included); peak RSS {:.1} MiB",
-        median(&mut cpu),
-        rss as f64 / 1024.0
-    );
-    Ok(())
 }

@@ -3,9 +3,13 @@ mod auditd;
 mod bench;
 mod bench_capture;
 mod bench_compare;
+mod bench_cost;
 mod bench_fidelity;
+mod bench_latency;
 mod bench_operators;
 mod bench_sinks;
+mod bench_tools;
+mod bpf_stats;
 mod dist;
 mod setup;
 
@@ -40,7 +44,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build (release) and print figures: `exec` (default), `capture`, `compare`,
+    /// Set up, build (release) and print figures: `cost` (default), `capture`, `compare`,
     /// `fidelity`, `sinks`, `operators`.
     Bench {
         #[command(subcommand)]
@@ -118,8 +122,8 @@ fn main() -> Result<()> {
             setup::run()?;
             let bin = build_agent(true)?;
             match what {
-                None => bench::run(&bin, bench::Args::default()),
-                Some(bench::What::Exec(a)) => bench::run(&bin, a),
+                None => bench_cost::run(&bin, bench_cost::Args::default()),
+                Some(bench::What::Cost(a)) => bench_cost::run(&bin, a),
                 Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
                 Some(bench::What::Compare(a)) => bench_compare::run(&bin, a),
                 Some(bench::What::Fidelity(a)) => bench_fidelity::run(&bin, a),

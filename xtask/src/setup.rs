@@ -191,6 +191,8 @@ pub fn bench_packages() -> Result<()> {
     install(&[
         "auditd",
         "bpftrace",
+        // Non-SSH workloads of the cost benchmark.
+        "iperf3",
         "util-linux",
         "iptables",
         "netcat-openbsd",

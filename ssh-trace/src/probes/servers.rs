@@ -2,7 +2,9 @@
 //! never by process name: a user's program named "sshd" is not a server.
 use std::{os::unix::fs::MetadataExt, path::Path};
 
-use ssh_trace_common::maps::BinaryId;
+use std::collections::BTreeMap;
+
+use ssh_trace_common::maps::{BinaryId, ServerDevs};
 
 /// Where distributions install the OpenSSH listener, its per-connection
 /// helpers (OpenSSH ≥ 9.8 `sshd-session`, ≥ 10.0 `sshd-auth`) and dropbear;
@@ -85,6 +87,19 @@ impl ServerBinaries {
 
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.found.iter().map(|(p, _)| p.as_str())
+    }
+
+    /// Inode number → the devices it is a server binary on (the kernel's
+    /// SERVER_INODES map: the inode is checked first, the device on a hit).
+    pub fn by_inode(&self) -> impl Iterator<Item = (u64, ServerDevs)> {
+        let mut out: BTreeMap<u64, ServerDevs> = BTreeMap::new();
+        for (_, id) in &self.found {
+            let devs = &mut out.entry(id.ino).or_default().devs;
+            if let Some(slot) = devs.iter_mut().find(|d| **d == 0 || **d == id.dev) {
+                *slot = id.dev;
+            }
+        }
+        out.into_iter()
     }
 
     pub fn contains(&self, id: &BinaryId) -> bool {

@@ -7,7 +7,10 @@ use std::{
     path::Path,
 };
 
-use ssh_trace_common::{event::Creds, maps::DISCOVERED_KEY_BIT};
+use ssh_trace_common::{
+    event::Creds,
+    maps::{SockTuple, DISCOVERED_KEY_BIT},
+};
 
 use super::{endpoint, Session};
 use crate::{event::Endpoint, probes::ServerBinaries};
@@ -27,8 +30,8 @@ pub struct Found {
     pub session: Session,
     /// Members with their ids, root first.
     pub procs: Vec<(u32, Creds)>,
-    /// The member that does the connection's I/O: it adopts the socket.
-    pub io_pid: Option<u32>,
+    /// The session's connection (its final byte counts are reported).
+    pub conn: Option<SockTuple>,
 }
 
 #[derive(Debug, Default)]
@@ -100,72 +103,95 @@ pub fn snapshot(
     for p in procs.values() {
         children.entry(p.ppid).or_default().push(p.pid);
     }
-    let listeners: Vec<u32> = procs
-        .values()
-        .filter(|p| p.server && !is_server(p.ppid))
-        .map(|p| p.pid)
-        .collect();
-    let ticks = clock_ticks();
     let tcp = tcp_table();
-    let mut sessions = Vec::new();
-    for &l in &listeners {
-        for &root in children.get(&l).into_iter().flatten() {
-            let Some(root_info) = procs.get(&root) else {
-                continue;
-            };
-            // Members in breadth-first order (root, then shallower first).
-            let mut members = vec![root];
-            let mut i = 0;
-            while i < members.len() {
-                if let Some(c) = children.get(&members[i]) {
-                    members.extend(c);
-                }
-                i += 1;
+    let mut snap = Snapshot::default();
+    let tops = procs.values().filter(|p| p.server && !is_server(p.ppid));
+    for top in tops {
+        // A server with a connection on its standard input serves that one
+        // connection (inetd mode): it is a session's root, not a listener.
+        if stdin_conn(top.pid, &tcp).is_some() {
+            snap.sessions.push(found(
+                top,
+                procs,
+                &children,
+                privsep,
+                &tcp,
+                &make_id,
+                boot_wall_ns,
+            ));
+            continue;
+        }
+        snap.listeners.push(top.pid);
+        for root in children.get(&top.pid).into_iter().flatten() {
+            if let Some(root) = procs.get(root) {
+                snap.sessions.push(found(
+                    root,
+                    procs,
+                    &children,
+                    privsep,
+                    &tcp,
+                    &make_id,
+                    boot_wall_ns,
+                ));
             }
-            let key = discovered_key(root_info);
-            let mut s = Session::new(
-                key,
-                make_id(key),
-                boot_wall_ns + root_info.start_ticks * 1_000_000_000 / ticks,
-            );
-            s.discovered = true;
-            // Logged in once a member other than the root runs as a uid that
-            // is not the privilege-separation user's.
-            if let Some(user) = members[1..]
-                .iter()
-                .filter_map(|p| procs.get(p))
-                .find(|p| p.creds.uid == p.creds.euid && !privsep.contains(&p.creds.uid))
-            {
-                s.uid = Some(user.creds.uid);
-                s.user = super::users::name_of(user.creds.uid);
-            }
-            // The deepest server process holding the connection does its I/O.
-            let mut io_pid = None;
-            for &m in &members {
-                if !is_server(m) {
-                    continue;
-                }
-                if let Some((src, dst)) = socket_endpoints(m, &tcp) {
-                    s.source = Some(src);
-                    s.destination = Some(dst);
-                    io_pid = Some(m);
-                }
-            }
-            let procs_list = members
-                .iter()
-                .filter_map(|p| procs.get(p))
-                .map(|p| (p.pid, p.creds))
-                .collect();
-            sessions.push(Found {
-                session: s,
-                procs: procs_list,
-                io_pid,
-            });
         }
     }
-    Snapshot {
-        listeners,
-        sessions,
+    snap
+}
+
+/// The session rooted at `root`: its members, user and connection.
+fn found(
+    root: &ProcInfo,
+    procs: &HashMap<u32, ProcInfo>,
+    children: &HashMap<u32, Vec<u32>>,
+    privsep: &HashSet<u32>,
+    tcp: &TcpTable,
+    make_id: &impl Fn(u64) -> String,
+    boot_wall_ns: u64,
+) -> Found {
+    // Members in breadth-first order (root, then shallower first).
+    let mut members = vec![root.pid];
+    let mut i = 0;
+    while i < members.len() {
+        if let Some(c) = children.get(&members[i]) {
+            members.extend(c);
+        }
+        i += 1;
+    }
+    let key = discovered_key(root);
+    let start = boot_wall_ns + root.start_ticks * 1_000_000_000 / clock_ticks();
+    let mut s = Session::new(key, make_id(key), start);
+    s.discovered = true;
+    // Logged in once a member other than the root runs as a uid that is
+    // not the privilege-separation user's.
+    if let Some(user) = members[1..]
+        .iter()
+        .filter_map(|p| procs.get(p))
+        .find(|p| p.creds.uid == p.creds.euid && !privsep.contains(&p.creds.uid))
+    {
+        s.uid = Some(user.creds.uid);
+        s.user = super::users::name_of(user.creds.uid);
+    }
+    // The root holds the connection (whatever its binary); else a server
+    // process of the session does. User processes' sockets are not asked.
+    let holders = members
+        .iter()
+        .copied()
+        .filter(|&m| m == root.pid || procs.get(&m).is_some_and(|p| p.server));
+    let conn = holders.into_iter().find_map(|m| socket_conn(m, tcp));
+    if let Some(c) = &conn {
+        s.source = Some(c.remote.clone());
+        s.destination = Some(c.local.clone());
+    }
+    let procs_list = members
+        .iter()
+        .filter_map(|p| procs.get(p))
+        .map(|p| (p.pid, p.creds))
+        .collect();
+    Found {
+        session: s,
+        procs: procs_list,
+        conn: conn.map(|c| c.tuple),
     }
 }
 
@@ -192,9 +218,17 @@ pub fn boot_wall_ns() -> u64 {
     crate::host::realtime_ns().saturating_sub(boot)
 }
 
-type TcpTable = HashMap<u64, (Endpoint, Endpoint)>;
+/// An established TCP connection from /proc/net/tcp{,6}.
+#[derive(Clone, Debug)]
+struct Conn {
+    remote: Endpoint,
+    local: Endpoint,
+    tuple: SockTuple,
+}
 
-/// Established TCP sockets by inode: (remote, local).
+type TcpTable = HashMap<u64, Conn>;
+
+/// Established TCP sockets by inode.
 fn tcp_table() -> TcpTable {
     let mut out = HashMap::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
@@ -206,19 +240,39 @@ fn tcp_table() -> TcpTable {
             if f.len() < 10 || f[3] != "01" {
                 continue;
             }
-            let (Some(local), Some(remote), Ok(inode)) =
-                (parse_addr(f[1], v6), parse_addr(f[2], v6), f[9].parse())
+            let (Some((la, lp)), Some((ra, rp)), Ok(inode)) =
+                (parse_raw(f[1], v6), parse_raw(f[2], v6), f[9].parse())
             else {
                 continue;
             };
-            out.insert(inode, (remote, local));
+            let family = if v6 { 10 } else { 2 };
+            let conn = Conn {
+                remote: endpoint(family, &ra, rp),
+                local: endpoint(family, &la, lp),
+                tuple: SockTuple {
+                    family,
+                    local_port: lp,
+                    remote_port: rp,
+                    _pad: 0,
+                    local_addr: la,
+                    remote_addr: ra,
+                },
+            };
+            out.insert(inode, conn);
         }
     }
     out
 }
 
-/// "0100007F:0016" (IPv4, host-order words) or 32 hex digits for IPv6.
+#[cfg(test)]
 fn parse_addr(s: &str, v6: bool) -> Option<Endpoint> {
+    let (a, p) = parse_raw(s, v6)?;
+    Some(endpoint(if v6 { 10 } else { 2 }, &a, p))
+}
+
+/// "0100007F:0016" (IPv4, host-order words) or 32 hex digits for IPv6:
+/// the address in network byte order and the port.
+fn parse_raw(s: &str, v6: bool) -> Option<([u8; 16], u16)> {
     let (a, p) = s.split_once(':')?;
     let port = u16::from_str_radix(p, 16).ok()?;
     let mut bytes = [0u8; 16];
@@ -230,22 +284,41 @@ fn parse_addr(s: &str, v6: bool) -> Option<Endpoint> {
         let v = u32::from_str_radix(&a[w * 8..w * 8 + 8], 16).ok()?;
         bytes[w * 4..w * 4 + 4].copy_from_slice(&v.to_ne_bytes());
     }
-    Some(endpoint(if v6 { 10 } else { 2 }, &bytes, port))
+    Some((bytes, port))
 }
 
-fn socket_endpoints(pid: u32, tcp: &TcpTable) -> Option<(Endpoint, Endpoint)> {
-    let dir = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    dir.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|l| {
-            let l = l
-                .to_str()?
-                .strip_prefix("socket:[")?
-                .strip_suffix(']')?
-                .parse::<u64>()
-                .ok()?;
-            tcp.get(&l).cloned()
-        })
-        .next()
+/// Inodes of the sockets `pid` has open, from /proc/PID/fd (fd 0 first
+/// when `stdin_only`).
+fn socket_inodes(pid: u32, stdin_only: bool) -> Vec<u64> {
+    let inode = |p: &Path| -> Option<u64> {
+        let l = fs::read_link(p).ok()?;
+        l.to_str()?
+            .strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    };
+    if stdin_only {
+        return inode(Path::new(&format!("/proc/{pid}/fd/0")))
+            .into_iter()
+            .collect();
+    }
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| inode(&e.ok()?.path())).collect()
+}
+
+fn socket_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
+    socket_inodes(pid, false)
+        .into_iter()
+        .find_map(|i| tcp.get(&i).cloned())
+}
+
+fn stdin_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
+    socket_inodes(pid, true)
+        .into_iter()
+        .find_map(|i| tcp.get(&i).cloned())
 }
 
 #[cfg(test)]

@@ -109,6 +109,9 @@ pub fn agent_options(path: &std::path::Path) -> Result<crate::agent::Options> {
         privsep_users: cfg
             .privsep_users
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
+        persist: None,
+        procs_max: ssh_trace_common::maps::PROCS_MAX,
+        debug_kernel: false,
         formatter: None,
         capture: None,
         filter: None,
