@@ -1,4 +1,5 @@
-//! Records written to the `EVENTS` ring buffer.
+//! Records written to the ring buffers (`EVENTS` for the process tree,
+//! `MILESTONES` for connects, uid changes and connection ends).
 
 /// Discriminant stored in [`EventHeader::kind`].
 #[repr(u32)]
@@ -51,21 +52,34 @@ pub struct Creds {
     pub sgid: u32,
 }
 
-/// An SSH server process accepted a TCP connection: a session starts.
+/// [`ConnectEvent::origin`]: the server accepted the connection itself.
+pub const CONNECT_ACCEPT: u16 = 1;
+/// [`ConnectEvent::origin`]: a server binary was exec'd with the connected
+/// socket on its standard input (inetd mode, systemd socket activation).
+pub const CONNECT_INETD: u16 = 2;
+
+/// An SSH server process took a TCP connection: a session starts.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectEvent {
     pub hdr: EventHeader,
+    /// The accepting server process (inetd mode: the exec'd server).
     pub listener_tgid: u32,
+    /// Effective uid of that server process: 0 for the system's server.
+    pub server_uid: u32,
+    /// Session the server process itself runs in (a server started from a
+    /// session); 0 = none.
+    pub parent_session: u64,
     /// AF_INET (2) or AF_INET6 (10).
     pub family: u16,
     pub local_port: u16,
     pub remote_port: u16,
-    pub _pad: [u8; 6],
+    /// CONNECT_ACCEPT or CONNECT_INETD.
+    pub origin: u16,
     /// IPv4 in the first 4 bytes for AF_INET; network byte order.
     pub local_addr: [u8; 16],
     pub remote_addr: [u8; 16],
-    /// Kernel `struct sock *` of the connection (byte counters are keyed by it).
+    /// Kernel `struct sock *` of the connection.
     pub sock: u64,
 }
 
@@ -81,17 +95,29 @@ pub struct ForkEvent {
 
 pub const EXEC_FILENAME_MAX: usize = 512;
 pub const EXEC_ARGS_MAX: usize = 4096;
+/// Name of the executable's dentry, sent for executables without a path.
+pub const EXEC_DENTRY_MAX: usize = 64;
 
+/// The new program image is an SSH server binary (by file identity).
 pub const EXEC_FLAG_SERVER_BINARY: u32 = 1;
 pub const EXEC_FLAG_ARGS_TRUNCATED: u32 = 2;
 pub const EXEC_FLAG_FILENAME_TRUNCATED: u32 = 4;
 pub const EXEC_FLAG_ARGS_UNREADABLE: u32 = 8;
+/// The process is the SSH server's own plumbing: a server binary exec'd by
+/// the server's lineage (privsep monitor, sshd-session, sshd-auth, re-exec).
+pub const EXEC_FLAG_SERVER_ROLE: u32 = 16;
+/// A server binary exec'd from a user's process: a server of its own.
+pub const EXEC_FLAG_LISTENER: u32 = 32;
+/// The executable has no link left on any filesystem (deleted, or a memfd).
+pub const EXEC_FLAG_UNLINKED: u32 = 64;
+/// The executable is a memfd (`memfd_create`): a program with no file.
+pub const EXEC_FLAG_MEMFD: u32 = 128;
 
 /// Fixed part of an exec event. On the ring buffer it is followed by
 /// `EXEC_FILENAME_MAX` bytes of filename (`filename_len` used) and then
 /// `args_len` bytes of NUL-separated argv; the record is cut after the argv.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecHead {
     pub hdr: EventHeader,
     pub ppid: u32,
@@ -99,6 +125,22 @@ pub struct ExecHead {
     pub creds: Creds,
     pub filename_len: u32,
     pub args_len: u32,
+    /// Dentry name of an unlinked executable (e.g. "memfd:x"), NUL-padded.
+    pub dentry: [u8; EXEC_DENTRY_MAX],
+}
+
+impl Default for ExecHead {
+    fn default() -> Self {
+        Self {
+            hdr: EventHeader::default(),
+            ppid: 0,
+            flags: 0,
+            creds: Creds::default(),
+            filename_len: 0,
+            args_len: 0,
+            dentry: [0; EXEC_DENTRY_MAX],
+        }
+    }
 }
 
 /// Full exec record as built in the per-CPU scratch buffer.
@@ -109,12 +151,12 @@ pub struct ExecEvent {
     pub args: [u8; EXEC_ARGS_MAX],
 }
 
-/// A tracked process exited (thread-group leader only).
+/// A tracked process exited: its last thread died.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExitEvent {
     pub hdr: EventHeader,
-    /// `task_struct.exit_code`: wait status (exit status << 8 | signal).
+    /// Wait status of the process (exit status << 8 | signal).
     pub exit_code: u32,
     pub _pad: u32,
 }
@@ -179,15 +221,17 @@ pub struct CredEvent {
     pub new: Creds,
 }
 
-/// Byte counters of a session's connection: periodic flush or final at close.
+/// Byte counters of a session's connection. The kernel sends one when the
+/// connection closes (final counts from the tcp_sock); the agent makes the
+/// periodic ones itself from sock_diag.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BytesEvent {
     pub hdr: EventHeader,
     pub sock: u64,
-    /// Received from the client (cumulative).
+    /// Received from the client (cumulative TCP payload).
     pub bytes_in: u64,
-    /// Sent to the client (cumulative).
+    /// Sent to the client and acknowledged by it (cumulative TCP payload).
     pub bytes_out: u64,
     /// 1 when the connection reached TCP_CLOSE (final counts).
     pub closed: u32,
@@ -199,9 +243,9 @@ const _: () = {
     use core::mem::size_of;
     assert!(size_of::<EventHeader>() == 4 + 4 + 8 + 8);
     assert!(size_of::<Creds>() == 6 * 4);
-    assert!(size_of::<ConnectEvent>() == 24 + 4 + 2 + 2 + 2 + 6 + 16 + 16 + 8);
+    assert!(size_of::<ConnectEvent>() == 24 + 4 + 4 + 8 + 2 * 4 + 16 + 16 + 8);
     assert!(size_of::<ForkEvent>() == 24 + 4 + 4 + 24);
-    assert!(size_of::<ExecHead>() == 24 + 4 + 4 + 24 + 4 + 4);
+    assert!(size_of::<ExecHead>() == 24 + 4 + 4 + 24 + 4 + 4 + EXEC_DENTRY_MAX);
     assert!(size_of::<ExecEvent>() == size_of::<ExecHead>() + EXEC_FILENAME_MAX + EXEC_ARGS_MAX);
     assert!(size_of::<ExitEvent>() == 24 + 4 + 4);
     assert!(size_of::<CredEvent>() == 24 + 4 + 12 + 8 + 24 + 24);

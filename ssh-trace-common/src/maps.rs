@@ -1,51 +1,83 @@
 //! Keys and values of the kernel maps, and their sizes.
 
-/// Tracked processes (session members), keyed by tgid.
-pub const TRACKED_MAX: u32 = 65_536;
-/// SSH server listeners, keyed by tgid; value = session key of the last
-/// accepted connection not yet handed to a child (0 = none).
-pub const LISTENERS_MAX: u32 = 1_024;
-/// Session connections being counted, keyed by `struct sock *`.
+/// Processes the programs know (session members and SSH server listeners),
+/// keyed by tgid. Larger than this machine's pid_max (32 768) and Debian's
+/// default; a full map is counted and named per session.
+pub const PROCS_MAX: u32 = 65_536;
+/// Words of the PROCS bitmaps (one bit per tgid): the loader sizes them
+/// from kernel.pid_max; this is the default (pid_max 4 194 304).
+pub const PROC_BITS_WORDS: u32 = 4_194_304 / 64;
+/// Listener entries of servers run by users other than root: a user forking
+/// many copies of a server binary cannot crowd out the system's listeners.
+pub const USER_LISTENERS_MAX: u64 = 1_024;
+/// Session connections, keyed by `struct sock *`.
 pub const SESSION_SOCKS_MAX: u32 = 16_384;
+/// Connections of sessions found in /proc at start-up, keyed by their
+/// addresses (the agent cannot know the `struct sock *`).
+pub const DISCOVERED_SOCKS_MAX: u32 = 4_096;
 /// setuid-family syscalls in flight (enter seen, exit not yet), keyed by tid.
 pub const CRED_ARGS_MAX: u32 = 4_096;
-/// Identities of SSH server executables.
-pub const SERVER_BINARIES_MAX: u32 = 64;
-/// Default ring buffer size in bytes (power of two, multiple of the page size).
+/// Inode numbers of SSH server executables.
+pub const SERVER_INODES_MAX: u32 = 64;
+/// Sessions with records lost, keyed by session key (reset by the agent).
+pub const SESSION_LOSS_MAX: u32 = 4_096;
+/// Default size of the process-tree ring buffer (power of two, ≥ a page).
 pub const DEFAULT_RING_BYTES: u32 = 4 << 20;
+/// Size of the milestone ring buffer (connects, uid changes, ends): a
+/// flood of process records never pushes these out.
+pub const MILESTONE_RING_BYTES: u32 = 1 << 20;
 
-/// The reader drains the ring buffer at least this often: records emitted
-/// without a wake-up (process tree, byte flushes) wait at most this long.
+/// The reader drains the ring buffers at least this often: records written
+/// without a wake-up wait at most this long.
 pub const READER_POLL_MS: i32 = 20;
-
-/// Minimum interval between periodic byte-counter flushes of one connection.
-pub const BYTES_FLUSH_NS: u64 = 1_000_000_000;
+/// A milestone wakes the reader at most this often per CPU; under a flood
+/// the reader is busy anyway, and a wake-up per record would cost a
+/// context switch each.
+pub const MILESTONE_WAKE_NS: u64 = 1_000_000;
 
 /// Indices of the per-CPU `LOST` counters.
 pub const LOST_RINGBUF: u32 = 0;
 pub const LOST_TRACKED_FULL: u32 = 1;
 pub const LOST_SOCKS_FULL: u32 = 2;
-pub const LOST_SLOTS: u32 = 3;
+pub const LOST_MILESTONES: u32 = 3;
+pub const LOST_USER_LISTENERS: u32 = 4;
+pub const LOST_SESSION_LOSS_FULL: u32 = 5;
+pub const LOST_SLOTS: u32 = 6;
 
-/// `Tracked::flags`: this process may adopt the first TCP socket it uses as
-/// its session's connection (sessions discovered from /proc at start-up).
-pub const TRACKED_ADOPT_SOCK: u32 = 1;
+/// `Proc::flags`: an SSH server that may accept sessions.
+pub const PROC_LISTENER: u32 = 1;
+/// `Proc::flags`: the server's own lineage (only server binaries exec'd
+/// since the server started): its exec of a server binary is plumbing.
+pub const PROC_SERVER: u32 = 2;
+/// `Proc::flags`: a listener entry counted in the user-listener quota.
+pub const PROC_USER_LISTENER: u32 = 4;
+/// `Proc::flags`: the kernel inserted the entry and set its PROC_BITS bit
+/// (entries the agent adds from /proc use DISCOVERED_BITS instead).
+pub const PROC_KERNEL_BIT: u32 = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tracked {
+pub struct Proc {
+    /// Session the process belongs to; 0 = none (a listener outside sessions).
     pub session: u64,
+    /// Listener: key of the connection it accepted and has not yet handed
+    /// to a child (0 = none).
+    pub pending: u64,
     pub flags: u32,
     pub _pad: u32,
 }
 
+/// Addresses of a connection as the server sees it (local first).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SockStats {
-    pub session: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub last_flush_ns: u64,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SockTuple {
+    pub family: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub _pad: u16,
+    /// IPv4 in the first 4 bytes for AF_INET; network byte order.
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
 }
 
 /// Identity of an executable: the kernel `dev_t` (MAJOR << 20 | MINOR) of its
@@ -58,6 +90,14 @@ pub struct BinaryId {
     pub ino: u64,
 }
 
+/// Devices of the server executables that have one inode number (almost
+/// always one); 0 = unused slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerDevs {
+    pub devs: [u32; 4],
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CredArgs {
@@ -66,11 +106,42 @@ pub struct CredArgs {
     pub old: crate::event::Creds,
 }
 
-/// Session key of an accepted connection, made from what the connection
-/// itself carries so that every agent on the host computes the same one:
-/// the server's initial sequence number (random per connection, with a
-/// clock component) and the client's address and port. The top bit is
-/// reserved for sessions discovered from /proc.
+/// What a session lost in the kernel since the agent last reset it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionLoss {
+    /// Its records that did not fit a full ring buffer.
+    pub records: u64,
+    /// Its processes not tracked because PROCS was full.
+    pub untracked: u64,
+}
+
+/// `AgentState::flags`: the last agent stopped cleanly.
+pub const AGENT_STOPPED_CLEANLY: u32 = 1;
+
+/// Written by the agent only (the programs never touch it), pinned with the
+/// programs when they persist: what the next agent needs to know of the last.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentState {
+    /// Hash of the program object and the loader's settings: a new agent
+    /// reuses pinned programs only when it would have loaded the same.
+    pub build: u64,
+    /// Unix ns of the last agent's last sign of life (tick or stop).
+    pub alive_ns: u64,
+    /// Records the last agent took from the rings, and those whose events
+    /// it had written out; the difference died with it.
+    pub consumed: u64,
+    pub done: u64,
+    pub flags: u32,
+    pub _pad: u32,
+}
+
+/// Session key of a connection, made from what the connection itself
+/// carries so that every agent on the host computes the same one: the
+/// server's initial sequence number (random per connection, with a clock
+/// component) and the client's address and port. The top bit is reserved
+/// for sessions discovered from /proc.
 pub const fn session_key(server_isn: u32, client_addr: u32, client_port: u16) -> u64 {
     let low = (client_addr ^ ((client_port as u32) << 16 | client_port as u32)) as u64;
     (((server_isn as u64) << 31) ^ low) & !DISCOVERED_KEY_BIT
@@ -81,8 +152,11 @@ pub const DISCOVERED_KEY_BIT: u64 = 1 << 63;
 // No implicit padding: each value's size is the sum of its fields.
 const _: () = {
     use core::mem::size_of;
-    assert!(size_of::<Tracked>() == 8 + 4 + 4);
-    assert!(size_of::<SockStats>() == 4 * 8);
+    assert!(size_of::<Proc>() == 8 + 8 + 4 + 4);
+    assert!(size_of::<SockTuple>() == 2 * 4 + 16 + 16);
     assert!(size_of::<BinaryId>() == 4 + 4 + 8);
+    assert!(size_of::<ServerDevs>() == 16);
     assert!(size_of::<CredArgs>() == 4 + 12 + 24);
+    assert!(size_of::<SessionLoss>() == 16);
+    assert!(size_of::<AgentState>() == 4 * 8 + 4 + 4);
 };

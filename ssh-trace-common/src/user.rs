@@ -1,14 +1,17 @@
 //! Userspace half: these records may be copied in and out of maps.
 use crate::{
     event::Creds,
-    maps::{BinaryId, CredArgs, SockStats, Tracked},
+    maps::{AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple},
     offsets::KernelOffsets,
 };
 
 // SAFETY: all are #[repr(C)], Copy, and have no implicit padding.
 unsafe impl aya::Pod for KernelOffsets {}
-unsafe impl aya::Pod for Tracked {}
-unsafe impl aya::Pod for SockStats {}
+unsafe impl aya::Pod for Proc {}
+unsafe impl aya::Pod for AgentState {}
+unsafe impl aya::Pod for SockTuple {}
 unsafe impl aya::Pod for BinaryId {}
+unsafe impl aya::Pod for ServerDevs {}
 unsafe impl aya::Pod for CredArgs {}
+unsafe impl aya::Pod for SessionLoss {}
 unsafe impl aya::Pod for Creds {}

@@ -1,122 +1,104 @@
-//! Bytes moved on session connections, summed per socket in SESSION_SOCKS
-//! and flushed at most once a second per connection and at close.
-use core::intrinsics::{atomic_xadd, AtomicOrdering};
-
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::tracepoint, programs::TracePointContext};
+//! Final byte counts of a session's connection, from TCP's own counters
+//! when it closes. No per-packet hook: while the connection is open the
+//! agent asks sock_diag for the same counters, for session sockets only.
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use ssh_trace_common::{
     event::{BytesEvent, EventKind},
-    maps::{SockStats, BYTES_FLUSH_NS, LOST_SOCKS_FULL, TRACKED_ADOPT_SOCK},
+    maps::SockTuple,
 };
 
-use crate::maps::*;
+use crate::{maps::*, task, tp::inet_sock_set_state as f};
 
-const MSG_PEEK: i32 = 2;
 const IPPROTO_TCP: u16 = 6;
+const AF_INET: u16 = 2;
+const TCP_FIN_WAIT1: i32 = 4;
+const TCP_FIN_WAIT2: i32 = 5;
 const TCP_CLOSE: i32 = 7;
+const TCP_LAST_ACK: i32 = 9;
+const TCP_CLOSING: i32 = 11;
 
-/// tracepoint/sock/sock_recv_length: received from the client.
+/// sock:inet_sock_set_state: a session connection reaching TCP_CLOSE ends
+/// its session. Runs in any context (often softirq); for connections that
+/// are not a session's it costs one lookup (two while discovered sessions
+/// are open), once per connection.
 #[tracepoint]
-pub fn sock_recv_length(ctx: TracePointContext) -> u32 {
-    let flags: i32 = unsafe { ctx.read_at(24) }.unwrap_or(0);
-    if flags & MSG_PEEK != 0 {
+pub fn tcp_set_state(ctx: TracePointContext) -> u32 {
+    let newstate: i32 = unsafe { ctx.read_at(f::NEWSTATE) }.unwrap_or(0);
+    let protocol: u16 = unsafe { ctx.read_at(f::PROTOCOL) }.unwrap_or(0);
+    if newstate != TCP_CLOSE || protocol != IPPROTO_TCP {
         return 0;
     }
-    count(&ctx, true)
-}
-
-/// tracepoint/sock/sock_send_length: sent to the client.
-#[tracepoint]
-pub fn sock_send_length(ctx: TracePointContext) -> u32 {
-    count(&ctx, false)
-}
-
-#[inline(always)]
-fn count(ctx: &TracePointContext, inbound: bool) -> u32 {
-    let ret: i32 = unsafe { ctx.read_at(20) }.unwrap_or(0);
-    if ret <= 0 {
-        return 0;
-    }
-    let sk: u64 = unsafe { ctx.read_at(8) }.unwrap_or(0);
-    let stats = match SESSION_SOCKS.get_ptr_mut(&sk) {
-        Some(s) => s,
-        None => match adopt(ctx, sk) {
-            Some(s) => s,
-            None => return 0,
-        },
+    let sk: u64 = unsafe { ctx.read_at(f::SKADDR) }.unwrap_or(0);
+    let session = match unsafe { SESSION_SOCKS.get(&sk).copied() } {
+        Some(s) => {
+            let _ = SESSION_SOCKS.remove(&sk);
+            s
+        }
+        None => {
+            let tuple = tuple_of(&ctx);
+            let Some(s) = (unsafe { DISCOVERED_SOCKS.get(&tuple).copied() }) else {
+                return 0;
+            };
+            let _ = DISCOVERED_SOCKS.remove(&tuple);
+            s
+        }
     };
-    let s = unsafe { &mut *stats };
-    let counter = if inbound {
-        &mut s.bytes_in
-    } else {
-        &mut s.bytes_out
+    let oldstate: i32 = unsafe { ctx.read_at(f::OLDSTATE) }.unwrap_or(0);
+    let (bytes_in, bytes_out) = final_counts(sk, oldstate);
+    let ev = BytesEvent {
+        hdr: header(EventKind::Bytes, 0, session),
+        sock: sk,
+        bytes_in,
+        bytes_out,
+        closed: 1,
+        _pad: 0,
     };
-    // Several CPUs may count the same connection: BPF atomic add (the bpf
-    // target has no compare-and-swap, so core's AtomicU64 lacks fetch_add).
-    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(counter, ret as u64) };
-    let now = unsafe { bpf_ktime_get_ns() };
-    if now.wrapping_sub(s.last_flush_ns) >= BYTES_FLUSH_NS {
-        s.last_flush_ns = now;
-        flush(sk, s, false);
-    }
+    emit(&ev, session, Ring::Milestones);
     0
 }
 
-/// Sessions discovered at start-up have no known socket: the marked process
-/// adopts the first TCP socket it moves bytes on.
+/// TCP payload bytes received and sent-and-acknowledged. TCP counts a FIN
+/// as one sequence number in bytes_received / bytes_acked: take it off —
+/// the client's FIN was received when SOCK_DONE is set; ours was sent when
+/// the socket went through a FIN state, and acked when nothing is
+/// outstanding (snd_una == write_seq, the kernel's own test).
 #[inline(always)]
-fn adopt(ctx: &TracePointContext, sk: u64) -> Option<*mut SockStats> {
-    let protocol: u16 = unsafe { ctx.read_at(18) }.unwrap_or(0);
-    if protocol != IPPROTO_TCP {
-        return None;
-    }
-    let tgid = current_tgid();
-    let mut t = tracked(tgid)?;
-    if t.flags & TRACKED_ADOPT_SOCK == 0 {
-        return None;
-    }
-    t.flags &= !TRACKED_ADOPT_SOCK;
-    let _ = TRACKED.insert(&tgid, &t, 0);
-    let stats = SockStats {
-        session: t.session,
-        bytes_in: 0,
-        bytes_out: 0,
-        last_flush_ns: unsafe { bpf_ktime_get_ns() },
-    };
-    if SESSION_SOCKS.insert(&sk, &stats, 0).is_err() {
-        count_lost(LOST_SOCKS_FULL);
-        return None;
-    }
-    SESSION_SOCKS.get_ptr_mut(&sk)
-}
-
-#[inline(always)]
-fn flush(sk: u64, s: &SockStats, closed: bool) {
-    emit(
-        &BytesEvent {
-            hdr: header(EventKind::Bytes, 0, s.session),
-            sock: sk,
-            bytes_in: s.bytes_in,
-            bytes_out: s.bytes_out,
-            closed: closed as u32,
-            _pad: 0,
-        },
-        if closed { Wake::Now } else { Wake::Lazy },
+fn final_counts(sk: u64, oldstate: i32) -> (u64, u64) {
+    let received: u64 = task::read(sk, off!(tcp_bytes_received)).unwrap_or(0);
+    let acked: u64 = task::read(sk, off!(tcp_bytes_acked)).unwrap_or(0);
+    let sk_flags: u64 = task::read(sk, off!(sk_flags)).unwrap_or(0);
+    let fin_in = (sk_flags >> (off!(sock_done_bit) & 63)) & 1;
+    let fin_sent = matches!(
+        oldstate,
+        TCP_FIN_WAIT1 | TCP_FIN_WAIT2 | TCP_CLOSING | TCP_LAST_ACK
     );
+    let snd_una: u32 = task::read(sk, off!(tcp_snd_una)).unwrap_or(0);
+    let write_seq: u32 = task::read(sk, off!(tcp_write_seq)).unwrap_or(1);
+    let fin_out = (fin_sent && snd_una == write_seq) as u64;
+    (
+        received.saturating_sub(fin_in),
+        acked.saturating_sub(fin_out),
+    )
 }
 
-/// tracepoint/sock/inet_sock_set_state: a session connection reaching
-/// TCP_CLOSE ends its session. Runs in any context (often softirq).
-#[tracepoint]
-pub fn inet_sock_set_state(ctx: TracePointContext) -> u32 {
-    let newstate: i32 = unsafe { ctx.read_at(20) }.unwrap_or(0);
-    if newstate != TCP_CLOSE {
-        return 0;
-    }
-    let sk: u64 = unsafe { ctx.read_at(8) }.unwrap_or(0);
-    let Some(s) = (unsafe { SESSION_SOCKS.get(&sk).copied() }) else {
-        return 0;
+/// The connection's addresses from the tracepoint record, local first.
+#[inline(always)]
+fn tuple_of(ctx: &TracePointContext) -> SockTuple {
+    let family: u16 = unsafe { ctx.read_at(f::FAMILY) }.unwrap_or(0);
+    let mut t = SockTuple {
+        family,
+        local_port: unsafe { ctx.read_at(f::SPORT) }.unwrap_or(0),
+        remote_port: unsafe { ctx.read_at(f::DPORT) }.unwrap_or(0),
+        ..Default::default()
     };
-    flush(sk, &s, true);
-    let _ = SESSION_SOCKS.remove(&sk);
-    0
+    if family == AF_INET {
+        let s: [u8; 4] = unsafe { ctx.read_at(f::SADDR) }.unwrap_or([0; 4]);
+        let d: [u8; 4] = unsafe { ctx.read_at(f::DADDR) }.unwrap_or([0; 4]);
+        t.local_addr[..4].copy_from_slice(&s);
+        t.remote_addr[..4].copy_from_slice(&d);
+    } else {
+        t.local_addr = unsafe { ctx.read_at(f::SADDR_V6) }.unwrap_or([0; 16]);
+        t.remote_addr = unsafe { ctx.read_at(f::DADDR_V6) }.unwrap_or([0; 16]);
+    }
+    t
 }

@@ -6,17 +6,24 @@ use ssh_trace_common::{
     maps::CredArgs,
 };
 
-use crate::{maps::*, task};
+use crate::{maps::*, task, tp};
+
+/// The session of the calling process, if it belongs to one.
+#[inline(always)]
+fn current_session() -> Option<u64> {
+    let p = proc_of(current_tgid())?;
+    let session = unsafe { (*p).session };
+    (session != 0).then_some(session)
+}
 
 #[inline(always)]
 fn enter(ctx: &TracePointContext, syscall: CredSyscall) -> u32 {
-    if tracked(current_tgid()).is_none() {
+    if current_session().is_none() {
         return 0;
     }
     let mut args = [0u32; 3];
-    // Syscall arguments are 8-byte slots from offset 16.
     for (i, a) in args.iter_mut().enumerate().take(syscall.arg_count()) {
-        *a = unsafe { ctx.read_at::<u64>(16 + 8 * i) }.unwrap_or(0) as u32;
+        *a = unsafe { ctx.read_at::<u64>(tp::SYS_ENTER_ARGS + 8 * i) }.unwrap_or(0) as u32;
     }
     let rec = CredArgs {
         syscall: syscall as u32,
@@ -34,21 +41,18 @@ fn exit(ctx: &TracePointContext) -> u32 {
         return 0;
     };
     let _ = CRED_ARGS.remove(&tid);
-    let tgid = current_tgid();
-    let Some(t) = tracked(tgid) else {
+    let Some(session) = current_session() else {
         return 0;
     };
-    emit(
-        &CredEvent {
-            hdr: header(EventKind::CredChange, tgid, t.session),
-            syscall: rec.syscall,
-            args: rec.args,
-            ret: unsafe { ctx.read_at::<i64>(16) }.unwrap_or(0),
-            old: rec.old,
-            new: task::creds(task::current_task()),
-        },
-        Wake::Now,
-    );
+    let ev = CredEvent {
+        hdr: header(EventKind::CredChange, current_tgid(), session),
+        syscall: rec.syscall,
+        args: rec.args,
+        ret: unsafe { ctx.read_at::<i64>(tp::SYS_EXIT_RET) }.unwrap_or(0),
+        old: rec.old,
+        new: task::creds(task::current_task()),
+    };
+    emit(&ev, session, Ring::Milestones);
     0
 }
 
@@ -66,17 +70,9 @@ macro_rules! cred_syscall {
     };
 }
 
-cred_syscall!(sys_enter_setuid, sys_exit_setuid, CredSyscall::Setuid);
-cred_syscall!(sys_enter_setreuid, sys_exit_setreuid, CredSyscall::Setreuid);
-cred_syscall!(
-    sys_enter_setresuid,
-    sys_exit_setresuid,
-    CredSyscall::Setresuid
-);
-cred_syscall!(sys_enter_setgid, sys_exit_setgid, CredSyscall::Setgid);
-cred_syscall!(sys_enter_setregid, sys_exit_setregid, CredSyscall::Setregid);
-cred_syscall!(
-    sys_enter_setresgid,
-    sys_exit_setresgid,
-    CredSyscall::Setresgid
-);
+cred_syscall!(setuid_enter, setuid_exit, CredSyscall::Setuid);
+cred_syscall!(setreuid_enter, setreuid_exit, CredSyscall::Setreuid);
+cred_syscall!(setresuid_enter, setresuid_exit, CredSyscall::Setresuid);
+cred_syscall!(setgid_enter, setgid_exit, CredSyscall::Setgid);
+cred_syscall!(setregid_enter, setregid_exit, CredSyscall::Setregid);
+cred_syscall!(setresgid_enter, setresgid_exit, CredSyscall::Setresgid);

@@ -1,6 +1,6 @@
 //! Kernel programs of ssh-trace. Only activity of SSH server listeners and
 //! of session processes (the per-connection server process and all its
-//! descendants) leaves the kernel; byte counts are summed in maps.
+//! descendants) leaves the kernel; every other process costs a map lookup.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
@@ -17,7 +17,11 @@ mod maps;
 #[cfg(target_arch = "bpf")]
 mod process;
 #[cfg(target_arch = "bpf")]
+mod servers;
+#[cfg(target_arch = "bpf")]
 mod task;
+#[cfg(target_arch = "bpf")]
+mod tp;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

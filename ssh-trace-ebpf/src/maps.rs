@@ -1,8 +1,10 @@
 //! Maps and the shared emit helpers.
+use core::intrinsics::{atomic_xadd, AtomicOrdering};
+
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use ssh_trace_common::{
     event::{EventHeader, EventKind, ExecEvent},
@@ -10,44 +12,10 @@ use ssh_trace_common::{
     offsets::KernelOffsets,
 };
 
-/// Field offsets, set by the agent at load time from BTF.
+/// Field offsets (and a few kernel constants), set by the agent at load
+/// time from BTF. Zero here; the loader overrides the whole struct.
 #[unsafe(no_mangle)]
-pub static OFFSETS: KernelOffsets = KernelOffsets {
-    task_pid: 0,
-    task_tgid: 0,
-    task_real_parent: 0,
-    task_mm: 0,
-    task_cred: 0,
-    task_files: 0,
-    task_exit_code: 0,
-    mm_arg_start: 0,
-    mm_arg_end: 0,
-    mm_exe_file: 0,
-    file_inode: 0,
-    file_private_data: 0,
-    inode_ino: 0,
-    inode_sb: 0,
-    sb_dev: 0,
-    cred_uid: 0,
-    cred_gid: 0,
-    cred_suid: 0,
-    cred_sgid: 0,
-    cred_euid: 0,
-    cred_egid: 0,
-    files_fdt: 0,
-    fdt_max_fds: 0,
-    fdt_fd: 0,
-    socket_sk: 0,
-    skc_family: 0,
-    skc_num: 0,
-    skc_dport: 0,
-    skc_daddr: 0,
-    skc_rcv_saddr: 0,
-    skc_v6_daddr: 0,
-    skc_v6_rcv_saddr: 0,
-    tcp_snd_una: 0,
-    tcp_bytes_acked: 0,
-};
+pub static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
 
 /// Reads one offset; volatile so the loader's value is used, not the zero above.
 macro_rules! off {
@@ -57,38 +25,115 @@ macro_rules! off {
 }
 pub(crate) use off;
 
-/// Resized by the agent (`--ring-buffer-size`).
+/// Process-tree records (fork, exec, exit). Resized by the agent
+/// (`--ring-buffer-size`).
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
+
+/// Session milestones (connect, uid changes, connection end): kept apart so
+/// that a process-tree flood never pushes them out.
+#[map]
+pub static MILESTONES: RingBuf = RingBuf::with_byte_size(MILESTONE_RING_BYTES, 0);
 
 #[map]
 pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_SLOTS, 0);
 
+/// Per session: records lost and processes left untracked (the agent reads
+/// and deletes entries once a second, to name the sessions in agent.loss).
 #[map]
-pub static TRACKED: HashMap<u32, Tracked> = HashMap::with_max_entries(TRACKED_MAX, 0);
+pub static SESSION_LOSS: HashMap<u64, SessionLoss> = HashMap::with_max_entries(SESSION_LOSS_MAX, 0);
 
 #[map]
-pub static LISTENERS: HashMap<u32, u64> = HashMap::with_max_entries(LISTENERS_MAX, 0);
+pub static PROCS: HashMap<u32, Proc> = HashMap::with_max_entries(PROCS_MAX, 0);
+
+/// One bit per tgid: set while the kernel's PROCS entry exists. A clear bit
+/// (in both bitmaps) means "not ours" at the cost of an inlined array read,
+/// so the many processes that are not ours never pay for a hash lookup.
+#[map]
+pub static PROC_BITS: Array<u64> = Array::with_max_entries(PROC_BITS_WORDS, 0);
+
+/// Bits of the processes the agent put into PROCS from /proc (written by
+/// the agent only; a stale bit costs a lookup, nothing else).
+#[map]
+pub static DISCOVERED_BITS: Array<u64> = Array::with_max_entries(PROC_BITS_WORDS, 0);
+
+/// [0]: listener entries of non-root servers (PROC_USER_LISTENER).
+#[map]
+pub static COUNTS: Array<u64> = Array::with_max_entries(1, 0);
 
 #[map]
-pub static SESSION_SOCKS: HashMap<u64, SockStats> = HashMap::with_max_entries(SESSION_SOCKS_MAX, 0);
+pub static SESSION_SOCKS: HashMap<u64, u64> = HashMap::with_max_entries(SESSION_SOCKS_MAX, 0);
+
+#[map]
+pub static DISCOVERED_SOCKS: HashMap<SockTuple, u64> =
+    HashMap::with_max_entries(DISCOVERED_SOCKS_MAX, 0);
 
 #[map]
 pub static CRED_ARGS: HashMap<u32, CredArgs> = HashMap::with_max_entries(CRED_ARGS_MAX, 0);
 
+/// Inode number → devices of SSH server executables.
 #[map]
-pub static SERVER_BINARIES: HashMap<BinaryId, u8> =
-    HashMap::with_max_entries(SERVER_BINARIES_MAX, 0);
+pub static SERVER_INODES: HashMap<u64, ServerDevs> =
+    HashMap::with_max_entries(SERVER_INODES_MAX, 0);
 
 /// Exec records are larger than the 512-byte stack: built here.
 #[map]
 pub static EXEC_SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// The agent's own record of itself, kept with pinned programs across
+/// restarts; the programs never read it.
+#[map]
+pub static AGENT_STATE: Array<AgentState> = Array::with_max_entries(1, 0);
+
+/// Last forced wake-up of the reader for a milestone, per CPU.
+#[map]
+pub static LAST_WAKE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 pub fn count_lost(slot: u32) {
     if let Some(p) = LOST.get_ptr_mut(slot) {
         // Per-CPU slot: no other writer.
         unsafe { *p += 1 };
     }
+}
+
+/// Names the session in the loss report: `untracked` for a process PROCS
+/// could not hold, else a record that did not fit a ring buffer.
+pub fn count_session_loss(session: u64, untracked: bool) {
+    if session == 0 {
+        return;
+    }
+    if let Some(l) = SESSION_LOSS.get_ptr_mut(&session) {
+        let l = unsafe { &mut *l };
+        let counter = if untracked {
+            &mut l.untracked
+        } else {
+            &mut l.records
+        };
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(counter, 1) };
+        return;
+    }
+    let first = SessionLoss {
+        records: (!untracked) as u64,
+        untracked: untracked as u64,
+    };
+    // Another CPU may have inserted it meanwhile: then one count is lost to
+    // the per-session figure but not to the total (LOST).
+    if SESSION_LOSS.insert(&session, &first, 0).is_err() {
+        count_lost(LOST_SESSION_LOSS_FULL);
+    }
+}
+
+/// Adds `delta` to COUNTS[0] (the user-listener quota). The bpf target's
+/// generic CPU has no fetch-and-add: the value is read separately.
+pub fn user_listeners_add(delta: i64) {
+    if let Some(p) = COUNTS.get_ptr_mut(0) {
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(p, delta as u64) };
+    }
+}
+
+/// Listener entries of non-root servers now.
+pub fn user_listeners() -> u64 {
+    COUNTS.get(0).copied().unwrap_or(u64::MAX)
 }
 
 pub fn current_tgid() -> u32 {
@@ -108,15 +153,14 @@ pub fn header(kind: EventKind, tgid: u32, session: u64) -> EventHeader {
     }
 }
 
-/// How the reader is woken. Process-tree records (fork, exec, exit, byte
-/// flushes) are frequent and wait for the reader's next poll (at most
-/// `READER_POLL_MS` later); session milestones wake it at once, and so does a
-/// ring buffer filling up. Waking per exec costs the traced workload a
-/// context switch per record.
+/// The two ring buffers.
 #[derive(Clone, Copy)]
-pub enum Wake {
-    Lazy,
-    Now,
+pub enum Ring {
+    /// Process tree: never wakes the reader, which polls every
+    /// READER_POLL_MS, unless the ring is over a quarter full.
+    Events,
+    /// Milestones: wake the reader, at most once per MILESTONE_WAKE_NS per CPU.
+    Milestones,
 }
 
 const BPF_RB_NO_WAKEUP: u64 = 1;
@@ -124,37 +168,101 @@ const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
 const BPF_RB_RING_SIZE: u64 = 1;
 
-fn wake_flags(wake: Wake) -> u64 {
-    match wake {
-        Wake::Now => BPF_RB_FORCE_WAKEUP,
-        Wake::Lazy => {
-            let avail = EVENTS.query(BPF_RB_AVAIL_DATA);
-            let size = EVENTS.query(BPF_RB_RING_SIZE);
-            if avail > size / 4 {
-                BPF_RB_FORCE_WAKEUP
-            } else {
-                BPF_RB_NO_WAKEUP
-            }
-        }
+fn ring_buf(ring: Ring) -> &'static RingBuf {
+    match ring {
+        Ring::Events => &EVENTS,
+        Ring::Milestones => &MILESTONES,
     }
 }
 
-/// Writes a fixed-size record; a full ring buffer is counted, never silent.
-pub fn emit<T: 'static>(record: &T, wake: Wake) {
+fn wake_flags(ring: Ring) -> u64 {
+    let rb = ring_buf(ring);
+    if rb.query(BPF_RB_AVAIL_DATA) > rb.query(BPF_RB_RING_SIZE) / 4 {
+        return BPF_RB_FORCE_WAKEUP;
+    }
+    if let Ring::Milestones = ring {
+        if let Some(last) = LAST_WAKE.get_ptr_mut(0) {
+            let now = unsafe { bpf_ktime_get_ns() };
+            let last = unsafe { &mut *last };
+            if now.wrapping_sub(*last) >= MILESTONE_WAKE_NS {
+                *last = now;
+                return BPF_RB_FORCE_WAKEUP;
+            }
+        }
+    }
+    BPF_RB_NO_WAKEUP
+}
+
+/// Writes a fixed-size record; a full ring buffer is counted, never silent,
+/// and charged to the record's session.
+pub fn emit<T: 'static>(record: &T, session: u64, ring: Ring) {
     output(
         unsafe {
             core::slice::from_raw_parts(record as *const T as *const u8, core::mem::size_of::<T>())
         },
-        wake,
+        session,
+        ring,
     );
 }
 
-pub fn output(bytes: &[u8], wake: Wake) {
-    if EVENTS.output::<[u8]>(bytes, wake_flags(wake)).is_err() {
-        count_lost(LOST_RINGBUF);
+pub fn output(bytes: &[u8], session: u64, ring: Ring) {
+    if ring_buf(ring)
+        .output::<[u8]>(bytes, wake_flags(ring))
+        .is_err()
+    {
+        count_lost(match ring {
+            Ring::Events => LOST_RINGBUF,
+            Ring::Milestones => LOST_MILESTONES,
+        });
+        count_session_loss(session, false);
     }
 }
 
-pub fn tracked(tgid: u32) -> Option<Tracked> {
-    unsafe { TRACKED.get(&tgid).copied() }
+/// Whether `tgid` may have a PROCS entry (false: certainly not). A tgid
+/// beyond the bitmaps (pid_max raised after loading) may.
+#[inline(always)]
+fn maybe_ours(tgid: u32) -> bool {
+    let word = tgid / 64;
+    let bit = 1u64 << (tgid % 64);
+    let Some(k) = PROC_BITS.get(word) else {
+        return true;
+    };
+    let d = DISCOVERED_BITS.get(word).copied().unwrap_or(0);
+    (*k | d) & bit != 0
+}
+
+#[inline(always)]
+pub fn proc_of(tgid: u32) -> Option<*mut Proc> {
+    if !maybe_ours(tgid) {
+        return None;
+    }
+    PROCS.get_ptr_mut(&tgid)
+}
+
+/// Adds a new process to PROCS and sets its bit; false when the map is full.
+#[inline(always)]
+pub fn procs_insert(tgid: u32, entry: &Proc) -> bool {
+    let mut e = *entry;
+    e.flags |= PROC_KERNEL_BIT;
+    if PROCS.insert(&tgid, &e, 0).is_err() {
+        return false;
+    }
+    if let Some(w) = PROC_BITS.get_ptr_mut(tgid / 64) {
+        // Set by addition (the generic BPF CPU has atomic add, not or):
+        // the entry was new, so its bit was clear.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(w, 1u64 << (tgid % 64)) };
+    }
+    true
+}
+
+/// Removes a process from PROCS and clears the bit the kernel set for it.
+#[inline(always)]
+pub fn procs_remove(tgid: u32, entry: &Proc) {
+    if PROCS.remove(&tgid).is_err() || entry.flags & PROC_KERNEL_BIT == 0 {
+        return;
+    }
+    if let Some(w) = PROC_BITS.get_ptr_mut(tgid / 64) {
+        let bit = 1u64 << (tgid % 64);
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit.wrapping_neg()) };
+    }
 }

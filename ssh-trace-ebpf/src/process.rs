@@ -1,115 +1,174 @@
-//! Process tree of sessions: fork, exec and exit.
+//! Process tree of sessions: fork, exec and exit, on raw tracepoints (no
+//! trace record is built for the many processes that are not ours: each
+//! costs one PROCS lookup, and an exec three reads more).
 use aya_ebpf::{
     helpers::{bpf_probe_read_kernel_str_bytes, bpf_probe_read_user_buf},
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
-    EbpfContext,
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
 };
 use ssh_trace_common::{
     event::*,
-    maps::{Tracked, LOST_TRACKED_FULL},
+    maps::{Proc, LOST_TRACKED_FULL, PROC_LISTENER, PROC_SERVER, PROC_USER_LISTENER},
 };
 
 use crate::{
     maps::*,
+    servers,
     task::{self, read},
+    tp,
 };
 
-/// raw_tracepoint/sched_process_fork(parent, child): the child's task is
-/// needed to tell processes from threads (threads share the tracked tgid).
+/// sched_process_fork(parent, child): a child of a session process joins
+/// its session; a listener's child takes the connection it just accepted.
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
-pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
-    let child: u64 = ctx.arg(1);
-    let Some(pid) = read::<u32>(child, off!(task_pid)) else {
+pub fn proc_fork(ctx: RawTracePointContext) -> i32 {
+    let parent = current_tgid();
+    let Some(p) = proc_of(parent) else {
         return 0;
     };
-    let Some(tgid) = read::<u32>(child, off!(task_tgid)) else {
+    let child: u64 = ctx.arg(tp::raw::FORK_CHILD);
+    let (Some(pid), Some(tgid)) = (
+        read::<u32>(child, off!(task_pid)),
+        read::<u32>(child, off!(task_tgid)),
+    ) else {
         return 0;
     };
+    // Threads share their process's entry.
     if pid != tgid {
         return 0;
     }
-    let parent = current_tgid();
-    let session = if let Some(t) = tracked(parent) {
-        t.session
-    } else if let Some(pending) = unsafe { LISTENERS.get(&parent).copied() } {
-        if pending == 0 {
-            // A listener forking without a pending connection (daemonising):
-            // the child is a listener too.
-            let _ = LISTENERS.insert(&tgid, &0, 0);
+    let p = unsafe { &mut *p };
+    let mut entry = child_entry(p);
+    if entry.flags & PROC_USER_LISTENER != 0 && !servers::take_user_listener_slot() {
+        entry.flags &= !(PROC_LISTENER | PROC_USER_LISTENER);
+        if entry.session == 0 {
             return 0;
         }
-        // The listener's child for the connection it just accepted.
-        let _ = LISTENERS.insert(&parent, &0, 0);
-        pending
-    } else {
-        return 0;
-    };
-    let entry = Tracked {
-        session,
-        flags: 0,
-        _pad: 0,
-    };
-    if TRACKED.insert(&tgid, &entry, 0).is_err() {
-        count_lost(LOST_TRACKED_FULL);
     }
-    emit(
-        &ForkEvent {
-            hdr: header(EventKind::Fork, parent, session),
+    // A pid is reused only after its process was reaped, and so removed.
+    if !procs_insert(tgid, &entry) {
+        servers::release(&entry);
+        count_lost(LOST_TRACKED_FULL);
+        count_session_loss(entry.session, true);
+        return 0;
+    }
+    if entry.session != 0 {
+        let ev = ForkEvent {
+            hdr: header(EventKind::Fork, parent, entry.session),
             child_tgid: tgid,
             _pad: 0,
             creds: task::creds(task::current_task()),
-        },
-        Wake::Lazy,
-    );
+        };
+        emit(&ev, entry.session, Ring::Events);
+    }
     0
 }
 
-/// tracepoint/sched/sched_process_exec: argv from mm->arg_start..arg_end
+/// What a child inherits: a listener's child for a pending connection
+/// serves that session; any other child keeps its parent's session and
+/// role (a daemonising listener's child is still a listener).
+#[inline(always)]
+fn child_entry(p: &mut Proc) -> Proc {
+    if p.flags & PROC_LISTENER != 0 && p.pending != 0 {
+        let session = p.pending;
+        p.pending = 0;
+        return Proc {
+            session,
+            pending: 0,
+            flags: PROC_SERVER,
+            _pad: 0,
+        };
+    }
+    Proc {
+        session: p.session,
+        pending: 0,
+        flags: p.flags,
+        _pad: 0,
+    }
+}
+
+/// sched_process_exec(p, old_pid, bprm): argv from mm->arg_start..arg_end
 /// (complete here, unlike at sys_enter_execve).
-#[tracepoint]
-pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn proc_exec(ctx: RawTracePointContext) -> i32 {
     let tgid = current_tgid();
-    let cur = task::current_task();
-    let t = tracked(tgid);
-    let is_server = match task::exe_id(cur) {
-        Some(id) => unsafe { SERVER_BINARIES.get(&id).is_some() },
-        None => false,
-    };
-    let Some(t) = t else {
-        if is_server {
-            // An SSH server started outside any session: a listener.
-            let _ = LISTENERS.insert(&tgid, &0, 0);
-        } else {
-            let _ = LISTENERS.remove(&tgid);
+    let bprm: u64 = ctx.arg(tp::raw::EXEC_BPRM);
+    let file: u64 = read(bprm, off!(bprm_file)).unwrap_or(0);
+    let Some(p) = proc_of(tgid) else {
+        if servers::is_server_file(&ctx, file) {
+            if let Some(key) = servers::untracked_exec(&ctx, tgid) {
+                write_exec(
+                    bprm,
+                    file,
+                    tgid,
+                    key,
+                    EXEC_FLAG_SERVER_BINARY | EXEC_FLAG_SERVER_ROLE,
+                );
+            }
         }
         return 0;
     };
-    let Some(ev) = EXEC_SCRATCH.get_ptr_mut(0) else {
+    let p = unsafe { &mut *p };
+    let flags = if servers::is_server_file(&ctx, file) {
+        servers::tracked_exec(&ctx, tgid, p)
+    } else {
+        servers::leave_server(p);
+        0
+    };
+    if p.session == 0 {
+        // A listener that exec'd something else is no listener any more.
+        if p.flags & PROC_LISTENER == 0 {
+            let entry = *p;
+            procs_remove(tgid, &entry);
+        }
         return 0;
+    }
+    let role = if p.flags & PROC_SERVER != 0 && flags & EXEC_FLAG_LISTENER == 0 {
+        EXEC_FLAG_SERVER_ROLE
+    } else {
+        0
+    };
+    write_exec(bprm, file, tgid, p.session, flags | role);
+    0
+}
+
+/// Builds the exec record in the per-CPU scratch buffer and sends it.
+#[inline(always)]
+fn write_exec(bprm: u64, file: u64, tgid: u32, session: u64, flags: u32) {
+    let Some(ev) = EXEC_SCRATCH.get_ptr_mut(0) else {
+        return;
     };
     let ev = unsafe { &mut *ev };
-    ev.head = ExecHead {
-        hdr: header(EventKind::Exec, tgid, t.session),
-        ppid: task::ppid(cur),
-        flags: if is_server {
-            EXEC_FLAG_SERVER_BINARY
-        } else {
-            0
-        },
-        creds: task::creds(cur),
-        filename_len: 0,
-        args_len: 0,
-    };
-    // __data_loc char[] filename at offset 8: low 16 bits = offset in record.
-    let loc: u32 = unsafe { ctx.read_at(8) }.unwrap_or(0);
-    let src = unsafe { (ctx.as_ptr() as *const u8).add((loc & 0xffff) as usize) };
-    if let Ok(name) = unsafe { bpf_probe_read_kernel_str_bytes(src, &mut ev.filename) } {
-        ev.head.filename_len = name.len() as u32;
-        if name.len() >= EXEC_FILENAME_MAX - 1 {
+    let cur = task::current_task();
+    ev.head.hdr = header(EventKind::Exec, tgid, session);
+    ev.head.ppid = task::ppid(cur);
+    ev.head.flags = flags | unlinked_flags(file, &mut ev.head.dentry);
+    ev.head.creds = task::creds(cur);
+    ev.head.filename_len = 0;
+    ev.head.args_len = 0;
+    let name: u64 = read(bprm, off!(bprm_filename)).unwrap_or(0);
+    if let Ok(s) = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, &mut ev.filename) } {
+        ev.head.filename_len = s.len() as u32;
+        if s.len() >= EXEC_FILENAME_MAX - 1 {
             ev.head.flags |= EXEC_FLAG_FILENAME_TRUNCATED;
         }
     }
+    read_args(cur, ev);
+    let total = core::mem::size_of::<ExecHead>() + EXEC_FILENAME_MAX + ev.head.args_len as usize;
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            ev as *const ExecEvent as *const u8,
+            core::mem::size_of::<ExecEvent>(),
+        )
+    };
+    if total <= bytes.len() {
+        output(&bytes[..total], session, Ring::Events);
+    }
+}
+
+/// argv: the new image's mm->arg_start..arg_end, at most EXEC_ARGS_MAX.
+#[inline(always)]
+fn read_args(cur: u64, ev: &mut ExecEvent) {
     let mm: u64 = read(cur, off!(task_mm)).unwrap_or(0);
     let start: u64 = read(mm, off!(mm_arg_start)).unwrap_or(0);
     let end: u64 = read(mm, off!(mm_arg_end)).unwrap_or(0);
@@ -126,40 +185,51 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
             ev.head.flags |= EXEC_FLAG_ARGS_UNREADABLE;
         }
     }
-    let total = core::mem::size_of::<ExecHead>() + EXEC_FILENAME_MAX + ev.head.args_len as usize;
-    let bytes = unsafe {
-        core::slice::from_raw_parts(
-            ev as *const ExecEvent as *const u8,
-            core::mem::size_of::<ExecEvent>(),
-        )
-    };
-    if total <= bytes.len() {
-        output(&bytes[..total], Wake::Lazy);
-    }
-    0
 }
 
-/// tracepoint/sched/sched_process_exit: thread-group leader only.
-#[tracepoint]
-pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
-    let tgid = current_tgid();
-    if current_tid() != tgid {
+/// An executable with no link on any filesystem (deleted, or a memfd) has
+/// no trustworthy path: flag it and keep its dentry name ("memfd:NAME").
+#[inline(always)]
+fn unlinked_flags(file: u64, dentry_out: &mut [u8; EXEC_DENTRY_MAX]) -> u32 {
+    dentry_out[0] = 0;
+    let inode: u64 = read(file, off!(file_inode)).unwrap_or(0);
+    if read::<u32>(inode, off!(inode_nlink)).unwrap_or(1) != 0 {
         return 0;
     }
-    let Some(t) = tracked(tgid) else {
-        let _ = LISTENERS.remove(&tgid);
+    let dentry: u64 = read(file, off!(file_dentry)).unwrap_or(0);
+    let name: u64 = read(dentry, off!(dentry_name)).unwrap_or(0);
+    let got = unsafe { bpf_probe_read_kernel_str_bytes(name as *const u8, dentry_out) };
+    match got {
+        Ok(s) if s.starts_with(b"memfd:") => EXEC_FLAG_UNLINKED | EXEC_FLAG_MEMFD,
+        _ => EXEC_FLAG_UNLINKED,
+    }
+}
+
+/// sched_process_exit(p, group_dead): a process ends when its last thread
+/// does — not when its leader thread does (a leader may exit alone, and a
+/// non-leader's exec kills the leader).
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn proc_exit(ctx: RawTracePointContext) -> i32 {
+    let tgid = current_tgid();
+    let Some(p) = proc_of(tgid) else {
         return 0;
     };
-    let _ = TRACKED.remove(&tgid);
-    let _ = CRED_ARGS.remove(&tgid);
-    let exit_code = read::<u32>(task::current_task(), off!(task_exit_code)).unwrap_or(0);
-    emit(
-        &ExitEvent {
-            hdr: header(EventKind::Exit, tgid, t.session),
-            exit_code,
+    // A thread killed inside a setuid call leaves its syscall entry behind.
+    let _ = CRED_ARGS.remove(&current_tid());
+    let group_dead: u64 = ctx.arg(tp::raw::EXIT_GROUP_DEAD);
+    if group_dead & 0xff == 0 {
+        return 0;
+    }
+    let p = unsafe { *p };
+    servers::release(&p);
+    procs_remove(tgid, &p);
+    if p.session != 0 {
+        let ev = ExitEvent {
+            hdr: header(EventKind::Exit, tgid, p.session),
+            exit_code: task::exit_status(task::current_task()),
             _pad: 0,
-        },
-        Wake::Lazy,
-    );
+        };
+        emit(&ev, p.session, Ring::Events);
+    }
     0
 }

@@ -95,6 +95,11 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = crate::operators::socket::DEFAULT_PATH)]
         socket: PathBuf,
     },
+    /// Detach and remove kernel programs pinned with `--persist NAME`.
+    Unload {
+        /// The instance name given to --persist.
+        name: String,
+    },
     /// Reports over capture files: sessions, users, sources, tree, timeline.
     Report {
         /// Capture file; repeat `-r` for several (merged in time order).
@@ -204,6 +209,20 @@ struct AgentArgs {
     /// (repeatable; replaces the default list).
     #[arg(long = "server-binary", value_name = "PATH")]
     server_binaries: Vec<String>,
+    /// Pin the kernel programs under NAME (/sys/fs/bpf/ssh-trace/NAME): they
+    /// keep recording when the agent stops or dies, and the next agent with
+    /// the same NAME continues from there. `ssh-trace unload NAME` removes them.
+    #[arg(long, value_name = "NAME")]
+    persist: Option<String>,
+    /// Entries of the kernel's process table (sessions' processes and
+    /// listeners); a full table is counted and named per session.
+    #[arg(long, value_name = "N", default_value_t = ssh_trace_common::maps::PROCS_MAX,
+          value_parser = clap::value_parser!(u32).range(16..), hide = true)]
+    procs_max: u32,
+    /// The kernel programs explain on stderr why an exec was or was not
+    /// taken for an SSH server, a listener or an inetd-mode session.
+    #[arg(long)]
+    debug_kernel: bool,
     /// Privilege-separation users of the SSH servers (their uid is not a login).
     #[arg(long = "privsep-user", value_name = "NAME", default_values_t = ["sshd".to_string(), "_sshd".to_string()])]
     privsep_users: Vec<String>,
@@ -280,6 +299,9 @@ impl AgentArgs {
         };
         agent::Options {
             ring_bytes: self.ring_buffer_size,
+            persist: self.persist,
+            procs_max: self.procs_max,
+            debug_kernel: self.debug_kernel,
             server_binaries,
             privsep_users: self.privsep_users,
             formatter,
@@ -328,6 +350,14 @@ pub fn run() -> Result<()> {
         Command::Agent { config } => run_agent(crate::agent::options_from_config(&config)?),
         Command::Sessions { json, socket } => crate::operators::cli::sessions(&socket, json),
         Command::Top { socket } => crate::operators::top::run(&socket),
+        Command::Unload { name } => {
+            crate::probes::check_environment()?;
+            let pins = crate::probes::PinDir::new(&name)?;
+            if !pins.root().exists() {
+                anyhow::bail!("nothing pinned under {}", pins.root().display());
+            }
+            pins.clear()
+        }
         Command::Replay { read, out, window } => {
             replay::run(&read, out.formatter(), &window.selection()?)
         }

@@ -36,6 +36,15 @@ impl KernelEvent {
             Self::Bytes(e) => &e.hdr,
         }
     }
+
+    /// Session milestones (the connection starts, uids change, it ends):
+    /// kept before process-tree records when the agent falls behind.
+    pub fn is_milestone(&self) -> bool {
+        match self {
+            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) => true,
+            Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
+        }
+    }
 }
 
 /// Copies a `#[repr(C)]` record out of `buf` (which may be unaligned).
@@ -123,6 +132,7 @@ mod tests {
             creds: Creds::default(),
             filename_len: 8,
             args_len: 9,
+            ..Default::default()
         };
         let mut buf = bytes_of(&head);
         let mut name = b"/bin/ls\0".to_vec();

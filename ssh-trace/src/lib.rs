@@ -1,9 +1,9 @@
 //! ssh-trace: kernel programs → ring buffer reader → decode → session model
 //! → pipeline (select once) → consumers (operators' view, lines, capture
 //! file, agent-mode sinks). The binary (main.rs) only runs the CLI.
-// aya-log stays a dependency until its kernel-side use is decided (issue
-// 11, hygiene); nothing in userspace reads its records yet.
-use aya_log as _;
+// Used by the ssh-trace-gen binary (man pages and completions), not the library.
+use clap_complete as _;
+use clap_mangen as _;
 
 pub mod agent;
 pub mod capture;
@@ -24,5 +24,6 @@ pub mod report;
 pub mod rotate;
 pub mod session;
 pub mod sinks;
+pub mod sockdiag;
 pub mod spanned;
 pub mod text;

@@ -1,29 +1,138 @@
-//! Ring buffer reader: a thread that drains the kernel ring buffer into a
-//! bounded queue, so a slow consumer never stalls the kernel side. Records
-//! that do not fit the queue, or do not decode, are counted.
+//! Ring buffer reader: a thread that drains the kernel's two ring buffers
+//! (milestones first) into a queue bounded by bytes, so that a slow
+//! consumer never stalls the kernel side and a flood cannot grow memory.
+//! Past a soft limit only milestones (connects, uid changes, ends) are
+//! queued — the headroom is theirs; past the hard limit nothing is. Every
+//! record dropped is counted, per session.
 use std::{
+    collections::HashMap,
     os::fd::AsRawFd,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex,
     },
     thread::JoinHandle,
 };
 
 use aya::maps::{MapData, RingBuf};
-use ssh_trace_common::maps::READER_POLL_MS;
+use ssh_trace_common::maps::{MILESTONE_WAKE_NS, READER_POLL_MS};
 use tokio::sync::mpsc;
 
-use crate::decode::{decode, KernelEvent};
+use crate::{
+    decode::{decode, KernelEvent},
+    probes::Rings,
+};
 
-/// Batches in flight between the reader and the agent.
-pub const QUEUE_BATCHES: usize = 1024;
-const BATCH: usize = 256;
+/// After a pass that found records, the next look comes this soon (the
+/// kernel's milestone wake-ups are at most MILESTONE_WAKE_NS apart per CPU).
+const LINGER_MS: i32 = (MILESTONE_WAKE_NS / 1_000_000) as i32;
+/// At the stop, the rings are read for at most this long.
+const STOP_DRAIN: std::time::Duration = std::time::Duration::from_millis(200);
+/// Records taken from the rings per pass: the thread then hands them on.
+const PASS_RECORDS: usize = 4096;
+/// Decoded records waiting for the agent, in bytes: above the soft limit
+/// process-tree records are dropped, above the hard limit everything.
+pub const QUEUE_SOFT_BYTES: usize = 16 << 20;
+pub const QUEUE_HARD_BYTES: usize = 20 << 20;
+/// Batches in flight (a second bound; the byte budget is the real one).
+const QUEUE_BATCHES: usize = 4096;
 
 #[derive(Default)]
 pub struct ReaderStats {
+    /// Records taken from the rings (decoded or not).
+    pub consumed: AtomicU64,
     pub queue_lost: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Records dropped from the queue per session key, since last taken.
+    queue_lost_by_session: Mutex<HashMap<u64, u64>>,
+    /// Bytes of decoded records queued and not yet handled.
+    queued_bytes: AtomicUsize,
+}
+
+impl ReaderStats {
+    /// Per-session queue drops since the last call.
+    pub fn take_session_losses(&self) -> HashMap<u64, u64> {
+        std::mem::take(
+            &mut *self
+                .queue_lost_by_session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    fn lose(&self, lost: &[KernelEvent]) {
+        if lost.is_empty() {
+            return;
+        }
+        self.queue_lost
+            .fetch_add(lost.len() as u64, Ordering::Relaxed);
+        let mut by = self
+            .queue_lost_by_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for ev in lost {
+            let s = ev.header().session;
+            if s != 0 {
+                *by.entry(s).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// Records handed to the agent in kernel time order. Dropping the batch
+/// (or taking its records) gives its bytes back to the queue budget.
+pub struct Batch {
+    events: Vec<KernelEvent>,
+    bytes: usize,
+    stats: Option<Arc<ReaderStats>>,
+}
+
+impl Batch {
+    /// Records that were never in the reader's queue (tests, synthetic ones).
+    pub fn unqueued(events: Vec<KernelEvent>) -> Self {
+        Self {
+            events,
+            bytes: 0,
+            stats: None,
+        }
+    }
+
+    /// The records; their bytes leave the queue budget now.
+    pub fn into_records(mut self) -> Vec<KernelEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, KernelEvent> {
+        self.events.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Batch {
+    type Item = &'a KernelEvent;
+    type IntoIter = std::slice::Iter<'a, KernelEvent>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.events.iter()
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(st) = &self.stats {
+            st.queued_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 pub struct Reader {
@@ -33,50 +142,14 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn spawn(
-        mut ring: RingBuf<MapData>,
-    ) -> std::io::Result<(Self, mpsc::Receiver<Vec<KernelEvent>>)> {
+    pub fn spawn(rings: Rings) -> std::io::Result<(Self, mpsc::Receiver<Batch>)> {
         let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
         let stats = Arc::new(ReaderStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (stats.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("ring-reader".into())
-            .spawn(move || {
-                let fd = ring.as_raw_fd();
-                loop {
-                    let stopping = sp.load(Ordering::Relaxed);
-                    let mut batch = Vec::with_capacity(BATCH);
-                    while let Some(item) = ring.next() {
-                        match decode(&item) {
-                            Ok(ev) => batch.push(ev),
-                            Err(_) => {
-                                st.decode_errors.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        if batch.len() == BATCH {
-                            send(
-                                &tx,
-                                std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
-                                &st,
-                            );
-                        }
-                    }
-                    if !batch.is_empty() {
-                        send(&tx, batch, &st);
-                    }
-                    if stopping {
-                        break;
-                    }
-                    let mut pfd = libc::pollfd {
-                        fd,
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                    // SAFETY: one valid pollfd.
-                    unsafe { libc::poll(&mut pfd, 1, READER_POLL_MS) };
-                }
-            })?;
+            .spawn(move || run(rings, tx, st, sp))?;
         Ok((
             Self {
                 stats,
@@ -96,9 +169,121 @@ impl Reader {
     }
 }
 
-fn send(tx: &mpsc::Sender<Vec<KernelEvent>>, batch: Vec<KernelEvent>, st: &ReaderStats) {
-    let n = batch.len() as u64;
-    if tx.try_send(batch).is_err() {
-        st.queue_lost.fetch_add(n, Ordering::Relaxed);
+fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Arc<AtomicBool>) {
+    let fds = [rings.milestones.as_raw_fd(), rings.events.as_raw_fd()];
+    // The kernel wakes us for a milestone at most once a millisecond per
+    // CPU; after milestones came, look again a millisecond later, so that a
+    // burst's later ones (a login right after its setgid calls) are not
+    // left for the next slow poll. Process records alone never hurry us.
+    let mut stop_by: Option<std::time::Instant> = None;
+    loop {
+        if stop_by.is_none() && stop.load(Ordering::Relaxed) {
+            stop_by = Some(std::time::Instant::now() + STOP_DRAIN);
+        }
+        // Milestones first: they keep their place whatever the other ring holds.
+        let mut pass = Vec::with_capacity(256);
+        let more = drain(&mut rings.milestones, &mut pass, PASS_RECORDS, &st)
+            | drain(&mut rings.events, &mut pass, PASS_RECORDS, &st);
+        let milestones = pass.iter().any(KernelEvent::is_milestone);
+        if !pass.is_empty() {
+            // Two rings, one stream: records in the order they happened.
+            pass.sort_by_key(|e| e.header().ktime_ns);
+            send(&tx, pass, &st);
+        }
+        // At the stop, what the kernel already wrote is read — for a
+        // bounded time: a flood that goes on must not hold the stop.
+        match stop_by {
+            Some(t) if !more || std::time::Instant::now() >= t => break,
+            _ if more => continue,
+            Some(_) => continue,
+            None => {}
+        }
+        wait(
+            &fds,
+            if milestones {
+                LINGER_MS
+            } else {
+                READER_POLL_MS
+            },
+        );
     }
+}
+
+/// Takes up to `max` records; true when the ring may hold more.
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    out: &mut Vec<KernelEvent>,
+    max: usize,
+    st: &ReaderStats,
+) -> bool {
+    for _ in 0..max {
+        let Some(item) = ring.next() else {
+            return false;
+        };
+        st.consumed.fetch_add(1, Ordering::Relaxed);
+        match decode(&item) {
+            Ok(ev) => out.push(ev),
+            Err(_) => {
+                st.decode_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    true
+}
+
+fn wait(fds: &[i32; 2], timeout_ms: i32) {
+    let mut pfd = fds.map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY: two valid pollfds.
+    unsafe { libc::poll(pfd.as_mut_ptr(), 2, timeout_ms) };
+}
+
+/// What a decoded record holds in memory, roughly.
+fn cost(ev: &KernelEvent) -> usize {
+    std::mem::size_of::<KernelEvent>()
+        + match ev {
+            KernelEvent::Exec(e) => e.executable.len() + e.args.text_len(),
+            _ => 0,
+        }
+}
+
+fn send(tx: &mpsc::Sender<Batch>, events: Vec<KernelEvent>, st: &Arc<ReaderStats>) {
+    let queued = st.queued_bytes.load(Ordering::Relaxed);
+    let events = admit(events, queued, st);
+    if events.is_empty() {
+        return;
+    }
+    let bytes: usize = events.iter().map(cost).sum();
+    st.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+    let batch = Batch {
+        events,
+        bytes,
+        stats: Some(st.clone()),
+    };
+    if let Err(e) = tx.try_send(batch) {
+        let batch = match e {
+            mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
+        };
+        st.lose(&batch.events);
+    }
+}
+
+/// What of a pass fits the queue with `queued` bytes in it: everything
+/// under the soft limit, only milestones under the hard one.
+fn admit(events: Vec<KernelEvent>, queued: usize, st: &ReaderStats) -> Vec<KernelEvent> {
+    let bytes: usize = events.iter().map(cost).sum();
+    if queued + bytes <= QUEUE_SOFT_BYTES {
+        return events;
+    }
+    let (keep, lost): (Vec<_>, Vec<_>) = events.into_iter().partition(KernelEvent::is_milestone);
+    st.lose(&lost);
+    let kept: usize = keep.iter().map(cost).sum();
+    if queued + kept <= QUEUE_HARD_BYTES {
+        return keep;
+    }
+    st.lose(&keep);
+    Vec::new()
 }

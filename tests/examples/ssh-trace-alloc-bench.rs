@@ -96,6 +96,7 @@ fn exec(t: u64) -> Vec<u8> {
         creds,
         filename_len: file.len() as u32,
         args_len: args.len() as u32,
+        ..Default::default()
     };
     let mut buf = bytes_of(&head);
     let mut name = file.to_vec();

@@ -8,12 +8,13 @@
 #![allow(unused_crate_dependencies)]
 use std::{
     io::{Read, Write},
-    net::TcpStream,
+    net::{TcpListener, TcpStream},
+    sync::Arc,
     time::Instant,
 };
 
 use anyhow::{Context, Result};
-use std::sync::Arc;
+use prometheus_client::registry::Registry;
 
 use ssh_trace::{
     event::*,
@@ -98,6 +99,21 @@ fn scrape(addr: &str) -> Result<(f64, usize)> {
     Ok((t0.elapsed().as_secs_f64() * 1e3, body.len()))
 }
 
+/// The endpoint on a current-thread runtime of its own, as in the agent; the
+/// bench itself stays synchronous.
+fn serve_in_background(listener: TcpListener, registry: Arc<Registry>) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            server::serve(listener, registry)?;
+            std::future::pending::<Result<()>>().await
+        })
+    });
+    Ok(())
+}
+
 /// The n-th argument, or `default`.
 fn arg<T: std::str::FromStr>(n: usize, default: T) -> Result<T>
 where
@@ -139,7 +155,7 @@ fn main() -> Result<()> {
         enabled: true,
         limit: ip_limit,
     });
-    server::serve(listener, metrics.registry.clone())?;
+    serve_in_background(listener, metrics.registry.clone())?;
     let mut live = Live::new();
     let cfg = Config::parse(RULES).context("bench rules")?;
     let mut engine = Engine::new(cfg.rules, None, 0);

@@ -1,11 +1,17 @@
-//! End-to-end harness for ssh-trace: a private OpenSSH sshd on loopback, a
-//! test user with keys, the real ssh client, and the real agent streaming
-//! JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
+//! End-to-end harness for ssh-trace: private SSH servers on loopback
+//! (servers.rs), a test user with keys, the real ssh client, and the real
+//! agent streaming JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
 // The lib's unit tests see the dev-dependencies of the examples and tests.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
+pub mod conformance;
+pub mod held;
 pub mod json_schema;
 pub mod peers;
+pub mod prometheus;
 pub mod schema;
+pub mod servers;
+
+pub use servers::{Kind, Server, Sshd};
 
 use std::{
     io::{BufRead, BufReader},
@@ -52,10 +58,9 @@ pub struct World {
     pub uid: u32,
     pub key: PathBuf,
     pub wrong_key: PathBuf,
-    pub host_key: PathBuf,
 }
 
-fn run(cmd: &mut Command) -> Result<String> {
+pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -93,11 +98,7 @@ fn make_world() -> Result<World> {
             .arg(&p))?;
         Ok(p)
     };
-    let (key, wrong_key, host_key) = (
-        keygen("user_key")?,
-        keygen("wrong_key")?,
-        keygen("host_key")?,
-    );
+    let (key, wrong_key) = (keygen("user_key")?, keygen("wrong_key")?);
     let home = PathBuf::from(format!("/home/{TEST_USER}"));
     let ssh_dir = home.join(".ssh");
     std::fs::create_dir_all(&ssh_dir)?;
@@ -126,91 +127,11 @@ fn make_world() -> Result<World> {
         uid,
         key,
         wrong_key,
-        host_key,
     })
-}
-
-/// A private sshd on 127.0.0.1 with its own config and log.
-pub struct Sshd {
-    pub port: u16,
-    pub log: PathBuf,
-    child: Child,
 }
 
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-impl Sshd {
-    pub fn start(name: &str) -> Result<Self> {
-        Self::start_on(name, &["127.0.0.1"])
-    }
-
-    /// An sshd listening on the given local addresses (e.g. a test
-    /// network's, for clients in the test's own network namespaces).
-    pub fn start_on(name: &str, addresses: &[&str]) -> Result<Self> {
-        let w = world();
-        let port = free_port()?;
-        let listen: String = addresses
-            .iter()
-            .map(|a| format!("ListenAddress {a}\n"))
-            .collect();
-        let cfg = w.dir.join(format!("sshd_{name}.conf"));
-        let log = w.dir.join(format!("sshd_{name}.log"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "Port {port}\n{listen}HostKey {}\nUsePAM no\nStrictModes no\n\
-                 AllowUsers {TEST_USER}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PidFile none\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n\
-                 Subsystem sftp /usr/lib/openssh/sftp-server\n",
-                w.host_key.display()
-            ),
-        )?;
-        let child = Command::new("/usr/sbin/sshd")
-            .arg("-D")
-            .arg("-f")
-            .arg(&cfg)
-            .arg("-E")
-            .arg(&log)
-            .stdin(Stdio::null())
-            .spawn()
-            .context("starting sshd")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let first = addresses.first().copied().unwrap_or("127.0.0.1");
-        while std::net::TcpStream::connect((first, port)).is_err() {
-            if Instant::now() > deadline {
-                bail!(
-                    "sshd did not listen on {port}; log: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Self { port, log, child })
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Client ports of connections sshd logged ("Connection from IP port N").
-    pub fn logged_client_ports(&self) -> Vec<u16> {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines()
-            .filter_map(|l| {
-                let rest = l.split("Connection from ").nth(1)?;
-                rest.split_whitespace().nth(2)?.parse().ok()
-            })
-            .collect()
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// What one ssh client run showed.
@@ -244,27 +165,102 @@ pub fn ssh_base(sshd: &Sshd, key: &Path) -> Command {
 }
 
 pub fn parse_run(out: std::process::Output) -> SshRun {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    parse_output(
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn parse_output(success: bool, stdout: String, stderr: String) -> SshRun {
     let transferred = stderr.lines().find_map(|l| {
         let rest = l.strip_prefix("Transferred: sent ")?;
         let (sent, rest) = rest.split_once(", received ")?;
         let received = rest.split_whitespace().next()?;
         Some((sent.parse().ok()?, received.parse().ok()?))
     });
-    // SSH_CONNECTION = "client_ip client_port server_ip server_port".
-    let client_port = stdout.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() == 4 && f[0].contains('.'))
-            .then(|| f[1].parse().ok())
-            .flatten()
-    });
+    let client_port = stdout.lines().find_map(connection_port);
     SshRun {
-        success: out.status.success(),
+        success,
         stdout,
         stderr,
         transferred,
         client_port,
+    }
+}
+
+/// The client port of a `$SSH_CONNECTION` line
+/// ("client_ip client_port server_ip server_port").
+pub fn connection_port(line: &str) -> Option<u16> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    (f.len() == 4 && f[0].contains('.'))
+        .then(|| f[1].parse().ok())
+        .flatten()
+}
+
+/// tests/fixtures/count_proxy.py as the client's ProxyCommand: it relays
+/// the connection and counts the TCP payload each way, an independent
+/// witness of what the server's socket moved.
+pub struct CountProxy {
+    counts: PathBuf,
+    /// `-o` argument for ssh.
+    pub option: String,
+}
+
+/// What the proxy counted: its local port (the session's source port),
+/// bytes sent to the server and bytes received from it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Counted {
+    pub port: u16,
+    pub sent: u64,
+    pub received: u64,
+}
+
+impl CountProxy {
+    pub fn new(server: &Server, name: &str) -> Self {
+        let counts = world()
+            .dir
+            .join(format!("proxy_counts_{}_{name}", server.port));
+        let _ = std::fs::remove_file(&counts);
+        let option = format!(
+            "ProxyCommand=python3 {} 127.0.0.1 {} {}",
+            workspace_root()
+                .join("tests/fixtures/count_proxy.py")
+                .display(),
+            server.port,
+            counts.display()
+        );
+        Self { counts, option }
+    }
+
+    /// The counts, written when the proxy exited.
+    pub fn counted(&self) -> Result<Counted> {
+        Self::read(&self.counts)
+    }
+
+    /// The counts so far, while the proxy runs.
+    pub fn live(&self) -> Result<Counted> {
+        let mut p = self.counts.clone().into_os_string();
+        p.push(".live");
+        Self::read(Path::new(&p))
+    }
+
+    fn read(path: &Path) -> Result<Counted> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let v: Vec<u64> = text
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("counts {text:?}"))?;
+        match v[..] {
+            [port, sent, received] => Ok(Counted {
+                port: u16::try_from(port)?,
+                sent,
+                received,
+            }),
+            _ => bail!("counts {text:?}: expected three numbers"),
+        }
     }
 }
 
@@ -295,6 +291,18 @@ pub fn ssh(sshd: &Sshd, extra: &[&str], cmd: &str) -> Result<SshRun> {
         .stdin(Stdio::null())
         .output()?;
     Ok(parse_run(out))
+}
+
+/// A login attempt as the test user with the wrong key: refused by sshd (a
+/// connection that never authenticates).
+pub fn ssh_wrong_key(sshd: &Sshd) {
+    let out = ssh_base(sshd, &world().wrong_key)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg("true")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running ssh");
+    assert!(!out.status.success(), "the wrong key was accepted");
 }
 
 /// The agent running `tail --json`, its lines collected as they come.
@@ -427,6 +435,20 @@ impl Drop for Tracer {
     }
 }
 
+/// Calls `f` every 100 ms until it gives a value or the time is up.
+pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The native event type of a line in any JSON format: `event` (native),
 /// `event.action` (ECS) or `metadata.event_code` (OCSF).
 pub fn event_name(e: &Value) -> &str {
@@ -448,6 +470,28 @@ pub fn session_events(events: &[Value], port: u16) -> Vec<Value> {
 
 pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// The only event of `kind` in `events`.
+pub fn one<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    let found = of_kind(events, kind);
+    assert_eq!(found.len(), 1, "expected one {kind}, got {found:?}");
+    found[0]
+}
+
+/// Matches the end of the session whose client port is `port`.
+pub fn ended(port: u16) -> impl Fn(&Value) -> bool {
+    move |e: &Value| e["event"] == "session.end" && e["session"]["source"]["port"] == port
+}
+
+/// Every line the agent wrote must match docs/schema.md.
+pub fn check_schema(events: &[Value]) {
+    let schema = schema::Schema::load().unwrap();
+    for e in events {
+        if let Err(err) = schema.check(e) {
+            panic!("{err}\nin: {e}");
+        }
+    }
 }
 
 pub fn args_of(e: &Value) -> Vec<String> {

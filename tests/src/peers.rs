@@ -232,8 +232,19 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(config: &Path, ready_file: &Path) -> Result<Self> {
-        let stderr = config.with_extension("stderr");
-        let child = Command::new(agent_bin())
+        Self::start_bin(
+            &agent_bin(),
+            config,
+            ready_file,
+            &config.with_extension("stderr"),
+        )
+    }
+
+    /// The same with a given binary (e.g. an installed one), its standard
+    /// error written to `stderr`.
+    pub fn start_bin(bin: &Path, config: &Path, ready_file: &Path, stderr: &Path) -> Result<Self> {
+        let stderr = stderr.to_path_buf();
+        let child = Command::new(bin)
             .arg("agent")
             .arg("--config")
             .arg(config)

@@ -221,12 +221,23 @@ webhook = "http://127.0.0.1:{dead}/nobody-listens"
     let events = tracer.stop().unwrap();
     schema_ok(&events);
 
-    let idle = alerts(&events, "alert.idle");
-    assert_eq!(idle.len(), 1);
+    // One alert per idle period: the first period (since the start) ends
+    // with a1's login. Later ones may come on a loaded machine, where the
+    // logins below can be more than the rule's 2 s apart.
+    let first_login = events
+        .iter()
+        .position(|e| e["event"] == "session.login")
+        .expect("a login");
+    let idle: Vec<&Value> = events[..first_login]
+        .iter()
+        .filter(|e| e["event"] == "alert.idle")
+        .collect();
+    assert_eq!(idle.len(), 1, "once in the first idle period");
     assert!(idle[0]["alert"]["evidence"]["idle_s"].as_u64().unwrap() >= 2);
     assert!(idle[0].get("session").is_none());
     let after = alerts(&events, "alert.login_after_idle");
-    assert_eq!(after.len(), 1);
+    // One per idle period that a login ended.
+    assert!(!after.is_empty() && after.len() <= alerts(&events, "alert.idle").len());
     assert_eq!(
         after[0]["session"]["source"]["port"],
         a1.client_port.unwrap()

@@ -111,7 +111,7 @@ fn ecs_and_ocsf_carry_the_native_values_of_a_real_session() {
         assert_eq!(e["process"]["entry_leader"]["entry_meta"]["type"], "sshd");
         assert_eq!(
             e["process"]["entry_leader"]["entry_meta"]["source"],
-            json!({"ip": "127.0.0.1", "port": port})
+            json!({"ip": "127.0.0.1"})
         );
         assert_eq!(
             (&e["source"]["ip"], &e["source"]["port"]),
@@ -122,7 +122,7 @@ fn ecs_and_ocsf_carry_the_native_values_of_a_real_session() {
         assert_eq!(e["event"]["kind"], "event");
     }
     let c = one(&ecs, "session.connect");
-    assert_eq!(c["event"]["category"], json!(["network", "session"]));
+    assert_eq!(c["event"]["category"], json!(["network"]));
     assert_eq!(c["event"]["type"], json!(["connection", "start"]));
     assert!(c.get("user").is_none(), "no user before login: {c}");
     let l = one(&ecs, "session.login");

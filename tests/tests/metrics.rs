@@ -7,80 +7,13 @@ mod ops;
 
 use std::{
     io::Write,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use ops::*;
 use serde_json::Value;
-use ssh_trace_tests::*;
-
-struct Prometheus {
-    child: Child,
-    port: u16,
-}
-
-impl Prometheus {
-    fn start(name: &str, target: &str) -> Prometheus {
-        let dir = world().dir.join(format!("prometheus_{name}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("prometheus.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ssh-trace\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let port = free_port().unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (run `cargo xtask setup`)");
-        Prometheus { child, port }
-    }
-
-    /// The single value of an instant query, if any.
-    fn value(&self, query: &str) -> Option<f64> {
-        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
-        let body = ureq::get(&url)
-            .query("query", query)
-            .call()
-            .ok()?
-            .into_body()
-            .read_to_string()
-            .ok()?;
-        let v: Value = serde_json::from_str(&body).ok()?;
-        let r = v["data"]["result"].as_array()?;
-        if r.len() != 1 {
-            return None;
-        }
-        r[0]["value"][1].as_str()?.parse().ok()
-    }
-
-    /// Waits until the query has exactly `want`.
-    fn wait_for(&self, query: &str, want: f64) -> Option<f64> {
-        let got = wait_until(Duration::from_secs(20), || {
-            self.value(query).filter(|v| *v == want)
-        });
-        got.or_else(|| self.value(query))
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use ssh_trace_tests::{prometheus::Prometheus, *};
 
 #[test]
 fn prometheus_scrapes_counts_of_real_sessions() {
@@ -114,13 +47,7 @@ fn prometheus_scrapes_counts_of_real_sessions() {
     for _ in 0..2 {
         assert!(ssh(&sshd, &[], "true").unwrap().success);
     }
-    let bad = ssh_base(&sshd, &world().wrong_key)
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .arg("true")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    ssh_wrong_key(&sshd);
     drop(pty);
     let events = wait_ends(&tracer, 4);
     let ends: Vec<&Value> = of_kind(&events, "session.end");

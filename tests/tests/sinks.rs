@@ -34,6 +34,10 @@ fn session_lines(lines: &[String]) -> Vec<(String, i128)> {
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .filter(|e| !e["event"].as_str().unwrap_or("").starts_with("agent."))
+        // session.bytes are samples each agent takes on its own one-second
+        // clock (sock_diag), so two agents' samples differ; session.end's
+        // totals are the kernel's and the same in both.
+        .filter(|e| e["event"] != "session.bytes")
         .map(|mut e| {
             let port = e["session"]["source"]["port"].clone();
             let id = e["session"]["id"].take();

@@ -1,5 +1,5 @@
-//! Project tasks: `cargo xtask setup | run | test | bench`.
 mod bench;
+mod dist;
 mod setup;
 
 use std::process::Command;
@@ -17,7 +17,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Install what the build and the tests need (idempotent; root).
-    Setup,
+    Setup {
+        /// Also what `dist` needs (cargo-deb, dpkg-dev).
+        #[arg(long)]
+        dist: bool,
+    },
     /// Set up, build (release) and run ssh-trace with the given arguments.
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -29,12 +33,15 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Set up, build (release) and print figures: `exec` (default), `capture`, `compare`,
+    /// Set up, build (release) and print figures: `cost` (default), `capture`, `compare`,
     /// `fidelity`, `sinks`, `operators`, `alloc`.
     Bench {
         #[command(subcommand)]
         what: Option<bench::What>,
     },
+    /// Set up, build (release) and make the Debian package
+    /// (target/release/debian/ssh-trace_VERSION_ARCH.deb).
+    Dist(dist::Args),
 }
 
 pub fn workspace_root() -> std::path::PathBuf {
@@ -75,7 +82,13 @@ pub fn build_agent(release: bool) -> Result<std::path::PathBuf> {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Setup => setup::run(),
+        Cmd::Setup { dist } => {
+            setup::run()?;
+            if dist {
+                dist::tools()?;
+            }
+            Ok(())
+        }
         Cmd::Run { args } => {
             setup::run()?;
             let bin = build_agent(true)?;
@@ -84,17 +97,24 @@ fn main() -> Result<()> {
         }
         Cmd::Test { args } => {
             setup::run()?;
+            // The package test installs a package of the same debug build.
+            let deb = dist::run(&dist::Args { debug: true })?;
             let bin = build_agent(false)?;
             let mut c = cargo();
             c.args(["test", "--workspace"])
                 .args(&args)
-                .env("SSH_TRACE_BIN", &bin);
+                .env("SSH_TRACE_BIN", &bin)
+                .env("SSH_TRACE_DEB", &deb);
             run_status(&mut c)
         }
         Cmd::Bench { what } => {
             setup::run()?;
             let bin = build_agent(true)?;
             bench::run(&bin, what)
+        }
+        Cmd::Dist(args) => {
+            setup::run()?;
+            dist::run(&args).map(|_| ())
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Idempotent installation of everything the build and tests need on a
 //! fresh Debian machine (as root): nightly rust-src, bpf-linker built
-//! against nightly's own LLVM, Debian packages, tracefs.
+//! against nightly's own LLVM, Debian packages, the SSH servers the tests
+//! run (OpenSSH 10 unpacked beside the system's, dropbear,
+//! systemd-socket-activate), tracefs.
+mod openssh10;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -13,6 +17,10 @@ use crate::run_status;
 const PACKAGES: &[&str] = &[
     "openssh-server",
     "openssh-client",
+    // The end-to-end tests' other servers: dropbear, and sshd -i under
+    // systemd-socket-activate (in Debian's systemd package).
+    "dropbear-bin",
+    "systemd",
     "sudo",
     "iproute2",
     "procps",
@@ -23,6 +31,9 @@ const PACKAGES: &[&str] = &[
     // Operators' view tests: a real Prometheus (and promtool), tmux for `top`.
     "prometheus",
     "tmux",
+    // The package test: `man` renders the installed pages (systemd, above,
+    // also gives it systemd-analyze to verify the installed unit).
+    "man-db",
 ];
 
 fn home() -> PathBuf {
@@ -31,7 +42,7 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| "/root".into())
 }
 
-fn cargo_bin() -> PathBuf {
+pub fn cargo_bin() -> PathBuf {
     std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| home().join(".cargo"))
@@ -67,6 +78,7 @@ pub fn run() -> Result<()> {
     bpf_linker()?;
     if is_root() {
         packages()?;
+        openssh10::install()?;
         tracefs()?;
         std::fs::create_dir_all("/run/sshd").context("creating /run/sshd")?;
     } else {
@@ -75,7 +87,7 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
@@ -179,6 +191,8 @@ pub fn bench_packages() -> Result<()> {
     install(&[
         "auditd",
         "bpftrace",
+        // Non-SSH workloads of the cost benchmark.
+        "iperf3",
         "util-linux",
         "iptables",
         "netcat-openbsd",
@@ -189,7 +203,7 @@ fn packages() -> Result<()> {
     install(PACKAGES)
 }
 
-fn install(packages: &[&str]) -> Result<()> {
+pub fn install(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()

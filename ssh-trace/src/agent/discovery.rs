@@ -3,12 +3,11 @@
 //! table. A map that refuses an entry is counted, never ignored.
 use std::collections::HashSet;
 
-use ssh_trace_common::maps::{Tracked, TRACKED_ADOPT_SOCK};
-
 use crate::{
     event::Event,
     probes::{Maps, ServerBinaries},
     session::{discover, SessionTable},
+    sockdiag,
 };
 
 /// Entries the kernel maps refused during discovery.
@@ -20,70 +19,78 @@ pub struct Missed {
     pub listeners: u64,
 }
 
+/// Where what discovery finds goes: the session table (and its events),
+/// and the live byte counts of the sessions' connections.
+pub struct Found<'a> {
+    pub table: &'a mut SessionTable,
+    pub bytes: &'a mut sockdiag::Poller,
+    pub events: &'a mut Vec<Event>,
+}
+
 /// Puts listeners and open sessions found in /proc into the kernel maps and
 /// the session table. Run twice: a process forked between the programs
 /// attaching and the first scan has an untracked parent in the kernel.
-pub fn run(
-    maps: &mut Maps,
-    servers: &ServerBinaries,
-    privsep: &HashSet<u32>,
-    table: &mut SessionTable,
-    events: &mut Vec<Event>,
-) -> Missed {
+pub fn run(maps: &mut Maps, servers: &ServerBinaries, privsep: &HashSet<u32>, to: Found) -> Missed {
     let boot = discover::boot_wall_ns();
     let mut seen: HashSet<u64> = HashSet::new();
     let mut missed = Missed::default();
     for _ in 0..2 {
         let procs = discover::all_procs(servers);
-        let snap = discover::snapshot(&procs, privsep, |k| table.session_id(k), boot);
+        let snap = discover::snapshot(&procs, privsep, |k| to.table.session_id(k), boot);
         for l in snap.listeners {
-            if maps.listeners.get(&l, 0).is_err() && maps.listeners.insert(l, 0, 0).is_err() {
+            if let Err(e) = maps.add_listener(l) {
+                eprintln!("ssh-trace: warning: {e:#}");
                 missed.listeners += 1;
             }
         }
-        for found in snap.sessions {
-            let key = found.session.key;
-            // Accepted after the listeners went into the map: the kernel
-            // already tracks it under its own key.
+        for mut found in snap.sessions {
             let Some(&(root, _)) = found.procs.first() else {
                 continue;
             };
-            if maps.tracked.get(&root, 0).is_ok_and(|t| t.session != key) {
-                continue;
+            // The kernel may know the session already: accepted after the
+            // listeners went into the map, or from a previous agent whose
+            // programs persist. Its key (and so its id) is the kernel's.
+            let known = maps.session_of(root).filter(|&k| k != 0);
+            if let Some(k) = known {
+                found.session.rekey(k, to.table.session_id(k));
             }
-            missed.processes += track(maps, &found);
+            missed.processes += track(maps, &found, &procs);
+            let key = found.session.key;
+            if let Some(conn) = found.conn {
+                // A session the kernel knows has its connection in SESSION_SOCKS.
+                if known.is_none() {
+                    if let Err(e) = maps.add_discovered_sock(conn, key) {
+                        eprintln!("ssh-trace: warning: {e:#}");
+                    }
+                }
+                to.bytes.add(key, conn, 0);
+            }
             if seen.insert(key) {
-                table.add_discovered(found.session, &found.procs, events);
+                to.table
+                    .add_discovered(found.session, &found.procs, to.events);
             }
         }
     }
     if missed.listeners > 0 {
         eprintln!(
-            "ssh-trace: warning: {} SSH server listeners could not be put into the kernel's listener map (full?): their new sessions are not seen",
+            "ssh-trace: warning: {} SSH server listeners could not be put into the kernel's process table (full?): their new sessions are not seen",
             missed.listeners
         );
     }
     missed
 }
 
-/// Puts a session's processes into TRACKED; returns how many it refused.
-fn track(maps: &mut Maps, found: &discover::Found) -> u64 {
+/// Puts a session's processes into PROCS; returns how many it refused.
+fn track(
+    maps: &mut Maps,
+    found: &discover::Found,
+    procs: &std::collections::HashMap<u32, discover::ProcInfo>,
+) -> u64 {
     let mut refused = 0;
     for &(pid, _) in &found.procs {
-        if maps.tracked.get(&pid, 0).is_ok() {
-            continue;
-        }
-        let flags = if Some(pid) == found.io_pid {
-            TRACKED_ADOPT_SOCK
-        } else {
-            0
-        };
-        let t = Tracked {
-            session: found.session.key,
-            flags,
-            _pad: 0,
-        };
-        if maps.tracked.insert(pid, t, 0).is_err() {
+        let server = procs.get(&pid).is_some_and(|p| p.server);
+        if let Err(e) = maps.add_member(pid, found.session.key, server) {
+            eprintln!("ssh-trace: warning: {e:#}");
             refused += 1;
         }
     }

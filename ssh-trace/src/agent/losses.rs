@@ -3,7 +3,9 @@
 //! agent-mode sinks'. Reported as `agent.loss` within a second of growing.
 use std::sync::{atomic::Ordering, Arc};
 
-use ssh_trace_common::maps::{LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL};
+use ssh_trace_common::maps::{
+    LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, LOST_USER_LISTENERS,
+};
 
 use super::discovery::Missed;
 use crate::{
@@ -20,12 +22,17 @@ pub trait Kernel {
     fn counters(&self) -> [u64; 5];
     /// Stops the reader once it has read what the kernel already wrote.
     fn stop(&mut self);
+    /// Notes for a successor (persistent programs) how far this agent got:
+    /// `done` records had their events written out; `stopped`: cleanly.
+    fn note_progress(&mut self, done: u64, stopped: bool);
 }
 
 /// The loaded programs' maps and the ring-buffer reader.
 pub struct Attached {
     pub maps: Maps,
     pub reader: Reader,
+    /// The programs are pinned: progress is noted for the next agent.
+    pub persistent: bool,
 }
 
 impl Kernel for Attached {
@@ -33,8 +40,8 @@ impl Kernel for Attached {
         let k = self.maps.lost_totals();
         let st = &self.reader.stats;
         [
-            k[LOST_RINGBUF as usize],
-            k[LOST_TRACKED_FULL as usize],
+            k[LOST_RINGBUF as usize] + k[LOST_MILESTONES as usize],
+            k[LOST_TRACKED_FULL as usize] + k[LOST_USER_LISTENERS as usize],
             k[LOST_SOCKS_FULL as usize],
             st.queue_lost.load(Ordering::Relaxed),
             st.decode_errors.load(Ordering::Relaxed),
@@ -43,6 +50,17 @@ impl Kernel for Attached {
 
     fn stop(&mut self) {
         self.reader.stop();
+    }
+
+    fn note_progress(&mut self, done: u64, stopped: bool) {
+        if !self.persistent {
+            return;
+        }
+        let consumed = self.reader.stats.consumed.load(Ordering::Relaxed);
+        // A clean stop read everything it took.
+        let done = if stopped { consumed } else { done };
+        self.maps
+            .note_progress(crate::host::now_unix_ns(), consumed, done, stopped);
     }
 }
 

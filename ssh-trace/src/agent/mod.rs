@@ -23,11 +23,19 @@ use crate::{
     reader::Reader,
     session::{users, SessionTable},
     sinks::Queued,
+    sockdiag,
 };
 use losses::{Attached, Losses};
 
 pub struct Options {
     pub ring_bytes: u32,
+    /// Pin the programs under this instance name (they outlive the agent;
+    /// a restart continues where the last agent stopped).
+    pub persist: Option<String>,
+    /// Entries of the kernel's process table.
+    pub procs_max: u32,
+    /// The kernel programs explain their SSH-server decisions on stderr.
+    pub debug_kernel: bool,
     pub server_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
     /// Lines on standard output, if any.
@@ -59,6 +67,9 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         ring_bytes: cfg
             .ring_buffer_size
             .unwrap_or(ssh_trace_common::maps::DEFAULT_RING_BYTES),
+        persist: None,
+        procs_max: ssh_trace_common::maps::PROCS_MAX,
+        debug_kernel: false,
         server_binaries: cfg
             .server_binaries
             .unwrap_or_else(|| default_list(probes::DEFAULT_SERVER_BINARIES)),
@@ -127,12 +138,23 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
 
+    let persist = opts
+        .persist
+        .as_deref()
+        .map(probes::PinDir::new)
+        .transpose()?;
     let mut probes = Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
         servers: &servers,
+        persist,
+        procs_max: opts.procs_max,
+        debug_kernel: opts.debug_kernel,
     })?;
-    let (ring, mut maps) = probes.take_maps()?;
-    let (reader, rx) = Reader::spawn(ring).context("starting the ring buffer reader")?;
+    if let Some(p) = &probes.previous {
+        eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
+    }
+    let (rings, mut maps) = probes.take_maps()?;
+    let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
         .privsep_users
         .iter()
@@ -143,7 +165,13 @@ pub async fn run(mut opts: Options) -> Result<()> {
     // Programs are attached: whatever starts from now on is seen. What was
     // already running is found in /proc and put into the kernel maps.
     let mut events = Vec::new();
-    let missed = discovery::run(&mut maps, &servers, &privsep, &mut table, &mut events);
+    let mut bytes = sockdiag::Poller::default();
+    let found = discovery::Found {
+        table: &mut table,
+        bytes: &mut bytes,
+        events: &mut events,
+    };
+    let missed = discovery::run(&mut maps, &servers, &privsep, found);
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     pipeline.ops.start()?;
     let start = Body::AgentStart(Box::new(agent.clone()));
@@ -154,12 +182,19 @@ pub async fn run(mut opts: Options) -> Result<()> {
     pipeline.flush()?;
 
     let losses = Losses::new(sink_stats, missed);
+    let persistent = probes.persistent();
     let run = run_loop::Run {
         pipeline,
         table,
         losses,
-        kernel: Attached { maps, reader },
+        kernel: Attached {
+            maps,
+            reader,
+            persistent,
+        },
         rx,
+        bytes,
+        done: 0,
     };
     run.until_stopped(agent, signals()?).await?;
     drop(probes);

@@ -19,7 +19,9 @@ use crate::{
     decode::KernelEvent,
     event::{AgentInfo, AgentStop, AgentTotals, Body, Event},
     host,
+    reader::Batch,
     session::SessionTable,
+    sockdiag,
 };
 
 /// Kernel records handled per pass (a few milliseconds of work).
@@ -33,7 +35,11 @@ pub struct Run<K: Kernel> {
     pub table: SessionTable,
     pub losses: Losses,
     pub kernel: K,
-    pub rx: mpsc::Receiver<Vec<KernelEvent>>,
+    pub rx: mpsc::Receiver<Batch>,
+    /// Live byte counts of open sessions (sock_diag, once a tick).
+    pub bytes: sockdiag::Poller,
+    /// Records whose events went through the pipeline and out.
+    pub done: u64,
 }
 
 impl<K: Kernel> Run<K> {
@@ -68,20 +74,24 @@ impl<K: Kernel> Run<K> {
     }
 
     /// One bounded pass: `first` and what else is queued, up to PASS_RECORDS.
-    fn pass(&mut self, first: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
-        let mut records = first.len();
-        self.handle(first, events)?;
-        while records < PASS_RECORDS {
+    fn pass(&mut self, first: Batch, events: &mut Vec<Event>) -> Result<()> {
+        let mut records = first.len() as u64;
+        self.handle(first.into_records(), events)?;
+        while records < PASS_RECORDS as u64 {
             let Ok(batch) = self.rx.try_recv() else { break };
-            records += batch.len();
-            self.handle(batch, events)?;
+            records += batch.len() as u64;
+            self.handle(batch.into_records(), events)?;
         }
-        self.pipeline.flush()
+        self.pipeline.flush()?;
+        self.done += records;
+        self.kernel.note_progress(self.done, false);
+        Ok(())
     }
 
     /// Each record through the session model, its events through the pipeline.
-    fn handle(&mut self, batch: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
-        for rec in batch {
+    fn handle(&mut self, records: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
+        for rec in records {
+            self.bytes.observe(&rec);
             self.table.handle(rec, events);
             for ev in events.drain(..) {
                 self.pipeline.push(ev)?;
@@ -92,9 +102,14 @@ impl<K: Kernel> Run<K> {
 
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
+        self.kernel.note_progress(self.done, false);
         if let Some(loss) = self.losses.report(&self.kernel, now) {
             self.pipeline.push(loss)?;
         }
+        // Live byte counts of open sessions, idle ones included.
+        let counts = self.bytes.poll(host::monotonic_ns());
+        let mut events = Vec::new();
+        self.handle(counts, &mut events)?;
         self.pipeline.tick(now)
     }
 
@@ -110,7 +125,7 @@ impl<K: Kernel> Run<K> {
                 self.losses.dropped_at_stop += batch.len() as u64;
                 continue;
             }
-            self.handle(batch, events)?;
+            self.handle(batch.into_records(), events)?;
         }
         if let Some(loss) = self.losses.report(&self.kernel, host::now_unix_ns()) {
             self.pipeline.push(loss)?;
@@ -132,6 +147,7 @@ impl<K: Kernel> Run<K> {
         self.pipeline
             .push(Event::new(host::now_unix_ns(), None, body))?;
         self.pipeline.finish()?;
+        self.kernel.note_progress(self.done, true);
         eprintln!(
             "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
             totals.events,

@@ -24,6 +24,7 @@ use crate::{
     format::{FormatKind, Formatter},
     operators::{Operators, Options},
     pipeline::{Consumer, Lines, Pipeline},
+    reader::Batch,
     session::tests::{self as rec, all, USER},
 };
 
@@ -36,6 +37,7 @@ impl Kernel for Dropping {
         [self.0.get(), 0, 0, 0, 0]
     }
     fn stop(&mut self) {}
+    fn note_progress(&mut self, _: u64, _: bool) {}
 }
 
 #[derive(Clone, Default)]
@@ -71,7 +73,8 @@ async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
         .collect();
     let producer = std::thread::spawn(move || {
         let mut sent = 0u64;
-        while f.load(Ordering::Relaxed) && tx.blocking_send(batch.clone()).is_ok() {
+        while f.load(Ordering::Relaxed) && tx.blocking_send(Batch::unqueued(batch.clone())).is_ok()
+        {
             sent += 1;
         }
         sent
@@ -90,6 +93,8 @@ async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
         losses: Losses::new(Vec::new(), Missed::default()),
         kernel: Dropping(Cell::new(0)),
         rx,
+        bytes: Default::default(),
+        done: 0,
     };
     let flood = Duration::from_secs(3);
     let t0 = Instant::now();

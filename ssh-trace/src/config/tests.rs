@@ -8,9 +8,27 @@ fn err(text: &str) -> String {
 
 const SINK: &str = "[[sink]]\nname = \"a\"\n";
 
+const EXAMPLE: &str = include_str!("../../../dist/config.example.toml");
+
 #[test]
-fn example_config_parses() {
-    let cfg = parse(include_str!("../../../dist/config.example.toml")).unwrap();
+fn example_config_as_shipped_has_only_the_local_file_sink() {
+    let cfg = parse(EXAMPLE).unwrap();
+    let names: Vec<&str> = cfg.sinks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["archive"]);
+}
+
+#[test]
+fn example_config_parses_with_its_example_sinks_enabled() {
+    // Lines starting with `#` and no space are the examples to uncomment.
+    let enabled: String = EXAMPLE
+        .lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest) if !rest.is_empty() && !rest.starts_with([' ', '#']) => rest,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let cfg = parse(&enabled).unwrap();
     let names: Vec<&str> = cfg.sinks.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["archive", "siem-syslog", "splunk"]);
     assert!(matches!(

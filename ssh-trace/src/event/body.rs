@@ -44,6 +44,11 @@ impl Args {
         self.count == 0
     }
 
+    /// Bytes of text the arguments hold (their memory, near enough).
+    pub fn text_len(&self) -> usize {
+        self.joined.len()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> + Clone {
         self.joined.split('\0').take(self.count as usize)
     }

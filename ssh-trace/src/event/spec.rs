@@ -20,10 +20,19 @@ pub struct Spec {
     pub colour: &'static str,
     /// RFC 5424 severity: 4 warning for losses, 6 informational otherwise.
     pub syslog_severity: u8,
-    pub ecs: EcsClass,
+    pub ecs: Ecs,
     pub ocsf: Ocsf,
     /// Alert evidence fields: always there, and there when known.
     pub evidence: (&'static [&'static str], &'static [&'static str]),
+}
+
+/// The ECS classification of a type; `session.end` has two (ECS expects
+/// every category with every type: a session ends at logoff, a connection
+/// that never logged in is only a network connection).
+#[derive(Debug)]
+pub enum Ecs {
+    Always(EcsClass),
+    ByLogin { logged_in: EcsClass, not: EcsClass },
 }
 
 /// ECS event.kind, event.category and event.type.
@@ -83,6 +92,7 @@ pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
+pub const APP_ACTION_FAILED: Activity = act(6002, 99, "Action Failed");
 pub const FINDING: Activity = act(2004, 1, "Create");
 
 impl Activity {
@@ -102,6 +112,17 @@ impl Activity {
 
     pub fn type_uid(self) -> u32 {
         self.class_uid * 100 + self.activity_id
+    }
+
+    /// The caption OCSF gives type_uid: for 99 the activity is "Other",
+    /// whatever source name activity_name carries.
+    pub fn type_name(self) -> String {
+        let activity = if self.activity_id == 99 {
+            "Other"
+        } else {
+            self.activity_name
+        };
+        format!("{}: {activity}", self.class_name)
     }
 }
 
@@ -133,16 +154,18 @@ const fn base(
         always_selected: !session,
         colour,
         syslog_severity: 6,
-        ecs,
+        ecs: Ecs::Always(ecs),
         ocsf: Ocsf::Always(ocsf),
         evidence: (&[], &[]),
     }
 }
 
+/// A host-based detection that blocks nothing: intrusion_detection expects
+/// allowed/denied/info ("indicator" belongs to threat intelligence).
 const ALERT_ECS: EcsClass = EcsClass {
     kind: "alert",
     category: &["intrusion_detection"],
-    types: &["indicator"],
+    types: &["info"],
 };
 
 /// An alert type: with or without a session, its evidence fields.
@@ -160,7 +183,7 @@ const fn alert(
         always_selected: true,
         colour: ALERT_RED,
         syslog_severity: 6,
-        ecs: ALERT_ECS,
+        ecs: Ecs::Always(ALERT_ECS),
         ocsf: Ocsf::Always(FINDING),
         evidence: (always, known),
     }
@@ -208,7 +231,7 @@ static SESSION_CONNECT: Spec = base(
     1,
     true,
     CYAN,
-    event(&["network", "session"], &["connection", "start"]),
+    event(&["network"], &["connection", "start"]),
     SSH_OPEN,
 );
 static SESSION_LOGIN: Spec = base(
@@ -252,6 +275,10 @@ static SESSION_BYTES: Spec = base(
     TRAFFIC,
 );
 static SESSION_END: Spec = Spec {
+    ecs: Ecs::ByLogin {
+        logged_in: event(&["network", "session"], &["end"]),
+        not: event(&["network"], &["connection", "end"]),
+    },
     ocsf: Ocsf::ByLogin {
         logged_in: LOGOFF,
         not: SSH_CLOSE,
@@ -304,7 +331,7 @@ static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
 /// An action that failed is the agent's own trouble, like a loss.
 static ACTION_FAILED: Spec = Spec {
-    ecs: event(&["host"], &["info"]),
-    ocsf: Ocsf::Always(APP_LOSS),
+    ecs: Ecs::Always(event(&["host"], &["info"])),
+    ocsf: Ocsf::Always(APP_ACTION_FAILED),
     ..alert("alert.action_failed", 40, false, &["action", "error"], &[])
 };

@@ -77,6 +77,14 @@ impl Doc {
         for (k, v) in l.named() {
             self.put(&format!("{prefix}.{k}"), v);
         }
+        if !l.sinks.is_empty() {
+            let sinks: Vec<Value> = l
+                .sinks
+                .iter()
+                .map(|s| serde_json::json!({"sink": s.sink, "dropped": s.dropped}))
+                .collect();
+            self.put(&format!("{prefix}.sinks"), sinks);
+        }
     }
 
     /// Appends the document as one JSON line.

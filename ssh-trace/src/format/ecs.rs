@@ -2,7 +2,10 @@
 //! Fields ECS has no place for go under `ssh_trace.*`.
 use super::doc::{base_name, Doc};
 use crate::{
-    event::{AlertKind, Body, Event, IdChange, ProcessExec, SessionInfo, Severity, Traffic},
+    event::{
+        spec::{Ecs as ByType, EcsClass},
+        AlertKind, Body, Event, IdChange, ProcessExec, SessionInfo, Severity, Traffic,
+    },
     host::rfc3339,
 };
 
@@ -42,7 +45,7 @@ pub fn document(ev: &Event, host: &str) -> Doc {
     d.put("ecs.version", ECS_VERSION);
     d.put("host.name", host);
     d.put("agent.type", "ssh-trace");
-    let c = &ev.spec().ecs;
+    let c = class(ev);
     d.put("event.kind", c.kind);
     d.put("event.category", c.category.to_vec());
     d.put("event.type", c.types.to_vec());
@@ -55,13 +58,31 @@ pub fn document(ev: &Event, host: &str) -> Doc {
     d
 }
 
+/// event.kind, category and type: the type's, by login for session.end.
+fn class(ev: &Event) -> &'static EcsClass {
+    match &ev.spec().ecs {
+        ByType::Always(c) => c,
+        ByType::ByLogin { logged_in, not } => {
+            if matches!(&ev.body, Body::SessionEnd(c) if c.end.logged_in) {
+                logged_in
+            } else {
+                not
+            }
+        }
+    }
+}
+
 fn session(d: &mut Doc, s: &SessionInfo) {
     // The entry leader is the session's first process, forked by the sshd
     // listener; the session id names it across all events of the session.
     d.put("process.entry_leader.entity_id", s.id.to_string());
     d.put("process.entry_leader.entry_meta.type", "sshd");
     if let Some(src) = &s.source {
-        d.put_endpoint("process.entry_leader.entry_meta.source", src);
+        // ECS's entry_meta.source has only an ip; the port is in source.port.
+        d.put(
+            "process.entry_leader.entry_meta.source.ip",
+            src.ip.to_string(),
+        );
         d.put_endpoint("source", src);
     }
     if let Some(dst) = &s.destination {

@@ -6,8 +6,8 @@ pub mod human;
 pub mod json;
 pub mod json_schema;
 pub mod ocsf;
-#[cfg(test)]
-pub(crate) mod samples;
+#[doc(hidden)]
+pub mod samples;
 #[cfg(test)]
 mod tests;
 

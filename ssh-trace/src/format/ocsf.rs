@@ -17,8 +17,8 @@ impl Ocsf {
 }
 
 pub use crate::event::spec::{
-    Activity, APP_LOSS, APP_START, APP_STOP, FINDING, LAUNCH, LOGOFF, LOGON, SET_USER_ID,
-    SSH_CLOSE, SSH_OPEN, TERMINATE, TRAFFIC,
+    Activity, APP_ACTION_FAILED, APP_LOSS, APP_START, APP_STOP, FINDING, LAUNCH, LOGOFF, LOGON,
+    SET_USER_ID, SSH_CLOSE, SSH_OPEN, TERMINATE, TRAFFIC,
 };
 
 pub fn activity(ev: &Event) -> Activity {
@@ -52,10 +52,7 @@ pub fn document(ev: &Event, host: &str) -> Doc {
     d.put("activity_id", a.activity_id);
     d.put("activity_name", a.activity_name);
     d.put("type_uid", a.type_uid());
-    d.put(
-        "type_name",
-        format!("{}: {}", a.class_name, a.activity_name),
-    );
+    d.put("type_name", a.type_name());
     let (sev_id, sev) = severity(ev);
     d.put("severity_id", sev_id);
     d.put("severity", sev);
@@ -69,7 +66,7 @@ pub fn document(ev: &Event, host: &str) -> Doc {
     d.put("device.type_id", 1);
     d.put("device.type", "Server");
     if let Some(s) = &ev.session {
-        session(&mut d, s, a);
+        session(&mut d, s, a, host);
     }
     body(&mut d, ev, a);
     d
@@ -97,17 +94,24 @@ fn severity(ev: &Event) -> (u8, &'static str) {
     }
 }
 
-fn session(d: &mut Doc, s: &SessionInfo, a: Activity) {
+fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
     d.put("actor.session.uid", s.id.to_string());
     d.put_opt("actor.user.name", s.user.as_deref());
     d.put_opt("actor.user.uid", s.uid.map(|u| u.to_string()));
-    // Only the network and authentication classes have endpoints.
-    let endpoints = if a.class_uid == 1007 { "unmapped." } else { "" };
-    if let Some(src) = &s.source {
-        d.put_endpoint(&format!("{endpoints}src_endpoint"), src);
-    }
-    if let Some(dst) = &s.destination {
-        d.put_endpoint(&format!("{endpoints}dst_endpoint"), dst);
+    // Only the network and authentication classes have endpoints; a
+    // Detection Finding has them in its evidences (see finding).
+    if a.class_uid != 2004 {
+        let under = if a.class_uid == 1007 { "unmapped." } else { "" };
+        if let Some(src) = &s.source {
+            d.put_endpoint(&format!("{under}src_endpoint"), src);
+        }
+        match &s.destination {
+            Some(dst) => d.put_endpoint(&format!("{under}dst_endpoint"), dst),
+            // The network classes require a destination: the SSH server
+            // is this machine even when its socket was not read.
+            None if matches!(a.class_uid, 4001 | 4007) => d.put("dst_endpoint.hostname", host),
+            None => {}
+        }
     }
     if matches!(a.class_uid, 4001 | 4007) {
         d.put("connection_info.protocol_name", "tcp");
@@ -189,6 +193,7 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             d.put_loss("unmapped.totals.lost", &s.totals.lost);
             status(d, true);
         }
+        Body::Alert(AlertKind::ActionFailed, alert) => action_failed(d, alert),
         Body::Alert(kind, alert) => finding(d, ev, *kind, alert),
     }
 }
@@ -227,17 +232,53 @@ fn change(d: &mut Doc, IdChange { process, change: c }: &IdChange) {
     d.put_opt("unmapped.user", c.user.as_deref());
 }
 
+/// Detection Finding: the rule is the analytic; the session's endpoints and
+/// the evidence's user and process are its evidences; the whole evidence
+/// also stays as ssh-trace has it.
 fn finding(d: &mut Doc, ev: &Event, kind: AlertKind, alert: &Alert) {
-    // Detection Finding: the rule is the analytic, the evidence stays
-    // as ssh-trace has it.
     let name = Kind::Alert(kind).name();
     d.put("finding_info.title", name);
     d.put("finding_info.uid", format!("{name}-{}", ev.time_ns));
     d.put("finding_info.analytic.name", alert.rule.as_str());
     d.put("finding_info.analytic.type_id", 1);
     d.put("finding_info.analytic.type", "Rule");
+    let mut evidence = Doc::default();
+    if let Some(s) = &ev.session {
+        if let Some(src) = &s.source {
+            evidence.put_endpoint("src_endpoint", src);
+        }
+        if let Some(dst) = &s.destination {
+            evidence.put_endpoint("dst_endpoint", dst);
+        }
+    }
+    evidence.put_opt("user.name", alert.evidence.user.as_deref());
+    evidence.put_opt("process.pid", alert.evidence.pid);
+    if !evidence.0.is_empty() {
+        d.put("evidences", vec![serde_json::Value::Object(evidence.0)]);
+    }
     d.put_evidence("unmapped.evidence", &alert.evidence);
-    status(d, kind != AlertKind::ActionFailed);
+    // Detection Finding redefines status as the finding's: 1 New.
+    d.put("status_id", 1);
+    d.put("status", "New");
+}
+
+/// Application Lifecycle has no finding: the failure is the message, the
+/// rule and evidence stay as ssh-trace has them.
+fn action_failed(d: &mut Doc, alert: &Alert) {
+    let e = &alert.evidence;
+    d.put("app.name", "ssh-trace");
+    d.put("app.vendor_name", "ssh-trace");
+    d.put(
+        "message",
+        format!(
+            "alert action {} failed: {}",
+            e.action.as_deref().unwrap_or("?"),
+            e.error.as_deref().unwrap_or("?")
+        ),
+    );
+    d.put("unmapped.rule", alert.rule.as_str());
+    d.put_evidence("unmapped.evidence", e);
+    status(d, false);
 }
 
 /// SSH Activity events say whether the connection opened.

@@ -1,7 +1,10 @@
 //! One event of every type, with distinct values in every field, for the
 //! format tests (shaped like what `tail --json` shows for an OpenSSH session).
+//! Public (hidden) so the tests crate can check every type's ECS and OCSF
+//! lines against the official schemas (tests/tests/conformance.rs).
 use std::sync::Arc;
 
+use super::{FormatKind, Formatter};
 use crate::event::*;
 
 pub const SESSION_ID: &str = "5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e5f";
@@ -37,7 +40,7 @@ pub fn loss() -> LossCounts {
         kernel_socks_full: 5,
         queue: 6,
         decode: 7,
-        sinks: Vec::new(),
+        sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
     }
 }
 
@@ -48,7 +51,14 @@ pub fn total() -> LossCounts {
         kernel_socks_full: 15,
         queue: 16,
         decode: 17,
-        sinks: Vec::new(),
+        sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+    }
+}
+
+fn sink_loss(sink: &str, dropped: u64) -> SinkLoss {
+    SinkLoss {
+        sink: sink.into(),
+        dropped,
     }
 }
 
@@ -189,3 +199,45 @@ pub fn every_kind() -> Vec<Kind> {
 }
 
 pub const ALL_KINDS: [Kind; 10] = Kind::BASE;
+
+/// The sample of every kind, then the shapes where optional parts are
+/// absent or a mapping takes another branch.
+pub fn events() -> Vec<Event> {
+    let mut out: Vec<Event> = every_kind().into_iter().map(event).collect();
+    let mut killed = event(Kind::ProcessExit);
+    if let Body::ProcessExit(p) = &mut killed.body {
+        (p.exit_code, p.signal) = (None, Some(9));
+    }
+    let mut refused = event(Kind::UserChange);
+    if let Body::UserChange(c) = &mut refused.body {
+        (c.change.success, c.change.errno) = (false, Some(1));
+    }
+    let mut no_login = event(Kind::SessionEnd);
+    no_login.session = Some(session(false));
+    if let Body::SessionEnd(c) = &mut no_login.body {
+        c.end = SessionEnd {
+            duration_ms: 55,
+            logged_in: false,
+        };
+    }
+    // A session found in /proc at start-up whose sockets were not read.
+    let mut discovered = event(Kind::SessionBytes);
+    let mut s = (*session(true)).clone();
+    (s.discovered, s.source, s.destination) = (true, None, None);
+    discovered.session = Some(Arc::new(s));
+    out.extend([killed, refused, no_login, discovered]);
+    out
+}
+
+/// Every sample of [`events`] as `format` writes it, one line each.
+pub fn lines(format: FormatKind) -> Vec<String> {
+    let f = Formatter::new(format, false);
+    events()
+        .iter()
+        .map(|ev| {
+            let mut out = Vec::new();
+            f.write(ev, HOST, &mut out);
+            String::from_utf8_lossy(&out).trim_end().to_owned()
+        })
+        .collect()
+}

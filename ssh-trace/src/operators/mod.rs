@@ -4,8 +4,9 @@
 //! pipeline's first consumer.
 //!
 //! Two steps because of privileges: `prepare` binds sockets and reads files
-//! while the agent still may; `start` spawns threads after the capabilities
-//! are dropped (capabilities are per thread).
+//! while the agent still may; `start` serves them (tasks on the agent's
+//! runtime) and spawns threads after the capabilities are dropped
+//! (capabilities are per thread).
 pub mod alert;
 pub mod cli;
 pub mod live;
@@ -104,7 +105,7 @@ impl Operators {
         })
     }
 
-    /// Serving and action threads start here, after privileges are dropped.
+    /// Serving tasks and action threads start here, after privileges are dropped.
     pub fn start(&mut self) -> Result<()> {
         if let (Some(l), Some(m)) = (self.metrics_listener.take(), &self.metrics) {
             server::serve(l, m.registry.clone())?;

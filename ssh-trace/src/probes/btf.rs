@@ -8,6 +8,7 @@ use anyhow::{bail, ensure, Context, Result};
 const MAGIC: u16 = 0xeb9f;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
@@ -31,6 +32,8 @@ pub struct Btf {
     /// Index = type id - 1.
     types: Vec<(u32, Type)>,
     structs: HashMap<String, u32>,
+    /// Named enums: (name offset, value) of each enumerator.
+    enums: HashMap<String, Vec<(u32, i64)>>,
 }
 
 fn u32_at(b: &[u8], at: usize) -> Result<u32> {
@@ -59,6 +62,7 @@ impl Btf {
             strings,
             types: Vec::new(),
             structs: HashMap::new(),
+            enums: HashMap::new(),
         };
         let mut at = 0;
         while at < types_raw.len() {
@@ -88,11 +92,23 @@ impl Btf {
                 KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
                     Type::Alias { ty: size_or_type }
                 }
+                KIND_ENUM => {
+                    let mut values = Vec::with_capacity(vlen);
+                    for i in 0..vlen {
+                        let e = at + i * 8;
+                        let val = u32_at(types_raw, e + 4)? as i32 as i64;
+                        values.push((u32_at(types_raw, e)?, val));
+                    }
+                    at += vlen * 8;
+                    if name != 0 {
+                        btf.enums.insert(btf.name(name).to_owned(), values);
+                    }
+                    Type::Other
+                }
                 _ => {
                     at += match kind {
                         1 => 4,          // INT
                         3 => 12,         // ARRAY
-                        6 => vlen * 8,   // ENUM
                         13 => vlen * 8,  // FUNC_PROTO
                         14 => 4,         // VAR
                         15 => vlen * 12, // DATASEC
@@ -141,6 +157,19 @@ impl Btf {
             .with_context(|| format!("{strukt}.{member} not in kernel BTF"))?;
         ensure!(bits % 8 == 0, "{strukt}.{member} is a bitfield");
         Ok(bits / 8)
+    }
+
+    /// Value of enumerator `name` of `enum tag`.
+    pub fn enum_value(&self, tag: &str, name: &str) -> Result<u32> {
+        let values = self
+            .enums
+            .get(tag)
+            .with_context(|| format!("enum {tag} not in kernel BTF"))?;
+        let (_, v) = values
+            .iter()
+            .find(|(n, _)| self.name(*n) == name)
+            .with_context(|| format!("{tag}::{name} not in kernel BTF"))?;
+        u32::try_from(*v).with_context(|| format!("{tag}::{name} = {v} is out of range"))
     }
 
     fn find(&self, id: u32, member: &str, depth: u32) -> Option<u32> {
@@ -196,5 +225,8 @@ mod tests {
         // Fields inside mm_struct's anonymous struct are found.
         assert!(btf.offset("mm_struct", "arg_start").unwrap() > 0);
         assert!(btf.offset("task_struct", "nonexistent").is_err());
+        // enum sock_flags starts SOCK_DEAD, SOCK_DONE.
+        assert_eq!(btf.enum_value("sock_flags", "SOCK_DONE").unwrap(), 1);
+        assert!(btf.enum_value("sock_flags", "NOPE").is_err());
     }
 }

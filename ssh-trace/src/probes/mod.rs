@@ -1,59 +1,101 @@
-//! Loading and attaching the kernel programs.
+//! Loading and attaching the kernel programs, and the agent's view of the
+//! kernel maps.
 pub mod btf;
+mod klog;
+mod kmaps;
 pub mod offsets;
+pub mod pin;
 mod servers;
 
 use anyhow::{bail, Context, Result};
 use aya::{
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{RawTracePoint, TracePoint},
+    maps::{Array, HashMap as BpfHashMap, Map, MapData, RingBuf},
+    programs::{links::FdLink, RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use ssh_trace_common::maps::{BinaryId, Tracked, LOST_SLOTS};
+use ssh_trace_common::{
+    maps::{AgentState, ServerDevs, MILESTONE_RING_BYTES, PROC_BITS_WORDS},
+    offsets::KernelOffsets,
+};
 
+pub use kmaps::Maps;
+pub use pin::PinDir;
 pub use servers::{binary_id, ServerBinaries, DEFAULT_SERVER_BINARIES};
 
 static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ssh-trace-probes"));
 
-/// (program, tracepoint category, tracepoint name); category "raw" = raw tracepoint.
-const PROGRAMS: &[(&str, &str, &str)] = &[
-    ("sched_process_fork", "raw", "sched_process_fork"),
-    ("sched_process_exec", "sched", "sched_process_exec"),
-    ("sched_process_exit", "sched", "sched_process_exit"),
-    ("sys_exit_accept", "syscalls", "sys_exit_accept"),
-    ("sys_exit_accept4", "syscalls", "sys_exit_accept4"),
-    ("sys_enter_setuid", "syscalls", "sys_enter_setuid"),
-    ("sys_exit_setuid", "syscalls", "sys_exit_setuid"),
-    ("sys_enter_setreuid", "syscalls", "sys_enter_setreuid"),
-    ("sys_exit_setreuid", "syscalls", "sys_exit_setreuid"),
-    ("sys_enter_setresuid", "syscalls", "sys_enter_setresuid"),
-    ("sys_exit_setresuid", "syscalls", "sys_exit_setresuid"),
-    ("sys_enter_setgid", "syscalls", "sys_enter_setgid"),
-    ("sys_exit_setgid", "syscalls", "sys_exit_setgid"),
-    ("sys_enter_setregid", "syscalls", "sys_enter_setregid"),
-    ("sys_exit_setregid", "syscalls", "sys_exit_setregid"),
-    ("sys_enter_setresgid", "syscalls", "sys_enter_setresgid"),
-    ("sys_exit_setresgid", "syscalls", "sys_exit_setresgid"),
-    ("sock_recv_length", "sock", "sock_recv_length"),
-    ("sock_send_length", "sock", "sock_send_length"),
-    ("inet_sock_set_state", "sock", "inet_sock_set_state"),
+/// Where a program attaches.
+#[derive(Clone, Copy)]
+enum Hook {
+    /// Raw tracepoint: arguments as the kernel passes them, no record built.
+    Raw(&'static str),
+    /// Tracepoint (category, name): the record of its format file.
+    Tp(&'static str, &'static str),
+}
+
+/// Every program, by name (at most 15 characters: the kernel keeps 16
+/// with the NUL, and bpf_stats tell programs apart by it), and its hook. Process life cycle on raw
+/// tracepoints (cheapest for the many processes that are not ours).
+const PROGRAMS: &[(&str, Hook)] = &[
+    ("proc_fork", Hook::Raw("sched_process_fork")),
+    ("proc_exec", Hook::Raw("sched_process_exec")),
+    ("proc_exit", Hook::Raw("sched_process_exit")),
+    ("accept_exit", Hook::Tp("syscalls", "sys_exit_accept")),
+    ("accept4_exit", Hook::Tp("syscalls", "sys_exit_accept4")),
+    ("setuid_enter", Hook::Tp("syscalls", "sys_enter_setuid")),
+    ("setuid_exit", Hook::Tp("syscalls", "sys_exit_setuid")),
+    ("setreuid_enter", Hook::Tp("syscalls", "sys_enter_setreuid")),
+    ("setreuid_exit", Hook::Tp("syscalls", "sys_exit_setreuid")),
+    (
+        "setresuid_enter",
+        Hook::Tp("syscalls", "sys_enter_setresuid"),
+    ),
+    ("setresuid_exit", Hook::Tp("syscalls", "sys_exit_setresuid")),
+    ("setgid_enter", Hook::Tp("syscalls", "sys_enter_setgid")),
+    ("setgid_exit", Hook::Tp("syscalls", "sys_exit_setgid")),
+    ("setregid_enter", Hook::Tp("syscalls", "sys_enter_setregid")),
+    ("setregid_exit", Hook::Tp("syscalls", "sys_exit_setregid")),
+    (
+        "setresgid_enter",
+        Hook::Tp("syscalls", "sys_enter_setresgid"),
+    ),
+    ("setresgid_exit", Hook::Tp("syscalls", "sys_exit_setresgid")),
+    ("tcp_set_state", Hook::Tp("sock", "inet_sock_set_state")),
 ];
 
 pub struct Options<'a> {
     pub ring_bytes: u32,
     pub servers: &'a ServerBinaries,
+    /// Pin programs and maps here, and reuse what an earlier agent pinned.
+    pub persist: Option<PinDir>,
+    /// Size of the process table (tests make it small to fill it).
+    pub procs_max: u32,
+    /// The programs log their decisions about SSH servers (stderr).
+    pub debug_kernel: bool,
 }
 
-/// Loaded and attached programs; dropping it detaches them.
+/// What the previous agent of a persistent instance left.
+#[derive(Clone, Copy, Debug)]
+pub struct Previous {
+    pub state: AgentState,
+    /// Its programs kept running (nothing was missed but what that agent
+    /// had read and not yet written); false: they were replaced (another
+    /// build or settings), so the time since `state.alive_ns` is a gap.
+    pub reused: bool,
+}
+
+/// Loaded and attached programs. Dropping it detaches them, unless they
+/// are pinned (then they run on until `ssh-trace unload`).
 pub struct Probes {
-    pub ebpf: Ebpf,
+    ebpf: Option<Ebpf>,
+    pins: Option<PinDir>,
+    pub previous: Option<Previous>,
 }
 
-/// The maps the agent works with after loading.
-pub struct Maps {
-    pub lost: PerCpuArray<MapData, u64>,
-    pub tracked: BpfHashMap<MapData, u32, Tracked>,
-    pub listeners: BpfHashMap<MapData, u32, u64>,
+/// The two ring buffers the reader drains.
+pub struct Rings {
+    pub events: RingBuf<MapData>,
+    pub milestones: RingBuf<MapData>,
 }
 
 pub fn check_ring_bytes(n: u32) -> Result<()> {
@@ -105,70 +147,233 @@ fn ensure_tracefs() -> Result<()> {
 impl Probes {
     pub fn load(opts: &Options) -> Result<Self> {
         let offsets = offsets::from_kernel()?;
-        let mut ebpf = EbpfLoader::new()
-            .override_global("OFFSETS", &offsets, true)
-            .map_max_entries("EVENTS", opts.ring_bytes)
-            .load(PROBES)
-            .context("loading the eBPF programs (is BPF enabled in this kernel?)")?;
-        {
-            let mut bins: BpfHashMap<_, BinaryId, u8> = BpfHashMap::try_from(
-                ebpf.map_mut("SERVER_BINARIES")
-                    .context("SERVER_BINARIES map")?,
-            )?;
-            for id in opts.servers.ids() {
-                bins.insert(id, 1, 0).context("filling SERVER_BINARIES")?;
-            }
+        let build = build_hash(&offsets, opts.ring_bytes, opts.procs_max);
+        let Some(pins) = &opts.persist else {
+            let ebpf = load_fresh(opts, &offsets, None)?;
+            return Ok(Self {
+                ebpf: Some(ebpf),
+                pins: None,
+                previous: None,
+            });
+        };
+        let names = PROGRAMS.iter().map(|(n, _)| *n);
+        let old = pins.complete(names).then(|| pinned_state(pins)).flatten();
+        if let Some(state) = old.filter(|s| s.build == build) {
+            refill_pinned_inodes(pins, opts.servers)?;
+            return Ok(Self {
+                ebpf: None,
+                pins: Some(pins.clone()),
+                previous: Some(Previous {
+                    state,
+                    reused: true,
+                }),
+            });
         }
-        for &(name, category, tp) in PROGRAMS {
-            let prog = ebpf
-                .program_mut(name)
-                .with_context(|| format!("program {name} missing from the object"))?;
-            let what = format!("{category}:{tp}");
-            if category == "raw" {
-                let p: &mut RawTracePoint = prog.try_into()?;
-                p.load()
-                    .with_context(|| format!("verifying program for {what}"))?;
-                p.attach(tp)
-                    .with_context(|| format!("attaching raw tracepoint {tp}: kernel lacks it?"))?;
-            } else {
-                let p: &mut TracePoint = prog.try_into()?;
-                p.load()
-                    .with_context(|| format!("verifying program for {what}"))?;
-                p.attach(category, tp)
-                    .with_context(|| format!("attaching tracepoint {what}: kernel lacks it?"))?;
-            }
-        }
-        Ok(Self { ebpf })
+        pins.clear()?;
+        pins.create()?;
+        let ebpf = load_fresh(opts, &offsets, Some(pins))?;
+        let mut probes = Self {
+            ebpf: Some(ebpf),
+            pins: Some(pins.clone()),
+            previous: old.map(|state| Previous {
+                state,
+                reused: false,
+            }),
+        };
+        probes.write_build(build)?;
+        Ok(probes)
     }
 
-    /// The event ring buffer (for the reader) and the maps the agent keeps.
-    pub fn take_maps(&mut self) -> Result<(RingBuf<MapData>, Maps)> {
-        let mut take = |name: &str| {
-            self.ebpf
-                .take_map(name)
-                .with_context(|| format!("map {name} missing from the object"))
+    fn write_build(&mut self, build: u64) -> Result<()> {
+        let map = self.take_map("AGENT_STATE")?;
+        let mut state: Array<MapData, AgentState> = Array::try_from(map)?;
+        let s = AgentState {
+            build,
+            ..Default::default()
         };
-        let events = RingBuf::try_from(take("EVENTS")?)?;
-        Ok((
-            events,
-            Maps {
-                lost: PerCpuArray::try_from(take("LOST")?)?,
-                tracked: BpfHashMap::try_from(take("TRACKED")?)?,
-                listeners: BpfHashMap::try_from(take("LISTENERS")?)?,
-            },
-        ))
+        state.set(0, s, 0).context("writing AGENT_STATE")?;
+        // Taken maps are dropped; the pin keeps it for take_maps.
+        Ok(())
+    }
+
+    fn take_map(&mut self, name: &str) -> Result<Map> {
+        if let (Some(pins), Some(_)) = (&self.pins, &self.ebpf) {
+            // Pinned and freshly loaded: open the pin, so that the map can
+            // be taken more than once (AGENT_STATE at load and by the agent).
+            return pinned_map(pins, name);
+        }
+        match (&mut self.ebpf, &self.pins) {
+            (Some(ebpf), _) => ebpf
+                .take_map(name)
+                .with_context(|| format!("map {name} missing from the object")),
+            (None, Some(pins)) => pinned_map(pins, name),
+            (None, None) => anyhow::bail!("no programs loaded"),
+        }
+    }
+
+    /// The ring buffers (for the reader) and the maps the agent keeps.
+    pub fn take_maps(&mut self) -> Result<(Rings, Maps)> {
+        let rings = Rings {
+            events: RingBuf::try_from(self.take_map("EVENTS")?)?,
+            milestones: RingBuf::try_from(self.take_map("MILESTONES")?)?,
+        };
+        let maps = Maps::take(&mut |name| self.take_map(name))?;
+        Ok((rings, maps))
+    }
+
+    /// Whether the programs outlive this agent (pinned).
+    pub fn persistent(&self) -> bool {
+        self.pins.is_some()
     }
 }
 
-impl Maps {
-    /// Kernel-side loss counters summed over CPUs, by `LOST_*` slot.
-    pub fn lost_totals(&self) -> [u64; LOST_SLOTS as usize] {
-        let mut out = [0; LOST_SLOTS as usize];
-        for (slot, total) in out.iter_mut().enumerate() {
-            if let Ok(per_cpu) = self.lost.get(&(slot as u32), 0) {
-                *total = per_cpu.iter().sum();
-            }
-        }
-        out
+fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) -> Result<Ebpf> {
+    let words = proc_bit_words();
+    let level = if opts.debug_kernel {
+        klog::ALL
+    } else {
+        klog::OFF
+    };
+    let mut loader = EbpfLoader::new();
+    loader
+        .override_global("OFFSETS", offsets, true)
+        .override_global("AYA_LOG_LEVEL", &level, true)
+        .map_max_entries("EVENTS", opts.ring_bytes)
+        .map_max_entries("MILESTONES", MILESTONE_RING_BYTES)
+        .map_max_entries("PROCS", opts.procs_max)
+        .map_max_entries("PROC_BITS", words)
+        .map_max_entries("DISCOVERED_BITS", words);
+    let paths: Vec<(&str, std::path::PathBuf)> = pins
+        .map(|p| pin::MAP_NAMES.iter().map(|m| (*m, p.map(m))).collect())
+        .unwrap_or_default();
+    for (name, path) in &paths {
+        loader.map_pin_path(name, path.as_path());
     }
+    let mut ebpf = loader
+        .load(PROBES)
+        .context("loading the eBPF programs (is BPF enabled in this kernel?)")?;
+    fill_server_inodes(&mut ebpf, opts.servers)?;
+    if opts.debug_kernel {
+        klog::start(&mut ebpf)?;
+    }
+    for &(name, hook) in PROGRAMS {
+        attach(&mut ebpf, name, hook, pins)?;
+    }
+    Ok(ebpf)
+}
+
+/// Identifies what this agent would load: the program object, the kernel's
+/// offsets, the ring and table sizes (a pinned map cannot be resized).
+fn build_hash(offsets: &KernelOffsets, ring_bytes: u32, procs_max: u32) -> u64 {
+    let mut h = crc32fast::Hasher::new();
+    // SAFETY: KernelOffsets is plain u32 fields without padding.
+    let raw = unsafe {
+        std::slice::from_raw_parts(
+            offsets as *const KernelOffsets as *const u8,
+            std::mem::size_of::<KernelOffsets>(),
+        )
+    };
+    h.update(raw);
+    h.update(&ring_bytes.to_le_bytes());
+    h.update(&procs_max.to_le_bytes());
+    ((crc32fast::hash(PROBES) as u64) << 32) | h.finalize() as u64
+}
+
+fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
+    let path = pins.map(name);
+    let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(match name {
+        "EVENTS" | "MILESTONES" | "AYA_LOGS" => Map::RingBuf(data),
+        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" => Map::PerCpuArray(data),
+        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" => Map::Array(data),
+        _ => Map::HashMap(data),
+    })
+}
+
+fn pinned_state(pins: &PinDir) -> Option<AgentState> {
+    let state: Array<MapData, AgentState> =
+        Array::try_from(pinned_map(pins, "AGENT_STATE").ok()?).ok()?;
+    state.get(&0, 0).ok()
+}
+
+/// The server list may have changed since the programs were pinned.
+fn refill_pinned_inodes(pins: &PinDir, servers: &ServerBinaries) -> Result<()> {
+    let mut inodes: BpfHashMap<MapData, u64, ServerDevs> =
+        BpfHashMap::try_from(pinned_map(pins, "SERVER_INODES")?)?;
+    let old: Vec<u64> = inodes.keys().filter_map(Result::ok).collect();
+    for k in old {
+        let _ = inodes.remove(&k);
+    }
+    for (ino, devs) in servers.by_inode() {
+        inodes
+            .insert(ino, devs, 0)
+            .context("filling SERVER_INODES")?;
+    }
+    Ok(())
+}
+
+/// Words of the per-tgid bitmaps for this machine's kernel.pid_max (a pid
+/// above it later, if pid_max is raised, just takes the slower path).
+fn proc_bit_words() -> u32 {
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(PROC_BITS_WORDS * 64);
+    pid_max.div_ceil(64).clamp(1, PROC_BITS_WORDS)
+}
+
+fn fill_server_inodes(ebpf: &mut Ebpf, servers: &ServerBinaries) -> Result<()> {
+    let mut inodes: BpfHashMap<_, u64, ServerDevs> =
+        BpfHashMap::try_from(ebpf.map_mut("SERVER_INODES").context("SERVER_INODES map")?)?;
+    for (ino, devs) in servers.by_inode() {
+        inodes
+            .insert(ino, devs, 0)
+            .context("filling SERVER_INODES")?;
+    }
+    Ok(())
+}
+
+/// Loads and attaches one program; with `pins`, its link is pinned so that
+/// it stays attached without us.
+fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Result<()> {
+    let prog = ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing from the object"))?;
+    let link: FdLink = match hook {
+        Hook::Raw(tp) => {
+            let p: &mut RawTracePoint = prog.try_into()?;
+            p.load()
+                .with_context(|| format!("verifying program for raw tracepoint {tp}"))?;
+            let id = p
+                .attach(tp)
+                .with_context(|| format!("attaching raw tracepoint {tp}: kernel lacks it?"))?;
+            if pins.is_none() {
+                return Ok(());
+            }
+            p.take_link(id)?.into()
+        }
+        Hook::Tp(category, tp) => {
+            let p: &mut TracePoint = prog.try_into()?;
+            p.load()
+                .with_context(|| format!("verifying program for {category}:{tp}"))?;
+            let id = p.attach(category, tp).with_context(|| {
+                format!("attaching tracepoint {category}:{tp}: kernel lacks it?")
+            })?;
+            if pins.is_none() {
+                return Ok(());
+            }
+            FdLink::try_from(p.take_link(id)?).context(
+                "this kernel cannot pin tracepoint links (BPF perf links need Linux 5.15)",
+            )?
+        }
+    };
+    if let Some(pins) = pins {
+        let path = pins.link(name);
+        // The pin holds the link; our handle may close.
+        drop(
+            link.pin(&path)
+                .with_context(|| format!("pinning {}", path.display()))?,
+        );
+    }
+    Ok(())
 }

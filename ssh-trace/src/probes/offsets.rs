@@ -6,6 +6,10 @@ use super::btf::Btf;
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
+/// `SIGNAL_GROUP_EXIT` (include/linux/sched/signal.h): a #define, so not
+/// in BTF; unchanged since Linux 2.6.
+const SIGNAL_GROUP_EXIT: u32 = 0x4;
+
 pub fn from_kernel() -> Result<KernelOffsets> {
     let data = std::fs::read(VMLINUX_BTF).with_context(|| {
         format!("reading {VMLINUX_BTF}: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF), which ssh-trace needs")
@@ -14,41 +18,65 @@ pub fn from_kernel() -> Result<KernelOffsets> {
 }
 
 pub fn from_btf(b: &Btf) -> Result<KernelOffsets> {
+    let task = |m| b.offset("task_struct", m);
     let skc = |m| b.offset("sock_common", m);
+    let tcp = |m| b.offset("tcp_sock", m);
+    let cred = |m| b.offset("cred", m);
     Ok(KernelOffsets {
-        task_pid: b.offset("task_struct", "pid")?,
-        task_tgid: b.offset("task_struct", "tgid")?,
-        task_real_parent: b.offset("task_struct", "real_parent")?,
-        task_mm: b.offset("task_struct", "mm")?,
-        task_cred: b.offset("task_struct", "cred")?,
-        task_files: b.offset("task_struct", "files")?,
-        task_exit_code: b.offset("task_struct", "exit_code")?,
+        task_pid: task("pid")?,
+        task_tgid: task("tgid")?,
+        task_real_parent: task("real_parent")?,
+        task_group_leader: task("group_leader")?,
+        task_mm: task("mm")?,
+        task_cred: task("cred")?,
+        task_files: task("files")?,
+        task_exit_code: task("exit_code")?,
+        task_signal: task("signal")?,
+        signal_flags: b.offset("signal_struct", "flags")?,
+        signal_group_exit_code: b.offset("signal_struct", "group_exit_code")?,
+        bprm_file: b.offset("linux_binprm", "file")?,
+        bprm_filename: b.offset("linux_binprm", "filename")?,
         mm_arg_start: b.offset("mm_struct", "arg_start")?,
         mm_arg_end: b.offset("mm_struct", "arg_end")?,
-        mm_exe_file: b.offset("mm_struct", "exe_file")?,
         file_inode: b.offset("file", "f_inode")?,
+        file_dentry: b.offset("file", "f_path")? + b.offset("path", "dentry")?,
         file_private_data: b.offset("file", "private_data")?,
+        dentry_name: b.offset("dentry", "d_name")? + b.offset("qstr", "name")?,
         inode_ino: b.offset("inode", "i_ino")?,
         inode_sb: b.offset("inode", "i_sb")?,
+        inode_mode: b.offset("inode", "i_mode")?,
+        inode_nlink: b.offset("inode", "__i_nlink")?,
         sb_dev: b.offset("super_block", "s_dev")?,
-        cred_uid: b.offset("cred", "uid")?,
-        cred_gid: b.offset("cred", "gid")?,
-        cred_suid: b.offset("cred", "suid")?,
-        cred_sgid: b.offset("cred", "sgid")?,
-        cred_euid: b.offset("cred", "euid")?,
-        cred_egid: b.offset("cred", "egid")?,
+        cred_uid: cred("uid")?,
+        cred_gid: cred("gid")?,
+        cred_suid: cred("suid")?,
+        cred_sgid: cred("sgid")?,
+        cred_euid: cred("euid")?,
+        cred_egid: cred("egid")?,
         files_fdt: b.offset("files_struct", "fdt")?,
         fdt_max_fds: b.offset("fdtable", "max_fds")?,
         fdt_fd: b.offset("fdtable", "fd")?,
         socket_sk: b.offset("socket", "sk")?,
         skc_family: skc("skc_family")?,
+        skc_state: skc("skc_state")?,
         skc_num: skc("skc_num")?,
         skc_dport: skc("skc_dport")?,
         skc_daddr: skc("skc_daddr")?,
         skc_rcv_saddr: skc("skc_rcv_saddr")?,
         skc_v6_daddr: skc("skc_v6_daddr")?,
         skc_v6_rcv_saddr: skc("skc_v6_rcv_saddr")?,
-        tcp_snd_una: b.offset("tcp_sock", "snd_una")?,
-        tcp_bytes_acked: b.offset("tcp_sock", "bytes_acked")?,
+        // Linux 6.16 moved sk_flags into sock_common (skc_flags).
+        sk_flags: b
+            .offset("sock_common", "skc_flags")
+            .or_else(|_| b.offset("sock", "sk_flags"))?,
+        sk_type: b.offset("sock", "sk_type")?,
+        sk_protocol: b.offset("sock", "sk_protocol")?,
+        tcp_snd_una: tcp("snd_una")?,
+        tcp_write_seq: tcp("write_seq")?,
+        tcp_bytes_acked: tcp("bytes_acked")?,
+        tcp_bytes_received: tcp("bytes_received")?,
+        signal_group_exit_flag: SIGNAL_GROUP_EXIT,
+        sock_done_bit: b.enum_value("sock_flags", "SOCK_DONE")?,
+        debug: 0,
     })
 }

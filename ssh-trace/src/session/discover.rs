@@ -7,7 +7,10 @@ use std::{
     path::Path,
 };
 
-use ssh_trace_common::{event::Creds, maps::DISCOVERED_KEY_BIT};
+use ssh_trace_common::{
+    event::Creds,
+    maps::{SockTuple, DISCOVERED_KEY_BIT},
+};
 
 use super::{endpoint, Session};
 use crate::{
@@ -30,8 +33,8 @@ pub struct Found {
     pub session: Session,
     /// Members with their ids, root first.
     pub procs: Vec<(u32, Creds)>,
-    /// The member that does the connection's I/O: it adopts the socket.
-    pub io_pid: Option<u32>,
+    /// The session's connection (its final byte counts are reported).
+    pub conn: Option<SockTuple>,
 }
 
 #[derive(Debug, Default)]
@@ -103,11 +106,6 @@ pub fn snapshot(
         children.entry(p.ppid).or_default().push(p.pid);
     }
     let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
-    let listeners: Vec<u32> = procs
-        .values()
-        .filter(|p| p.server && !is_server(p.ppid))
-        .map(|p| p.pid)
-        .collect();
     let found = Finder {
         procs,
         children: &children,
@@ -116,18 +114,22 @@ pub fn snapshot(
         tcp: tcp_table(),
         boot_wall_ns,
     };
-    let mut sessions = Vec::new();
-    for &l in &listeners {
-        for &root in children.get(&l).into_iter().flatten() {
-            if let Some(root_info) = procs.get(&root) {
-                sessions.push(found.session(root_info, &make_id));
+    let mut snap = Snapshot::default();
+    for top in procs.values().filter(|p| p.server && !is_server(p.ppid)) {
+        // A server with a connection on its standard input serves that one
+        // connection (inetd mode): it is a session's root, not a listener.
+        if stdin_conn(top.pid, &found.tcp).is_some() {
+            snap.sessions.push(found.session(top, &make_id));
+            continue;
+        }
+        snap.listeners.push(top.pid);
+        for root in found.children.get(&top.pid).into_iter().flatten() {
+            if let Some(root) = procs.get(root) {
+                snap.sessions.push(found.session(root, &make_id));
             }
         }
     }
-    Snapshot {
-        listeners,
-        sessions,
-    }
+    snap
 }
 
 /// What one session is made of, from the process table.
@@ -169,17 +171,16 @@ impl Finder<'_> {
             s.uid = Some(user.creds.uid);
             s.user = super::users::name_of(user.creds.uid);
         }
-        // The deepest server process holding the connection does its I/O.
-        let mut io_pid = None;
-        for &m in &members {
-            if !self.procs.get(&m).is_some_and(|p| p.server) {
-                continue;
-            }
-            if let Some((src, dst)) = socket_endpoints(m, &self.tcp) {
-                s.source = Some(src);
-                s.destination = Some(dst);
-                io_pid = Some(m);
-            }
+        // The root holds the connection (whatever its binary); else a server
+        // process of the session does. User processes' sockets are not asked.
+        let conn = members
+            .iter()
+            .copied()
+            .filter(|&m| m == root.pid || self.procs.get(&m).is_some_and(|p| p.server))
+            .find_map(|m| socket_conn(m, &self.tcp));
+        if let Some(c) = &conn {
+            s.source = Some(c.remote);
+            s.destination = Some(c.local);
         }
         let procs = members
             .iter()
@@ -190,7 +191,7 @@ impl Finder<'_> {
         Found {
             session: Session::new(key, s, start),
             procs,
-            io_pid,
+            conn: conn.map(|c| c.tuple),
         }
     }
 }
@@ -218,9 +219,17 @@ pub fn boot_wall_ns() -> u64 {
     crate::host::realtime_ns().saturating_sub(boot)
 }
 
-type TcpTable = HashMap<u64, (Endpoint, Endpoint)>;
+/// An established TCP connection from /proc/net/tcp{,6}.
+#[derive(Clone, Copy, Debug)]
+struct Conn {
+    remote: Endpoint,
+    local: Endpoint,
+    tuple: SockTuple,
+}
 
-/// Established TCP sockets by inode: (remote, local).
+type TcpTable = HashMap<u64, Conn>;
+
+/// Established TCP sockets by inode.
 fn tcp_table() -> TcpTable {
     let mut out = HashMap::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
@@ -232,19 +241,36 @@ fn tcp_table() -> TcpTable {
             if f.len() < 10 || f[3] != "01" {
                 continue;
             }
-            let (Some(local), Some(remote), Ok(inode)) =
-                (parse_addr(f[1], v6), parse_addr(f[2], v6), f[9].parse())
+            let (Some((la, lp)), Some((ra, rp)), Ok(inode)) =
+                (parse_raw(f[1], v6), parse_raw(f[2], v6), f[9].parse())
             else {
                 continue;
             };
-            out.insert(inode, (remote, local));
+            out.insert(inode, conn(v6, la, lp, ra, rp));
         }
     }
     out
 }
 
-/// "0100007F:0016" (IPv4, host-order words) or 32 hex digits for IPv6.
-fn parse_addr(s: &str, v6: bool) -> Option<Endpoint> {
+fn conn(v6: bool, la: [u8; 16], lp: u16, ra: [u8; 16], rp: u16) -> Conn {
+    let family = if v6 { 10 } else { 2 };
+    Conn {
+        remote: endpoint(family, &ra, rp),
+        local: endpoint(family, &la, lp),
+        tuple: SockTuple {
+            family,
+            local_port: lp,
+            remote_port: rp,
+            _pad: 0,
+            local_addr: la,
+            remote_addr: ra,
+        },
+    }
+}
+
+/// "0100007F:0016" (IPv4, host-order words) or 32 hex digits for IPv6:
+/// the address in network byte order and the port.
+fn parse_raw(s: &str, v6: bool) -> Option<([u8; 16], u16)> {
     let (a, p) = s.split_once(':')?;
     let port = u16::from_str_radix(p, 16).ok()?;
     let mut bytes = [0u8; 16];
@@ -256,22 +282,47 @@ fn parse_addr(s: &str, v6: bool) -> Option<Endpoint> {
         let v = u32::from_str_radix(&a[w * 8..w * 8 + 8], 16).ok()?;
         bytes[w * 4..w * 4 + 4].copy_from_slice(&v.to_ne_bytes());
     }
-    Some(endpoint(if v6 { 10 } else { 2 }, &bytes, port))
+    Some((bytes, port))
 }
 
-fn socket_endpoints(pid: u32, tcp: &TcpTable) -> Option<(Endpoint, Endpoint)> {
-    let dir = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    dir.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|l| {
-            let l = l
-                .to_str()?
-                .strip_prefix("socket:[")?
-                .strip_suffix(']')?
-                .parse::<u64>()
-                .ok()?;
-            tcp.get(&l).cloned()
-        })
-        .next()
+#[cfg(test)]
+fn parse_addr(s: &str, v6: bool) -> Option<Endpoint> {
+    let (a, p) = parse_raw(s, v6)?;
+    Some(endpoint(if v6 { 10 } else { 2 }, &a, p))
+}
+
+/// Inodes of the sockets `pid` has open, from /proc/PID/fd (only fd 0
+/// with `stdin_only`).
+fn socket_inodes(pid: u32, stdin_only: bool) -> Vec<u64> {
+    let inode = |p: &Path| -> Option<u64> {
+        let l = fs::read_link(p).ok()?;
+        l.to_str()?
+            .strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    };
+    if stdin_only {
+        return inode(Path::new(&format!("/proc/{pid}/fd/0")))
+            .into_iter()
+            .collect();
+    }
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| inode(&e.ok()?.path())).collect()
+}
+
+fn socket_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
+    socket_inodes(pid, false)
+        .into_iter()
+        .find_map(|i| tcp.get(&i).copied())
+}
+
+fn stdin_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
+    socket_inodes(pid, true)
+        .into_iter()
+        .find_map(|i| tcp.get(&i).copied())
 }
 
 #[cfg(test)]

@@ -47,6 +47,16 @@ impl Session {
         self.info.id
     }
 
+    /// Gives a session found in /proc the key (and id) the kernel knows it
+    /// by: its programs were tracking it already (a restart of persistent
+    /// programs, or a connection accepted while discovery ran).
+    pub fn rekey(&mut self, key: u64, id: SessionId) {
+        self.key = key;
+        let mut info = (*self.info).clone();
+        info.id = id;
+        self.info = Arc::new(info);
+    }
+
     /// A new snapshot for the events from now on.
     fn change(&mut self, f: impl FnOnce(&mut SessionInfo)) {
         f(Arc::make_mut(&mut self.info));

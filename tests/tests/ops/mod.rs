@@ -3,7 +3,6 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -106,19 +105,6 @@ pub fn row_of(listing: &Value, port: u16) -> Option<Value> {
         .iter()
         .find(|r| r["source"] == format!("127.0.0.1:{port}"))
         .cloned()
-}
-
-pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The agent, kept to `sshd`'s sessions, serving them on a socket of its own.

@@ -1,15 +1,19 @@
 //! `cargo xtask bench …`: figures, not assertions. Each benchmark prints
 //! its table; the helpers that drive the product's library are examples of
 //! the tests crate (built here), not part of the product.
+mod agent;
 mod alloc;
 mod auditd;
+mod bpf_stats;
 mod capture;
 mod compare;
-mod exec;
+mod cost;
 mod fidelity;
+mod latency;
 mod measure;
 mod operators;
 mod sinks;
+mod tools;
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +21,9 @@ use anyhow::Result;
 
 #[derive(clap::Subcommand)]
 pub enum What {
-    /// Exec-storm overhead in and out of an SSH session (the default).
-    Exec(exec::Args),
+    /// What ssh-trace costs workloads that are not SSH, and an exec storm
+    /// in and out of an SSH session; bpf_stats per program (the default).
+    Cost(cost::Args),
     /// Capture files: bytes per event, record and replay throughput, memory.
     Capture(capture::Args),
     /// Side by side with auditd and bpftrace; writes docs/benchmarks.md.
@@ -35,8 +40,8 @@ pub enum What {
 
 pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
     match what {
-        None => exec::run(bin, exec::Args::default()),
-        Some(What::Exec(a)) => exec::run(bin, a),
+        None => cost::run(bin, cost::Args::default()),
+        Some(What::Cost(a)) => cost::run(bin, a),
         Some(What::Capture(a)) => capture::run(bin, a),
         Some(What::Compare(a)) => compare::run(bin, a),
         Some(What::Fidelity(a)) => fidelity::run(bin, a),

@@ -35,7 +35,8 @@ fn common(
         "activity_id": activity_id,
         "activity_name": activity_name,
         "type_uid": class_uid * 100 + activity_id,
-        "type_name": format!("{class_name}: {activity_name}"),
+        // OCSF's caption of type_uid: activity 99 is "Other" whatever its name.
+        "type_name": format!("{class_name}: {}", if activity_id == 99 { "Other" } else { activity_name }),
         "severity_id": 1,
         "severity": "Informational",
         "metadata": {
@@ -346,6 +347,10 @@ fn loss(base: u64) -> Value {
         "kernel_socks_full": base + 5,
         "queue": base + 6,
         "decode": base + 7,
+        "sinks": [
+            {"sink": "siem", "dropped": base + 8},
+            {"sink": "archive", "dropped": base + 9},
+        ],
     })
 }
 
@@ -378,7 +383,7 @@ fn agent_loss_is_application_lifecycle_other_with_medium_severity() {
             "severity_id": 3,
             "severity": "Medium",
             "app": {"name": "ssh-trace", "vendor_name": "ssh-trace"},
-            "message": "25 records lost since the previous agent.loss",
+            "message": "42 records lost since the previous agent.loss",
             "unmapped": {"loss": loss(0), "total": loss(10)},
         }),
     ]);
@@ -425,6 +430,16 @@ fn every_event_has_the_base_attributes() {
     }
 }
 
+/// The user the sample of alert `k` names in its evidence.
+fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
+    use crate::event::AlertKind as A;
+    match k {
+        A::RootLogin => Some("root"),
+        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle => Some("alice"),
+        _ => None,
+    }
+}
+
 #[test]
 fn alerts_map_to_ocsf_detection_findings() {
     use crate::event::AlertKind;
@@ -439,8 +454,21 @@ fn alerts_map_to_ocsf_detection_findings() {
                 (d["class_uid"].as_u64(), d["activity_id"].as_u64()),
                 (Some(6002), Some(99))
             );
+            assert_eq!(d["activity_name"], "Action Failed");
+            assert_eq!(d["type_name"], "Application Lifecycle: Other");
             assert_eq!(d["severity_id"], 3);
             assert_eq!(d["status_id"], 2);
+            // Application Lifecycle requires app and has no finding_info.
+            assert_eq!(
+                d["app"],
+                json!({"name": "ssh-trace", "vendor_name": "ssh-trace"})
+            );
+            assert!(d.get("finding_info").is_none(), "{d}");
+            assert_eq!(
+                d["message"],
+                "alert action webhook failed: connection refused"
+            );
+            assert_eq!(d["unmapped"]["rule"], "rule-alert.action_failed");
             assert_eq!(d["unmapped"]["evidence"]["error"], "connection refused");
             continue;
         }
@@ -458,9 +486,31 @@ fn alerts_map_to_ocsf_detection_findings() {
             format!("rule-{}", k.name())
         );
         assert_eq!(d["finding_info"]["analytic"]["type_id"], 1);
-        assert_eq!(d["status_id"], 1);
-        if k != AlertKind::Idle {
-            assert_eq!(d["unmapped"]["evidence"]["source_ip"], "203.0.113.7");
+        // Detection Finding's own status: 1 New.
+        assert_eq!((&d["status_id"], &d["status"]), (&json!(1), &json!("New")));
+        // The endpoints are evidence, not attributes of the class.
+        assert!(
+            d.get("src_endpoint").is_none() && d.get("dst_endpoint").is_none(),
+            "{d}"
+        );
+        if k == AlertKind::Idle {
+            assert!(d.get("evidences").is_none(), "nothing to show: {d}");
+            continue;
         }
+        assert_eq!(d["unmapped"]["evidence"]["source_ip"], "203.0.113.7");
+        let e = &d["evidences"][0];
+        assert_eq!(
+            e["src_endpoint"],
+            json!({"ip": "192.0.2.10", "port": 50022})
+        );
+        assert_eq!(e["dst_endpoint"], json!({"ip": "192.0.2.1", "port": 22}));
+        let user = ev_user(k);
+        assert_eq!(
+            e.get("user"),
+            user.map(|u| json!({"name": u})).as_ref(),
+            "{d}"
+        );
+        let pid = (k == AlertKind::PrivilegeGain).then(|| json!({"pid": 4242}));
+        assert_eq!(e.get("process"), pid.as_ref(), "{d}");
     }
 }

@@ -1,0 +1,134 @@
+//! The kernel maps the agent reads and writes after loading: loss
+//! counters, the process table (for /proc discovery) and discovered
+//! sessions' connections.
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
+use ssh_trace_common::maps::{
+    AgentState, Proc, SessionLoss, SockTuple, AGENT_STOPPED_CLEANLY, LOST_SLOTS, PROC_LISTENER,
+    PROC_SERVER,
+};
+
+pub struct Maps {
+    lost: PerCpuArray<MapData, u64>,
+    procs: BpfHashMap<MapData, u32, Proc>,
+    discovered_socks: BpfHashMap<MapData, SockTuple, u64>,
+    session_loss: BpfHashMap<MapData, u64, SessionLoss>,
+    discovered_bits: Array<MapData, u64>,
+    state: Array<MapData, AgentState>,
+}
+
+impl Maps {
+    pub(super) fn take(take: &mut impl FnMut(&str) -> Result<Map>) -> Result<Self> {
+        Ok(Self {
+            lost: PerCpuArray::try_from(take("LOST")?)?,
+            procs: BpfHashMap::try_from(take("PROCS")?)?,
+            discovered_socks: BpfHashMap::try_from(take("DISCOVERED_SOCKS")?)?,
+            session_loss: BpfHashMap::try_from(take("SESSION_LOSS")?)?,
+            discovered_bits: Array::try_from(take("DISCOVERED_BITS")?)?,
+            state: Array::try_from(take("AGENT_STATE")?)?,
+        })
+    }
+
+    /// Records this agent's progress for a successor (persistent programs):
+    /// when it was last alive, records taken from the rings, and records
+    /// whose events are written out. `stopped`: a clean stop.
+    pub fn note_progress(&mut self, alive_ns: u64, consumed: u64, done: u64, stopped: bool) {
+        let Ok(mut s) = self.state.get(&0, 0) else {
+            return;
+        };
+        s.alive_ns = alive_ns;
+        s.consumed = consumed;
+        s.done = done;
+        s.flags = if stopped { AGENT_STOPPED_CLEANLY } else { 0 };
+        // Best effort: the map is ours alone and cannot be full.
+        let _ = self.state.set(0, s, 0);
+    }
+
+    /// Kernel-side loss counters summed over CPUs, by `LOST_*` slot.
+    pub fn lost_totals(&self) -> [u64; LOST_SLOTS as usize] {
+        let mut out = [0; LOST_SLOTS as usize];
+        for (slot, total) in out.iter_mut().enumerate() {
+            if let Ok(per_cpu) = self.lost.get(&(slot as u32), 0) {
+                *total = per_cpu.iter().sum();
+            }
+        }
+        out
+    }
+
+    /// Takes the per-session loss counts the kernel gathered since the
+    /// last call (entries are deleted as they are read).
+    pub fn take_session_losses(&mut self) -> HashMap<u64, SessionLoss> {
+        let keys: Vec<u64> = self.session_loss.keys().filter_map(Result::ok).collect();
+        let mut out = HashMap::with_capacity(keys.len());
+        for k in keys {
+            // Read then delete: counts added in between are read next time.
+            if let Ok(v) = self.session_loss.get(&k, 0) {
+                if self.session_loss.remove(&k).is_ok() {
+                    out.insert(k, v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The session the kernel has `pid` in (0 = a listener), if any.
+    pub fn session_of(&self, pid: u32) -> Option<u64> {
+        self.procs.get(&pid, 0).ok().map(|p| p.session)
+    }
+
+    /// A listener found in /proc: it may accept sessions from now on.
+    pub fn add_listener(&mut self, pid: u32) -> Result<()> {
+        if self.procs.get(&pid, 0).is_ok() {
+            return Ok(());
+        }
+        let entry = Proc {
+            flags: PROC_LISTENER | PROC_SERVER,
+            ..Default::default()
+        };
+        self.procs
+            .insert(pid, entry, 0)
+            .with_context(|| format!("adding listener {pid} to PROCS"))?;
+        self.mark(pid)
+    }
+
+    /// Sets `pid`'s bit in DISCOVERED_BITS: the kernel's fast "not ours"
+    /// test must not skip a process the agent added. Only the agent writes
+    /// this bitmap, so read-modify-write is safe.
+    fn mark(&mut self, pid: u32) -> Result<()> {
+        let word = pid / 64;
+        let Ok(v) = self.discovered_bits.get(&word, 0) else {
+            // Beyond the bitmap: the kernel looks such pids up anyway.
+            return Ok(());
+        };
+        self.discovered_bits
+            .set(word, v | 1 << (pid % 64), 0)
+            .with_context(|| format!("marking process {pid} in DISCOVERED_BITS"))
+    }
+
+    /// A process of a session found in /proc (unless the kernel already
+    /// tracks it). `server`: it runs the server's own binary.
+    pub fn add_member(&mut self, pid: u32, session: u64, server: bool) -> Result<()> {
+        if self.procs.get(&pid, 0).is_ok() {
+            return Ok(());
+        }
+        let entry = Proc {
+            session,
+            flags: if server { PROC_SERVER } else { 0 },
+            ..Default::default()
+        };
+        self.procs
+            .insert(pid, entry, 0)
+            .with_context(|| format!("adding process {pid} to PROCS"))?;
+        self.mark(pid)
+    }
+
+    /// The connection of a session found in /proc: its end (and final byte
+    /// counts) will be reported.
+    pub fn add_discovered_sock(&mut self, tuple: SockTuple, session: u64) -> Result<()> {
+        self.discovered_socks
+            .insert(tuple, session, 0)
+            .context("adding a discovered connection to DISCOVERED_SOCKS")
+    }
+}
