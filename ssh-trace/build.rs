@@ -1,5 +1,7 @@
 //! Builds the kernel programs (ssh-trace-ebpf) for the bpf target with the
 //! nightly toolchain; the object is embedded in the agent binary.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use anyhow::{anyhow, Context as _};
 
 fn main() -> anyhow::Result<()> {

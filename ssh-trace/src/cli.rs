@@ -86,13 +86,13 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// The agent's session socket.
-        #[arg(long, value_name = "PATH", default_value = crate::session::socket::DEFAULT_PATH)]
+        #[arg(long, value_name = "PATH", default_value = crate::operators::socket::DEFAULT_PATH)]
         socket: PathBuf,
     },
     /// Live view of open sessions by traffic (q quits).
     Top {
         /// The agent's session socket.
-        #[arg(long, value_name = "PATH", default_value = crate::session::socket::DEFAULT_PATH)]
+        #[arg(long, value_name = "PATH", default_value = crate::operators::socket::DEFAULT_PATH)]
         socket: PathBuf,
     },
     /// Detach and remove kernel programs pinned with `--persist NAME`.
@@ -228,12 +228,20 @@ struct AgentArgs {
     privsep_users: Vec<String>,
 }
 
-fn parse_time(s: &str) -> Result<u64, String> {
-    let t = humantime::parse_rfc3339_weak(s)
-        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-11-21T10:00:00Z)"))?;
+/// A `--since`/`--until` value that is no time.
+#[derive(Debug, thiserror::Error)]
+enum BadTime {
+    #[error("{0} (expected RFC 3339, e.g. 2026-11-21T10:00:00Z)")]
+    Syntax(humantime::TimestampError),
+    #[error("{0}")]
+    BeforeEpoch(std::time::SystemTimeError),
+}
+
+fn parse_time(s: &str) -> Result<u64, BadTime> {
+    let t = humantime::parse_rfc3339_weak(s).map_err(BadTime::Syntax)?;
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
-        .map_err(|e| e.to_string())
+        .map_err(BadTime::BeforeEpoch)
 }
 
 impl OutputArgs {
@@ -258,7 +266,7 @@ impl RotateArgs {
     fn rotation(&self) -> Rotation {
         Rotation {
             size: self.rotate_size.map(|s| s.as_u64()),
-            time: self.rotate_time,
+            age: self.rotate_time,
             count: self.rotate_count.map(|c| c as usize),
         }
     }
@@ -339,9 +347,9 @@ pub fn run() -> Result<()> {
             o.operators = ops.options();
             run_agent(o)
         }
-        Command::Agent { config } => run_agent(crate::sink::build::agent_options(&config)?),
+        Command::Agent { config } => run_agent(crate::agent::options_from_config(&config)?),
         Command::Sessions { json, socket } => crate::operators::cli::sessions(&socket, json),
-        Command::Top { socket } => crate::top::run(&socket),
+        Command::Top { socket } => crate::operators::top::run(&socket),
         Command::Unload { name } => {
             crate::probes::check_environment()?;
             let pins = crate::probes::PinDir::new(&name)?;

@@ -3,6 +3,8 @@
 use anyhow::{bail, Result};
 use ssh_trace_common::event::*;
 
+use crate::{event::Args, text::escape_bytes};
+
 /// A decoded kernel record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KernelEvent {
@@ -14,12 +16,13 @@ pub enum KernelEvent {
     Bytes(BytesEvent),
 }
 
+/// An exec record with its strings already escaped (text.rs), once: the
+/// session model moves them into the event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exec {
     pub head: ExecHead,
-    pub filename: Vec<u8>,
-    /// argv, one entry per argument (NUL separators removed).
-    pub args: Vec<Vec<u8>>,
+    pub executable: String,
+    pub args: Args,
 }
 
 impl KernelEvent {
@@ -84,22 +87,23 @@ fn decode_exec(buf: &[u8]) -> Result<Exec> {
     }
     let filename = &body[..flen];
     // bpf_probe_read_kernel_str counts the NUL.
-    let filename = filename.strip_suffix(&[0]).unwrap_or(filename).to_vec();
-    let args = split_args(&body[EXEC_FILENAME_MAX..EXEC_FILENAME_MAX + alen]);
+    let filename = filename.strip_suffix(&[0]).unwrap_or(filename);
     Ok(Exec {
         head,
-        filename,
-        args,
+        executable: escape_bytes(filename),
+        args: split_args(&body[EXEC_FILENAME_MAX..EXEC_FILENAME_MAX + alen]),
     })
 }
 
-/// argv area: NUL-terminated strings back to back.
-pub fn split_args(raw: &[u8]) -> Vec<Vec<u8>> {
+/// argv area: NUL-terminated strings back to back. Escaping keeps every NUL
+/// and escapes byte by byte, so the whole area is escaped in one go.
+pub fn split_args(raw: &[u8]) -> Args {
     let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
     if raw.is_empty() {
-        return Vec::new();
+        return Args::default();
     }
-    raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+    let count = raw.iter().filter(|&&b| b == 0).count() as u32 + 1;
+    Args::from_joined(escape_bytes(raw), count)
 }
 
 #[cfg(test)]
@@ -138,11 +142,8 @@ mod tests {
         let KernelEvent::Exec(e) = decode(&buf).unwrap() else {
             panic!()
         };
-        assert_eq!(e.filename, b"/bin/ls");
-        assert_eq!(
-            e.args,
-            vec![b"ls".to_vec(), b"-l".to_vec(), b"/\xff".to_vec()]
-        );
+        assert_eq!(e.executable, "/bin/ls");
+        assert_eq!(e.args, Args::from_parts(["ls", "-l", "/\\xff"]));
         assert_eq!(e.head.ppid, 6);
     }
 
@@ -181,10 +182,9 @@ mod tests {
 
     #[test]
     fn splits_args() {
-        assert_eq!(split_args(b""), Vec::<Vec<u8>>::new());
-        assert_eq!(
-            split_args(b"a\0\0b\0"),
-            vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]
-        );
+        assert_eq!(split_args(b""), Args::default());
+        assert_eq!(split_args(b"a\0\0b\0"), Args::from_parts(["a", "", "b"]));
+        assert_eq!(split_args(b"\0"), Args::default());
+        assert_eq!(split_args(b"\0\0"), Args::from_parts(["", ""]));
     }
 }

@@ -75,8 +75,24 @@ impl Clock {
 
 /// RFC 3339, UTC, nanoseconds.
 pub fn rfc3339(unix_ns: u64) -> String {
-    let t = UNIX_EPOCH + Duration::from_nanos(unix_ns);
-    humantime::format_rfc3339_nanos(t).to_string()
+    Rfc3339(unix_ns).to_string()
+}
+
+/// A time written as RFC 3339 (UTC, nanoseconds) without allocating.
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339(pub u64);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = UNIX_EPOCH + Duration::from_nanos(self.0);
+        write!(f, "{}", humantime::format_rfc3339_nanos(t))
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 pub fn now_unix_ns() -> u64 {
@@ -86,35 +102,9 @@ pub fn now_unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// A session id unique across hosts, reboots and agent restarts: the boot id
-/// (random per boot) with the kernel session key folded into its last 8
-/// bytes, written as a UUID. The same session gets the same id from any
-/// agent on this boot.
-pub fn session_id(boot_id: &[u8; 16], key: u64) -> String {
-    let mut b = *boot_id;
-    for (i, k) in key.to_be_bytes().iter().enumerate() {
-        b[8 + i] ^= k;
-    }
-    format!(
-        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn session_ids_differ_by_key_and_boot() {
-        let boot = parse_uuid("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0").unwrap();
-        let a = session_id(&boot, 1);
-        assert_eq!(a, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1");
-        assert_ne!(a, session_id(&boot, 2));
-        let mut other = boot;
-        other[0] ^= 1;
-        assert_ne!(a, session_id(&other, 1));
-    }
 
     #[test]
     fn formats_rfc3339_nanos() {

@@ -1,7 +1,11 @@
 //! ssh-trace: kernel programs → ring buffer reader → decode → session model
-//! → formats and sinks. The binary (main.rs) only runs the CLI.
+//! → pipeline (select once) → consumers (operators' view, lines, capture
+//! file, agent-mode sinks). The binary (main.rs) only runs the CLI.
+// Used by the ssh-trace-gen binary (man pages and completions), not the library.
+use clap_complete as _;
+use clap_mangen as _;
+
 pub mod agent;
-pub mod alert;
 pub mod capture;
 pub mod cli;
 pub mod config;
@@ -10,16 +14,16 @@ pub mod event;
 pub mod filter;
 pub mod format;
 pub mod host;
-pub mod metrics;
 pub mod operators;
+pub mod pipeline;
 pub mod privileges;
 pub mod probes;
 pub mod reader;
 pub mod replay;
 pub mod report;
+pub mod rotate;
 pub mod session;
-pub mod sink;
+pub mod sinks;
 pub mod sockdiag;
-pub mod synth;
+pub mod spanned;
 pub mod text;
-pub mod top;

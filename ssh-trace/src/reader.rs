@@ -26,6 +26,8 @@ use crate::{
 /// After a pass that found records, the next look comes this soon (the
 /// kernel's milestone wake-ups are at most MILESTONE_WAKE_NS apart per CPU).
 const LINGER_MS: i32 = (MILESTONE_WAKE_NS / 1_000_000) as i32;
+/// At the stop, the rings are read for at most this long.
+const STOP_DRAIN: std::time::Duration = std::time::Duration::from_millis(200);
 /// Records taken from the rings per pass: the thread then hands them on.
 const PASS_RECORDS: usize = 4096;
 /// Decoded records waiting for the agent, in bytes: above the soft limit
@@ -82,14 +84,28 @@ impl ReaderStats {
 }
 
 /// Records handed to the agent in kernel time order. Dropping the batch
-/// gives its bytes back to the queue budget.
+/// (or taking its records) gives its bytes back to the queue budget.
 pub struct Batch {
     events: Vec<KernelEvent>,
     bytes: usize,
-    stats: Arc<ReaderStats>,
+    stats: Option<Arc<ReaderStats>>,
 }
 
 impl Batch {
+    /// Records that were never in the reader's queue (tests, synthetic ones).
+    pub fn unqueued(events: Vec<KernelEvent>) -> Self {
+        Self {
+            events,
+            bytes: 0,
+            stats: None,
+        }
+    }
+
+    /// The records; their bytes leave the queue budget now.
+    pub fn into_records(mut self) -> Vec<KernelEvent> {
+        std::mem::take(&mut self.events)
+    }
+
     pub fn iter(&self) -> std::slice::Iter<'_, KernelEvent> {
         self.events.iter()
     }
@@ -113,9 +129,9 @@ impl<'a> IntoIterator for &'a Batch {
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        self.stats
-            .queued_bytes
-            .fetch_sub(self.bytes, Ordering::Relaxed);
+        if let Some(st) = &self.stats {
+            st.queued_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
     }
 }
 
@@ -159,8 +175,11 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
     // CPU; after milestones came, look again a millisecond later, so that a
     // burst's later ones (a login right after its setgid calls) are not
     // left for the next slow poll. Process records alone never hurry us.
+    let mut stop_by: Option<std::time::Instant> = None;
     loop {
-        let stopping = stop.load(Ordering::Relaxed);
+        if stop_by.is_none() && stop.load(Ordering::Relaxed) {
+            stop_by = Some(std::time::Instant::now() + STOP_DRAIN);
+        }
         // Milestones first: they keep their place whatever the other ring holds.
         let mut pass = Vec::with_capacity(256);
         let more = drain(&mut rings.milestones, &mut pass, PASS_RECORDS, &st)
@@ -171,11 +190,13 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
             pass.sort_by_key(|e| e.header().ktime_ns);
             send(&tx, pass, &st);
         }
-        if more {
-            continue;
-        }
-        if stopping {
-            break;
+        // At the stop, what the kernel already wrote is read — for a
+        // bounded time: a flood that goes on must not hold the stop.
+        match stop_by {
+            Some(t) if !more || std::time::Instant::now() >= t => break,
+            _ if more => continue,
+            Some(_) => continue,
+            None => {}
         }
         wait(
             &fds,
@@ -224,9 +245,7 @@ fn wait(fds: &[i32; 2], timeout_ms: i32) {
 fn cost(ev: &KernelEvent) -> usize {
     std::mem::size_of::<KernelEvent>()
         + match ev {
-            KernelEvent::Exec(e) => {
-                e.filename.len() + e.args.iter().map(|a| a.len() + 24).sum::<usize>()
-            }
+            KernelEvent::Exec(e) => e.executable.len() + e.args.text_len(),
             _ => 0,
         }
 }
@@ -242,7 +261,7 @@ fn send(tx: &mpsc::Sender<Batch>, events: Vec<KernelEvent>, st: &Arc<ReaderStats
     let batch = Batch {
         events,
         bytes,
-        stats: st.clone(),
+        stats: Some(st.clone()),
     };
     if let Err(e) = tx.try_send(batch) {
         let batch = match e {

@@ -9,8 +9,8 @@ use crate::{
     event::Event,
     filter::Filter,
     format::Formatter,
+    pipeline::{selected, Lines},
     report::Report,
-    sink::{selected, stdout::Stdout},
 };
 
 pub struct Selection {
@@ -54,12 +54,12 @@ pub fn for_each(
 
 /// `replay`: the lines `tail` would have printed.
 pub fn run(paths: &[PathBuf], formatter: Formatter, sel: &Selection) -> Result<()> {
-    let mut out = Stdout::new(formatter);
+    let mut out = Lines::stdout(formatter, "");
     for_each(paths, sel, |ev, host| {
-        out.push(ev, host);
-        !out.closed
+        out.line(ev, host);
+        !out.is_closed()
     })?;
-    out.flush();
+    out.write_out();
     Ok(())
 }
 

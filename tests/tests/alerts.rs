@@ -2,6 +2,8 @@
 //! IPs (a network namespace this test creates, joined by a veth pair, with
 //! two addresses in 10.251.77.0/24, a range only this test uses), a real
 //! HTTP receiver on loopback and a real command action.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 mod ops;
 
 use std::{

@@ -1,6 +1,8 @@
 //! Session bytes without per-packet hooks: live counts from sock_diag for
 //! idle sessions, and a session found at start-up counted from its
 //! connection's start — each against a counting proxy on the client side.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Stdio},
@@ -38,7 +40,10 @@ fn settled(proxy: &CountProxy, quiet: Duration) -> Counted {
     let mut since = Instant::now();
     loop {
         let now = proxy.live().ok();
-        if let Some(c) = now.as_ref().filter(|_| now == last && since.elapsed() >= quiet) {
+        if let Some(c) = now
+            .as_ref()
+            .filter(|_| now == last && since.elapsed() >= quiet)
+        {
             return Counted { ..*c };
         }
         if now != last {

@@ -1,5 +1,7 @@
 //! Capture files end to end: recorded real sessions replay exactly as they
 //! were shown live; rotation; a recorder killed with SIGKILL; bad files.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},

@@ -2,6 +2,8 @@
 //! OCSF 1.3.0 definitions (../shared/conformance/, or
 //! $SSH_TRACE_CONFORMANCE_DIR): the sample of every event kind, and every
 //! line the agent printed for real sessions.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{collections::BTreeSet, time::Duration};
 
 use serde_json::Value;

@@ -1,5 +1,7 @@
 //! `--debug-kernel`: the kernel programs explain their decisions about SSH
 //! servers on standard error (through aya-log); without it they are silent.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::time::{Duration, Instant};
 
 use ssh_trace_tests::*;

@@ -4,6 +4,8 @@
 //! proxy). The core cases (login, argv, uid change, bytes, wrong key,
 //! concurrency, sudo, discovery) run against every server kind in
 //! servers.rs. Skipped with a message when not root.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     io::{Read, Write},
     process::{Command, Stdio},

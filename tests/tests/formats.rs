@@ -2,6 +2,8 @@
 //! native JSON, ECS and OCSF. The ECS and OCSF lines must carry the values
 //! the native lines (and the ssh client's own `$SSH_CONNECTION`) show, and
 //! every native line must validate against docs/schema.json.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::time::Duration;
 
 use serde_json::{json, Value};

@@ -1,6 +1,8 @@
 //! A hostile user on the box: tricks that used to hide a session's
 //! processes, fake or blind the server listeners. Each test is named after
 //! what it proves; all run a real sshd and the real agent (root).
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::time::Duration;
 
 use serde_json::Value;

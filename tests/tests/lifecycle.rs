@@ -4,6 +4,8 @@
 //! leaves the sessions' processes running). The open session keeps being
 //! traced under its id and ends with exact bytes; connections after the
 //! restart are sessions. Skipped with a message when not root.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::time::Duration;
 
 use serde_json::Value;

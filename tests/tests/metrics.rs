@@ -1,6 +1,8 @@
 //! Prometheus metrics: a real Prometheus scrapes the agent on loopback
 //! during real sessions; its HTTP API must report what the event stream
 //! showed. `promtool check metrics` accepts the endpoint's output.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 mod ops;
 
 use std::{

@@ -1,5 +1,7 @@
 //! The session socket and `ssh-trace sessions` against real sshd sessions
 //! (metrics.rs, alerts.rs and top.rs test the rest of the operators' view).
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 mod ops;
 
 use std::{os::unix::fs::PermissionsExt, process::Command, time::Duration};

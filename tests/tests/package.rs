@@ -7,6 +7,8 @@
 //!
 //! The package under test is $SSH_TRACE_DEB (`cargo xtask test` builds it
 //! from the same debug build as $SSH_TRACE_BIN: `cargo xtask dist --debug`).
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 mod ops;
 
 use std::{

@@ -2,6 +2,8 @@
 //! pinned (`--persist NAME`) the kernel keeps recording meanwhile, and the
 //! next agent continues the same sessions — nothing in between is missed,
 //! not even a daemon the session double-forked (reparented to init).
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Stdio},

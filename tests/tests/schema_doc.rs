@@ -3,6 +3,8 @@
 //! describe the same events with the same fields: every documented field
 //! path exists in the JSON Schema and every schema path is documented, with
 //! `always` exactly where the schema requires the field.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use ssh_trace_tests::{json_schema, schema::Schema};
 
 #[test]

@@ -2,6 +2,8 @@
 //! (issue 12): the system's OpenSSH 9.2, OpenSSH 10 from Debian backports,
 //! dropbear, and `sshd -i` under systemd-socket-activate. One test per case
 //! per server, named `SERVER::CASE`. Skipped with a message when not root.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 mod cases;
 
 use ssh_trace_tests::Kind;

@@ -3,6 +3,8 @@
 //! and to a real HTTP server, compared with what `tail --json` saw for the
 //! same sessions; then a 60-second outage of both peers. Skipped when not
 //! root (the config error test runs anyway).
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{
     path::{Path, PathBuf},
     process::Command,

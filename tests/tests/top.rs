@@ -1,4 +1,6 @@
 //! `ssh-trace top` in a real terminal (tmux) against a real pty session.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 mod ops;
 
 use std::{process::Command, time::Duration};

@@ -1,15 +1,4 @@
-//! Project tasks: `cargo xtask setup | run | test | bench | dist`.
-mod auditd;
 mod bench;
-mod bench_capture;
-mod bench_compare;
-mod bench_cost;
-mod bench_fidelity;
-mod bench_latency;
-mod bench_operators;
-mod bench_sinks;
-mod bench_tools;
-mod bpf_stats;
 mod dist;
 mod setup;
 
@@ -45,7 +34,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Set up, build (release) and print figures: `cost` (default), `capture`, `compare`,
-    /// `fidelity`, `sinks`, `operators`.
+    /// `fidelity`, `sinks`, `operators`, `alloc`.
     Bench {
         #[command(subcommand)]
         what: Option<bench::What>,
@@ -121,15 +110,7 @@ fn main() -> Result<()> {
         Cmd::Bench { what } => {
             setup::run()?;
             let bin = build_agent(true)?;
-            match what {
-                None => bench_cost::run(&bin, bench_cost::Args::default()),
-                Some(bench::What::Cost(a)) => bench_cost::run(&bin, a),
-                Some(bench::What::Capture(a)) => bench_capture::run(&bin, a),
-                Some(bench::What::Compare(a)) => bench_compare::run(&bin, a),
-                Some(bench::What::Fidelity(a)) => bench_fidelity::run(&bin, a),
-                Some(bench::What::Sinks(a)) => bench_sinks::run(&bin, a),
-                Some(bench::What::Operators(a)) => bench_operators::run(&bin, a),
-            }
+            bench::run(&bin, what)
         }
         Cmd::Dist(args) => {
             setup::run()?;

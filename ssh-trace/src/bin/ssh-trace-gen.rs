@@ -4,6 +4,8 @@
 //!
 //!   ssh-trace-gen DIR  →  DIR/man/ssh-trace.1.gz, DIR/man/ssh-trace-SUB.1.gz, …
 //!                         DIR/completions/{ssh-trace.bash,_ssh-trace,ssh-trace.fish}
+// A binary target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
 use std::{io::Write, path::Path, path::PathBuf};
 
 use anyhow::{Context, Result};

@@ -4,7 +4,7 @@
 //! block-local dictionary: an event names its session by index, so a block
 //! decodes on its own. Every read is bounds-checked: corrupt input is an
 //! error, never a panic or an unbounded allocation.
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use anyhow::{bail, Context, Result};
 
@@ -97,11 +97,14 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn string(&mut self) -> Result<String> {
+        Ok(self.str()?.to_owned())
+    }
+
+    /// A string borrowed from the record.
+    pub fn str(&mut self) -> Result<&'a str> {
         let n = self.len(MAX_STR)?;
         let b = self.bytes(n)?;
-        Ok(std::str::from_utf8(b)
-            .context("string is not UTF-8")?
-            .to_owned())
+        std::str::from_utf8(b).context("string is not UTF-8")
     }
 
     fn bool(&mut self) -> Result<bool> {
@@ -129,134 +132,51 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// The part of a session snapshot that rarely changes between events.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Base {
-    id: String,
-    user: Option<String>,
-    uid: Option<u32>,
-    source: Option<(String, u16)>,
-    destination: Option<(String, u16)>,
-    discovered: bool,
-}
-
-impl Base {
-    fn of(s: &SessionInfo) -> Self {
-        Self {
-            id: s.id.clone(),
-            user: s.user.clone(),
-            uid: s.uid,
-            source: s.source.as_ref().map(|e| (e.ip.clone(), e.port)),
-            destination: s.destination.as_ref().map(|e| (e.ip.clone(), e.port)),
-            discovered: s.discovered,
-        }
-    }
-
-    fn info(&self) -> SessionInfo {
-        let ep = |e: &Option<(String, u16)>| {
-            e.as_ref().map(|(ip, port)| Endpoint {
-                ip: ip.clone(),
-                port: *port,
-            })
-        };
-        SessionInfo {
-            id: self.id.clone(),
-            user: self.user.clone(),
-            uid: self.uid,
-            source: ep(&self.source),
-            destination: ep(&self.destination),
-            discovered: self.discovered,
-            traffic: None,
-            end: None,
-        }
-    }
-
-    fn put(&self, out: &mut Vec<u8>) {
-        put_str(out, &self.id);
-        put_opt_str(out, self.user.as_deref());
-        put_opt_u64(out, self.uid.map(u64::from));
-        for e in [&self.source, &self.destination] {
-            match e {
-                Some((ip, port)) => {
-                    out.push(1);
-                    put_str(out, ip);
-                    put_varint(out, *port as u64);
-                }
-                None => out.push(0),
+/// A session snapshot as stored: id and endpoints as text (the format
+/// predates the typed values), read back into the typed snapshot.
+fn put_base(out: &mut Vec<u8>, s: &SessionInfo) {
+    put_str(out, s.id.text().as_str());
+    put_opt_str(out, s.user.as_deref());
+    put_opt_u64(out, s.uid.map(u64::from));
+    for e in [&s.source, &s.destination] {
+        match e {
+            Some(e) => {
+                out.push(1);
+                put_str(out, &e.ip.to_string());
+                put_varint(out, e.port as u64);
             }
+            None => out.push(0),
         }
-        out.push(self.discovered as u8);
     }
+    out.push(s.discovered as u8);
+}
 
-    fn get(c: &mut Cursor) -> Result<Self> {
-        let id = c.string()?;
-        let user = c.opt_str()?;
-        let uid = c
-            .opt_u64()?
-            .map(u32::try_from)
-            .transpose()
-            .context("uid over 32 bits")?;
-        let mut ep = || -> Result<Option<(String, u16)>> {
-            Ok(if c.bool()? {
-                let ip = c.string()?;
-                let port = u16::try_from(c.varint()?).context("port over 16 bits")?;
-                Some((ip, port))
-            } else {
-                None
-            })
-        };
-        let (source, destination) = (ep()?, ep()?);
-        let discovered = c.bool()?;
-        Ok(Self {
-            id,
-            user,
-            uid,
-            source,
-            destination,
-            discovered,
+fn get_base(c: &mut Cursor) -> Result<SessionInfo> {
+    let id: SessionId = c.str()?.parse()?;
+    let user = c.opt_str()?;
+    let uid = c
+        .opt_u64()?
+        .map(u32::try_from)
+        .transpose()
+        .context("uid over 32 bits")?;
+    let mut ep = || -> Result<Option<Endpoint>> {
+        Ok(if c.bool()? {
+            let ip: std::net::IpAddr = c.str()?.parse().context("bad IP address")?;
+            let port = u16::try_from(c.varint()?).context("port over 16 bits")?;
+            Some(Endpoint::new(ip, port))
+        } else {
+            None
         })
-    }
-}
-
-/// Stable on-disk codes: never reorder.
-fn kind_code(k: Kind) -> u8 {
-    match k {
-        Kind::SessionConnect => 1,
-        Kind::SessionLogin => 2,
-        Kind::ProcessExec => 3,
-        Kind::ProcessExit => 4,
-        Kind::UserChange => 5,
-        Kind::SessionBytes => 6,
-        Kind::SessionEnd => 7,
-        Kind::AgentStart => 8,
-        Kind::AgentLoss => 9,
-        Kind::AgentStop => 10,
-        // 32 + position in ALL_KINDS (append only).
-        Kind::Alert(a) => {
-            32 + crate::alert::ALL_KINDS
-                .iter()
-                .position(|k| *k == a)
-                .unwrap_or(0) as u8
-        }
-    }
-}
-
-fn kind_of(code: u8) -> Result<Kind> {
-    Ok(match code {
-        1 => Kind::SessionConnect,
-        2 => Kind::SessionLogin,
-        3 => Kind::ProcessExec,
-        4 => Kind::ProcessExit,
-        5 => Kind::UserChange,
-        6 => Kind::SessionBytes,
-        7 => Kind::SessionEnd,
-        8 => Kind::AgentStart,
-        9 => Kind::AgentLoss,
-        10 => Kind::AgentStop,
-        c @ 32.. if ((c - 32) as usize) < crate::alert::ALL_KINDS.len() => {
-            Kind::Alert(crate::alert::ALL_KINDS[(c - 32) as usize])
-        }
-        c => bail!("unknown event code {c}"),
+    };
+    let (source, destination) = (ep()?, ep()?);
+    let discovered = c.bool()?;
+    Ok(SessionInfo {
+        id,
+        user,
+        uid,
+        source,
+        destination,
+        discovered,
     })
 }
 
@@ -288,13 +208,7 @@ fn get_ids(c: &mut Cursor) -> Result<Ids> {
 }
 
 fn put_loss(out: &mut Vec<u8>, l: &LossCounts) {
-    for v in [
-        l.kernel_ringbuf,
-        l.kernel_tracked_full,
-        l.kernel_socks_full,
-        l.queue,
-        l.decode,
-    ] {
+    for (_, v) in l.named() {
         put_varint(out, v);
     }
 }
@@ -349,249 +263,299 @@ fn get_opt_u8(c: &mut Cursor) -> Result<Option<u8>> {
     Ok(if c.bool()? { Some(c.u8()?) } else { None })
 }
 
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
 /// Encoder state for one block.
 #[derive(Default)]
 pub struct Encoder {
-    sessions: HashMap<Base, u64>,
+    sessions: HashMap<Arc<SessionInfo>, u64>,
+    /// The last snapshot written and its index: most events repeat it.
+    last: Option<(Arc<SessionInfo>, u64)>,
     last_time: u64,
 }
 
 impl Encoder {
     pub fn encode(&mut self, ev: &Event, out: &mut Vec<u8>) {
-        out.push(kind_code(ev.kind));
+        out.push(ev.spec().code);
         // Zig-zag delta: agent events may be a little behind kernel ones.
-        let delta = ev.time_ns.wrapping_sub(self.last_time) as i64;
-        put_varint(out, ((delta << 1) ^ (delta >> 63)) as u64);
+        put_varint(out, zigzag(ev.time_ns.wrapping_sub(self.last_time) as i64));
         self.last_time = ev.time_ns;
         match &ev.session {
             None => put_varint(out, 0),
             Some(s) => {
-                let base = Base::of(s);
-                match self.sessions.get(&base) {
-                    Some(&i) => put_varint(out, i + 2),
-                    None => {
-                        put_varint(out, 1);
-                        base.put(out);
-                        let n = self.sessions.len() as u64;
-                        self.sessions.insert(base, n);
-                    }
-                }
-                match &s.traffic {
-                    Some(t) => {
-                        out.push(1);
-                        put_varint(out, t.bytes_in);
-                        put_varint(out, t.bytes_out);
-                    }
-                    None => out.push(0),
-                }
-                match &s.end {
-                    Some(e) => {
-                        out.push(1);
-                        put_varint(out, e.duration_ms);
-                        out.push(e.logged_in as u8);
-                    }
-                    None => out.push(0),
-                }
+                self.session(s, out);
+                self.counters(&ev.body, out);
             }
         }
-        self.body(&ev.body, out);
+        body(&ev.body, out);
     }
 
-    fn body(&mut self, body: &Body, out: &mut Vec<u8>) {
-        match body {
-            Body::None {} => {}
-            Body::ProcessExec { process: p } => {
-                for v in [p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid] {
-                    put_varint(out, v as u64);
-                }
-                put_str(out, &p.executable);
-                out.push(p.executable_truncated as u8 | (p.args_truncated as u8) << 1);
-                put_varint(out, p.args.len() as u64);
-                for a in &p.args {
-                    put_str(out, a);
-                }
-            }
-            Body::ProcessExit { process: p } => {
-                put_varint(out, p.pid as u64);
-                put_opt_u8(out, p.exit_code);
-                put_opt_u8(out, p.signal);
-            }
-            Body::UserChange { process, change: c } => {
-                put_varint(out, process.pid as u64);
-                out.push(SYSCALLS.iter().position(|s| *s == c.syscall).unwrap_or(0) as u8);
-                put_varint(out, c.args.len() as u64);
-                for &a in &c.args {
-                    put_varint(out, ((a << 1) ^ (a >> 63)) as u64);
-                }
-                out.push(c.success as u8);
-                put_opt_u64(out, c.errno.map(|e| e as u32 as u64));
-                put_ids(out, &c.old);
-                put_ids(out, &c.new);
-                put_opt_str(out, c.user.as_deref());
-                put_opt_str(out, c.effective_user.as_deref());
-            }
-            Body::AgentStart { agent } => put_agent(out, agent),
-            Body::AgentLoss { loss, total } => {
-                put_loss(out, loss);
-                put_loss(out, total);
-            }
-            Body::AgentStop { agent, totals } => {
-                put_agent(out, agent);
-                put_varint(out, totals.events);
-                put_loss(out, &totals.lost);
-            }
-            // Alerts are rare: their JSON form is compact enough.
-            Body::Alert { alert } => {
-                put_str(out, &serde_json::to_string(alert).unwrap_or_default())
+    /// A reference to the block's dictionary, or the snapshot itself.
+    fn session(&mut self, s: &Arc<SessionInfo>, out: &mut Vec<u8>) {
+        if let Some((last, i)) = &self.last {
+            if Arc::ptr_eq(last, s) {
+                put_varint(out, i + 2);
+                return;
             }
         }
+        let i = match self.sessions.get(s) {
+            Some(&i) => {
+                put_varint(out, i + 2);
+                i
+            }
+            None => {
+                put_varint(out, 1);
+                put_base(out, s);
+                let n = self.sessions.len() as u64;
+                self.sessions.insert(s.clone(), n);
+                n
+            }
+        };
+        self.last = Some((s.clone(), i));
     }
+
+    /// Byte counters and the end, stored with the session (format v1).
+    fn counters(&self, body: &Body, out: &mut Vec<u8>) {
+        match body.traffic() {
+            Some(t) => {
+                out.push(1);
+                put_varint(out, t.bytes_in);
+                put_varint(out, t.bytes_out);
+            }
+            None => out.push(0),
+        }
+        if let Body::SessionEnd(c) = body {
+            out.push(1);
+            put_varint(out, c.end.duration_ms);
+            out.push(c.end.logged_in as u8);
+        } else {
+            out.push(0);
+        }
+    }
+}
+
+fn body(body: &Body, out: &mut Vec<u8>) {
+    match body {
+        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {
+        }
+        Body::ProcessExec(p) => {
+            for v in [p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid] {
+                put_varint(out, v as u64);
+            }
+            put_str(out, &p.executable);
+            out.push(p.executable_truncated as u8 | (p.args_truncated as u8) << 1);
+            put_varint(out, p.args.len() as u64);
+            for a in p.args.iter() {
+                put_str(out, a);
+            }
+        }
+        Body::ProcessExit(p) => {
+            put_varint(out, p.pid as u64);
+            put_opt_u8(out, p.exit_code);
+            put_opt_u8(out, p.signal);
+        }
+        Body::UserChange(IdChange { process, change: c }) => {
+            put_varint(out, process.pid as u64);
+            out.push(SYSCALLS.iter().position(|s| *s == c.syscall).unwrap_or(0) as u8);
+            put_varint(out, c.args.as_slice().len() as u64);
+            for &a in c.args.as_slice() {
+                put_varint(out, zigzag(a));
+            }
+            out.push(c.success as u8);
+            put_opt_u64(out, c.errno.map(|e| e as u32 as u64));
+            put_ids(out, &c.old);
+            put_ids(out, &c.new);
+            put_opt_str(out, c.user.as_deref());
+            put_opt_str(out, c.effective_user.as_deref());
+        }
+        Body::AgentStart(agent) => put_agent(out, agent),
+        Body::AgentLoss(l) => {
+            put_loss(out, &l.loss);
+            put_loss(out, &l.total);
+        }
+        Body::AgentStop(s) => {
+            put_agent(out, &s.agent);
+            put_varint(out, s.totals.events);
+            put_loss(out, &s.totals.lost);
+        }
+        // Alerts are rare: their JSON form is compact enough.
+        Body::Alert(_, alert) => put_str(out, &serde_json::to_string(alert).unwrap_or_default()),
+    }
+}
+
+/// What the session part of a record held besides the snapshot.
+#[derive(Default)]
+struct Counters {
+    traffic: Option<Traffic>,
+    end: Option<SessionEnd>,
 }
 
 /// Decoder state for one block.
 #[derive(Default)]
 pub struct Decoder {
-    sessions: Vec<Base>,
+    sessions: Vec<Arc<SessionInfo>>,
     last_time: u64,
 }
 
 impl Decoder {
     pub fn decode(&mut self, c: &mut Cursor) -> Result<Event> {
-        let kind = kind_of(c.u8()?)?;
-        let z = c.varint()?;
-        let delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
-        let time_ns = self.last_time.wrapping_add(delta as u64);
+        let code = c.u8()?;
+        let kind = Kind::from_code(code).with_context(|| format!("unknown event code {code}"))?;
+        let time_ns = self.last_time.wrapping_add(unzigzag(c.varint()?) as u64);
         self.last_time = time_ns;
-        let session = match c.varint()? {
-            0 => None,
-            r => {
-                let base = if r == 1 {
-                    if self.sessions.len() >= MAX_ITEMS {
-                        bail!("too many sessions in one block");
-                    }
-                    let b = Base::get(c)?;
-                    self.sessions.push(b.clone());
-                    b
-                } else {
-                    self.sessions
-                        .get((r - 2) as usize)
-                        .cloned()
-                        .context("reference to an unknown session")?
-                };
-                let mut info = base.info();
-                if c.bool()? {
-                    info.traffic = Some(Traffic {
-                        bytes_in: c.varint()?,
-                        bytes_out: c.varint()?,
-                    });
-                }
-                if c.bool()? {
-                    info.end = Some(SessionEnd {
-                        duration_ms: c.varint()?,
-                        logged_in: c.bool()?,
-                    });
-                }
-                Some(info)
-            }
+        let (session, counters) = match c.varint()? {
+            0 => (None, Counters::default()),
+            r => (Some(self.session(r, c)?), counters(c)?),
         };
-        let body = self.body(kind, c)?;
+        let body = get_body(kind, counters, c)?;
         Ok(Event {
             time_ns,
-            kind,
             session,
             body,
         })
     }
 
-    fn body(&mut self, kind: Kind, c: &mut Cursor) -> Result<Body> {
-        Ok(match kind {
-            Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes | Kind::SessionEnd => {
-                Body::None {}
-            }
-            Kind::ProcessExec => {
-                let (pid, ppid, uid, euid, gid, egid) =
-                    (c.u32()?, c.u32()?, c.u32()?, c.u32()?, c.u32()?, c.u32()?);
-                let executable = c.string()?;
-                let flags = c.u8()?;
-                let n = c.len(MAX_ITEMS)?;
-                let args = (0..n).map(|_| c.string()).collect::<Result<_>>()?;
-                Body::ProcessExec {
-                    process: ProcessExec {
-                        pid,
-                        ppid,
-                        uid,
-                        euid,
-                        gid,
-                        egid,
-                        executable,
-                        executable_truncated: flags & 1 != 0,
-                        args,
-                        args_truncated: flags & 2 != 0,
-                    },
-                }
-            }
-            Kind::ProcessExit => Body::ProcessExit {
-                process: ProcessExit {
-                    pid: c.u32()?,
-                    exit_code: get_opt_u8(c)?,
-                    signal: get_opt_u8(c)?,
-                },
-            },
-            Kind::UserChange => {
-                let pid = c.u32()?;
-                let syscall = *SYSCALLS
-                    .get(c.u8()? as usize)
-                    .context("unknown syscall code")?;
-                let n = c.len(3)?;
-                let args = (0..n)
-                    .map(|_| c.varint().map(|z| ((z >> 1) as i64) ^ -((z & 1) as i64)))
-                    .collect::<Result<_>>()?;
-                let success = c.bool()?;
-                let errno = c.opt_u64()?.map(|e| e as u32 as i32);
-                let (old, new) = (get_ids(c)?, get_ids(c)?);
-                let (user, effective_user) = (c.opt_str()?, c.opt_str()?);
-                Body::UserChange {
-                    process: Pid { pid },
-                    change: UserChange {
-                        syscall,
-                        args,
-                        success,
-                        errno,
-                        old,
-                        new,
-                        user,
-                        effective_user,
-                    },
-                }
-            }
-            Kind::AgentStart => Body::AgentStart {
-                agent: get_agent(c)?,
-            },
-            Kind::AgentLoss => Body::AgentLoss {
-                loss: get_loss(c)?,
-                total: get_loss(c)?,
-            },
-            Kind::AgentStop => {
-                let agent = get_agent(c)?;
-                let totals = AgentTotals {
-                    events: c.varint()?,
-                    lost: get_loss(c)?,
-                };
-                Body::AgentStop { agent, totals }
-            }
-            Kind::Alert(_) => Body::Alert {
-                alert: serde_json::from_str(&c.string()?).context("undecodable alert")?,
-            },
-        })
+    /// `r` 1: a new snapshot follows; r ≥ 2: the (r-2)-th of the block.
+    fn session(&mut self, r: u64, c: &mut Cursor) -> Result<Arc<SessionInfo>> {
+        if r != 1 {
+            return self
+                .sessions
+                .get((r - 2) as usize)
+                .cloned()
+                .context("reference to an unknown session");
+        }
+        if self.sessions.len() >= MAX_ITEMS {
+            bail!("too many sessions in one block");
+        }
+        let s = Arc::new(get_base(c)?);
+        self.sessions.push(s.clone());
+        Ok(s)
     }
+}
+
+fn counters(c: &mut Cursor) -> Result<Counters> {
+    let mut k = Counters::default();
+    if c.bool()? {
+        k.traffic = Some(Traffic {
+            bytes_in: c.varint()?,
+            bytes_out: c.varint()?,
+        });
+    }
+    if c.bool()? {
+        k.end = Some(SessionEnd {
+            duration_ms: c.varint()?,
+            logged_in: c.bool()?,
+        });
+    }
+    Ok(k)
+}
+
+fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
+    Ok(match kind {
+        Kind::SessionConnect => Body::SessionConnect,
+        Kind::SessionLogin => Body::SessionLogin,
+        Kind::SessionBytes => Body::SessionBytes(k.traffic.context("session.bytes without bytes")?),
+        Kind::SessionEnd => Body::SessionEnd(Closed {
+            traffic: k.traffic.context("session.end without bytes")?,
+            end: k.end.context("session.end without its end")?,
+        }),
+        Kind::ProcessExec => Body::ProcessExec(get_exec(c)?),
+        Kind::ProcessExit => Body::ProcessExit(ProcessExit {
+            pid: c.u32()?,
+            exit_code: get_opt_u8(c)?,
+            signal: get_opt_u8(c)?,
+        }),
+        Kind::UserChange => Body::UserChange(get_change(c)?),
+        Kind::AgentStart => Body::AgentStart(Box::new(get_agent(c)?)),
+        Kind::AgentLoss => Body::AgentLoss(Box::new(AgentLoss {
+            loss: get_loss(c)?,
+            total: get_loss(c)?,
+        })),
+        Kind::AgentStop => {
+            let agent = get_agent(c)?;
+            let totals = AgentTotals {
+                events: c.varint()?,
+                lost: get_loss(c)?,
+            };
+            Body::AgentStop(Box::new(AgentStop { agent, totals }))
+        }
+        Kind::Alert(a) => {
+            let alert = serde_json::from_str(c.str()?).context("undecodable alert")?;
+            Body::Alert(a, Box::new(alert))
+        }
+    })
+}
+
+fn get_exec(c: &mut Cursor) -> Result<ProcessExec> {
+    let (pid, ppid, uid, euid, gid, egid) =
+        (c.u32()?, c.u32()?, c.u32()?, c.u32()?, c.u32()?, c.u32()?);
+    let executable = c.string()?;
+    let flags = c.u8()?;
+    let n = c.len(MAX_ITEMS)?;
+    let mut args = Args::default();
+    for _ in 0..n {
+        let a = c.str()?;
+        if a.contains('\0') {
+            bail!("an argument holds a NUL byte");
+        }
+        args.push(a);
+    }
+    Ok(ProcessExec {
+        pid,
+        ppid,
+        uid,
+        euid,
+        gid,
+        egid,
+        executable,
+        executable_truncated: flags & 1 != 0,
+        args,
+        args_truncated: flags & 2 != 0,
+    })
+}
+
+fn get_change(c: &mut Cursor) -> Result<IdChange> {
+    let pid = c.u32()?;
+    let syscall = *SYSCALLS
+        .get(c.u8()? as usize)
+        .context("unknown syscall code")?;
+    let n = c.len(3)?;
+    let mut vals = [0i64; 3];
+    for v in vals.iter_mut().take(n) {
+        *v = unzigzag(c.varint()?);
+    }
+    let success = c.bool()?;
+    let errno = c.opt_u64()?.map(|e| e as u32 as i32);
+    let (old, new) = (get_ids(c)?, get_ids(c)?);
+    let user = c.opt_str()?.map(Arc::from);
+    let effective_user = c.opt_str()?.map(Arc::from);
+    Ok(IdChange {
+        process: Pid { pid },
+        change: UserChange {
+            syscall,
+            args: CallArgs::new(&vals[..n]),
+            success,
+            errno,
+            old,
+            new,
+            user,
+            effective_user,
+        },
+    })
 }
 
 /// Encoded form of a session snapshot, for the file header's carried-over
 /// open sessions.
 pub fn put_session(out: &mut Vec<u8>, s: &SessionInfo) {
-    Base::of(s).put(out);
+    put_base(out, s);
 }
 
 pub fn get_session(c: &mut Cursor) -> Result<SessionInfo> {
-    Ok(Base::get(c)?.info())
+    get_base(c)
 }

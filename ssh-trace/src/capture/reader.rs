@@ -178,9 +178,14 @@ impl Reader {
                 return;
             }
         };
-        let mut c = Cursor::new(&raw);
+        self.decode_block(start, &raw, b.events);
+    }
+
+    /// The events of a block into `pending`; a bad one ends the block.
+    fn decode_block(&mut self, start: u64, raw: &[u8], events: u32) {
+        let mut c = Cursor::new(raw);
         let mut dec = Decoder::default();
-        for i in 0..b.events {
+        for i in 0..events {
             let one = c
                 .varint()
                 .and_then(|len| c.bytes(len as usize))

@@ -1,6 +1,8 @@
 //! Round trips and damaged files.
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use super::{file, reader::Reader, writer::*};
 use crate::event::*;
 
@@ -40,28 +42,87 @@ fn origin() -> Origin {
     }
 }
 
-fn session(n: u32) -> SessionInfo {
-    SessionInfo {
-        id: format!("id-{n}"),
+fn session(n: u32) -> Arc<SessionInfo> {
+    Arc::new(SessionInfo {
+        id: SessionId(0x5bed_0000 + n as u128),
         user: Some(format!("user{}", n % 3)),
         uid: Some(1000 + n % 3),
-        source: Some(Endpoint {
-            ip: "10.1.2.3".into(),
-            port: 40000 + n as u16,
-        }),
-        destination: Some(Endpoint {
-            ip: "10.0.0.1".into(),
-            port: 22,
-        }),
+        source: Some(Endpoint::new([10, 1, 2, 3].into(), 40000 + n as u16)),
+        destination: Some(Endpoint::new([10, 0, 0, 1].into(), 22)),
         discovered: n.is_multiple_of(5),
-        traffic: None,
-        end: None,
+    })
+}
+
+fn exec(i: u32) -> Body {
+    Body::ProcessExec(ProcessExec {
+        pid: 100 + i,
+        ppid: 99 + i,
+        uid: 1000,
+        euid: 0,
+        gid: 1000,
+        egid: 1000,
+        executable: "/usr/bin/\u{1b}[2Jcurl".into(),
+        executable_truncated: i.is_multiple_of(2),
+        args: Args::from_parts(["curl", &format!("http://x/{i}"), "a\\xff", ""]),
+        args_truncated: i.is_multiple_of(3),
+    })
+}
+
+fn change(i: u32) -> Body {
+    let ids = |euid| Ids {
+        uid: 1000,
+        euid,
+        suid: 1000,
+        gid: 1,
+        egid: 1,
+        sgid: 1,
+    };
+    Body::UserChange(IdChange {
+        process: Pid { pid: 100 + i },
+        change: UserChange {
+            syscall: "setresuid",
+            args: CallArgs::new(&[-1, 0, -1]),
+            success: i.is_multiple_of(2),
+            errno: (i % 2 == 1).then_some(1),
+            old: ids(1000),
+            new: ids(0),
+            user: Some("alice".into()),
+            effective_user: None,
+        },
+    })
+}
+
+/// The i-th event of a varied session stream.
+fn session_body(i: u32) -> Body {
+    match i % 7 {
+        0 => Body::SessionConnect,
+        1 => Body::SessionLogin,
+        2 => exec(i),
+        3 => Body::ProcessExit(ProcessExit {
+            pid: 100 + i,
+            exit_code: Some(1),
+            signal: None,
+        }),
+        4 => change(i),
+        5 => Body::SessionBytes(Traffic {
+            bytes_in: i as u64 * 1000,
+            bytes_out: u64::MAX - i as u64,
+        }),
+        _ => Body::SessionEnd(Closed {
+            traffic: Traffic {
+                bytes_in: 5,
+                bytes_out: 6,
+            },
+            end: SessionEnd {
+                duration_ms: 77,
+                logged_in: i.is_multiple_of(2),
+            },
+        }),
     }
 }
 
 /// A varied stream: every kind, hostile strings, optional fields.
 pub fn sample(n: u32) -> Vec<Event> {
-    let mut out = Vec::new();
     let agent = AgentInfo {
         version: "0.1.0".into(),
         pid: 7,
@@ -69,129 +130,31 @@ pub fn sample(n: u32) -> Vec<Event> {
         ring_buffer_bytes: 4096,
         server_binaries: vec!["/usr/sbin/sshd".into()],
     };
-    out.push(Event::new(
+    let mut out = vec![Event::new(
         1_000,
-        Kind::AgentStart,
         None,
-        Body::AgentStart {
-            agent: agent.clone(),
-        },
-    ));
+        Body::AgentStart(Box::new(agent.clone())),
+    )];
     for i in 0..n {
         let t = 2_000 + i as u64 * 1_000_003;
-        let s = session(i % 40);
-        let kind = [
-            Kind::SessionConnect,
-            Kind::SessionLogin,
-            Kind::ProcessExec,
-            Kind::ProcessExit,
-            Kind::UserChange,
-            Kind::SessionBytes,
-            Kind::SessionEnd,
-        ][i as usize % 7];
-        let mut s = s;
-        let body = match kind {
-            Kind::ProcessExec => Body::ProcessExec {
-                process: ProcessExec {
-                    pid: 100 + i,
-                    ppid: 99 + i,
-                    uid: 1000,
-                    euid: 0,
-                    gid: 1000,
-                    egid: 1000,
-                    executable: "/usr/bin/\u{1b}[2Jcurl".into(),
-                    executable_truncated: i % 2 == 0,
-                    args: vec![
-                        "curl".into(),
-                        format!("http://x/{i}"),
-                        "a\\xff".into(),
-                        String::new(),
-                    ],
-                    args_truncated: i % 3 == 0,
-                },
-            },
-            Kind::ProcessExit => Body::ProcessExit {
-                process: ProcessExit {
-                    pid: 100 + i,
-                    exit_code: Some(1),
-                    signal: None,
-                },
-            },
-            Kind::UserChange => Body::UserChange {
-                process: Pid { pid: 100 + i },
-                change: UserChange {
-                    syscall: "setresuid",
-                    args: vec![-1, 0, -1],
-                    success: i % 2 == 0,
-                    errno: (i % 2 == 1).then_some(1),
-                    old: Ids {
-                        uid: 1000,
-                        euid: 1000,
-                        suid: 1000,
-                        gid: 1,
-                        egid: 1,
-                        sgid: 1,
-                    },
-                    new: Ids {
-                        uid: 1000,
-                        euid: 0,
-                        suid: 1000,
-                        gid: 1,
-                        egid: 1,
-                        sgid: 1,
-                    },
-                    user: Some("alice".into()),
-                    effective_user: None,
-                },
-            },
-            Kind::SessionBytes => {
-                s.traffic = Some(Traffic {
-                    bytes_in: i as u64 * 1000,
-                    bytes_out: u64::MAX - i as u64,
-                });
-                Body::None {}
-            }
-            Kind::SessionEnd => {
-                s.traffic = Some(Traffic {
-                    bytes_in: 5,
-                    bytes_out: 6,
-                });
-                s.end = Some(SessionEnd {
-                    duration_ms: 77,
-                    logged_in: i % 2 == 0,
-                });
-                Body::None {}
-            }
-            _ => Body::None {},
-        };
-        out.push(Event::new(t, kind, Some(s), body));
+        out.push(Event::new(t, Some(session(i % 40)), session_body(i)));
     }
     let loss = LossCounts {
         kernel_ringbuf: 3,
         queue: 1,
         ..Default::default()
     };
-    out.push(Event::new(
-        5,
-        Kind::AgentLoss,
-        None,
-        Body::AgentLoss {
-            loss: loss.clone(),
-            total: loss.clone(),
-        },
-    ));
-    out.push(Event::new(
-        u64::MAX,
-        Kind::AgentStop,
-        None,
-        Body::AgentStop {
-            agent,
-            totals: AgentTotals {
-                events: 9,
-                lost: loss,
-            },
-        },
-    ));
+    let l = AgentLoss {
+        loss: loss.clone(),
+        total: loss.clone(),
+    };
+    out.push(Event::new(5, None, Body::AgentLoss(Box::new(l))));
+    let totals = AgentTotals {
+        events: 9,
+        lost: loss,
+    };
+    let stop = AgentStop { agent, totals };
+    out.push(Event::new(u64::MAX, None, Body::AgentStop(Box::new(stop))));
     out
 }
 
@@ -241,7 +204,7 @@ fn rotation_keeps_count_files_each_readable_alone() {
         origin(),
         Rotation {
             size: Some(1),
-            time: None,
+            age: None,
             count: Some(3),
         },
     )

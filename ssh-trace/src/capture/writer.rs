@@ -5,25 +5,20 @@
 //! carries the sessions open at that moment in its header.
 use std::{
     collections::HashMap,
-    fs::{File, OpenOptions},
     io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
 
 use super::{codec::Encoder, file};
-use crate::event::{Event, Kind, SessionInfo};
+use crate::event::{Body, Event, SessionId, SessionInfo};
+use crate::rotate::{Naming, Open, Rotating};
 
-#[derive(Clone, Debug, Default)]
-pub struct Rotation {
-    pub size: Option<u64>,
-    pub time: Option<Duration>,
-    /// Files kept at most (the current one included).
-    pub count: Option<usize>,
-}
+/// Capture files rotate by size and/or age, numbered (rotate.rs).
+pub type Rotation = crate::rotate::Policy;
 
 /// Facts for each file's header.
 #[derive(Clone, Debug)]
@@ -35,60 +30,33 @@ pub struct Origin {
 }
 
 pub struct Writer {
-    base: PathBuf,
     origin: Origin,
-    rotation: Rotation,
-    file: File,
-    /// Index of the current file (0 = `base`, n = `base.n`).
-    index: usize,
+    files: Rotating,
     written: u64,
     header_len: u64,
-    opened: Instant,
     raw: Vec<u8>,
     events: u32,
     enc: Encoder,
     scratch: Vec<u8>,
     /// Sessions open now (connect seen, end not yet), for the next header.
-    open: HashMap<String, (SessionInfo, u64)>,
+    open: HashMap<SessionId, (Arc<SessionInfo>, u64)>,
     last_flush: Instant,
 }
 
 /// Path of the n-th file of a rotation set.
 pub fn nth_path(base: &Path, n: usize) -> PathBuf {
-    if n == 0 {
-        return base.to_path_buf();
-    }
-    let mut s = base.as_os_str().to_owned();
-    s.push(format!(".{n}"));
-    PathBuf::from(s)
-}
-
-fn create(path: &Path) -> Result<File> {
-    let f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating capture file {}", path.display()))?;
-    // An existing file keeps its mode on open: make it private too.
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("chmod 600 {}", path.display()))?;
-    Ok(f)
+    crate::rotate::nth_path(base, n, false)
 }
 
 impl Writer {
     pub fn create(base: &Path, origin: Origin, rotation: Rotation) -> Result<Self> {
-        let file = create(base)?;
+        let how = (Naming::Numbered, Open::Truncate);
+        let files = Rotating::create(base, "capture file", how, rotation)?;
         let mut w = Self {
-            base: base.to_path_buf(),
             origin,
-            rotation,
-            file,
-            index: 0,
+            files,
             written: 0,
             header_len: 0,
-            opened: Instant::now(),
             raw: Vec::with_capacity(file::BLOCK_TARGET + 4096),
             events: 0,
             enc: Encoder::default(),
@@ -101,7 +69,11 @@ impl Writer {
     }
 
     fn write_header(&mut self) -> Result<()> {
-        let mut open: Vec<(SessionInfo, u64)> = self.open.values().cloned().collect();
+        let mut open: Vec<(SessionInfo, u64)> = self
+            .open
+            .values()
+            .map(|(s, t)| (SessionInfo::clone(s), *t))
+            .collect();
         open.sort_by_key(|(_, start)| *start);
         let h = file::Header {
             host: self.origin.host.clone(),
@@ -112,7 +84,8 @@ impl Writer {
             open_sessions: open,
         };
         let bytes = h.encode();
-        self.file
+        self.files
+            .file
             .write_all(&bytes)
             .context("writing capture header")?;
         self.written = bytes.len() as u64;
@@ -122,16 +95,12 @@ impl Writer {
 
     pub fn write(&mut self, ev: &Event) -> Result<()> {
         if let Some(s) = &ev.session {
-            match ev.kind {
-                Kind::SessionEnd => {
-                    self.open.remove(&s.id);
-                }
-                _ => {
-                    let mut snap = s.clone();
-                    snap.traffic = None;
-                    snap.end = None;
-                    let start = self.open.get(&s.id).map_or(ev.time_ns, |(_, t)| *t);
-                    self.open.insert(s.id.clone(), (snap, start));
+            if let Body::SessionEnd(_) = ev.body {
+                self.open.remove(&s.id);
+            } else {
+                let entry = self.open.entry(s.id).or_insert((s.clone(), ev.time_ns));
+                if !Arc::ptr_eq(&entry.0, s) {
+                    entry.0 = s.clone();
                 }
             }
         }
@@ -163,16 +132,14 @@ impl Writer {
             return Ok(());
         }
         let has_blocks = self.written > self.header_len;
-        let due_size = self.rotation.size.is_some_and(|s| self.written >= s);
-        let due_time = self
-            .rotation
-            .time
-            .is_some_and(|t| self.opened.elapsed() >= t);
-        if has_blocks && (due_size || due_time) {
-            self.rotate()?;
+        let due_size = self.files.policy.size.is_some_and(|s| self.written >= s);
+        if has_blocks && (due_size || self.files.aged()) {
+            self.files.rotate()?;
+            self.write_header()?;
         }
         let block = file::encode_block(&self.raw, self.events)?;
-        self.file
+        self.files
+            .file
             .write_all(&block)
             .context("writing capture block")?;
         self.written += block.len() as u64;
@@ -182,24 +149,23 @@ impl Writer {
         Ok(())
     }
 
-    fn rotate(&mut self) -> Result<()> {
-        self.file.sync_data().ok();
-        self.index += 1;
-        self.file = create(&nth_path(&self.base, self.index))?;
-        self.opened = Instant::now();
-        self.write_header()?;
-        if let Some(count) = self.rotation.count {
-            if self.index >= count {
-                let old = nth_path(&self.base, self.index - count);
-                std::fs::remove_file(&old)
-                    .with_context(|| format!("removing old capture {}", old.display()))?;
-            }
-        }
-        Ok(())
-    }
-
     pub fn finish(mut self) -> Result<()> {
         self.flush()?;
-        self.file.sync_all().context("syncing capture file")
+        self.files.file.sync_all().context("syncing capture file")
+    }
+}
+
+impl crate::pipeline::Consumer for Writer {
+    fn take(&mut self, ev: &crate::pipeline::Shared, _: &mut Vec<Event>) -> Result<()> {
+        self.write(ev)
+    }
+
+    /// About once a second the pending block is written.
+    fn tick(&mut self, _now_ns: u64, _: &mut Vec<Event>) -> Result<()> {
+        Writer::tick(self)
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Writer::finish(*self)
     }
 }

@@ -1,8 +1,9 @@
 //! Configuration errors read `LINE: KEY: problem`, exactly.
 use super::*;
+use crate::sinks::{http, syslog, SinkKind};
 
 fn err(text: &str) -> String {
-    parse(text).expect_err("should fail")
+    parse(text).expect_err("should fail").0
 }
 
 const SINK: &str = "[[sink]]\nname = \"a\"\n";
@@ -32,7 +33,7 @@ fn example_config_parses_with_its_example_sinks_enabled() {
     assert_eq!(names, ["archive", "siem-syslog", "splunk"]);
     assert!(matches!(
         &cfg.sinks[1].kind,
-        SinkKind::Syslog { address: Address::Tcp(a), facility: 10, .. } if a == "127.0.0.1:514"
+        SinkKind::Syslog(syslog::Spec { address: syslog::Address::Tcp(a), facility: 10, .. }) if a == "127.0.0.1:514"
     ));
     assert_eq!(
         cfg.sinks[1].limits.spool.as_ref().map(|s| s.1),
@@ -40,11 +41,11 @@ fn example_config_parses_with_its_example_sinks_enabled() {
     );
     assert!(matches!(
         cfg.sinks[2].kind,
-        SinkKind::Http {
-            preset: Preset::SplunkHec,
+        SinkKind::Http(http::Spec {
+            preset: http::Preset::SplunkHec,
             gzip: true,
             ..
-        }
+        })
     ));
     assert_eq!(cfg.drain_timeout, Duration::from_secs(5));
 }

@@ -2,8 +2,8 @@
 //! their field, so matching compares without converting anything.
 use std::net::IpAddr;
 
-use super::{fields::Field, net::Net};
-use crate::event::Kind;
+use super::net::Net;
+use crate::event::{fields::Field, Kind};
 
 /// `and`/`or` hold flat lists rather than binary nodes so a long chain
 /// (`a and b and c …`) stays shallow: matching and dropping recurse only
@@ -74,4 +74,10 @@ pub enum Pred {
     In(Vec<Lit>),
     Contains(String),
     StartsWith(String),
+}
+
+/// A value as written, before it is typed for its field.
+pub struct Raw<'a> {
+    pub text: std::borrow::Cow<'a, str>,
+    pub start: usize,
 }

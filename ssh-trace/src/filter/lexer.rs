@@ -36,23 +36,10 @@ pub fn lex(src: &str) -> Vec<Token<'_>> {
     let mut out = Vec::new();
     let mut chars = src.char_indices().peekable();
     while let Some((start, c)) = chars.next() {
-        let mut next_is = |want: char| chars.next_if(|&(_, c)| c == want).is_some();
+        let next_is = |want: char| chars.next_if(|&(_, c)| c == want).is_some();
         let tok = match c {
             c if c.is_whitespace() => continue,
-            '(' => Tok::LParen,
-            ')' => Tok::RParen,
-            ',' => Tok::Comma,
-            // `==` too, for people used to Wireshark.
-            '=' => {
-                next_is('=');
-                Tok::Op(Cmp::Eq)
-            }
-            '!' if next_is('=') => Tok::Op(Cmp::Ne),
-            '!' => Tok::Bad("unexpected `!`; write `!=` or `not`".into()),
-            '<' if next_is('=') => Tok::Op(Cmp::Le),
-            '<' => Tok::Op(Cmp::Lt),
-            '>' if next_is('=') => Tok::Op(Cmp::Ge),
-            '>' => Tok::Op(Cmp::Gt),
+            '(' | ')' | ',' | '=' | '!' | '<' | '>' => symbol(c, next_is),
             '"' => match string(src, start) {
                 Ok((s, end)) => {
                     while chars.next_if(|&(i, _)| i < end).is_some() {}
@@ -97,6 +84,27 @@ pub fn lex(src: &str) -> Vec<Token<'_>> {
         end: src.len(),
     });
     out
+}
+
+/// Punctuation and comparison operators (`next_is` takes the next
+/// character if it is the one given).
+fn symbol<'a>(c: char, mut next_is: impl FnMut(char) -> bool) -> Tok<'a> {
+    match c {
+        '(' => Tok::LParen,
+        ')' => Tok::RParen,
+        ',' => Tok::Comma,
+        // `==` too, for people used to Wireshark.
+        '=' => {
+            next_is('=');
+            Tok::Op(Cmp::Eq)
+        }
+        '!' if next_is('=') => Tok::Op(Cmp::Ne),
+        '!' => Tok::Bad("unexpected `!`; write `!=` or `not`".into()),
+        '<' if next_is('=') => Tok::Op(Cmp::Le),
+        '<' => Tok::Op(Cmp::Lt),
+        '>' if next_is('=') => Tok::Op(Cmp::Ge),
+        _ => Tok::Op(Cmp::Gt),
+    }
 }
 
 /// The string opening at `start` (a `"`): its value and the offset just past

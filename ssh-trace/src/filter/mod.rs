@@ -4,7 +4,6 @@
 //! types every value, so `matches` is a walk over the event's own structs.
 mod ast;
 mod eval;
-mod fields;
 mod lexer;
 mod literal;
 mod net;

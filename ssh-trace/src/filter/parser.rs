@@ -13,11 +13,11 @@
 //! Field names and values are checked here, so a filter that parses can
 //! always be evaluated.
 use super::{
-    ast::{Expr, Pred},
-    fields::{self, Field, Ty},
+    ast::{Expr, Pred, Raw},
     lexer::{lex, Tok, Token},
     literal, FilterError,
 };
+use crate::event::fields::{self, Field, Ty};
 
 /// Deepest nesting of `(` and `not`: recursion in the parser and in
 /// matching is proportional to it, so it must not grow with the input.
@@ -52,12 +52,6 @@ struct Parser<'a> {
     toks: Vec<Token<'a>>,
     i: usize,
     depth: usize,
-}
-
-/// A value as written, before it is typed for its field.
-pub struct Raw<'a> {
-    pub text: std::borrow::Cow<'a, str>,
-    pub start: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -180,7 +174,7 @@ impl<'a> Parser<'a> {
 
     fn test(&mut self, name: &str, start: usize) -> Result<Expr, FilterError> {
         let field = fields::lookup(name).ok_or_else(|| self.err(start, unknown_field(name)))?;
-        let ty = field.ty();
+        let ty = field.ty;
         let t = self.peek();
         let op = match t.tok {
             Tok::Op(c) => c.symbol(),
@@ -194,18 +188,19 @@ impl<'a> Parser<'a> {
         if ty == Ty::Object && op != "exists" {
             return Err(self.err(t.start, object_misuse(field)));
         }
-        literal::check_op(field, op).map_err(|m| self.err(t.start, m))?;
+        literal::check_op(field, op).map_err(|m| self.err(t.start, m.to_string()))?;
         self.bump();
         let pred = match t.tok {
             _ if op == "exists" => Pred::Exists,
             _ if op == "in" => self.list(field, t.start)?,
             Tok::Op(cmp) => {
                 let raw = self.value(op)?;
-                literal::compare(field, cmp, &raw).map_err(|m| self.err(raw.start, m))?
+                literal::compare(field, cmp, &raw)
+                    .map_err(|m| self.err(raw.start, m.to_string()))?
             }
             _ => {
                 let raw = self.value(op)?;
-                literal::text_op(field, op, &raw).map_err(|m| self.err(raw.start, m))?
+                literal::text_op(field, op, &raw).map_err(|m| self.err(raw.start, m.to_string()))?
             }
         };
         Ok(Expr::Test(field, pred))
@@ -215,9 +210,10 @@ impl<'a> Parser<'a> {
     fn list(&mut self, field: Field, in_pos: usize) -> Result<Pred, FilterError> {
         let open = self.peek();
         if open.tok != Tok::LParen {
-            if field.ty() == Ty::Ip {
+            if field.ty == Ty::Ip {
                 let raw = self.value("in")?;
-                let lit = literal::member(field, &raw).map_err(|m| self.err(raw.start, m))?;
+                let lit =
+                    literal::member(field, &raw).map_err(|m| self.err(raw.start, m.to_string()))?;
                 return Ok(Pred::In(vec![lit]));
             }
             return Err(self.unexpected("`(` and a list of values after `in`"));
@@ -229,7 +225,9 @@ impl<'a> Parser<'a> {
         let mut lits = Vec::new();
         loop {
             let raw = self.value(if lits.is_empty() { "(" } else { "," })?;
-            lits.push(literal::member(field, &raw).map_err(|m| self.err(raw.start, m))?);
+            lits.push(
+                literal::member(field, &raw).map_err(|m| self.err(raw.start, m.to_string()))?,
+            );
             match self.peek().tok {
                 Tok::Comma => self.bump(),
                 Tok::RParen => {
@@ -286,11 +284,11 @@ fn flatten(mut terms: Vec<Expr>, join: fn(Vec<Expr>) -> Expr) -> Expr {
 }
 
 fn object_misuse(field: Field) -> String {
-    let name = field.name();
+    let name = field.name;
     let prefix = format!("{name}.");
     let children: Vec<&str> = fields::FIELDS
         .iter()
-        .map(|(n, _)| *n)
+        .map(|d| d.name)
         .filter(|n| n.starts_with(&prefix) && !n[prefix.len()..].contains('.'))
         .collect();
     format!(
@@ -325,7 +323,7 @@ fn unknown_field(name: &str) -> String {
         }
         _ => format!(
             "unknown field `{name}`; fields are time, event, host, session.*, process.*, \
-             change.*, agent.*, loss.*, total.*, totals.* (docs/schema.md) and the aliases {}",
+             change.*, agent.*, loss.*, total.*, totals.*, alert.* (docs/schema.md) and the aliases {}",
             fields::ALIASES
                 .iter()
                 .map(|(a, _)| *a)

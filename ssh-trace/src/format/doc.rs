@@ -2,7 +2,7 @@
 //! mappings read like their tables in docs/ecs.md and docs/ocsf.md.
 use serde_json::{Map, Value};
 
-use crate::event::{Endpoint, Ids, LossCounts};
+use crate::event::{Endpoint, Evidence, Ids, LossCounts};
 
 #[derive(Default)]
 pub struct Doc(pub Map<String, Value>);
@@ -38,10 +38,13 @@ impl Doc {
     }
 
     /// An alert's evidence under `prefix` (only the fields it has).
-    pub fn put_evidence(&mut self, prefix: &str, e: &crate::alert::Evidence) {
+    pub fn put_evidence(&mut self, prefix: &str, e: &Evidence) {
         let mut put = |k: &str, v: Option<Value>| self.put_opt(&format!("{prefix}.{k}"), v);
         put("user", e.user.clone().map(Value::from));
-        put("source_ip", e.source_ip.clone().map(Value::from));
+        put(
+            "source_ip",
+            e.source_ip.map(|ip| Value::from(ip.to_string())),
+        );
         put("count", e.count.map(Value::from));
         put("limit", e.limit.map(Value::from));
         put("window_s", e.window_s.map(Value::from));
@@ -53,7 +56,7 @@ impl Doc {
     }
 
     pub fn put_endpoint(&mut self, prefix: &str, e: &Endpoint) {
-        self.put(&format!("{prefix}.ip"), e.ip.as_str());
+        self.put(&format!("{prefix}.ip"), e.ip.to_string());
         self.put(&format!("{prefix}.port"), e.port);
     }
 
@@ -71,13 +74,7 @@ impl Doc {
     }
 
     pub fn put_loss(&mut self, prefix: &str, l: &LossCounts) {
-        for (k, v) in [
-            ("kernel_ringbuf", l.kernel_ringbuf),
-            ("kernel_tracked_full", l.kernel_tracked_full),
-            ("kernel_socks_full", l.kernel_socks_full),
-            ("queue", l.queue),
-            ("decode", l.decode),
-        ] {
+        for (k, v) in l.named() {
             self.put(&format!("{prefix}.{k}"), v);
         }
         if !l.sinks.is_empty() {

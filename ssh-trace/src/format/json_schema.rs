@@ -2,13 +2,12 @@
 //! event types and checked in as docs/schema.json. One `oneOf` branch per
 //! event type, keyed by the `event` constant; every object is closed
 //! (`additionalProperties: false`) so a new field must reach the schema.
-use crate::alert::{AlertKind, Evidence, Severity};
 use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::event::{
-    AgentInfo, AgentTotals, Kind, LossCounts, Pid, ProcessExec, ProcessExit, SessionInfo,
-    UserChange,
+    AgentInfo, AgentTotals, AlertKind, Evidence, Kind, LossCounts, Pid, ProcessExec, ProcessExit,
+    SessionEnd, SessionInfo, Severity, Traffic, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`).
@@ -35,27 +34,11 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
     }
 }
 
-/// Evidence fields of each alert kind: (always there, there when known).
-fn evidence_fields(k: AlertKind) -> (&'static [&'static str], &'static [&'static str]) {
-    match k {
-        AlertKind::NewSource => (&["user", "source_ip"], &[]),
-        AlertKind::ConnectionRate | AlertKind::UnauthenticatedRate => {
-            (&["source_ip", "count", "limit", "window_s"], &[])
-        }
-        AlertKind::RootLogin => (&[], &["user", "source_ip"]),
-        AlertKind::PrivilegeGain => (&["pid", "syscall"], &["user", "source_ip"]),
-        AlertKind::SessionBytes => (&["count", "limit"], &["user", "source_ip"]),
-        AlertKind::Idle => (&["idle_s"], &[]),
-        AlertKind::LoginAfterIdle => (&["idle_s"], &["user", "source_ip"]),
-        AlertKind::ActionFailed => (&["action", "error"], &[]),
-    }
-}
-
 /// `alert` of one alert kind: the Alert type with its evidence cut to the
 /// fields that kind carries.
 fn alert_schema(k: AlertKind, g: &mut SchemaGenerator) -> Value {
     let evidence = Evidence::json_schema(g).to_value();
-    let (always, known) = evidence_fields(k);
+    let (always, known) = k.spec().evidence;
     let mut props = Map::new();
     for f in always.iter().chain(known) {
         if let Some(p) = evidence["properties"].get(*f) {
@@ -73,31 +56,37 @@ fn alert_schema(k: AlertKind, g: &mut SchemaGenerator) -> Value {
     })
 }
 
-/// Which flattened parts of `SessionInfo` an event type carries.
+/// Which form of the session object an event type carries: the body's
+/// counters sit inside it (json.rs).
 fn session_def(kind: Kind) -> Option<&'static str> {
-    match kind {
-        _ if kind.is_agent() => None,
-        Kind::Alert(AlertKind::Idle | AlertKind::ActionFailed) => None,
-        Kind::SessionBytes => Some("SessionWithTraffic"),
-        Kind::SessionEnd => Some("SessionWithEnd"),
-        _ => Some("Session"),
+    if !kind.spec().session {
+        return None;
     }
+    Some(match kind {
+        Kind::SessionBytes => "SessionWithTraffic",
+        Kind::SessionEnd => "SessionWithEnd",
+        Kind::SessionConnect
+        | Kind::SessionLogin
+        | Kind::ProcessExec
+        | Kind::ProcessExit
+        | Kind::UserChange
+        | Kind::AgentStart
+        | Kind::AgentLoss
+        | Kind::AgentStop
+        | Kind::Alert(_) => "Session",
+    })
 }
 
-const TRAFFIC: [&str; 2] = ["bytes_in", "bytes_out"];
-const END: [&str; 2] = ["duration_ms", "logged_in"];
-
-/// SessionInfo's schema with its flattened optional parts made exact:
-/// `required` of them present, the others absent.
-fn session_variant(base: &Value, required: &[&str], absent: &[&str]) -> Value {
+/// SessionInfo's schema with the properties of `parts` added, required.
+fn session_with(base: &Value, parts: &[&Value]) -> Value {
     let mut v = base.clone();
-    if let Some(props) = v["properties"].as_object_mut() {
-        for a in absent {
-            props.remove(*a);
+    for part in parts {
+        for (name, prop) in part["properties"].as_object().into_iter().flatten() {
+            v["properties"][name] = prop.clone();
+            if let Some(req) = v["required"].as_array_mut() {
+                req.push(json!(name));
+            }
         }
-    }
-    if let Some(req) = v["required"].as_array_mut() {
-        req.extend(required.iter().map(|r| json!(r)));
     }
     v
 }
@@ -145,16 +134,17 @@ pub fn native() -> Value {
             "required": required,
         }));
     }
+    let traffic = Traffic::json_schema(&mut g).to_value();
+    let end = SessionEnd::json_schema(&mut g).to_value();
     let mut defs: Map<String, Value> = g.take_definitions(true).into_iter().collect();
-    let all: Vec<&str> = TRAFFIC.iter().chain(&END).copied().collect();
-    defs.insert("Session".into(), session_variant(&session, &[], &all));
+    defs.insert("Session".into(), session.clone());
     defs.insert(
         "SessionWithTraffic".into(),
-        session_variant(&session, &TRAFFIC, &END),
+        session_with(&session, &[&traffic]),
     );
     defs.insert(
         "SessionWithEnd".into(),
-        session_variant(&session, &all, &[]),
+        session_with(&session, &[&traffic, &end]),
     );
     let mut schema = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",

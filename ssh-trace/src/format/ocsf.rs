@@ -1,8 +1,10 @@
 //! OCSF 1.3 lines (docs/ocsf.md): one OCSF event per event. Fields OCSF has
 //! no attribute for go under `unmapped`.
 use super::doc::{base_name, Doc};
-use crate::alert::{AlertKind, Severity};
-use crate::event::{AgentInfo, Body, Event, Kind, SessionInfo};
+use crate::event::{
+    spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, Body, Event, IdChange, Kind, ProcessExec,
+    SessionInfo, Severity, Traffic,
+};
 
 pub const OCSF_VERSION: &str = "1.3.0";
 
@@ -14,99 +16,22 @@ impl Ocsf {
     }
 }
 
-/// An OCSF class and activity: type_uid = class_uid * 100 + activity_id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Activity {
-    pub class_uid: u32,
-    pub class_name: &'static str,
-    pub activity_id: u32,
-    pub activity_name: &'static str,
-}
-
-const fn act(class_uid: u32, activity_id: u32, activity_name: &'static str) -> Activity {
-    let class_name = match class_uid {
-        1007 => "Process Activity",
-        3002 => "Authentication",
-        4001 => "Network Activity",
-        4007 => "SSH Activity",
-        2004 => "Detection Finding",
-        _ => "Application Lifecycle",
-    };
-    Activity {
-        class_uid,
-        class_name,
-        activity_id,
-        activity_name,
-    }
-}
-
-pub const SSH_OPEN: Activity = act(4007, 1, "Open");
-pub const SSH_CLOSE: Activity = act(4007, 2, "Close");
-pub const LOGON: Activity = act(3002, 1, "Logon");
-pub const LOGOFF: Activity = act(3002, 2, "Logoff");
-pub const LAUNCH: Activity = act(1007, 1, "Launch");
-pub const TERMINATE: Activity = act(1007, 2, "Terminate");
-pub const SET_USER_ID: Activity = act(1007, 5, "Set User ID");
-pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
-pub const APP_START: Activity = act(6002, 3, "Start");
-pub const APP_STOP: Activity = act(6002, 4, "Stop");
-pub const APP_LOSS: Activity = act(6002, 99, "Loss");
-pub const APP_ACTION_FAILED: Activity = act(6002, 99, "Action Failed");
-pub const FINDING: Activity = act(2004, 1, "Create");
-
-impl Activity {
-    pub fn category_uid(self) -> u32 {
-        self.class_uid / 1000
-    }
-
-    pub fn category_name(self) -> &'static str {
-        match self.category_uid() {
-            1 => "System Activity",
-            2 => "Findings",
-            3 => "Identity & Access Management",
-            4 => "Network Activity",
-            _ => "Application Activity",
-        }
-    }
-
-    pub fn type_uid(self) -> u32 {
-        self.class_uid * 100 + self.activity_id
-    }
-
-    /// The caption OCSF gives type_uid: for 99 the activity is "Other",
-    /// whatever source name activity_name carries.
-    pub fn type_name(self) -> String {
-        let activity = if self.activity_id == 99 {
-            "Other"
-        } else {
-            self.activity_name
-        };
-        format!("{}: {activity}", self.class_name)
-    }
-}
-
-fn logged_in(s: Option<&SessionInfo>) -> bool {
-    s.and_then(|s| s.end.as_ref()).is_some_and(|e| e.logged_in)
-}
+pub use crate::event::spec::{
+    Activity, APP_ACTION_FAILED, APP_LOSS, APP_START, APP_STOP, FINDING, LAUNCH, LOGOFF, LOGON,
+    SET_USER_ID, SSH_CLOSE, SSH_OPEN, TERMINATE, TRAFFIC,
+};
 
 pub fn activity(ev: &Event) -> Activity {
-    match ev.kind {
-        Kind::SessionConnect => SSH_OPEN,
-        Kind::SessionLogin => LOGON,
-        Kind::ProcessExec => LAUNCH,
-        Kind::ProcessExit => TERMINATE,
-        Kind::UserChange => SET_USER_ID,
-        Kind::SessionBytes => TRAFFIC,
-        // A logoff pairs with the logon; a connection that never logged in
-        // has no logon, so its end is the SSH connection's close.
-        Kind::SessionEnd if logged_in(ev.session.as_ref()) => LOGOFF,
-        Kind::SessionEnd => SSH_CLOSE,
-        Kind::AgentStart => APP_START,
-        Kind::AgentLoss => APP_LOSS,
-        Kind::AgentStop => APP_STOP,
-        // An action that failed is the agent's own trouble, like a loss.
-        Kind::Alert(AlertKind::ActionFailed) => APP_ACTION_FAILED,
-        Kind::Alert(_) => FINDING,
+    match ev.spec().ocsf {
+        OcsfClass::Always(a) => a,
+        OcsfClass::ByLogin { logged_in, not } => {
+            let yes = matches!(&ev.body, Body::SessionEnd(c) if c.end.logged_in);
+            if yes {
+                logged_in
+            } else {
+                not
+            }
+        }
     }
 }
 
@@ -128,28 +53,14 @@ pub fn document(ev: &Event, host: &str) -> Doc {
     d.put("activity_name", a.activity_name);
     d.put("type_uid", a.type_uid());
     d.put("type_name", a.type_name());
-    let loss = matches!(
-        ev.kind,
-        Kind::AgentLoss | Kind::Alert(AlertKind::ActionFailed)
-    );
-    // 3 Medium: lost records are audit data that never arrives. Alerts
-    // carry the rule's severity (1 Informational, 3 Medium, 5 Critical).
-    let (sev_id, sev) = match &ev.body {
-        Body::Alert { alert } if !loss => match alert.severity {
-            Severity::Info => (1, "Informational"),
-            Severity::Warning => (3, "Medium"),
-            Severity::Critical => (5, "Critical"),
-        },
-        _ if loss => (3, "Medium"),
-        _ => (1, "Informational"),
-    };
+    let (sev_id, sev) = severity(ev);
     d.put("severity_id", sev_id);
     d.put("severity", sev);
     d.put("metadata.version", OCSF_VERSION);
     d.put("metadata.product.name", "ssh-trace");
     d.put("metadata.product.vendor_name", "ssh-trace");
     d.put("metadata.product.version", env!("CARGO_PKG_VERSION"));
-    d.put("metadata.event_code", ev.kind.name());
+    d.put("metadata.event_code", ev.kind().name());
     d.put("metadata.profiles", vec!["host"]);
     d.put("device.hostname", host);
     d.put("device.type_id", 1);
@@ -161,8 +72,30 @@ pub fn document(ev: &Event, host: &str) -> Doc {
     d
 }
 
+/// 3 Medium: lost records are audit data that never arrives. Alerts carry
+/// the rule's severity (1 Informational, 3 Medium, 5 Critical).
+fn severity(ev: &Event) -> (u8, &'static str) {
+    match &ev.body {
+        Body::AgentLoss(_) | Body::Alert(AlertKind::ActionFailed, _) => (3, "Medium"),
+        Body::Alert(_, alert) => match alert.severity {
+            Severity::Info => (1, "Informational"),
+            Severity::Warning => (3, "Medium"),
+            Severity::Critical => (5, "Critical"),
+        },
+        Body::SessionConnect
+        | Body::SessionLogin
+        | Body::ProcessExec(_)
+        | Body::ProcessExit(_)
+        | Body::UserChange(_)
+        | Body::SessionBytes(_)
+        | Body::SessionEnd(_)
+        | Body::AgentStart(_)
+        | Body::AgentStop(_) => (1, "Informational"),
+    }
+}
+
 fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
-    d.put("actor.session.uid", s.id.as_str());
+    d.put("actor.session.uid", s.id.to_string());
     d.put_opt("actor.user.name", s.user.as_deref());
     d.put_opt("actor.user.uid", s.uid.map(|u| u.to_string()));
     // Only the network and authentication classes have endpoints; a
@@ -187,7 +120,7 @@ fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
         d.put("connection_info.direction", "Inbound");
     }
     if a.class_uid == 3002 {
-        d.put("session.uid", s.id.as_str());
+        d.put("session.uid", s.id.to_string());
         d.put_opt("user.name", s.user.as_deref());
         d.put_opt("user.uid", s.uid.map(|u| u.to_string()));
         d.put("is_remote", true);
@@ -199,74 +132,48 @@ fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
     if s.discovered {
         d.put("unmapped.discovered", true);
     }
-    if let Some(t) = &s.traffic {
-        // OCSF counts from the source (the SSH client): bytes_out is what it
-        // sent (the server received), bytes_in what came back to it.
-        let traffic = if a.class_uid == 3002 {
-            "unmapped.traffic"
-        } else {
-            "traffic"
-        };
-        d.put(&format!("{traffic}.bytes_out"), t.bytes_in);
-        d.put(&format!("{traffic}.bytes_in"), t.bytes_out);
-        d.put(&format!("{traffic}.bytes"), t.bytes_in + t.bytes_out);
-    }
-    if let Some(e) = &s.end {
-        d.put("duration", e.duration_ms);
-        d.put("unmapped.logged_in", e.logged_in);
-    }
+}
+
+fn traffic(d: &mut Doc, t: &Traffic, a: Activity) {
+    // OCSF counts from the source (the SSH client): bytes_out is what it
+    // sent (the server received), bytes_in what came back to it.
+    let traffic = if a.class_uid == 3002 {
+        "unmapped.traffic"
+    } else {
+        "traffic"
+    };
+    d.put(&format!("{traffic}.bytes_out"), t.bytes_in);
+    d.put(&format!("{traffic}.bytes_in"), t.bytes_out);
+    d.put(&format!("{traffic}.bytes"), t.bytes_in + t.bytes_out);
 }
 
 fn body(d: &mut Doc, ev: &Event, a: Activity) {
     match &ev.body {
-        Body::None {} => {
-            if a.class_uid == 4007 {
-                status(d, ev.kind == Kind::SessionConnect);
-            }
+        Body::SessionConnect | Body::SessionLogin => ssh_status(d, ev, a),
+        Body::SessionBytes(t) => {
+            traffic(d, t, a);
+            ssh_status(d, ev, a);
         }
-        Body::ProcessExec { process: p } => {
-            d.put("process.pid", p.pid);
-            d.put("process.parent_process.pid", p.ppid);
-            d.put("process.file.path", p.executable.as_str());
-            d.put("process.file.name", base_name(&p.executable));
-            d.put("process.file.type_id", 1);
-            d.put("process.file.type", "Regular File");
-            d.put("process.cmd_line", p.args.join(" "));
-            d.put("process.user.uid", p.euid.to_string());
-            d.put("unmapped.process.args", p.args.clone());
-            d.put("unmapped.process.uid", p.uid);
-            d.put("unmapped.process.gid", p.gid);
-            d.put("unmapped.process.egid", p.egid);
-            d.put(
-                "unmapped.process.executable_truncated",
-                p.executable_truncated,
-            );
-            d.put("unmapped.process.args_truncated", p.args_truncated);
-            status(d, true);
+        Body::SessionEnd(c) => {
+            traffic(d, &c.traffic, a);
+            d.put("duration", c.end.duration_ms);
+            d.put("unmapped.logged_in", c.end.logged_in);
+            ssh_status(d, ev, a);
         }
-        Body::ProcessExit { process: p } => {
+        Body::ProcessExec(p) => exec(d, p),
+        Body::ProcessExit(p) => {
             d.put("process.pid", p.pid);
             d.put_opt("exit_code", p.exit_code);
             d.put_opt("unmapped.signal", p.signal);
             status(d, p.exit_code == Some(0));
         }
-        Body::UserChange { process, change: c } => {
-            d.put("process.pid", process.pid);
-            d.put("process.user.uid", c.new.euid.to_string());
-            d.put_opt("process.user.name", c.effective_user.as_deref());
-            status(d, c.success);
-            d.put_opt("status_code", c.errno.map(|e| e.to_string()));
-            d.put("unmapped.syscall", c.syscall);
-            d.put("unmapped.args", c.args.clone());
-            d.put_ids("unmapped.old", &c.old);
-            d.put_ids("unmapped.new", &c.new);
-            d.put_opt("unmapped.user", c.user.as_deref());
-        }
-        Body::AgentStart { agent } => {
+        Body::UserChange(c) => change(d, c),
+        Body::AgentStart(agent) => {
             app(d, agent);
             status(d, true);
         }
-        Body::AgentLoss { loss, total } => {
+        Body::AgentLoss(l) => {
+            let (loss, total) = (&l.loss, &l.total);
             d.put("app.name", "ssh-trace");
             d.put("app.vendor_name", "ssh-trace");
             d.put(
@@ -280,43 +187,58 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             d.put_loss("unmapped.total", total);
             status(d, false);
         }
-        Body::AgentStop { agent, totals } => {
-            app(d, agent);
-            d.put("unmapped.totals.events", totals.events);
-            d.put_loss("unmapped.totals.lost", &totals.lost);
+        Body::AgentStop(s) => {
+            app(d, &s.agent);
+            d.put("unmapped.totals.events", s.totals.events);
+            d.put_loss("unmapped.totals.lost", &s.totals.lost);
             status(d, true);
         }
-        Body::Alert { alert } if ev.kind == Kind::Alert(AlertKind::ActionFailed) => {
-            // Application Lifecycle has no finding: the failure is the
-            // message, the rule and evidence stay as ssh-trace has them.
-            let e = &alert.evidence;
-            d.put("app.name", "ssh-trace");
-            d.put("app.vendor_name", "ssh-trace");
-            d.put(
-                "message",
-                format!(
-                    "alert action {} failed: {}",
-                    e.action.as_deref().unwrap_or("?"),
-                    e.error.as_deref().unwrap_or("?")
-                ),
-            );
-            d.put("unmapped.rule", alert.rule.as_str());
-            d.put_evidence("unmapped.evidence", e);
-            status(d, false);
-        }
-        Body::Alert { alert } => finding(d, ev, alert),
+        Body::Alert(AlertKind::ActionFailed, alert) => action_failed(d, alert),
+        Body::Alert(kind, alert) => finding(d, ev, *kind, alert),
     }
+}
+
+fn exec(d: &mut Doc, p: &ProcessExec) {
+    d.put("process.pid", p.pid);
+    d.put("process.parent_process.pid", p.ppid);
+    d.put("process.file.path", p.executable.as_str());
+    d.put("process.file.name", base_name(&p.executable));
+    d.put("process.file.type_id", 1);
+    d.put("process.file.type", "Regular File");
+    d.put("process.cmd_line", p.args.join(" "));
+    d.put("process.user.uid", p.euid.to_string());
+    d.put("unmapped.process.args", p.args.iter().collect::<Vec<_>>());
+    d.put("unmapped.process.uid", p.uid);
+    d.put("unmapped.process.gid", p.gid);
+    d.put("unmapped.process.egid", p.egid);
+    d.put(
+        "unmapped.process.executable_truncated",
+        p.executable_truncated,
+    );
+    d.put("unmapped.process.args_truncated", p.args_truncated);
+    status(d, true);
+}
+
+fn change(d: &mut Doc, IdChange { process, change: c }: &IdChange) {
+    d.put("process.pid", process.pid);
+    d.put("process.user.uid", c.new.euid.to_string());
+    d.put_opt("process.user.name", c.effective_user.as_deref());
+    status(d, c.success);
+    d.put_opt("status_code", c.errno.map(|e| e.to_string()));
+    d.put("unmapped.syscall", c.syscall);
+    d.put("unmapped.args", c.args.as_slice().to_vec());
+    d.put_ids("unmapped.old", &c.old);
+    d.put_ids("unmapped.new", &c.new);
+    d.put_opt("unmapped.user", c.user.as_deref());
 }
 
 /// Detection Finding: the rule is the analytic; the session's endpoints and
 /// the evidence's user and process are its evidences; the whole evidence
 /// also stays as ssh-trace has it.
-fn finding(d: &mut Doc, ev: &Event, alert: &crate::alert::Alert) {
-    d.put("finding_info.title", ev.kind.name());
-    d.put(
-        "finding_info.uid",
-        format!("{}-{}", ev.kind.name(), ev.time_ns),
-    );
+fn finding(d: &mut Doc, ev: &Event, kind: AlertKind, alert: &Alert) {
+    let name = Kind::Alert(kind).name();
+    d.put("finding_info.title", name);
+    d.put("finding_info.uid", format!("{name}-{}", ev.time_ns));
     d.put("finding_info.analytic.name", alert.rule.as_str());
     d.put("finding_info.analytic.type_id", 1);
     d.put("finding_info.analytic.type", "Rule");
@@ -338,6 +260,32 @@ fn finding(d: &mut Doc, ev: &Event, alert: &crate::alert::Alert) {
     // Detection Finding redefines status as the finding's: 1 New.
     d.put("status_id", 1);
     d.put("status", "New");
+}
+
+/// Application Lifecycle has no finding: the failure is the message, the
+/// rule and evidence stay as ssh-trace has them.
+fn action_failed(d: &mut Doc, alert: &Alert) {
+    let e = &alert.evidence;
+    d.put("app.name", "ssh-trace");
+    d.put("app.vendor_name", "ssh-trace");
+    d.put(
+        "message",
+        format!(
+            "alert action {} failed: {}",
+            e.action.as_deref().unwrap_or("?"),
+            e.error.as_deref().unwrap_or("?")
+        ),
+    );
+    d.put("unmapped.rule", alert.rule.as_str());
+    d.put_evidence("unmapped.evidence", e);
+    status(d, false);
+}
+
+/// SSH Activity events say whether the connection opened.
+fn ssh_status(d: &mut Doc, ev: &Event, a: Activity) {
+    if a.class_uid == 4007 {
+        status(d, matches!(ev.body, Body::SessionConnect));
+    }
 }
 
 fn app(d: &mut Doc, a: &AgentInfo) {

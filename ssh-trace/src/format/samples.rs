@@ -2,6 +2,8 @@
 //! format tests (shaped like what `tail --json` shows for an OpenSSH session).
 //! Public (hidden) so the tests crate can check every type's ECS and OCSF
 //! lines against the official schemas (tests/tests/conformance.rs).
+use std::sync::Arc;
+
 use super::{FormatKind, Formatter};
 use crate::event::*;
 
@@ -10,23 +12,15 @@ pub const HOST: &str = "web-1";
 /// 2025-11-13T02:13:20.123456789Z
 pub const TIME_NS: u64 = 1_763_000_000_123_456_789;
 
-pub fn session(logged_in: bool) -> SessionInfo {
-    SessionInfo {
-        id: SESSION_ID.into(),
+pub fn session(logged_in: bool) -> Arc<SessionInfo> {
+    Arc::new(SessionInfo {
+        id: SESSION_ID.parse().unwrap(),
         user: logged_in.then(|| "alice".into()),
         uid: logged_in.then_some(1001),
-        source: Some(Endpoint {
-            ip: "192.0.2.10".into(),
-            port: 50022,
-        }),
-        destination: Some(Endpoint {
-            ip: "192.0.2.1".into(),
-            port: 22,
-        }),
+        source: Some(Endpoint::new([192, 0, 2, 10].into(), 50022)),
+        destination: Some(Endpoint::new([192, 0, 2, 1].into(), 22)),
         discovered: false,
-        traffic: None,
-        end: None,
-    }
+    })
 }
 
 pub fn agent_info() -> AgentInfo {
@@ -68,156 +62,134 @@ fn sink_loss(sink: &str, dropped: u64) -> SinkLoss {
     }
 }
 
+fn exec() -> Body {
+    Body::ProcessExec(ProcessExec {
+        pid: 4242,
+        ppid: 4241,
+        uid: 1001,
+        euid: 0,
+        gid: 1002,
+        egid: 1003,
+        executable: "/usr/bin/sudo".into(),
+        executable_truncated: false,
+        args: Args::from_parts(["sudo", "-u", "nobody", "id"]),
+        args_truncated: true,
+    })
+}
+
+fn change() -> Body {
+    let ids = |uid, euid, suid, g| Ids {
+        uid,
+        euid,
+        suid,
+        gid: g,
+        egid: g + 1,
+        sgid: g + 2,
+    };
+    Body::UserChange(IdChange {
+        process: Pid { pid: 4243 },
+        change: UserChange {
+            syscall: "setresuid",
+            args: CallArgs::new(&[0, 65534, -1]),
+            success: true,
+            errno: None,
+            old: ids(1001, 0, 0, 1002),
+            new: ids(0, 65534, 0, 1012),
+            user: Some("root".into()),
+            effective_user: Some("nobody".into()),
+        },
+    })
+}
+
+fn alert(k: AlertKind) -> Event {
+    use AlertKind as A;
+    let mut e = Evidence::default();
+    let ip = Some([203, 0, 113, 7].into());
+    match k {
+        A::NewSource | A::RootLogin => {
+            e.user = Some(if k == A::RootLogin { "root" } else { "alice" }.into());
+            e.source_ip = ip;
+        }
+        A::ConnectionRate | A::UnauthenticatedRate => {
+            e.source_ip = ip;
+            (e.count, e.limit, e.window_s) = (Some(11), Some(10), Some(60));
+        }
+        A::PrivilegeGain => {
+            (e.user, e.source_ip) = (Some("alice".into()), ip);
+            (e.pid, e.syscall) = (Some(4242), Some("execve".into()));
+        }
+        A::SessionBytes => {
+            (e.user, e.source_ip) = (Some("alice".into()), ip);
+            (e.count, e.limit) = (Some(2_000_000), Some(1_000_000));
+        }
+        A::Idle => e.idle_s = Some(900),
+        A::LoginAfterIdle => {
+            (e.user, e.source_ip) = (Some("alice".into()), ip);
+            e.idle_s = Some(900);
+        }
+        A::ActionFailed => {
+            e.action = Some("webhook".into());
+            e.error = Some("connection refused".into());
+        }
+    }
+    let alert = Alert {
+        rule: format!("rule-{}", k.name()),
+        severity: Severity::Critical,
+        evidence: e,
+    };
+    let session = k.spec().session.then(|| session(true));
+    Event::new(TIME_NS, session, Body::Alert(k, Box::new(alert)))
+}
+
 pub fn event(kind: Kind) -> Event {
-    let ev = |session, body| Event::new(TIME_NS, kind, session, body);
+    let ev = |session, body| Event::new(TIME_NS, session, body);
+    let traffic = |i, o| Traffic {
+        bytes_in: i,
+        bytes_out: o,
+    };
     match kind {
-        Kind::SessionConnect => ev(Some(session(false)), Body::None {}),
-        Kind::SessionLogin => ev(Some(session(true)), Body::None {}),
-        Kind::ProcessExec => ev(
-            Some(session(true)),
-            Body::ProcessExec {
-                process: ProcessExec {
-                    pid: 4242,
-                    ppid: 4241,
-                    uid: 1001,
-                    euid: 0,
-                    gid: 1002,
-                    egid: 1003,
-                    executable: "/usr/bin/sudo".into(),
-                    executable_truncated: false,
-                    args: vec!["sudo".into(), "-u".into(), "nobody".into(), "id".into()],
-                    args_truncated: true,
-                },
-            },
-        ),
+        Kind::SessionConnect => ev(Some(session(false)), Body::SessionConnect),
+        Kind::SessionLogin => ev(Some(session(true)), Body::SessionLogin),
+        Kind::ProcessExec => ev(Some(session(true)), exec()),
         Kind::ProcessExit => ev(
             Some(session(true)),
-            Body::ProcessExit {
-                process: ProcessExit {
-                    pid: 4242,
-                    exit_code: Some(0),
-                    signal: None,
-                },
-            },
+            Body::ProcessExit(ProcessExit {
+                pid: 4242,
+                exit_code: Some(0),
+                signal: None,
+            }),
         ),
-        Kind::UserChange => ev(
+        Kind::UserChange => ev(Some(session(true)), change()),
+        Kind::SessionBytes => ev(Some(session(true)), Body::SessionBytes(traffic(3000, 5000))),
+        Kind::SessionEnd => ev(
             Some(session(true)),
-            Body::UserChange {
-                process: Pid { pid: 4243 },
-                change: UserChange {
-                    syscall: "setresuid",
-                    args: vec![0, 65534, -1],
-                    success: true,
-                    errno: None,
-                    old: Ids {
-                        uid: 1001,
-                        euid: 0,
-                        suid: 0,
-                        gid: 1002,
-                        egid: 1003,
-                        sgid: 1004,
-                    },
-                    new: Ids {
-                        uid: 0,
-                        euid: 65534,
-                        suid: 0,
-                        gid: 1012,
-                        egid: 1013,
-                        sgid: 1014,
-                    },
-                    user: Some("root".into()),
-                    effective_user: Some("nobody".into()),
+            Body::SessionEnd(Closed {
+                traffic: traffic(3100, 5400),
+                end: SessionEnd {
+                    duration_ms: 1234,
+                    logged_in: true,
                 },
-            },
+            }),
         ),
-        Kind::SessionBytes => {
-            let mut s = session(true);
-            s.traffic = Some(Traffic {
-                bytes_in: 3000,
-                bytes_out: 5000,
-            });
-            ev(Some(s), Body::None {})
-        }
-        Kind::SessionEnd => {
-            let mut s = session(true);
-            s.traffic = Some(Traffic {
-                bytes_in: 3100,
-                bytes_out: 5400,
-            });
-            s.end = Some(SessionEnd {
-                duration_ms: 1234,
-                logged_in: true,
-            });
-            ev(Some(s), Body::None {})
-        }
-        Kind::AgentStart => ev(
-            None,
-            Body::AgentStart {
-                agent: agent_info(),
-            },
-        ),
+        Kind::AgentStart => ev(None, Body::AgentStart(Box::new(agent_info()))),
         Kind::AgentLoss => ev(
             None,
-            Body::AgentLoss {
+            Body::AgentLoss(Box::new(AgentLoss {
                 loss: loss(),
                 total: total(),
-            },
+            })),
         ),
         Kind::AgentStop => ev(
             None,
-            Body::AgentStop {
+            Body::AgentStop(Box::new(AgentStop {
                 agent: agent_info(),
                 totals: AgentTotals {
                     events: 99,
                     lost: total(),
                 },
-            },
+            })),
         ),
-        Kind::Alert(k) => {
-            use crate::alert::{Alert, AlertKind as A, Evidence, Severity};
-            let mut e = Evidence::default();
-            let with_session = !matches!(k, A::Idle | A::ActionFailed);
-            match k {
-                A::NewSource => {
-                    e.user = Some("alice".into());
-                    e.source_ip = Some("203.0.113.7".into());
-                }
-                A::ConnectionRate | A::UnauthenticatedRate => {
-                    e.source_ip = Some("203.0.113.7".into());
-                    (e.count, e.limit, e.window_s) = (Some(11), Some(10), Some(60));
-                }
-                A::RootLogin => {
-                    e.user = Some("root".into());
-                    e.source_ip = Some("203.0.113.7".into());
-                }
-                A::PrivilegeGain => {
-                    e.user = Some("alice".into());
-                    e.source_ip = Some("203.0.113.7".into());
-                    (e.pid, e.syscall) = (Some(4242), Some("execve".into()));
-                }
-                A::SessionBytes => {
-                    e.user = Some("alice".into());
-                    e.source_ip = Some("203.0.113.7".into());
-                    (e.count, e.limit) = (Some(2_000_000), Some(1_000_000));
-                }
-                A::Idle => e.idle_s = Some(900),
-                A::LoginAfterIdle => {
-                    e.user = Some("alice".into());
-                    e.source_ip = Some("203.0.113.7".into());
-                    e.idle_s = Some(900);
-                }
-                A::ActionFailed => {
-                    e.action = Some("webhook".into());
-                    e.error = Some("connection refused".into());
-                }
-            }
-            let alert = Alert {
-                rule: format!("rule-{}", k.name()),
-                severity: Severity::Critical,
-                evidence: e,
-            };
-            ev(with_session.then(|| session(true)), Body::Alert { alert })
-        }
+        Kind::Alert(k) => alert(k),
     }
 }
 
@@ -233,26 +205,26 @@ pub const ALL_KINDS: [Kind; 10] = Kind::BASE;
 pub fn events() -> Vec<Event> {
     let mut out: Vec<Event> = every_kind().into_iter().map(event).collect();
     let mut killed = event(Kind::ProcessExit);
-    if let Body::ProcessExit { process } = &mut killed.body {
-        (process.exit_code, process.signal) = (None, Some(9));
+    if let Body::ProcessExit(p) = &mut killed.body {
+        (p.exit_code, p.signal) = (None, Some(9));
     }
     let mut refused = event(Kind::UserChange);
-    if let Body::UserChange { change, .. } = &mut refused.body {
-        (change.success, change.errno) = (false, Some(1));
+    if let Body::UserChange(c) = &mut refused.body {
+        (c.change.success, c.change.errno) = (false, Some(1));
     }
     let mut no_login = event(Kind::SessionEnd);
-    if let Some(s) = &mut no_login.session {
-        (s.user, s.uid) = (None, None);
-        s.end = Some(SessionEnd {
+    no_login.session = Some(session(false));
+    if let Body::SessionEnd(c) = &mut no_login.body {
+        c.end = SessionEnd {
             duration_ms: 55,
             logged_in: false,
-        });
+        };
     }
     // A session found in /proc at start-up whose sockets were not read.
     let mut discovered = event(Kind::SessionBytes);
-    if let Some(s) = &mut discovered.session {
-        (s.discovered, s.source, s.destination) = (true, None, None);
-    }
+    let mut s = (*session(true)).clone();
+    (s.discovered, s.source, s.destination) = (true, None, None);
+    discovered.session = Some(Arc::new(s));
     out.extend([killed, refused, no_login, discovered]);
     out
 }

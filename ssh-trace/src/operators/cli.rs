@@ -5,13 +5,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{snapshot, Options};
-use crate::{
+use super::{
+    live::{Listing, Row},
     metrics::SourceIpLabel,
-    session::{
-        live::{Listing, Row},
-        socket::{self, Request, DEFAULT_PATH},
-    },
+    snapshot,
+    socket::{self, Request, DEFAULT_PATH},
+    Options,
 };
 
 #[derive(Args, Clone, Debug)]

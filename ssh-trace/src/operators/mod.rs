@@ -1,13 +1,19 @@
 //! The operators' view, attached to a running agent: the live session table
 //! and its socket, Prometheus metrics, alert rules and their actions. All of
-//! it sees what the sinks see (the events the filter selects).
+//! it sees what the outputs see (the events the filter selects): it is the
+//! pipeline's first consumer.
 //!
 //! Two steps because of privileges: `prepare` binds sockets and reads files
 //! while the agent still may; `start` serves them (tasks on the agent's
 //! runtime) and spawns threads after the capabilities are dropped
 //! (capabilities are per thread).
+pub mod alert;
 pub mod cli;
+pub mod live;
+pub mod metrics;
 pub mod snapshot;
+pub mod socket;
+pub mod top;
 
 use std::{collections::HashMap, net::TcpListener, path::PathBuf};
 
@@ -15,24 +21,21 @@ use anyhow::Result;
 use tokio::net::UnixStream;
 
 use crate::{
-    alert::{
-        actions::{Dispatcher, Failure},
-        config::Config,
-        rules::Engine,
-        state::KnownSources,
-        Alert, AlertKind, Evidence, Severity,
-    },
-    event::{Body, Event, Kind},
+    event::{Alert, AlertKind, Body, Event, Evidence, SessionId, Severity},
     format::{human::Human, json::Json},
     host,
-    metrics::{server, Metrics, SourceIpLabel},
-    session::{
-        live::{Listing, Live},
-        socket::{self, Bound, Incoming, Request},
-        SessionTable,
-    },
-    sink::{selected, Sinks},
+    pipeline::{Consumer, Shared},
+    session::SessionTable,
 };
+use alert::{
+    actions::{Dispatcher, Failure},
+    config::Config,
+    rules::Engine,
+    state::KnownSources,
+};
+use live::{Listing, Live};
+use metrics::{server, Metrics, SourceIpLabel};
+use socket::{Bound, Incoming, Request};
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -55,22 +58,21 @@ pub struct Operators {
     host: String,
 }
 
+fn load_alerts(path: &std::path::Path) -> Result<(Config, Engine)> {
+    let cfg = Config::load(path)?;
+    let known = cfg
+        .rules
+        .iter()
+        .any(|r| r.kind == AlertKind::NewSource)
+        .then(|| KnownSources::load(&cfg.state_file))
+        .transpose()?;
+    let engine = Engine::new(cfg.rules.clone(), known, host::now_unix_ns());
+    Ok((cfg, engine))
+}
+
 impl Operators {
     pub fn prepare(opts: Options, host: &str) -> Result<Self> {
-        let alerts = match &opts.alerts {
-            Some(p) => {
-                let cfg = Config::load(p)?;
-                let known = cfg
-                    .rules
-                    .iter()
-                    .any(|r| r.kind == AlertKind::NewSource)
-                    .then(|| KnownSources::load(&cfg.state_file))
-                    .transpose()?;
-                let engine = Engine::new(cfg.rules.clone(), known, host::now_unix_ns());
-                Some((cfg, engine))
-            }
-            None => None,
-        };
+        let alerts = opts.alerts.as_deref().map(load_alerts).transpose()?;
         let metrics_listener = opts
             .metrics_listen
             .as_deref()
@@ -117,76 +119,29 @@ impl Operators {
         Ok(())
     }
 
-    /// Takes in the new events in `events` (those the sinks select) and
-    /// appends the alerts they fire.
-    pub fn observe(&mut self, events: &mut Vec<Event>, sinks: &Sinks) {
-        let mut alerts = Vec::new();
-        for ev in events.iter() {
-            if !selected(sinks.filter.as_ref(), ev, &sinks.host) {
-                continue;
-            }
-            self.see(ev);
-            if let Some((_, engine)) = &mut self.alerts {
-                engine.observe(ev, &mut alerts);
-            }
+    /// An alert that fired: its actions run (a failed action is not run
+    /// again for its own failure report).
+    fn act(&mut self, kind: AlertKind, ev: &Event, alert: &Alert) {
+        let Some(d) = &mut self.dispatcher else {
+            return;
+        };
+        if kind == AlertKind::ActionFailed {
+            return;
         }
-        self.fired(alerts, events);
-    }
-
-    /// One event made outside the session model (agent.loss).
-    pub fn observe_one(&mut self, ev: &Event) {
-        self.see(ev);
-    }
-
-    fn see(&mut self, ev: &Event) {
-        self.live.observe(ev);
-        if let Some(m) = &mut self.metrics {
-            m.observe(ev);
-        }
-    }
-
-    /// New alerts: counted, shown in the live table, actions queued, and
-    /// appended to `events` for the sinks.
-    fn fired(&mut self, alerts: Vec<Event>, events: &mut Vec<Event>) {
-        for a in alerts {
-            self.see(&a);
-            // A failed action is not run again for its own failure report.
-            let failure = a.kind == Kind::Alert(AlertKind::ActionFailed);
-            if let (Some(d), Body::Alert { alert }, false) =
-                (&mut self.dispatcher, &a.body, failure)
-            {
-                let mut json = Vec::new();
-                Json.write(&a, &self.host, &mut json);
-                let mut line = Vec::new();
-                Human { color: false }.write(&a, &mut line);
-                let text = format!(
-                    "ssh-trace on {}: {}",
-                    self.host,
-                    String::from_utf8_lossy(&line).trim_end()
-                );
-                d.dispatch(
-                    &alert.rule,
-                    String::from_utf8_lossy(&json).trim_end(),
-                    &text,
-                );
-            }
-            events.push(a);
-        }
-    }
-
-    /// About once a second: idle rules, failed actions, action counters.
-    pub fn tick(&mut self, events: &mut Vec<Event>) {
-        let now = host::now_unix_ns();
-        let mut alerts = Vec::new();
-        if let Some((_, engine)) = &mut self.alerts {
-            engine.tick(now, &mut alerts);
-        }
-        if let Some(d) = &mut self.dispatcher {
-            let failures = d.failures();
-            alerts.extend(failures.into_iter().map(|f| failure_event(f, now)));
-        }
-        self.fired(alerts, events);
-        self.sync_action_counts();
+        let mut json = Vec::new();
+        Json.write(ev, &self.host, &mut json);
+        let mut line = Vec::new();
+        Human { color: false }.write(ev, &mut line);
+        let text = format!(
+            "ssh-trace on {}: {}",
+            self.host,
+            String::from_utf8_lossy(&line).trim_end()
+        );
+        d.dispatch(
+            &alert.rule,
+            String::from_utf8_lossy(&json).trim_end(),
+            &text,
+        );
     }
 
     fn sync_action_counts(&mut self) {
@@ -207,38 +162,38 @@ impl Operators {
     }
 
     pub fn answer(&self, req: Request, stream: UnixStream, table: &SessionTable) {
-        let pids: HashMap<String, Vec<u32>> = table
+        let pids: HashMap<SessionId, Vec<u32>> = table
             .sessions()
-            .map(|s| (s.id.clone(), s.processes.iter().copied().collect()))
+            .map(|s| (s.id(), s.processes.iter().copied().collect()))
             .collect();
         let now = host::now_unix_ns();
         let json = match req {
             Request::List => serde_json::to_string(&Listing {
                 origin: "agent".into(),
                 time: host::rfc3339(now),
-                sessions: self.live.rows(now, &|id| pids.get(id).cloned()),
+                sessions: self.live.rows(now, &|id| pids.get(&id).cloned()),
             }),
-            Request::Detail(id) => match self.live.detail(&id, now, pids.get(&id).cloned()) {
-                Some(d) => serde_json::to_string(&d),
-                None => {
-                    Ok(serde_json::json!({ "error": format!("no open session {id}") }).to_string())
+            Request::Detail(text) => {
+                let id = text.parse::<SessionId>().ok();
+                match id.and_then(|id| self.live.detail(id, now, pids.get(&id).cloned())) {
+                    Some(d) => serde_json::to_string(&d),
+                    None => Ok(
+                        serde_json::json!({ "error": format!("no open session {text}") })
+                            .to_string(),
+                    ),
                 }
-            },
+            }
         };
         socket::answer(stream, json.unwrap_or_default());
     }
 
-    /// At exit: waits for queued actions; their failures become events.
-    /// Returns a summary line for standard error, if alerts were configured.
-    pub fn finish(&mut self, events: &mut Vec<Event>) -> Option<String> {
+    /// At exit: waits for queued actions; their failures become events (in
+    /// `more`). Returns a summary line for standard error, if alerts were
+    /// configured.
+    pub fn stop(&mut self, more: &mut Vec<Event>) -> Option<String> {
         let d = self.dispatcher.as_mut()?;
-        let failures = d.finish();
         let now = host::now_unix_ns();
-        let alerts = failures
-            .into_iter()
-            .map(|f| failure_event(f, now))
-            .collect();
-        self.fired(alerts, events);
+        more.extend(d.finish().into_iter().map(|f| failure_event(f, now)));
         self.sync_action_counts();
         let c = self.dispatcher.as_ref()?.counts;
         let state_errors = self.alerts.as_ref().map_or(0, |(_, e)| e.state_errors);
@@ -249,21 +204,46 @@ impl Operators {
     }
 }
 
+impl Consumer for Operators {
+    fn take(&mut self, ev: &Shared, more: &mut Vec<Event>) -> Result<()> {
+        self.live.observe(ev);
+        if let Some(m) = &mut self.metrics {
+            m.observe(ev);
+        }
+        if let Body::Alert(kind, alert) = &ev.body {
+            self.act(*kind, ev, alert);
+        } else if let Some((_, engine)) = &mut self.alerts {
+            engine.observe(ev, more);
+        }
+        Ok(())
+    }
+
+    /// Idle rules, failed actions, action counters.
+    fn tick(&mut self, now_ns: u64, more: &mut Vec<Event>) -> Result<()> {
+        if let Some((_, engine)) = &mut self.alerts {
+            engine.tick(now_ns, more);
+        }
+        if let Some(d) = &mut self.dispatcher {
+            more.extend(d.failures().into_iter().map(|f| failure_event(f, now_ns)));
+        }
+        self.sync_action_counts();
+        Ok(())
+    }
+}
+
 fn failure_event(f: Failure, now: u64) -> Event {
+    let alert = Alert {
+        rule: f.rule,
+        severity: Severity::Warning,
+        evidence: Evidence {
+            action: Some(f.action),
+            error: Some(f.error),
+            ..Default::default()
+        },
+    };
     Event::new(
         now,
-        Kind::Alert(AlertKind::ActionFailed),
         None,
-        Body::Alert {
-            alert: Alert {
-                rule: f.rule,
-                severity: Severity::Warning,
-                evidence: Evidence {
-                    action: Some(f.action),
-                    error: Some(f.error),
-                    ..Default::default()
-                },
-            },
-        },
+        Body::Alert(AlertKind::ActionFailed, Box::new(alert)),
     )
 }

@@ -2,14 +2,12 @@
 //! (no traffic, no idle time: only the agent sees those).
 use std::collections::HashSet;
 
+use super::live::{self, Listing, Row};
 use crate::{
+    event::SessionId,
     host::{self, rfc3339},
     probes::{ServerBinaries, DEFAULT_SERVER_BINARIES},
-    session::{
-        discover,
-        live::{self, Listing, Row},
-        users,
-    },
+    session::{discover, users},
 };
 
 pub fn listing(privsep_users: &[&str]) -> Listing {
@@ -23,7 +21,7 @@ pub fn listing(privsep_users: &[&str]) -> Listing {
     let snap = discover::snapshot(
         &procs,
         &privsep,
-        |k| host::session_id(&boot_id, k),
+        |k| SessionId::new(&boot_id, k),
         discover::boot_wall_ns(),
     );
     let mut sessions: Vec<Row> = snap
@@ -32,14 +30,11 @@ pub fn listing(privsep_users: &[&str]) -> Listing {
         .map(|f| {
             let pids: Vec<u32> = f.procs.iter().map(|p| p.0).collect();
             let (tty, command) = live::terminal(&pids, None);
+            let info = &f.session.info;
             Row {
-                id: f.session.id.clone(),
-                user: f.session.user.clone(),
-                source: f
-                    .session
-                    .source
-                    .as_ref()
-                    .map(|e| format!("{}:{}", e.ip, e.port)),
+                id: info.id.to_string(),
+                user: info.user.clone(),
+                source: info.source.as_ref().map(|e| format!("{}:{}", e.ip, e.port)),
                 start: rfc3339(f.session.start_ns),
                 start_ns: f.session.start_ns,
                 idle_s: None,

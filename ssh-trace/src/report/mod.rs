@@ -89,8 +89,8 @@ impl Report {
 
     /// Feeds one event; events must come in time order.
     pub fn add(&mut self, ev: &Event) {
-        if let Body::AgentLoss { loss, .. } = &ev.body {
-            self.lost = self.lost.saturating_add(loss.total());
+        if let Body::AgentLoss(l) = &ev.body {
+            self.lost = self.lost.saturating_add(l.loss.total());
         }
         match &mut self.state {
             State::Sessions(s) | State::Sources(s) => s.add(ev),
@@ -103,7 +103,7 @@ impl Report {
     /// id matched no session or several). Final once every event was added.
     pub fn error(&self) -> Option<String> {
         match &self.state {
-            State::Tree(s) | State::Timeline(s) => s.chosen().err(),
+            State::Tree(s) | State::Timeline(s) => s.chosen().err().map(|e| e.to_string()),
             _ => None,
         }
     }
@@ -155,8 +155,8 @@ impl Report {
     }
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+fn invalid(e: select::NotChosen) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
 }
 
 /// Writes `value` as JSON to `out`.
@@ -185,7 +185,7 @@ fn text_time_ms(ns: u64) -> String {
 /// `ip:port`, `[ip]:port` for IPv6, `?` when unknown.
 fn endpoint_text(e: Option<&crate::event::Endpoint>) -> String {
     match e {
-        Some(e) if e.ip.contains(':') => format!("[{}]:{}", e.ip, e.port),
+        Some(e) if e.ip.is_ipv6() => format!("[{}]:{}", e.ip, e.port),
         Some(e) => format!("{}:{}", e.ip, e.port),
         None => "?".into(),
     }

@@ -32,23 +32,26 @@ impl Selected {
 
     pub fn add(&mut self, ev: &Event) {
         let Some(info) = &ev.session else { return };
-        let id = info.id.to_ascii_lowercase();
+        let text = info.id.text();
+        let id = text.as_str();
         let q = self.query.as_str();
         if q.is_empty() || !(id.starts_with(q) || id.ends_with(q)) {
             return;
         }
-        self.matched.insert(id.clone());
-        if self.chosen.as_deref() == Some(id.as_str()) {
+        if !self.matched.contains(id) {
+            self.matched.insert(id.to_owned());
+        }
+        if self.chosen.as_deref() == Some(id) {
             self.events.push(ev.clone());
         } else if id == q {
             // First sight of the full id (it would be chosen already otherwise).
-            self.chosen = Some(id);
+            self.chosen = Some(id.to_owned());
             self.chosen_exact = true;
             self.events = vec![ev.clone()];
         } else if self.chosen_exact {
             // Partial matches do not compete with the full id.
         } else if self.matched.len() == 1 {
-            self.chosen = Some(id);
+            self.chosen = Some(id.to_owned());
             self.events = vec![ev.clone()];
         } else {
             self.chosen = None;
@@ -57,18 +60,15 @@ impl Selected {
     }
 
     /// The chosen session's id and events, or why there is none.
-    pub fn chosen(&self) -> Result<(&str, &[Event]), String> {
+    pub fn chosen(&self) -> Result<(&str, &[Event]), NotChosen> {
         if let Some(id) = &self.chosen {
             return Ok((id, &self.events));
         }
         if self.query.is_empty() {
-            return Err("no session id given".into());
+            return Err(NotChosen::NoQuery);
         }
         match self.matched.len() {
-            0 => Err(format!(
-                "no session id starts or ends with {:?}",
-                self.query
-            )),
+            0 => Err(NotChosen::NoMatch(self.query.clone())),
             n => {
                 const SHOWN: usize = 5;
                 let mut list: Vec<&str> = self
@@ -80,12 +80,27 @@ impl Selected {
                 if n > SHOWN {
                     list.push("…");
                 }
-                Err(format!(
-                    "{:?} matches {n} sessions ({}); give more of the id",
-                    self.query,
-                    list.join(", ")
-                ))
+                Err(NotChosen::Ambiguous {
+                    query: self.query.clone(),
+                    n,
+                    some: list.join(", "),
+                })
             }
         }
     }
+}
+
+/// Why a tree or timeline has no session.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotChosen {
+    #[error("no session id given")]
+    NoQuery,
+    #[error("no session id starts or ends with {0:?}")]
+    NoMatch(String),
+    #[error("{query:?} matches {n} sessions ({some}); give more of the id")]
+    Ambiguous {
+        query: String,
+        n: usize,
+        some: String,
+    },
 }

@@ -7,12 +7,12 @@ use serde::Serialize;
 
 use super::table::{Align, Table};
 use super::{endpoint_text, json_to, text_time};
-use crate::event::{Endpoint, Event, Kind};
+use crate::event::{Body, Endpoint, Event, SessionId};
 use crate::text::printable;
 
 #[derive(Clone, Debug)]
 pub struct Summary {
-    pub id: String,
+    pub id: SessionId,
     pub user: Option<String>,
     pub uid: Option<u32>,
     pub source: Option<Endpoint>,
@@ -33,9 +33,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn new(id: &str, time_ns: u64) -> Self {
+    fn new(id: SessionId, time_ns: u64) -> Self {
         Self {
-            id: id.to_string(),
+            id,
             user: None,
             uid: None,
             source: None,
@@ -69,7 +69,7 @@ pub fn user_label(user: Option<&str>, uid: Option<u32>) -> String {
 
 #[derive(Default)]
 pub struct Sessions {
-    by_id: HashMap<String, Summary>,
+    by_id: HashMap<SessionId, Summary>,
 }
 
 impl Sessions {
@@ -77,8 +77,8 @@ impl Sessions {
         let Some(info) = &ev.session else { return };
         let s = self
             .by_id
-            .entry(info.id.clone())
-            .or_insert_with(|| Summary::new(&info.id, ev.time_ns));
+            .entry(info.id)
+            .or_insert_with(|| Summary::new(info.id, ev.time_ns));
         // Every event carries the session as known then: keep what is known.
         if info.user.is_some() {
             s.user.clone_from(&info.user);
@@ -96,26 +96,33 @@ impl Sessions {
         // The model sets the user at login, so a user on the event means
         // the session had logged in when it happened.
         let after_login = s.logged_in || info.uid.is_some() || info.user.is_some();
-        if let Some(t) = info.traffic {
+        if let Some(t) = ev.body.traffic() {
             s.bytes_in = t.bytes_in;
             s.bytes_out = t.bytes_out;
         }
-        match ev.kind {
-            Kind::SessionConnect if !s.connect_seen => {
+        match &ev.body {
+            Body::SessionConnect if !s.connect_seen => {
                 s.connect_seen = true;
                 s.start_ns = ev.time_ns;
             }
-            Kind::SessionLogin => s.logged_in = true,
-            Kind::ProcessExec if after_login => s.commands += 1,
-            Kind::SessionEnd => {
+            Body::SessionLogin => s.logged_in = true,
+            Body::ProcessExec(_) if after_login => s.commands += 1,
+            Body::SessionEnd(c) => {
                 s.end_ns = Some(ev.time_ns);
-                if let Some(end) = &info.end {
-                    s.duration_ms = Some(end.duration_ms);
-                    s.logged_in |= end.logged_in;
-                    s.failed = !end.logged_in && !s.logged_in;
-                }
+                s.duration_ms = Some(c.end.duration_ms);
+                s.logged_in |= c.end.logged_in;
+                s.failed = !c.end.logged_in && !s.logged_in;
             }
-            _ => {}
+            // What else happens in a session does not change its summary.
+            Body::SessionConnect
+            | Body::ProcessExec(_)
+            | Body::ProcessExit(_)
+            | Body::UserChange(_)
+            | Body::SessionBytes(_)
+            | Body::AgentStart(_)
+            | Body::AgentLoss(_)
+            | Body::AgentStop(_)
+            | Body::Alert(..) => {}
         }
         s.logged_in |= after_login;
     }
@@ -153,7 +160,7 @@ pub fn write_text(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()
     ]);
     for s in sessions.sorted() {
         t.row(vec![
-            s.id.clone(),
+            s.id.to_string(),
             printable(&s.user_label()).into_owned(),
             endpoint_text(s.source.as_ref()),
             text_time(s.start_ns),
@@ -179,7 +186,7 @@ struct Doc<'a> {
 
 #[derive(Serialize)]
 struct Row<'a> {
-    id: &'a str,
+    id: SessionId,
     user: Option<&'a str>,
     uid: Option<u32>,
     source: Option<&'a Endpoint>,
@@ -204,7 +211,7 @@ pub fn write_json(sessions: &Sessions, lost: u64, out: &mut dyn io::Write) -> io
             .sorted()
             .into_iter()
             .map(|s| Row {
-                id: &s.id,
+                id: s.id,
                 user: s.user.as_deref(),
                 uid: s.uid,
                 source: s.source.as_ref(),

@@ -26,7 +26,7 @@ fn aggregate(sessions: &Sessions) -> Vec<(Option<String>, Source)> {
     let mut by_ip: HashMap<Option<String>, Source> = HashMap::new();
     for s in sessions.sorted() {
         let src = by_ip
-            .entry(s.source.as_ref().map(|e| e.ip.clone()))
+            .entry(s.source.as_ref().map(|e| e.ip.to_string()))
             .or_default();
         src.connections += 1;
         src.failed += u64::from(s.failed);

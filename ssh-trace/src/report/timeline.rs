@@ -5,7 +5,10 @@ use serde::Serialize;
 
 use super::table::{Align, Table};
 use super::{detail, json_to, text_time_ms};
-use crate::event::{Body, Endpoint, Event, SessionInfo};
+use crate::{
+    event::{Endpoint, Event, SessionInfo},
+    format::json::Hostless,
+};
 
 /// One line naming the session: id, user and source as last known.
 pub fn header(id: &str, events: &[Event], out: &mut dyn io::Write) -> io::Result<()> {
@@ -24,7 +27,7 @@ pub fn header(id: &str, events: &[Event], out: &mut dyn io::Write) -> io::Result
 /// The last session object with a user, else the last one: what is known
 /// of the session at the end.
 pub fn latest(events: &[Event]) -> Option<&SessionInfo> {
-    let infos = || events.iter().rev().filter_map(|e| e.session.as_ref());
+    let infos = || events.iter().rev().filter_map(|e| e.session.as_deref());
     infos()
         .find(|i| i.user.is_some() || i.uid.is_some())
         .or_else(|| infos().next())
@@ -40,22 +43,11 @@ pub fn write_text(id: &str, events: &[Event], out: &mut dyn io::Write) -> io::Re
     for ev in events {
         t.row(vec![
             text_time_ms(ev.time_ns),
-            ev.kind.name().into(),
+            ev.kind().name().into(),
             detail::event(ev),
         ]);
     }
     t.write(out)
-}
-
-/// An event as in docs/schema.md, without `host` (not in the stream).
-#[derive(Serialize)]
-struct Line<'a> {
-    time: String,
-    event: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session: Option<&'a SessionInfo>,
-    #[serde(flatten)]
-    body: &'a Body,
 }
 
 /// The `session` object of tree and timeline documents.
@@ -86,7 +78,7 @@ struct Doc<'a> {
     report: &'static str,
     lost_records: u64,
     session: Head<'a>,
-    events: Vec<Line<'a>>,
+    events: Vec<Hostless<'a>>,
 }
 
 pub fn write_json<'a>(
@@ -99,15 +91,7 @@ pub fn write_json<'a>(
         report: "timeline",
         lost_records: lost,
         session: Head::new(id, events),
-        events: events
-            .iter()
-            .map(|e| Line {
-                time: crate::host::rfc3339(e.time_ns),
-                event: e.kind.name(),
-                session: e.session.as_ref(),
-                body: &e.body,
-            })
-            .collect(),
+        events: events.iter().map(Hostless).collect(),
     };
     json_to(out, &doc)
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::timeline::{header, Head};
 use super::{detail, json_to, text_time_ms};
-use crate::event::{Body, Event, ProcessExec, ProcessExit, UserChange};
+use crate::event::{Args, Body, Event, ProcessExec, ProcessExit, UserChange};
 
 enum Entry<'a> {
     Exec(&'a ProcessExec),
@@ -73,7 +73,7 @@ fn build(events: &[Event]) -> Tree<'_> {
     for ev in events {
         let t = ev.time_ns;
         match &ev.body {
-            Body::ProcessExec { process: p } => {
+            Body::ProcessExec(p) => {
                 let n = node(&mut procs, &mut current, p.pid, t);
                 if procs[n].ppid.is_none() {
                     procs[n].ppid = Some(p.ppid);
@@ -92,15 +92,23 @@ fn build(events: &[Event]) -> Tree<'_> {
                 }
                 procs[n].log.push((t, Entry::Exec(p)));
             }
-            Body::UserChange { process, change } => {
-                let n = node(&mut procs, &mut current, process.pid, t);
-                procs[n].log.push((t, Entry::Change(change)));
+            Body::UserChange(c) => {
+                let n = node(&mut procs, &mut current, c.process.pid, t);
+                procs[n].log.push((t, Entry::Change(&c.change)));
             }
-            Body::ProcessExit { process: p } => {
+            Body::ProcessExit(p) => {
                 let n = node(&mut procs, &mut current, p.pid, t);
                 procs[n].exit = Some((t, p));
             }
-            _ => {}
+            // Only process events make the tree.
+            Body::SessionConnect
+            | Body::SessionLogin
+            | Body::SessionBytes(_)
+            | Body::SessionEnd(_)
+            | Body::AgentStart(_)
+            | Body::AgentLoss(_)
+            | Body::AgentStop(_)
+            | Body::Alert(..) => {}
         }
     }
     let roots = (0..procs.len())
@@ -172,7 +180,7 @@ struct ExecJson<'a> {
     time: String,
     executable: &'a str,
     executable_truncated: bool,
-    args: &'a [String],
+    args: &'a Args,
     args_truncated: bool,
     uid: u32,
     euid: u32,

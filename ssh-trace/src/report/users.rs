@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::table::{Align, Table};
 use super::{json_to, Bucket};
-use crate::event::{Event, Kind};
+use crate::event::{Body, Event, SessionId};
 use crate::text::printable;
 
 /// Who a session's bytes belong to. Ordered: names, then bare uids, then "-".
@@ -78,7 +78,7 @@ struct SessionAcct {
 pub struct Users {
     by: Bucket,
     users: BTreeMap<UserKey, UserTotals>,
-    sessions: HashMap<String, SessionAcct>,
+    sessions: HashMap<SessionId, SessionAcct>,
 }
 
 impl Users {
@@ -92,13 +92,15 @@ impl Users {
 
     pub fn add(&mut self, ev: &Event) {
         let Some(info) = &ev.session else { return };
-        let s = self.sessions.entry(info.id.clone()).or_default();
+        let s = self.sessions.entry(info.id).or_default();
         if s.user.is_none() {
             let key = match (&info.user, info.uid) {
                 (Some(n), _) => Some(UserKey::Name(n.clone())),
                 (None, Some(u)) => Some(UserKey::Uid(u)),
                 // The session object only has a user after login.
-                (None, None) if ev.kind == Kind::SessionEnd => Some(UserKey::NotLoggedIn),
+                (None, None) if matches!(ev.body, Body::SessionEnd(_)) => {
+                    Some(UserKey::NotLoggedIn)
+                }
                 (None, None) => None,
             };
             if let Some(key) = key {
@@ -108,7 +110,7 @@ impl Users {
                 s.user = Some(key);
             }
         }
-        let Some(t) = info.traffic else { return };
+        let Some(t) = ev.body.traffic() else { return };
         // Counters only grow; a smaller one (never expected) adds nothing
         // and becomes the new base.
         let inc = (

@@ -13,7 +13,10 @@ use ssh_trace_common::{
 };
 
 use super::{endpoint, Session};
-use crate::{event::Endpoint, probes::ServerBinaries};
+use crate::{
+    event::{Endpoint, SessionId, SessionInfo},
+    probes::ServerBinaries,
+};
 
 #[derive(Clone, Debug)]
 pub struct ProcInfo {
@@ -95,103 +98,101 @@ pub fn discovered_key(root: &ProcInfo) -> u64 {
 pub fn snapshot(
     procs: &HashMap<u32, ProcInfo>,
     privsep: &HashSet<u32>,
-    make_id: impl Fn(u64) -> String,
+    make_id: impl Fn(u64) -> SessionId,
     boot_wall_ns: u64,
 ) -> Snapshot {
-    let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for p in procs.values() {
         children.entry(p.ppid).or_default().push(p.pid);
     }
-    let tcp = tcp_table();
+    let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
+    let found = Finder {
+        procs,
+        children: &children,
+        privsep,
+        ticks: clock_ticks(),
+        tcp: tcp_table(),
+        boot_wall_ns,
+    };
     let mut snap = Snapshot::default();
-    let tops = procs.values().filter(|p| p.server && !is_server(p.ppid));
-    for top in tops {
+    for top in procs.values().filter(|p| p.server && !is_server(p.ppid)) {
         // A server with a connection on its standard input serves that one
         // connection (inetd mode): it is a session's root, not a listener.
-        if stdin_conn(top.pid, &tcp).is_some() {
-            snap.sessions.push(found(
-                top,
-                procs,
-                &children,
-                privsep,
-                &tcp,
-                &make_id,
-                boot_wall_ns,
-            ));
+        if stdin_conn(top.pid, &found.tcp).is_some() {
+            snap.sessions.push(found.session(top, &make_id));
             continue;
         }
         snap.listeners.push(top.pid);
-        for root in children.get(&top.pid).into_iter().flatten() {
+        for root in found.children.get(&top.pid).into_iter().flatten() {
             if let Some(root) = procs.get(root) {
-                snap.sessions.push(found(
-                    root,
-                    procs,
-                    &children,
-                    privsep,
-                    &tcp,
-                    &make_id,
-                    boot_wall_ns,
-                ));
+                snap.sessions.push(found.session(root, &make_id));
             }
         }
     }
     snap
 }
 
-/// The session rooted at `root`: its members, user and connection.
-fn found(
-    root: &ProcInfo,
-    procs: &HashMap<u32, ProcInfo>,
-    children: &HashMap<u32, Vec<u32>>,
-    privsep: &HashSet<u32>,
-    tcp: &TcpTable,
-    make_id: &impl Fn(u64) -> String,
+/// What one session is made of, from the process table.
+struct Finder<'a> {
+    procs: &'a HashMap<u32, ProcInfo>,
+    children: &'a HashMap<u32, Vec<u32>>,
+    privsep: &'a HashSet<u32>,
+    ticks: u64,
+    tcp: TcpTable,
     boot_wall_ns: u64,
-) -> Found {
-    // Members in breadth-first order (root, then shallower first).
-    let mut members = vec![root.pid];
-    let mut i = 0;
-    while i < members.len() {
-        if let Some(c) = children.get(&members[i]) {
-            members.extend(c);
+}
+
+impl Finder<'_> {
+    /// Members in breadth-first order (root, then shallower first).
+    fn members(&self, root: u32) -> Vec<u32> {
+        let mut members = vec![root];
+        let mut i = 0;
+        while i < members.len() {
+            if let Some(c) = self.children.get(&members[i]) {
+                members.extend(c);
+            }
+            i += 1;
         }
-        i += 1;
+        members
     }
-    let key = discovered_key(root);
-    let start = boot_wall_ns + root.start_ticks * 1_000_000_000 / clock_ticks();
-    let mut s = Session::new(key, make_id(key), start);
-    s.discovered = true;
-    // Logged in once a member other than the root runs as a uid that is
-    // not the privilege-separation user's.
-    if let Some(user) = members[1..]
-        .iter()
-        .filter_map(|p| procs.get(p))
-        .find(|p| p.creds.uid == p.creds.euid && !privsep.contains(&p.creds.uid))
-    {
-        s.uid = Some(user.creds.uid);
-        s.user = super::users::name_of(user.creds.uid);
-    }
-    // The root holds the connection (whatever its binary); else a server
-    // process of the session does. User processes' sockets are not asked.
-    let holders = members
-        .iter()
-        .copied()
-        .filter(|&m| m == root.pid || procs.get(&m).is_some_and(|p| p.server));
-    let conn = holders.into_iter().find_map(|m| socket_conn(m, tcp));
-    if let Some(c) = &conn {
-        s.source = Some(c.remote.clone());
-        s.destination = Some(c.local.clone());
-    }
-    let procs_list = members
-        .iter()
-        .filter_map(|p| procs.get(p))
-        .map(|p| (p.pid, p.creds))
-        .collect();
-    Found {
-        session: s,
-        procs: procs_list,
-        conn: conn.map(|c| c.tuple),
+
+    fn session(&self, root: &ProcInfo, make_id: &impl Fn(u64) -> SessionId) -> Found {
+        let members = self.members(root.pid);
+        let key = discovered_key(root);
+        let mut s = SessionInfo::new(make_id(key));
+        s.discovered = true;
+        // Logged in once a member other than the root runs as a uid that
+        // is not the privilege-separation user's.
+        if let Some(user) = members[1..]
+            .iter()
+            .filter_map(|p| self.procs.get(p))
+            .find(|p| p.creds.uid == p.creds.euid && !self.privsep.contains(&p.creds.uid))
+        {
+            s.uid = Some(user.creds.uid);
+            s.user = super::users::name_of(user.creds.uid);
+        }
+        // The root holds the connection (whatever its binary); else a server
+        // process of the session does. User processes' sockets are not asked.
+        let conn = members
+            .iter()
+            .copied()
+            .filter(|&m| m == root.pid || self.procs.get(&m).is_some_and(|p| p.server))
+            .find_map(|m| socket_conn(m, &self.tcp));
+        if let Some(c) = &conn {
+            s.source = Some(c.remote);
+            s.destination = Some(c.local);
+        }
+        let procs = members
+            .iter()
+            .filter_map(|p| self.procs.get(p))
+            .map(|p| (p.pid, p.creds))
+            .collect();
+        let start = self.boot_wall_ns + root.start_ticks * 1_000_000_000 / self.ticks;
+        Found {
+            session: Session::new(key, s, start),
+            procs,
+            conn: conn.map(|c| c.tuple),
+        }
     }
 }
 
@@ -219,7 +220,7 @@ pub fn boot_wall_ns() -> u64 {
 }
 
 /// An established TCP connection from /proc/net/tcp{,6}.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Conn {
     remote: Endpoint,
     local: Endpoint,
@@ -245,29 +246,26 @@ fn tcp_table() -> TcpTable {
             else {
                 continue;
             };
-            let family = if v6 { 10 } else { 2 };
-            let conn = Conn {
-                remote: endpoint(family, &ra, rp),
-                local: endpoint(family, &la, lp),
-                tuple: SockTuple {
-                    family,
-                    local_port: lp,
-                    remote_port: rp,
-                    _pad: 0,
-                    local_addr: la,
-                    remote_addr: ra,
-                },
-            };
-            out.insert(inode, conn);
+            out.insert(inode, conn(v6, la, lp, ra, rp));
         }
     }
     out
 }
 
-#[cfg(test)]
-fn parse_addr(s: &str, v6: bool) -> Option<Endpoint> {
-    let (a, p) = parse_raw(s, v6)?;
-    Some(endpoint(if v6 { 10 } else { 2 }, &a, p))
+fn conn(v6: bool, la: [u8; 16], lp: u16, ra: [u8; 16], rp: u16) -> Conn {
+    let family = if v6 { 10 } else { 2 };
+    Conn {
+        remote: endpoint(family, &ra, rp),
+        local: endpoint(family, &la, lp),
+        tuple: SockTuple {
+            family,
+            local_port: lp,
+            remote_port: rp,
+            _pad: 0,
+            local_addr: la,
+            remote_addr: ra,
+        },
+    }
 }
 
 /// "0100007F:0016" (IPv4, host-order words) or 32 hex digits for IPv6:
@@ -287,8 +285,14 @@ fn parse_raw(s: &str, v6: bool) -> Option<([u8; 16], u16)> {
     Some((bytes, port))
 }
 
-/// Inodes of the sockets `pid` has open, from /proc/PID/fd (fd 0 first
-/// when `stdin_only`).
+#[cfg(test)]
+fn parse_addr(s: &str, v6: bool) -> Option<Endpoint> {
+    let (a, p) = parse_raw(s, v6)?;
+    Some(endpoint(if v6 { 10 } else { 2 }, &a, p))
+}
+
+/// Inodes of the sockets `pid` has open, from /proc/PID/fd (only fd 0
+/// with `stdin_only`).
 fn socket_inodes(pid: u32, stdin_only: bool) -> Vec<u64> {
     let inode = |p: &Path| -> Option<u64> {
         let l = fs::read_link(p).ok()?;
@@ -312,13 +316,13 @@ fn socket_inodes(pid: u32, stdin_only: bool) -> Vec<u64> {
 fn socket_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
     socket_inodes(pid, false)
         .into_iter()
-        .find_map(|i| tcp.get(&i).cloned())
+        .find_map(|i| tcp.get(&i).copied())
 }
 
 fn stdin_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
     socket_inodes(pid, true)
         .into_iter()
-        .find_map(|i| tcp.get(&i).cloned())
+        .find_map(|i| tcp.get(&i).copied())
 }
 
 #[cfg(test)]
@@ -328,11 +332,11 @@ mod tests {
     #[test]
     fn parses_proc_net_addresses() {
         let e = parse_addr("0100007F:0016", false).unwrap();
-        assert_eq!((e.ip.as_str(), e.port), ("127.0.0.1", 22));
+        assert_eq!((e.ip.to_string().as_str(), e.port), ("127.0.0.1", 22));
         let e = parse_addr("0000000000000000FFFF00000100007F:1F90", true).unwrap();
-        assert_eq!((e.ip.as_str(), e.port), ("127.0.0.1", 8080));
+        assert_eq!((e.ip.to_string().as_str(), e.port), ("127.0.0.1", 8080));
         let e = parse_addr("00000000000000000000000001000000:0050", true).unwrap();
-        assert_eq!(e.ip, "::1");
+        assert_eq!(e.ip.to_string(), "::1");
         assert!(parse_addr("zz:1", false).is_none());
     }
 

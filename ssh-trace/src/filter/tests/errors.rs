@@ -154,7 +154,7 @@ fn unknown_fields() {
     check(
         "pid = 5",
         0,
-        "unknown field `pid`; did you mean `process.pid` or `agent.pid`?",
+        "unknown field `pid`; did you mean `process.pid` or `agent.pid` or `alert.evidence.pid`?",
     );
     check(
         "user = a and exit_code = 0",

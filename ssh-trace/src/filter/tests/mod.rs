@@ -4,6 +4,8 @@ mod errors;
 mod garbage;
 mod matching;
 
+use std::sync::Arc;
+
 use super::{Filter, FilterError};
 use crate::event::*;
 
@@ -14,57 +16,47 @@ pub const T0: u64 = 1_700_000_000_000_000_000;
 
 pub fn session() -> SessionInfo {
     SessionInfo {
-        id: SID.into(),
+        id: SID.parse().unwrap(),
         user: Some("alice".into()),
         uid: Some(1001),
-        source: Some(Endpoint {
-            ip: "10.1.2.3".into(),
-            port: 51234,
-        }),
-        destination: Some(Endpoint {
-            ip: "192.168.1.10".into(),
-            port: 22,
-        }),
+        source: Some(Endpoint::new([10, 1, 2, 3].into(), 51234)),
+        destination: Some(Endpoint::new([192, 168, 1, 10].into(), 22)),
         discovered: false,
-        traffic: None,
-        end: None,
     }
+}
+
+pub fn shared() -> Option<Arc<SessionInfo>> {
+    Some(Arc::new(session()))
 }
 
 pub fn exec(args: &[&str]) -> Event {
     Event::new(
         T0,
-        Kind::ProcessExec,
-        Some(session()),
-        Body::ProcessExec {
-            process: ProcessExec {
-                pid: 4242,
-                ppid: 4200,
-                uid: 1001,
-                euid: 1001,
-                gid: 1001,
-                egid: 1001,
-                executable: args.first().map_or("", |a| a).into(),
-                executable_truncated: false,
-                args: args.iter().map(|a| a.to_string()).collect(),
-                args_truncated: false,
-            },
-        },
+        shared(),
+        Body::ProcessExec(ProcessExec {
+            pid: 4242,
+            ppid: 4200,
+            uid: 1001,
+            euid: 1001,
+            gid: 1001,
+            egid: 1001,
+            executable: args.first().map_or("", |a| a).into(),
+            executable_truncated: false,
+            args: Args::from_parts(args.iter().copied()),
+            args_truncated: false,
+        }),
     )
 }
 
 pub fn exit(code: Option<u8>, signal: Option<u8>) -> Event {
     Event::new(
         T0 + 1,
-        Kind::ProcessExit,
-        Some(session()),
-        Body::ProcessExit {
-            process: ProcessExit {
-                pid: 4242,
-                exit_code: code,
-                signal,
-            },
-        },
+        shared(),
+        Body::ProcessExit(ProcessExit {
+            pid: 4242,
+            exit_code: code,
+            signal,
+        }),
     )
 }
 
@@ -91,13 +83,12 @@ pub fn sudo(success: bool) -> Event {
     };
     Event::new(
         T0 + 2,
-        Kind::UserChange,
-        Some(session()),
-        Body::UserChange {
+        shared(),
+        Body::UserChange(IdChange {
             process: Pid { pid: 4300 },
             change: UserChange {
                 syscall: "setresuid",
-                args: vec![-1, 0, -1],
+                args: CallArgs::new(&[-1, 0, -1]),
                 success,
                 errno: (!success).then_some(1),
                 old: ids(1001),
@@ -105,30 +96,30 @@ pub fn sudo(success: bool) -> Event {
                 user: Some("alice".into()),
                 effective_user: Some(if success { "root" } else { "alice" }.into()),
             },
-        },
+        }),
     )
 }
 
 pub fn bytes(bytes_in: u64, bytes_out: u64) -> Event {
-    let mut s = session();
-    s.traffic = Some(Traffic {
+    let t = Traffic {
         bytes_in,
         bytes_out,
-    });
-    Event::new(T0 + 3, Kind::SessionBytes, Some(s), Body::None {})
+    };
+    Event::new(T0 + 3, shared(), Body::SessionBytes(t))
 }
 
 pub fn end(logged_in: bool) -> Event {
-    let mut s = session();
-    s.traffic = Some(Traffic {
-        bytes_in: 5000,
-        bytes_out: 7000,
-    });
-    s.end = Some(SessionEnd {
-        duration_ms: 1234,
-        logged_in,
-    });
-    Event::new(T0 + 4, Kind::SessionEnd, Some(s), Body::None {})
+    let closed = Closed {
+        traffic: Traffic {
+            bytes_in: 5000,
+            bytes_out: 7000,
+        },
+        end: SessionEnd {
+            duration_ms: 1234,
+            logged_in,
+        },
+    };
+    Event::new(T0 + 4, shared(), Body::SessionEnd(closed))
 }
 
 /// A connect before login: no user yet.
@@ -136,7 +127,7 @@ pub fn connect() -> Event {
     let mut s = session();
     s.user = None;
     s.uid = None;
-    Event::new(T0 - 10, Kind::SessionConnect, Some(s), Body::None {})
+    Event::new(T0 - 10, Some(Arc::new(s)), Body::SessionConnect)
 }
 
 pub fn agent_info() -> AgentInfo {
@@ -150,14 +141,7 @@ pub fn agent_info() -> AgentInfo {
 }
 
 pub fn agent_start() -> Event {
-    Event::new(
-        T0 - 100,
-        Kind::AgentStart,
-        None,
-        Body::AgentStart {
-            agent: agent_info(),
-        },
-    )
+    Event::new(T0 - 100, None, Body::AgentStart(Box::new(agent_info())))
 }
 
 pub fn agent_loss() -> Event {
@@ -174,28 +158,24 @@ pub fn agent_loss() -> Event {
     };
     Event::new(
         T0 + 5,
-        Kind::AgentLoss,
         None,
-        Body::AgentLoss { loss, total },
+        Body::AgentLoss(Box::new(AgentLoss { loss, total })),
     )
 }
 
 pub fn agent_stop() -> Event {
-    Event::new(
-        T0 + 6,
-        Kind::AgentStop,
-        None,
-        Body::AgentStop {
-            agent: agent_info(),
-            totals: AgentTotals {
-                events: 99,
-                lost: LossCounts {
-                    decode: 4,
-                    ..Default::default()
-                },
-            },
+    let totals = AgentTotals {
+        events: 99,
+        lost: LossCounts {
+            decode: 4,
+            ..Default::default()
         },
-    )
+    };
+    let stop = AgentStop {
+        agent: agent_info(),
+        totals,
+    };
+    Event::new(T0 + 6, None, Body::AgentStop(Box::new(stop)))
 }
 
 /// One event of every type.
@@ -228,7 +208,7 @@ pub fn selected(src: &str) -> Vec<&'static str> {
     all_events()
         .iter()
         .filter(|e| f.matches(e, HOST))
-        .map(|e| e.kind.name())
+        .map(|e| e.kind().name())
         .collect()
 }
 

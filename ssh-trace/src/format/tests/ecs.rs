@@ -141,7 +141,7 @@ fn process_exit() {
 #[test]
 fn process_exit_by_signal_is_a_failure_without_exit_code() {
     let mut ev = event(Kind::ProcessExit);
-    if let crate::event::Body::ProcessExit { process } = &mut ev.body {
+    if let crate::event::Body::ProcessExit(process) = &mut ev.body {
         process.exit_code = None;
         process.signal = Some(9);
     }
@@ -191,7 +191,7 @@ fn user_change() {
 #[test]
 fn failed_user_change_has_failure_and_error_code() {
     let mut ev = event(Kind::UserChange);
-    if let crate::event::Body::UserChange { change, .. } = &mut ev.body {
+    if let crate::event::Body::UserChange(crate::event::IdChange { change, .. }) = &mut ev.body {
         change.success = false;
         change.errno = Some(1);
     }
@@ -239,10 +239,12 @@ fn session_end() {
 #[test]
 fn session_end_without_login_is_a_failure() {
     let mut ev = event(Kind::SessionEnd);
-    let s = ev.session.as_mut().unwrap();
+    let s = std::sync::Arc::make_mut(ev.session.as_mut().unwrap());
     s.user = None;
     s.uid = None;
-    s.end.as_mut().unwrap().logged_in = false;
+    if let crate::event::Body::SessionEnd(c) = &mut ev.body {
+        c.end.logged_in = false;
+    }
     let got = ecs(&ev);
     assert_eq!(got["event"]["outcome"], "failure");
     // No session began: the end of a network connection only.
@@ -255,7 +257,7 @@ fn session_end_without_login_is_a_failure() {
 #[test]
 fn discovered_session_is_marked() {
     let mut ev = event(Kind::SessionLogin);
-    ev.session.as_mut().unwrap().discovered = true;
+    std::sync::Arc::make_mut(ev.session.as_mut().unwrap()).discovered = true;
     assert_eq!(
         ecs(&ev)["ssh_trace"],
         json!({"session": {"discovered": true}})
@@ -324,8 +326,8 @@ fn agent_stop() {
 
 #[test]
 fn alerts_map_to_ecs_alert_events() {
-    use crate::alert::{AlertKind, ALL_KINDS as ALERTS};
-    for k in ALERTS {
+    use crate::event::AlertKind;
+    for k in AlertKind::all() {
         let ev = crate::format::samples::event(crate::event::Kind::Alert(k));
         let d = serde_json::Value::Object(
             crate::format::ecs::document(&ev, crate::format::samples::HOST).0,
@@ -352,7 +354,7 @@ fn alerts_map_to_ecs_alert_events() {
             _ => {
                 assert_eq!(
                     d["process"]["entry_leader"]["entity_id"],
-                    ev.session.as_ref().unwrap().id
+                    ev.session.as_ref().unwrap().id.to_string()
                 );
                 assert_eq!(
                     d["ssh_trace"]["alert"]["evidence"]["source_ip"],

@@ -1,3 +1,4 @@
 mod ecs;
+mod json;
 mod json_schema;
 mod ocsf;

@@ -7,6 +7,8 @@ mod timeline;
 mod tree;
 mod users;
 
+use std::sync::Arc;
+
 use super::{Bucket, Report, ReportKind};
 use crate::event::*;
 
@@ -26,43 +28,36 @@ pub const D: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2f0d4";
 /// Makes the events of one session, carrying the session object as the
 /// model does: no user before login, the user on everything after.
 pub struct Sess {
-    info: SessionInfo,
+    info: Arc<SessionInfo>,
 }
 
 impl Sess {
     pub fn new(id: &str, ip: &str, port: u16) -> Self {
         Self {
-            info: SessionInfo {
-                id: id.into(),
+            info: Arc::new(SessionInfo {
+                id: id.parse().unwrap(),
                 user: None,
                 uid: None,
-                source: Some(Endpoint {
-                    ip: ip.into(),
-                    port,
-                }),
-                destination: Some(Endpoint {
-                    ip: "10.0.0.1".into(),
-                    port: 22,
-                }),
+                source: Some(Endpoint::new(ip.parse().unwrap(), port)),
+                destination: Some(Endpoint::new([10, 0, 0, 1].into(), 22)),
                 discovered: false,
-                traffic: None,
-                end: None,
-            },
+            }),
         }
     }
 
-    fn ev(&self, ms: u64, kind: Kind, body: Body) -> Event {
-        Event::new(at(ms), kind, Some(self.info.clone()), body)
+    fn ev(&self, ms: u64, body: Body) -> Event {
+        Event::new(at(ms), Some(self.info.clone()), body)
     }
 
     pub fn connect(&self, ms: u64) -> Event {
-        self.ev(ms, Kind::SessionConnect, Body::None {})
+        self.ev(ms, Body::SessionConnect)
     }
 
     pub fn login(&mut self, ms: u64, user: &str, uid: u32) -> Event {
-        self.info.user = Some(user.into());
-        self.info.uid = Some(uid);
-        self.ev(ms, Kind::SessionLogin, Body::None {})
+        let info = Arc::make_mut(&mut self.info);
+        info.user = Some(user.into());
+        info.uid = Some(uid);
+        self.ev(ms, Body::SessionLogin)
     }
 
     pub fn exec(&self, ms: u64, pid: u32, ppid: u32, ids: (u32, u32), args: &[&str]) -> Event {
@@ -73,35 +68,29 @@ impl Sess {
         };
         self.ev(
             ms,
-            Kind::ProcessExec,
-            Body::ProcessExec {
-                process: ProcessExec {
-                    pid,
-                    ppid,
-                    uid: ids.0,
-                    euid: ids.1,
-                    gid: ids.0,
-                    egid: ids.0,
-                    executable,
-                    executable_truncated: false,
-                    args: args.iter().map(|a| a.to_string()).collect(),
-                    args_truncated: false,
-                },
-            },
+            Body::ProcessExec(ProcessExec {
+                pid,
+                ppid,
+                uid: ids.0,
+                euid: ids.1,
+                gid: ids.0,
+                egid: ids.0,
+                executable,
+                executable_truncated: false,
+                args: Args::from_parts(args.iter().copied()),
+                args_truncated: false,
+            }),
         )
     }
 
     pub fn exit(&self, ms: u64, pid: u32, code: u8) -> Event {
         self.ev(
             ms,
-            Kind::ProcessExit,
-            Body::ProcessExit {
-                process: ProcessExit {
-                    pid,
-                    exit_code: Some(code),
-                    signal: None,
-                },
-            },
+            Body::ProcessExit(ProcessExit {
+                pid,
+                exit_code: Some(code),
+                signal: None,
+            }),
         )
     }
 
@@ -125,12 +114,11 @@ impl Sess {
         };
         self.ev(
             ms,
-            Kind::UserChange,
-            Body::UserChange {
+            Body::UserChange(IdChange {
                 process: Pid { pid },
                 change: UserChange {
                     syscall,
-                    args: args.to_vec(),
+                    args: CallArgs::new(args),
                     success: true,
                     errno: None,
                     old: ids(old),
@@ -138,31 +126,30 @@ impl Sess {
                     user: Some(names.0.into()),
                     effective_user: Some(names.1.into()),
                 },
-            },
+            }),
         )
     }
 
     pub fn bytes(&self, ms: u64, bytes_in: u64, bytes_out: u64) -> Event {
-        let mut ev = self.ev(ms, Kind::SessionBytes, Body::None {});
-        if let Some(s) = ev.session.as_mut() {
-            s.traffic = Some(Traffic {
-                bytes_in,
-                bytes_out,
-            });
-        }
-        ev
+        let t = Traffic {
+            bytes_in,
+            bytes_out,
+        };
+        self.ev(ms, Body::SessionBytes(t))
     }
 
     pub fn end(&self, ms: u64, bytes: (u64, u64), duration_ms: u64, logged_in: bool) -> Event {
-        let mut ev = self.bytes(ms, bytes.0, bytes.1);
-        ev.kind = Kind::SessionEnd;
-        if let Some(s) = ev.session.as_mut() {
-            s.end = Some(SessionEnd {
+        let closed = Closed {
+            traffic: Traffic {
+                bytes_in: bytes.0,
+                bytes_out: bytes.1,
+            },
+            end: SessionEnd {
                 duration_ms,
                 logged_in,
-            });
-        }
-        ev
+            },
+        };
+        self.ev(ms, Body::SessionEnd(closed))
     }
 }
 

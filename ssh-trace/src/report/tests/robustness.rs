@@ -18,30 +18,36 @@ fn loss(n: u64) -> Event {
         queue: 1,
         ..Default::default()
     };
-    Event::new(
-        0,
-        Kind::AgentLoss,
-        None,
-        Body::AgentLoss {
-            loss: counts.clone(),
-            total: counts,
-        },
-    )
+    let l = AgentLoss {
+        loss: counts.clone(),
+        total: counts,
+    };
+    Event::new(0, None, Body::AgentLoss(Box::new(l)))
 }
 
 #[test]
 fn odd_sequences_do_not_panic() {
     let mut s = Sess::new(A, "10.0.0.5", 1);
     let mut killed = s.exit(3, 77, 0);
-    if let Body::ProcessExit { process } = &mut killed.body {
+    if let Body::ProcessExit(process) = &mut killed.body {
         (process.exit_code, process.signal) = (None, Some(9));
     }
     let mut failed = s.change(4, 78, ("setuid", &[0]), (5, 5), (5, 5), ("", ""));
-    if let Body::UserChange { change, .. } = &mut failed.body {
+    if let Body::UserChange(IdChange { change, .. }) = &mut failed.body {
         (change.success, change.errno, change.user) = (false, Some(1), None);
     }
     let events = vec![
-        Event::new(0, Kind::AgentStart, None, Body::None {}),
+        Event::new(
+            0,
+            None,
+            Body::AgentStart(Box::new(AgentInfo {
+                version: String::new(),
+                pid: 0,
+                kernel: String::new(),
+                ring_buffer_bytes: 0,
+                server_binaries: Vec::new(),
+            })),
+        ),
         // End before connect, counters going down, exit of an unknown pid.
         s.end(1, (u64::MAX, u64::MAX), u64::MAX, false),
         s.bytes(2, 5, 5),

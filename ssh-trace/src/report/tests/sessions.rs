@@ -73,7 +73,7 @@ fn capture_starting_mid_session_uses_first_event_and_later_source() {
     let mut s = Sess::new(A, "10.0.0.5", 40000);
     let mut first = s.login(5000, "alice", 1001);
     // Connect record lost: the first events have no source yet.
-    first.session.as_mut().unwrap().source = None;
+    std::sync::Arc::make_mut(first.session.as_mut().unwrap()).source = None;
     let v = json(&report(
         ReportKind::Sessions,
         &[

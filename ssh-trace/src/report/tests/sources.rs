@@ -39,7 +39,7 @@ fn most_connections_first_and_unknown_source_last() {
     let one = Sess::new(A, "10.9.9.9", 1);
     let two = Sess::new(B, "10.9.9.9", 2);
     let mut lost = Sess::new(C, "0.0.0.0", 3).connect(0);
-    lost.session.as_mut().unwrap().source = None;
+    std::sync::Arc::make_mut(lost.session.as_mut().unwrap()).source = None;
     let other = Sess::new(D, "10.0.0.1", 4);
     let v = json(&report(
         ReportKind::Sources,

@@ -121,10 +121,12 @@ fn ambiguous_or_unknown_id_is_a_clear_error() {
 }
 
 #[test]
-fn full_id_wins_over_longer_ids_it_prefixes() {
-    let long = Sess::new("abcd", "10.0.0.1", 1);
-    let exact = Sess::new("abc", "10.0.0.2", 2);
-    let r = tree("abc", &[long.connect(0), exact.connect(1), long.connect(2)]);
+fn full_id_wins_over_ids_sharing_its_start() {
+    // Ids are fixed-length UUIDs (SessionId), so a full id never prefixes
+    // another; ids of one boot share their start with it.
+    let other = Sess::new(B, "10.0.0.1", 1);
+    let exact = Sess::new(A, "10.0.0.2", 2);
+    let r = tree(A, &[other.connect(0), exact.connect(1), other.connect(2)]);
     assert_eq!(r.error(), None);
     assert_eq!(json(&r)["session"]["source"]["ip"], "10.0.0.2");
 }

@@ -83,9 +83,9 @@ fn open_session_without_login_counts_under_dash_and_uid_only_users_by_number() {
     let connect = nameless.connect(900);
     let mut login = nameless.login(1000, "x", 4242);
     // The uid had no name on the traced host.
-    login.session.as_mut().unwrap().user = None;
+    std::sync::Arc::make_mut(login.session.as_mut().unwrap()).user = None;
     let mut bytes = nameless.bytes(2000, 7, 8);
-    bytes.session.as_mut().unwrap().user = None;
+    std::sync::Arc::make_mut(bytes.session.as_mut().unwrap()).user = None;
     let r = report(
         minute(),
         &[

@@ -1,0 +1,98 @@
+//! Sessions already open when the agent starts: found in /proc, put into
+//! the kernel maps (so what they do next is attributed) and into the session
+//! table. A map that refuses an entry is counted, never ignored.
+use std::collections::HashSet;
+
+use crate::{
+    event::Event,
+    probes::{Maps, ServerBinaries},
+    session::{discover, SessionTable},
+    sockdiag,
+};
+
+/// Entries the kernel maps refused during discovery.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Missed {
+    /// Processes of open sessions left untracked (counted as
+    /// `kernel_tracked_full`: the same loss as a full map in the kernel).
+    pub processes: u64,
+    pub listeners: u64,
+}
+
+/// Where what discovery finds goes: the session table (and its events),
+/// and the live byte counts of the sessions' connections.
+pub struct Found<'a> {
+    pub table: &'a mut SessionTable,
+    pub bytes: &'a mut sockdiag::Poller,
+    pub events: &'a mut Vec<Event>,
+}
+
+/// Puts listeners and open sessions found in /proc into the kernel maps and
+/// the session table. Run twice: a process forked between the programs
+/// attaching and the first scan has an untracked parent in the kernel.
+pub fn run(maps: &mut Maps, servers: &ServerBinaries, privsep: &HashSet<u32>, to: Found) -> Missed {
+    let boot = discover::boot_wall_ns();
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut missed = Missed::default();
+    for _ in 0..2 {
+        let procs = discover::all_procs(servers);
+        let snap = discover::snapshot(&procs, privsep, |k| to.table.session_id(k), boot);
+        for l in snap.listeners {
+            if let Err(e) = maps.add_listener(l) {
+                eprintln!("ssh-trace: warning: {e:#}");
+                missed.listeners += 1;
+            }
+        }
+        for mut found in snap.sessions {
+            let Some(&(root, _)) = found.procs.first() else {
+                continue;
+            };
+            // The kernel may know the session already: accepted after the
+            // listeners went into the map, or from a previous agent whose
+            // programs persist. Its key (and so its id) is the kernel's.
+            let known = maps.session_of(root).filter(|&k| k != 0);
+            if let Some(k) = known {
+                found.session.rekey(k, to.table.session_id(k));
+            }
+            missed.processes += track(maps, &found, &procs);
+            let key = found.session.key;
+            if let Some(conn) = found.conn {
+                // A session the kernel knows has its connection in SESSION_SOCKS.
+                if known.is_none() {
+                    if let Err(e) = maps.add_discovered_sock(conn, key) {
+                        eprintln!("ssh-trace: warning: {e:#}");
+                    }
+                }
+                to.bytes.add(key, conn, 0);
+            }
+            if seen.insert(key) {
+                to.table
+                    .add_discovered(found.session, &found.procs, to.events);
+            }
+        }
+    }
+    if missed.listeners > 0 {
+        eprintln!(
+            "ssh-trace: warning: {} SSH server listeners could not be put into the kernel's process table (full?): their new sessions are not seen",
+            missed.listeners
+        );
+    }
+    missed
+}
+
+/// Puts a session's processes into PROCS; returns how many it refused.
+fn track(
+    maps: &mut Maps,
+    found: &discover::Found,
+    procs: &std::collections::HashMap<u32, discover::ProcInfo>,
+) -> u64 {
+    let mut refused = 0;
+    for &(pid, _) in &found.procs {
+        let server = procs.get(&pid).is_some_and(|p| p.server);
+        if let Err(e) = maps.add_member(pid, found.session.key, server) {
+            eprintln!("ssh-trace: warning: {e:#}");
+            refused += 1;
+        }
+    }
+    refused
+}

@@ -1,0 +1,215 @@
+//! The agent: loads the probes, discovers open sessions, then turns kernel
+//! records into events until stopped, reporting every loss. The loop itself
+//! is in run_loop.rs; what was already running is found by discovery.rs.
+mod discovery;
+mod losses;
+mod run_loop;
+#[cfg(test)]
+mod tests;
+
+use std::{collections::HashSet, path::PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{
+    capture::writer::{Origin, Rotation, Writer},
+    event::{AgentInfo, Body, Event},
+    filter::Filter,
+    format::Formatter,
+    host,
+    operators::{self, Operators},
+    pipeline::{Consumer, Lines, Pipeline},
+    probes::{self, Probes, ServerBinaries},
+    reader::Reader,
+    session::{users, SessionTable},
+    sinks::Queued,
+    sockdiag,
+};
+use losses::{Attached, Losses};
+
+pub struct Options {
+    pub ring_bytes: u32,
+    /// Pin the programs under this instance name (they outlive the agent;
+    /// a restart continues where the last agent stopped).
+    pub persist: Option<String>,
+    /// Entries of the kernel's process table.
+    pub procs_max: u32,
+    /// The kernel programs explain their SSH-server decisions on stderr.
+    pub debug_kernel: bool,
+    pub server_binaries: Vec<String>,
+    pub privsep_users: Vec<String>,
+    /// Lines on standard output, if any.
+    pub formatter: Option<Formatter>,
+    /// Capture file and its rotation, if any.
+    pub capture: Option<(PathBuf, Rotation)>,
+    /// Only events that match go to the outputs (agent events always do).
+    pub filter: Option<Filter>,
+    /// Agent-mode sinks (`ssh-trace agent --config`), already started.
+    pub queued: Queued,
+    /// Session socket, metrics, alerts.
+    pub operators: operators::Options,
+}
+
+pub type AgentPipeline = Pipeline<Operators>;
+
+/// `ssh-trace agent --config FILE`: the agent's options with every sink
+/// started (a bad config or an unusable sink fails here, before loading).
+pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
+    let cfg = crate::config::load(path)?;
+    let host = host::hostname();
+    let workers = cfg
+        .sinks
+        .into_iter()
+        .map(|s| crate::sinks::start(s, &host))
+        .collect::<Result<Vec<_>>>()?;
+    let default_list = |d: &[&str]| d.iter().map(|s| s.to_string()).collect();
+    Ok(Options {
+        ring_bytes: cfg
+            .ring_buffer_size
+            .unwrap_or(ssh_trace_common::maps::DEFAULT_RING_BYTES),
+        persist: None,
+        procs_max: ssh_trace_common::maps::PROCS_MAX,
+        debug_kernel: false,
+        server_binaries: cfg
+            .server_binaries
+            .unwrap_or_else(|| default_list(probes::DEFAULT_SERVER_BINARIES)),
+        privsep_users: cfg
+            .privsep_users
+            .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
+        formatter: None,
+        capture: None,
+        filter: None,
+        queued: Queued::new(workers, cfg.drain_timeout),
+        operators: cfg.operators,
+    })
+}
+
+fn agent_info(opts: &Options, servers: &ServerBinaries) -> AgentInfo {
+    AgentInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        pid: std::process::id(),
+        kernel: host::kernel_release(),
+        ring_buffer_bytes: opts.ring_bytes,
+        server_binaries: servers.paths().map(str::to_owned).collect(),
+    }
+}
+
+/// The outputs after the operators' view: lines, capture file, sinks. The
+/// capture file is created here, before loading: a bad path fails fast.
+fn outputs(
+    opts: &mut Options,
+    host_name: &str,
+    agent: &AgentInfo,
+    boot_id: [u8; 16],
+) -> Result<Vec<Box<dyn Consumer>>> {
+    let mut out: Vec<Box<dyn Consumer>> = Vec::new();
+    if let Some(f) = opts.formatter.take() {
+        out.push(Box::new(Lines::stdout(f, host_name)));
+    }
+    if let Some((path, rotation)) = opts.capture.take() {
+        let origin = Origin {
+            host: host_name.to_owned(),
+            kernel: agent.kernel.clone(),
+            boot_id,
+            agent_version: agent.version.clone(),
+        };
+        out.push(Box::new(Writer::create(&path, origin, rotation)?));
+    }
+    out.push(Box::new(std::mem::take(&mut opts.queued)));
+    Ok(out)
+}
+
+pub async fn run(mut opts: Options) -> Result<()> {
+    probes::check_ring_bytes(opts.ring_bytes)?;
+    let servers = ServerBinaries::resolve(&opts.server_binaries);
+    if servers.ids().next().is_none() {
+        bail!(
+            "none of the SSH server binaries exists: {} (install openssh-server or pass --server-binary PATH)",
+            opts.server_binaries.join(", ")
+        );
+    }
+    probes::check_environment()?;
+    let host_name = host::hostname();
+    let boot_id = host::boot_id();
+    let agent = agent_info(&opts, &servers);
+    let sink_stats = opts.queued.stats();
+    let outputs = outputs(&mut opts, &host_name, &agent, boot_id)?;
+    // Sockets are bound and alert files read while privileges last.
+    let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
+    let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
+
+    let persist = opts
+        .persist
+        .as_deref()
+        .map(probes::PinDir::new)
+        .transpose()?;
+    let mut probes = Probes::load(&probes::Options {
+        ring_bytes: opts.ring_bytes,
+        servers: &servers,
+        persist,
+        procs_max: opts.procs_max,
+        debug_kernel: opts.debug_kernel,
+    })?;
+    if let Some(p) = &probes.previous {
+        eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
+    }
+    let (rings, mut maps) = probes.take_maps()?;
+    let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
+    let privsep: HashSet<u32> = opts
+        .privsep_users
+        .iter()
+        .filter_map(|u| users::uid_of(u))
+        .collect();
+    let mut table = SessionTable::new(boot_id, host::Clock::now(), privsep.clone(), users::name_of);
+
+    // Programs are attached: whatever starts from now on is seen. What was
+    // already running is found in /proc and put into the kernel maps.
+    let mut events = Vec::new();
+    let mut bytes = sockdiag::Poller::default();
+    let found = discovery::Found {
+        table: &mut table,
+        bytes: &mut bytes,
+        events: &mut events,
+    };
+    let missed = discovery::run(&mut maps, &servers, &privsep, found);
+    crate::privileges::drop_all().context("dropping privileges after loading")?;
+    pipeline.ops.start()?;
+    let start = Body::AgentStart(Box::new(agent.clone()));
+    pipeline.push(Event::new(host::now_unix_ns(), None, start))?;
+    for e in events {
+        pipeline.push(e)?;
+    }
+    pipeline.flush()?;
+
+    let losses = Losses::new(sink_stats, missed);
+    let persistent = probes.persistent();
+    let run = run_loop::Run {
+        pipeline,
+        table,
+        losses,
+        kernel: Attached {
+            maps,
+            reader,
+            persistent,
+        },
+        rx,
+        bytes,
+        done: 0,
+    };
+    run.until_stopped(agent, signals()?).await?;
+    drop(probes);
+    Ok(())
+}
+
+/// Completes at SIGTERM or SIGINT.
+fn signals() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,317 @@
+//! What each event type carries besides its time and session. JSON field
+//! names and shapes are those of docs/schema.md (format/json.rs places them).
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{ser::SerializeSeq, Serialize, Serializer};
+
+/// argv, escaped once (text.rs) and kept as one string: the arguments are
+/// separated by NUL, which an argument never holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    joined: String,
+    count: u32,
+}
+
+impl Args {
+    /// From arguments already split (capture files, tests).
+    pub fn from_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut a = Self::default();
+        for p in parts {
+            a.push(p);
+        }
+        a
+    }
+
+    /// From NUL-separated escaped text holding `count` arguments.
+    pub fn from_joined(joined: String, count: u32) -> Self {
+        Self { joined, count }
+    }
+
+    pub fn push(&mut self, arg: &str) {
+        if self.count > 0 {
+            self.joined.push('\0');
+        }
+        self.joined.push_str(arg);
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of text the arguments hold (their memory, near enough).
+    pub fn text_len(&self) -> usize {
+        self.joined.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + Clone {
+        self.joined.split('\0').take(self.count as usize)
+    }
+
+    /// The arguments joined by `sep` (a command line).
+    pub fn join(&self, sep: &str) -> String {
+        let mut out = String::with_capacity(self.joined.len() + self.len() * sep.len());
+        for (i, a) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(a);
+        }
+        out
+    }
+
+    /// Bytes held (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.joined.capacity()
+    }
+}
+
+impl Serialize for Args {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for a in self.iter() {
+            seq.serialize_element(a)?;
+        }
+        seq.end()
+    }
+}
+
+impl JsonSchema for Args {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <Vec<String>>::schema_name()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<String>>::json_schema(g)
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct ProcessExec {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub executable: String,
+    pub executable_truncated: bool,
+    pub args: Args,
+    pub args_truncated: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct ProcessExit {
+    pub pid: u32,
+    /// Exit status when the process exited normally.
+    pub exit_code: Option<u8>,
+    /// Signal number when it was killed by a signal.
+    pub signal: Option<u8>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct Ids {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+}
+
+/// The arguments of a setuid-family call (at most three), `-1` = unchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallArgs {
+    vals: [i64; 3],
+    len: u8,
+}
+
+impl CallArgs {
+    /// The first three of `vals` at most.
+    pub fn new(vals: &[i64]) -> Self {
+        let mut a = Self::default();
+        for (slot, v) in a.vals.iter_mut().zip(vals) {
+            *slot = *v;
+            a.len += 1;
+        }
+        a
+    }
+
+    pub fn as_slice(&self) -> &[i64] {
+        &self.vals[..self.len as usize]
+    }
+}
+
+impl Serialize for CallArgs {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_slice().serialize(s)
+    }
+}
+
+impl JsonSchema for CallArgs {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <Vec<i64>>::schema_name()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Vec<i64>>::json_schema(g)
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct UserChange {
+    /// setuid, setreuid, setresuid, setgid, setregid, setresgid, or execve
+    /// (a set-user-ID or set-group-ID program).
+    pub syscall: &'static str,
+    /// Syscall arguments; -1 means "unchanged". Empty for execve.
+    pub args: CallArgs,
+    pub success: bool,
+    /// errno when the syscall failed.
+    pub errno: Option<i32>,
+    pub old: Ids,
+    pub new: Ids,
+    /// Names of the new real and effective users.
+    pub user: Option<Arc<str>>,
+    pub effective_user: Option<Arc<str>>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct Pid {
+    pub pid: u32,
+}
+
+/// `user.change`: the process and its change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdChange {
+    pub process: Pid,
+    pub change: UserChange,
+}
+
+/// Byte counters of a session so far (shown inside `session`).
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct Traffic {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct SessionEnd {
+    pub duration_ms: u64,
+    pub logged_in: bool,
+}
+
+/// `session.end`: the last byte counts and how the session went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closed {
+    pub traffic: Traffic,
+    pub end: SessionEnd,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct LossCounts {
+    /// Records the kernel could not put on the full ring buffer.
+    pub kernel_ringbuf: u64,
+    /// Processes not tracked because the TRACKED map was full.
+    pub kernel_tracked_full: u64,
+    /// Connections not counted because the SESSION_SOCKS map was full.
+    pub kernel_socks_full: u64,
+    /// Records dropped because the agent's queue was full.
+    pub queue: u64,
+    /// Records the agent could not decode.
+    pub decode: u64,
+    /// Events each agent-mode sink dropped (absent without such sinks).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkLoss>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct SinkLoss {
+    /// The sink's configured name.
+    pub sink: String,
+    /// Events its queue and spool could not hold.
+    pub dropped: u64,
+}
+
+impl LossCounts {
+    /// The counters by name, in their JSON order (sinks apart).
+    pub fn named(&self) -> [(&'static str, u64); 5] {
+        [
+            ("kernel_ringbuf", self.kernel_ringbuf),
+            ("kernel_tracked_full", self.kernel_tracked_full),
+            ("kernel_socks_full", self.kernel_socks_full),
+            ("queue", self.queue),
+            ("decode", self.decode),
+        ]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.named().iter().map(|(_, n)| n).sum::<u64>()
+            + self.sinks.iter().map(|s| s.dropped).sum::<u64>()
+    }
+
+    pub fn since(&self, earlier: &LossCounts) -> LossCounts {
+        LossCounts {
+            kernel_ringbuf: self.kernel_ringbuf - earlier.kernel_ringbuf,
+            kernel_tracked_full: self.kernel_tracked_full - earlier.kernel_tracked_full,
+            kernel_socks_full: self.kernel_socks_full - earlier.kernel_socks_full,
+            queue: self.queue - earlier.queue,
+            decode: self.decode - earlier.decode,
+            // Sinks never go away, so they line up with the earlier counts.
+            sinks: self
+                .sinks
+                .iter()
+                .map(|s| SinkLoss {
+                    sink: s.sink.clone(),
+                    dropped: s.dropped
+                        - earlier
+                            .sinks
+                            .iter()
+                            .find(|e| e.sink == s.sink)
+                            .map_or(0, |e| e.dropped),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct AgentInfo {
+    pub version: String,
+    pub pid: u32,
+    pub kernel: String,
+    pub ring_buffer_bytes: u32,
+    pub server_binaries: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct AgentTotals {
+    pub events: u64,
+    pub lost: LossCounts,
+}
+
+/// `agent.loss`: losses since the previous report, and in all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentLoss {
+    pub loss: LossCounts,
+    pub total: LossCounts,
+}
+
+/// `agent.stop`: the agent and its run's totals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentStop {
+    pub agent: AgentInfo,
+    pub totals: AgentTotals,
+}

@@ -1,0 +1,462 @@
+//! The fields a filter can name: every path of docs/schema.md, next to the
+//! structs they read, with its type and how to read it straight from an
+//! `Event` (no JSON, no parsing). One row per path; a test checks the rows
+//! against docs/schema.md both ways.
+use std::net::IpAddr;
+
+use super::*;
+
+/// What kind of value a field holds; decides which operators and literals
+/// the parser accepts for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Int,
+    Text,
+    Bool,
+    Ip,
+    Time,
+    Event,
+    TextList,
+    IntList,
+    Object,
+}
+
+impl Ty {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Ty::Int => "a number",
+            Ty::Text => "text",
+            Ty::Bool => "a boolean",
+            Ty::Ip => "an IP address",
+            Ty::Time => "a time",
+            Ty::Event => "an event type",
+            Ty::TextList => "a list of text",
+            Ty::IntList => "a list of numbers",
+            Ty::Object => "an object",
+        }
+    }
+}
+
+/// A list of text in an event.
+#[derive(Clone, Copy, Debug)]
+pub enum TextList<'a> {
+    Args(&'a Args),
+    Strings(&'a [String]),
+}
+
+impl<'a> TextList<'a> {
+    pub fn any(self, mut f: impl FnMut(&'a str) -> bool) -> bool {
+        match self {
+            TextList::Args(a) => a.iter().any(f),
+            TextList::Strings(s) => s.iter().any(|s| f(s)),
+        }
+    }
+}
+
+/// A field's value in one event, borrowed from it.
+#[derive(Clone, Copy, Debug)]
+pub enum Val<'a> {
+    Int(i128),
+    Text(&'a str),
+    /// A session id: text when compared.
+    Id(SessionId),
+    Bool(bool),
+    Ip(IpAddr),
+    /// Nanoseconds since the Unix epoch.
+    Time(i128),
+    Event(Kind),
+    TextList(TextList<'a>),
+    IntList(&'a [i64]),
+    Object,
+}
+
+type Get = for<'a> fn(&'a Event, &'a str) -> Option<Val<'a>>;
+
+/// One filterable path.
+pub struct FieldDef {
+    pub name: &'static str,
+    pub ty: Ty,
+    get: Get,
+}
+
+/// A field, resolved at parse time.
+pub type Field = &'static FieldDef;
+
+impl FieldDef {
+    /// The value in `ev` seen on `host`, or None when the event does not
+    /// have the field (absent or null in the JSON).
+    pub fn get<'a>(&self, ev: &'a Event, host: &'a str) -> Option<Val<'a>> {
+        (self.get)(ev, host)
+    }
+}
+
+impl std::fmt::Debug for FieldDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for FieldDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+const fn f(name: &'static str, ty: Ty, get: Get) -> FieldDef {
+    FieldDef { name, ty, get }
+}
+
+fn int<'a>(n: impl Into<i128>) -> Val<'a> {
+    Val::Int(n.into())
+}
+
+fn text(s: &str) -> Val<'_> {
+    Val::Text(s)
+}
+
+fn session(ev: &Event) -> Option<&SessionInfo> {
+    ev.session.as_deref()
+}
+
+fn exec(ev: &Event) -> Option<&ProcessExec> {
+    let Body::ProcessExec(p) = &ev.body else {
+        return None;
+    };
+    Some(p)
+}
+
+fn exit(ev: &Event) -> Option<&ProcessExit> {
+    let Body::ProcessExit(p) = &ev.body else {
+        return None;
+    };
+    Some(p)
+}
+
+fn change(ev: &Event) -> Option<&UserChange> {
+    let Body::UserChange(c) = &ev.body else {
+        return None;
+    };
+    Some(&c.change)
+}
+
+/// `process.pid`: exec, exit and user.change have a process.
+fn pid(ev: &Event) -> Option<u32> {
+    if let Body::UserChange(c) = &ev.body {
+        return Some(c.process.pid);
+    }
+    exec(ev).map(|p| p.pid).or_else(|| exit(ev).map(|p| p.pid))
+}
+
+fn end(ev: &Event) -> Option<&SessionEnd> {
+    let Body::SessionEnd(c) = &ev.body else {
+        return None;
+    };
+    Some(&c.end)
+}
+
+fn agent(ev: &Event) -> Option<&AgentInfo> {
+    if let Body::AgentStart(a) = &ev.body {
+        return Some(a);
+    }
+    let Body::AgentStop(s) = &ev.body else {
+        return None;
+    };
+    Some(&s.agent)
+}
+
+fn loss(ev: &Event) -> Option<&AgentLoss> {
+    let Body::AgentLoss(l) = &ev.body else {
+        return None;
+    };
+    Some(l)
+}
+
+fn totals(ev: &Event) -> Option<&AgentTotals> {
+    let Body::AgentStop(s) = &ev.body else {
+        return None;
+    };
+    Some(&s.totals)
+}
+
+fn evidence(ev: &Event) -> Option<&Evidence> {
+    ev.body.alert().map(|a| &a.evidence)
+}
+
+/// `sinks` is in the JSON only when there are agent-mode sinks.
+fn sinks(l: &LossCounts) -> Option<Val<'static>> {
+    (!l.sinks.is_empty()).then_some(Val::Object)
+}
+
+use Ty as T;
+
+/// Every schema path, in docs/schema.md order.
+pub static FIELDS: &[FieldDef] = &[
+    f("time", T::Time, |e, _| Some(Val::Time(e.time_ns.into()))),
+    f("event", T::Event, |e, _| Some(Val::Event(e.kind()))),
+    f("host", T::Text, |_, h| Some(text(h))),
+    f("session.id", T::Text, |e, _| Some(Val::Id(session(e)?.id))),
+    f("session.user", T::Text, |e, _| {
+        session(e)?.user.as_deref().map(text)
+    }),
+    f("session.uid", T::Int, |e, _| session(e)?.uid.map(int)),
+    f("session.source", T::Object, |e, _| {
+        session(e)?.source.map(|_| Val::Object)
+    }),
+    f("session.source.ip", T::Ip, |e, _| {
+        session(e)?.source.map(|s| Val::Ip(s.ip))
+    }),
+    f("session.source.port", T::Int, |e, _| {
+        session(e)?.source.map(|s| int(s.port))
+    }),
+    f("session.destination", T::Object, |e, _| {
+        session(e)?.destination.map(|_| Val::Object)
+    }),
+    f("session.destination.ip", T::Ip, |e, _| {
+        session(e)?.destination.map(|s| Val::Ip(s.ip))
+    }),
+    f("session.destination.port", T::Int, |e, _| {
+        session(e)?.destination.map(|s| int(s.port))
+    }),
+    // The JSON omits `discovered` when false; the filter still knows it,
+    // so `session.discovered = false` selects ordinary sessions.
+    f("session.discovered", T::Bool, |e, _| {
+        Some(Val::Bool(session(e)?.discovered))
+    }),
+    f("session.bytes_in", T::Int, |e, _| {
+        e.body.traffic().map(|t| int(t.bytes_in))
+    }),
+    f("session.bytes_out", T::Int, |e, _| {
+        e.body.traffic().map(|t| int(t.bytes_out))
+    }),
+    f("session.duration_ms", T::Int, |e, _| {
+        end(e).map(|x| int(x.duration_ms))
+    }),
+    f("session.logged_in", T::Bool, |e, _| {
+        end(e).map(|x| Val::Bool(x.logged_in))
+    }),
+    f("process", T::Object, |e, _| pid(e).map(|_| Val::Object)),
+    f("process.pid", T::Int, |e, _| pid(e).map(int)),
+    f("process.ppid", T::Int, |e, _| exec(e).map(|p| int(p.ppid))),
+    f("process.uid", T::Int, |e, _| exec(e).map(|p| int(p.uid))),
+    f("process.euid", T::Int, |e, _| exec(e).map(|p| int(p.euid))),
+    f("process.gid", T::Int, |e, _| exec(e).map(|p| int(p.gid))),
+    f("process.egid", T::Int, |e, _| exec(e).map(|p| int(p.egid))),
+    f("process.executable", T::Text, |e, _| {
+        exec(e).map(|p| text(&p.executable))
+    }),
+    f("process.executable_truncated", T::Bool, |e, _| {
+        exec(e).map(|p| Val::Bool(p.executable_truncated))
+    }),
+    f("process.args", T::TextList, |e, _| {
+        exec(e).map(|p| Val::TextList(TextList::Args(&p.args)))
+    }),
+    f("process.args_truncated", T::Bool, |e, _| {
+        exec(e).map(|p| Val::Bool(p.args_truncated))
+    }),
+    f("process.exit_code", T::Int, |e, _| {
+        exit(e)?.exit_code.map(int)
+    }),
+    f("process.signal", T::Int, |e, _| exit(e)?.signal.map(int)),
+    f("change", T::Object, |e, _| change(e).map(|_| Val::Object)),
+    f("change.syscall", T::Text, |e, _| {
+        change(e).map(|c| text(c.syscall))
+    }),
+    f("change.args", T::IntList, |e, _| {
+        change(e).map(|c| Val::IntList(c.args.as_slice()))
+    }),
+    f("change.success", T::Bool, |e, _| {
+        change(e).map(|c| Val::Bool(c.success))
+    }),
+    f("change.errno", T::Int, |e, _| change(e)?.errno.map(int)),
+    f("change.old", T::Object, |e, _| {
+        change(e).map(|_| Val::Object)
+    }),
+    f("change.old.uid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.uid))
+    }),
+    f("change.old.euid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.euid))
+    }),
+    f("change.old.suid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.suid))
+    }),
+    f("change.old.gid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.gid))
+    }),
+    f("change.old.egid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.egid))
+    }),
+    f("change.old.sgid", T::Int, |e, _| {
+        change(e).map(|c| int(c.old.sgid))
+    }),
+    f("change.new", T::Object, |e, _| {
+        change(e).map(|_| Val::Object)
+    }),
+    f("change.new.uid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.uid))
+    }),
+    f("change.new.euid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.euid))
+    }),
+    f("change.new.suid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.suid))
+    }),
+    f("change.new.gid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.gid))
+    }),
+    f("change.new.egid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.egid))
+    }),
+    f("change.new.sgid", T::Int, |e, _| {
+        change(e).map(|c| int(c.new.sgid))
+    }),
+    f("change.user", T::Text, |e, _| {
+        change(e)?.user.as_deref().map(text)
+    }),
+    f("change.effective_user", T::Text, |e, _| {
+        change(e)?.effective_user.as_deref().map(text)
+    }),
+    f("agent", T::Object, |e, _| agent(e).map(|_| Val::Object)),
+    f("agent.version", T::Text, |e, _| {
+        agent(e).map(|a| text(&a.version))
+    }),
+    f("agent.pid", T::Int, |e, _| agent(e).map(|a| int(a.pid))),
+    f("agent.kernel", T::Text, |e, _| {
+        agent(e).map(|a| text(&a.kernel))
+    }),
+    f("agent.ring_buffer_bytes", T::Int, |e, _| {
+        agent(e).map(|a| int(a.ring_buffer_bytes))
+    }),
+    f("agent.server_binaries", T::TextList, |e, _| {
+        agent(e).map(|a| Val::TextList(TextList::Strings(&a.server_binaries)))
+    }),
+    f("loss", T::Object, |e, _| loss(e).map(|_| Val::Object)),
+    f("loss.kernel_ringbuf", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.kernel_ringbuf))
+    }),
+    f("loss.kernel_tracked_full", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.kernel_tracked_full))
+    }),
+    f("loss.kernel_socks_full", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.kernel_socks_full))
+    }),
+    f("loss.queue", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.queue))
+    }),
+    f("loss.decode", T::Int, |e, _| {
+        loss(e).map(|l| int(l.loss.decode))
+    }),
+    f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss)),
+    f("total", T::Object, |e, _| loss(e).map(|_| Val::Object)),
+    f("total.kernel_ringbuf", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.kernel_ringbuf))
+    }),
+    f("total.kernel_tracked_full", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.kernel_tracked_full))
+    }),
+    f("total.kernel_socks_full", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.kernel_socks_full))
+    }),
+    f("total.queue", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.queue))
+    }),
+    f("total.decode", T::Int, |e, _| {
+        loss(e).map(|l| int(l.total.decode))
+    }),
+    f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
+    f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
+    f("totals.events", T::Int, |e, _| {
+        totals(e).map(|t| int(t.events))
+    }),
+    f("totals.lost", T::Object, |e, _| {
+        totals(e).map(|_| Val::Object)
+    }),
+    f("totals.lost.kernel_ringbuf", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.kernel_ringbuf))
+    }),
+    f("totals.lost.kernel_tracked_full", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.kernel_tracked_full))
+    }),
+    f("totals.lost.kernel_socks_full", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.kernel_socks_full))
+    }),
+    f("totals.lost.queue", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.queue))
+    }),
+    f("totals.lost.decode", T::Int, |e, _| {
+        totals(e).map(|t| int(t.lost.decode))
+    }),
+    f("totals.lost.sinks", T::Object, |e, _| {
+        sinks(&totals(e)?.lost)
+    }),
+    f("alert", T::Object, |e, _| {
+        e.body.alert().map(|_| Val::Object)
+    }),
+    f("alert.rule", T::Text, |e, _| {
+        e.body.alert().map(|a| text(&a.rule))
+    }),
+    f("alert.severity", T::Text, |e, _| {
+        e.body.alert().map(|a| text(a.severity.name()))
+    }),
+    f("alert.evidence", T::Object, |e, _| {
+        evidence(e).map(|_| Val::Object)
+    }),
+    f("alert.evidence.user", T::Text, |e, _| {
+        evidence(e)?.user.as_deref().map(text)
+    }),
+    f("alert.evidence.source_ip", T::Ip, |e, _| {
+        evidence(e)?.source_ip.map(Val::Ip)
+    }),
+    f("alert.evidence.count", T::Int, |e, _| {
+        evidence(e)?.count.map(int)
+    }),
+    f("alert.evidence.limit", T::Int, |e, _| {
+        evidence(e)?.limit.map(int)
+    }),
+    f("alert.evidence.window_s", T::Int, |e, _| {
+        evidence(e)?.window_s.map(int)
+    }),
+    f("alert.evidence.idle_s", T::Int, |e, _| {
+        evidence(e)?.idle_s.map(int)
+    }),
+    f("alert.evidence.pid", T::Int, |e, _| {
+        evidence(e)?.pid.map(int)
+    }),
+    f("alert.evidence.syscall", T::Text, |e, _| {
+        evidence(e)?.syscall.as_deref().map(text)
+    }),
+    f("alert.evidence.action", T::Text, |e, _| {
+        evidence(e)?.action.as_deref().map(text)
+    }),
+    f("alert.evidence.error", T::Text, |e, _| {
+        evidence(e)?.error.as_deref().map(text)
+    }),
+];
+
+/// Short names for the session fields most filters use. `session` (the
+/// object in the schema) means its id: a session is named by its id.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("user", "session.user"),
+    ("uid", "session.uid"),
+    ("source.ip", "session.source.ip"),
+    ("source.port", "session.source.port"),
+    ("destination.ip", "session.destination.ip"),
+    ("destination.port", "session.destination.port"),
+    ("session", "session.id"),
+];
+
+pub fn lookup(name: &str) -> Option<Field> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, full)| full);
+    FIELDS.iter().find(|d| d.name == name)
+}
+
+/// Every name `lookup` accepts, aliases first.
+pub fn all_names() -> impl Iterator<Item = &'static str> {
+    ALIASES
+        .iter()
+        .map(|(a, _)| *a)
+        .chain(FIELDS.iter().map(|d| d.name))
+}

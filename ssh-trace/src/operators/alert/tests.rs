@@ -1,0 +1,230 @@
+use std::sync::Arc;
+
+use super::{config::Config, rules::Engine};
+use crate::event::*;
+
+/// A session id made from a name, for readable tests.
+fn sid(name: &str) -> SessionId {
+    SessionId(
+        name.bytes()
+            .fold(17u128, |h, b| h.wrapping_mul(131).wrapping_add(b as u128)),
+    )
+}
+
+const S: u64 = 1_000_000_000;
+
+fn session(id: &str, uid: Option<u32>, ip: &str) -> Arc<SessionInfo> {
+    Arc::new(SessionInfo {
+        id: sid(id),
+        user: uid.map(|u| {
+            if u == 0 {
+                "root".into()
+            } else {
+                "alice".into()
+            }
+        }),
+        uid,
+        source: Some(Endpoint::new(ip.parse().unwrap(), 40000)),
+        destination: None,
+        discovered: false,
+    })
+}
+
+fn engine(toml: &str) -> Engine {
+    let cfg = Config::parse(toml).unwrap();
+    Engine::new(cfg.rules, None, 0)
+}
+
+fn kinds(out: &[Event]) -> Vec<&'static str> {
+    out.iter().map(|e| e.kind().name()).collect()
+}
+
+#[test]
+fn root_login_fires_and_user_login_does_not() {
+    let mut e = engine("[[rule]]\ntype = \"root_login\"\nseverity = \"critical\"\n");
+    let mut out = Vec::new();
+    e.observe(
+        &Event::new(
+            S,
+            Some(session("a", Some(1000), "10.0.0.1")),
+            Body::SessionLogin,
+        ),
+        &mut out,
+    );
+    assert!(out.is_empty());
+    e.observe(
+        &Event::new(
+            S,
+            Some(session("b", Some(0), "10.0.0.1")),
+            Body::SessionLogin,
+        ),
+        &mut out,
+    );
+    assert_eq!(kinds(&out), ["alert.root_login"]);
+    let Body::Alert(_, alert) = &out[0].body else {
+        panic!()
+    };
+    assert_eq!(alert.severity, Severity::Critical);
+    assert_eq!(alert.evidence.user.as_deref(), Some("root"));
+}
+
+fn change(old_euid: u32, old_suid: u32, new_euid: u32) -> Body {
+    let ids = |euid, suid| Ids {
+        uid: 1000,
+        euid,
+        suid,
+        gid: 1000,
+        egid: 1000,
+        sgid: 1000,
+    };
+    Body::UserChange(IdChange {
+        process: Pid { pid: 42 },
+        change: UserChange {
+            syscall: "execve",
+            args: CallArgs::default(),
+            success: true,
+            errno: None,
+            old: ids(old_euid, old_suid),
+            new: ids(new_euid, new_euid),
+            user: None,
+            effective_user: None,
+        },
+    })
+}
+
+#[test]
+fn privilege_gain_needs_no_root_before() {
+    let mut e = engine("[[rule]]\ntype = \"privilege_gain\"\n");
+    let mut out = Vec::new();
+    let s = session("a", Some(1000), "10.0.0.1");
+    // sshd's monitor going back to root from a temporary seteuid.
+    e.observe(
+        &Event::new(S, Some(s.clone()), change(1000, 0, 0)),
+        &mut out,
+    );
+    assert!(out.is_empty());
+    e.observe(&Event::new(S, Some(s), change(1000, 1000, 0)), &mut out);
+    assert_eq!(kinds(&out), ["alert.privilege_gain"]);
+}
+
+#[test]
+fn connection_rate_fires_once_per_window() {
+    let mut e = engine("[[rule]]\ntype = \"connection_rate\"\nmax = 2\nwindow = \"10s\"\n");
+    let mut out = Vec::new();
+    for t in 0..5 {
+        let s = session(&format!("s{t}"), None, "10.0.0.9");
+        e.observe(&Event::new(t * S, Some(s), Body::SessionConnect), &mut out);
+    }
+    assert_eq!(kinds(&out), ["alert.connection_rate"]);
+    // Spread out beyond the window: the count starts over.
+    let mut out = Vec::new();
+    for t in [30, 50, 70] {
+        let s = session(&format!("t{t}"), None, "10.0.0.9");
+        e.observe(&Event::new(t * S, Some(s), Body::SessionConnect), &mut out);
+    }
+    assert!(out.is_empty());
+}
+
+#[test]
+fn idle_then_login_after_idle() {
+    let mut e = engine("[[rule]]\ntype = \"idle\"\nafter = \"5m\"\n[[rule]]\ntype = \"login_after_idle\"\nafter = \"5m\"\n");
+    let mut out = Vec::new();
+    e.tick(299 * S, &mut out);
+    assert!(out.is_empty());
+    e.tick(300 * S, &mut out);
+    e.tick(301 * S, &mut out);
+    assert_eq!(kinds(&out), ["alert.idle"], "once per idle period");
+    out.clear();
+    e.observe(
+        &Event::new(
+            400 * S,
+            Some(session("a", Some(1000), "10.0.0.1")),
+            Body::SessionLogin,
+        ),
+        &mut out,
+    );
+    assert_eq!(kinds(&out), ["alert.login_after_idle"]);
+    assert_eq!(e.open_sessions(), 1);
+}
+
+#[test]
+fn bad_rules_are_clear_errors() {
+    for (toml, want) in [
+        (
+            "[[rule]]\ntype = \"connection_rate\"\n",
+            "needs max and window",
+        ),
+        ("[[rule]]\ntype = \"nope\"\n", "unknown variant"),
+        (
+            "[[rule]]\ntype = \"idle\"\nafter = \"soon\"\n",
+            "is not a duration",
+        ),
+        (
+            "[[rule]]\ntype = \"root_login\"\nactions = [\"x\"]\n",
+            "no action named \"x\"",
+        ),
+        (
+            "[[action]]\nname = \"x\"\n",
+            "exactly one of webhook or command",
+        ),
+        (
+            "[[action]]\nname = \"x\"\nwebhook = \"ftp://a\"\n",
+            "must be an http:// URL",
+        ),
+        (
+            "[[rule]]\ntype = \"root_login\"\n[[rule]]\ntype = \"root_login\"\n",
+            "defined twice",
+        ),
+        (
+            "[[rule]]\ntype = \"root_login\"\ncolour = 1\n",
+            "unknown field",
+        ),
+    ] {
+        let err = format!("{:#}", Config::parse(toml).unwrap_err());
+        assert!(err.contains(want), "{toml:?}: {err}");
+    }
+    assert_eq!(AlertKind::NewSource.name(), "alert.new_source");
+}
+
+/// One event of every alert kind, with the evidence docs/schema.md lists.
+pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
+    AlertKind::all()
+        .map(|k| {
+            let mut e = Evidence {
+                user: Some("alice".into()),
+                source_ip: Some([10, 0, 0, 1].into()),
+                ..Default::default()
+            };
+            match k {
+                AlertKind::ConnectionRate | AlertKind::UnauthenticatedRate => {
+                    e.user = None;
+                    (e.count, e.limit, e.window_s) = (Some(3), Some(2), Some(60));
+                }
+                AlertKind::PrivilegeGain => (e.pid, e.syscall) = (Some(7), Some("execve".into())),
+                AlertKind::SessionBytes => (e.count, e.limit) = (Some(9), Some(8)),
+                AlertKind::LoginAfterIdle => e.idle_s = Some(600),
+                AlertKind::Idle => {
+                    e = Evidence {
+                        idle_s: Some(600),
+                        ..Default::default()
+                    }
+                }
+                AlertKind::ActionFailed => {
+                    e = Evidence {
+                        action: Some("hook".into()),
+                        error: Some("refused".into()),
+                        ..Default::default()
+                    }
+                }
+                AlertKind::NewSource | AlertKind::RootLogin => {}
+            }
+            let alert = Alert {
+                rule: "r".into(),
+                severity: Severity::Warning,
+                evidence: e,
+            };
+            let session = k.spec().session.then(|| session.clone());
+            Event::new(1, session, Body::Alert(k, Box::new(alert)))
+        })
+        .collect()
+}

@@ -1,0 +1,89 @@
+use super::{classic, Metrics, SourceIpLabel};
+use crate::event::*;
+
+fn login(id: &str, ip: &str) -> Event {
+    let s = SessionInfo {
+        id: SessionId(id.bytes().fold(0, |h, b| h * 256 + b as u128)),
+        user: Some("alice".into()),
+        uid: Some(1000),
+        source: Some(Endpoint::new(ip.parse().unwrap(), 1)),
+        destination: None,
+        discovered: false,
+    };
+    Event::new(0, Some(std::sync::Arc::new(s)), Body::SessionLogin)
+}
+
+#[test]
+fn source_ip_label_is_capped() {
+    let mut m = Metrics::new(SourceIpLabel {
+        enabled: true,
+        limit: 2,
+    });
+    for (i, ip) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
+        .iter()
+        .enumerate()
+    {
+        m.observe(&login(&i.to_string(), ip));
+    }
+    let text = m.encode();
+    assert!(
+        text.contains(r#"ssh_trace_sessions_active{user="alice",source_ip="10.0.0.1"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ssh_trace_sessions_active{user="alice",source_ip="other"} 2"#),
+        "{text}"
+    );
+    assert!(!text.contains("10.0.0.3"));
+}
+
+#[test]
+fn classic_text_names_counters_with_total() {
+    let m = Metrics::new(SourceIpLabel {
+        enabled: false,
+        limit: 0,
+    });
+    let mut m = m;
+    m.observe(&login("a", "10.0.0.1"));
+    let c = classic::from_openmetrics(&m.encode());
+    assert!(c.contains("# TYPE ssh_trace_logins_total counter"), "{c}");
+    assert!(c.contains("# HELP ssh_trace_logins_total "));
+    assert!(!c.contains("# EOF"));
+}
+
+#[test]
+fn losses_are_counted_by_place_and_sink() {
+    let mut m = Metrics::new(SourceIpLabel {
+        enabled: false,
+        limit: 0,
+    });
+    let loss = LossCounts {
+        kernel_ringbuf: 3,
+        sinks: vec![
+            SinkLoss {
+                sink: "siem".into(),
+                dropped: 5,
+            },
+            SinkLoss {
+                sink: "file".into(),
+                dropped: 0,
+            },
+        ],
+        ..Default::default()
+    };
+    let body = Body::AgentLoss(Box::new(AgentLoss {
+        loss: loss.clone(),
+        total: loss,
+    }));
+    m.observe(&Event::new(1, None, body));
+    let text = classic::from_openmetrics(&m.encode());
+    assert!(
+        text.contains("ssh_trace_events_lost_total{where=\"kernel_ringbuf\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ssh_trace_events_lost_total{where=\"sink\",sink=\"siem\"} 5"),
+        "{text}"
+    );
+    assert!(!text.contains("sink=\"file\""), "{text}");
+}

@@ -1,0 +1,331 @@
+//! Session model: kernel events → sessions, their processes and user, and
+//! the events they make. Each session keeps one shared snapshot
+//! (`Arc<SessionInfo>`) that its events point to; it is replaced only when
+//! the session changes (connect, login).
+use std::{
+    collections::{HashMap, HashSet},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    sync::Arc,
+};
+
+use ssh_trace_common::event::{
+    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, EXEC_FLAG_ARGS_TRUNCATED,
+    EXEC_FLAG_FILENAME_TRUNCATED,
+};
+
+use super::users::{NameLookup, UserNames};
+use crate::{
+    decode::{Exec, KernelEvent},
+    event::*,
+    host::Clock,
+};
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub key: u64,
+    pub start_ns: u64,
+    /// What its events show; replaced (not edited) when it changes.
+    pub info: Arc<SessionInfo>,
+    pub ended: bool,
+    pub traffic: Traffic,
+    pub processes: HashSet<u32>,
+}
+
+impl Session {
+    pub fn new(key: u64, info: SessionInfo, start_ns: u64) -> Self {
+        Self {
+            key,
+            start_ns,
+            info: Arc::new(info),
+            ended: false,
+            traffic: Traffic::default(),
+            processes: HashSet::new(),
+        }
+    }
+
+    pub fn id(&self) -> SessionId {
+        self.info.id
+    }
+
+    /// Gives a session found in /proc the key (and id) the kernel knows it
+    /// by: its programs were tracking it already (a restart of persistent
+    /// programs, or a connection accepted while discovery ran).
+    pub fn rekey(&mut self, key: u64, id: SessionId) {
+        self.key = key;
+        let mut info = (*self.info).clone();
+        info.id = id;
+        self.info = Arc::new(info);
+    }
+
+    /// A new snapshot for the events from now on.
+    fn change(&mut self, f: impl FnOnce(&mut SessionInfo)) {
+        f(Arc::make_mut(&mut self.info));
+    }
+}
+
+pub fn ids(c: &Creds) -> Ids {
+    Ids {
+        uid: c.uid,
+        euid: c.euid,
+        suid: c.suid,
+        gid: c.gid,
+        egid: c.egid,
+        sgid: c.sgid,
+    }
+}
+
+pub fn endpoint(family: u16, addr: &[u8; 16], port: u16) -> Endpoint {
+    let ip = if family == 10 {
+        IpAddr::V6(Ipv6Addr::from(*addr))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
+    };
+    // Endpoint::new shows v4-mapped peers of a dual-stack listener as IPv4.
+    Endpoint::new(ip, port)
+}
+
+pub struct SessionTable {
+    boot_id: [u8; 16],
+    clock: Clock,
+    privsep_uids: HashSet<u32>,
+    names: UserNames,
+    sessions: HashMap<u64, Session>,
+    /// Last known ids of each session process (to see set-user-ID execs).
+    procs: HashMap<u32, Creds>,
+}
+
+impl SessionTable {
+    pub fn new(
+        boot_id: [u8; 16],
+        clock: Clock,
+        privsep_uids: HashSet<u32>,
+        names: NameLookup,
+    ) -> Self {
+        Self {
+            boot_id,
+            clock,
+            privsep_uids,
+            names: UserNames::new(names),
+            sessions: HashMap::new(),
+            procs: HashMap::new(),
+        }
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
+    pub fn session_id(&self, key: u64) -> SessionId {
+        SessionId::new(&self.boot_id, key)
+    }
+
+    /// Adds a session found in /proc at start-up and its processes.
+    pub fn add_discovered(&mut self, s: Session, procs: &[(u32, Creds)], out: &mut Vec<Event>) {
+        for &(pid, creds) in procs {
+            self.procs.insert(pid, creds);
+        }
+        let (key, start) = (s.key, s.start_ns);
+        let logged_in = s.info.uid.is_some();
+        let mut s = s;
+        s.processes = procs.iter().map(|p| p.0).collect();
+        let info = s.info.clone();
+        self.sessions.insert(key, s);
+        out.push(Event::new(start, Some(info.clone()), Body::SessionConnect));
+        if logged_in {
+            out.push(Event::new(start, Some(info), Body::SessionLogin));
+        }
+    }
+
+    /// Session for `key`, created on the fly if its connect record was lost.
+    fn session(&mut self, key: u64, time_ns: u64) -> &mut Session {
+        let id = SessionId::new(&self.boot_id, key);
+        self.sessions
+            .entry(key)
+            .or_insert_with(|| Session::new(key, SessionInfo::new(id), time_ns))
+    }
+
+    pub fn handle(&mut self, ev: KernelEvent, out: &mut Vec<Event>) {
+        let hdr = *ev.header();
+        let time = self.clock.wall_ns(hdr.ktime_ns);
+        let key = hdr.session;
+        match ev {
+            KernelEvent::Connect(c) => self.on_connect(&c, time, out),
+            KernelEvent::Fork(f) => {
+                self.procs.insert(f.child_tgid, f.creds);
+                self.session(key, time).processes.insert(f.child_tgid);
+            }
+            KernelEvent::Exec(e) => self.on_exec(e, time, out),
+            KernelEvent::Exit(x) => self.on_exit(&x, time, out),
+            KernelEvent::Cred(c) => self.on_cred(&c, time, out),
+            KernelEvent::Bytes(b) => self.on_bytes(&b, time, out),
+        }
+    }
+
+    /// An ended session is kept while processes of it still run.
+    fn forget_if_done(&mut self, key: u64) {
+        if self
+            .sessions
+            .get(&key)
+            .is_some_and(|s| s.ended && s.processes.is_empty())
+        {
+            self.sessions.remove(&key);
+        }
+    }
+
+    fn on_connect(&mut self, c: &ConnectEvent, time: u64, out: &mut Vec<Event>) {
+        let s = self.session(c.hdr.session, time);
+        s.start_ns = time;
+        s.change(|i| {
+            i.source = Some(endpoint(c.family, &c.remote_addr, c.remote_port));
+            i.destination = Some(endpoint(c.family, &c.local_addr, c.local_port));
+        });
+        out.push(Event::new(time, Some(s.info.clone()), Body::SessionConnect));
+    }
+
+    fn on_exit(&mut self, x: &ExitEvent, time: u64, out: &mut Vec<Event>) {
+        let (pid, key) = (x.hdr.tgid, x.hdr.session);
+        self.procs.remove(&pid);
+        let sig = (x.exit_code & 0x7f) as u8;
+        let body = ProcessExit {
+            pid,
+            exit_code: (sig == 0).then_some((x.exit_code >> 8) as u8),
+            signal: (sig != 0).then_some(sig),
+        };
+        let s = self.session(key, time);
+        s.processes.remove(&pid);
+        out.push(Event::new(
+            time,
+            Some(s.info.clone()),
+            Body::ProcessExit(body),
+        ));
+        self.forget_if_done(key);
+    }
+
+    fn on_bytes(&mut self, b: &BytesEvent, time: u64, out: &mut Vec<Event>) {
+        let key = b.hdr.session;
+        let s = self.session(key, time);
+        s.traffic.bytes_in = s.traffic.bytes_in.max(b.bytes_in);
+        s.traffic.bytes_out = s.traffic.bytes_out.max(b.bytes_out);
+        if s.ended {
+            return;
+        }
+        let info = Some(s.info.clone());
+        if b.closed == 0 {
+            out.push(Event::new(time, info, Body::SessionBytes(s.traffic)));
+            return;
+        }
+        s.ended = true;
+        let end = SessionEnd {
+            duration_ms: time.saturating_sub(s.start_ns) / 1_000_000,
+            logged_in: s.info.uid.is_some(),
+        };
+        let closed = Closed {
+            traffic: s.traffic,
+            end,
+        };
+        out.push(Event::new(time, info, Body::SessionEnd(closed)));
+        self.forget_if_done(key);
+    }
+
+    fn on_exec(&mut self, e: Exec, time: u64, out: &mut Vec<Event>) {
+        let key = e.head.hdr.session;
+        let pid = e.head.hdr.tgid;
+        let new = e.head.creds;
+        let before = self.procs.insert(pid, new);
+        let info = {
+            let s = self.session(key, time);
+            s.processes.insert(pid);
+            s.info.clone()
+        };
+        // A set-user-ID program (sudo, su) changes ids at exec, without a
+        // setuid-family call: report it as a user change too.
+        if let Some(old) = before.filter(|old| ids(old) != ids(&new)) {
+            let change = UserChange {
+                syscall: "execve",
+                args: CallArgs::default(),
+                success: true,
+                errno: None,
+                old: ids(&old),
+                new: ids(&new),
+                user: self.names.name(new.uid, time),
+                effective_user: self.names.name(new.euid, time),
+            };
+            let body = Body::UserChange(IdChange {
+                process: Pid { pid },
+                change,
+            });
+            out.push(Event::new(time, Some(info.clone()), body));
+        }
+        let flags = e.head.flags;
+        let process = ProcessExec {
+            pid,
+            ppid: e.head.ppid,
+            uid: new.uid,
+            euid: new.euid,
+            gid: new.gid,
+            egid: new.egid,
+            executable: e.executable,
+            executable_truncated: flags & EXEC_FLAG_FILENAME_TRUNCATED != 0,
+            args: e.args,
+            args_truncated: flags & EXEC_FLAG_ARGS_TRUNCATED != 0,
+        };
+        out.push(Event::new(time, Some(info), Body::ProcessExec(process)));
+    }
+
+    fn on_cred(&mut self, c: &CredEvent, time: u64, out: &mut Vec<Event>) {
+        let (key, pid) = (c.hdr.session, c.hdr.tgid);
+        let Some(syscall) = CredSyscall::from_u32(c.syscall) else {
+            return;
+        };
+        let mut vals = [0i64; 3];
+        for (v, &a) in vals.iter_mut().zip(&c.args[..syscall.arg_count()]) {
+            *v = if a == u32::MAX { -1 } else { a as i64 };
+        }
+        let args = CallArgs::new(&vals[..syscall.arg_count()]);
+        let success = c.ret == 0;
+        self.procs.insert(pid, c.new);
+        let login = success && is_login(syscall, args.as_slice(), &c.new, &self.privsep_uids);
+        let change = UserChange {
+            syscall: syscall.name(),
+            args,
+            success,
+            errno: (!success).then_some(-c.ret as i32),
+            old: ids(&c.old),
+            new: ids(&c.new),
+            user: self.names.name(c.new.uid, time),
+            effective_user: self.names.name(c.new.euid, time),
+        };
+        let s = self.session(key, time);
+        s.processes.insert(pid);
+        let body = Body::UserChange(IdChange {
+            process: Pid { pid },
+            change,
+        });
+        out.push(Event::new(time, Some(s.info.clone()), body));
+        if s.info.uid.is_none() && login {
+            let user = self.names.name(c.new.uid, time).map(|n| n.to_string());
+            let s = self.session(key, time);
+            s.change(|i| {
+                i.uid = Some(c.new.uid);
+                i.user = user;
+            });
+            out.push(Event::new(time, Some(s.info.clone()), Body::SessionLogin));
+        }
+    }
+}
+
+/// A login is a permanent switch: every uid argument given explicitly, and
+/// real = effective = saved afterwards, to a uid that is not the privilege
+/// separation user's. Temporary switches (sshd's monitor reading
+/// authorized_keys with seteuid) do not count.
+fn is_login(syscall: CredSyscall, args: &[i64], new: &Creds, privsep: &HashSet<u32>) -> bool {
+    let uid_call = matches!(
+        syscall,
+        CredSyscall::Setuid | CredSyscall::Setreuid | CredSyscall::Setresuid
+    );
+    uid_call
+        && args.iter().all(|&a| a >= 0)
+        && new.uid == new.euid
+        && new.euid == new.suid
+        && !privsep.contains(&new.uid)
+}

@@ -1,0 +1,127 @@
+//! Agent-mode sinks (`ssh-trace agent --config`): each in its own folder
+//! (its configuration, builder, encoder, transport, tests), all behind the
+//! same queue (queue/: bounded memory, on-disk spool, retries). The
+//! pipeline hands them the selected events, shared.
+pub mod config;
+pub mod file;
+pub mod http;
+pub mod lines;
+pub mod queue;
+pub mod stdout;
+pub mod syslog;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{Context, Result};
+
+use crate::{
+    event::Event,
+    filter::Filter,
+    format::{FormatKind, Formatter},
+    pipeline::{Consumer, Shared},
+};
+use queue::{Encode, Limits, Transport, Worker};
+
+/// A configured sink, checked (sinks/config.rs), not yet started.
+#[derive(Debug)]
+pub struct SinkSpec {
+    pub name: String,
+    pub format: FormatKind,
+    pub filter: Option<Filter>,
+    pub limits: Limits,
+    pub kind: SinkKind,
+}
+
+/// Each sink type's own settings.
+#[derive(Debug)]
+pub enum SinkKind {
+    Stdout,
+    File(file::Spec),
+    Syslog(syslog::Spec),
+    Http(http::Spec),
+}
+
+/// What a sink type builds: how it encodes, where it sends.
+pub type Parts = (Box<dyn Encode>, Box<dyn Transport>);
+
+/// Starts one sink: its encoder and transport behind its own queue.
+pub fn start(spec: SinkSpec, host: &str) -> Result<Worker> {
+    let formatter = Formatter::new(spec.format, false);
+    let name = spec.name;
+    let (encode, transport) = match &spec.kind {
+        SinkKind::Stdout => stdout::build(formatter),
+        SinkKind::File(f) => file::build(f, formatter),
+        SinkKind::Syslog(s) => syslog::build(s, formatter),
+        SinkKind::Http(h) => http::build(h, formatter),
+    }
+    .with_context(|| format!("sink {name}"))?;
+    if let Some((spool, _)) = &spec.limits.spool {
+        if let Some(dir) = spool.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("sink {name}: creating {}", dir.display()))?;
+        }
+    }
+    let host = host.to_owned();
+    Worker::start(&name, host, spec.filter, encode, transport, spec.limits)
+        .with_context(|| format!("sink {name}"))
+}
+
+/// Agent-mode sinks: the events of a pass are shared with every sink's queue.
+#[derive(Default)]
+pub struct Queued {
+    pub workers: Vec<queue::Worker>,
+    pending: Vec<Shared>,
+    /// How long `finish` keeps trying to deliver.
+    pub drain: Duration,
+}
+
+impl Queued {
+    pub fn new(workers: Vec<queue::Worker>, drain: Duration) -> Self {
+        Self {
+            workers,
+            pending: Vec::new(),
+            drain,
+        }
+    }
+
+    /// Each sink's name and counters, in configuration order.
+    pub fn stats(&self) -> Vec<(String, Arc<queue::Stats>)> {
+        self.workers
+            .iter()
+            .map(|w| (w.name.clone(), w.stats.clone()))
+            .collect()
+    }
+}
+
+impl Consumer for Queued {
+    fn take(&mut self, ev: &Shared, _: &mut Vec<Event>) -> Result<()> {
+        if !self.workers.is_empty() {
+            self.pending.push(ev.clone());
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = Arc::new(std::mem::take(&mut self.pending));
+        for w in &self.workers {
+            w.send(&batch);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        self.flush()?;
+        for w in std::mem::take(&mut self.workers) {
+            let name = w.name.clone();
+            let s = w.finish(self.drain);
+            eprintln!(
+                "ssh-trace: sink {name}: {} events delivered, {} dropped, {} left in the spool",
+                s.delivered, s.dropped, s.spooled
+            );
+        }
+        Ok(())
+    }
+}
