@@ -60,6 +60,14 @@ pub struct KernelOffsets {
     pub sock_done_bit: u32,
     /// Non-zero: the programs log their decisions about SSH servers (aya-log).
     pub debug: u32,
+    /// Terminal recording: `inode.i_rdev`, `tty_file_private.tty`,
+    /// `tty_struct.link`, `.termios.c_lflag`, `.winsize.ws_row`/`ws_col`.
+    pub inode_rdev: u32,
+    pub tty_private_tty: u32,
+    pub tty_link: u32,
+    pub tty_lflag: u32,
+    pub tty_ws_row: u32,
+    pub tty_ws_col: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 52 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 58 * 4);

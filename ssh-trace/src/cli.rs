@@ -309,6 +309,7 @@ impl AgentArgs {
             filter,
             queued: Default::default(),
             operators: Default::default(),
+            tty: None,
         }
     }
 }

@@ -14,6 +14,14 @@ pub enum KernelEvent {
     Exit(ExitEvent),
     Cred(CredEvent),
     Bytes(BytesEvent),
+    Tty(Tty),
+}
+
+/// A terminal record and its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tty {
+    pub head: TtyEvent,
+    pub data: Vec<u8>,
 }
 
 /// An exec record with its strings already escaped (text.rs), once: the
@@ -34,6 +42,7 @@ impl KernelEvent {
             Self::Exit(e) => &e.hdr,
             Self::Cred(e) => &e.hdr,
             Self::Bytes(e) => &e.hdr,
+            Self::Tty(e) => &e.head.hdr,
         }
     }
 
@@ -42,7 +51,7 @@ impl KernelEvent {
     pub fn is_milestone(&self) -> bool {
         match self {
             Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) => true,
-            Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
+            Self::Fork(_) | Self::Exec(_) | Self::Exit(_) | Self::Tty(_) => false,
         }
     }
 }
@@ -72,6 +81,23 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::CredChange => KernelEvent::Cred(read(buf)?),
         EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
+        EventKind::Tty => KernelEvent::Tty(decode_tty(buf)?),
+    })
+}
+
+fn decode_tty(buf: &[u8]) -> Result<Tty> {
+    let head: TtyEvent = read(buf)?;
+    let body = &buf[std::mem::size_of::<TtyEvent>()..];
+    let len = head.len as usize;
+    if len > TTY_CHUNK || body.len() < len {
+        bail!(
+            "terminal record length {len} out of range (body {})",
+            body.len()
+        );
+    }
+    Ok(Tty {
+        head,
+        data: body[..len].to_vec(),
     })
 }
 

@@ -26,4 +26,5 @@ pub mod session;
 pub mod sinks;
 pub mod sockdiag;
 pub mod spanned;
+pub mod terminal;
 pub mod text;

@@ -10,7 +10,7 @@ use ssh_trace_common::maps::{
 use super::discovery::Missed;
 use crate::{
     event::{AgentLoss, Body, Event, LossCounts, SinkLoss},
-    probes::Maps,
+    probes::{tty::TtyKernel, Maps},
     reader::Reader,
     sinks::queue::Stats,
 };
@@ -25,12 +25,28 @@ pub trait Kernel {
     /// Notes for a successor (persistent programs) how far this agent got:
     /// `done` records had their events written out; `stopped`: cleanly.
     fn note_progress(&mut self, done: u64, stopped: bool);
+    /// Terminal bytes lost (in the kernel and in the reader's queue).
+    fn tty_lost(&self) -> u64 {
+        0
+    }
+    /// Terminal recording's kernel side, when recording is on.
+    fn tty(&mut self) -> Option<&mut TtyKernel> {
+        None
+    }
+    /// Terminal bytes of session `key` the reader's queue dropped so far.
+    fn tty_queue_lost(&self, _key: u64) -> u64 {
+        0
+    }
+    /// Session `key` ended: its terminal's state goes.
+    fn tty_forget(&mut self, _key: u64) {}
 }
 
 /// The loaded programs' maps and the ring-buffer reader.
 pub struct Attached {
     pub maps: Maps,
     pub reader: Reader,
+    /// Terminal recording (it owns the programs then: tty.rs).
+    pub tty: Option<TtyKernel>,
     /// The programs are pinned: progress is noted for the next agent.
     pub persistent: bool,
 }
@@ -50,6 +66,26 @@ impl Kernel for Attached {
 
     fn stop(&mut self) {
         self.reader.stop();
+    }
+
+    fn tty_lost(&self) -> u64 {
+        self.maps.lost_totals()[ssh_trace_common::maps::LOST_TTY as usize]
+            + self.reader.stats.tty_lost_bytes.load(Ordering::Relaxed)
+    }
+
+    fn tty(&mut self) -> Option<&mut TtyKernel> {
+        self.tty.as_mut()
+    }
+
+    fn tty_queue_lost(&self, key: u64) -> u64 {
+        self.reader.stats.tty_lost_of(key)
+    }
+
+    fn tty_forget(&mut self, key: u64) {
+        if let Some(t) = &mut self.tty {
+            t.forget(key);
+        }
+        self.reader.stats.forget_tty(key);
     }
 
     fn note_progress(&mut self, done: u64, stopped: bool) {
@@ -91,6 +127,7 @@ impl Losses {
             kernel_socks_full: socks,
             queue: queue + self.dropped_at_stop,
             decode,
+            tty_bytes: kernel.tty_lost(),
             sinks: self
                 .sinks
                 .iter()

@@ -4,6 +4,7 @@
 mod discovery;
 mod losses;
 mod run_loop;
+pub mod tty;
 #[cfg(test)]
 mod tests;
 
@@ -19,7 +20,7 @@ use crate::{
     host,
     operators::{self, Operators},
     pipeline::{Consumer, Lines, Pipeline},
-    probes::{self, Probes, ServerBinaries},
+    probes::{self, tty::TtyKernel, Probes, ServerBinaries},
     reader::Reader,
     session::{users, SessionTable},
     sinks::Queued,
@@ -46,6 +47,8 @@ pub struct Options {
     pub filter: Option<Filter>,
     /// Agent-mode sinks (`ssh-trace agent --config`), already started.
     pub queued: Queued,
+    /// Record terminals (None: off).
+    pub tty: Option<tty::Options>,
     /// Session socket, metrics, alerts.
     pub operators: operators::Options,
 }
@@ -80,6 +83,7 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         capture: None,
         filter: None,
         queued: Queued::new(workers, cfg.drain_timeout),
+        tty: None,
         operators: cfg.operators,
     })
 }
@@ -154,6 +158,12 @@ pub async fn run(mut opts: Options) -> Result<()> {
         eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
     }
     let (rings, mut maps) = probes.take_maps()?;
+    // Terminal recording takes the programs to the thread that switches
+    // them (probes/tty.rs); otherwise they stay here until the end.
+    let (probes, tty_kernel) = match &opts.tty {
+        Some(t) => (None, Some(TtyKernel::start(probes, t.input, t.limits)?)),
+        None => (Some(probes), None),
+    };
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
         .privsep_users
@@ -161,6 +171,9 @@ pub async fn run(mut opts: Options) -> Result<()> {
         .filter_map(|u| users::uid_of(u))
         .collect();
     let mut table = SessionTable::new(boot_id, host::Clock::now(), privsep.clone(), users::name_of);
+    if let Some(t) = &opts.tty {
+        table.record_terminals(t.selection.clone());
+    }
 
     // Programs are attached: whatever starts from now on is seen. What was
     // already running is found in /proc and put into the kernel maps.
@@ -182,7 +195,11 @@ pub async fn run(mut opts: Options) -> Result<()> {
     pipeline.flush()?;
 
     let losses = Losses::new(sink_stats, missed);
-    let persistent = probes.persistent();
+    let persistent = opts.persist.is_some();
+    let tty = opts
+        .tty
+        .as_ref()
+        .map(|t| tty::TtyControl::new(t, boot_id, &table));
     let run = run_loop::Run {
         pipeline,
         table,
@@ -191,10 +208,12 @@ pub async fn run(mut opts: Options) -> Result<()> {
             maps,
             reader,
             persistent,
+            tty: tty_kernel,
         },
         rx,
         bytes,
         done: 0,
+        tty,
     };
     run.until_stopped(agent, signals()?).await?;
     drop(probes);

@@ -40,6 +40,8 @@ pub struct Run<K: Kernel> {
     pub bytes: sockdiag::Poller,
     /// Records whose events went through the pipeline and out.
     pub done: u64,
+    /// Terminal recording, when on.
+    pub tty: Option<super::tty::TtyControl>,
 }
 
 impl<K: Kernel> Run<K> {
@@ -94,6 +96,9 @@ impl<K: Kernel> Run<K> {
             self.bytes.observe(&rec);
             self.table.handle(rec, events);
             for ev in events.drain(..) {
+                if let Some(t) = &mut self.tty {
+                    t.observe(&ev, &mut self.kernel);
+                }
                 self.pipeline.push(ev)?;
             }
         }
@@ -110,6 +115,12 @@ impl<K: Kernel> Run<K> {
         let counts = self.bytes.poll(host::monotonic_ns());
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
+        if let Some(t) = &mut self.tty {
+            t.tick(&mut self.kernel, &mut self.table, &mut events);
+            for ev in events.drain(..) {
+                self.pipeline.push(ev)?;
+            }
+        }
         self.pipeline.tick(now)
     }
 

@@ -95,6 +95,7 @@ async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
         rx,
         bytes: Default::default(),
         done: 0,
+        tty: None,
     };
     let flood = Duration::from_secs(3);
     let t0 = Instant::now();

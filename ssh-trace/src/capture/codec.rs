@@ -213,6 +213,27 @@ fn put_loss(out: &mut Vec<u8>, l: &LossCounts) {
     }
 }
 
+/// Loss counters added after format v1 follow the record's v1 fields, and
+/// only when non-zero: older files (and losses without them) end there.
+fn put_loss_extra(out: &mut Vec<u8>, counts: &[&LossCounts]) {
+    if counts.iter().all(|l| l.tty_bytes == 0) {
+        return;
+    }
+    for l in counts {
+        put_varint(out, l.tty_bytes);
+    }
+}
+
+fn get_loss_extra(c: &mut Cursor, counts: &mut [&mut LossCounts]) -> Result<()> {
+    if c.pos == c.buf.len() {
+        return Ok(());
+    }
+    for l in counts {
+        l.tty_bytes = c.varint()?;
+    }
+    Ok(())
+}
+
 fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
     Ok(LossCounts {
         kernel_ringbuf: c.varint()?,
@@ -222,6 +243,7 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
         decode: c.varint()?,
         // Agent-mode sink losses are not part of the capture format.
         sinks: Vec::new(),
+        tty_bytes: 0,
     })
 }
 
@@ -378,15 +400,64 @@ fn body(body: &Body, out: &mut Vec<u8>) {
         Body::AgentLoss(l) => {
             put_loss(out, &l.loss);
             put_loss(out, &l.total);
+            put_loss_extra(out, &[&l.loss, &l.total]);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
             put_varint(out, s.totals.events);
             put_loss(out, &s.totals.lost);
+            put_loss_extra(out, &[&s.totals.lost]);
         }
         // Alerts are rare: their JSON form is compact enough.
         Body::Alert(_, alert) => put_str(out, &serde_json::to_string(alert).unwrap_or_default()),
+        Body::SessionTty(t) => put_tty(out, t),
     }
+}
+
+const TTY_KINDS: [TtyKind; 5] = [
+    TtyKind::Output,
+    TtyKind::Input,
+    TtyKind::Resize,
+    TtyKind::Lost,
+    TtyKind::Withheld,
+];
+
+/// Terminal data is stored raw (not escaped): replay needs the bytes.
+fn put_tty(out: &mut Vec<u8>, t: &Terminal) {
+    out.push(TTY_KINDS.iter().position(|k| *k == t.kind).unwrap_or(0) as u8);
+    put_varint(out, t.rows as u64);
+    put_varint(out, t.cols as u64);
+    put_varint(out, t.bytes);
+    match &t.data {
+        Some(d) => {
+            out.push(1);
+            put_varint(out, d.0.len() as u64);
+            out.extend_from_slice(&d.0);
+        }
+        None => out.push(0),
+    }
+}
+
+fn get_tty(c: &mut Cursor) -> Result<Terminal> {
+    let kind = *TTY_KINDS
+        .get(c.u8()? as usize)
+        .context("unknown terminal record type")?;
+    let rows = u16::try_from(c.varint()?).context("rows over 16 bits")?;
+    let cols = u16::try_from(c.varint()?).context("cols over 16 bits")?;
+    let bytes = c.varint()?;
+    let data = if c.bool()? {
+        let n = c.len(MAX_STR)?;
+        Some(TtyBytes(c.bytes(n)?.to_vec()))
+    } else {
+        None
+    };
+    Ok(Terminal {
+        kind,
+        rows,
+        cols,
+        bytes,
+        data,
+    })
 }
 
 /// What the session part of a record held besides the snapshot.
@@ -473,22 +544,25 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
         }),
         Kind::UserChange => Body::UserChange(get_change(c)?),
         Kind::AgentStart => Body::AgentStart(Box::new(get_agent(c)?)),
-        Kind::AgentLoss => Body::AgentLoss(Box::new(AgentLoss {
-            loss: get_loss(c)?,
-            total: get_loss(c)?,
-        })),
+        Kind::AgentLoss => {
+            let (mut loss, mut total) = (get_loss(c)?, get_loss(c)?);
+            get_loss_extra(c, &mut [&mut loss, &mut total])?;
+            Body::AgentLoss(Box::new(AgentLoss { loss, total }))
+        }
         Kind::AgentStop => {
             let agent = get_agent(c)?;
-            let totals = AgentTotals {
+            let mut totals = AgentTotals {
                 events: c.varint()?,
                 lost: get_loss(c)?,
             };
+            get_loss_extra(c, &mut [&mut totals.lost])?;
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }
         Kind::Alert(a) => {
             let alert = serde_json::from_str(c.str()?).context("undecodable alert")?;
             Body::Alert(a, Box::new(alert))
         }
+        Kind::SessionTty => Body::SessionTty(get_tty(c)?),
     })
 }
 

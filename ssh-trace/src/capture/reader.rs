@@ -1,7 +1,9 @@
 //! Reads a capture file block by block (memory bounded by one block,
 //! whatever the file size). A corrupt block is skipped with a warning naming
 //! its offset and reading resumes at the next block; a file cut short (the
-//! recorder was killed) yields every complete block and a warning.
+//! recorder was killed) yields every complete block and a warning. A reader
+//! reads either the events or the terminal recordings: blocks of the other
+//! kind are skipped without being opened.
 use std::{
     collections::VecDeque,
     fs::File,
@@ -13,7 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{
     codec::{Cursor, Decoder},
-    file::{self, Header, BLOCK_HEADER_LEN, BLOCK_MAGIC},
+    file::{self, Header, BLOCK_HEADER_LEN, BLOCK_MAGIC, TTY_BLOCK_MAGIC},
 };
 use crate::event::Event;
 
@@ -29,6 +31,8 @@ pub struct Reader {
     pending: VecDeque<Event>,
     warnings: Vec<String>,
     eof: bool,
+    /// Read the terminal blocks instead of the event blocks.
+    tty: bool,
 }
 
 /// Reads until `buf` is full or EOF; returns how much was read.
@@ -85,7 +89,14 @@ impl Reader {
             pending: VecDeque::new(),
             warnings: Vec::new(),
             eof: false,
+            tty: false,
         })
+    }
+
+    /// Reads the terminal recordings (`session.tty`) instead of the events.
+    pub fn terminals(mut self) -> Self {
+        self.tty = true;
+        self
     }
 
     pub fn header(&self) -> &Header {
@@ -154,6 +165,10 @@ impl Reader {
                 return;
             }
         };
+        if b.tty != self.tty {
+            self.skip(start, b.zstd_len);
+            return;
+        }
         let mut z = vec![0u8; b.zstd_len];
         let Some(k) = self.read_block_part(start, &mut z) else {
             return;
@@ -179,6 +194,28 @@ impl Reader {
             }
         };
         self.decode_block(start, &raw, b.events);
+    }
+
+    /// Steps over a block of the other kind; past the end is a cut file.
+    fn skip(&mut self, start: u64, len: usize) {
+        match self.inner.seek_relative(len as i64) {
+            Ok(()) => self.pos += len as u64,
+            Err(e) => return self.give_up(start, format!("read error: {e}")),
+        }
+        let Ok(size) = self.inner.get_mut().seek(SeekFrom::End(0)) else {
+            return self.give_up(start, "cannot seek");
+        };
+        if self.pos > size {
+            self.give_up(start, format!(
+                "truncated block at the end of the file ({} of {len} bytes; the recorder stopped mid-write); ignored",
+                len as u64 - (self.pos - size)
+            ));
+            return;
+        }
+        // Back to where the buffered reader thinks it is.
+        if self.inner.seek(SeekFrom::Start(self.pos)).is_err() {
+            self.eof = true;
+        }
     }
 
     /// The events of a block into `pending`; a bad one ends the block.
@@ -219,7 +256,8 @@ impl Reader {
                 Ok(k) => k,
             };
             window.extend_from_slice(&chunk[..k]);
-            if let Some(i) = window.windows(4).position(|w| w == BLOCK_MAGIC) {
+            let magic = |w: &[u8]| w == BLOCK_MAGIC || w == TTY_BLOCK_MAGIC;
+            if let Some(i) = window.windows(4).position(magic) {
                 let at = base + i as u64;
                 self.pos = at;
                 if self.inner.seek(SeekFrom::Start(at)).is_err() {

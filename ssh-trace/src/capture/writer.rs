@@ -2,7 +2,9 @@
 //! flushed at least every second (`tick`), so after a crash everything but
 //! the last second is readable. Files are created 0600. Rotation by size
 //! and/or time keeps at most `count` files (oldest deleted); every new file
-//! carries the sessions open at that moment in its header.
+//! carries the sessions open at that moment in its header. Terminal
+//! recordings (bulk events) collect in a block of their own, written right
+//! after the events' block of the same interval.
 use std::{
     collections::HashMap,
     io::Write,
@@ -29,14 +31,44 @@ pub struct Origin {
     pub agent_version: String,
 }
 
+/// Events waiting to be written as one block.
+#[derive(Default)]
+struct Pending {
+    raw: Vec<u8>,
+    events: u32,
+    enc: Encoder,
+}
+
+impl Pending {
+    fn add(&mut self, ev: &Event, scratch: &mut Vec<u8>) {
+        scratch.clear();
+        self.enc.encode(ev, scratch);
+        super::codec::put_varint(&mut self.raw, scratch.len() as u64);
+        self.raw.extend_from_slice(scratch);
+        self.events += 1;
+    }
+
+    /// The framed block, and the pending state reset (a block decodes on
+    /// its own, so the encoder starts afresh).
+    fn take_block(&mut self, magic: &[u8; 4]) -> Result<Option<Vec<u8>>> {
+        if self.events == 0 {
+            return Ok(None);
+        }
+        let block = file::encode_block(&self.raw, self.events, magic)?;
+        self.raw.clear();
+        self.events = 0;
+        self.enc = Encoder::default();
+        Ok(Some(block))
+    }
+}
+
 pub struct Writer {
     origin: Origin,
     files: Rotating,
     written: u64,
     header_len: u64,
-    raw: Vec<u8>,
-    events: u32,
-    enc: Encoder,
+    events: Pending,
+    tty: Pending,
     scratch: Vec<u8>,
     /// Sessions open now (connect seen, end not yet), for the next header.
     open: HashMap<SessionId, (Arc<SessionInfo>, u64)>,
@@ -57,9 +89,8 @@ impl Writer {
             files,
             written: 0,
             header_len: 0,
-            raw: Vec::with_capacity(file::BLOCK_TARGET + 4096),
-            events: 0,
-            enc: Encoder::default(),
+            events: Pending::default(),
+            tty: Pending::default(),
             scratch: Vec::with_capacity(512),
             open: HashMap::new(),
             last_flush: Instant::now(),
@@ -104,12 +135,13 @@ impl Writer {
                 }
             }
         }
-        self.scratch.clear();
-        self.enc.encode(ev, &mut self.scratch);
-        super::codec::put_varint(&mut self.raw, self.scratch.len() as u64);
-        self.raw.extend_from_slice(&self.scratch);
-        self.events += 1;
-        if self.raw.len() >= file::BLOCK_TARGET {
+        let pending = if ev.spec().bulk {
+            &mut self.tty
+        } else {
+            &mut self.events
+        };
+        pending.add(ev, &mut self.scratch);
+        if pending.raw.len() >= file::BLOCK_TARGET {
             self.flush()?;
         }
         Ok(())
@@ -123,12 +155,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes the pending events as one block (a block decodes on its own,
-    /// so the encoder starts afresh). A due rotation happens first, so a new
-    /// file is only started when there is something to put in it.
+    /// Writes the pending events as one block, then the pending terminal
+    /// records as another. A due rotation happens first, so a new file is
+    /// only started when there is something to put in it.
     pub fn flush(&mut self) -> Result<()> {
         self.last_flush = Instant::now();
-        if self.events == 0 {
+        if self.events.events == 0 && self.tty.events == 0 {
             return Ok(());
         }
         let has_blocks = self.written > self.header_len;
@@ -137,15 +169,15 @@ impl Writer {
             self.files.rotate()?;
             self.write_header()?;
         }
-        let block = file::encode_block(&self.raw, self.events)?;
-        self.files
-            .file
-            .write_all(&block)
-            .context("writing capture block")?;
-        self.written += block.len() as u64;
-        self.raw.clear();
-        self.events = 0;
-        self.enc = Encoder::default();
+        let events = self.events.take_block(file::BLOCK_MAGIC)?;
+        let tty = self.tty.take_block(file::TTY_BLOCK_MAGIC)?;
+        for block in [events, tty].into_iter().flatten() {
+            self.files
+                .file
+                .write_all(&block)
+                .context("writing capture block")?;
+            self.written += block.len() as u64;
+        }
         Ok(())
     }
 

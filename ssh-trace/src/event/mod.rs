@@ -40,6 +40,9 @@ pub enum Body {
     AgentStop(Box<AgentStop>),
     /// An alert rule fired: one event type per rule type.
     Alert(AlertKind, Box<Alert>),
+    /// A piece of a recorded terminal: bulk data that only the consumers
+    /// that ask for it take (spec `bulk`).
+    SessionTty(Terminal),
 }
 
 /// An event type: the body's variant (alert types apart).
@@ -56,11 +59,12 @@ pub enum Kind {
     AgentLoss,
     AgentStop,
     Alert(AlertKind),
+    SessionTty,
 }
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 10] = [
+    pub const BASE: [Kind; 11] = [
         Kind::SessionConnect,
         Kind::SessionLogin,
         Kind::ProcessExec,
@@ -71,6 +75,7 @@ impl Kind {
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
+        Kind::SessionTty,
     ];
 
     /// Every event type, alerts included.
@@ -119,6 +124,7 @@ impl Body {
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
             Body::Alert(k, _) => Kind::Alert(*k),
+            Body::SessionTty(_) => Kind::SessionTty,
         }
     }
 
@@ -135,7 +141,8 @@ impl Body {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
-            | Body::Alert(..) => None,
+            | Body::Alert(..)
+            | Body::SessionTty(_) => None,
         }
     }
 
@@ -151,7 +158,8 @@ impl Body {
             | Body::SessionEnd(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
-            | Body::AgentStop(_) => None,
+            | Body::AgentStop(_)
+            | Body::SessionTty(_) => None,
         }
     }
 }
@@ -178,6 +186,7 @@ impl Event {
     pub fn heap_bytes(&self) -> usize {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
+            Body::SessionTty(t) => t.bytes().len(),
             Body::Alert(..) | Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) => 512,
             Body::SessionConnect
             | Body::SessionLogin

@@ -24,6 +24,10 @@ pub struct Spec {
     pub ocsf: Ocsf,
     /// Alert evidence fields: always there, and there when known.
     pub evidence: (&'static [&'static str], &'static [&'static str]),
+    /// Bulk data (terminal recordings): only consumers that ask take it —
+    /// the capture file, the operators' screens, sinks with `tty = true`;
+    /// standard output and other sinks never see it.
+    pub bulk: bool,
 }
 
 /// The ECS classification of a type; `session.end` has two (ECS expects
@@ -89,6 +93,7 @@ pub const LAUNCH: Activity = act(1007, 1, "Launch");
 pub const TERMINATE: Activity = act(1007, 2, "Terminate");
 pub const SET_USER_ID: Activity = act(1007, 5, "Set User ID");
 pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
+pub const SSH_TRAFFIC: Activity = act(4007, 6, "Traffic");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
@@ -157,6 +162,7 @@ const fn base(
         ecs: Ecs::Always(ecs),
         ocsf: Ocsf::Always(ocsf),
         evidence: (&[], &[]),
+        bulk: false,
     }
 }
 
@@ -186,6 +192,7 @@ const fn alert(
         ecs: Ecs::Always(ALERT_ECS),
         ocsf: Ocsf::Always(FINDING),
         evidence: (always, known),
+        bulk: false,
     }
 }
 
@@ -206,6 +213,7 @@ impl Kind {
             Kind::AgentLoss => &AGENT_LOSS,
             Kind::AgentStop => &AGENT_STOP,
             Kind::Alert(a) => a.spec(),
+            Kind::SessionTty => &SESSION_TTY,
         }
     }
 }
@@ -319,6 +327,18 @@ static AGENT_STOP: Spec = base(
     event(&["process"], &["end"]),
     APP_STOP,
 );
+
+static SESSION_TTY: Spec = Spec {
+    bulk: true,
+    ..base(
+        "session.tty",
+        14,
+        true,
+        DIM,
+        event(&["session"], &["info"]),
+        SSH_TRAFFIC,
+    )
+};
 
 // Alert codes: 32 + the type's position in AlertKind (append only).
 static NEW_SOURCE: Spec = alert("alert.new_source", 32, true, WHO, &[]);

@@ -85,6 +85,9 @@ impl Doc {
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
         }
+        if l.tty_bytes > 0 {
+            self.put(&format!("{prefix}.tty_bytes"), l.tty_bytes);
+        }
     }
 
     /// Appends the document as one JSON line.

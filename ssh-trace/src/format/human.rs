@@ -83,6 +83,10 @@ fn details(line: &mut String, body: &Body) {
             let _ = write!(line, " events={} lost={}", t.events, t.lost.total());
         }
         Body::Alert(_, alert) => super::alert_text::write(alert, line),
+        Body::SessionTty(t) => {
+            let kind = super::ecs::tty_kind_name(t.kind);
+            let _ = write!(line, " {kind} bytes={} {}x{}", t.bytes, t.cols, t.rows);
+        }
     }
 }
 
@@ -140,4 +144,7 @@ fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {
         loss.decode,
         total.total()
     );
+    if loss.tty_bytes > 0 {
+        let _ = write!(line, " tty_bytes={}", loss.tty_bytes);
+    }
 }

@@ -74,6 +74,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             serde_entry("totals", &st.totals, out);
         }
         Body::Alert(_, a) => serde_entry("alert", a, out),
+        Body::SessionTty(t) => serde_entry("tty", t, out),
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::event::{
     AgentInfo, AgentTotals, AlertKind, Evidence, Kind, LossCounts, Pid, ProcessExec, ProcessExit,
-    SessionEnd, SessionInfo, Severity, Traffic, UserChange,
+    SessionEnd, SessionInfo, Severity, Terminal, Traffic, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`).
@@ -31,6 +31,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
         ],
         Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes | Kind::SessionEnd => vec![],
         Kind::Alert(k) => vec![("alert", alert_schema(k, g))],
+        Kind::SessionTty => vec![f("tty", g.subschema_for::<Terminal>())],
     }
 }
 
@@ -73,7 +74,8 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         | Kind::AgentStart
         | Kind::AgentLoss
         | Kind::AgentStop
-        | Kind::Alert(_) => "Session",
+        | Kind::Alert(_)
+        | Kind::SessionTty => "Session",
     })
 }
 

@@ -3,7 +3,7 @@
 use super::doc::{base_name, Doc};
 use crate::event::{
     spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, Body, Event, IdChange, Kind, ProcessExec,
-    SessionInfo, Severity, Traffic,
+    SessionInfo, Severity, Terminal, Traffic, TtyKind,
 };
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -90,7 +90,8 @@ fn severity(ev: &Event) -> (u8, &'static str) {
         | Body::SessionBytes(_)
         | Body::SessionEnd(_)
         | Body::AgentStart(_)
-        | Body::AgentStop(_) => (1, "Informational"),
+        | Body::AgentStop(_)
+        | Body::SessionTty(_) => (1, "Informational"),
     }
 }
 
@@ -195,7 +196,26 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
         }
         Body::Alert(AlertKind::ActionFailed, alert) => action_failed(d, alert),
         Body::Alert(kind, alert) => finding(d, ev, *kind, alert),
+        Body::SessionTty(t) => tty(d, t),
     }
+}
+
+/// SSH Activity, Traffic: terminal bytes to the client (output) count as
+/// its bytes_in, typed ones as its bytes_out; the record under unmapped.tty.
+fn tty(d: &mut Doc, t: &Terminal) {
+    match t.kind {
+        TtyKind::Output => d.put("traffic.bytes_in", t.bytes),
+        TtyKind::Input => d.put("traffic.bytes_out", t.bytes),
+        TtyKind::Resize | TtyKind::Lost | TtyKind::Withheld => {}
+    }
+    d.put("unmapped.tty.type", super::ecs::tty_kind_name(t.kind));
+    d.put("unmapped.tty.rows", t.rows);
+    d.put("unmapped.tty.cols", t.cols);
+    d.put("unmapped.tty.bytes", t.bytes);
+    if let Some(data) = &t.data {
+        d.put("unmapped.tty.data", crate::text::escape_bytes(&data.0));
+    }
+    status(d, true);
 }
 
 fn exec(d: &mut Doc, p: &ProcessExec) {

@@ -41,6 +41,7 @@ pub fn loss() -> LossCounts {
         queue: 6,
         decode: 7,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+        tty_bytes: 0,
     }
 }
 
@@ -52,6 +53,7 @@ pub fn total() -> LossCounts {
         queue: 16,
         decode: 17,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+        tty_bytes: 0,
     }
 }
 
@@ -190,6 +192,15 @@ pub fn event(kind: Kind) -> Event {
             })),
         ),
         Kind::Alert(k) => alert(k),
+        Kind::SessionTty => ev(
+            Some(session(true)),
+            Body::SessionTty(Terminal::data(
+                TtyKind::Output,
+                24,
+                80,
+                b"$ id\r\nuid=1001(alice)\x1b[0m\r\n".to_vec(),
+            )),
+        ),
     }
 }
 
@@ -198,7 +209,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 10] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 11] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.
@@ -225,7 +236,16 @@ pub fn events() -> Vec<Event> {
     let mut s = (*session(true)).clone();
     (s.discovered, s.source, s.destination) = (true, None, None);
     discovered.session = Some(Arc::new(s));
+    // Terminal records of the other types: typed, lost, withheld, resized.
+    let marks = [
+        Terminal::data(TtyKind::Input, 24, 80, b"id\r".to_vec()),
+        Terminal::mark(TtyKind::Lost, 24, 80, 65536),
+        Terminal::mark(TtyKind::Withheld, 24, 80, 9),
+        Terminal::mark(TtyKind::Resize, 30, 100, 0),
+    ]
+    .map(|t| Event::new(TIME_NS, Some(session(true)), Body::SessionTty(t)));
     out.extend([killed, refused, no_login, discovered]);
+    out.extend(marks);
     out
 }
 

@@ -104,6 +104,10 @@ impl Live {
 
     pub fn observe(&mut self, ev: &Shared) {
         let Some(s) = &ev.session else { return };
+        // Terminal data has the screens of its own (terminal/screen.rs).
+        if ev.spec().bulk {
+            return;
+        }
         if let Body::SessionEnd(_) = ev.body {
             self.sessions.remove(&s.id);
             return;

@@ -6,6 +6,7 @@ mod kmaps;
 pub mod offsets;
 pub mod pin;
 mod servers;
+pub mod tty;
 
 use anyhow::{bail, Context, Result};
 use aya::{
@@ -96,6 +97,8 @@ pub struct Probes {
 pub struct Rings {
     pub events: RingBuf<MapData>,
     pub milestones: RingBuf<MapData>,
+    /// Terminal recordings (empty while recording is off).
+    pub tty: RingBuf<MapData>,
 }
 
 pub fn check_ring_bytes(n: u32) -> Result<()> {
@@ -216,6 +219,7 @@ impl Probes {
         let rings = Rings {
             events: RingBuf::try_from(self.take_map("EVENTS")?)?,
             milestones: RingBuf::try_from(self.take_map("MILESTONES")?)?,
+            tty: RingBuf::try_from(self.take_map("TTY_RING")?)?,
         };
         let maps = Maps::take(&mut |name| self.take_map(name))?;
         Ok((rings, maps))
@@ -283,9 +287,12 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
     let path = pins.map(name);
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok(match name {
-        "EVENTS" | "MILESTONES" | "AYA_LOGS" => Map::RingBuf(data),
-        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" => Map::PerCpuArray(data),
-        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" => Map::Array(data),
+        "EVENTS" | "MILESTONES" | "AYA_LOGS" | "TTY_RING" => Map::RingBuf(data),
+        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "TTY_SCRATCH" => Map::PerCpuArray(data),
+        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" | "TTY_CONFIG" => {
+            Map::Array(data)
+        }
+        "TTY_SESSIONS" | "TTY_ARGS" => Map::LruHashMap(data),
         _ => Map::HashMap(data),
     })
 }

@@ -78,5 +78,11 @@ pub fn from_btf(b: &Btf) -> Result<KernelOffsets> {
         signal_group_exit_flag: SIGNAL_GROUP_EXIT,
         sock_done_bit: b.enum_value("sock_flags", "SOCK_DONE")?,
         debug: 0,
+        inode_rdev: b.offset("inode", "i_rdev")?,
+        tty_private_tty: b.offset("tty_file_private", "tty")?,
+        tty_link: b.offset("tty_struct", "link")?,
+        tty_lflag: b.offset("tty_struct", "termios")? + b.offset("ktermios", "c_lflag")?,
+        tty_ws_row: b.offset("tty_struct", "winsize")? + b.offset("winsize", "ws_row")?,
+        tty_ws_col: b.offset("tty_struct", "winsize")? + b.offset("winsize", "ws_col")?,
     })
 }

@@ -32,6 +32,11 @@ pub const MAP_NAMES: &[&str] = &[
     "AGENT_STATE",
     "LAST_WAKE",
     "AYA_LOGS",
+    "TTY_RING",
+    "TTY_CONFIG",
+    "TTY_SESSIONS",
+    "TTY_ARGS",
+    "TTY_SCRATCH",
 ];
 
 #[derive(Clone, Debug)]

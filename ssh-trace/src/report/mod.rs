@@ -3,7 +3,7 @@
 //! document. State grows with sessions, users and buckets, never with the
 //! number of events (tree and timeline keep the one chosen session's events).
 mod detail;
-mod select;
+pub mod select;
 mod sessions;
 mod sources;
 mod table;

@@ -122,7 +122,8 @@ impl Sessions {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
-            | Body::Alert(..) => {}
+            | Body::Alert(..)
+            | Body::SessionTty(_) => {}
         }
         s.logged_in |= after_login;
     }

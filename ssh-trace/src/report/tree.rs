@@ -108,7 +108,8 @@ fn build(events: &[Event]) -> Tree<'_> {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
-            | Body::Alert(..) => {}
+            | Body::Alert(..)
+            | Body::SessionTty(_) => {}
         }
     }
     let roots = (0..procs.len())

@@ -15,7 +15,7 @@ use ssh_trace_common::event::{
 
 use super::users::{NameLookup, UserNames};
 use crate::{
-    decode::{Exec, KernelEvent},
+    decode::{Exec, KernelEvent, Tty},
     event::*,
     host::Clock,
 };
@@ -29,6 +29,8 @@ pub struct Session {
     pub ended: bool,
     pub traffic: Traffic,
     pub processes: HashSet<u32>,
+    /// Its terminal recording (session/tty.rs).
+    pub tty: super::tty::Track,
 }
 
 impl Session {
@@ -40,6 +42,7 @@ impl Session {
             ended: false,
             traffic: Traffic::default(),
             processes: HashSet::new(),
+            tty: Default::default(),
         }
     }
 
@@ -92,6 +95,8 @@ pub struct SessionTable {
     sessions: HashMap<u64, Session>,
     /// Last known ids of each session process (to see set-user-ID execs).
     procs: HashMap<u32, Creds>,
+    /// Whose terminals are recorded (None: recording is off).
+    tty: Option<Arc<super::tty::Selection>>,
 }
 
 impl SessionTable {
@@ -108,7 +113,26 @@ impl SessionTable {
             names: UserNames::new(names),
             sessions: HashMap::new(),
             procs: HashMap::new(),
+            tty: None,
         }
+    }
+
+    /// Records the terminals of the sessions `sel` selects.
+    pub fn record_terminals(&mut self, sel: super::tty::Selection) {
+        self.tty = Some(Arc::new(sel));
+    }
+
+    /// Whether the session's terminal is recorded (decided once).
+    pub fn tty_recorded(&mut self, key: u64, time_ns: u64) -> bool {
+        let Some(sel) = self.tty.clone() else {
+            return false;
+        };
+        let s = self.session(key, time_ns);
+        *s.tty.recorded.get_or_insert_with(|| sel.selects(&s.info))
+    }
+
+    pub fn get(&self, key: u64) -> Option<&Session> {
+        self.sessions.get(&key)
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
@@ -158,7 +182,17 @@ impl SessionTable {
             KernelEvent::Exit(x) => self.on_exit(&x, time, out),
             KernelEvent::Cred(c) => self.on_cred(&c, time, out),
             KernelEvent::Bytes(b) => self.on_bytes(&b, time, out),
+            KernelEvent::Tty(t) => self.on_tty(t, time, out),
         }
+    }
+
+    fn on_tty(&mut self, t: Tty, time: u64, out: &mut Vec<Event>) {
+        let key = t.head.hdr.session;
+        if !self.tty_recorded(key, time) {
+            return;
+        }
+        let s = self.session(key, time);
+        super::tty::events(&mut s.tty, t, time, &s.info, out);
     }
 
     /// An ended session is kept while processes of it still run.

@@ -75,6 +75,7 @@ fn reference(ev: &crate::event::Event) -> Value {
             v["totals"] = to(&s.totals);
         }
         Body::Alert(_, a) => v["alert"] = to(&**a),
+        Body::SessionTty(t) => v["tty"] = to(t),
     }
     v
 }

@@ -100,7 +100,8 @@ impl Engine {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
-            | Body::Alert(..) => {}
+            | Body::Alert(..)
+            | Body::SessionTty(_) => {}
         }
     }
 
