@@ -2,7 +2,8 @@
 use crate::{
     event::Creds,
     maps::{
-        AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple, TtyConfig, TtyState,
+        AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple, TtyConfig,
+        TtyState,
     },
     offsets::KernelOffsets,
 };

@@ -11,9 +11,7 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use ssh_trace_common::{
-    event::{
-        EventKind, TtyEvent, TtyRecord, TTY_CHUNK, TTY_CHUNKS, TTY_FLAG_WITHHELD, TTY_OUTPUT,
-    },
+    event::{EventKind, TtyEvent, TtyRecord, TTY_CHUNK, TTY_CHUNKS, TTY_FLAG_WITHHELD, TTY_OUTPUT},
     maps::{
         TtyArgs, TtyConfig, TtyState, LOST_TTY, PROC_SERVER, TTY_ARGS_MAX, TTY_REC_INPUT,
         TTY_REC_OUTPUT, TTY_RING_BYTES, TTY_SESSIONS_MAX,
@@ -68,7 +66,11 @@ pub fn tty_read_exit(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn tty_write_enter(ctx: TracePointContext) -> u32 {
-    enter(&ctx, ssh_trace_common::event::TTY_INPUT as u32, TTY_REC_INPUT)
+    enter(
+        &ctx,
+        ssh_trace_common::event::TTY_INPUT as u32,
+        TTY_REC_INPUT,
+    )
 }
 
 #[tracepoint]

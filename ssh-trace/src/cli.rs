@@ -14,6 +14,7 @@ use crate::{
     probes::DEFAULT_SERVER_BINARIES,
     replay::{self, Selection},
     report::{Bucket, Report, ReportKind},
+    terminal::cli::{ExportArgs, PaceArgs, RecordArgs},
 };
 
 #[derive(Parser)]
@@ -70,7 +71,8 @@ enum Command {
         )]
         config: PathBuf,
     },
-    /// Print the events of capture files as `tail` would have.
+    /// Print the events of capture files as `tail` would have; with --tty,
+    /// play a session's recorded terminal instead.
     Replay {
         /// Capture files (several are merged in time order).
         #[arg(short = 'r', long = "read", value_name = "FILE", required = true, num_args = 1..)]
@@ -79,6 +81,17 @@ enum Command {
         out: OutputArgs,
         #[command(flatten)]
         window: WindowArgs,
+        /// Play this session's recorded terminal at its pace (its id, or a
+        /// unique prefix or suffix of it).
+        #[arg(long, value_name = "SESSION")]
+        tty: Option<String>,
+        #[command(flatten)]
+        pace: PaceArgs,
+    },
+    /// Write a recorded terminal in another format.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
     },
     /// Open sessions, from the running agent's session socket.
     Sessions {
@@ -119,6 +132,12 @@ enum Command {
         #[command(subcommand)]
         name: ReportName,
     },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    /// asciicast v2, for `asciinema play` and `asciinema cat`.
+    Asciicast(ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -226,6 +245,8 @@ struct AgentArgs {
     /// Privilege-separation users of the SSH servers (their uid is not a login).
     #[arg(long = "privsep-user", value_name = "NAME", default_values_t = ["sshd".to_string(), "_sshd".to_string()])]
     privsep_users: Vec<String>,
+    #[command(flatten)]
+    tty: RecordArgs,
 }
 
 /// A `--since`/`--until` value that is no time.
@@ -309,7 +330,7 @@ impl AgentArgs {
             filter,
             queued: Default::default(),
             operators: Default::default(),
-            tty: None,
+            tty: self.tty.options(),
         }
     }
 }
@@ -359,9 +380,19 @@ pub fn run() -> Result<()> {
             }
             pins.clear()
         }
-        Command::Replay { read, out, window } => {
-            replay::run(&read, out.formatter(), &window.selection()?)
-        }
+        Command::Replay {
+            read,
+            out,
+            window,
+            tty,
+            pace,
+        } => match tty {
+            Some(session) => crate::terminal::cli::replay(&read, &session, &pace),
+            None => replay::run(&read, out.formatter(), &window.selection()?),
+        },
+        Command::Export {
+            what: ExportWhat::Asciicast(a),
+        } => crate::terminal::cli::export(&a),
         Command::Report {
             read,
             json,

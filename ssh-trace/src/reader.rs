@@ -93,7 +93,9 @@ impl ReaderStats {
             let key = t.head.hdr.session;
             let size = cost(ev);
             if queued + size > QUEUE_TTY_BYTES {
-                let KernelEvent::Tty(t) = ev else { return false };
+                let KernelEvent::Tty(t) = ev else {
+                    return false;
+                };
                 let n = t.head.bytes as u64;
                 self.tty_lost_bytes.fetch_add(n, Ordering::Relaxed);
                 *by.entry(key).or_default() += n;

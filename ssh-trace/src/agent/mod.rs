@@ -4,9 +4,9 @@
 mod discovery;
 mod losses;
 mod run_loop;
-pub mod tty;
 #[cfg(test)]
 mod tests;
+pub mod tty;
 
 use std::{collections::HashSet, path::PathBuf};
 
@@ -125,6 +125,9 @@ fn outputs(
 
 pub async fn run(mut opts: Options) -> Result<()> {
     probes::check_ring_bytes(opts.ring_bytes)?;
+    if opts.tty.is_some() && opts.persist.is_some() {
+        bail!("--tty cannot be combined with --persist: terminal programs are attached by the running agent only");
+    }
     let servers = ServerBinaries::resolve(&opts.server_binaries);
     if servers.ids().next().is_none() {
         bail!(

@@ -36,7 +36,11 @@ pub struct TtyControl {
 impl TtyControl {
     /// `table`: the sessions open at start-up (found in /proc).
     pub fn new(opts: &Options, boot_id: [u8; 16], table: &SessionTable) -> Self {
-        let open = table.sessions().filter(|s| !s.ended).map(|s| s.key).collect();
+        let open = table
+            .sessions()
+            .filter(|s| !s.ended)
+            .map(|s| s.key)
+            .collect();
         Self {
             selection: opts.selection.clone(),
             boot_id: u128::from_be_bytes(boot_id),
@@ -87,7 +91,12 @@ impl TtyControl {
 
     /// Marks losses that no record followed (the session went quiet or
     /// ended right after them): a record with the count alone.
-    pub fn tick(&mut self, kernel: &mut dyn Kernel, table: &mut SessionTable, out: &mut Vec<Event>) {
+    pub fn tick(
+        &mut self,
+        kernel: &mut dyn Kernel,
+        table: &mut SessionTable,
+        out: &mut Vec<Event>,
+    ) {
         let mut marks = Vec::new();
         for &key in &self.open {
             let Some(s) = table.get(key) else { continue };

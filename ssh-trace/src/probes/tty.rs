@@ -89,7 +89,10 @@ impl TtyKernel {
     /// switch thread (to be called while the agent is still privileged).
     pub fn start(mut probes: Probes, input: bool, limits: Limits) -> Result<Self> {
         if limits.rate == 0 || limits.rate > MAX_RATE {
-            bail!("terminal rate limit {} B/s: between 1 and {MAX_RATE}", limits.rate);
+            bail!(
+                "terminal rate limit {} B/s: between 1 and {MAX_RATE}",
+                limits.rate
+            );
         }
         for (name, tp, _) in wanted(input) {
             tracepoint(&mut probes, name)?

@@ -35,8 +35,7 @@ impl Selection {
             return false;
         };
         self.users.contains(user)
-            || (!self.groups.is_empty()
-                && groups_of(user).iter().any(|g| self.groups.contains(g)))
+            || (!self.groups.is_empty() && groups_of(user).iter().any(|g| self.groups.contains(g)))
     }
 }
 
@@ -77,7 +76,8 @@ pub fn events(
     out: &mut Vec<Event>,
 ) {
     let h = rec.head;
-    let mut push = |t: Terminal| out.push(Event::new(time, Some(info.clone()), Body::SessionTty(t)));
+    let mut push =
+        |t: Terminal| out.push(Event::new(time, Some(info.clone()), Body::SessionTty(t)));
     let (rows, cols) = if h.rows == 0 && h.cols == 0 {
         track.size
     } else {
@@ -98,7 +98,12 @@ pub fn events(
         TtyKind::Input
     };
     if h.flags & TTY_FLAG_WITHHELD != 0 {
-        push(Terminal::mark(TtyKind::Withheld, rows, cols, h.bytes as u64));
+        push(Terminal::mark(
+            TtyKind::Withheld,
+            rows,
+            cols,
+            h.bytes as u64,
+        ));
     } else if !rec.data.is_empty() {
         push(Terminal::data(kind, rows, cols, rec.data));
     }
@@ -142,12 +147,42 @@ mod tests {
         let info = Arc::new(SessionInfo::new(SessionId(1)));
         let mut track = Track::default();
         let mut out = Vec::new();
-        events(&mut track, rec(TTY_OUTPUT, 0, (24, 80), 0, b"$ "), 1, &info, &mut out);
-        events(&mut track, rec(TTY_OUTPUT, 0, (24, 80), 500, b"x"), 2, &info, &mut out);
-        events(&mut track, rec(TTY_INPUT, 0, (30, 100), 500, b"ls\r"), 3, &info, &mut out);
-        events(&mut track, rec(TTY_INPUT, TTY_FLAG_WITHHELD, (30, 100), 500, b""), 4, &info, &mut out);
+        events(
+            &mut track,
+            rec(TTY_OUTPUT, 0, (24, 80), 0, b"$ "),
+            1,
+            &info,
+            &mut out,
+        );
+        events(
+            &mut track,
+            rec(TTY_OUTPUT, 0, (24, 80), 500, b"x"),
+            2,
+            &info,
+            &mut out,
+        );
+        events(
+            &mut track,
+            rec(TTY_INPUT, 0, (30, 100), 500, b"ls\r"),
+            3,
+            &info,
+            &mut out,
+        );
+        events(
+            &mut track,
+            rec(TTY_INPUT, TTY_FLAG_WITHHELD, (30, 100), 500, b""),
+            4,
+            &info,
+            &mut out,
+        );
         // A mark the agent made for a loss no record followed: no size.
-        events(&mut track, rec(TTY_OUTPUT, 0, (0, 0), 700, b""), 5, &info, &mut out);
+        events(
+            &mut track,
+            rec(TTY_OUTPUT, 0, (0, 0), 700, b""),
+            5,
+            &info,
+            &mut out,
+        );
         assert_eq!(
             kinds(&out),
             [
@@ -167,7 +202,10 @@ mod tests {
     fn selection_by_user_and_group() {
         let mut info = SessionInfo::new(SessionId(1));
         let everyone = Selection::default();
-        assert!(everyone.selects(&info), "no login seen: everyone's is recorded");
+        assert!(
+            everyone.selects(&info),
+            "no login seen: everyone's is recorded"
+        );
         let alice = Selection {
             users: ["alice".to_string()].into(),
             groups: HashSet::new(),

@@ -79,7 +79,13 @@ fn header(rec: &Recording, opts: &Options, start_ns: u64) -> Value {
 }
 
 /// The event line of one record, if it makes one.
-fn line(t: &Terminal, opts: &Options, first: &mut bool, out: &mut Utf8, inp: &mut Utf8) -> Option<(&'static str, String)> {
+fn line(
+    t: &Terminal,
+    opts: &Options,
+    first: &mut bool,
+    out: &mut Utf8,
+    inp: &mut Utf8,
+) -> Option<(&'static str, String)> {
     match t.kind {
         TtyKind::Output => Some(("o", out.text(t.bytes()))),
         TtyKind::Input if opts.input => Some(("i", inp.text(t.bytes()))),
@@ -88,9 +94,13 @@ fn line(t: &Terminal, opts: &Options, first: &mut bool, out: &mut Utf8, inp: &mu
         TtyKind::Resize if std::mem::take(first) => None,
         TtyKind::Resize => Some(("r", format!("{}x{}", t.cols, t.rows))),
         TtyKind::Lost => Some(("m", format!("ssh-trace: {} bytes not recorded", t.bytes))),
-        TtyKind::Withheld if opts.input => {
-            Some(("m", format!("ssh-trace: {} bytes typed with echo off, not recorded", t.bytes)))
-        }
+        TtyKind::Withheld if opts.input => Some((
+            "m",
+            format!(
+                "ssh-trace: {} bytes typed with echo off, not recorded",
+                t.bytes
+            ),
+        )),
         TtyKind::Withheld => None,
     }
 }
@@ -137,13 +147,19 @@ mod tests {
             events: vec![
                 (t0, Terminal::mark(TtyKind::Resize, 24, 80, 0)),
                 (t0, Terminal::data(TtyKind::Output, 24, 80, b"$ ".to_vec())),
-                (t0 + 250 * ms, Terminal::data(TtyKind::Input, 24, 80, b"ls\r".to_vec())),
+                (
+                    t0 + 250 * ms,
+                    Terminal::data(TtyKind::Input, 24, 80, b"ls\r".to_vec()),
+                ),
                 (t0 + 1500 * ms, Terminal::mark(TtyKind::Resize, 30, 100, 0)),
                 (t0 + 1600 * ms, Terminal::mark(TtyKind::Lost, 30, 100, 5)),
             ],
         };
         let mut out = Vec::new();
-        let opts = Options { input: true, idle_limit: None };
+        let opts = Options {
+            input: true,
+            idle_limit: None,
+        };
         write(&rec, &opts, &mut out).unwrap();
         let lines: Vec<Value> = String::from_utf8(out)
             .unwrap()
@@ -151,7 +167,10 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines[0]["version"], 2);
-        assert_eq!((lines[0]["width"].clone(), lines[0]["height"].clone()), (json!(80), json!(24)));
+        assert_eq!(
+            (lines[0]["width"].clone(), lines[0]["height"].clone()),
+            (json!(80), json!(24))
+        );
         assert_eq!(lines[0]["timestamp"], 1_700_000_000);
         assert_eq!(
             lines[1..],

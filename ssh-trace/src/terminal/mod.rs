@@ -3,6 +3,7 @@
 //! written as asciicast v2 (`asciicast.rs`), and the live screens the
 //! operators' view keeps (`screen.rs`). docs/tty.md says what is recorded.
 pub mod asciicast;
+pub mod cli;
 pub mod play;
 pub mod recording;
 pub mod screen;

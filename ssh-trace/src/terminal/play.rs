@@ -85,8 +85,14 @@ mod tests {
             events: vec![
                 (0, Terminal::mark(TtyKind::Resize, 24, 80, 0)),
                 (0, Terminal::data(TtyKind::Output, 24, 80, b"$ ".to_vec())),
-                (400 * ms, Terminal::data(TtyKind::Input, 24, 80, b"l".to_vec())),
-                (500 * ms, Terminal::data(TtyKind::Output, 24, 80, b"ls\r\n".to_vec())),
+                (
+                    400 * ms,
+                    Terminal::data(TtyKind::Input, 24, 80, b"l".to_vec()),
+                ),
+                (
+                    500 * ms,
+                    Terminal::data(TtyKind::Output, 24, 80, b"ls\r\n".to_vec()),
+                ),
                 (10_500 * ms, Terminal::mark(TtyKind::Lost, 24, 80, 7)),
             ],
         };

@@ -20,9 +20,9 @@ pub struct Recording {
 impl Recording {
     /// The window size the recording starts with (its first resize), if any.
     pub fn first_size(&self) -> Option<(u16, u16)> {
-        self.events.iter().find_map(|(_, t)| {
-            (t.rows != 0 || t.cols != 0).then_some((t.rows, t.cols))
-        })
+        self.events
+            .iter()
+            .find_map(|(_, t)| (t.rows != 0 || t.cols != 0).then_some((t.rows, t.cols)))
     }
 }
 
@@ -40,7 +40,10 @@ pub fn read(paths: &[PathBuf], session: &str) -> Result<Recording> {
         eprintln!("ssh-trace: warning: {w}");
     }
     if read == 0 {
-        bail!("no terminal recording in {}: record with --tty", names(paths));
+        bail!(
+            "no terminal recording in {}: record with --tty",
+            names(paths)
+        );
     }
     let (_, events) = pick.chosen()?;
     let session = events

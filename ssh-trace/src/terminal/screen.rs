@@ -91,8 +91,18 @@ mod tests {
         let ev = |t| Event::new(1, Some(info.clone()), Body::SessionTty(t));
         let mut s = Screens::default();
         s.observe(&ev(Terminal::mark(TtyKind::Resize, 5, 20, 0)));
-        s.observe(&ev(Terminal::data(TtyKind::Output, 5, 20, b"\x1b[1mhello\x1b[0m\r\nworld".to_vec())));
-        s.observe(&ev(Terminal::data(TtyKind::Input, 5, 20, b"secret".to_vec())));
+        s.observe(&ev(Terminal::data(
+            TtyKind::Output,
+            5,
+            20,
+            b"\x1b[1mhello\x1b[0m\r\nworld".to_vec(),
+        )));
+        s.observe(&ev(Terminal::data(
+            TtyKind::Input,
+            5,
+            20,
+            b"secret".to_vec(),
+        )));
         let got = s.screen(SessionId(7)).unwrap();
         assert_eq!((got.rows, got.cols), (5, 20));
         assert_eq!(got.text, "hello\nworld");

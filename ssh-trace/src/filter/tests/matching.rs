@@ -402,6 +402,7 @@ fn every_field_parses_and_some_event_has_it() {
         alert(),
         sink_loss(),
         sink_stop(),
+        tty_output(),
     ];
     for name in crate::event::fields::all_names() {
         let f = parse(&format!("{name} exists"));
@@ -443,11 +444,12 @@ fn sink_stop() -> Event {
     let mut ev = agent_stop();
     if let Body::AgentStop(s) = &mut ev.body {
         s.totals.lost.sinks.push(SinkLoss::default());
+        s.totals.lost.tty_bytes = 1;
     }
     ev
 }
 
-/// agent.loss of an agent with sinks.
+/// agent.loss of an agent with sinks, having lost terminal bytes.
 fn sink_loss() -> Event {
     let mut ev = agent_loss();
     if let Body::AgentLoss(l) = &mut ev.body {
@@ -457,8 +459,37 @@ fn sink_loss() -> Event {
         };
         l.loss.sinks.push(s.clone());
         l.total.sinks.push(s);
+        (l.loss.tty_bytes, l.total.tty_bytes) = (100, 200);
     }
     ev
+}
+
+/// What a recorded terminal showed.
+fn tty_output() -> Event {
+    let t = Terminal::data(TtyKind::Output, 24, 80, b"uid=0(root)\r\n".to_vec());
+    let session = connect().session;
+    Event::new(T0 + 3, session, Body::SessionTty(t))
+}
+
+#[test]
+fn terminal_records_filter_by_type_size_and_text() {
+    assert!(m(
+        "event = session.tty and tty.type = output",
+        &tty_output()
+    ));
+    assert!(m(
+        "tty.data contains \"uid=0\" and tty.cols = 80",
+        &tty_output()
+    ));
+    assert!(m("tty.bytes = 13 and tty.rows < 25", &tty_output()));
+    assert!(m(
+        "loss.tty_bytes = 100 and total.tty_bytes = 200",
+        &sink_loss()
+    ));
+    assert!(
+        !m("loss.tty_bytes exists", &agent_loss()),
+        "absent while none were lost"
+    );
 }
 
 #[test]
