@@ -10,6 +10,7 @@ pub mod peers;
 pub mod prometheus;
 pub mod schema;
 pub mod servers;
+pub mod tmux;
 
 pub use servers::{Kind, Server, Sshd};
 

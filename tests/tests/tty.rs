@@ -1,0 +1,147 @@
+//! Terminal recording (docs/tty.md) against a real `ssh -tt` session driven
+//! under tmux: the screen `replay --tty`, `asciinema play` and `top` show
+//! equals the live one, a window change is replayed, a sudo password is not
+//! in the input recording, a flood is bounded and its loss counted.
+// A binary or test target sees all of its package's dependencies.
+#![allow(unused_crate_dependencies)]
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use serde_json::Value;
+use ssh_trace_tests::{tmux::Tmux, *};
+
+/// The interactive client: quiet (no "Connection closed" of its own), a
+/// pty forced, the login shell; the pane stays when it ends.
+fn client(sshd: &Sshd, user: &str) -> String {
+    format!(
+        "ssh -q -tt -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -o BatchMode=yes -o IdentitiesOnly=yes -i {} -p {} {user}@127.0.0.1; sleep 600",
+        world().key.display(),
+        sshd.port
+    )
+}
+
+fn recorder(sshd: &Sshd, cap: &std::path::Path, extra: &[&str]) -> Tracer {
+    let filter = format!("destination.port = {}", sshd.port);
+    let mut args = vec![
+        "--filter",
+        &filter,
+        "--no-sessions-socket",
+        "-w",
+        cap.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Tracer::start(&args).unwrap()
+}
+
+/// The session id of the connection from `port`.
+fn session_of(events: &[Value], port: u16) -> String {
+    let e = session_events(events, port);
+    e.first().expect("session events")["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits for the shell's prompt, then types the client port out.
+fn port_of(t: &Tmux) -> u16 {
+    t.wait_screen(|s| s.contains('$')).expect("a prompt");
+    t.type_line("echo port=${SSH_CONNECTION#* }");
+    let s = t
+        .wait_screen(|s| s.lines().any(|l| l.starts_with("port=")))
+        .unwrap();
+    let line = s.lines().find(|l| l.starts_with("port=")).unwrap();
+    line[5..].split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn bin() -> String {
+    agent_bin().display().to_string()
+}
+
+fn export(cap: &std::path::Path, id: &str, out: &std::path::Path, extra: &[&str]) {
+    let st = Command::new(agent_bin())
+        .args(["export", "asciicast", id, "-r"])
+        .arg(cap)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// The asciicast's events of `code`, their text joined.
+fn cast_text(cast: &std::path::Path, code: &str) -> String {
+    let text = std::fs::read_to_string(cast).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e[1] == code)
+        .map(|e| e[2].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `asciinema cat` (it wants a terminal: run in one), its output.
+fn asciinema_cat(cast: &std::path::Path) -> String {
+    let out = cast.with_extension("cat");
+    let rc = cast.with_extension("rc");
+    let _ = std::fs::remove_file(&rc);
+    let cmd = format!(
+        "asciinema cat {} > {} 2>&1; echo $? > {}; sleep 600",
+        cast.display(),
+        out.display(),
+        rc.display()
+    );
+    let _t = Tmux::start("tty-cat", 80, 24, &cmd);
+    let code = wait_until(Duration::from_secs(30), || std::fs::read_to_string(&rc).ok())
+        .expect("asciinema cat ends");
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(code.trim(), "0", "asciinema cat: {printed}");
+    printed
+}
+
+fn cap_file(name: &str) -> PathBuf {
+    let p = world().dir.join(format!("{name}.cap"));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[test]
+fn a_replayed_terminal_shows_the_live_screen() {
+    if !root_or_skip("a_replayed_terminal_shows_the_live_screen") {
+        return;
+    }
+    let sshd = Sshd::start("tty_screen").unwrap();
+    let cap = cap_file("tty_screen");
+    let tracer = recorder(&sshd, &cap, &["--tty"]);
+    let live = Tmux::start("tty-live", 80, 24, &client(&sshd, TEST_USER));
+    let port = port_of(&live);
+    for line in [
+        r"printf '\033[1;31mred\033[0m and \033[4munderlined\033[0m\n'",
+        "seq 1 3; echo done-$((6*7))",
+        "exit",
+    ] {
+        live.type_line(line);
+    }
+    let want = live.settled(|s| s.contains("logout")).expect("the session ends");
+    assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
+    let events = tracer.stop().unwrap();
+    let id = session_of(&events, port);
+    assert!(
+        events.iter().all(|e| event_name(e) != "session.tty"),
+        "terminal data never goes to standard output"
+    );
+
+    let cmd = format!("{} replay -r {} --tty {id}; sleep 600", bin(), cap.display());
+    let replay = Tmux::start("tty-replay", 80, 24, &cmd);
+    let got = replay.settled(|s| s.contains("logout")).unwrap();
+    assert_eq!(got, want, "replay --tty shows the live screen");
+
+    let cast = world().dir.join("tty_screen.cast");
+    export(&cap, &id, &cast, &[]);
+    let play = Tmux::start("tty-play", 80, 24, &format!("asciinema play {}; sleep 600", cast.display()));
+    let got = play.settled(|s| s.contains("logout")).unwrap();
+    assert_eq!(got, want, "asciinema play shows the live screen");
+    let printed = asciinema_cat(&cast);
+    assert_eq!(printed, cast_text(&cast, "o"), "asciinema cat prints every output event");
+    assert!(printed.contains("\x1b[1;31mred\x1b[0m") && printed.contains("done-42"), "{printed:?}");
+}
