@@ -145,3 +145,139 @@ fn a_replayed_terminal_shows_the_live_screen() {
     assert_eq!(printed, cast_text(&cast, "o"), "asciinema cat prints every output event");
     assert!(printed.contains("\x1b[1;31mred\x1b[0m") && printed.contains("done-42"), "{printed:?}");
 }
+
+/// The asciicast's events in order: (code, text).
+fn cast_events(cast: &std::path::Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(cast).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|e| (e[1].as_str().unwrap().to_owned(), e[2].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_window_resize_is_replayed() {
+    if !root_or_skip("a_window_resize_is_replayed") {
+        return;
+    }
+    let sshd = Sshd::start("tty_resize").unwrap();
+    let cap = cap_file("tty_resize");
+    let tracer = recorder(&sshd, &cap, &["--tty"]);
+    let live = Tmux::start("tty-resize", 80, 24, &client(&sshd, TEST_USER));
+    let port = port_of(&live);
+    live.type_line("echo before; stty size");
+    live.wait_screen(|s| s.contains("24 80")).expect("80x24 first");
+    live.resize(100, 30);
+    live.type_line("stty size; printf '%*s\\n' \"$(tput cols)\" '' | tr ' ' =");
+    live.wait_screen(|s| s.contains("30 100")).expect("the session sees 100x30");
+    live.type_line("exit");
+    let want = live.settled(|s| s.contains("logout")).expect("the session ends");
+    assert!(want.contains(&"=".repeat(100)), "{want}");
+    assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
+    let events = tracer.stop().unwrap();
+    let id = session_of(&events, port);
+
+    let cast = world().dir.join("tty_resize.cast");
+    export(&cap, &id, &cast, &[]);
+    let header: Value =
+        serde_json::from_str(std::fs::read_to_string(&cast).unwrap().lines().next().unwrap())
+            .unwrap();
+    assert_eq!((header["width"].clone(), header["height"].clone()), (80.into(), 24.into()));
+    let ev = cast_events(&cast);
+    let at = |pred: &dyn Fn(&(String, String)) -> bool| ev.iter().position(pred).unwrap();
+    let resize = at(&|e| e.0 == "r");
+    assert_eq!(ev[resize].1, "100x30");
+    assert!(at(&|e| e.1.contains("24 80")) < resize, "the resize comes after 80x24 output");
+    assert!(resize < at(&|e| e.1.contains("30 100")), "and before what it changed");
+
+    // Replayed where the window ended: the same screen, 100 wide.
+    let cmd = format!("{} replay -r {} --tty {id}; sleep 600", bin(), cap.display());
+    let replay = Tmux::start("tty-resize-replay", 100, 30, &cmd);
+    let got = replay.settled(|s| s.contains("logout")).unwrap();
+    assert_eq!(got, want, "replay --tty after the resize");
+    let play = Tmux::start(
+        "tty-resize-play",
+        100,
+        30,
+        &format!("asciinema play {}; sleep 600", cast.display()),
+    );
+    let got = play.settled(|s| s.contains("logout")).unwrap();
+    assert_eq!(got, want, "asciinema play after the resize");
+}
+
+/// The user whose password sudo asks for (`targetpw`): the test user may
+/// run `id` as it, with that password.
+const SUDO_TARGET: &str = "sshtrace-tty";
+
+fn sudo_target(password: &str) {
+    let run = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
+    if !Command::new("id").arg(SUDO_TARGET).output().unwrap().status.success() {
+        run(Command::new("useradd").args(["-M", "-s", "/usr/sbin/nologin", SUDO_TARGET]));
+    }
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut stdin = chpasswd.stdin.take().unwrap();
+    writeln!(stdin, "{SUDO_TARGET}:{password}").unwrap();
+    drop(stdin);
+    assert!(chpasswd.wait().unwrap().success());
+    std::fs::write(
+        "/etc/sudoers.d/ssh-trace-tty",
+        format!(
+            "Defaults>{SUDO_TARGET} targetpw\nDefaults:{TEST_USER} timestamp_timeout=0, lecture=never\n\
+             {TEST_USER} ALL=({SUDO_TARGET}) /usr/bin/id\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_sudo_password_is_absent_from_the_input_recording() {
+    if !root_or_skip("a_sudo_password_is_absent_from_the_input_recording") {
+        return;
+    }
+    let password = format!("Pw{}x{}", std::process::id(), host_nanos() % 1_000_000);
+    sudo_target(&password);
+    let sshd = Sshd::start("tty_sudo").unwrap();
+    let cap = cap_file("tty_sudo");
+    let tracer = recorder(&sshd, &cap, &["--tty-input"]);
+    let live = Tmux::start("tty-sudo", 100, 30, &client(&sshd, TEST_USER));
+    let port = port_of(&live);
+    live.type_line(&format!("sudo -k; sudo -u {SUDO_TARGET} id -un"));
+    live.wait_screen(|s| s.contains(&format!("[sudo] password for {SUDO_TARGET}")))
+        .expect("sudo asks for the password");
+    live.type_line(&password);
+    live.wait_screen(|s| s.lines().any(|l| l == SUDO_TARGET))
+        .unwrap_or_else(|| panic!("the password was taken:\n{}", live.screen()));
+    live.type_line("echo typed-after");
+    live.type_line("exit");
+    live.settled(|s| s.contains("logout")).expect("the session ends");
+    assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
+    let events = tracer.stop().unwrap();
+    let id = session_of(&events, port);
+
+    let cast = world().dir.join("tty_sudo.cast");
+    export(&cap, &id, &cast, &["--input"]);
+    let typed = cast_text(&cast, "i");
+    assert!(typed.contains(&format!("sudo -k; sudo -u {SUDO_TARGET} id -un\r")), "{typed:?}");
+    assert!(typed.contains("echo typed-after\r"), "{typed:?}");
+    let whole = std::fs::read_to_string(&cast).unwrap();
+    assert!(!whole.contains(&password), "the password is in the recording");
+    // What was withheld: the password and its Enter, counted, not kept.
+    let withheld: u64 = cast_events(&cast)
+        .iter()
+        .filter(|(code, text)| code == "m" && text.contains("echo off"))
+        .map(|(_, text)| text.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(withheld, password.len() as u64 + 1, "{whole}");
+}
+
+fn host_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
