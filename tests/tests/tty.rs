@@ -281,3 +281,78 @@ fn host_nanos() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+/// Sums of a cast's output bytes and of the bytes its markers say were lost.
+fn recorded_and_lost(cast: &std::path::Path) -> (u64, u64) {
+    let (mut out, mut lost) = (0, 0);
+    for (code, text) in cast_events(cast) {
+        match code.as_str() {
+            "o" => out += text.len() as u64,
+            "m" if text.contains("not recorded") => {
+                lost += text.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+            }
+            _ => {}
+        }
+    }
+    (out, lost)
+}
+
+#[test]
+fn a_terminal_flood_is_bounded_and_its_loss_counted_and_marked() {
+    if !root_or_skip("a_terminal_flood_is_bounded_and_its_loss_counted_and_marked") {
+        return;
+    }
+    // 100 MB of text lines (ASCII: asciicast text lengths are byte counts).
+    let big = world().dir.join("flood.txt");
+    let line = "0123456789 the quick brown fox jumps over the lazy dog 0123456789\n";
+    let text = line.repeat(100_000_000 / line.len());
+    std::fs::write(&big, &text).unwrap();
+    let perm = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+    std::fs::set_permissions(&big, perm).unwrap();
+    let sshd = Sshd::start("tty_flood").unwrap();
+    let cap = cap_file("tty_flood");
+    let (rate, burst) = (256u64 << 10, 1u64 << 20);
+    let tracer = recorder(
+        &sshd,
+        &cap,
+        &["--tty", "--tty-rate", "256KiB", "--tty-burst", "1MiB"],
+    );
+    let started = std::time::Instant::now();
+    let out = ssh_base(&sshd, &world().key)
+        .arg("-q")
+        .arg("-tt")
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg(format!("echo $SSH_CONNECTION; cat {}", big.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let shown = out.stdout.len() as u64;
+    let port = String::from_utf8_lossy(&out.stdout[..200])
+        .lines()
+        .find_map(connection_port)
+        .expect("the client port");
+    assert!(shown > text.len() as u64, "the pty's CRs are shown too");
+    if !tracer.wait_for(Duration::from_secs(30), ended(port)) {
+        let names: Vec<String> = tracer.events().iter().map(|e| format!("{} {}", event_name(e), e["session"]["source"])).collect();
+        panic!("no end for {port} (took {took:?}, {shown} shown): {names:?} {}", tracer.stderr.lock().unwrap());
+    }
+    // The last loss is reported within a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let events = tracer.stop().unwrap();
+    let id = session_of(&events, port);
+    let cast = world().dir.join("tty_flood.cast");
+    export(&cap, &id, &cast, &[]);
+    let (recorded, lost) = recorded_and_lost(&cast);
+    assert_eq!(recorded + lost, shown, "every byte the terminal showed is recorded or counted lost");
+    let bound = burst + rate * (took.as_secs() + 2);
+    assert!(recorded <= bound, "{recorded} bytes recorded in {took:?}: over the rate limit");
+    assert!(lost > 90_000_000, "{lost}");
+    let reported: u64 = of_kind(&events, "agent.loss")
+        .iter()
+        .map(|e| e["loss"]["tty_bytes"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(reported, lost, "agent.loss counts what the recording marks");
+    let stop = one(&events, "agent.stop");
+    assert_eq!(stop["totals"]["lost"]["tty_bytes"].as_u64(), Some(lost));
+}

@@ -94,10 +94,14 @@ impl<K: Kernel> Run<K> {
     fn handle(&mut self, records: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
         for rec in records {
             self.bytes.observe(&rec);
+            if let Some(t) = &mut self.tty {
+                t.before_record(&rec, &mut self.table, events);
+            }
             self.table.handle(rec, events);
             for ev in events.drain(..) {
-                if let Some(t) = &mut self.tty {
-                    t.observe(&ev, &mut self.kernel);
+                let last = self.tty.as_mut().and_then(|t| t.observe(&ev, &mut self.kernel));
+                if let Some(mark) = last {
+                    self.pipeline.push(mark)?;
                 }
                 self.pipeline.push(ev)?;
             }
@@ -116,7 +120,7 @@ impl<K: Kernel> Run<K> {
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
         if let Some(t) = &mut self.tty {
-            t.tick(&mut self.kernel, &mut self.table, &mut events);
+            t.tick(&mut self.kernel, now, &mut events);
             for ev in events.drain(..) {
                 self.pipeline.push(ev)?;
             }

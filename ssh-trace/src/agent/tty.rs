@@ -1,16 +1,19 @@
 //! Terminal recording, agent side: the kernel programs are attached while
 //! at least one session is open and detached when the last one ends (no
 //! session: nothing runs on anyone's read() or write()); a session whose
-//! user is not selected is switched off in the kernel at login; once a
-//! second, a loss no later record of the session marked is marked now.
-use std::collections::HashSet;
-
-use ssh_trace_common::event::{EventHeader, EventKind, TtyEvent};
+//! user is not selected is switched off in the kernel at login.
+//!
+//! Losses are marked here, the one place that knows them all: the running
+//! count each kernel record carries (rate limit, cap, full ring, plus what
+//! the reader's queue dropped), checked before the record's own events; at
+//! each tick for a session that went quiet; and at its end, before
+//! `session.end`.
+use std::{collections::HashMap, sync::Arc};
 
 use super::losses::Kernel;
 use crate::{
-    decode::{KernelEvent, Tty},
-    event::{Body, Event, SessionId},
+    decode::KernelEvent,
+    event::{Body, Event, SessionId, SessionInfo, Terminal, TtyKind},
     probes::tty::Limits,
     session::{tty::Selection, SessionTable},
 };
@@ -24,11 +27,18 @@ pub struct Options {
     pub limits: Limits,
 }
 
+/// A recorded session's loss as marked so far, and what a mark needs.
+struct Marked {
+    lost: u64,
+    size: (u16, u16),
+    info: Arc<SessionInfo>,
+}
+
 pub struct TtyControl {
     selection: Selection,
     boot_id: u128,
-    /// Keys of the sessions open now.
-    open: HashSet<u64>,
+    /// Keys of the sessions open now (recorded ones have a `Marked`).
+    open: HashMap<u64, Option<Marked>>,
     /// Attaching failed once: said, not retried on every session.
     failed: bool,
 }
@@ -39,7 +49,7 @@ impl TtyControl {
         let open = table
             .sessions()
             .filter(|s| !s.ended)
-            .map(|s| s.key)
+            .map(|s| (s.key, None))
             .collect();
         Self {
             selection: opts.selection.clone(),
@@ -54,26 +64,61 @@ impl TtyControl {
         (id.0 ^ self.boot_id) as u64
     }
 
-    /// Follows the sessions: attach, decide, forget, detach.
-    pub fn observe(&mut self, ev: &Event, kernel: &mut dyn Kernel) {
-        let Some(s) = &ev.session else { return };
+    /// Before the session model takes a terminal record: a loss mark when
+    /// its running count grew.
+    pub fn before_record(&mut self, rec: &KernelEvent, table: &mut SessionTable, out: &mut Vec<Event>) {
+        let KernelEvent::Tty(t) = rec else { return };
+        let (key, time) = (t.head.hdr.session, table.wall_ns(t.head.hdr.ktime_ns));
+        if !table.tty_recorded(key, time) {
+            return;
+        }
+        let Some(info) = table.get(key).map(|s| s.info.clone()) else {
+            return;
+        };
+        // Records after the session's end mark nothing more.
+        let Some(m) = self.open.get_mut(&key) else {
+            return;
+        };
+        let m = m.get_or_insert(Marked {
+            lost: 0,
+            size: (0, 0),
+            info,
+        });
+        if t.head.rows != 0 || t.head.cols != 0 {
+            m.size = (t.head.rows, t.head.cols);
+        }
+        out.extend(mark(m, t.head.lost, time));
+    }
+
+    /// Follows the sessions: attach, decide, forget, detach. Returns the
+    /// mark of a loss a session's end would otherwise leave unmarked (to go
+    /// before its `session.end`).
+    pub fn observe(&mut self, ev: &Event, kernel: &mut dyn Kernel) -> Option<Event> {
+        let s = ev.session.as_ref()?;
         let key = self.key(s.id);
+        let mut last = None;
         match &ev.body {
             Body::SessionEnd(_) => {
-                self.open.remove(&key);
+                if let Some(Some(mut m)) = self.open.remove(&key) {
+                    last = mark(&mut m, lost_now(kernel, key), ev.time_ns);
+                }
                 kernel.tty_forget(key);
             }
             Body::SessionLogin if !self.selection.selects(s) => {
-                self.open.insert(key);
+                self.open.entry(key).or_default();
                 if let Some(t) = kernel.tty() {
                     t.decide(key, false);
                 }
             }
-            _ => {
-                self.open.insert(key);
+            // What opens a session (events of processes that outlive it
+            // do not bring it back).
+            Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) => {
+                self.open.entry(key).or_default();
             }
+            _ => {}
         }
         self.sync(kernel);
+        last
     }
 
     /// Attached exactly while a session is open.
@@ -89,45 +134,27 @@ impl TtyControl {
         }
     }
 
-    /// Marks losses that no record followed (the session went quiet or
-    /// ended right after them): a record with the count alone.
-    pub fn tick(
-        &mut self,
-        kernel: &mut dyn Kernel,
-        table: &mut SessionTable,
-        out: &mut Vec<Event>,
-    ) {
-        let mut marks = Vec::new();
-        for &key in &self.open {
-            let Some(s) = table.get(key) else { continue };
-            if s.tty.recorded != Some(true) {
-                continue;
+    /// Marks losses no record followed (the session went quiet).
+    pub fn tick(&mut self, kernel: &mut dyn Kernel, now_ns: u64, out: &mut Vec<Event>) {
+        for (&key, m) in &mut self.open {
+            if let Some(m) = m {
+                out.extend(mark(m, lost_now(kernel, key), now_ns));
             }
-            let lost = kernel.tty().map_or(0, |t| t.lost(key)) + kernel.tty_queue_lost(key);
-            if lost > s.tty.lost_seen {
-                marks.push((key, lost));
-            }
-        }
-        for (key, lost) in marks {
-            table.handle(loss_mark(key, lost), out);
         }
     }
 }
 
-/// A terminal record carrying only a session's loss count, as of now.
-fn loss_mark(key: u64, lost: u64) -> KernelEvent {
-    let hdr = EventHeader {
-        kind: EventKind::Tty as u32,
-        tgid: 0,
-        ktime_ns: crate::host::monotonic_ns(),
-        session: key,
-    };
-    KernelEvent::Tty(Tty {
-        head: TtyEvent {
-            hdr,
-            lost,
-            ..Default::default()
-        },
-        data: Vec::new(),
-    })
+/// The session's terminal bytes lost so far: in the kernel and the queue.
+fn lost_now(kernel: &mut dyn Kernel, key: u64) -> u64 {
+    kernel.tty().map_or(0, |t| t.lost(key)) + kernel.tty_queue_lost(key)
+}
+
+/// A `lost` record for what the running count `lost` adds to the marked.
+fn mark(m: &mut Marked, lost: u64, time: u64) -> Option<Event> {
+    if lost <= m.lost {
+        return None;
+    }
+    let t = Terminal::mark(TtyKind::Lost, m.size.0, m.size.1, lost - m.lost);
+    m.lost = lost;
+    Some(Event::new(time, Some(m.info.clone()), Body::SessionTty(t)))
 }

@@ -135,6 +135,11 @@ impl SessionTable {
         self.sessions.get(&key)
     }
 
+    /// Unix ns of a kernel (monotonic) time.
+    pub fn wall_ns(&self, ktime_ns: u64) -> u64 {
+        self.clock.wall_ns(ktime_ns)
+    }
+
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values()
     }

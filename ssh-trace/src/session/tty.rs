@@ -1,8 +1,8 @@
 //! The terminal part of the session model: which sessions are recorded
 //! (by user and group, decided once per session), and kernel terminal
-//! records → `session.tty` events: a loss where the kernel's running count
-//! grew, a resize where the window changed, then the bytes (or, for input
-//! typed with echo off, only their number).
+//! records → `session.tty` events: a resize where the window changed, then
+//! the bytes (or, for input typed with echo off, only their number). Losses
+//! are marked by the agent (agent/tty.rs), which knows them all.
 use std::{collections::HashSet, ffi::CString, sync::Arc};
 
 use ssh_trace_common::event::{TTY_FLAG_WITHHELD, TTY_OUTPUT};
@@ -61,8 +61,6 @@ pub fn groups_of(user: &str) -> Vec<String> {
 pub struct Track {
     /// Recorded or not, decided at its first record.
     pub recorded: Option<bool>,
-    /// The kernel's running loss count as already marked.
-    pub lost_seen: u64,
     /// The window size last reported (rows, cols).
     pub size: (u16, u16),
 }
@@ -83,11 +81,6 @@ pub fn events(
     } else {
         (h.rows, h.cols)
     };
-    if h.lost > track.lost_seen {
-        let lost = h.lost - track.lost_seen;
-        track.lost_seen = h.lost;
-        push(Terminal::mark(TtyKind::Lost, rows, cols, lost));
-    }
     if (rows, cols) != track.size {
         track.size = (rows, cols);
         push(Terminal::mark(TtyKind::Resize, rows, cols, 0));
@@ -143,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn a_loss_is_marked_where_the_count_grew_and_a_resize_where_the_size_changed() {
+    fn a_resize_is_marked_where_the_size_changed() {
         let info = Arc::new(SessionInfo::new(SessionId(1)));
         let mut track = Track::default();
         let mut out = Vec::new();
@@ -175,10 +168,10 @@ mod tests {
             &info,
             &mut out,
         );
-        // A mark the agent made for a loss no record followed: no size.
+        // No size known (a client without a terminal): no resize.
         events(
             &mut track,
-            rec(TTY_OUTPUT, 0, (0, 0), 700, b""),
+            rec(TTY_OUTPUT, 0, (0, 0), 700, b"y"),
             5,
             &info,
             &mut out,
@@ -188,12 +181,11 @@ mod tests {
             [
                 (TtyKind::Resize, 0, (24, 80)),
                 (TtyKind::Output, 2, (24, 80)),
-                (TtyKind::Lost, 500, (24, 80)),
                 (TtyKind::Output, 1, (24, 80)),
                 (TtyKind::Resize, 0, (30, 100)),
                 (TtyKind::Input, 3, (30, 100)),
                 (TtyKind::Withheld, 9, (30, 100)),
-                (TtyKind::Lost, 200, (30, 100)),
+                (TtyKind::Output, 1, (30, 100)),
             ]
         );
     }

@@ -1,8 +1,10 @@
 //! The live screens of recorded terminals, for the operators' view: each
 //! recorded session's output is fed to a terminal emulator (vt100) at the
 //! recorded window size, so `top` can show what the session shows now.
-//! Memory is one screen per open recorded session, of a bounded size.
-use std::collections::HashMap;
+//! Memory is one screen per open recorded session, of a bounded size. The
+//! output is the session user's to craft: should the emulator ever panic
+//! on it, that screen is dropped (and said so), never the agent.
+use std::{collections::HashMap, num::NonZeroU16, panic::AssertUnwindSafe};
 
 use serde::{Deserialize, Serialize};
 
@@ -28,10 +30,17 @@ pub struct Screen {
 #[derive(Default)]
 pub struct Screens {
     by_session: HashMap<SessionId, vt100::Parser>,
+    /// Sessions whose output the emulator failed on: no screen until they end.
+    broken: std::collections::HashSet<SessionId>,
 }
 
-fn clamp(rows: u16, cols: u16) -> (u16, u16) {
-    (rows.clamp(1, MAX_ROWS), cols.clamp(1, MAX_COLS))
+/// The recorded size, bounded; an unknown one (0, a client without a
+/// terminal) as the usual 24 × 80.
+fn clamp(rows: u16, cols: u16) -> (NonZeroU16, NonZeroU16) {
+    let fit = |v: u16, default: u16, max: u16| {
+        NonZeroU16::new(if v == 0 { default } else { v.min(max) }).unwrap_or(NonZeroU16::MIN)
+    };
+    (fit(rows, 24, MAX_ROWS), fit(cols, 80, MAX_COLS))
 }
 
 impl Screens {
@@ -41,19 +50,28 @@ impl Screens {
             Body::SessionTty(t) => t,
             Body::SessionEnd(_) => {
                 self.by_session.remove(&s.id);
+                self.broken.remove(&s.id);
                 return;
             }
             _ => return,
         };
+        if self.broken.contains(&s.id) {
+            return;
+        }
         let (rows, cols) = clamp(t.rows, t.cols);
         let p = self
             .by_session
             .entry(s.id)
             .or_insert_with(|| vt100::Parser::new(rows, cols, 0));
-        match t.kind {
+        let fed = std::panic::catch_unwind(AssertUnwindSafe(|| match t.kind {
             TtyKind::Resize => p.screen_mut().set_size(rows, cols),
             TtyKind::Output => p.process(t.bytes()),
             TtyKind::Input | TtyKind::Lost | TtyKind::Withheld => {}
+        }));
+        if fed.is_err() {
+            eprintln!("ssh-trace: the terminal emulator failed on session {}'s output: its live screen is dropped", s.id);
+            self.by_session.remove(&s.id);
+            self.broken.insert(s.id);
         }
     }
 
@@ -62,10 +80,10 @@ impl Screens {
         let (rows, cols) = s.size();
         Some(Screen {
             session: id.to_string(),
-            rows,
-            cols,
+            rows: rows.get(),
+            cols: cols.get(),
             text: s.contents(),
-            formatted: String::from_utf8_lossy(&s.state_formatted()).into_owned(),
+            formatted: s.state_formatted(),
         })
     }
 

@@ -1,5 +1,6 @@
 //! `ssh-trace top`: open sessions by traffic, refreshed every second from
 //! the agent's session socket.
+mod screen;
 pub mod state;
 #[cfg(test)]
 mod tests;

@@ -89,11 +89,8 @@ fn screen(f: &mut Frame, s: &TopState, area: ratatui::layout::Rect) {
     match &s.screen {
         Some(Ok(sc)) => {
             let title = format!(" screen of {id} ({}x{}) ", sc.cols, sc.rows);
-            let mut p = vt100::Parser::new(sc.rows, sc.cols, 0);
-            p.process(sc.formatted.as_bytes());
-            let term = tui_term::widget::PseudoTerminal::new(p.screen())
-                .block(Block::bordered().title(title));
-            f.render_widget(term, area);
+            let block = Block::bordered().title(title);
+            f.render_widget(Paragraph::new(super::screen::lines(sc)).block(block), area);
         }
         other => {
             let msg = match other {
