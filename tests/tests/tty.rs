@@ -50,7 +50,12 @@ fn port_of(t: &Tmux) -> u16 {
         .wait_screen(|s| s.lines().any(|l| l.starts_with("port=")))
         .unwrap();
     let line = s.lines().find(|l| l.starts_with("port=")).unwrap();
-    line[5..].split_whitespace().next().unwrap().parse().unwrap()
+    line[5..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn bin() -> String {
@@ -92,8 +97,10 @@ fn asciinema_cat(cast: &std::path::Path) -> String {
         rc.display()
     );
     let _t = Tmux::start("tty-cat", 80, 24, &cmd);
-    let code = wait_until(Duration::from_secs(30), || std::fs::read_to_string(&rc).ok())
-        .expect("asciinema cat ends");
+    let code = wait_until(Duration::from_secs(30), || {
+        std::fs::read_to_string(&rc).ok()
+    })
+    .expect("asciinema cat ends");
     let printed = std::fs::read_to_string(&out).unwrap();
     assert_eq!(code.trim(), "0", "asciinema cat: {printed}");
     printed
@@ -122,7 +129,9 @@ fn a_replayed_terminal_shows_the_live_screen() {
     ] {
         live.type_line(line);
     }
-    let want = live.settled(|s| s.contains("logout")).expect("the session ends");
+    let want = live
+        .settled(|s| s.contains("logout"))
+        .expect("the session ends");
     assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
     let events = tracer.stop().unwrap();
     let id = session_of(&events, port);
@@ -131,19 +140,35 @@ fn a_replayed_terminal_shows_the_live_screen() {
         "terminal data never goes to standard output"
     );
 
-    let cmd = format!("{} replay -r {} --tty {id}; sleep 600", bin(), cap.display());
+    let cmd = format!(
+        "{} replay -r {} --tty {id}; sleep 600",
+        bin(),
+        cap.display()
+    );
     let replay = Tmux::start("tty-replay", 80, 24, &cmd);
     let got = replay.settled(|s| s.contains("logout")).unwrap();
     assert_eq!(got, want, "replay --tty shows the live screen");
 
     let cast = world().dir.join("tty_screen.cast");
     export(&cap, &id, &cast, &[]);
-    let play = Tmux::start("tty-play", 80, 24, &format!("asciinema play {}; sleep 600", cast.display()));
+    let play = Tmux::start(
+        "tty-play",
+        80,
+        24,
+        &format!("asciinema play {}; sleep 600", cast.display()),
+    );
     let got = play.settled(|s| s.contains("logout")).unwrap();
     assert_eq!(got, want, "asciinema play shows the live screen");
     let printed = asciinema_cat(&cast);
-    assert_eq!(printed, cast_text(&cast, "o"), "asciinema cat prints every output event");
-    assert!(printed.contains("\x1b[1;31mred\x1b[0m") && printed.contains("done-42"), "{printed:?}");
+    assert_eq!(
+        printed,
+        cast_text(&cast, "o"),
+        "asciinema cat prints every output event"
+    );
+    assert!(
+        printed.contains("\x1b[1;31mred\x1b[0m") && printed.contains("done-42"),
+        "{printed:?}"
+    );
 }
 
 /// The asciicast's events in order: (code, text).
@@ -152,7 +177,12 @@ fn cast_events(cast: &std::path::Path) -> Vec<(String, String)> {
     text.lines()
         .skip(1)
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .map(|e| (e[1].as_str().unwrap().to_owned(), e[2].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e[1].as_str().unwrap().to_owned(),
+                e[2].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -167,12 +197,16 @@ fn a_window_resize_is_replayed() {
     let live = Tmux::start("tty-resize", 80, 24, &client(&sshd, TEST_USER));
     let port = port_of(&live);
     live.type_line("echo before; stty size");
-    live.wait_screen(|s| s.contains("24 80")).expect("80x24 first");
+    live.wait_screen(|s| s.contains("24 80"))
+        .expect("80x24 first");
     live.resize(100, 30);
     live.type_line("stty size; printf '%*s\\n' \"$(tput cols)\" '' | tr ' ' =");
-    live.wait_screen(|s| s.contains("30 100")).expect("the session sees 100x30");
+    live.wait_screen(|s| s.contains("30 100"))
+        .expect("the session sees 100x30");
     live.type_line("exit");
-    let want = live.settled(|s| s.contains("logout")).expect("the session ends");
+    let want = live
+        .settled(|s| s.contains("logout"))
+        .expect("the session ends");
     assert!(want.contains(&"=".repeat(100)), "{want}");
     assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
     let events = tracer.stop().unwrap();
@@ -180,19 +214,37 @@ fn a_window_resize_is_replayed() {
 
     let cast = world().dir.join("tty_resize.cast");
     export(&cap, &id, &cast, &[]);
-    let header: Value =
-        serde_json::from_str(std::fs::read_to_string(&cast).unwrap().lines().next().unwrap())
-            .unwrap();
-    assert_eq!((header["width"].clone(), header["height"].clone()), (80.into(), 24.into()));
+    let header: Value = serde_json::from_str(
+        std::fs::read_to_string(&cast)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (header["width"].clone(), header["height"].clone()),
+        (80.into(), 24.into())
+    );
     let ev = cast_events(&cast);
     let at = |pred: &dyn Fn(&(String, String)) -> bool| ev.iter().position(pred).unwrap();
     let resize = at(&|e| e.0 == "r");
     assert_eq!(ev[resize].1, "100x30");
-    assert!(at(&|e| e.1.contains("24 80")) < resize, "the resize comes after 80x24 output");
-    assert!(resize < at(&|e| e.1.contains("30 100")), "and before what it changed");
+    assert!(
+        at(&|e| e.1.contains("24 80")) < resize,
+        "the resize comes after 80x24 output"
+    );
+    assert!(
+        resize < at(&|e| e.1.contains("30 100")),
+        "and before what it changed"
+    );
 
     // Replayed where the window ended: the same screen, 100 wide.
-    let cmd = format!("{} replay -r {} --tty {id}; sleep 600", bin(), cap.display());
+    let cmd = format!(
+        "{} replay -r {} --tty {id}; sleep 600",
+        bin(),
+        cap.display()
+    );
     let replay = Tmux::start("tty-resize-replay", 100, 30, &cmd);
     let got = replay.settled(|s| s.contains("logout")).unwrap();
     assert_eq!(got, want, "replay --tty after the resize");
@@ -212,7 +264,13 @@ const SUDO_TARGET: &str = "sshtrace-tty";
 
 fn sudo_target(password: &str) {
     let run = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
-    if !Command::new("id").arg(SUDO_TARGET).output().unwrap().status.success() {
+    if !Command::new("id")
+        .arg(SUDO_TARGET)
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
         run(Command::new("useradd").args(["-M", "-s", "/usr/sbin/nologin", SUDO_TARGET]));
     }
     let mut chpasswd = Command::new("chpasswd")
@@ -254,7 +312,8 @@ fn a_sudo_password_is_absent_from_the_input_recording() {
         .unwrap_or_else(|| panic!("the password was taken:\n{}", live.screen()));
     live.type_line("echo typed-after");
     live.type_line("exit");
-    live.settled(|s| s.contains("logout")).expect("the session ends");
+    live.settled(|s| s.contains("logout"))
+        .expect("the session ends");
     assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
     let events = tracer.stop().unwrap();
     let id = session_of(&events, port);
@@ -262,15 +321,27 @@ fn a_sudo_password_is_absent_from_the_input_recording() {
     let cast = world().dir.join("tty_sudo.cast");
     export(&cap, &id, &cast, &["--input"]);
     let typed = cast_text(&cast, "i");
-    assert!(typed.contains(&format!("sudo -k; sudo -u {SUDO_TARGET} id -un\r")), "{typed:?}");
+    assert!(
+        typed.contains(&format!("sudo -k; sudo -u {SUDO_TARGET} id -un\r")),
+        "{typed:?}"
+    );
     assert!(typed.contains("echo typed-after\r"), "{typed:?}");
     let whole = std::fs::read_to_string(&cast).unwrap();
-    assert!(!whole.contains(&password), "the password is in the recording");
+    assert!(
+        !whole.contains(&password),
+        "the password is in the recording"
+    );
     // What was withheld: the password and its Enter, counted, not kept.
     let withheld: u64 = cast_events(&cast)
         .iter()
         .filter(|(code, text)| code == "m" && text.contains("echo off"))
-        .map(|(_, text)| text.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+        .map(|(_, text)| {
+            text.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
         .sum();
     assert_eq!(withheld, password.len() as u64 + 1, "{whole}");
 }
@@ -289,7 +360,12 @@ fn recorded_and_lost(cast: &std::path::Path) -> (u64, u64) {
         match code.as_str() {
             "o" => out += text.len() as u64,
             "m" if text.contains("not recorded") => {
-                lost += text.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap()
+                lost += text
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
             }
             _ => {}
         }
@@ -334,8 +410,15 @@ fn a_terminal_flood_is_bounded_and_its_loss_counted_and_marked() {
         .expect("the client port");
     assert!(shown > text.len() as u64, "the pty's CRs are shown too");
     if !tracer.wait_for(Duration::from_secs(30), ended(port)) {
-        let names: Vec<String> = tracer.events().iter().map(|e| format!("{} {}", event_name(e), e["session"]["source"])).collect();
-        panic!("no end for {port} (took {took:?}, {shown} shown): {names:?} {}", tracer.stderr.lock().unwrap());
+        let names: Vec<String> = tracer
+            .events()
+            .iter()
+            .map(|e| format!("{} {}", event_name(e), e["session"]["source"]))
+            .collect();
+        panic!(
+            "no end for {port} (took {took:?}, {shown} shown): {names:?} {}",
+            tracer.stderr.lock().unwrap()
+        );
     }
     // The last loss is reported within a second.
     std::thread::sleep(Duration::from_millis(1500));
@@ -344,9 +427,16 @@ fn a_terminal_flood_is_bounded_and_its_loss_counted_and_marked() {
     let cast = world().dir.join("tty_flood.cast");
     export(&cap, &id, &cast, &[]);
     let (recorded, lost) = recorded_and_lost(&cast);
-    assert_eq!(recorded + lost, shown, "every byte the terminal showed is recorded or counted lost");
+    assert_eq!(
+        recorded + lost,
+        shown,
+        "every byte the terminal showed is recorded or counted lost"
+    );
     let bound = burst + rate * (took.as_secs() + 2);
-    assert!(recorded <= bound, "{recorded} bytes recorded in {took:?}: over the rate limit");
+    assert!(
+        recorded <= bound,
+        "{recorded} bytes recorded in {took:?}: over the rate limit"
+    );
     assert!(lost > 90_000_000, "{lost}");
     let reported: u64 = of_kind(&events, "agent.loss")
         .iter()
@@ -355,4 +445,204 @@ fn a_terminal_flood_is_bounded_and_its_loss_counted_and_marked() {
     assert_eq!(reported, lost, "agent.loss counts what the recording marks");
     let stop = one(&events, "agent.stop");
     assert_eq!(stop["totals"]["lost"]["tty_bytes"].as_u64(), Some(lost));
+}
+
+/// Terminal programs process `pid` holds attached: its BPF link file
+/// descriptors (fdinfo names the program) whose program is a tty_* one.
+fn tty_links(pid: u32) -> usize {
+    let out = Command::new("bpftool")
+        .args(["prog", "show", "-j"])
+        .output()
+        .expect("bpftool (cargo xtask setup installs it)");
+    let progs: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let tty: Vec<u64> = progs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with("tty_")))
+        .filter_map(|p| p["id"].as_u64())
+        .collect();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap();
+    fds.flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .filter(|info| info.contains("link_id:"))
+        .filter_map(|info| {
+            let line = info.lines().find(|l| l.starts_with("prog_id:"))?;
+            line[8..].trim().parse::<u64>().ok()
+        })
+        .filter(|id| tty.contains(id))
+        .count()
+}
+
+#[test]
+fn terminal_programs_are_attached_only_while_a_session_is_open() {
+    if !root_or_skip("terminal_programs_are_attached_only_while_a_session_is_open") {
+        return;
+    }
+    let sshd = Sshd::start("tty_attach").unwrap();
+    let cap = cap_file("tty_attach");
+    let tracer = recorder(&sshd, &cap, &["--tty"]);
+    // Other agents of this test binary may have sessions: count our own.
+    assert_eq!(tty_links(tracer.pid()), 0, "no session: nothing attached");
+    let live = Tmux::start("tty-attach", 80, 24, &client(&sshd, TEST_USER));
+    let port = port_of(&live);
+    let attached = wait_until(Duration::from_secs(15), || {
+        Some(tty_links(tracer.pid())).filter(|&n| n > 0)
+    });
+    assert_eq!(
+        attached,
+        Some(2),
+        "read enter and exit, while the session is open"
+    );
+    live.type_line("exit");
+    assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
+    let gone = wait_until(Duration::from_secs(15), || {
+        Some(tty_links(tracer.pid())).filter(|&n| n == 0)
+    });
+    assert_eq!(gone, Some(0), "detached when the last session ended");
+    tracer.stop().unwrap();
+}
+
+/// The agent's live screen of session `id` (the session socket's `screen`).
+fn socket_screen(sock: &std::path::Path, id: &str) -> Value {
+    use std::io::{BufRead, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    writeln!(s, "screen {id}").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(s).read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap()
+}
+
+/// Screen text without trailing blanks and blank last rows.
+fn trimmed(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().map(str::trim_end).collect();
+    let n = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |i| i + 1);
+    lines[..n].join("\n")
+}
+
+#[test]
+fn top_shows_a_recorded_sessions_live_screen() {
+    if !root_or_skip("top_shows_a_recorded_sessions_live_screen") {
+        return;
+    }
+    let sshd = Sshd::start("tty_top").unwrap();
+    let sock = world().dir.join("tty_top.sock");
+    let filter = format!("destination.port = {}", sshd.port);
+    let args = [
+        "--filter",
+        &filter,
+        "--sessions-socket",
+        sock.to_str().unwrap(),
+        "--tty",
+    ];
+    let tracer = Tracer::start(&args).unwrap();
+    let live = Tmux::start("tty-top-live", 80, 24, &client(&sshd, TEST_USER));
+    let port = port_of(&live);
+    live.type_line(r"printf 'top sees \033[7mthis\033[0m\n'; seq 1 4");
+    live.wait_screen(|s| s.contains("\n4\n")).expect("output");
+    let id = wait_until(Duration::from_secs(15), || {
+        tracer
+            .events()
+            .iter()
+            .find(|e| e["session"]["source"]["port"] == port)
+            .map(|e| e["session"]["id"].as_str().unwrap().to_owned())
+    })
+    .unwrap();
+    // The agent's copy of the screen is the live one (once caught up).
+    let want = trimmed(
+        &live
+            .settled(|s| s.contains("\n4\n"))
+            .map(|_| live.screen())
+            .unwrap(),
+    );
+    let got = wait_until(Duration::from_secs(15), || {
+        let s = socket_screen(&sock, &id);
+        Some(s).filter(|s| trimmed(s["text"].as_str().unwrap_or("")) == want)
+    });
+    assert!(
+        got.is_some(),
+        "agent's screen {:?} != live {want:?}",
+        socket_screen(&sock, &id)
+    );
+    // After a resize too.
+    live.resize(100, 30);
+    live.type_line("stty size");
+    live.wait_screen(|s| s.contains("30 100")).unwrap();
+    let want = trimmed(
+        &live
+            .settled(|s| s.contains("30 100"))
+            .map(|_| live.screen())
+            .unwrap(),
+    );
+    let got = wait_until(Duration::from_secs(15), || {
+        let s = socket_screen(&sock, &id);
+        Some(s).filter(|s| s["cols"] == 100 && trimmed(s["text"].as_str().unwrap_or("")) == want)
+    });
+    assert!(
+        got.is_some(),
+        "after the resize: {:?} != {want:?}",
+        socket_screen(&sock, &id)
+    );
+
+    let top = format!("{} top --socket {}", bin(), sock.display());
+    let t = Tmux::start("tty-top", 140, 50, &top);
+    t.wait_screen(|s| s.contains(&format!("127.0.0.1:{port}")))
+        .expect("the session row");
+    t.cmd(&["send-keys", "-t", &t.0, "s"]);
+    let shown = t
+        .wait_screen(|s| {
+            s.contains("screen of") && s.contains("top sees this") && s.contains("30 100")
+        })
+        .unwrap_or_else(|| panic!("no live screen in top:\n{}", t.screen()));
+    for line in want.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            shown.contains(line),
+            "top's screen lacks {line:?}:\n{shown}"
+        );
+    }
+    live.type_line("exit");
+    assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
+    tracer.stop().unwrap();
+}
+
+#[test]
+fn only_the_selected_users_terminals_are_recorded() {
+    if !root_or_skip("only_the_selected_users_terminals_are_recorded") {
+        return;
+    }
+    let sshd = Sshd::start("tty_select").unwrap();
+    let session = |cap: &std::path::Path, who: &[&str]| {
+        let mut args = vec!["--tty"];
+        args.extend_from_slice(who);
+        let tracer = recorder(&sshd, cap, &args);
+        let out = ssh(
+            &sshd,
+            &["-tt"],
+            "echo $SSH_CONNECTION; echo selected-or-not",
+        )
+        .unwrap();
+        let port = out.client_port.unwrap();
+        assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
+        let id = session_of(&tracer.stop().unwrap(), port);
+        Command::new(agent_bin())
+            .args(["export", "asciicast", &id, "-r"])
+            .arg(cap)
+            .output()
+            .unwrap()
+    };
+    let not = session(&cap_file("tty_select_not"), &["--tty-user", "root"]);
+    assert!(
+        !not.status.success(),
+        "root's only: nothing of the test user's"
+    );
+    assert!(
+        String::from_utf8_lossy(&not.stderr).contains("no terminal recording"),
+        "{not:?}"
+    );
+    let group = session(&cap_file("tty_select_group"), &["--tty-group", TEST_USER]);
+    assert!(group.status.success(), "{group:?}");
+    assert!(String::from_utf8_lossy(&group.stdout).contains("selected-or-not"));
 }

@@ -99,7 +99,10 @@ impl<K: Kernel> Run<K> {
             }
             self.table.handle(rec, events);
             for ev in events.drain(..) {
-                let last = self.tty.as_mut().and_then(|t| t.observe(&ev, &mut self.kernel));
+                let last = self
+                    .tty
+                    .as_mut()
+                    .and_then(|t| t.observe(&ev, &mut self.kernel));
                 if let Some(mark) = last {
                     self.pipeline.push(mark)?;
                 }

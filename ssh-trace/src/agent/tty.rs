@@ -66,7 +66,12 @@ impl TtyControl {
 
     /// Before the session model takes a terminal record: a loss mark when
     /// its running count grew.
-    pub fn before_record(&mut self, rec: &KernelEvent, table: &mut SessionTable, out: &mut Vec<Event>) {
+    pub fn before_record(
+        &mut self,
+        rec: &KernelEvent,
+        table: &mut SessionTable,
+        out: &mut Vec<Event>,
+    ) {
         let KernelEvent::Tty(t) = rec else { return };
         let (key, time) = (t.head.hdr.session, table.wall_ns(t.head.hdr.ktime_ns));
         if !table.tty_recorded(key, time) {

@@ -18,7 +18,9 @@ fn colour(c: vt100::Color) -> Color {
 }
 
 fn style(c: &vt100::Cell) -> Style {
-    let mut s = Style::default().fg(colour(c.fgcolor())).bg(colour(c.bgcolor()));
+    let mut s = Style::default()
+        .fg(colour(c.fgcolor()))
+        .bg(colour(c.bgcolor()));
     for (on, m) in [
         (c.bold(), Modifier::BOLD),
         (c.dim(), Modifier::DIM),
@@ -52,7 +54,8 @@ pub fn lines(sc: &Screen) -> Vec<Line<'static>> {
                     spans.push(Span::styled(std::mem::take(&mut run.0), run.1));
                 }
                 run.1 = st;
-                run.0.push_str(if c.has_contents() { c.contents() } else { " " });
+                run.0
+                    .push_str(if c.has_contents() { c.contents() } else { " " });
             }
             spans.push(Span::styled(run.0, run.1));
             Line::from(spans)
