@@ -14,6 +14,7 @@ mod measure;
 mod operators;
 mod sinks;
 mod tools;
+mod tty;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,9 @@ pub enum What {
     Operators(operators::Args),
     /// Allocations per exec event on the `tail --json` path, and its rate.
     Alloc(alloc::Args),
+    /// Terminal recording: pty throughput and non-SSH reads/writes with it
+    /// off, output on, input on; the agent's CPU under a flood.
+    Tty(tty::Args),
 }
 
 pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
@@ -48,6 +52,7 @@ pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
         Some(What::Sinks(a)) => sinks::run(a),
         Some(What::Operators(a)) => operators::run(a),
         Some(What::Alloc(a)) => alloc::run(a),
+        Some(What::Tty(a)) => tty::run(bin, a),
     }
 }
 
