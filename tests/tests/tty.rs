@@ -646,3 +646,107 @@ fn only_the_selected_users_terminals_are_recorded() {
     assert!(group.status.success(), "{group:?}");
     assert!(String::from_utf8_lossy(&group.stdout).contains("selected-or-not"));
 }
+
+/// `ssh-trace agent --config` with [tty] and [capture]: the recording is in
+/// the capture file and in the sink that asked for it (`tty = true`), never
+/// in the one that did not.
+#[test]
+fn agent_mode_records_terminals_only_for_the_sinks_that_ask() {
+    if !root_or_skip("agent_mode_records_terminals_only_for_the_sinks_that_ask") {
+        return;
+    }
+    let sshd = Sshd::start("tty_agent").unwrap();
+    let dir = world().dir.join("tty_agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (with, without, cap) = (
+        dir.join("with.json"),
+        dir.join("without.json"),
+        dir.join("all.cap"),
+    );
+    for f in [&with, &without, &cap] {
+        let _ = std::fs::remove_file(f);
+    }
+    let filter = format!("destination.port = {}", sshd.port);
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\nsessions_socket = \"{}\"\n[tty]\ninput = true\n[capture]\npath = \"{}\"\n\
+             [[sink]]\nname = \"with\"\ntype = \"file\"\npath = \"{}\"\nfilter = \"{filter}\"\ntty = true\n\
+             [[sink]]\nname = \"without\"\ntype = \"file\"\npath = \"{}\"\nfilter = \"{filter}\"\n",
+            dir.join("s.sock").display(),
+            cap.display(),
+            with.display(),
+            without.display()
+        ),
+    )
+    .unwrap();
+    let mut agent = Command::new(agent_bin())
+        .args(["agent", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = |p: &std::path::Path| -> Vec<Value> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    wait_until(Duration::from_secs(30), || {
+        lines(&without)
+            .iter()
+            .any(|e| event_name(e) == "agent.start")
+            .then_some(())
+    })
+    .expect("the agent starts");
+    let run = ssh(
+        &sshd,
+        &["-tt"],
+        "echo $SSH_CONNECTION; echo agent-mode-screen",
+    )
+    .unwrap();
+    let port = run.client_port.unwrap();
+    wait_until(Duration::from_secs(30), || {
+        lines(&without).iter().any(ended(port)).then_some(())
+    })
+    .expect("the session ends");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) };
+    assert!(agent.wait().unwrap().success());
+
+    let tty_of = |p: &std::path::Path| -> Vec<Value> {
+        let all = lines(p);
+        session_events(&all, port)
+            .into_iter()
+            .filter(|e| event_name(e) == "session.tty")
+            .collect()
+    };
+    let sent = tty_of(&with);
+    assert!(
+        sent.iter().any(|e| e["tty"]["type"] == "output"
+            && e["tty"]["data"]
+                .as_str()
+                .is_some_and(|d| d.contains("agent-mode-screen"))),
+        "{sent:?}"
+    );
+    assert!(
+        tty_of(&without).is_empty(),
+        "a sink that did not ask gets no terminal data"
+    );
+    let id = session_of(&lines(&without), port);
+    let cast = dir.join("all.cast");
+    export(&cap, &id, &cast, &[]);
+    assert!(cast_text(&cast, "o").contains("agent-mode-screen"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&cap).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&cast).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}

@@ -80,10 +80,10 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
             .privsep_users
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
         formatter: None,
-        capture: None,
+        capture: cfg.capture,
         filter: None,
         queued: Queued::new(workers, cfg.drain_timeout),
-        tty: None,
+        tty: cfg.tty,
         operators: cfg.operators,
     })
 }
