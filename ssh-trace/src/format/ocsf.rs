@@ -177,13 +177,14 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             let (loss, total) = (&l.loss, &l.total);
             d.put("app.name", "ssh-trace");
             d.put("app.vendor_name", "ssh-trace");
-            d.put(
-                "message",
-                format!(
-                    "{} records lost since the previous agent.loss",
-                    loss.total()
-                ),
+            let mut message = format!(
+                "{} records lost since the previous agent.loss",
+                loss.total() - loss.tty_bytes
             );
+            if loss.tty_bytes > 0 {
+                message.push_str(&format!(", {} terminal bytes not recorded", loss.tty_bytes));
+            }
+            d.put("message", message);
             d.put_loss("unmapped.loss", loss);
             d.put_loss("unmapped.total", total);
             status(d, false);
