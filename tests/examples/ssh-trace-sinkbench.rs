@@ -163,6 +163,7 @@ fn main() -> Result<()> {
         filter: None,
         limits: Limits::default(),
         kind,
+        tty: false,
     };
     let worker = build::start(spec, "bench-host")?;
     let batches = batches(total);
