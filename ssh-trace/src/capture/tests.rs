@@ -385,3 +385,83 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// `sample(n)` with a terminal record after every event of a session.
+fn with_terminals(n: u32) -> (Vec<Event>, Vec<Event>) {
+    let mut all = Vec::new();
+    let mut tty = Vec::new();
+    for ev in sample(n) {
+        let t = ev.session.clone().map(|s| {
+            let data = format!("\x1b[1m{}\x1b[0m\r\n\u{e9}", ev.time_ns).into_bytes();
+            let mut bytes = data;
+            bytes.push(0xff);
+            Event::new(
+                ev.time_ns,
+                Some(s),
+                Body::SessionTty(Terminal::data(TtyKind::Output, 24, 80, bytes)),
+            )
+        });
+        all.push(ev);
+        if let Some(t) = t {
+            tty.push(t.clone());
+            all.push(t);
+        }
+    }
+    let lost = Terminal::mark(TtyKind::Lost, 24, 80, 4096);
+    let mark = Event::new(9, Some(session(1)), Body::SessionTty(lost));
+    tty.push(mark.clone());
+    all.push(mark);
+    (all, tty)
+}
+
+#[test]
+fn terminal_records_are_in_blocks_of_their_own_that_event_readers_skip() {
+    let d = dir();
+    let (with, without) = (d.join("tty.cap"), d.join("plain.cap"));
+    let (all, tty) = with_terminals(30_000);
+    write_all(&with, &all, Rotation::default());
+    let plain: Vec<Event> = all.iter().filter(|e| !e.spec().bulk).cloned().collect();
+    write_all(&without, &plain, Rotation::default());
+    let bytes = std::fs::read(&with).unwrap();
+    let tty_blocks = bytes
+        .windows(4)
+        .filter(|w| *w == file::TTY_BLOCK_MAGIC)
+        .count();
+    assert!(tty_blocks >= 2, "{tty_blocks}");
+    // Events are read as from a file without recordings.
+    let (back, warnings) = read_all(&with);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(back, read_all(&without).0);
+    assert_eq!(back, plain);
+    // Terminal records, raw bytes and all, read on their own.
+    let mut r = Reader::open(&with).unwrap().terminals();
+    let mut got = Vec::new();
+    while let Some(e) = r.next_event() {
+        got.push(e);
+    }
+    assert!(r.take_warnings().is_empty());
+    assert_eq!(got, tty);
+    let mut none = Reader::open(&without).unwrap().terminals();
+    assert!(none.next_event().is_none());
+}
+
+#[test]
+fn terminal_loss_counts_round_trip_and_old_loss_records_still_decode() {
+    let d = dir();
+    let p = d.join("loss.cap");
+    let mut events = sample(10);
+    for e in &mut events {
+        match &mut e.body {
+            Body::AgentLoss(l) => (l.loss.tty_bytes, l.total.tty_bytes) = (7, 70),
+            Body::AgentStop(s) => s.totals.lost.tty_bytes = 70,
+            _ => {}
+        }
+    }
+    write_all(&p, &events, Rotation::default());
+    assert_eq!(read_all(&p).0, events);
+    // Without terminal losses the records are as format v1 wrote them.
+    let plain = d.join("plain.cap");
+    let old = sample(10);
+    write_all(&plain, &old, Rotation::default());
+    assert_eq!(read_all(&plain).0, old);
+}
