@@ -254,6 +254,9 @@ pub const TTY_CHUNK: usize = 8192;
 /// Records per syscall at most: bytes beyond `TTY_CHUNK * TTY_CHUNKS` of
 /// one read or write are counted lost (OpenSSH and dropbear move ≤ 32 KiB).
 pub const TTY_CHUNKS: usize = 8;
+/// iovecs of one writev read at most, one record each (dropbear writes
+/// input with two: its circular buffer's halves); the rest is counted lost.
+pub const TTY_IOVECS: usize = 4;
 
 /// Terminal data of a session, taken where its server process reads or
 /// writes the pty master. On the ring buffer it is followed by `len` bytes.

@@ -169,9 +169,10 @@ pub struct TtyArgs {
     /// The master's `struct tty_struct *`.
     pub tty: u64,
     pub session: u64,
-    /// TTY_OUTPUT (read) or TTY_INPUT (write).
+    /// TTY_OUTPUT (read) or TTY_INPUT (write, writev).
     pub stream: u32,
-    pub _pad: u32,
+    /// writev: the number of iovecs at `buf`; 0: `buf` is the data.
+    pub iovcnt: u32,
 }
 
 /// `AgentState::flags`: the last agent stopped cleanly.

@@ -5,13 +5,16 @@
 //! is open (probes/tty.rs); for every process that is not a session's
 //! server they cost the bitmap check of `proc_of`.
 use aya_ebpf::{
-    helpers::{bpf_ktime_get_ns, bpf_probe_read_user_buf},
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_user, bpf_probe_read_user_buf},
     macros::{map, tracepoint},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
 use ssh_trace_common::{
-    event::{EventKind, TtyEvent, TtyRecord, TTY_CHUNK, TTY_CHUNKS, TTY_FLAG_WITHHELD, TTY_OUTPUT},
+    event::{
+        EventKind, TtyEvent, TtyRecord, TTY_CHUNK, TTY_CHUNKS, TTY_FLAG_WITHHELD, TTY_INPUT,
+        TTY_IOVECS, TTY_OUTPUT,
+    },
     maps::{
         TtyArgs, TtyConfig, TtyState, LOST_TTY, PROC_SERVER, TTY_ARGS_MAX, TTY_REC_INPUT,
         TTY_REC_OUTPUT, TTY_RING_BYTES, TTY_SESSIONS_MAX,
@@ -56,7 +59,7 @@ const BPF_RB_FORCE_WAKEUP: u64 = 2;
 
 #[tracepoint]
 pub fn tty_read_enter(ctx: TracePointContext) -> u32 {
-    enter(&ctx, TTY_OUTPUT as u32, TTY_REC_OUTPUT)
+    enter(&ctx, TTY_OUTPUT as u32, TTY_REC_OUTPUT, false)
 }
 
 #[tracepoint]
@@ -66,11 +69,7 @@ pub fn tty_read_exit(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn tty_write_enter(ctx: TracePointContext) -> u32 {
-    enter(
-        &ctx,
-        ssh_trace_common::event::TTY_INPUT as u32,
-        TTY_REC_INPUT,
-    )
+    enter(&ctx, TTY_INPUT as u32, TTY_REC_INPUT, false)
 }
 
 #[tracepoint]
@@ -78,14 +77,26 @@ pub fn tty_write_exit(ctx: TracePointContext) -> u32 {
     exit(&ctx)
 }
 
+/// writev(fd, iov, iovcnt): dropbear writes input so.
+#[tracepoint]
+pub fn tty_writev_ent(ctx: TracePointContext) -> u32 {
+    enter(&ctx, TTY_INPUT as u32, TTY_REC_INPUT, true)
+}
+
+#[tracepoint]
+pub fn tty_writev_exit(ctx: TracePointContext) -> u32 {
+    exit(&ctx)
+}
+
 fn config() -> TtyConfig {
     TTY_CONFIG.get(0).copied().unwrap_or_default()
 }
 
-/// sys_enter_read/write(fd, buf, count) by a session's server process on a
-/// pty master: remember the buffer until the syscall returns.
+/// sys_enter_read/write(fd, buf, count) or writev(fd, iov, iovcnt) by a
+/// session's server process on a pty master: remember the buffer until the
+/// syscall returns.
 #[inline(always)]
-fn enter(ctx: &TracePointContext, stream: u32, want: u32) -> u32 {
+fn enter(ctx: &TracePointContext, stream: u32, want: u32, vectored: bool) -> u32 {
     let Some(p) = proc_of(current_tgid()) else {
         return 0;
     };
@@ -105,12 +116,17 @@ fn enter(ctx: &TracePointContext, stream: u32, want: u32) -> u32 {
     let Some(tty) = master_tty(task::current_task(), fd as u32) else {
         return 0;
     };
+    let third: u64 = unsafe { ctx.read_at(tp::SYS_ENTER_ARGS + 16) }.unwrap_or(0);
     let args = TtyArgs {
         buf: unsafe { ctx.read_at(tp::SYS_ENTER_ARGS + 8) }.unwrap_or(0),
         tty,
         session: p.session,
         stream,
-        _pad: 0,
+        iovcnt: if vectored {
+            third.clamp(1, u32::MAX as u64) as u32
+        } else {
+            0
+        },
     };
     let _ = TTY_ARGS.insert(&current_tid(), &args, 0);
     0
@@ -234,21 +250,64 @@ fn record(a: &TtyArgs, n: u64) {
     }
     let max = (TTY_CHUNK * TTY_CHUNKS) as u64;
     let ok = allow(st, &cfg, n.min(max));
+    let sent = if a.iovcnt == 0 {
+        segment(rec, st, a.buf, ok)
+    } else {
+        vectored(rec, st, a, ok)
+    };
+    // Beyond the allowance (and what the iovecs read here did not hold):
+    // lost after what was sent, where the next record's count marks it.
+    count_lost_bytes(st, n - sent);
+}
+
+/// Sends `len` bytes at `src` as records of up to TTY_CHUNK; returns the
+/// bytes dealt with (sent, or lost to a full ring and counted).
+#[inline(always)]
+fn segment(rec: &mut TtyRecord, st: &mut TtyState, src: u64, len: u64) -> u64 {
+    let len = len.min((TTY_CHUNK * TTY_CHUNKS) as u64);
     let mut sent = 0u64;
     for _ in 0..TTY_CHUNKS {
-        if sent >= ok {
+        if sent >= len {
             break;
         }
-        let len = (ok - sent).min(TTY_CHUNK as u64) as usize;
-        if !chunk(rec, a.buf + sent, len) {
-            count_lost_bytes(st, len as u64);
+        let part = (len - sent).min(TTY_CHUNK as u64) as usize;
+        if !chunk(rec, src + sent, part) {
+            count_lost_bytes(st, part as u64);
         }
-        sent += len as u64;
+        sent += part as u64;
         rec.head.lost = st.lost;
     }
-    // Beyond the allowance: lost after what was sent, where the next
-    // record's count will mark it.
-    count_lost_bytes(st, n - ok);
+    sent
+}
+
+/// The first `len` bytes of a writev's iovecs: at most TTY_IOVECS of them
+/// and one record of each (typed input is small; the verifier's work for
+/// nested loops is not); the rest is counted lost by the caller.
+#[inline(always)]
+fn vectored(rec: &mut TtyRecord, st: &mut TtyState, a: &TtyArgs, len: u64) -> u64 {
+    let mut done = 0u64;
+    for i in 0..TTY_IOVECS {
+        if done >= len || i as u32 >= a.iovcnt {
+            break;
+        }
+        // struct iovec { void *iov_base; size_t iov_len; }
+        let at = a.buf + (i * 16) as u64;
+        let (Ok(base), Ok(size)) = (unsafe { bpf_probe_read_user(at as *const u64) }, unsafe {
+            bpf_probe_read_user((at + 8) as *const u64)
+        }) else {
+            break;
+        };
+        let part = size.min(len - done).min(TTY_CHUNK as u64) as usize;
+        if !chunk(rec, base, part) {
+            count_lost_bytes(st, part as u64);
+        }
+        rec.head.lost = st.lost;
+        done += part as u64;
+        if (part as u64) < size {
+            break;
+        }
+    }
+    done
 }
 
 /// Input is withheld while the terminal neither echoes nor is raw: the

@@ -750,3 +750,46 @@ fn agent_mode_records_terminals_only_for_the_sinks_that_ask() {
         0o600
     );
 }
+
+/// Output and input of every SSH server the project runs: the programs
+/// know each server's process by its lineage, not by name.
+#[test]
+fn every_server_kinds_terminal_is_recorded() {
+    if !root_or_skip("every_server_kinds_terminal_is_recorded") {
+        return;
+    }
+    for kind in Kind::ALL {
+        let server = Server::of(kind, "tty_kinds").unwrap();
+        let cap = cap_file(&format!("tty_kind_{}", kind.name()));
+        let mut args = vec!["--tty-input".to_string()];
+        args.extend(kind.agent_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let tracer = recorder(&server, &cap, &args);
+        let name = format!("tty-kind-{}", kind.name());
+        let live = Tmux::start(&name, 80, 24, &client(&server, TEST_USER));
+        let port = port_of(&live);
+        live.type_line("echo kind-$((40+2))");
+        live.wait_screen(|s| s.contains("kind-42")).expect("output");
+        live.type_line("exit");
+        if !tracer.wait_for(Duration::from_secs(15), ended(port)) {
+            let names: Vec<String> = tracer
+                .events()
+                .iter()
+                .map(|e| format!("{} {}", event_name(e), e["session"]["source"]["port"]))
+                .collect();
+            panic!(
+                "{kind:?} {port}: {names:?}\n{}\n{}",
+                live.screen(),
+                tracer.stderr.lock().unwrap()
+            );
+        }
+        let id = session_of(&tracer.stop().unwrap(), port);
+        let cast = cap.with_extension("cast");
+        export(&cap, &id, &cast, &["--input"]);
+        assert!(cast_text(&cast, "o").contains("kind-42"), "{kind:?} output");
+        assert!(
+            cast_text(&cast, "i").contains("echo kind-$((40+2))"),
+            "{kind:?} input"
+        );
+    }
+}

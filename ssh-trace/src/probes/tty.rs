@@ -25,11 +25,14 @@ use ssh_trace_common::maps::{TtyConfig, TtyState, TTY_REC_INPUT, TTY_REC_OUTPUT}
 use super::Probes;
 
 /// (program, syscall tracepoint, records input).
-const PROGRAMS: [(&str, &str, bool); 4] = [
+const PROGRAMS: [(&str, &str, bool); 6] = [
     ("tty_read_enter", "sys_enter_read", false),
     ("tty_read_exit", "sys_exit_read", false),
     ("tty_write_enter", "sys_enter_write", true),
     ("tty_write_exit", "sys_exit_write", true),
+    // dropbear writes input with writev.
+    ("tty_writev_ent", "sys_enter_writev", true),
+    ("tty_writev_exit", "sys_exit_writev", true),
 ];
 
 /// The programs' names (for the benchmark's bpf_stats).

@@ -122,13 +122,22 @@ impl SessionTable {
         self.tty = Some(Arc::new(sel));
     }
 
-    /// Whether the session's terminal is recorded (decided once).
+    /// Whether the session's terminal is recorded: decided once its user
+    /// is known (dropbear logs in after its pty exists: until then only a
+    /// selection of everyone records it).
     pub fn tty_recorded(&mut self, key: u64, time_ns: u64) -> bool {
         let Some(sel) = self.tty.clone() else {
             return false;
         };
         let s = self.session(key, time_ns);
-        *s.tty.recorded.get_or_insert_with(|| sel.selects(&s.info))
+        if let Some(decided) = s.tty.recorded {
+            return decided;
+        }
+        let yes = sel.selects(&s.info);
+        if yes || s.info.user.is_some() {
+            s.tty.recorded = Some(yes);
+        }
+        yes
     }
 
     pub fn get(&self, key: u64) -> Option<&Session> {

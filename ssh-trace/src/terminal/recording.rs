@@ -46,8 +46,9 @@ pub fn read(paths: &[PathBuf], session: &str) -> Result<Recording> {
         );
     }
     let (_, events) = pick.chosen()?;
+    // The last snapshot knows most (a login after the pty, as dropbear's).
     let session = events
-        .first()
+        .last()
         .and_then(|e| e.session.as_deref().cloned())
         .unwrap_or_else(|| SessionInfo::new(crate::event::SessionId(0)));
     Ok(Recording {
