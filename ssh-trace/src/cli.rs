@@ -384,12 +384,15 @@ pub fn run() -> Result<()> {
             read,
             out,
             window,
-            tty,
+            tty: Some(session),
             pace,
-        } => match tty {
-            Some(session) => crate::terminal::cli::replay(&read, &session, &pace),
-            None => replay::run(&read, out.formatter(), &window.selection()?),
-        },
+        } => {
+            let _ = (out, window);
+            crate::terminal::cli::replay(&read, &session, &pace)
+        }
+        Command::Replay {
+            read, out, window, ..
+        } => replay::run(&read, out.formatter(), &window.selection()?),
         Command::Export {
             what: ExportWhat::Asciicast(a),
         } => crate::terminal::cli::export(&a),

@@ -4,10 +4,27 @@
 //! in the input recording, a flood is bounded and its loss counted.
 // A binary or test target sees all of its package's dependencies.
 #![allow(unused_crate_dependencies)]
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{
+    path::PathBuf,
+    process::Command,
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::Duration,
+};
 
 use serde_json::Value;
 use ssh_trace_tests::{tmux::Tmux, *};
+
+/// The attach test needs the machine without SSH sessions of this test
+/// binary's other tests: they hold this shared, it exclusively.
+static SESSIONS: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    SESSIONS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    SESSIONS.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The interactive client: quiet (no "Connection closed" of its own), a
 /// pty forced, the login shell; the pane stays when it ends.
@@ -117,6 +134,7 @@ fn a_replayed_terminal_shows_the_live_screen() {
     if !root_or_skip("a_replayed_terminal_shows_the_live_screen") {
         return;
     }
+    let _sessions = shared();
     let sshd = Sshd::start("tty_screen").unwrap();
     let cap = cap_file("tty_screen");
     let tracer = recorder(&sshd, &cap, &["--tty"]);
@@ -191,6 +209,7 @@ fn a_window_resize_is_replayed() {
     if !root_or_skip("a_window_resize_is_replayed") {
         return;
     }
+    let _sessions = shared();
     let sshd = Sshd::start("tty_resize").unwrap();
     let cap = cap_file("tty_resize");
     let tracer = recorder(&sshd, &cap, &["--tty"]);
@@ -297,6 +316,7 @@ fn a_sudo_password_is_absent_from_the_input_recording() {
     if !root_or_skip("a_sudo_password_is_absent_from_the_input_recording") {
         return;
     }
+    let _sessions = shared();
     let password = format!("Pw{}x{}", std::process::id(), host_nanos() % 1_000_000);
     sudo_target(&password);
     let sshd = Sshd::start("tty_sudo").unwrap();
@@ -378,6 +398,7 @@ fn a_terminal_flood_is_bounded_and_its_loss_counted_and_marked() {
     if !root_or_skip("a_terminal_flood_is_bounded_and_its_loss_counted_and_marked") {
         return;
     }
+    let _sessions = shared();
     // 100 MB of text lines (ASCII: asciicast text lengths are byte counts).
     let big = world().dir.join("flood.txt");
     let line = "0123456789 the quick brown fox jumps over the lazy dog 0123456789\n";
@@ -479,10 +500,11 @@ fn terminal_programs_are_attached_only_while_a_session_is_open() {
     if !root_or_skip("terminal_programs_are_attached_only_while_a_session_is_open") {
         return;
     }
+    let _sessions = exclusive();
     let sshd = Sshd::start("tty_attach").unwrap();
     let cap = cap_file("tty_attach");
-    let tracer = recorder(&sshd, &cap, &["--tty"]);
-    // Other agents of this test binary may have sessions: count our own.
+    let tracer = recorder(&sshd, &cap, &["--tty", "--tty-detach-after", "0s"]);
+    // Other agents of this test binary may be running: count our own.
     assert_eq!(tty_links(tracer.pid()), 0, "no session: nothing attached");
     let live = Tmux::start("tty-attach", 80, 24, &client(&sshd, TEST_USER));
     let port = port_of(&live);
@@ -523,11 +545,36 @@ fn trimmed(s: &str) -> String {
     lines[..n].join("\n")
 }
 
+/// Waits until the agent's screen of `id` is the live pane's (`cols`
+/// wide) once that shows `what`; returns the screen text.
+fn agent_screen_is_live(
+    sock: &std::path::Path,
+    id: &str,
+    live: &Tmux,
+    what: &str,
+    cols: u16,
+) -> String {
+    live.settled(|s| s.contains(what))
+        .expect("the live screen settles");
+    let want = trimmed(&live.screen());
+    let got = wait_until(Duration::from_secs(15), || {
+        let s = socket_screen(sock, id);
+        Some(s).filter(|s| s["cols"] == cols && trimmed(s["text"].as_str().unwrap_or("")) == want)
+    });
+    assert!(
+        got.is_some(),
+        "agent's screen {:?} != live {want:?}",
+        socket_screen(sock, id)
+    );
+    want
+}
+
 #[test]
 fn top_shows_a_recorded_sessions_live_screen() {
     if !root_or_skip("top_shows_a_recorded_sessions_live_screen") {
         return;
     }
+    let _sessions = shared();
     let sshd = Sshd::start("tty_top").unwrap();
     let sock = world().dir.join("tty_top.sock");
     let filter = format!("destination.port = {}", sshd.port);
@@ -613,6 +660,7 @@ fn only_the_selected_users_terminals_are_recorded() {
     if !root_or_skip("only_the_selected_users_terminals_are_recorded") {
         return;
     }
+    let _sessions = shared();
     let sshd = Sshd::start("tty_select").unwrap();
     let session = |cap: &std::path::Path, who: &[&str]| {
         let mut args = vec!["--tty"];
@@ -647,6 +695,34 @@ fn only_the_selected_users_terminals_are_recorded() {
     assert!(String::from_utf8_lossy(&group.stdout).contains("selected-or-not"));
 }
 
+/// [tty] with input, a [capture] file, a file sink asking for terminal data
+/// and one not.
+fn agent_config(
+    sshd: &Sshd,
+    dir: &std::path::Path,
+    cap: &std::path::Path,
+    with: &std::path::Path,
+    without: &std::path::Path,
+) -> PathBuf {
+    let filter = format!("destination.port = {}", sshd.port);
+    let cfg = dir.join("agent.toml");
+    let sink = |name: &str, path: &std::path::Path| {
+        format!(
+            "[[sink]]\nname = \"{name}\"\ntype = \"file\"\npath = \"{}\"\nfilter = \"{filter}\"\n",
+            path.display()
+        )
+    };
+    let text = format!(
+        "[agent]\nsessions_socket = \"{}\"\n[tty]\ninput = true\n[capture]\npath = \"{}\"\n{}tty = true\n{}",
+        dir.join("s.sock").display(),
+        cap.display(),
+        sink("with", with),
+        sink("without", without),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
 /// `ssh-trace agent --config` with [tty] and [capture]: the recording is in
 /// the capture file and in the sink that asked for it (`tty = true`), never
 /// in the one that did not.
@@ -655,6 +731,7 @@ fn agent_mode_records_terminals_only_for_the_sinks_that_ask() {
     if !root_or_skip("agent_mode_records_terminals_only_for_the_sinks_that_ask") {
         return;
     }
+    let _sessions = shared();
     let sshd = Sshd::start("tty_agent").unwrap();
     let dir = world().dir.join("tty_agent");
     std::fs::create_dir_all(&dir).unwrap();
@@ -666,21 +743,7 @@ fn agent_mode_records_terminals_only_for_the_sinks_that_ask() {
     for f in [&with, &without, &cap] {
         let _ = std::fs::remove_file(f);
     }
-    let filter = format!("destination.port = {}", sshd.port);
-    let cfg = dir.join("agent.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[agent]\nsessions_socket = \"{}\"\n[tty]\ninput = true\n[capture]\npath = \"{}\"\n\
-             [[sink]]\nname = \"with\"\ntype = \"file\"\npath = \"{}\"\nfilter = \"{filter}\"\ntty = true\n\
-             [[sink]]\nname = \"without\"\ntype = \"file\"\npath = \"{}\"\nfilter = \"{filter}\"\n",
-            dir.join("s.sock").display(),
-            cap.display(),
-            with.display(),
-            without.display()
-        ),
-    )
-    .unwrap();
+    let cfg = agent_config(&sshd, &dir, &cap, &with, &without);
     let mut agent = Command::new(agent_bin())
         .args(["agent", "--config"])
         .arg(&cfg)
@@ -758,6 +821,7 @@ fn every_server_kinds_terminal_is_recorded() {
     if !root_or_skip("every_server_kinds_terminal_is_recorded") {
         return;
     }
+    let _sessions = shared();
     for kind in Kind::ALL {
         let server = Server::of(kind, "tty_kinds").unwrap();
         let cap = cap_file(&format!("tty_kind_{}", kind.name()));

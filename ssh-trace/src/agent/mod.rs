@@ -143,6 +143,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let outputs = outputs(&mut opts, &host_name, &agent, boot_id)?;
     // Sockets are bound and alert files read while privileges last.
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
+    let tty_filter = opts.filter.clone();
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
 
     let persist = opts
@@ -161,12 +162,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
     }
     let (rings, mut maps) = probes.take_maps()?;
-    // Terminal recording takes the programs to the thread that switches
-    // them (probes/tty.rs); otherwise they stay here until the end.
-    let (probes, tty_kernel) = match &opts.tty {
-        Some(t) => (None, Some(TtyKernel::start(probes, t.input, t.limits)?)),
-        None => (Some(probes), None),
-    };
+    let (probes, tty_kernel) = terminals(&opts, probes)?;
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
         .privsep_users
@@ -202,7 +198,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let tty = opts
         .tty
         .as_ref()
-        .map(|t| tty::TtyControl::new(t, boot_id, &table));
+        .map(|t| tty::TtyControl::new(t, boot_id, &table, tty_filter, &host_name));
     let run = run_loop::Run {
         pipeline,
         table,
@@ -221,6 +217,15 @@ pub async fn run(mut opts: Options) -> Result<()> {
     run.until_stopped(agent, signals()?).await?;
     drop(probes);
     Ok(())
+}
+
+/// Terminal recording takes the programs to the thread that switches them
+/// (probes/tty.rs); otherwise they stay with the caller until the end.
+fn terminals(opts: &Options, probes: Probes) -> Result<(Option<Probes>, Option<TtyKernel>)> {
+    Ok(match &opts.tty {
+        Some(t) => (None, Some(TtyKernel::start(probes, t.input, t.limits)?)),
+        None => (Some(probes), None),
+    })
 }
 
 /// Completes at SIGTERM or SIGINT.

@@ -50,6 +50,10 @@ impl<K: Kernel> Run<K> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut events = Vec::new();
+        // Sessions found open at start-up: the terminal hooks are due now.
+        if let Some(t) = &mut self.tty {
+            t.sync(&mut self.kernel);
+        }
         tokio::pin!(stop);
         loop {
             tokio::select! {

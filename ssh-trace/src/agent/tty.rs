@@ -1,7 +1,10 @@
-//! Terminal recording, agent side: the kernel programs are attached while
-//! at least one session is open and detached when the last one ends (no
-//! session: nothing runs on anyone's read() or write()); a session whose
-//! user is not selected is switched off in the kernel at login.
+//! Terminal recording, agent side: the kernel programs are attached when a
+//! session opens (about a millisecond: well before its pty exists) and
+//! detached once no session has been open for `detach_after` (no session:
+//! nothing runs on anyone's read() or write()); the wait keeps sessions
+//! that come and go from paying a detach (which takes the kernel half a
+//! second, done without the agent waiting) each. A session whose user is
+//! not selected is switched off in the kernel at login.
 //!
 //! Losses are marked here, the one place that knows them all: the running
 //! count each kernel record carries (rate limit, cap, full ring, plus what
@@ -14,6 +17,7 @@ use super::losses::Kernel;
 use crate::{
     decode::KernelEvent,
     event::{Body, Event, SessionId, SessionInfo, Terminal, TtyKind},
+    filter::Filter,
     probes::tty::Limits,
     session::{tty::Selection, SessionTable},
 };
@@ -25,7 +29,12 @@ pub struct Options {
     /// Input too (echo-off canonical input is never recorded).
     pub input: bool,
     pub limits: Limits,
+    /// Detach the programs after this long without a session.
+    pub detach_after: std::time::Duration,
 }
+
+/// How long the programs stay attached after the last session ended.
+pub const DETACH_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A recorded session's loss as marked so far, and what a mark needs.
 struct Marked {
@@ -41,22 +50,46 @@ pub struct TtyControl {
     open: HashMap<u64, Option<Marked>>,
     /// Attaching failed once: said, not retried on every session.
     failed: bool,
+    detach_after: std::time::Duration,
+    /// Since when no session is open.
+    idle_since: Option<std::time::Instant>,
+    /// The agent's filter: a session whose login it does not select is not
+    /// recorded either (its records would be dropped; its losses counted).
+    filter: Option<Filter>,
+    host: String,
+    /// Sessions found at start-up not to record (told to the kernel at the
+    /// first sync).
+    off_at_start: Vec<u64>,
 }
 
 impl TtyControl {
     /// `table`: the sessions open at start-up (found in /proc).
-    pub fn new(opts: &Options, boot_id: [u8; 16], table: &SessionTable) -> Self {
-        let open = table
-            .sessions()
-            .filter(|s| !s.ended)
-            .map(|s| (s.key, None))
-            .collect();
-        Self {
+    pub fn new(opts: &Options, boot_id: [u8; 16], table: &SessionTable, filter: Option<Filter>, host: &str) -> Self {
+        let mut me = Self {
             selection: opts.selection.clone(),
             boot_id: u128::from_be_bytes(boot_id),
-            open,
+            open: HashMap::new(),
             failed: false,
+            detach_after: opts.detach_after,
+            idle_since: None,
+            filter,
+            host: host.to_owned(),
+            off_at_start: Vec::new(),
+        };
+        for s in table.sessions().filter(|s| !s.ended) {
+            me.open.insert(s.key, None);
+            let login = Event::new(s.start_ns, Some(s.info.clone()), Body::SessionLogin);
+            if s.info.user.is_some() && !me.wanted(&login, &s.info) {
+                me.off_at_start.push(s.key);
+            }
         }
+        me
+    }
+
+    /// Whether a session that logged in (`login`) is to be recorded.
+    fn wanted(&self, login: &Event, info: &SessionInfo) -> bool {
+        self.selection.selects(info)
+            && crate::pipeline::selected(self.filter.as_ref(), login, &self.host)
     }
 
     /// The kernel key of a session id (SessionId::new's inverse).
@@ -109,7 +142,7 @@ impl TtyControl {
                 }
                 kernel.tty_forget(key);
             }
-            Body::SessionLogin if !self.selection.selects(s) => {
+            Body::SessionLogin if !self.wanted(ev, s) => {
                 self.open.entry(key).or_default();
                 if let Some(t) = kernel.tty() {
                     t.decide(key, false);
@@ -126,10 +159,21 @@ impl TtyControl {
         last
     }
 
-    /// Attached exactly while a session is open.
+    /// Attached while a session is open, and `detach_after` beyond.
     pub fn sync(&mut self, kernel: &mut dyn Kernel) {
-        let want = !self.open.is_empty();
+        let now = std::time::Instant::now();
+        let idle = match self.open.is_empty() {
+            true => *self.idle_since.get_or_insert(now),
+            false => {
+                self.idle_since = None;
+                now
+            }
+        };
+        let want = !self.open.is_empty() || now.duration_since(idle) < self.detach_after;
         let Some(t) = kernel.tty() else { return };
+        for key in self.off_at_start.drain(..) {
+            t.decide(key, false);
+        }
         if want == t.attached() || self.failed {
             return;
         }
@@ -139,8 +183,10 @@ impl TtyControl {
         }
     }
 
-    /// Marks losses no record followed (the session went quiet).
+    /// Marks losses no record followed (the session went quiet); detaches
+    /// when the time has come.
     pub fn tick(&mut self, kernel: &mut dyn Kernel, now_ns: u64, out: &mut Vec<Event>) {
+        self.sync(kernel);
         for (&key, m) in &mut self.open {
             if let Some(m) = m {
                 out.extend(mark(m, lost_now(kernel, key), now_ns));

@@ -58,6 +58,7 @@ impl RawTty {
             },
             input: self.input.unwrap_or(false),
             limits,
+            detach_after: crate::agent::tty::DETACH_AFTER,
         })
     }
 }

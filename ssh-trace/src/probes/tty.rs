@@ -84,6 +84,8 @@ pub struct TtyKernel {
     attached: bool,
     sessions: BpfHashMap<MapData, u64, TtyState>,
     switch: Option<(Sender<bool>, Receiver<Result<()>>)>,
+    /// Commands sent whose answer was not awaited (detaches).
+    unanswered: usize,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -124,6 +126,7 @@ impl TtyKernel {
             attached: false,
             sessions,
             switch: Some((to, from)),
+            unanswered: 0,
             thread: Some(thread),
         })
     }
@@ -132,16 +135,28 @@ impl TtyKernel {
         self.attached
     }
 
-    /// Attaches (`on`) or detaches the programs; waits for it to be done.
+    /// Attaches (`on`: waits until done, about a millisecond after any
+    /// detach still running) or detaches the programs (the kernel takes
+    /// half a second for it: not waited for; its result comes with the
+    /// next call).
     pub fn set(&mut self, on: bool) -> Result<()> {
         if on == self.attached {
             return Ok(());
         }
         let (to, from) = self.switch.as_ref().context("switch thread gone")?;
         to.send(on).map_err(|_| anyhow!("switch thread gone"))?;
-        from.recv().map_err(|_| anyhow!("switch thread gone"))??;
         self.attached = on;
-        Ok(())
+        self.unanswered += 1;
+        if !on {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        while self.unanswered > 0 {
+            let r = from.recv().map_err(|_| anyhow!("switch thread gone"))?;
+            self.unanswered -= 1;
+            result = result.and(r);
+        }
+        result
     }
 
     /// The agent's decision for a session: one not recorded costs its

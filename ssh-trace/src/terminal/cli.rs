@@ -43,6 +43,9 @@ pub struct RecordArgs {
     /// Bytes recorded per session at most.
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     tty_cap: ByteSize,
+    /// Detach the terminal programs after this long without a session.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = humantime::parse_duration, hide = true)]
+    tty_detach_after: Duration,
 }
 
 impl RecordArgs {
@@ -62,6 +65,7 @@ impl RecordArgs {
                 burst: self.tty_burst.as_u64(),
                 cap: self.tty_cap.as_u64(),
             },
+            detach_after: self.tty_detach_after,
         })
     }
 }
