@@ -599,40 +599,12 @@ fn top_shows_a_recorded_sessions_live_screen() {
     })
     .unwrap();
     // The agent's copy of the screen is the live one (once caught up).
-    let want = trimmed(
-        &live
-            .settled(|s| s.contains("\n4\n"))
-            .map(|_| live.screen())
-            .unwrap(),
-    );
-    let got = wait_until(Duration::from_secs(15), || {
-        let s = socket_screen(&sock, &id);
-        Some(s).filter(|s| trimmed(s["text"].as_str().unwrap_or("")) == want)
-    });
-    assert!(
-        got.is_some(),
-        "agent's screen {:?} != live {want:?}",
-        socket_screen(&sock, &id)
-    );
+    agent_screen_is_live(&sock, &id, &live, "\n4\n", 80);
     // After a resize too.
     live.resize(100, 30);
     live.type_line("stty size");
     live.wait_screen(|s| s.contains("30 100")).unwrap();
-    let want = trimmed(
-        &live
-            .settled(|s| s.contains("30 100"))
-            .map(|_| live.screen())
-            .unwrap(),
-    );
-    let got = wait_until(Duration::from_secs(15), || {
-        let s = socket_screen(&sock, &id);
-        Some(s).filter(|s| s["cols"] == 100 && trimmed(s["text"].as_str().unwrap_or("")) == want)
-    });
-    assert!(
-        got.is_some(),
-        "after the resize: {:?} != {want:?}",
-        socket_screen(&sock, &id)
-    );
+    let want = agent_screen_is_live(&sock, &id, &live, "30 100", 100);
 
     let top = format!("{} top --socket {}", bin(), sock.display());
     let t = Tmux::start("tty-top", 140, 50, &top);

@@ -64,7 +64,13 @@ pub struct TtyControl {
 
 impl TtyControl {
     /// `table`: the sessions open at start-up (found in /proc).
-    pub fn new(opts: &Options, boot_id: [u8; 16], table: &SessionTable, filter: Option<Filter>, host: &str) -> Self {
+    pub fn new(
+        opts: &Options,
+        boot_id: [u8; 16],
+        table: &SessionTable,
+        filter: Option<Filter>,
+        host: &str,
+    ) -> Self {
         let mut me = Self {
             selection: opts.selection.clone(),
             boot_id: u128::from_be_bytes(boot_id),
