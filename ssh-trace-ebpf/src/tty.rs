@@ -150,6 +150,11 @@ fn master_tty(cur: u64, fd: u32) -> Option<u64> {
 
 #[inline(always)]
 fn exit(ctx: &TracePointContext) -> u32 {
+    // The bitmap first: every other process's syscall stops here, without
+    // the hash lookup.
+    if proc_of(current_tgid()).is_none() {
+        return 0;
+    }
     let tid = current_tid();
     let Some(a) = (unsafe { TTY_ARGS.get(&tid).copied() }) else {
         return 0;

@@ -83,13 +83,28 @@ impl TtyControl {
             off_at_start: Vec::new(),
         };
         for s in table.sessions().filter(|s| !s.ended) {
-            me.open.insert(s.key, None);
             let login = Event::new(s.start_ns, Some(s.info.clone()), Body::SessionLogin);
-            if s.info.user.is_some() && !me.wanted(&login, &s.info) {
+            if me.wanted(&login, &s.info) {
+                me.open.insert(s.key, None);
+            } else {
                 me.off_at_start.push(s.key);
             }
         }
         me
+    }
+
+    /// Whether a connection may be recorded: the filter selects its
+    /// connect, or tests more than a connect shows (its user, the event
+    /// type…): then its login decides.
+    fn may_want(&self, connect: &Event) -> bool {
+        const KNOWN_AT_CONNECT: &[&str] = &["time", "host", "session.id"];
+        let Some(f) = &self.filter else { return true };
+        f.matches(connect, &self.host)
+            || f.tests(&|name| {
+                !(KNOWN_AT_CONNECT.contains(&name)
+                    || name.starts_with("session.source")
+                    || name.starts_with("session.destination"))
+            })
     }
 
     /// Whether a session that logged in (`login`) is to be recorded.
@@ -148,15 +163,19 @@ impl TtyControl {
                 }
                 kernel.tty_forget(key);
             }
+            // Not recorded: the kernel is told, and it keeps nothing attached.
             Body::SessionLogin if !self.wanted(ev, s) => {
-                self.open.entry(key).or_default();
+                self.open.remove(&key);
                 if let Some(t) = kernel.tty() {
                     t.decide(key, false);
                 }
             }
-            // What opens a session (events of processes that outlive it
-            // do not bring it back).
-            Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) => {
+            Body::SessionLogin => {
+                self.open.entry(key).or_default();
+            }
+            // A connection the filter may want (its login decides): the
+            // programs are attached now, before its pty exists.
+            Body::SessionConnect if self.may_want(ev) => {
                 self.open.entry(key).or_default();
             }
             _ => {}
