@@ -9,7 +9,7 @@ use crate::{
     capture::writer::Rotation,
     probes::tty::Limits,
     session::tty::Selection,
-    spanned::{at, duration, size, At, Opt},
+    spanned::{at, rotate_count, rotation, size, At, Opt},
 };
 
 #[derive(Deserialize, Default)]
@@ -65,25 +65,8 @@ impl RawTty {
 
 impl RawCapture {
     pub fn file(self) -> Result<(PathBuf, Rotation), At> {
-        let count = match &self.rotate_count {
-            Some(c) if *c.get_ref() == 0 => {
-                return Err(at(c, "rotate_count", "must be at least 1"))
-            }
-            c => c.as_ref().map(|c| *c.get_ref() as usize),
-        };
-        let rotation = Rotation {
-            size: self
-                .rotate_size
-                .as_ref()
-                .map(|s| size(s, "rotate_size"))
-                .transpose()?,
-            age: self
-                .rotate_time
-                .as_ref()
-                .map(|s| duration(s, "rotate_time"))
-                .transpose()?,
-            count,
-        };
+        let count = rotate_count(&self.rotate_count)?;
+        let rotation = rotation(&self.rotate_size, &self.rotate_time, count)?;
         Ok((self.path.into_inner(), rotation))
     }
 }

@@ -346,26 +346,13 @@ pub enum TtyKind {
 }
 
 /// Terminal bytes as recorded; in JSON, text escaped as argv is (text.rs).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TtyBytes(pub Vec<u8>);
+#[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transparent, inline)]
+pub struct TtyBytes(#[schemars(with = "String")] pub Vec<u8>);
 
 impl Serialize for TtyBytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&crate::text::escape_bytes(&self.0))
-    }
-}
-
-impl JsonSchema for TtyBytes {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        String::schema_name()
-    }
-
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        String::json_schema(g)
-    }
-
-    fn inline_schema() -> bool {
-        true
     }
 }
 
