@@ -1,7 +1,8 @@
 //! Terminal recording (docs/tty.md) against a real `ssh -tt` session driven
 //! under tmux: the screen `replay --tty`, `asciinema play` and `top` show
-//! equals the live one, a window change is replayed, a sudo password is not
-//! in the input recording, a flood is bounded and its loss counted.
+//! equals the live one, replay keeps the recorded pace (speed, idle limit),
+//! a window change is replayed, a sudo password is not in the input
+//! recording, a flood is bounded and its loss counted.
 // A binary or test target sees all of its package's dependencies.
 #![allow(unused_crate_dependencies)]
 use std::{
@@ -275,6 +276,114 @@ fn a_window_resize_is_replayed() {
     );
     let got = play.settled(|s| s.contains("logout")).unwrap();
     assert_eq!(got, want, "asciinema play after the resize");
+}
+
+/// Seconds between the cast's first output event holding `a` and its first
+/// holding `b` (the recorded gap).
+fn cast_gap(cast: &std::path::Path, a: &str, b: &str) -> f64 {
+    let text = std::fs::read_to_string(cast).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let at = |s: &str| {
+        events
+            .iter()
+            .find(|e| e[1] == "o" && e[2].as_str().unwrap().contains(s))
+            .unwrap_or_else(|| panic!("{s} in {text}"))[0]
+            .as_f64()
+            .unwrap()
+    };
+    at(b) - at(a)
+}
+
+/// Seconds `replay --tty` (to a pipe) takes from printing `a` to printing `b`.
+fn replay_gap(cap: &std::path::Path, id: &str, a: &str, b: &str, extra: &[&str]) -> f64 {
+    use std::{io::Read, time::Instant};
+    let mut child = Command::new(agent_bin())
+        .args(["replay", "-r"])
+        .arg(cap)
+        .args(["--tty", id])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let (mut seen, mut buf) = (Vec::new(), [0u8; 4096]);
+    let (mut t_a, mut t_b) = (None, None);
+    while t_b.is_none() {
+        let n = out.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "{b:?} not played: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if t_a.is_none() && text.contains(a) {
+            t_a = Some(Instant::now());
+        }
+        if text.contains(b) {
+            t_b = Some(Instant::now());
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    (t_b.unwrap() - t_a.expect("a before b")).as_secs_f64()
+}
+
+#[test]
+fn replay_tty_keeps_the_recorded_pace_its_speed_factor_and_idle_limit() {
+    if !root_or_skip("replay_tty_keeps_the_recorded_pace_its_speed_factor_and_idle_limit") {
+        return;
+    }
+    let _sessions = shared();
+    let sshd = Sshd::start("tty_pace").unwrap();
+    let cap = cap_file("tty_pace");
+    let tracer = recorder(&sshd, &cap, &["--tty"]);
+    let live = Tmux::start("tty-pace", 80, 24, &client(&sshd, TEST_USER));
+    let port = port_of(&live);
+    // The markers appear only in the output, not in the echoed command.
+    live.type_line("echo $((6*7))-first; sleep 8; echo $((7*8))-second");
+    live.wait_screen(|s| s.contains("56-second"))
+        .expect("the pause ends");
+    live.type_line("exit");
+    assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
+    let events = tracer.stop().unwrap();
+    let id = session_of(&events, port);
+    let cast = world().dir.join("tty_pace.cast");
+    export(&cap, &id, &cast, &[]);
+    let (a, b) = ("42-first", "56-second");
+    let recorded = cast_gap(&cast, a, b);
+    assert!(
+        recorded >= 8.0,
+        "the kernel's timestamps hold the pause: {recorded}"
+    );
+
+    // A loaded machine only lengthens a replay's pauses, except that the
+    // first marker may be read late: lower bounds keep a 20% margin, upper
+    // ones several seconds.
+    let real = replay_gap(&cap, &id, a, b, &[]);
+    assert!(
+        real >= 0.8 * recorded,
+        "real pace: {real} s for {recorded} s"
+    );
+    let fast = replay_gap(&cap, &id, a, b, &["--speed", "4"]);
+    assert!(
+        fast >= 0.8 * recorded / 4.0 && fast < recorded - 3.0,
+        "four times as fast: {fast} s for {recorded} s"
+    );
+    let cut = replay_gap(&cap, &id, a, b, &["--idle-limit", "1s"]);
+    assert!(
+        (0.8..recorded - 3.0).contains(&cut),
+        "the pause cut to 1 s: {cut} s for {recorded} s"
+    );
+    let both = replay_gap(&cap, &id, a, b, &["--idle-limit", "2s", "--speed", "2"]);
+    assert!(
+        (0.8..recorded - 3.0).contains(&both),
+        "cut to 2 s, then twice as fast: {both} s"
+    );
+    eprintln!("pause {recorded:.3} s; replayed {real:.3} / x4 {fast:.3} / cut 1s {cut:.3} / cut 2s x2 {both:.3}");
 }
 
 /// The user whose password sudo asks for (`targetpw`): the test user may
