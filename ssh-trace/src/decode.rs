@@ -90,9 +90,25 @@ fn decode_exec(buf: &[u8]) -> Result<Exec> {
     let filename = filename.strip_suffix(&[0]).unwrap_or(filename);
     Ok(Exec {
         head,
-        executable: escape_bytes(filename),
+        executable: executable(&head, filename),
         args: split_args(&body[EXEC_FILENAME_MAX..EXEC_FILENAME_MAX + alen]),
     })
+}
+
+/// The executable as /proc/PID/exe would name it: a memfd by its name
+/// ("memfd:NAME"), a program with no link left as "PATH (deleted)" — the
+/// path used to exec it (often /dev/fd/N) says nothing true on its own.
+fn executable(head: &ExecHead, filename: &[u8]) -> String {
+    if head.flags & EXEC_FLAG_MEMFD != 0 {
+        let d = &head.dentry;
+        let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
+        return escape_bytes(&d[..end]);
+    }
+    let path = escape_bytes(filename);
+    if head.flags & EXEC_FLAG_UNLINKED != 0 {
+        return format!("{path} (deleted)");
+    }
+    path
 }
 
 /// argv area: NUL-terminated strings back to back. Escaping keeps every NUL

@@ -148,7 +148,20 @@ fn put_base(out: &mut Vec<u8>, s: &SessionInfo) {
             None => out.push(0),
         }
     }
-    out.push(s.discovered as u8);
+    // Flags: 1 discovered, 2 a server follows, 4 a parent session follows
+    // (older files hold 0 or 1 here).
+    let flags = s.discovered as u8 | (s.server.is_some() as u8) << 1 | (s.parent.is_some() as u8) << 2;
+    out.push(flags);
+    if let Some(sv) = s.server {
+        put_varint(out, sv.uid as u64);
+        out.push(match sv.mode {
+            ServerMode::Accept => 0,
+            ServerMode::Inetd => 1,
+        });
+    }
+    if let Some(p) = s.parent {
+        put_str(out, p.text().as_str());
+    }
 }
 
 fn get_base(c: &mut Cursor) -> Result<SessionInfo> {
@@ -169,14 +182,35 @@ fn get_base(c: &mut Cursor) -> Result<SessionInfo> {
         })
     };
     let (source, destination) = (ep()?, ep()?);
-    let discovered = c.bool()?;
+    let flags = c.u8()?;
+    if flags & !7 != 0 {
+        bail!("bad session flags {flags}");
+    }
+    let server = if flags & 2 != 0 {
+        let uid = c.u32()?;
+        let mode = match c.u8()? {
+            0 => ServerMode::Accept,
+            1 => ServerMode::Inetd,
+            m => bail!("bad server mode {m}"),
+        };
+        Some(Server { uid, mode })
+    } else {
+        None
+    };
+    let parent = if flags & 4 != 0 {
+        Some(c.str()?.parse()?)
+    } else {
+        None
+    };
     Ok(SessionInfo {
         id,
         user,
         uid,
         source,
         destination,
-        discovered,
+        discovered: flags & 1 != 0,
+        server,
+        parent,
     })
 }
 
@@ -349,7 +383,14 @@ fn body(body: &Body, out: &mut Vec<u8>) {
                 put_varint(out, v as u64);
             }
             put_str(out, &p.executable);
-            out.push(p.executable_truncated as u8 | (p.args_truncated as u8) << 1);
+            // 1, 2: truncations; 4: fileless; bits 3-4: role (0 unknown).
+            let role = p.role.map_or(0, Role::code);
+            out.push(
+                p.executable_truncated as u8
+                    | (p.args_truncated as u8) << 1
+                    | (p.fileless as u8) << 2
+                    | role << 3,
+            );
             put_varint(out, p.args.len() as u64);
             for a in p.args.iter() {
                 put_str(out, a);
@@ -517,6 +558,8 @@ fn get_exec(c: &mut Cursor) -> Result<ProcessExec> {
         executable_truncated: flags & 1 != 0,
         args,
         args_truncated: flags & 2 != 0,
+        role: Role::from_code(flags >> 3 & 3),
+        fileless: flags & 4 != 0,
     })
 }
 

@@ -50,6 +50,8 @@ fn session(n: u32) -> Arc<SessionInfo> {
         source: Some(Endpoint::new([10, 1, 2, 3].into(), 40000 + n as u16)),
         destination: Some(Endpoint::new([10, 0, 0, 1].into(), 22)),
         discovered: n.is_multiple_of(5),
+        server: None,
+        parent: None,
     })
 }
 
@@ -65,6 +67,8 @@ fn exec(i: u32) -> Body {
         executable_truncated: i.is_multiple_of(2),
         args: Args::from_parts(["curl", &format!("http://x/{i}"), "a\\xff", ""]),
         args_truncated: i.is_multiple_of(3),
+        role: Some(Role::User),
+        fileless: false,
     })
 }
 

@@ -107,6 +107,54 @@ pub struct ProcessExec {
     pub executable_truncated: bool,
     pub args: Args,
     pub args_truncated: bool,
+    /// Whose process it is: the SSH server's own, what ran before login,
+    /// or the user's (absent in captures from before ssh-trace knew).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The program has no file on any filesystem (a memfd, or deleted):
+    /// `executable` then says `memfd:NAME` or `PATH (deleted)`.
+    pub fileless: bool,
+}
+
+/// Whose a session's process is (docs/schema.md, process.role).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The SSH server's own binaries (privsep monitor, sshd-session,
+    /// sshd-auth, dropbear's re-exec): recognised by file identity.
+    Server,
+    /// Anything else that runs before the session logs in (PAM's scripts).
+    PreLogin,
+    /// After login: the user's commands.
+    User,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::PreLogin => "pre_login",
+            Role::User => "user",
+        }
+    }
+
+    /// Stable capture-file code.
+    pub fn code(self) -> u8 {
+        match self {
+            Role::Server => 1,
+            Role::PreLogin => 2,
+            Role::User => 3,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => Role::Server,
+            2 => Role::PreLogin,
+            3 => Role::User,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]

@@ -222,6 +222,16 @@ pub static FIELDS: &[FieldDef] = &[
     f("session.discovered", T::Bool, |e, _| {
         Some(Val::Bool(session(e)?.discovered))
     }),
+    f("session.server", T::Object, |e, _| {
+        session(e)?.server.map(|_| Val::Object)
+    }),
+    f("session.server.uid", T::Int, |e, _| {
+        session(e)?.server.map(|s| int(s.uid))
+    }),
+    f("session.server.mode", T::Text, |e, _| {
+        session(e)?.server.map(|s| text(s.mode.name()))
+    }),
+    f("session.parent", T::Text, |e, _| session(e)?.parent.map(Val::Id)),
     f("session.bytes_in", T::Int, |e, _| {
         e.body.traffic().map(|t| int(t.bytes_in))
     }),
@@ -252,6 +262,12 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("process.args_truncated", T::Bool, |e, _| {
         exec(e).map(|p| Val::Bool(p.args_truncated))
+    }),
+    f("process.role", T::Text, |e, _| {
+        exec(e)?.role.map(|r| text(r.name()))
+    }),
+    f("process.fileless", T::Bool, |e, _| {
+        exec(e).map(|p| Val::Bool(p.fileless))
     }),
     f("process.exit_code", T::Int, |e, _| {
         exit(e)?.exit_code.map(int)

@@ -20,6 +20,11 @@ pub fn session(logged_in: bool) -> Arc<SessionInfo> {
         source: Some(Endpoint::new([192, 0, 2, 10].into(), 50022)),
         destination: Some(Endpoint::new([192, 0, 2, 1].into(), 22)),
         discovered: false,
+        server: Some(Server {
+            uid: 0,
+            mode: ServerMode::Accept,
+        }),
+        parent: None,
     })
 }
 
@@ -74,6 +79,8 @@ fn exec() -> Body {
         executable_truncated: false,
         args: Args::from_parts(["sudo", "-u", "nobody", "id"]),
         args_truncated: true,
+        role: Some(Role::User),
+        fileless: false,
     })
 }
 
@@ -225,7 +232,20 @@ pub fn events() -> Vec<Event> {
     let mut s = (*session(true)).clone();
     (s.discovered, s.source, s.destination) = (true, None, None);
     discovered.session = Some(Arc::new(s));
-    out.extend([killed, refused, no_login, discovered]);
+    // A program run from a memfd, in a session served by a user's own
+    // server started from another session.
+    let mut fileless = event(Kind::ProcessExec);
+    let mut s = (*session(true)).clone();
+    s.server = Some(Server {
+        uid: 1001,
+        mode: ServerMode::Inetd,
+    });
+    s.parent = Some("5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e60".parse().unwrap());
+    fileless.session = Some(Arc::new(s));
+    if let Body::ProcessExec(p) = &mut fileless.body {
+        (p.executable, p.fileless, p.role) = ("memfd:payload".into(), true, Some(Role::PreLogin));
+    }
+    out.extend([killed, refused, no_login, discovered, fileless]);
     out
 }
 

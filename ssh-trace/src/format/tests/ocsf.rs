@@ -55,10 +55,11 @@ const NETWORK: (u32, &str) = (4, "Network Activity");
 const APPLICATION: (u32, &str) = (6, "Application Activity");
 
 fn actor(user: bool) -> Value {
+    let server = json!({"server": {"uid": 0, "mode": "accept"}});
     if user {
-        json!({"actor": {"session": {"uid": SESSION_ID}, "user": {"name": "alice", "uid": "1001"}}})
+        json!({"actor": {"session": {"uid": SESSION_ID}, "user": {"name": "alice", "uid": "1001"}}, "unmapped": server})
     } else {
-        json!({"actor": {"session": {"uid": SESSION_ID}}})
+        json!({"actor": {"session": {"uid": SESSION_ID}}, "unmapped": server})
     }
 }
 
@@ -184,6 +185,8 @@ fn process_exec_is_process_activity_launch() {
                 "egid": 1003,
                 "executable_truncated": false,
                 "args_truncated": true,
+                "role": "user",
+                "fileless": false,
             }},
         }),
     ]);
@@ -325,7 +328,10 @@ fn session_end_without_login_is_ssh_activity_close() {
 fn discovered_session_is_marked() {
     let mut ev = event(Kind::SessionLogin);
     std::sync::Arc::make_mut(ev.session.as_mut().unwrap()).discovered = true;
-    assert_eq!(ocsf(&ev)["unmapped"], json!({"discovered": true}));
+    assert_eq!(
+        ocsf(&ev)["unmapped"],
+        json!({"discovered": true, "server": {"uid": 0, "mode": "accept"}})
+    );
 }
 
 fn app() -> Value {

@@ -27,6 +27,8 @@ fn session(id: &str, uid: Option<u32>, ip: &str) -> Arc<SessionInfo> {
         source: Some(Endpoint::new(ip.parse().unwrap(), 40000)),
         destination: None,
         discovered: false,
+        server: None,
+        parent: None,
     })
 }
 

@@ -9,6 +9,8 @@ fn login(id: &str, ip: &str) -> Event {
         source: Some(Endpoint::new(ip.parse().unwrap(), 1)),
         destination: None,
         discovered: false,
+        server: None,
+        parent: None,
     };
     Event::new(0, Some(std::sync::Arc::new(s)), Body::SessionLogin)
 }
