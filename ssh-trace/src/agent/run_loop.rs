@@ -103,7 +103,9 @@ impl<K: Kernel> Run<K> {
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
         self.kernel.note_progress(self.done, false);
-        if let Some(loss) = self.losses.report(&self.kernel, now) {
+        let table = &self.table;
+        let id_of = |k: u64| table.session_id(k);
+        if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
             self.pipeline.push(loss)?;
         }
         // Live byte counts of open sessions, idle ones included.
@@ -127,7 +129,10 @@ impl<K: Kernel> Run<K> {
             }
             self.handle(batch.into_records(), events)?;
         }
-        if let Some(loss) = self.losses.report(&self.kernel, host::now_unix_ns()) {
+        let table = &self.table;
+        let id_of = |k: u64| table.session_id(k);
+        let now = host::now_unix_ns();
+        if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
             self.pipeline.push(loss)?;
         }
         let mut more = Vec::new();

@@ -133,6 +133,7 @@ pub fn sample(n: u32) -> Vec<Event> {
         kernel: "6.18".into(),
         ring_buffer_bytes: 4096,
         server_binaries: vec!["/usr/sbin/sshd".into()],
+        previous: None,
     };
     let mut out = vec![Event::new(
         1_000,

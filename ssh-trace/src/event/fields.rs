@@ -231,7 +231,9 @@ pub static FIELDS: &[FieldDef] = &[
     f("session.server.mode", T::Text, |e, _| {
         session(e)?.server.map(|s| text(s.mode.name()))
     }),
-    f("session.parent", T::Text, |e, _| session(e)?.parent.map(Val::Id)),
+    f("session.parent", T::Text, |e, _| {
+        session(e)?.parent.map(Val::Id)
+    }),
     f("session.bytes_in", T::Int, |e, _| {
         e.body.traffic().map(|t| int(t.bytes_in))
     }),
@@ -346,6 +348,24 @@ pub static FIELDS: &[FieldDef] = &[
     f("agent.server_binaries", T::TextList, |e, _| {
         agent(e).map(|a| Val::TextList(TextList::Strings(&a.server_binaries)))
     }),
+    f("agent.previous", T::Object, |e, _| {
+        agent(e)?.previous.as_ref().map(|_| Val::Object)
+    }),
+    f("agent.previous.last_alive", T::Text, |e, _| {
+        agent(e)?.previous.as_ref().map(|p| text(&p.last_alive))
+    }),
+    f("agent.previous.clean", T::Bool, |e, _| {
+        agent(e)?.previous.as_ref().map(|p| Val::Bool(p.clean))
+    }),
+    f("agent.previous.programs_kept", T::Bool, |e, _| {
+        agent(e)?
+            .previous
+            .as_ref()
+            .map(|p| Val::Bool(p.programs_kept))
+    }),
+    f("agent.previous.lost_in_flight", T::Int, |e, _| {
+        agent(e)?.previous.as_ref().map(|p| int(p.lost_in_flight))
+    }),
     f("loss", T::Object, |e, _| loss(e).map(|_| Val::Object)),
     f("loss.kernel_ringbuf", T::Int, |e, _| {
         loss(e).map(|l| int(l.loss.kernel_ringbuf))
@@ -362,7 +382,26 @@ pub static FIELDS: &[FieldDef] = &[
     f("loss.decode", T::Int, |e, _| {
         loss(e).map(|l| int(l.loss.decode))
     }),
+    f("loss.kernel_milestones", T::Int, |e, _| {
+        loss(e).map(|l| &l.loss).map(|l| int(l.kernel_milestones))
+    }),
+    f("loss.kernel_listeners_full", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.loss)
+            .map(|l| int(l.kernel_listeners_full))
+    }),
+    f("loss.agent_restart", T::Int, |e, _| {
+        loss(e).map(|l| &l.loss).map(|l| int(l.agent_restart))
+    }),
     f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss)),
+    f("loss.sessions", T::Object, |e, _| {
+        let l = &loss(e)?.loss;
+        (!l.sessions.is_empty()).then_some(Val::Object)
+    }),
+    f("loss.more_sessions", T::Int, |e, _| {
+        let l = &loss(e)?.loss;
+        (l.more_sessions > 0).then(|| int(l.more_sessions))
+    }),
     f("total", T::Object, |e, _| loss(e).map(|_| Val::Object)),
     f("total.kernel_ringbuf", T::Int, |e, _| {
         loss(e).map(|l| int(l.total.kernel_ringbuf))
@@ -378,6 +417,17 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("total.decode", T::Int, |e, _| {
         loss(e).map(|l| int(l.total.decode))
+    }),
+    f("total.kernel_milestones", T::Int, |e, _| {
+        loss(e).map(|l| &l.total).map(|l| int(l.kernel_milestones))
+    }),
+    f("total.kernel_listeners_full", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.total)
+            .map(|l| int(l.kernel_listeners_full))
+    }),
+    f("total.agent_restart", T::Int, |e, _| {
+        loss(e).map(|l| &l.total).map(|l| int(l.agent_restart))
     }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
@@ -401,6 +451,17 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.decode", T::Int, |e, _| {
         totals(e).map(|t| int(t.lost.decode))
+    }),
+    f("totals.lost.kernel_milestones", T::Int, |e, _| {
+        totals(e).map(|t| &t.lost).map(|l| int(l.kernel_milestones))
+    }),
+    f("totals.lost.kernel_listeners_full", T::Int, |e, _| {
+        totals(e)
+            .map(|t| &t.lost)
+            .map(|l| int(l.kernel_listeners_full))
+    }),
+    f("totals.lost.agent_restart", T::Int, |e, _| {
+        totals(e).map(|t| &t.lost).map(|l| int(l.agent_restart))
     }),
     f("totals.lost.sinks", T::Object, |e, _| {
         sinks(&totals(e)?.lost)

@@ -85,6 +85,19 @@ impl Doc {
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
         }
+        if !l.sessions.is_empty() {
+            let sessions: Vec<Value> = l
+                .sessions
+                .iter()
+                .map(|s| {
+                    serde_json::json!({"id": s.id.to_string(), "records": s.records, "untracked": s.untracked})
+                })
+                .collect();
+            self.put(&format!("{prefix}.sessions"), sessions);
+        }
+        if l.more_sessions > 0 {
+            self.put(&format!("{prefix}.more_sessions"), l.more_sessions);
+        }
     }
 
     /// Appends the document as one JSON line.

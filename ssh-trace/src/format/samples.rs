@@ -35,28 +35,43 @@ pub fn agent_info() -> AgentInfo {
         kernel: "6.18.0".into(),
         ring_buffer_bytes: 8 << 20,
         server_binaries: vec!["/usr/sbin/sshd".into(), "/usr/sbin/sshd-session".into()],
+        previous: None,
     }
 }
 
 pub fn loss() -> LossCounts {
     LossCounts {
         kernel_ringbuf: 3,
+        kernel_milestones: 21,
         kernel_tracked_full: 4,
+        kernel_listeners_full: 22,
         kernel_socks_full: 5,
         queue: 6,
         decode: 7,
+        agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+        sessions: vec![SessionLoss {
+            id: SESSION_ID.parse().unwrap(),
+            records: 2,
+            untracked: 1,
+        }],
+        more_sessions: 24,
     }
 }
 
 pub fn total() -> LossCounts {
     LossCounts {
         kernel_ringbuf: 13,
+        kernel_milestones: 31,
         kernel_tracked_full: 14,
+        kernel_listeners_full: 32,
         kernel_socks_full: 15,
         queue: 16,
         decode: 17,
+        agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+        sessions: Vec::new(),
+        more_sessions: 0,
     }
 }
 
@@ -245,7 +260,17 @@ pub fn events() -> Vec<Event> {
     if let Body::ProcessExec(p) = &mut fileless.body {
         (p.executable, p.fileless, p.role) = ("memfd:payload".into(), true, Some(Role::PreLogin));
     }
-    out.extend([killed, refused, no_login, discovered, fileless]);
+    // An agent continuing after one that died (persistent programs).
+    let mut restarted = event(Kind::AgentStart);
+    if let Body::AgentStart(a) = &mut restarted.body {
+        a.previous = Some(PreviousAgent {
+            last_alive: "2025-11-13T02:13:19.000000000Z".into(),
+            clean: false,
+            programs_kept: true,
+            lost_in_flight: 5,
+        });
+    }
+    out.extend([killed, refused, no_login, discovered, fileless, restarted]);
     out
 }
 

@@ -144,6 +144,7 @@ pub fn agent_info() -> AgentInfo {
         kernel: "6.1.0-18-amd64".into(),
         ring_buffer_bytes: 1 << 22,
         server_binaries: vec!["/usr/sbin/sshd".into(), "/usr/sbin/dropbear".into()],
+        previous: None,
     }
 }
 

@@ -285,18 +285,27 @@ fn agent() -> Value {
     })
 }
 
+/// The sample losses: `loss(0)` names a session, the total does not.
 fn loss(base: u64) -> Value {
-    json!({
+    let mut v = json!({
         "kernel_ringbuf": base + 3,
+        "kernel_milestones": base + 21,
         "kernel_tracked_full": base + 4,
+        "kernel_listeners_full": base + 22,
         "kernel_socks_full": base + 5,
         "queue": base + 6,
         "decode": base + 7,
+        "agent_restart": base + 23,
         "sinks": [
             {"sink": "siem", "dropped": base + 8},
             {"sink": "archive", "dropped": base + 9},
         ],
-    })
+    });
+    if base == 0 {
+        v["sessions"] = json!([{"id": SESSION_ID, "records": 2, "untracked": 1}]);
+        v["more_sessions"] = json!(24);
+    }
+    v
 }
 
 #[test]

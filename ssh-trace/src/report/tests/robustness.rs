@@ -46,6 +46,7 @@ fn odd_sequences_do_not_panic() {
                 kernel: String::new(),
                 ring_buffer_bytes: 0,
                 server_binaries: Vec::new(),
+                previous: None,
             })),
         ),
         // End before connect, counters going down, exit of an unknown pid.
