@@ -240,7 +240,7 @@ fn a_users_flood_of_server_copies_does_not_blind_the_real_server() {
         "the real server's session was not seen"
     );
     let lost = |e: &Value| {
-        e["event"] == "agent.loss" && e["total"]["kernel_tracked_full"].as_u64().unwrap_or(0) >= 77
+        e["event"] == "agent.loss" && e["total"]["kernel_listeners_full"].as_u64().unwrap_or(0) >= 77
     };
     assert!(
         tracer.wait_for(WAIT, lost),
@@ -270,8 +270,8 @@ fn count_procs(user: &str, comm: &str) -> usize {
 }
 
 #[test]
-fn a_full_process_table_is_counted_for_the_session_it_hid() {
-    if !root_or_skip("a_full_process_table_is_counted_for_the_session_it_hid") {
+fn a_full_process_table_is_counted_and_names_the_session_it_hid() {
+    if !root_or_skip("a_full_process_table_is_counted_and_names_the_session_it_hid") {
         return;
     }
     // 64 entries: the listeners and a session's first processes fit, a
@@ -304,4 +304,13 @@ fn a_full_process_table_is_counted_for_the_session_it_hid() {
         sleeps < 100,
         "all sleeps were tracked: the table was not full"
     );
+    let id = &session_events(&all, port)[0]["session"]["id"];
+    // The loss names the session whose processes went untracked.
+    let named: u64 = of_kind(&all, "agent.loss")
+        .iter()
+        .flat_map(|e| e["loss"]["sessions"].as_array().cloned().unwrap_or_default())
+        .filter(|s| &s["id"] == id)
+        .map(|s| s["untracked"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(named > 0, "the loss does not name the session {id}");
 }

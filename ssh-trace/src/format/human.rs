@@ -167,13 +167,30 @@ fn change(line: &mut String, c: &IdChange) {
 fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {
     let _ = write!(
         line,
-        " lost={} (ringbuf={} tracked_full={} socks_full={} queue={} decode={}) total={}",
+        " lost={} (ringbuf={} tracked_full={} socks_full={} queue={} decode={}",
         loss.total(),
         loss.kernel_ringbuf,
         loss.kernel_tracked_full,
         loss.kernel_socks_full,
         loss.queue,
         loss.decode,
-        total.total()
     );
+    // Counters that are rarely not zero, only when they are not.
+    for (name, n) in [
+        ("milestones", loss.kernel_milestones),
+        ("listeners_full", loss.kernel_listeners_full),
+        ("agent_restart", loss.agent_restart),
+    ] {
+        if n > 0 {
+            let _ = write!(line, " {name}={n}");
+        }
+    }
+    let _ = write!(line, ") total={}", total.total());
+    for (i, s) in loss.sessions.iter().enumerate() {
+        let sep = if i == 0 { " sessions=" } else { "," };
+        let _ = write!(line, "{sep}{}:{}", &s.id.text().as_str()[..8], s.records + s.untracked);
+    }
+    if loss.more_sessions > 0 {
+        let _ = write!(line, " +{} more", loss.more_sessions);
+    }
 }
