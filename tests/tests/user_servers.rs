@@ -66,7 +66,12 @@ fn wait_listening(port: u16) {
 /// ssh to the test user on a server at `port` (the harness' key).
 fn ssh_to(port: u16, cmd: &str) -> SshRun {
     let out = Command::new("ssh")
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
         .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
         .arg(&world().key)
         .args(["-p", &port.to_string()])
@@ -202,7 +207,10 @@ fn a_users_sshd_started_in_a_session_serves_sessions_of_its_own() {
         marker[0]["session"]["source"]["port"], inner_port,
         "the inner command belongs to the inner session, not the outer one"
     );
-    assert_eq!(of_kind(&inner, "session.login")[0]["session"]["user"], TEST_USER);
+    assert_eq!(
+        of_kind(&inner, "session.login")[0]["session"]["user"],
+        TEST_USER
+    );
     // The server itself was the user's process in the outer session.
     let user_cfg = cfg.display().to_string();
     let server_exec = of_kind(&session_events(&all, outer_port), "process.exec")
@@ -235,7 +243,8 @@ fn a_preloaded_server_copy_accepting_any_connection_is_its_users_session() {
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let _ = c.write_all(b"SSH-2.0-hello\r\n");
     let client = c.local_addr().unwrap().port();
-    let seen = |e: &Value| e["event"] == "session.connect" && e["session"]["source"]["port"] == client;
+    let seen =
+        |e: &Value| e["event"] == "session.connect" && e["session"]["source"]["port"] == client;
     assert!(tracer.wait_for(WAIT, seen), "the connection is not seen");
     let all = tracer.stop().unwrap();
     for e in session_events(&all, client) {

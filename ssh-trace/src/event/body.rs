@@ -112,7 +112,8 @@ pub struct ProcessExec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
     /// The program has no file on any filesystem (a memfd, or deleted):
-    /// `executable` then says `memfd:NAME` or `PATH (deleted)`.
+    /// `executable` then says `memfd:NAME` or `PATH (deleted)` (the file's
+    /// name for PATH when it ran through a descriptor).
     pub fileless: bool,
 }
 

@@ -502,6 +502,9 @@ pub static FIELDS: &[FieldDef] = &[
     f("alert.evidence.syscall", T::Text, |e, _| {
         evidence(e)?.syscall.as_deref().map(text)
     }),
+    f("alert.evidence.executable", T::Text, |e, _| {
+        evidence(e)?.executable.as_deref().map(text)
+    }),
     f("alert.evidence.action", T::Text, |e, _| {
         evidence(e)?.action.as_deref().map(text)
     }),

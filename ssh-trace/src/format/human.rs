@@ -188,7 +188,12 @@ fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {
     let _ = write!(line, ") total={}", total.total());
     for (i, s) in loss.sessions.iter().enumerate() {
         let sep = if i == 0 { " sessions=" } else { "," };
-        let _ = write!(line, "{sep}{}:{}", &s.id.text().as_str()[..8], s.records + s.untracked);
+        let _ = write!(
+            line,
+            "{sep}{}:{}",
+            &s.id.text().as_str()[..8],
+            s.records + s.untracked
+        );
     }
     if loss.more_sessions > 0 {
         let _ = write!(line, " +{} more", loss.more_sessions);

@@ -149,6 +149,10 @@ fn alert(k: AlertKind) -> Event {
             (e.user, e.source_ip) = (Some("alice".into()), ip);
             e.idle_s = Some(900);
         }
+        A::FilelessExec => {
+            (e.user, e.source_ip) = (Some("alice".into()), ip);
+            (e.pid, e.executable) = (Some(4242), Some("memfd:payload".into()));
+        }
         A::ActionFailed => {
             e.action = Some("webhook".into());
             e.error = Some("connection refused".into());

@@ -424,6 +424,7 @@ fn alert() -> Event {
         idle_s: Some(5),
         pid: Some(4242),
         syscall: Some("execve".into()),
+        executable: Some("memfd:x".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
     };

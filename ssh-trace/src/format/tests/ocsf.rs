@@ -450,8 +450,10 @@ fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
     use crate::event::AlertKind as A;
     match k {
         A::RootLogin => Some("root"),
-        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle => Some("alice"),
-        _ => None,
+        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle | A::FilelessExec => {
+            Some("alice")
+        }
+        A::ConnectionRate | A::UnauthenticatedRate | A::Idle | A::ActionFailed => None,
     }
 }
 
@@ -525,7 +527,8 @@ fn alerts_map_to_ocsf_detection_findings() {
             user.map(|u| json!({"name": u})).as_ref(),
             "{d}"
         );
-        let pid = (k == AlertKind::PrivilegeGain).then(|| json!({"pid": 4242}));
+        let with_pid = matches!(k, AlertKind::PrivilegeGain | AlertKind::FilelessExec);
+        let pid = with_pid.then(|| json!({"pid": 4242}));
         assert_eq!(e.get("process"), pid.as_ref(), "{d}");
     }
 }
