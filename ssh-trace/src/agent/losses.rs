@@ -13,7 +13,7 @@ use ssh_trace_common::maps::{
 
 use super::discovery::Missed;
 use crate::{
-    event::{AgentLoss, Body, Event, LossCounts, SessionId, SessionLoss, SinkLoss},
+    event::{AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkLoss},
     probes::Maps,
     reader::Reader,
     sinks::queue::Stats,
@@ -143,8 +143,6 @@ impl Losses {
                     dropped: s.dropped.load(Ordering::Relaxed),
                 })
                 .collect(),
-            sessions: Vec::new(),
-            more_sessions: 0,
         }
     }
 
@@ -162,29 +160,33 @@ impl Losses {
         if now.total() <= self.reported.total() {
             return None;
         }
-        let mut loss = now.since(&self.reported);
-        name_sessions(&mut loss, shares, id_of);
+        let loss = named_sessions(now.since(&self.reported), shares, id_of);
         self.reported = now.clone();
         let body = Body::AgentLoss(Box::new(AgentLoss { loss, total: now }));
         Some(Event::new(now_ns, None, body))
     }
 }
 
-fn name_sessions(
-    loss: &mut LossCounts,
+fn named_sessions(
+    counts: LossCounts,
     shares: BTreeMap<u64, Shares>,
     id_of: &dyn Fn(u64) -> SessionId,
-) {
+) -> LossReport {
     let mut v: Vec<(u64, Shares)> = shares.into_iter().collect();
     v.sort_by_key(|(_, s)| std::cmp::Reverse(s.records + s.untracked));
-    loss.more_sessions = v.len().saturating_sub(LossCounts::MAX_NAMED) as u64;
-    loss.sessions = v
+    let more_sessions = v.len().saturating_sub(LossReport::MAX_NAMED) as u64;
+    let sessions = v
         .into_iter()
-        .take(LossCounts::MAX_NAMED)
+        .take(LossReport::MAX_NAMED)
         .map(|(key, s)| SessionLoss {
             id: id_of(key),
             records: s.records,
             untracked: s.untracked,
         })
         .collect();
+    LossReport {
+        counts,
+        sessions,
+        more_sessions,
+    }
 }

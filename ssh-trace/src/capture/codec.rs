@@ -273,7 +273,7 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
     })
 }
 
-/// Counters added later, and the sessions named, at the record's end.
+/// Counters added later, at the record's end.
 fn put_loss_tail(out: &mut Vec<u8>, l: &LossCounts) {
     for v in [
         l.kernel_milestones,
@@ -282,6 +282,10 @@ fn put_loss_tail(out: &mut Vec<u8>, l: &LossCounts) {
     ] {
         put_varint(out, v);
     }
+}
+
+/// The sessions a report names, after both tails.
+fn put_named_sessions(out: &mut Vec<u8>, l: &LossReport) {
     put_varint(out, l.sessions.len() as u64);
     for s in &l.sessions {
         put_str(out, s.id.text().as_str());
@@ -298,7 +302,14 @@ fn get_loss_tail(c: &mut Cursor, l: &mut LossCounts) -> Result<()> {
     l.kernel_milestones = c.varint()?;
     l.kernel_listeners_full = c.varint()?;
     l.agent_restart = c.varint()?;
-    let n = c.len(LossCounts::MAX_NAMED)?;
+    Ok(())
+}
+
+fn get_named_sessions(c: &mut Cursor, l: &mut LossReport) -> Result<()> {
+    if !c.more() {
+        return Ok(());
+    }
+    let n = c.len(LossReport::MAX_NAMED)?;
     for _ in 0..n {
         l.sessions.push(SessionLoss {
             id: c.str()?.parse()?,
@@ -500,10 +511,11 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_agent_tail(out, agent);
         }
         Body::AgentLoss(l) => {
-            put_loss(out, &l.loss);
+            put_loss(out, &l.loss.counts);
             put_loss(out, &l.total);
-            put_loss_tail(out, &l.loss);
+            put_loss_tail(out, &l.loss.counts);
             put_loss_tail(out, &l.total);
+            put_named_sessions(out, &l.loss);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
@@ -606,9 +618,14 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             Body::AgentStart(Box::new(agent))
         }
         Kind::AgentLoss => {
-            let (mut loss, mut total) = (get_loss(c)?, get_loss(c)?);
-            get_loss_tail(c, &mut loss)?;
+            let (counts, mut total) = (get_loss(c)?, get_loss(c)?);
+            let mut loss = LossReport {
+                counts,
+                ..LossReport::default()
+            };
+            get_loss_tail(c, &mut loss.counts)?;
             get_loss_tail(c, &mut total)?;
+            get_named_sessions(c, &mut loss)?;
             Body::AgentLoss(Box::new(AgentLoss { loss, total }))
         }
         Kind::AgentStop => {

@@ -150,7 +150,7 @@ pub fn sample(n: u32) -> Vec<Event> {
         ..Default::default()
     };
     let l = AgentLoss {
-        loss: loss.clone(),
+        loss: loss.clone().into(),
         total: loss.clone(),
     };
     out.push(Event::new(5, None, Body::AgentLoss(Box::new(l))));

@@ -293,13 +293,35 @@ pub struct LossCounts {
     /// Events each agent-mode sink dropped (absent without such sinks).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkLoss>,
-    /// The sessions whose records were lost (in the losses of one report;
-    /// absent when none can be named).
+}
+
+/// `agent.loss`'s `loss`: what was lost since the previous report, and the
+/// sessions it hit (totals name none: a session's share is news once).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct LossReport {
+    #[serde(flatten)]
+    pub counts: LossCounts,
+    /// The sessions whose records were lost (absent when none can be named).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<SessionLoss>,
     /// Sessions with losses beyond the first MAX_NAMED named in `sessions`.
     #[serde(skip_serializing_if = "is_zero")]
     pub more_sessions: u64,
+}
+
+impl LossReport {
+    /// Sessions named in one report at most.
+    pub const MAX_NAMED: usize = 64;
+}
+
+/// Counters that name no session.
+impl From<LossCounts> for LossReport {
+    fn from(counts: LossCounts) -> Self {
+        Self {
+            counts,
+            ..Self::default()
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -324,9 +346,6 @@ pub struct SessionLoss {
 }
 
 impl LossCounts {
-    /// Sessions named in one report at most.
-    pub const MAX_NAMED: usize = 64;
-
     /// The counters by name, in their JSON order (sinks apart).
     pub fn named(&self) -> [(&'static str, u64); 8] {
         [
@@ -346,7 +365,7 @@ impl LossCounts {
             + self.sinks.iter().map(|s| s.dropped).sum::<u64>()
     }
 
-    /// The losses since `earlier` (the named sessions are the caller's).
+    /// The losses since `earlier`.
     pub fn since(&self, earlier: &LossCounts) -> LossCounts {
         LossCounts {
             kernel_ringbuf: self.kernel_ringbuf - earlier.kernel_ringbuf,
@@ -371,8 +390,6 @@ impl LossCounts {
                             .map_or(0, |e| e.dropped),
                 })
                 .collect(),
-            sessions: Vec::new(),
-            more_sessions: 0,
         }
     }
 }
@@ -415,7 +432,7 @@ pub struct AgentTotals {
 /// `agent.loss`: losses since the previous report, and in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentLoss {
-    pub loss: LossCounts,
+    pub loss: LossReport,
     pub total: LossCounts,
 }
 

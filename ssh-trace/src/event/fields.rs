@@ -368,32 +368,36 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("loss", T::Object, |e, _| loss(e).map(|_| Val::Object)),
     f("loss.kernel_ringbuf", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.kernel_ringbuf))
+        loss(e).map(|l| int(l.loss.counts.kernel_ringbuf))
     }),
     f("loss.kernel_tracked_full", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.kernel_tracked_full))
+        loss(e).map(|l| int(l.loss.counts.kernel_tracked_full))
     }),
     f("loss.kernel_socks_full", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.kernel_socks_full))
+        loss(e).map(|l| int(l.loss.counts.kernel_socks_full))
     }),
     f("loss.queue", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.queue))
+        loss(e).map(|l| int(l.loss.counts.queue))
     }),
     f("loss.decode", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.decode))
+        loss(e).map(|l| int(l.loss.counts.decode))
     }),
     f("loss.kernel_milestones", T::Int, |e, _| {
-        loss(e).map(|l| &l.loss).map(|l| int(l.kernel_milestones))
+        loss(e)
+            .map(|l| &l.loss.counts)
+            .map(|l| int(l.kernel_milestones))
     }),
     f("loss.kernel_listeners_full", T::Int, |e, _| {
         loss(e)
-            .map(|l| &l.loss)
+            .map(|l| &l.loss.counts)
             .map(|l| int(l.kernel_listeners_full))
     }),
     f("loss.agent_restart", T::Int, |e, _| {
-        loss(e).map(|l| &l.loss).map(|l| int(l.agent_restart))
+        loss(e)
+            .map(|l| &l.loss.counts)
+            .map(|l| int(l.agent_restart))
     }),
-    f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss)),
+    f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss.counts)),
     f("loss.sessions", T::Object, |e, _| {
         let l = &loss(e)?.loss;
         (!l.sessions.is_empty()).then_some(Val::Object)

@@ -2,7 +2,7 @@
 //! mappings read like their tables in docs/ecs.md and docs/ocsf.md.
 use serde_json::{Map, Value};
 
-use crate::event::{Endpoint, Evidence, Ids, LossCounts};
+use crate::event::{Endpoint, Evidence, Ids, LossCounts, LossReport};
 
 #[derive(Default)]
 pub struct Doc(pub Map<String, Value>);
@@ -86,6 +86,11 @@ impl Doc {
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
         }
+    }
+
+    /// A report's counters and the sessions it names.
+    pub fn put_loss_report(&mut self, prefix: &str, l: &LossReport) {
+        self.put_loss(prefix, &l.counts);
         if !l.sessions.is_empty() {
             let sessions: Vec<Value> = l
                 .sessions

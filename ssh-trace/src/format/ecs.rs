@@ -132,7 +132,7 @@ fn body(d: &mut Doc, body: &Body) {
         Body::UserChange(c) => change(d, c),
         Body::AgentStart(agent) => agent_fields(d, agent),
         Body::AgentLoss(l) => {
-            d.put_loss("ssh_trace.loss", &l.loss);
+            d.put_loss_report("ssh_trace.loss", &l.loss);
             d.put_loss("ssh_trace.total", &l.total);
         }
         Body::AgentStop(s) => {

@@ -3,8 +3,8 @@ use std::fmt::Write as _;
 
 use crate::{
     event::{
-        Body, Event, IdChange, Kind, LossCounts, ProcessExec, ProcessExit, Role, ServerMode,
-        SessionInfo,
+        Body, Event, IdChange, Kind, LossCounts, LossReport, ProcessExec, ProcessExit, Role,
+        ServerMode, SessionInfo,
     },
     host::rfc3339,
     text::printable,
@@ -164,7 +164,8 @@ fn change(line: &mut String, c: &IdChange) {
     );
 }
 
-fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {
+fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
+    let loss = &report.counts;
     let _ = write!(
         line,
         " lost={} (ringbuf={} tracked_full={} socks_full={} queue={} decode={}",
@@ -186,7 +187,7 @@ fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {
         }
     }
     let _ = write!(line, ") total={}", total.total());
-    for (i, s) in loss.sessions.iter().enumerate() {
+    for (i, s) in report.sessions.iter().enumerate() {
         let sep = if i == 0 { " sessions=" } else { "," };
         let _ = write!(
             line,
@@ -195,7 +196,7 @@ fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {
             s.records + s.untracked
         );
     }
-    if loss.more_sessions > 0 {
-        let _ = write!(line, " +{} more", loss.more_sessions);
+    if report.more_sessions > 0 {
+        let _ = write!(line, " +{} more", report.more_sessions);
     }
 }

@@ -187,10 +187,10 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
                 "message",
                 format!(
                     "{} records lost since the previous agent.loss",
-                    loss.total()
+                    loss.counts.total()
                 ),
             );
-            d.put_loss("unmapped.loss", loss);
+            d.put_loss_report("unmapped.loss", loss);
             d.put_loss("unmapped.total", total);
             status(d, false);
         }

@@ -39,8 +39,8 @@ pub fn agent_info() -> AgentInfo {
     }
 }
 
-pub fn loss() -> LossCounts {
-    LossCounts {
+pub fn loss() -> LossReport {
+    let counts = LossCounts {
         kernel_ringbuf: 3,
         kernel_milestones: 21,
         kernel_tracked_full: 4,
@@ -50,6 +50,9 @@ pub fn loss() -> LossCounts {
         decode: 7,
         agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+    };
+    LossReport {
+        counts,
         sessions: vec![SessionLoss {
             id: SESSION_ID.parse().unwrap(),
             records: 2,
@@ -70,8 +73,6 @@ pub fn total() -> LossCounts {
         decode: 17,
         agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
-        sessions: Vec::new(),
-        more_sessions: 0,
     }
 }
 

@@ -552,7 +552,7 @@ fn json_lines_match_the_documented_schema() {
         Body::AgentStart(Box::new(agent.clone())),
     ));
     let l = AgentLoss {
-        loss: loss.clone(),
+        loss: loss.clone().into(),
         total: loss.clone(),
     };
     out.push(Event::new(2, None, Body::AgentLoss(Box::new(l))));

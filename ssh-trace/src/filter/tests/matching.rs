@@ -457,7 +457,7 @@ fn sink_loss() -> Event {
             sink: "siem".into(),
             dropped: 3,
         };
-        l.loss.sinks.push(s.clone());
+        l.loss.counts.sinks.push(s.clone());
         l.total.sinks.push(s);
         l.loss.sessions.push(SessionLoss {
             id: SID.parse().unwrap(),

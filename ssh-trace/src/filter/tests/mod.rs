@@ -167,7 +167,10 @@ pub fn agent_loss() -> Event {
     Event::new(
         T0 + 5,
         None,
-        Body::AgentLoss(Box::new(AgentLoss { loss, total })),
+        Body::AgentLoss(Box::new(AgentLoss {
+            loss: loss.into(),
+            total,
+        })),
     )
 }
 

@@ -74,7 +74,7 @@ fn losses_are_counted_by_place_and_sink() {
         ..Default::default()
     };
     let body = Body::AgentLoss(Box::new(AgentLoss {
-        loss: loss.clone(),
+        loss: loss.clone().into(),
         total: loss,
     }));
     m.observe(&Event::new(1, None, body));

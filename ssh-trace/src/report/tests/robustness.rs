@@ -19,7 +19,7 @@ fn loss(n: u64) -> Event {
         ..Default::default()
     };
     let l = AgentLoss {
-        loss: counts.clone(),
+        loss: counts.clone().into(),
         total: counts,
     };
     Event::new(0, None, Body::AgentLoss(Box::new(l)))
