@@ -8,7 +8,8 @@ use std::{
 };
 
 use ssh_trace_common::maps::{
-    LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, LOST_USER_LISTENERS,
+    LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL,
+    LOST_USER_LISTENERS,
 };
 
 use super::discovery::Missed;
@@ -27,6 +28,7 @@ pub struct KernelLosses {
     pub tracked_full: u64,
     pub listeners_full: u64,
     pub socks_full: u64,
+    pub rate_limited: u64,
     pub queue: u64,
     pub decode: u64,
 }
@@ -68,6 +70,7 @@ impl Kernel for Attached {
             tracked_full: k[LOST_TRACKED_FULL as usize],
             listeners_full: k[LOST_USER_LISTENERS as usize],
             socks_full: k[LOST_SOCKS_FULL as usize],
+            rate_limited: k[LOST_CRED_RATE as usize],
             queue: st.queue_lost.load(Ordering::Relaxed),
             decode: st.decode_errors.load(Ordering::Relaxed),
         }
@@ -108,7 +111,9 @@ pub struct Losses {
     /// Records the previous agent (persistent programs) took and never wrote.
     pub restart: u64,
     /// Records still queued when the stop's time ran out.
-    pub dropped_at_stop: u64,
+    dropped_at_stop: u64,
+    /// The same, per session key (until the next report).
+    dropped_at_stop_by_session: BTreeMap<u64, u64>,
     /// What `agent.loss` events reported so far.
     pub reported: LossCounts,
 }
@@ -120,6 +125,7 @@ impl Losses {
             discovery,
             restart: 0,
             dropped_at_stop: 0,
+            dropped_at_stop_by_session: BTreeMap::new(),
             reported: LossCounts::default(),
         }
     }
@@ -132,6 +138,7 @@ impl Losses {
             kernel_tracked_full: k.tracked_full + self.discovery.processes,
             kernel_listeners_full: k.listeners_full + self.discovery.listeners,
             kernel_socks_full: k.socks_full,
+            kernel_rate_limited: k.rate_limited,
             queue: k.queue + self.dropped_at_stop,
             decode: k.decode,
             agent_restart: self.restart,
@@ -146,6 +153,17 @@ impl Losses {
         }
     }
 
+    /// A record the stop had no time left to handle.
+    pub fn drop_at_stop(&mut self, session_key: u64) {
+        self.dropped_at_stop += 1;
+        if session_key != 0 {
+            *self
+                .dropped_at_stop_by_session
+                .entry(session_key)
+                .or_default() += 1;
+        }
+    }
+
     /// An `agent.loss` event when something more was lost since the last,
     /// naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
     pub fn report(
@@ -155,7 +173,10 @@ impl Losses {
         id_of: &dyn Fn(u64) -> SessionId,
     ) -> Option<Event> {
         // Shares first: every share is also in the totals read after it.
-        let shares = kernel.take_session_losses();
+        let mut shares = kernel.take_session_losses();
+        for (key, n) in std::mem::take(&mut self.dropped_at_stop_by_session) {
+            shares.entry(key).or_default().records += n;
+        }
         let now = self.now(kernel);
         if now.total() <= self.reported.total() {
             return None;

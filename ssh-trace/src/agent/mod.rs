@@ -186,6 +186,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         done: 0,
     };
     run.until_stopped(agent, signals()?).await?;
+    host::close_stdout();
     drop(probes);
     Ok(())
 }

@@ -279,6 +279,7 @@ fn put_loss_tail(out: &mut Vec<u8>, l: &LossCounts) {
         l.kernel_milestones,
         l.kernel_listeners_full,
         l.agent_restart,
+        l.kernel_rate_limited,
     ] {
         put_varint(out, v);
     }
@@ -302,6 +303,7 @@ fn get_loss_tail(c: &mut Cursor, l: &mut LossCounts) -> Result<()> {
     l.kernel_milestones = c.varint()?;
     l.kernel_listeners_full = c.varint()?;
     l.agent_restart = c.varint()?;
+    l.kernel_rate_limited = c.varint()?;
     Ok(())
 }
 

@@ -283,6 +283,9 @@ pub struct LossCounts {
     pub kernel_listeners_full: u64,
     /// Connections not counted because the SESSION_SOCKS map was full.
     pub kernel_socks_full: u64,
+    /// uid/gid calls that changed nothing (or failed) beyond a session's
+    /// 128 per second: counted, not reported. Changes are never limited.
+    pub kernel_rate_limited: u64,
     /// Records dropped because the agent's queue was full.
     pub queue: u64,
     /// Records the agent could not decode.
@@ -347,13 +350,14 @@ pub struct SessionLoss {
 
 impl LossCounts {
     /// The counters by name, in their JSON order (sinks apart).
-    pub fn named(&self) -> [(&'static str, u64); 8] {
+    pub fn named(&self) -> [(&'static str, u64); 9] {
         [
             ("kernel_ringbuf", self.kernel_ringbuf),
             ("kernel_milestones", self.kernel_milestones),
             ("kernel_tracked_full", self.kernel_tracked_full),
             ("kernel_listeners_full", self.kernel_listeners_full),
             ("kernel_socks_full", self.kernel_socks_full),
+            ("kernel_rate_limited", self.kernel_rate_limited),
             ("queue", self.queue),
             ("decode", self.decode),
             ("agent_restart", self.agent_restart),
@@ -373,6 +377,7 @@ impl LossCounts {
             kernel_tracked_full: self.kernel_tracked_full - earlier.kernel_tracked_full,
             kernel_listeners_full: self.kernel_listeners_full - earlier.kernel_listeners_full,
             kernel_socks_full: self.kernel_socks_full - earlier.kernel_socks_full,
+            kernel_rate_limited: self.kernel_rate_limited - earlier.kernel_rate_limited,
             queue: self.queue - earlier.queue,
             decode: self.decode - earlier.decode,
             agent_restart: self.agent_restart - earlier.agent_restart,

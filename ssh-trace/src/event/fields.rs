@@ -392,6 +392,11 @@ pub static FIELDS: &[FieldDef] = &[
             .map(|l| &l.loss.counts)
             .map(|l| int(l.kernel_listeners_full))
     }),
+    f("loss.kernel_rate_limited", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.loss.counts)
+            .map(|l| int(l.kernel_rate_limited))
+    }),
     f("loss.agent_restart", T::Int, |e, _| {
         loss(e)
             .map(|l| &l.loss.counts)
@@ -430,6 +435,11 @@ pub static FIELDS: &[FieldDef] = &[
             .map(|l| &l.total)
             .map(|l| int(l.kernel_listeners_full))
     }),
+    f("total.kernel_rate_limited", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.total)
+            .map(|l| int(l.kernel_rate_limited))
+    }),
     f("total.agent_restart", T::Int, |e, _| {
         loss(e).map(|l| &l.total).map(|l| int(l.agent_restart))
     }),
@@ -463,6 +473,11 @@ pub static FIELDS: &[FieldDef] = &[
         totals(e)
             .map(|t| &t.lost)
             .map(|l| int(l.kernel_listeners_full))
+    }),
+    f("totals.lost.kernel_rate_limited", T::Int, |e, _| {
+        totals(e)
+            .map(|t| &t.lost)
+            .map(|l| int(l.kernel_rate_limited))
     }),
     f("totals.lost.agent_restart", T::Int, |e, _| {
         totals(e).map(|t| &t.lost).map(|l| int(l.agent_restart))

@@ -181,6 +181,7 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
         ("milestones", loss.kernel_milestones),
         ("listeners_full", loss.kernel_listeners_full),
         ("agent_restart", loss.agent_restart),
+        ("rate_limited", loss.kernel_rate_limited),
     ] {
         if n > 0 {
             let _ = write!(line, " {name}={n}");

@@ -293,6 +293,7 @@ fn loss(base: u64) -> Value {
         "kernel_tracked_full": base + 4,
         "kernel_listeners_full": base + 22,
         "kernel_socks_full": base + 5,
+        "kernel_rate_limited": base + 25,
         "queue": base + 6,
         "decode": base + 7,
         "agent_restart": base + 23,

@@ -354,6 +354,7 @@ fn loss(base: u64) -> Value {
         "kernel_tracked_full": base + 4,
         "kernel_listeners_full": base + 22,
         "kernel_socks_full": base + 5,
+        "kernel_rate_limited": base + 25,
         "queue": base + 6,
         "decode": base + 7,
         "agent_restart": base + 23,
@@ -398,7 +399,7 @@ fn agent_loss_is_application_lifecycle_other_with_medium_severity() {
             "severity_id": 3,
             "severity": "Medium",
             "app": {"name": "ssh-trace", "vendor_name": "ssh-trace"},
-            "message": "108 records lost since the previous agent.loss",
+            "message": "133 records lost since the previous agent.loss",
             "unmapped": {"loss": loss(0), "total": loss(10)},
         }),
     ]);
