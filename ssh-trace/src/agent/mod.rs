@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{
     capture::writer::{Origin, Rotation, Writer},
-    event::{AgentInfo, Body, Event},
+    event::{AgentInfo, Body, Event, PreviousAgent},
     filter::Filter,
     format::Formatter,
     host,
@@ -95,6 +95,7 @@ fn agent_info(opts: &Options, servers: &ServerBinaries) -> AgentInfo {
         kernel: host::kernel_release(),
         ring_buffer_bytes: opts.ring_bytes,
         server_binaries: servers.paths().map(str::to_owned).collect(),
+        previous: None,
     }
 }
 
@@ -138,7 +139,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
     probes::check_environment()?;
     let host_name = host::hostname();
     let boot_id = host::boot_id();
-    let agent = agent_info(&opts, &servers);
+    let mut agent = agent_info(&opts, &servers);
     let sink_stats = opts.queued.stats();
     let outputs = outputs(&mut opts, &host_name, &agent, boot_id)?;
     // Sockets are bound and alert files read while privileges last.
@@ -146,22 +147,10 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let tty_filter = opts.filter.clone();
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
 
-    let persist = opts
-        .persist
-        .as_deref()
-        .map(probes::PinDir::new)
-        .transpose()?;
-    let mut probes = Probes::load(&probes::Options {
-        ring_bytes: opts.ring_bytes,
-        servers: &servers,
-        persist,
-        procs_max: opts.procs_max,
-        debug_kernel: opts.debug_kernel,
-    })?;
-    if let Some(p) = &probes.previous {
-        eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
-    }
+    let mut probes = load(&opts, &servers)?;
+    agent.previous = probes.previous.map(previous_agent);
     let (rings, mut maps) = probes.take_maps()?;
+    let persistent = probes.persistent();
     let (probes, tty_kernel) = terminals(&opts, probes)?;
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
@@ -193,8 +182,8 @@ pub async fn run(mut opts: Options) -> Result<()> {
     }
     pipeline.flush()?;
 
-    let losses = Losses::new(sink_stats, missed);
-    let persistent = opts.persist.is_some();
+    let mut losses = Losses::new(sink_stats, missed);
+    losses.restart = agent.previous.as_ref().map_or(0, |p| p.lost_in_flight);
     let tty = opts
         .tty
         .as_ref()
@@ -214,7 +203,11 @@ pub async fn run(mut opts: Options) -> Result<()> {
         done: 0,
         tty,
     };
-    run.until_stopped(agent, signals()?).await?;
+    let kernel = run.until_stopped(agent, signals()?).await?;
+    host::close_stdout();
+    // The programs go (detached side by side) once stdout is closed: those
+    // of terminal recording with their switch thread, the others here.
+    drop(kernel);
     drop(probes);
     Ok(())
 }
@@ -226,6 +219,38 @@ fn terminals(opts: &Options, probes: Probes) -> Result<(Option<Probes>, Option<T
         Some(t) => (None, Some(TtyKernel::start(probes, t.input, t.limits)?)),
         None => (Some(probes), None),
     })
+}
+
+/// Loads (or, with --persist, reuses) the kernel programs.
+fn load(opts: &Options, servers: &ServerBinaries) -> Result<Probes> {
+    let persist = opts
+        .persist
+        .as_deref()
+        .map(probes::PinDir::new)
+        .transpose()?;
+    Probes::load(&probes::Options {
+        ring_bytes: opts.ring_bytes,
+        servers,
+        persist,
+        procs_max: opts.procs_max,
+        debug_kernel: opts.debug_kernel,
+    })
+}
+
+/// What the previous agent of persistent programs left, for agent.start.
+fn previous_agent(p: probes::Previous) -> PreviousAgent {
+    let s = p.state;
+    PreviousAgent {
+        last_alive: host::rfc3339(s.alive_ns),
+        clean: s.flags & ssh_trace_common::maps::AGENT_STOPPED_CLEANLY != 0,
+        programs_kept: p.reused,
+        // Only programs that ran on kept what that agent took from them.
+        lost_in_flight: if p.reused {
+            s.consumed.saturating_sub(s.done)
+        } else {
+            0
+        },
+    }
 }
 
 /// Completes at SIGTERM or SIGINT.

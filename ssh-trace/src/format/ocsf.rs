@@ -133,6 +133,13 @@ fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
     if s.discovered {
         d.put("unmapped.discovered", true);
     }
+    if let Some(sv) = &s.server {
+        d.put("unmapped.server.uid", sv.uid);
+        d.put("unmapped.server.mode", sv.mode.name());
+    }
+    if let Some(p) = &s.parent {
+        d.put("unmapped.parent_session", p.to_string());
+    }
 }
 
 fn traffic(d: &mut Doc, t: &Traffic, a: Activity) {
@@ -177,15 +184,16 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             let (loss, total) = (&l.loss, &l.total);
             d.put("app.name", "ssh-trace");
             d.put("app.vendor_name", "ssh-trace");
+            let tty = loss.counts.tty_bytes;
             let mut message = format!(
                 "{} records lost since the previous agent.loss",
-                loss.total() - loss.tty_bytes
+                loss.counts.total() - tty
             );
-            if loss.tty_bytes > 0 {
-                message.push_str(&format!(", {} terminal bytes not recorded", loss.tty_bytes));
+            if tty > 0 {
+                message.push_str(&format!(", {tty} terminal bytes not recorded"));
             }
             d.put("message", message);
-            d.put_loss("unmapped.loss", loss);
+            d.put_loss_report("unmapped.loss", loss);
             d.put_loss("unmapped.total", total);
             status(d, false);
         }
@@ -237,6 +245,10 @@ fn exec(d: &mut Doc, p: &ProcessExec) {
         p.executable_truncated,
     );
     d.put("unmapped.process.args_truncated", p.args_truncated);
+    if let Some(r) = p.role {
+        d.put("unmapped.process.role", r.name());
+    }
+    d.put("unmapped.process.fileless", p.fileless);
     status(d, true);
 }
 

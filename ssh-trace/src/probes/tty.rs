@@ -207,7 +207,13 @@ fn switch(mut probes: Probes, input: bool, commands: Receiver<bool>, answers: Se
             break;
         }
     }
-    // Dropping the programs detaches what is still attached.
+    // What is still attached is detached with the other programs' links,
+    // side by side (probes/mod.rs), when the programs are dropped.
+    for (name, id) in links {
+        if let Ok(link) = tracepoint(&mut probes, name).and_then(|p| Ok(p.take_link(id)?)) {
+            probes.links.push(super::Link::Tp(link));
+        }
+    }
     drop(probes);
 }
 
