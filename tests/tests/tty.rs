@@ -2,7 +2,8 @@
 //! under tmux: the screen `replay --tty`, `asciinema play` and `top` show
 //! equals the live one, replay keeps the recorded pace (speed, idle limit),
 //! a window change is replayed, a sudo password is not in the input
-//! recording, a flood is bounded and its loss counted.
+//! recording, a flood is bounded and its loss counted, an agent with
+//! terminal programs attached stops promptly.
 // A binary or test target sees all of its package's dependencies.
 #![allow(unused_crate_dependencies)]
 use std::{
@@ -632,6 +633,43 @@ fn terminal_programs_are_attached_only_while_a_session_is_open() {
     });
     assert_eq!(gone, Some(0), "detached when the last session ended");
     tracer.stop().unwrap();
+}
+
+#[test]
+fn an_agent_recording_an_open_session_stops_promptly() {
+    if !root_or_skip("an_agent_recording_an_open_session_stops_promptly") {
+        return;
+    }
+    let _sessions = shared();
+    let sshd = Sshd::start("tty_stop").unwrap();
+    let cap = cap_file("tty_stop");
+    let tracer = recorder(&sshd, &cap, &["--tty-input"]);
+    let live = Tmux::start("tty-stop", 80, 24, &client(&sshd, TEST_USER));
+    let port = port_of(&live);
+    let pid = tracer.pid();
+    let attached = wait_until(Duration::from_secs(15), || {
+        Some(tty_links(pid)).filter(|&n| n > 0)
+    });
+    assert!(attached.is_some(), "terminal programs attached");
+    let (events, output_ended, exited) = tracer.stop_timed().unwrap();
+    eprintln!(
+        "SIGTERM with {attached:?} terminal links attached: output ended after \
+         {output_ended:?}, exited after {exited:?}"
+    );
+    let stops = events.iter().filter(|e| event_name(e) == "agent.stop");
+    assert_eq!(stops.count(), 1, "agent.stop written");
+    // Detaching (the terminal programs' links too) comes after stdout is
+    // closed; the bound leaves room for a loaded machine.
+    assert!(
+        output_ended < Duration::from_secs(3),
+        "SIGTERM took {output_ended:?}"
+    );
+    // The capture is whole: the session's terminal up to the stop.
+    let id = session_of(&events, port);
+    let cast = world().dir.join("tty_stop.cast");
+    export(&cap, &id, &cast, &["--input"]);
+    assert!(cast_text(&cast, "o").contains(&format!("port={port}")));
+    assert!(cast_text(&cast, "i").contains("echo port="));
 }
 
 /// The agent's live screen of session `id` (the session socket's `screen`).
