@@ -38,6 +38,8 @@ pub struct KernelLosses {
 pub struct Shares {
     pub records: u64,
     pub untracked: u64,
+    /// Terminal bytes (marked in its recording since the last report).
+    pub tty_bytes: u64,
 }
 
 /// What the kernel side counted lost so far, and how to stop reading it.
@@ -150,6 +152,8 @@ pub struct Losses {
     dropped_at_stop: u64,
     /// The same, per session key (until the next report).
     dropped_at_stop_by_session: BTreeMap<u64, u64>,
+    /// Terminal bytes marked lost per session key (until the next report).
+    tty_marked: BTreeMap<u64, u64>,
     /// What `agent.loss` events reported so far.
     pub reported: LossCounts,
 }
@@ -162,6 +166,7 @@ impl Losses {
             restart: 0,
             dropped_at_stop: 0,
             dropped_at_stop_by_session: BTreeMap::new(),
+            tty_marked: BTreeMap::new(),
             reported: LossCounts::default(),
         }
     }
@@ -201,6 +206,14 @@ impl Losses {
         }
     }
 
+    /// Terminal bytes of a session marked lost in its recording (read
+    /// before the totals that include them: agent/tty.rs).
+    pub fn tty_marked(&mut self, marked: BTreeMap<u64, u64>) {
+        for (key, n) in marked {
+            *self.tty_marked.entry(key).or_default() += n;
+        }
+    }
+
     /// An `agent.loss` event when something more was lost since the last,
     /// naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
     pub fn report(
@@ -213,6 +226,9 @@ impl Losses {
         let mut shares = kernel.take_session_losses();
         for (key, n) in std::mem::take(&mut self.dropped_at_stop_by_session) {
             shares.entry(key).or_default().records += n;
+        }
+        for (key, n) in std::mem::take(&mut self.tty_marked) {
+            shares.entry(key).or_default().tty_bytes += n;
         }
         let now = self.now(kernel);
         if now.total() <= self.reported.total() {
@@ -231,7 +247,7 @@ fn named_sessions(
     id_of: &dyn Fn(u64) -> SessionId,
 ) -> LossReport {
     let mut v: Vec<(u64, Shares)> = shares.into_iter().collect();
-    v.sort_by_key(|(_, s)| std::cmp::Reverse(s.records + s.untracked));
+    v.sort_by_key(|(_, s)| std::cmp::Reverse((s.records + s.untracked, s.tty_bytes)));
     let more_sessions = v.len().saturating_sub(LossReport::MAX_NAMED) as u64;
     let sessions = v
         .into_iter()
@@ -240,6 +256,7 @@ fn named_sessions(
             id: id_of(key),
             records: s.records,
             untracked: s.untracked,
+            tty_bytes: s.tty_bytes,
         })
         .collect();
     LossReport {

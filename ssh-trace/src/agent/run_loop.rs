@@ -121,6 +121,13 @@ impl<K: Kernel> Run<K> {
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
         self.kernel.note_progress(self.done, false);
+        // Terminal losses are marked before the totals are read: every
+        // session share is in the report whose totals have its bytes.
+        let mut marks = Vec::new();
+        if let Some(t) = &mut self.tty {
+            t.tick(&mut self.kernel, now, &mut marks);
+            self.losses.tty_marked(t.take_marked());
+        }
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);
         if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
@@ -130,11 +137,8 @@ impl<K: Kernel> Run<K> {
         let counts = self.bytes.poll(host::monotonic_ns());
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
-        if let Some(t) = &mut self.tty {
-            t.tick(&mut self.kernel, now, &mut events);
-            for ev in events.drain(..) {
-                self.pipeline.push(ev)?;
-            }
+        for ev in marks {
+            self.pipeline.push(ev)?;
         }
         self.pipeline.tick(now)
     }
@@ -156,9 +160,18 @@ impl<K: Kernel> Run<K> {
                 self.handle(vec![rec], events)?;
             }
         }
+        let now = host::now_unix_ns();
+        // Losses of terminals still open are marked before the last report.
+        if let Some(t) = &mut self.tty {
+            let mut marks = Vec::new();
+            t.mark_open(&mut self.kernel, now, &mut marks);
+            self.losses.tty_marked(t.take_marked());
+            for ev in marks {
+                self.pipeline.push(ev)?;
+            }
+        }
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);
-        let now = host::now_unix_ns();
         if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
             self.pipeline.push(loss)?;
         }

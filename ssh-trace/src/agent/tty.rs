@@ -10,8 +10,12 @@
 //! count each kernel record carries (rate limit, cap, full ring, plus what
 //! the reader's queue dropped), checked before the record's own events; at
 //! each tick for a session that went quiet; and at its end, before
-//! `session.end`.
-use std::{collections::HashMap, sync::Arc};
+//! `session.end`. Each mark's bytes are also the session's share in the
+//! next `agent.loss` (`take_marked`).
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use super::losses::Kernel;
 use crate::{
@@ -38,6 +42,7 @@ pub const DETACH_AFTER: std::time::Duration = std::time::Duration::from_secs(30)
 
 /// A recorded session's loss as marked so far, and what a mark needs.
 struct Marked {
+    key: u64,
     lost: u64,
     size: (u16, u16),
     info: Arc<SessionInfo>,
@@ -60,6 +65,8 @@ pub struct TtyControl {
     /// Sessions found at start-up not to record (told to the kernel at the
     /// first sync).
     off_at_start: Vec<u64>,
+    /// Bytes marked lost per session key since `take_marked`.
+    marked: BTreeMap<u64, u64>,
 }
 
 impl TtyControl {
@@ -81,6 +88,7 @@ impl TtyControl {
             filter,
             host: host.to_owned(),
             off_at_start: Vec::new(),
+            marked: BTreeMap::new(),
         };
         for s in table.sessions().filter(|s| !s.ended) {
             let login = Event::new(s.start_ns, Some(s.info.clone()), Body::SessionLogin);
@@ -139,6 +147,7 @@ impl TtyControl {
             return;
         };
         let m = m.get_or_insert(Marked {
+            key,
             lost: 0,
             size: (0, 0),
             info,
@@ -146,7 +155,7 @@ impl TtyControl {
         if t.head.rows != 0 || t.head.cols != 0 {
             m.size = (t.head.rows, t.head.cols);
         }
-        out.extend(mark(m, t.head.lost, time));
+        out.extend(mark(m, t.head.lost, time, &mut self.marked));
     }
 
     /// Follows the sessions: attach, decide, forget, detach. Returns the
@@ -159,7 +168,7 @@ impl TtyControl {
         match &ev.body {
             Body::SessionEnd(_) => {
                 if let Some(Some(mut m)) = self.open.remove(&key) {
-                    last = mark(&mut m, lost_now(kernel, key), ev.time_ns);
+                    last = mark(&mut m, lost_now(kernel, key), ev.time_ns, &mut self.marked);
                 }
                 kernel.tty_forget(key);
             }
@@ -208,13 +217,23 @@ impl TtyControl {
         }
     }
 
+    /// Bytes marked lost per session key since the last call.
+    pub fn take_marked(&mut self) -> BTreeMap<u64, u64> {
+        std::mem::take(&mut self.marked)
+    }
+
     /// Marks losses no record followed (the session went quiet); detaches
     /// when the time has come.
     pub fn tick(&mut self, kernel: &mut dyn Kernel, now_ns: u64, out: &mut Vec<Event>) {
         self.sync(kernel);
+        self.mark_open(kernel, now_ns, out);
+    }
+
+    /// Marks what open recorded sessions lost since their last mark.
+    pub fn mark_open(&mut self, kernel: &mut dyn Kernel, now_ns: u64, out: &mut Vec<Event>) {
         for (&key, m) in &mut self.open {
             if let Some(m) = m {
-                out.extend(mark(m, lost_now(kernel, key), now_ns));
+                out.extend(mark(m, lost_now(kernel, key), now_ns, &mut self.marked));
             }
         }
     }
@@ -225,11 +244,13 @@ fn lost_now(kernel: &mut dyn Kernel, key: u64) -> u64 {
     kernel.tty().map_or(0, |t| t.lost(key)) + kernel.tty_queue_lost(key)
 }
 
-/// A `lost` record for what the running count `lost` adds to the marked.
-fn mark(m: &mut Marked, lost: u64, time: u64) -> Option<Event> {
+/// A `lost` record for what the running count `lost` adds to the marked
+/// (and the bytes added to the session's share in `marked`).
+fn mark(m: &mut Marked, lost: u64, time: u64, marked: &mut BTreeMap<u64, u64>) -> Option<Event> {
     if lost <= m.lost {
         return None;
     }
+    *marked.entry(m.key).or_default() += lost - m.lost;
     let t = Terminal::mark(TtyKind::Lost, m.size.0, m.size.1, lost - m.lost);
     m.lost = lost;
     Some(Event::new(time, Some(m.info.clone()), Body::SessionTty(t)))

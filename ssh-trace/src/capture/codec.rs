@@ -263,21 +263,32 @@ fn put_loss(out: &mut Vec<u8>, l: &LossCounts) {
 
 /// Terminal bytes lost (tty_bytes) come last, after every other tail, and
 /// only when non-zero: older files (and losses without them) end before.
-fn put_loss_extra(out: &mut Vec<u8>, counts: &[&LossCounts]) {
+/// Then, in agent.loss, each named session's share in the same order.
+fn put_loss_extra(out: &mut Vec<u8>, counts: &[&LossCounts], sessions: &[SessionLoss]) {
     if counts.iter().all(|l| l.tty_bytes == 0) {
         return;
     }
     for l in counts {
         put_varint(out, l.tty_bytes);
     }
+    for s in sessions {
+        put_varint(out, s.tty_bytes);
+    }
 }
 
-fn get_loss_extra(c: &mut Cursor, counts: &mut [&mut LossCounts]) -> Result<()> {
+fn get_loss_extra(
+    c: &mut Cursor,
+    counts: &mut [&mut LossCounts],
+    sessions: &mut [SessionLoss],
+) -> Result<()> {
     if !c.more() {
         return Ok(());
     }
     for l in counts {
         l.tty_bytes = c.varint()?;
+    }
+    for s in sessions {
+        s.tty_bytes = c.varint()?;
     }
     Ok(())
 }
@@ -338,6 +349,7 @@ fn get_named_sessions(c: &mut Cursor, l: &mut LossReport) -> Result<()> {
             id: c.str()?.parse()?,
             records: c.varint()?,
             untracked: c.varint()?,
+            tty_bytes: 0,
         });
     }
     l.more_sessions = c.varint()?;
@@ -539,7 +551,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss_tail(out, &l.loss.counts);
             put_loss_tail(out, &l.total);
             put_named_sessions(out, &l.loss);
-            put_loss_extra(out, &[&l.loss.counts, &l.total]);
+            put_loss_extra(out, &[&l.loss.counts, &l.total], &l.loss.sessions);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
@@ -547,7 +559,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss(out, &s.totals.lost);
             put_loss_tail(out, &s.totals.lost);
             put_agent_tail(out, &s.agent);
-            put_loss_extra(out, &[&s.totals.lost]);
+            put_loss_extra(out, &[&s.totals.lost], &[]);
         }
         // Alerts are rare: their JSON form is compact enough.
         Body::Alert(_, alert) => put_str(out, &serde_json::to_string(alert).unwrap_or_default()),
@@ -698,7 +710,10 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             get_loss_tail(c, &mut loss.counts)?;
             get_loss_tail(c, &mut total)?;
             get_named_sessions(c, &mut loss)?;
-            get_loss_extra(c, &mut [&mut loss.counts, &mut total])?;
+            let LossReport {
+                counts, sessions, ..
+            } = &mut loss;
+            get_loss_extra(c, &mut [counts, &mut total], sessions)?;
             Body::AgentLoss(Box::new(AgentLoss { loss, total }))
         }
         Kind::AgentStop => {
@@ -707,7 +722,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let mut lost = get_loss(c)?;
             get_loss_tail(c, &mut lost)?;
             get_agent_tail(c, &mut agent)?;
-            get_loss_extra(c, &mut [&mut lost])?;
+            get_loss_extra(c, &mut [&mut lost], &mut [])?;
             let totals = AgentTotals { events, lost };
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }

@@ -457,7 +457,17 @@ fn terminal_loss_counts_round_trip_and_old_loss_records_still_decode() {
     let mut events = sample(10);
     for e in &mut events {
         match &mut e.body {
-            Body::AgentLoss(l) => (l.loss.counts.tty_bytes, l.total.tty_bytes) = (7, 70),
+            Body::AgentLoss(l) => {
+                (l.loss.counts.tty_bytes, l.total.tty_bytes) = (7, 70);
+                let id = "5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e5f".parse().unwrap();
+                let share = |records, tty_bytes| SessionLoss {
+                    id,
+                    records,
+                    untracked: 0,
+                    tty_bytes,
+                };
+                l.loss.sessions = vec![share(0, 5), share(3, 2)];
+            }
             Body::AgentStop(s) => s.totals.lost.tty_bytes = 70,
             _ => {}
         }

@@ -351,6 +351,9 @@ pub struct SessionLoss {
     pub id: super::SessionId,
     pub records: u64,
     pub untracked: u64,
+    /// Bytes of its recorded terminal not recorded (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tty_bytes: u64,
 }
 
 impl LossCounts {

@@ -99,7 +99,11 @@ impl Doc {
                 .sessions
                 .iter()
                 .map(|s| {
-                    serde_json::json!({"id": s.id.to_string(), "records": s.records, "untracked": s.untracked})
+                    let mut v = serde_json::json!({"id": s.id.to_string(), "records": s.records, "untracked": s.untracked});
+                    if s.tty_bytes > 0 {
+                        v["tty_bytes"] = s.tty_bytes.into();
+                    }
+                    v
                 })
                 .collect();
             self.put(&format!("{prefix}.sessions"), sessions);

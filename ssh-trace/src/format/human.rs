@@ -201,6 +201,9 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
             &s.id.text().as_str()[..8],
             s.records + s.untracked
         );
+        if s.tty_bytes > 0 {
+            let _ = write!(line, "+{}B", s.tty_bytes);
+        }
     }
     if report.more_sessions > 0 {
         let _ = write!(line, " +{} more", report.more_sessions);

@@ -59,6 +59,7 @@ pub fn loss() -> LossReport {
             id: SESSION_ID.parse().unwrap(),
             records: 2,
             untracked: 1,
+            tty_bytes: 0,
         }],
         more_sessions: 24,
     }

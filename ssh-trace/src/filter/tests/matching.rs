@@ -467,6 +467,7 @@ fn sink_loss() -> Event {
             id: SID.parse().unwrap(),
             records: 3,
             untracked: 0,
+            tty_bytes: 100,
         });
         l.loss.more_sessions = 1;
     }
