@@ -491,6 +491,18 @@ pub fn session_events(events: &[Value], port: u16) -> Vec<Value> {
         .collect()
 }
 
+/// The sum of `field` (records, untracked, tty_bytes) over the entries
+/// for session `id` in every agent.loss's `loss.sessions`.
+pub fn loss_share(events: &[Value], id: &Value, field: &str) -> u64 {
+    of_kind(events, "agent.loss")
+        .iter()
+        .filter_map(|e| e["loss"]["sessions"].as_array())
+        .flatten()
+        .filter(|s| &s["id"] == id)
+        .map(|s| s[field].as_u64().unwrap_or(0))
+        .sum()
+}
+
 pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event"] == kind).collect()
 }

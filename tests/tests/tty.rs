@@ -574,17 +574,7 @@ fn a_terminal_flood_is_bounded_and_its_loss_counted_and_marked() {
         .map(|e| e["loss"]["tty_bytes"].as_u64().unwrap_or(0))
         .sum();
     assert_eq!(reported, lost, "agent.loss counts what the recording marks");
-    let named: u64 = of_kind(&events, "agent.loss")
-        .iter()
-        .flat_map(|e| {
-            e["loss"]["sessions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter(|s| s["id"] == id.as_str())
-        .map(|s| s["tty_bytes"].as_u64().unwrap_or(0))
-        .sum();
+    let named = loss_share(&events, &id.as_str().into(), "tty_bytes");
     assert_eq!(named, lost, "agent.loss names the session with its share");
     let stop = one(&events, "agent.stop");
     assert_eq!(stop["totals"]["lost"]["tty_bytes"].as_u64(), Some(lost));
