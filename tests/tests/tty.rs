@@ -82,15 +82,16 @@ fn bin() -> String {
 }
 
 fn export(cap: &std::path::Path, id: &str, out: &std::path::Path, extra: &[&str]) {
-    let st = Command::new(agent_bin())
+    let run = Command::new(agent_bin())
         .args(["export", "asciicast", id, "-r"])
         .arg(cap)
         .arg("-o")
         .arg(out)
         .args(extra)
-        .status()
+        .output()
         .unwrap();
-    assert!(st.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "export of {id}: {err}");
 }
 
 /// The asciicast's events of `code`, their text joined.
@@ -222,7 +223,8 @@ fn a_window_resize_is_replayed() {
         .expect("80x24 first");
     live.resize(100, 30);
     live.type_line("stty size; printf '%*s\\n' \"$(tput cols)\" '' | tr ' ' =");
-    live.wait_screen(|s| s.contains("30 100"))
+    // The whole line first: an `exit` typed ahead is echoed into it.
+    live.wait_screen(|s| s.contains("30 100") && s.contains(&"=".repeat(100)))
         .expect("the session sees 100x30");
     live.type_line("exit");
     let want = live
@@ -356,8 +358,10 @@ fn replay_tty_keeps_the_recorded_pace_its_speed_factor_and_idle_limit() {
     export(&cap, &id, &cast, &[]);
     let (a, b) = ("42-first", "56-second");
     let recorded = cast_gap(&cast, a, b);
+    // The server may read the first marker late (a loaded machine): a
+    // little less than the 8 s the shell slept.
     assert!(
-        recorded >= 8.0,
+        recorded > 7.5,
         "the kernel's timestamps hold the pause: {recorded}"
     );
 
