@@ -385,3 +385,76 @@ fn garbage_never_panics() {
         }
     }
 }
+
+/// A valid file of 845 bytes: one block whose first event carries a session
+/// snapshot with a 1 MiB user name and whose 1.2 million other events all
+/// refer to it (zstd makes that almost nothing). Before the reader decoded
+/// lazily, it held every event of the block at once (362 MB of heap;
+/// `replay` peaked at 222 MB RSS); before
+/// snapshots were shared, each event cloned the 1 MiB snapshot (4 GB, abort).
+fn crafted_capture() -> (Vec<u8>, u32) {
+    let h = file::Header {
+        host: "h".into(),
+        kernel: "k".into(),
+        boot_id: [0; 16],
+        agent_version: "v".into(),
+        start_ns: 0,
+        open_sessions: vec![],
+    };
+    let mut s = SessionInfo::clone(&session(1));
+    s.user = Some("a".repeat(1 << 20));
+    // session.connect, time delta 0, a new snapshot, no counters.
+    let mut first = vec![1u8, 0, 1];
+    super::codec::put_session(&mut first, &s);
+    first.extend_from_slice(&[0, 0]);
+    let mut raw = Vec::new();
+    super::codec::put_varint(&mut raw, first.len() as u64);
+    raw.extend_from_slice(&first);
+    // Length 5: session.connect, delta 0, snapshot #0, no counters.
+    let again = [5u8, 1, 0, 2, 0, 0];
+    let n = (file::MAX_BLOCK - raw.len()) / again.len();
+    for _ in 0..n {
+        raw.extend_from_slice(&again);
+    }
+    let mut bytes = h.encode();
+    bytes.extend(file::encode_block(&raw, n as u32 + 1).unwrap());
+    (bytes, n as u32 + 1)
+}
+
+#[test]
+fn a_crafted_capture_cannot_make_the_reader_hold_more_than_a_block() {
+    let (bytes, events) = crafted_capture();
+    assert!(bytes.len() < 1000, "{} bytes", bytes.len());
+    let ((read, warnings), peak) = crate::test_alloc::peak_of(move || {
+        let mut r = Reader::from_bytes(Path::new("crafted"), bytes).unwrap();
+        let mut read = 0u32;
+        while let Some(ev) = r.next_event() {
+            assert_eq!(
+                ev.session.as_ref().unwrap().user.as_ref().unwrap().len(),
+                1 << 20
+            );
+            read += 1;
+        }
+        (read, r.take_warnings())
+    });
+    assert_eq!((read, warnings), (events, vec![]), "every event read");
+    eprintln!("{events} events from one block: peak {peak} bytes held");
+    // The block (8 MiB) and its one snapshot (1 MiB): nothing per event.
+    assert!(peak < file::MAX_BLOCK + (2 << 20), "peak {peak} bytes");
+}
+
+#[test]
+fn a_header_claiming_16_mib_costs_only_what_the_file_holds() {
+    let mut bytes = file::MAGIC.to_vec();
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    bytes.extend_from_slice(&(file::MAX_HEADER as u32).to_le_bytes());
+    bytes.extend_from_slice(&[0; 8]);
+    let (err, peak) = crate::test_alloc::peak_of(move || {
+        Reader::from_bytes(Path::new("short"), bytes)
+            .err()
+            .map(|e| format!("{e:#}"))
+    });
+    assert_eq!(err.as_deref(), Some("short: truncated header"));
+    assert!(peak < 1 << 20, "peak {peak} bytes");
+}
