@@ -1,6 +1,7 @@
 //! Every loss, counted where it happens, summed here: the kernel's
 //! counters, the reader's, the agent's own (discovery, the stop) and the
-//! agent-mode sinks'. Reported as `agent.loss` within a second of growing.
+//! agent-mode sinks', and the outputs' failed writes (capture file, sinks).
+//! Reported as `agent.loss` within a second of growing.
 use std::sync::{atomic::Ordering, Arc};
 
 use ssh_trace_common::maps::{
@@ -10,6 +11,7 @@ use ssh_trace_common::maps::{
 use super::discovery::Missed;
 use crate::{
     event::{AgentLoss, Body, Event, LossCounts, SinkLoss},
+    pipeline::Failures,
     probes::Maps,
     reader::Reader,
     sinks::queue::Stats,
@@ -66,6 +68,8 @@ impl Kernel for Attached {
 
 pub struct Losses {
     sinks: Vec<(String, Arc<Stats>)>,
+    /// Write failures of the capture file and the sinks.
+    outputs: Vec<Arc<Failures>>,
     discovery: Missed,
     /// Records still queued when the stop's time ran out.
     pub dropped_at_stop: u64,
@@ -74,9 +78,14 @@ pub struct Losses {
 }
 
 impl Losses {
-    pub fn new(sinks: Vec<(String, Arc<Stats>)>, discovery: Missed) -> Self {
+    pub fn new(
+        sinks: Vec<(String, Arc<Stats>)>,
+        outputs: Vec<Arc<Failures>>,
+        discovery: Missed,
+    ) -> Self {
         Self {
             sinks,
+            outputs,
             discovery,
             dropped_at_stop: 0,
             reported: LossCounts::default(),
@@ -99,13 +108,17 @@ impl Losses {
                     dropped: s.dropped.load(Ordering::Relaxed),
                 })
                 .collect(),
+            outputs: self.outputs.iter().filter_map(|o| o.so_far()).collect(),
         }
     }
 
-    /// An `agent.loss` event when something more was lost since the last.
+    /// An `agent.loss` event when something more was lost, or an output
+    /// failed again, since the last.
     pub fn report(&mut self, kernel: &dyn Kernel, now_ns: u64) -> Option<Event> {
         let now = self.now(kernel);
-        if now.total() <= self.reported.total() {
+        if now.total() <= self.reported.total()
+            && now.failed_writes() <= self.reported.failed_writes()
+        {
             return None;
         }
         let loss = now.since(&self.reported);

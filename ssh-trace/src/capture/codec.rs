@@ -84,6 +84,11 @@ impl<'a> Cursor<'a> {
         bail!("varint longer than 64 bits")
     }
 
+    /// Nothing left to read.
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
     fn u32(&mut self) -> Result<u32> {
         u32::try_from(self.varint()?).context("value does not fit 32 bits")
     }
@@ -222,6 +227,58 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
         decode: c.varint()?,
         // Agent-mode sink losses are not part of the capture format.
         sinks: Vec::new(),
+        // In a section after the counters (put_sections), if any.
+        outputs: Vec::new(),
+    })
+}
+
+/// Sections after the counters of a loss record (agent.loss, agent.stop),
+/// each a tag, a length and its payload. Files without them (all older
+/// ones) end after the counters; a reader skips tags it does not know.
+const SECTION_OUTPUTS: u8 = 1;
+
+/// The outputs' failed writes of each of `counts`, when any has some.
+fn put_sections(out: &mut Vec<u8>, counts: &[&LossCounts]) {
+    if counts.iter().all(|l| l.outputs.is_empty()) {
+        return;
+    }
+    let mut p = Vec::new();
+    for l in counts {
+        put_varint(&mut p, l.outputs.len() as u64);
+        for o in &l.outputs {
+            put_str(&mut p, &o.output);
+            put_str(&mut p, &o.error);
+            put_varint(&mut p, o.failures);
+            put_varint(&mut p, o.events);
+        }
+    }
+    out.push(SECTION_OUTPUTS);
+    put_varint(out, p.len() as u64);
+    out.extend_from_slice(&p);
+}
+
+fn get_sections(c: &mut Cursor, counts: &mut [&mut LossCounts]) -> Result<()> {
+    while !c.at_end() {
+        let tag = c.u8()?;
+        let len = c.varint()? as usize;
+        let mut p = Cursor::new(c.bytes(len)?);
+        if tag != SECTION_OUTPUTS {
+            continue;
+        }
+        for l in counts.iter_mut() {
+            let n = p.len(MAX_ITEMS)?;
+            l.outputs = (0..n).map(|_| get_output(&mut p)).collect::<Result<_>>()?;
+        }
+    }
+    Ok(())
+}
+
+fn get_output(c: &mut Cursor) -> Result<OutputLoss> {
+    Ok(OutputLoss {
+        output: c.string()?,
+        error: c.string()?,
+        failures: c.varint()?,
+        events: c.varint()?,
     })
 }
 
@@ -378,11 +435,13 @@ fn body(body: &Body, out: &mut Vec<u8>) {
         Body::AgentLoss(l) => {
             put_loss(out, &l.loss);
             put_loss(out, &l.total);
+            put_sections(out, &[&l.loss, &l.total]);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
             put_varint(out, s.totals.events);
             put_loss(out, &s.totals.lost);
+            put_sections(out, &[&s.totals.lost]);
         }
         // Alerts are rare: their JSON form is compact enough.
         Body::Alert(_, alert) => put_str(out, &serde_json::to_string(alert).unwrap_or_default()),
@@ -473,16 +532,18 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
         }),
         Kind::UserChange => Body::UserChange(get_change(c)?),
         Kind::AgentStart => Body::AgentStart(Box::new(get_agent(c)?)),
-        Kind::AgentLoss => Body::AgentLoss(Box::new(AgentLoss {
-            loss: get_loss(c)?,
-            total: get_loss(c)?,
-        })),
+        Kind::AgentLoss => {
+            let (mut loss, mut total) = (get_loss(c)?, get_loss(c)?);
+            get_sections(c, &mut [&mut loss, &mut total])?;
+            Body::AgentLoss(Box::new(AgentLoss { loss, total }))
+        }
         Kind::AgentStop => {
             let agent = get_agent(c)?;
-            let totals = AgentTotals {
+            let mut totals = AgentTotals {
                 events: c.varint()?,
                 lost: get_loss(c)?,
             };
+            get_sections(c, &mut [&mut totals.lost])?;
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }
         Kind::Alert(a) => {

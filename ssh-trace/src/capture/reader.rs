@@ -136,7 +136,7 @@ impl Reader {
 
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
-            if let Some(ev) = self.from_block() {
+            if let Some(ev) = self.next_in_block() {
                 return Some(ev);
             }
             if self.eof {
@@ -147,7 +147,7 @@ impl Reader {
     }
 
     /// The next event of the block in hand; a bad one ends the block.
-    fn from_block(&mut self) -> Option<Event> {
+    fn next_in_block(&mut self) -> Option<Event> {
         let b = self.block.as_mut()?;
         if b.next >= b.events {
             self.block = None;

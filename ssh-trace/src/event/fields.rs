@@ -187,6 +187,11 @@ fn sinks(l: &LossCounts) -> Option<Val<'static>> {
     (!l.sinks.is_empty()).then_some(Val::Object)
 }
 
+/// `outputs` is in the JSON only when an output failed to write.
+fn outputs(l: &LossCounts) -> Option<Val<'static>> {
+    (!l.outputs.is_empty()).then_some(Val::Object)
+}
+
 use Ty as T;
 
 /// Every schema path, in docs/schema.md order.
@@ -347,6 +352,7 @@ pub static FIELDS: &[FieldDef] = &[
         loss(e).map(|l| int(l.loss.decode))
     }),
     f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss)),
+    f("loss.outputs", T::Object, |e, _| outputs(&loss(e)?.loss)),
     f("total", T::Object, |e, _| loss(e).map(|_| Val::Object)),
     f("total.kernel_ringbuf", T::Int, |e, _| {
         loss(e).map(|l| int(l.total.kernel_ringbuf))
@@ -364,6 +370,7 @@ pub static FIELDS: &[FieldDef] = &[
         loss(e).map(|l| int(l.total.decode))
     }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
+    f("total.outputs", T::Object, |e, _| outputs(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
     f("totals.events", T::Int, |e, _| {
         totals(e).map(|t| int(t.events))
@@ -388,6 +395,9 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.sinks", T::Object, |e, _| {
         sinks(&totals(e)?.lost)
+    }),
+    f("totals.lost.outputs", T::Object, |e, _| {
+        outputs(&totals(e)?.lost)
     }),
     f("alert", T::Object, |e, _| {
         e.body.alert().map(|_| Val::Object)

@@ -140,4 +140,11 @@ fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {
         loss.decode,
         total.total()
     );
+    for o in &loss.outputs {
+        let _ = write!(
+            line,
+            "; {}: {} failed writes, {} events lost: {}",
+            o.output, o.failures, o.events, o.error
+        );
+    }
 }

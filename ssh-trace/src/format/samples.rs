@@ -41,6 +41,7 @@ pub fn loss() -> LossCounts {
         queue: 6,
         decode: 7,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+        outputs: vec![output_loss(1, 2)],
     }
 }
 
@@ -52,6 +53,7 @@ pub fn total() -> LossCounts {
         queue: 16,
         decode: 17,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+        outputs: vec![output_loss(11, 12)],
     }
 }
 
@@ -59,6 +61,18 @@ fn sink_loss(sink: &str, dropped: u64) -> SinkLoss {
     SinkLoss {
         sink: sink.into(),
         dropped,
+    }
+}
+
+pub const OUTPUT_ERROR: &str =
+    "writing capture file /var/log/x.cap: No space left on device (os error 28)";
+
+fn output_loss(failures: u64, events: u64) -> OutputLoss {
+    OutputLoss {
+        output: "capture".into(),
+        error: OUTPUT_ERROR.into(),
+        failures,
+        events,
     }
 }
 
