@@ -251,16 +251,17 @@ pub struct SinkLoss {
 /// An output that could not write: a full disk, an I/O error.
 #[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
 pub struct OutputLoss {
-    /// `capture` (the capture file) or `sink NAME` (an agent-mode sink).
+    /// `capture` (the capture file), `sink NAME` (an agent-mode sink) or
+    /// `stdout`.
     pub output: String,
     /// The last error, with the file it was writing.
     pub error: String,
     /// Failed writes; each is retried (the capture with its next block, a
     /// sink with the same data after a backoff).
     pub failures: u64,
-    /// Events lost by them: the capture's blocks that could not be
-    /// written. A sink's events wait in its queue and spool instead (what
-    /// those cannot hold is counted in `sinks`).
+    /// Events lost by them: in the capture's blocks or standard output's
+    /// lines that could not be written. A sink's events wait in its queue
+    /// and spool instead (what those cannot hold is counted in `sinks`).
     pub events: u64,
 }
 
