@@ -132,6 +132,7 @@ fn resolve(path: &Path) -> Result<(OwnedFd, Stat)> {
                 let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
                 if target.is_absolute() {
                     (cur, walked) = (root()?, PathBuf::from("/"));
+                    st = fs::fstat(&cur)?;
                 }
                 for (i, p) in parts(&target).enumerate() {
                     todo.insert(i, p);
