@@ -13,7 +13,8 @@
 //! - a file is created new (O_CREAT|O_EXCL|O_NOFOLLOW, then fchmod 0600
 //!   whatever the umask), or, if the name exists, used only when it is a
 //!   regular file (not a link), belongs to the agent's user and has one
-//!   link; it is then made 0600 too (and emptied for a capture file).
+//!   link; it is then made 0600 too (and emptied for a capture file). A
+//!   character device of the agent's user (/dev/null) is written as it is.
 use std::{
     collections::VecDeque,
     ffi::{OsStr, OsString},
@@ -192,7 +193,9 @@ impl Dir {
             r => r.context("it exists and cannot be opened")?,
         };
         let st = fs::fstat(&fd)?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        let kind = FileType::from_raw_mode(st.st_mode);
+        let device = kind == FileType::CharacterDevice;
+        if kind != FileType::RegularFile && !device {
             bail!("it exists and is not a regular file: refused");
         }
         if st.st_uid != rustix::process::geteuid().as_raw() {
@@ -200,6 +203,11 @@ impl Dir {
                 "it exists and belongs to uid {}: refused (its owner could read it; remove it or choose another name)",
                 st.st_uid
             );
+        }
+        if device {
+            // Only root makes device nodes: one of root's (/dev/null) is
+            // written as it is, never made 0600.
+            return Ok(File::from(fd));
         }
         if st.st_nlink != 1 {
             bail!(

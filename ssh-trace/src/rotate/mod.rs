@@ -20,6 +20,7 @@ use std::{
     ffi::{OsStr, OsString},
     fs::File,
     io::{BufWriter, Seek, SeekFrom, Write},
+    os::unix::fs::FileTypeExt,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -111,6 +112,9 @@ impl Rotating {
         };
         let dir = Dir::open(parent.unwrap_or(Path::new(".")), usage).with_context(what)?;
         let file = dir.file(name, open).with_context(what)?;
+        if policy.rotates() && file.metadata()?.file_type().is_char_device() {
+            anyhow::bail!("{}: a device does not rotate", what());
+        }
         Ok(Self {
             dir,
             name: name.to_owned(),

@@ -45,10 +45,11 @@ fn names(d: &Path) -> Vec<String> {
     v
 }
 
-/// Another user's uid (nobody); changing owners needs root.
+/// Another user's uid (nobody); changing owners (or using root's files)
+/// needs root.
 fn other_user(test: &str) -> Option<u32> {
     if rustix::process::geteuid().as_raw() != 0 {
-        eprintln!("skipped {test}: needs root (gives files to another user)");
+        eprintln!("skipped {test}: needs root (uses files of root and of another user)");
         return None;
     }
     Some(65534)
@@ -165,6 +166,20 @@ fn a_hard_link_and_a_fifo_are_refused() {
     rustix::fs::mkfifoat(rustix::fs::CWD, d.join("fifo"), rustix::fs::Mode::RUSR).unwrap();
     let e = err(create(&d.join("fifo"), Open::Append, Policy::default()));
     assert!(e.contains("is not a regular file: refused"), "{e}");
+}
+
+#[test]
+fn dev_null_is_written_as_it_is_and_never_rotated() {
+    if other_user("dev_null_is_written_as_it_is_and_never_rotated").is_none() {
+        return;
+    }
+    let null = Path::new("/dev/null");
+    let before = mode(null);
+    let mut r = create(null, Open::Append, Policy::default()).unwrap();
+    writeln!(r.file, "gone").unwrap();
+    assert_eq!(mode(null), before, "a device keeps its mode");
+    let e = err(create(null, Open::Append, rotating(2)));
+    assert!(e.contains("a device does not rotate"), "{e}");
 }
 
 #[test]
