@@ -96,6 +96,22 @@ fn reference(tracer: Tracer, ports: &[u16]) -> Vec<(String, i128)> {
     session_lines(&lines)
 }
 
+/// Waits until `got` holds exactly the events of `want` (a count alone
+/// returns early when one event is there twice or differs: the last batch,
+/// maybe still in a retry's backoff, would then be missed); returns what it
+/// holds last, for `assert_same` to name what is missing or extra.
+fn wait_for_same(
+    want: &[(String, i128)],
+    got: impl Fn() -> Vec<(String, i128)>,
+) -> Vec<(String, i128)> {
+    let text = |v: &[(String, i128)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+    wait_until(WAIT, || {
+        let g = got();
+        (text(&g) == text(want)).then_some(g)
+    })
+    .unwrap_or_else(got)
+}
+
 /// Same events, none missing, none twice; times within 50 ms (each agent
 /// converts kernel clocks to wall time with its own reading).
 fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) {
@@ -103,8 +119,10 @@ fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) {
     let (g, w) = (text(got), text(want));
     let missing: Vec<_> = w.iter().filter(|x| !g.contains(x)).collect();
     let extra: Vec<_> = g.iter().filter(|x| !w.contains(x)).collect();
-    assert!(missing.is_empty(), "{what}: missing {missing:#?}");
-    assert!(extra.is_empty(), "{what}: unexpected {extra:#?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: missing {missing:#?}, unexpected {extra:#?}"
+    );
     assert_eq!(g, w, "{what}: duplicates");
     let offsets: Vec<i128> = got.iter().zip(want).map(|(a, b)| a.1 - b.1).collect();
     let worst = offsets.iter().map(|o| o.abs()).max().unwrap_or(0);
@@ -166,7 +184,7 @@ fn sessions_reach_rsyslog_and_http_as_tail_saw_them() {
         ("http", &|| http.lines()),
     ];
     for (_, lines) in &sinks {
-        wait_for_count(WAIT, want.len(), || session_lines(&lines()).len());
+        wait_for_same(&want, || session_lines(&lines()));
     }
     let err = agent.stop().unwrap();
     for (what, lines) in &sinks {
@@ -238,10 +256,8 @@ fn sixty_second_outage_loses_nothing() {
 
     let ports: Vec<u16> = before.iter().chain(&during).copied().collect();
     let want = reference(tracer, &ports);
-    wait_for_count(WAIT, want.len(), || {
-        session_lines(&rsyslog.tcp_lines()).len()
-    });
-    wait_for_count(WAIT, want.len(), || session_lines(&http.lines()).len());
+    wait_for_same(&want, || session_lines(&rsyslog.tcp_lines()));
+    wait_for_same(&want, || session_lines(&http.lines()));
     let err = agent.stop().unwrap();
     assert_same(
         "rsyslog after outage",
@@ -332,7 +348,7 @@ fn splunk_hec_preset_wraps_each_event_as_tail_saw_it() {
             .collect()
     };
     let events = || -> Vec<String> { envelopes().iter().map(|e| e["event"].to_string()).collect() };
-    wait_for_count(WAIT, want.len(), || session_lines(&events()).len());
+    wait_for_same(&want, || session_lines(&events()));
     let err = agent.stop().unwrap();
     assert_same("splunk_hec events", &session_lines(&events()), &want);
 
@@ -422,7 +438,7 @@ fn elasticsearch_bulk_preset_retries_rejected_batches() {
     let kept_while_rejecting = session_lines(&documents());
     http.set_bulk_errors(false).unwrap();
 
-    wait_for_count(WAIT, want.len(), || session_lines(&documents()).len());
+    wait_for_same(&want, || session_lines(&documents()));
     let err = agent.stop().unwrap();
     assert!(
         kept_while_rejecting.is_empty(),
@@ -618,7 +634,7 @@ fn https_sink_trusts_the_configured_ca() {
     let agent = Agent::start(&cfg, &file).unwrap();
     let ports = sessions(&sshd, 2, Duration::ZERO);
     let want = reference(tracer, &ports);
-    wait_for_count(WAIT, want.len(), || session_lines(&https.lines()).len());
+    wait_for_same(&want, || session_lines(&https.lines()));
     agent.stop().unwrap();
     assert_same("https", &session_lines(&https.lines()), &want);
 }
