@@ -471,3 +471,58 @@ fn a_header_claiming_16_mib_costs_only_what_the_file_holds() {
     assert_eq!(err.as_deref(), Some("short: truncated header"));
     assert!(peak < 1 << 20, "peak {peak} bytes");
 }
+
+/// One event through a fresh encoder, and back.
+fn one_event(ev: &Event) -> Vec<u8> {
+    let mut out = Vec::new();
+    super::codec::Encoder::default().encode(ev, &mut out);
+    out
+}
+
+fn decode_one(bytes: &[u8]) -> Event {
+    let mut c = super::codec::Cursor::new(bytes);
+    let ev = super::codec::Decoder::default().decode(&mut c).unwrap();
+    assert!(!c.more(), "bytes left after the event");
+    ev
+}
+
+#[test]
+fn failed_writes_come_after_every_older_field_and_older_records_read_as_before() {
+    let mut checked = 0;
+    for mut with in sample(1) {
+        let mut without = with.clone();
+        match (&mut with.body, &mut without.body) {
+            (Body::AgentLoss(w), Body::AgentLoss(wo)) => {
+                // Named sessions are the last of the lead's fields.
+                let named = SessionLoss {
+                    id: SessionId(7),
+                    records: 3,
+                    untracked: 1,
+                };
+                w.loss.sessions.push(named.clone());
+                wo.loss.sessions.push(named);
+                wo.loss.counts.outputs.clear();
+                wo.total.outputs.clear();
+            }
+            (Body::AgentStop(_), Body::AgentStop(wo)) => wo.totals.lost.outputs.clear(),
+            _ => continue,
+        }
+        check_appended(&with, &without);
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "agent.loss and agent.stop");
+}
+
+/// `with` is `without` plus failed writes: its record is `without`'s with
+/// the outputs section appended (a reader of the lead's tails stops before
+/// it); either reads back as written, and a section of a later version
+/// (unknown tag) is skipped.
+fn check_appended(with: &Event, without: &Event) {
+    let (long, short) = (one_event(with), one_event(without));
+    assert!(long.len() > short.len() && long.starts_with(&short));
+    assert_eq!(decode_one(&long), *with);
+    assert_eq!(decode_one(&short), *without);
+    let mut later = long.clone();
+    later.extend_from_slice(&[9, 3, 1, 2, 3]);
+    assert_eq!(decode_one(&later), *with);
+}
