@@ -247,6 +247,16 @@ struct AgentArgs {
     privsep_users: Vec<String>,
     #[command(flatten)]
     tty: RecordArgs,
+    /// Write agent.heartbeat every DUR (whole seconds, e.g. 30s, 1m): the
+    /// agent's counts, open sessions and queues, so its silence shows.
+    #[arg(long, value_name = "DUR", value_parser = parse_heartbeat)]
+    heartbeat: Option<Duration>,
+}
+
+fn parse_heartbeat(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    agent::run_loop::heartbeat_interval(d)?;
+    Ok(d)
 }
 
 /// A `--since`/`--until` value that is no time.
@@ -331,6 +341,9 @@ impl AgentArgs {
             queued: Default::default(),
             operators: Default::default(),
             tty: self.tty.options(),
+            heartbeat: self
+                .heartbeat
+                .and_then(|d| agent::run_loop::heartbeat_interval(d).ok().flatten()),
         }
     }
 }

@@ -261,38 +261,6 @@ fn put_loss(out: &mut Vec<u8>, l: &LossCounts) {
     }
 }
 
-/// Terminal bytes lost (tty_bytes) come last, after every other tail, and
-/// only when non-zero: older files (and losses without them) end before.
-/// Then, in agent.loss, each named session's share in the same order.
-fn put_loss_extra(out: &mut Vec<u8>, counts: &[&LossCounts], sessions: &[SessionLoss]) {
-    if counts.iter().all(|l| l.tty_bytes == 0) {
-        return;
-    }
-    for l in counts {
-        put_varint(out, l.tty_bytes);
-    }
-    for s in sessions {
-        put_varint(out, s.tty_bytes);
-    }
-}
-
-fn get_loss_extra(
-    c: &mut Cursor,
-    counts: &mut [&mut LossCounts],
-    sessions: &mut [SessionLoss],
-) -> Result<()> {
-    if !c.more() {
-        return Ok(());
-    }
-    for l in counts {
-        l.tty_bytes = c.varint()?;
-    }
-    for s in sessions {
-        s.tty_bytes = c.varint()?;
-    }
-    Ok(())
-}
-
 fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
     Ok(LossCounts {
         kernel_ringbuf: c.varint()?,
@@ -302,6 +270,100 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
         decode: c.varint()?,
         // Agent-mode sink losses are not part of the capture format.
         ..LossCounts::default()
+    })
+}
+
+/// Sections at the end of a loss record (agent.loss, agent.stop: after the
+/// tails and named sessions), each a tag, a length and its payload. Files
+/// without them (all older ones) end before; a reader skips tags it does not
+/// know.
+const SECTION_OUTPUTS: u8 = 1;
+/// Terminal bytes lost (`tty_bytes`) of each count, then each named
+/// session's share (agent.loss).
+const SECTION_TTY: u8 = 2;
+
+/// The outputs' failed writes of each of `counts`, when any has some; the
+/// terminal bytes lost, when any were.
+fn put_sections(out: &mut Vec<u8>, counts: &[&LossCounts], sessions: &[SessionLoss]) {
+    if counts.iter().any(|l| !l.outputs.is_empty()) {
+        let mut p = Vec::new();
+        for l in counts {
+            put_varint(&mut p, l.outputs.len() as u64);
+            for o in &l.outputs {
+                put_str(&mut p, &o.output);
+                put_str(&mut p, &o.error);
+                put_varint(&mut p, o.failures);
+                put_varint(&mut p, o.events);
+            }
+        }
+        put_section(out, SECTION_OUTPUTS, &p);
+    }
+    if counts.iter().any(|l| l.tty_bytes > 0) {
+        let mut p = Vec::new();
+        for l in counts {
+            put_varint(&mut p, l.tty_bytes);
+        }
+        put_varint(&mut p, sessions.len() as u64);
+        for s in sessions {
+            put_varint(&mut p, s.tty_bytes);
+        }
+        put_section(out, SECTION_TTY, &p);
+    }
+}
+
+fn put_section(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+    out.push(tag);
+    put_varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+fn get_sections(
+    c: &mut Cursor,
+    counts: &mut [&mut LossCounts],
+    sessions: &mut [SessionLoss],
+) -> Result<()> {
+    while c.more() {
+        let tag = c.u8()?;
+        let len = c.varint()? as usize;
+        let mut p = Cursor::new(c.bytes(len)?);
+        match tag {
+            SECTION_OUTPUTS => {
+                for l in counts.iter_mut() {
+                    let n = p.len(MAX_ITEMS)?;
+                    l.outputs = (0..n).map(|_| get_output(&mut p)).collect::<Result<_>>()?;
+                }
+            }
+            SECTION_TTY => get_tty_section(&mut p, counts, sessions)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn get_tty_section(
+    p: &mut Cursor,
+    counts: &mut [&mut LossCounts],
+    sessions: &mut [SessionLoss],
+) -> Result<()> {
+    for l in counts.iter_mut() {
+        l.tty_bytes = p.varint()?;
+    }
+    let n = p.len(LossReport::MAX_NAMED)?;
+    for i in 0..n {
+        let bytes = p.varint()?;
+        if let Some(s) = sessions.get_mut(i) {
+            s.tty_bytes = bytes;
+        }
+    }
+    Ok(())
+}
+
+fn get_output(c: &mut Cursor) -> Result<OutputLoss> {
+    Ok(OutputLoss {
+        output: c.string()?,
+        error: c.string()?,
+        failures: c.varint()?,
+        events: c.varint()?,
     })
 }
 
@@ -354,6 +416,57 @@ fn get_named_sessions(c: &mut Cursor, l: &mut LossReport) -> Result<()> {
     }
     l.more_sessions = c.varint()?;
     Ok(())
+}
+
+/// Most sinks a heartbeat lists (a configuration has a handful).
+const MAX_HEARTBEAT_SINKS: usize = 256;
+
+fn put_heartbeat(out: &mut Vec<u8>, h: &Heartbeat) {
+    for v in [
+        h.interval_s,
+        h.uptime_s,
+        h.events,
+        h.records,
+        h.lost,
+        h.sessions_open,
+        h.sessions_logged_in,
+        h.processes,
+        h.queue_batches,
+    ] {
+        put_varint(out, v);
+    }
+    put_varint(out, h.sinks.len() as u64);
+    for s in &h.sinks {
+        put_str(out, &s.sink);
+        for v in [s.waiting, s.delivered, s.dropped] {
+            put_varint(out, v);
+        }
+    }
+}
+
+fn get_heartbeat(c: &mut Cursor) -> Result<Heartbeat> {
+    let mut h = Heartbeat {
+        interval_s: c.varint()?,
+        uptime_s: c.varint()?,
+        events: c.varint()?,
+        records: c.varint()?,
+        lost: c.varint()?,
+        sessions_open: c.varint()?,
+        sessions_logged_in: c.varint()?,
+        processes: c.varint()?,
+        queue_batches: c.varint()?,
+        sinks: Vec::new(),
+    };
+    let n = c.len(MAX_HEARTBEAT_SINKS)?;
+    for _ in 0..n {
+        h.sinks.push(SinkBacklog {
+            sink: c.string()?,
+            waiting: c.varint()?,
+            delivered: c.varint()?,
+            dropped: c.varint()?,
+        });
+    }
+    Ok(h)
 }
 
 fn put_agent(out: &mut Vec<u8>, a: &AgentInfo) {
@@ -551,7 +664,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss_tail(out, &l.loss.counts);
             put_loss_tail(out, &l.total);
             put_named_sessions(out, &l.loss);
-            put_loss_extra(out, &[&l.loss.counts, &l.total], &l.loss.sessions);
+            put_sections(out, &[&l.loss.counts, &l.total], &l.loss.sessions);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
@@ -559,8 +672,9 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss(out, &s.totals.lost);
             put_loss_tail(out, &s.totals.lost);
             put_agent_tail(out, &s.agent);
-            put_loss_extra(out, &[&s.totals.lost], &[]);
+            put_sections(out, &[&s.totals.lost], &[]);
         }
+        Body::AgentHeartbeat(h) => put_heartbeat(out, h),
         // Alerts are rare: their JSON form is compact enough.
         Body::Alert(_, alert) => put_str(out, &serde_json::to_string(alert).unwrap_or_default()),
         Body::SessionTty(t) => put_tty(out, t),
@@ -713,7 +827,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let LossReport {
                 counts, sessions, ..
             } = &mut loss;
-            get_loss_extra(c, &mut [counts, &mut total], sessions)?;
+            get_sections(c, &mut [counts, &mut total], sessions)?;
             Body::AgentLoss(Box::new(AgentLoss { loss, total }))
         }
         Kind::AgentStop => {
@@ -722,10 +836,11 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let mut lost = get_loss(c)?;
             get_loss_tail(c, &mut lost)?;
             get_agent_tail(c, &mut agent)?;
-            get_loss_extra(c, &mut [&mut lost], &mut [])?;
+            get_sections(c, &mut [&mut lost], &mut [])?;
             let totals = AgentTotals { events, lost };
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }
+        Kind::AgentHeartbeat => Body::AgentHeartbeat(Box::new(get_heartbeat(c)?)),
         Kind::Alert(a) => {
             let alert = serde_json::from_str(c.str()?).context("undecodable alert")?;
             Body::Alert(a, Box::new(alert))

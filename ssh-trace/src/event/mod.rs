@@ -38,6 +38,7 @@ pub enum Body {
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
     AgentStop(Box<AgentStop>),
+    AgentHeartbeat(Box<Heartbeat>),
     /// An alert rule fired: one event type per rule type.
     Alert(AlertKind, Box<Alert>),
     /// A piece of a recorded terminal: bulk data that only the consumers
@@ -58,13 +59,14 @@ pub enum Kind {
     AgentStart,
     AgentLoss,
     AgentStop,
+    AgentHeartbeat,
     Alert(AlertKind),
     SessionTty,
 }
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 11] = [
+    pub const BASE: [Kind; 12] = [
         Kind::SessionConnect,
         Kind::SessionLogin,
         Kind::ProcessExec,
@@ -75,6 +77,7 @@ impl Kind {
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
+        Kind::AgentHeartbeat,
         Kind::SessionTty,
     ];
 
@@ -123,6 +126,7 @@ impl Body {
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
+            Body::AgentHeartbeat(_) => Kind::AgentHeartbeat,
             Body::Alert(k, _) => Kind::Alert(*k),
             Body::SessionTty(_) => Kind::SessionTty,
         }
@@ -141,6 +145,7 @@ impl Body {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::Alert(..)
             | Body::SessionTty(_) => None,
         }
@@ -159,6 +164,7 @@ impl Body {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::SessionTty(_) => None,
         }
     }
@@ -187,7 +193,11 @@ impl Event {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
             Body::SessionTty(t) => t.bytes().len(),
-            Body::Alert(..) | Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) => 512,
+            Body::Alert(..)
+            | Body::AgentStart(_)
+            | Body::AgentLoss(_)
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => 512,
             Body::SessionConnect
             | Body::SessionLogin
             | Body::ProcessExit(_)

@@ -56,6 +56,15 @@ impl Doc {
         put("error", e.error.clone().map(Value::from));
     }
 
+    /// A serializable struct's top-level fields under `prefix`.
+    pub fn put_fields(&mut self, prefix: &str, v: &impl serde::Serialize) {
+        if let Ok(Value::Object(fields)) = serde_json::to_value(v) {
+            for (k, v) in fields {
+                self.put(&format!("{prefix}.{k}"), v);
+            }
+        }
+    }
+
     pub fn put_endpoint(&mut self, prefix: &str, e: &Endpoint) {
         self.put(&format!("{prefix}.ip"), e.ip.to_string());
         self.put(&format!("{prefix}.port"), e.port);
@@ -88,6 +97,10 @@ impl Doc {
         }
         if l.tty_bytes > 0 {
             self.put(&format!("{prefix}.tty_bytes"), l.tty_bytes);
+        }
+        if !l.outputs.is_empty() {
+            let outputs = serde_json::to_value(&l.outputs).unwrap_or_default();
+            self.put(&format!("{prefix}.outputs"), outputs);
         }
     }
 

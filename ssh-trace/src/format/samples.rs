@@ -52,6 +52,7 @@ pub fn loss() -> LossReport {
         agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
         tty_bytes: 0,
+        outputs: vec![output_loss(1, 2)],
     };
     LossReport {
         counts,
@@ -62,6 +63,26 @@ pub fn loss() -> LossReport {
             tty_bytes: 0,
         }],
         more_sessions: 24,
+    }
+}
+
+pub fn heartbeat() -> Heartbeat {
+    Heartbeat {
+        interval_s: 60,
+        uptime_s: 3600,
+        events: 4242,
+        records: 9000,
+        lost: 7,
+        sessions_open: 3,
+        sessions_logged_in: 2,
+        processes: 11,
+        queue_batches: 1,
+        sinks: vec![SinkBacklog {
+            sink: "siem".into(),
+            waiting: 12,
+            delivered: 4230,
+            dropped: 0,
+        }],
     }
 }
 
@@ -78,6 +99,7 @@ pub fn total() -> LossCounts {
         agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
         tty_bytes: 0,
+        outputs: vec![output_loss(11, 12)],
     }
 }
 
@@ -85,6 +107,18 @@ fn sink_loss(sink: &str, dropped: u64) -> SinkLoss {
     SinkLoss {
         sink: sink.into(),
         dropped,
+    }
+}
+
+pub const OUTPUT_ERROR: &str =
+    "writing capture file /var/log/x.cap: No space left on device (os error 28)";
+
+fn output_loss(failures: u64, events: u64) -> OutputLoss {
+    OutputLoss {
+        output: "capture".into(),
+        error: OUTPUT_ERROR.into(),
+        failures,
+        events,
     }
 }
 
@@ -221,6 +255,7 @@ pub fn event(kind: Kind) -> Event {
                 },
             })),
         ),
+        Kind::AgentHeartbeat => ev(None, Body::AgentHeartbeat(Box::new(heartbeat()))),
         Kind::Alert(k) => alert(k),
         Kind::SessionTty => ev(
             Some(session(true)),
@@ -239,7 +274,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 11] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 12] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.
