@@ -4,7 +4,8 @@
 use std::sync::{atomic::Ordering, Arc};
 
 use ssh_trace_common::maps::{
-    LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, LOST_USER_LISTENERS,
+    LOST_AUTH_FULL, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL,
+    LOST_USER_LISTENERS,
 };
 
 use super::discovery::Missed;
@@ -25,6 +26,9 @@ pub trait Kernel {
     /// Notes for a successor (persistent programs) how far this agent got:
     /// `done` records had their events written out; `stopped`: cleanly.
     fn note_progress(&mut self, done: u64, stopped: bool);
+    /// These sessions logged in: the kernel stops reading their server's
+    /// log output.
+    fn auth_done(&mut self, _sessions: &[u64]) {}
 }
 
 /// The loaded programs' maps and the ring-buffer reader.
@@ -42,7 +46,9 @@ impl Kernel for Attached {
         [
             k[LOST_RINGBUF as usize] + k[LOST_MILESTONES as usize],
             k[LOST_TRACKED_FULL as usize] + k[LOST_USER_LISTENERS as usize],
-            k[LOST_SOCKS_FULL as usize],
+            // AUTH_SESSIONS is keyed by connection and sized like
+            // SESSION_SOCKS: a full one is a connection not followed.
+            k[LOST_SOCKS_FULL as usize] + k[LOST_AUTH_FULL as usize],
             st.queue_lost.load(Ordering::Relaxed),
             st.decode_errors.load(Ordering::Relaxed),
         ]
@@ -50,6 +56,10 @@ impl Kernel for Attached {
 
     fn stop(&mut self) {
         self.reader.stop();
+    }
+
+    fn auth_done(&mut self, sessions: &[u64]) {
+        self.maps.auth_done(sessions);
     }
 
     fn note_progress(&mut self, done: u64, stopped: bool) {
@@ -69,6 +79,9 @@ pub struct Losses {
     discovery: Missed,
     /// Records still queued when the stop's time ran out.
     pub dropped_at_stop: u64,
+    /// Server log records cut at the kernel's copy limit that made no
+    /// event: a decision may have been lost (counted as undecodable).
+    pub auth_cut: u64,
     /// What `agent.loss` events reported so far.
     pub reported: LossCounts,
 }
@@ -79,6 +92,7 @@ impl Losses {
             sinks,
             discovery,
             dropped_at_stop: 0,
+            auth_cut: 0,
             reported: LossCounts::default(),
         }
     }
@@ -90,7 +104,7 @@ impl Losses {
             kernel_tracked_full: tracked + self.discovery.processes,
             kernel_socks_full: socks,
             queue: queue + self.dropped_at_stop,
-            decode,
+            decode: decode + self.auth_cut,
             sinks: self
                 .sinks
                 .iter()

@@ -85,6 +85,10 @@ impl<K: Kernel> Run<K> {
         self.pipeline.flush()?;
         self.done += records;
         self.kernel.note_progress(self.done, false);
+        let logged_in = self.table.take_logged_in();
+        if !logged_in.is_empty() {
+            self.kernel.auth_done(&logged_in);
+        }
         Ok(())
     }
 
@@ -103,6 +107,7 @@ impl<K: Kernel> Run<K> {
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
         self.kernel.note_progress(self.done, false);
+        self.losses.auth_cut = self.table.auth_cut;
         if let Some(loss) = self.losses.report(&self.kernel, now) {
             self.pipeline.push(loss)?;
         }
@@ -127,6 +132,7 @@ impl<K: Kernel> Run<K> {
             }
             self.handle(batch.into_records(), events)?;
         }
+        self.losses.auth_cut = self.table.auth_cut;
         if let Some(loss) = self.losses.report(&self.kernel, host::now_unix_ns()) {
             self.pipeline.push(loss)?;
         }

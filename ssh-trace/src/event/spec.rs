@@ -196,6 +196,7 @@ impl Kind {
     pub fn spec(self) -> &'static Spec {
         match self {
             Kind::SessionConnect => &SESSION_CONNECT,
+            Kind::SessionAuth => &SESSION_AUTH,
             Kind::SessionLogin => &SESSION_LOGIN,
             Kind::ProcessExec => &PROCESS_EXEC,
             Kind::ProcessExit => &PROCESS_EXIT,
@@ -292,6 +293,15 @@ static SESSION_END: Spec = Spec {
         SSH_CLOSE,
     )
 };
+/// One decision of the server: a logon attempt, whatever its outcome.
+static SESSION_AUTH: Spec = base(
+    "session.auth",
+    11,
+    true,
+    "\x1b[35m",
+    event(&["authentication"], &["info"]),
+    LOGON,
+);
 static AGENT_START: Spec = base(
     "agent.start",
     8,

@@ -61,6 +61,10 @@ const PROGRAMS: &[(&str, Hook)] = &[
     ),
     ("setresgid_exit", Hook::Tp("syscalls", "sys_exit_setresgid")),
     ("tcp_set_state", Hook::Tp("sock", "inet_sock_set_state")),
+    // The servers' log output (auth.rs): raw, because a per-syscall
+    // tracepoint on write(2) builds a record for every write on the
+    // machine (docs/benchmarks.md has both costs).
+    ("auth_sys_enter", Hook::Raw("sys_enter")),
 ];
 
 pub struct Options<'a> {
@@ -284,7 +288,7 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok(match name {
         "EVENTS" | "MILESTONES" | "AYA_LOGS" => Map::RingBuf(data),
-        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" => Map::PerCpuArray(data),
+        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "AUTH_SCRATCH" => Map::PerCpuArray(data),
         "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" => Map::Array(data),
         _ => Map::HashMap(data),
     })

@@ -105,7 +105,7 @@ impl Sessions {
                 s.connect_seen = true;
                 s.start_ns = ev.time_ns;
             }
-            Body::SessionLogin => s.logged_in = true,
+            Body::SessionLogin(_) => s.logged_in = true,
             Body::ProcessExec(_) if after_login => s.commands += 1,
             Body::SessionEnd(c) => {
                 s.end_ns = Some(ev.time_ns);
@@ -115,6 +115,7 @@ impl Sessions {
             }
             // What else happens in a session does not change its summary.
             Body::SessionConnect
+            | Body::SessionAuth(_)
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)

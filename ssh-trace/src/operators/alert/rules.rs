@@ -80,7 +80,7 @@ impl Engine {
         let Some(s) = &ev.session else { return };
         let ip = s.source.map(|e| e.ip);
         match &ev.body {
-            Body::SessionLogin => self.on_login(ev, s, ip, out),
+            Body::SessionLogin(_) => self.on_login(ev, s, ip, out),
             Body::SessionConnect => {
                 if let Some(ip) = ip {
                     self.count(AlertKind::ConnectionRate, ev, s, ip, out);
@@ -95,7 +95,8 @@ impl Engine {
             }
             Body::SessionBytes(_) => self.check_bytes(ev, s, ip, out),
             Body::UserChange(_) => self.check_privilege(ev, s, ip, out),
-            Body::ProcessExec(_)
+            Body::SessionAuth(_)
+            | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)

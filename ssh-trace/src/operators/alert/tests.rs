@@ -47,7 +47,7 @@ fn root_login_fires_and_user_login_does_not() {
         &Event::new(
             S,
             Some(session("a", Some(1000), "10.0.0.1")),
-            Body::SessionLogin,
+            Body::SessionLogin(Login::default()),
         ),
         &mut out,
     );
@@ -56,7 +56,7 @@ fn root_login_fires_and_user_login_does_not() {
         &Event::new(
             S,
             Some(session("b", Some(0), "10.0.0.1")),
-            Body::SessionLogin,
+            Body::SessionLogin(Login::default()),
         ),
         &mut out,
     );
@@ -139,7 +139,7 @@ fn idle_then_login_after_idle() {
         &Event::new(
             400 * S,
             Some(session("a", Some(1000), "10.0.0.1")),
-            Body::SessionLogin,
+            Body::SessionLogin(Login::default()),
         ),
         &mut out,
     );

@@ -174,7 +174,7 @@ impl Metrics {
         }
         let Some(s) = &ev.session else { return };
         let user = s.user.clone().unwrap_or_else(|| NO_USER.to_owned());
-        if let Body::SessionLogin = ev.body {
+        if let Body::SessionLogin(_) = ev.body {
             self.login(s, user);
             return;
         }

@@ -10,7 +10,11 @@ fn login(id: &str, ip: &str) -> Event {
         destination: None,
         discovered: false,
     };
-    Event::new(0, Some(std::sync::Arc::new(s)), Body::SessionLogin)
+    Event::new(
+        0,
+        Some(std::sync::Arc::new(s)),
+        Body::SessionLogin(Login::default()),
+    )
 }
 
 #[test]

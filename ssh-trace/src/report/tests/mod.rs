@@ -57,7 +57,7 @@ impl Sess {
         let info = Arc::make_mut(&mut self.info);
         info.user = Some(user.into());
         info.uid = Some(uid);
-        self.ev(ms, Body::SessionLogin)
+        self.ev(ms, Body::SessionLogin(Login::default()))
     }
 
     pub fn exec(&self, ms: u64, pid: u32, ppid: u32, ids: (u32, u32), args: &[&str]) -> Event {
@@ -148,6 +148,7 @@ impl Sess {
                 duration_ms,
                 logged_in,
             },
+            attempts: None,
         };
         self.ev(ms, Body::SessionEnd(closed))
     }
