@@ -119,6 +119,7 @@ impl Gen {
         let closed = Closed {
             traffic: traffic(3),
             end,
+            attempts: None,
         };
         self.push(out, &s, Body::SessionEnd(closed));
     }
