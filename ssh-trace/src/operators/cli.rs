@@ -32,6 +32,13 @@ pub struct OperatorArgs {
     metrics_source_ip: bool,
     #[arg(long, value_name = "N", default_value_t = 100)]
     metrics_source_ip_limit: usize,
+    /// Label ssh_trace_auth_attempts with the user name tried too (at most
+    /// --metrics-auth-user-limit distinct names; later ones count as
+    /// "other"). Names tried are the clients' choice: off by default.
+    #[arg(long, requires = "metrics_listen")]
+    metrics_auth_user: bool,
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    metrics_auth_user_limit: usize,
     /// Alert rules and actions (TOML, see docs/operators.md).
     #[arg(long, value_name = "FILE")]
     alerts: Option<PathBuf>,
@@ -50,6 +57,10 @@ impl OperatorArgs {
             metrics_source_ip: Some(SourceIpLabel {
                 enabled: self.metrics_source_ip,
                 limit: self.metrics_source_ip_limit,
+            }),
+            metrics_auth_user: Some(SourceIpLabel {
+                enabled: self.metrics_auth_user,
+                limit: self.metrics_auth_user_limit,
             }),
             alerts: self.alerts.clone(),
         }

@@ -130,6 +130,24 @@ impl Sess {
         )
     }
 
+    /// A decision the server logged for `user` (None: unnamed).
+    pub fn auth(&self, ms: u64, user: Option<&str>, outcome: Outcome, invalid: bool) -> Event {
+        let auth = Auth {
+            method: Some(Method::Password),
+            submethod: None,
+            user: user.map(Into::into),
+            invalid,
+            outcome,
+            key: None,
+            certificate: None,
+        };
+        let d = AuthDecision {
+            pid: 900,
+            auth: Arc::new(auth),
+        };
+        self.ev(ms, Body::SessionAuth(Box::new(d)))
+    }
+
     pub fn bytes(&self, ms: u64, bytes_in: u64, bytes_out: u64) -> Event {
         let t = Traffic {
             bytes_in,
