@@ -539,6 +539,14 @@ pub static FIELDS: &[FieldDef] = &[
     f("alert.evidence.error", T::Text, |e, _| {
         evidence(e)?.error.as_deref().map(text)
     }),
+    f("alert.evidence.users", T::TextList, |e, _| {
+        let users = evidence(e)?.users.as_deref()?;
+        Some(Val::TextList(TextList::Strings(users)))
+    }),
+    f("alert.evidence.source_ips", T::TextList, |e, _| {
+        let ips = evidence(e)?.source_ips.as_deref()?;
+        Some(Val::TextList(TextList::Strings(ips)))
+    }),
 ];
 
 /// Short names for the session fields most filters use. `session` (the

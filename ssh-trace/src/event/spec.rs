@@ -223,6 +223,9 @@ impl AlertKind {
             AlertKind::Idle => &IDLE,
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
+            AlertKind::BruteForce => &BRUTE_FORCE,
+            AlertKind::PasswordSpraying => &PASSWORD_SPRAYING,
+            AlertKind::DistributedGuessing => &DISTRIBUTED_GUESSING,
         }
     }
 }
@@ -345,3 +348,22 @@ static ACTION_FAILED: Spec = Spec {
     ocsf: Ocsf::Always(APP_ACTION_FAILED),
     ..alert("alert.action_failed", 40, false, &["action", "error"], &[])
 };
+
+/// Authentication rules: the window's count, its limit and the names tried.
+const GUESSES: &[&str] = &["source_ip", "count", "limit", "window_s", "users"];
+static BRUTE_FORCE: Spec = alert("alert.brute_force", 41, true, GUESSES, &[]);
+static PASSWORD_SPRAYING: Spec = alert("alert.password_spraying", 42, true, GUESSES, &[]);
+static DISTRIBUTED_GUESSING: Spec = alert(
+    "alert.distributed_guessing",
+    43,
+    true,
+    &[
+        "user",
+        "source_ip",
+        "count",
+        "limit",
+        "window_s",
+        "source_ips",
+    ],
+    &[],
+);

@@ -53,6 +53,8 @@ impl Doc {
         put("syscall", e.syscall.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
+        put("users", e.users.clone().map(Value::from));
+        put("source_ips", e.source_ips.clone().map(Value::from));
     }
 
     pub fn put_endpoint(&mut self, prefix: &str, e: &Endpoint) {

@@ -164,6 +164,16 @@ fn alert(k: AlertKind) -> Event {
             e.action = Some("webhook".into());
             e.error = Some("connection refused".into());
         }
+        A::BruteForce | A::PasswordSpraying => {
+            e.source_ip = ip;
+            (e.count, e.limit, e.window_s) = (Some(6), Some(5), Some(60));
+            e.users = Some(vec!["root".into(), "admin".into()]);
+        }
+        A::DistributedGuessing => {
+            (e.user, e.source_ip) = (Some("root".into()), ip);
+            (e.count, e.limit, e.window_s) = (Some(4), Some(3), Some(600));
+            e.source_ips = Some(vec!["203.0.113.7".into(), "198.51.100.2".into()]);
+        }
     }
     let alert = Alert {
         rule: format!("rule-{}", k.name()),

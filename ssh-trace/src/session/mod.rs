@@ -16,3 +16,5 @@ pub use users::NameLookup;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_auth;

@@ -462,6 +462,8 @@ fn alert() -> Event {
         syscall: Some("execve".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
+        users: Some(vec!["root".into(), "admin".into()]),
+        source_ips: Some(vec!["10.9.9.9".into()]),
     };
     let alert = Alert {
         rule: "r".into(),

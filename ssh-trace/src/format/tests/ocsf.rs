@@ -497,6 +497,7 @@ fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
     match k {
         A::RootLogin => Some("root"),
         A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle => Some("alice"),
+        A::DistributedGuessing => Some("root"),
         _ => None,
     }
 }
