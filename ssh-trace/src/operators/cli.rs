@@ -110,8 +110,19 @@ pub fn table(l: &Listing) -> String {
         out.push_str("# one-shot /proc snapshot: no agent running\n");
     }
     out.push_str(&format!(
-        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {}\n",
-        "SESSION", "USER", "SOURCE", "START", "IDLE", "IN", "OUT", "TTY", "PROCS", "WHAT"
+        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {:<20} {:<58} {}\n",
+        "SESSION",
+        "USER",
+        "SOURCE",
+        "START",
+        "IDLE",
+        "IN",
+        "OUT",
+        "TTY",
+        "PROCS",
+        "AUTH",
+        "KEY",
+        "WHAT"
     ));
     for r in &l.sessions {
         out.push_str(&row(r));
@@ -121,7 +132,7 @@ pub fn table(l: &Listing) -> String {
 
 fn row(r: &Row) -> String {
     format!(
-        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {}\n",
+        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {:<20} {:<58} {}\n",
         r.id.get(..16).unwrap_or(&r.id),
         r.user.as_deref().unwrap_or("-"),
         r.source.as_deref().unwrap_or("?"),
@@ -131,6 +142,8 @@ fn row(r: &Row) -> String {
         opt(r.bytes_out),
         r.tty.as_deref().unwrap_or("-"),
         r.processes,
+        r.method.as_deref().unwrap_or("-"),
+        r.key.as_deref().unwrap_or("-"),
         r.command.as_deref().unwrap_or("-"),
     )
 }
