@@ -209,6 +209,34 @@ mod tests {
     }
 
     #[test]
+    fn decodes_log_records_and_refuses_bad_lengths() {
+        let head = AuthHead {
+            hdr: EventHeader {
+                kind: EventKind::Auth as u32,
+                tgid: 600,
+                ..Default::default()
+            },
+            dest: AUTH_DEST_FILE,
+            flags: 0,
+            len: 6,
+            copied: 6,
+        };
+        let mut buf = bytes_of(&head);
+        buf.extend(b"Failed");
+        let KernelEvent::Auth(a) = decode(&buf).unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.head.hdr.tgid, a.text.as_slice()), (600, &b"Failed"[..]));
+        // More copied than written, or than follows: an error, not a panic.
+        for (len, copied) in [(5, 6), (100, 7)] {
+            let bad = AuthHead { len, copied, ..head };
+            let mut buf = bytes_of(&bad);
+            buf.extend(b"Failed");
+            assert!(decode(&buf).is_err(), "{len} {copied}");
+        }
+    }
+
+    #[test]
     fn splits_args() {
         assert_eq!(split_args(b""), Args::default());
         assert_eq!(split_args(b"a\0\0b\0"), Args::from_parts(["a", "", "b"]));
