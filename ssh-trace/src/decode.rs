@@ -229,7 +229,11 @@ mod tests {
         assert_eq!((a.head.hdr.tgid, a.text.as_slice()), (600, &b"Failed"[..]));
         // More copied than written, or than follows: an error, not a panic.
         for (len, copied) in [(5, 6), (100, 7)] {
-            let bad = AuthHead { len, copied, ..head };
+            let bad = AuthHead {
+                len,
+                copied,
+                ..head
+            };
             let mut buf = bytes_of(&bad);
             buf.extend(b"Failed");
             assert!(decode(&buf).is_err(), "{len} {copied}");

@@ -158,6 +158,9 @@ pub struct Setup {
     pub users: Vec<String>,
     /// More sshd_config lines (OpenSSH).
     pub config: String,
+    /// OpenSSH's LogLevel (VERBOSE when None: sshd takes a keyword's first
+    /// value, so `config` cannot change it).
+    pub log_level: Option<&'static str>,
 }
 
 /// A private SSH server on loopback.
@@ -306,7 +309,9 @@ impl Server {
 
     fn wait_listening(&mut self, listening_before: usize) -> Result<()> {
         let deadline = Instant::now() + READY;
-        let logs_listening = matches!(self.kind, Kind::OpenSsh92 | Kind::OpenSsh10);
+        // Below INFO, OpenSSH logs no "Server listening" line.
+        let quiet = matches!(self.setup.log_level, Some("QUIET" | "FATAL" | "ERROR"));
+        let logs_listening = matches!(self.kind, Kind::OpenSsh92 | Kind::OpenSsh10) && !quiet;
         let first = self
             .addresses
             .first()
@@ -378,11 +383,12 @@ fn sshd_config(
     let mut cfg = format!(
         "Port {port}\n{listen}HostKey {}\nUsePAM {}\nStrictModes no\n\
          AllowUsers {TEST_USER}{users}\nPasswordAuthentication {}\nKbdInteractiveAuthentication {}\n\
-         PidFile none\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n{}",
+         PidFile none\nLogLevel {}\nMaxStartups 200\nMaxSessions 200\n{}",
         host_key.display(),
         yes(setup.pam),
         yes(setup.passwords),
         yes(setup.pam),
+        setup.log_level.unwrap_or("VERBOSE"),
         setup.config,
     );
     if kind == Kind::OpenSsh10 {

@@ -43,12 +43,14 @@ every_server!(
     openssh92,
     Kind::OpenSsh92,
     keyboard_interactive_through_pam,
-    certificate_names_its_id_serial_and_ca
+    certificate_names_its_id_serial_and_ca,
+    quiet_server_logs_nothing_and_the_end_still_counts_key_lookups
 );
 every_server!(
     openssh10,
     Kind::OpenSsh10,
     keyboard_interactive_through_pam,
-    certificate_names_its_id_serial_and_ca
+    certificate_names_its_id_serial_and_ca,
+    quiet_server_logs_nothing_and_the_end_still_counts_key_lookups
 );
 every_server!(dropbear, Kind::Dropbear);

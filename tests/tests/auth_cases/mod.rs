@@ -11,6 +11,16 @@ use ssh_trace_tests::{
 };
 
 const WAIT: Duration = Duration::from_secs(30);
+/// How often the OpenSSH monitor switched to the user for one refused key,
+/// as observed: 9.2 once per AuthorizedKeysFile entry (the default's two),
+/// 10.0 once more.
+fn key_lookups_for_one_key(kind: Kind) -> u64 {
+    if kind == Kind::OpenSsh10 {
+        3
+    } else {
+        2
+    }
+}
 
 /// One client run against `server` through the counting proxy, traced.
 pub struct Traced {
@@ -228,6 +238,45 @@ pub fn wrong_key_fails_and_the_end_names_the_user(kind: Kind) {
         (&json!(1), &json!(1)),
         "[{k}]"
     );
+}
+
+/// LogLevel QUIET: the server logs no decision, so there is no
+/// session.auth and the login names no method; a connection refused a key
+/// still ends with the user whose keys the server looked up (the kernel
+/// sees the monitor switch to her to read authorized_keys).
+pub fn quiet_server_logs_nothing_and_the_end_still_counts_key_lookups(kind: Kind) {
+    if !root_or_skip("quiet_server_logs_nothing_and_the_end_still_counts_key_lookups") {
+        return;
+    }
+    let k = kind.name();
+    let w = world();
+    let setup = Setup {
+        log_level: Some("QUIET"),
+        ..Default::default()
+    };
+    let server = Server::with(kind, "quiet", setup).unwrap();
+    let t = key_login(kind, &server, "quiet", &w.wrong_key, &[]);
+    assert!(!t.run.success, "[{k}] the wrong key was accepted");
+    assert!(auths(&t).is_empty(), "[{k}] {:#?}", auths(&t));
+    let end = one_event(kind, &t, "session.end");
+    assert_eq!(
+        end["auth"],
+        json!({"attempts": 0, "failures": 0, "users": [TEST_USER], "key_lookups": key_lookups_for_one_key(kind)}),
+        "[{k}] {end}"
+    );
+    let t = key_login(kind, &server, "quiet_ok", &w.key, &[]);
+    assert!(t.run.success, "[{k}] ssh failed: {}", t.run.stderr);
+    assert!(auths(&t).is_empty(), "[{k}] {:#?}", auths(&t));
+    let login = one_event(kind, &t, "session.login");
+    assert!(
+        login.get("auth").is_none(),
+        "[{k}] no method logged: {login}"
+    );
+    // The witness: the server's log holds no decision.
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    for word in ["Accepted", "Failed", "Postponed"] {
+        assert!(!log.contains(word), "[{k}] QUIET logged {word}: {log}");
+    }
 }
 
 pub fn invalid_user_is_marked_invalid(kind: Kind) {
