@@ -149,8 +149,8 @@ impl Schema {
         })?;
         for (path, f) in &allowed {
             if f.always && !seen.iter().any(|s| s == path) {
-                // A field inside a null object is absent by design, and
-                // `always` means always there when its object is.
+                // A field inside a null object, or inside an optional object
+                // that is absent, is absent by design.
                 let parent_null = nulls.iter().any(|n| path.starts_with(n.as_str()));
                 let parent_absent = path
                     .rsplit_once('.')

@@ -6,8 +6,9 @@ use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::event::{
-    Accepted, AgentInfo, AgentTotals, AlertKind, Attempts, Auth, Evidence, Kind, LossCounts, Pid,
-    ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity, Traffic, UserChange,
+    Accepted, AgentInfo, AgentTotals, AlertKind, Attempts, Auth, Evidence, Kind, LossCounts,
+    LossReport, Pid, ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity, Traffic,
+    UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`)
@@ -32,7 +33,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value,
         ],
         Kind::AgentStart => vec![f("agent", g.subschema_for::<AgentInfo>())],
         Kind::AgentLoss => vec![
-            f("loss", g.subschema_for::<LossCounts>()),
+            f("loss", g.subschema_for::<LossReport>()),
             f("total", g.subschema_for::<LossCounts>()),
         ],
         Kind::AgentStop => vec![

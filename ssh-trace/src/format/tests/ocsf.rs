@@ -55,10 +55,11 @@ const NETWORK: (u32, &str) = (4, "Network Activity");
 const APPLICATION: (u32, &str) = (6, "Application Activity");
 
 fn actor(user: bool) -> Value {
+    let server = json!({"server": {"uid": 0, "mode": "accept"}});
     if user {
-        json!({"actor": {"session": {"uid": SESSION_ID}, "user": {"name": "alice", "uid": "1001"}}})
+        json!({"actor": {"session": {"uid": SESSION_ID}, "user": {"name": "alice", "uid": "1001"}}, "unmapped": server})
     } else {
-        json!({"actor": {"session": {"uid": SESSION_ID}}})
+        json!({"actor": {"session": {"uid": SESSION_ID}}, "unmapped": server})
     }
 }
 
@@ -245,6 +246,8 @@ fn process_exec_is_process_activity_launch() {
                 "egid": 1003,
                 "executable_truncated": false,
                 "args_truncated": true,
+                "role": "user",
+                "fileless": false,
             }},
         }),
     ]);
@@ -386,7 +389,11 @@ fn session_end_without_login_is_ssh_activity_close() {
 fn discovered_session_is_marked() {
     let mut ev = event(Kind::SessionLogin);
     std::sync::Arc::make_mut(ev.session.as_mut().unwrap()).discovered = true;
-    assert_eq!(ocsf(&ev)["unmapped"]["discovered"], json!(true));
+    let unmapped = &ocsf(&ev)["unmapped"];
+    assert_eq!(
+        (&unmapped["discovered"], &unmapped["server"]),
+        (&json!(true), &json!({"uid": 0, "mode": "accept"}))
+    );
 }
 
 fn app() -> Value {
@@ -401,18 +408,28 @@ fn app() -> Value {
     })
 }
 
+/// The sample losses: `loss(0)` names a session, the total does not.
 fn loss(base: u64) -> Value {
-    json!({
+    let mut v = json!({
         "kernel_ringbuf": base + 3,
+        "kernel_milestones": base + 21,
         "kernel_tracked_full": base + 4,
+        "kernel_listeners_full": base + 22,
         "kernel_socks_full": base + 5,
+        "kernel_rate_limited": base + 25,
         "queue": base + 6,
         "decode": base + 7,
+        "agent_restart": base + 23,
         "sinks": [
             {"sink": "siem", "dropped": base + 8},
             {"sink": "archive", "dropped": base + 9},
         ],
-    })
+    });
+    if base == 0 {
+        v["sessions"] = json!([{"id": SESSION_ID, "records": 2, "untracked": 1}]);
+        v["more_sessions"] = json!(24);
+    }
+    v
 }
 
 #[test]
@@ -444,7 +461,7 @@ fn agent_loss_is_application_lifecycle_other_with_medium_severity() {
             "severity_id": 3,
             "severity": "Medium",
             "app": {"name": "ssh-trace", "vendor_name": "ssh-trace"},
-            "message": "42 records lost since the previous agent.loss",
+            "message": "133 records lost since the previous agent.loss",
             "unmapped": {"loss": loss(0), "total": loss(10)},
         }),
     ]);
@@ -496,9 +513,16 @@ fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
     use crate::event::AlertKind as A;
     match k {
         A::RootLogin => Some("root"),
-        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle => Some("alice"),
+        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle | A::FilelessExec => {
+            Some("alice")
+        }
         A::DistributedGuessing => Some("root"),
-        _ => None,
+        A::ConnectionRate
+        | A::UnauthenticatedRate
+        | A::Idle
+        | A::ActionFailed
+        | A::BruteForce
+        | A::PasswordSpraying => None,
     }
 }
 
@@ -572,7 +596,8 @@ fn alerts_map_to_ocsf_detection_findings() {
             user.map(|u| json!({"name": u})).as_ref(),
             "{d}"
         );
-        let pid = (k == AlertKind::PrivilegeGain).then(|| json!({"pid": 4242}));
+        let with_pid = matches!(k, AlertKind::PrivilegeGain | AlertKind::FilelessExec);
+        let pid = with_pid.then(|| json!({"pid": 4242}));
         assert_eq!(e.get("process"), pid.as_ref(), "{d}");
     }
 }
