@@ -54,3 +54,8 @@ every_server!(
     quiet_server_logs_nothing_and_the_end_still_counts_key_lookups
 );
 every_server!(dropbear, Kind::Dropbear);
+
+#[test]
+fn the_log_hook_is_attached_only_while_a_session_authenticates() {
+    auth_cases::the_log_hook_is_attached_only_while_a_session_authenticates()
+}

@@ -15,7 +15,7 @@ use ssh_trace_common::maps::{
 use super::discovery::Missed;
 use crate::{
     event::{AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkLoss},
-    probes::Maps,
+    probes::{auth_hook::AuthHook, Maps},
     reader::Reader,
     sinks::queue::Stats,
 };
@@ -53,6 +53,9 @@ pub trait Kernel {
     /// These sessions logged in: the kernel stops reading their server's
     /// log output.
     fn auth_done(&mut self, _sessions: &[u64]) {}
+    /// Whether the servers' log output is read at all: some session is
+    /// between its connect and its login or end.
+    fn auth_wanted(&mut self, _wanted: bool) {}
 }
 
 /// The loaded programs' maps and the ring-buffer reader.
@@ -61,6 +64,8 @@ pub struct Attached {
     pub reader: Reader,
     /// The programs are pinned: progress is noted for the next agent.
     pub persistent: bool,
+    /// Attaches the servers' log capture on demand (None: pinned, always).
+    pub auth_hook: Option<AuthHook>,
 }
 
 impl Kernel for Attached {
@@ -96,6 +101,12 @@ impl Kernel for Attached {
 
     fn stop(&mut self) {
         self.reader.stop();
+    }
+
+    fn auth_wanted(&mut self, wanted: bool) {
+        if let Some(h) = &mut self.auth_hook {
+            h.set(wanted);
+        }
     }
 
     fn auth_done(&mut self, sessions: &[u64]) {

@@ -82,6 +82,11 @@ impl<K: Kernel> Run<K> {
             records += batch.len() as u64;
             self.handle(batch.into_records(), events)?;
         }
+        // Before the output: the first decisions follow the connect by
+        // tens of milliseconds (the key exchange).
+        if self.table.take_connected() {
+            self.kernel.auth_wanted(true);
+        }
         self.pipeline.flush()?;
         self.done += records;
         self.kernel.note_progress(self.done, false);
@@ -107,6 +112,8 @@ impl<K: Kernel> Run<K> {
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
         self.kernel.note_progress(self.done, false);
+        // Detached once no session authenticates (a connect attaches it).
+        self.kernel.auth_wanted(self.table.authenticating());
         self.losses.auth_cut = self.table.auth_cut;
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);

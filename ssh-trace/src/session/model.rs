@@ -104,6 +104,8 @@ pub struct SessionTable {
     /// Sessions that logged in since the last `take_logged_in`: the kernel
     /// stops reading their server's log output.
     logged_in: Vec<u64>,
+    /// A connection came in since the last `take_connected`.
+    connected: bool,
     /// Log records of servers that made no event (other messages, or
     /// another format), since the start.
     pub auth_unparsed: u64,
@@ -127,6 +129,7 @@ impl SessionTable {
             sessions: HashMap::new(),
             procs: HashMap::new(),
             logged_in: Vec::new(),
+            connected: false,
             auth_unparsed: 0,
             auth_cut: 0,
         }
@@ -135,6 +138,19 @@ impl SessionTable {
     /// Sessions that logged in since the last call.
     pub fn take_logged_in(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.logged_in)
+    }
+
+    /// Whether a connection came in since the last call (its server's log
+    /// output is to be read from now on).
+    pub fn take_connected(&mut self) -> bool {
+        std::mem::take(&mut self.connected)
+    }
+
+    /// Whether some session is between its connect and its login or end.
+    pub fn authenticating(&self) -> bool {
+        self.sessions
+            .values()
+            .any(|s| s.info.uid.is_none() && !s.ended)
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
@@ -205,6 +221,7 @@ impl SessionTable {
 
     fn on_connect(&mut self, c: &ConnectEvent, time: u64, out: &mut Vec<Event>) {
         let parent = (c.parent_session != 0).then(|| self.session_id(c.parent_session));
+        self.connected = true;
         let s = self.session(c.hdr.session, time);
         s.start_ns = time;
         s.change(|i| {

@@ -130,3 +130,20 @@ fn a_cut_record_that_makes_no_event_is_counted() {
     let (t, _) = run(&seq);
     assert_eq!((t.auth_unparsed, t.auth_cut), (1, 1));
 }
+
+#[test]
+fn the_log_hook_is_wanted_from_the_connect_to_the_login_or_the_end() {
+    let (mut t, _) = run(&preauth());
+    assert!(t.take_connected(), "a connect asks for the hook");
+    assert!(!t.take_connected(), "once");
+    assert!(t.authenticating());
+    let mut out = Vec::new();
+    for e in login(10) {
+        t.handle(e, &mut out);
+    }
+    assert!(!t.authenticating(), "logged in");
+    let mut seq = preauth();
+    seq.push(bytes(10, 20, true, 12));
+    let (t, _) = run(&seq);
+    assert!(!t.authenticating(), "ended without a login");
+}

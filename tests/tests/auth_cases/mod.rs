@@ -541,3 +541,64 @@ pub fn a_user_name_like_a_log_line_changes_only_the_user_name(kind: Kind) {
         }
     }
 }
+
+/// The agent's helper that attaches the servers' log capture
+/// (`ssh-trace auth-hook`, a child of the agent).
+fn auth_helper(agent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.find_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:"))?.trim();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        (ppid == agent.to_string() && cmdline.starts_with(b"ssh-trace\0auth-hook\0")).then_some(pid)
+    })
+}
+
+/// Whether `pid` holds a BPF link on the raw sys_enter tracepoint (its
+/// descriptors' fdinfo, as the kernel shows a link).
+fn holds_sys_enter_link(pid: u32) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok).any(|fd| {
+        std::fs::read_to_string(fd.path()).is_ok_and(|info| {
+            info.contains("link_type:\traw_tracepoint") && info.contains("tp_name:\tsys_enter")
+        })
+    })
+}
+
+/// The log capture costs every system call of the machine while attached:
+/// it is attached while a session is between its connect and its end or
+/// login, and detached again when none is (other tests' sessions on this
+/// machine count too: the waits allow for them).
+pub fn the_log_hook_is_attached_only_while_a_session_authenticates() {
+    if !root_or_skip("the_log_hook_is_attached_only_while_a_session_authenticates") {
+        return;
+    }
+    let server = Server::of(Kind::OpenSsh92, "hookwindow").unwrap();
+    let tracer = Tracer::start(&[]).unwrap();
+    let helper = wait_until(WAIT, || auth_helper(tracer.pid())).expect("no auth-hook helper");
+    let detached = |want: bool| {
+        wait_until(WAIT, || {
+            (holds_sys_enter_link(helper) != want).then_some(())
+        })
+        .is_some()
+    };
+    assert!(
+        detached(true),
+        "still attached with no session authenticating"
+    );
+    // A connection that sends nothing stays before authentication.
+    let conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    assert!(detached(false), "not attached while a connection is open");
+    drop(conn);
+    assert!(detached(true), "still attached after the connection closed");
+    tracer.stop().unwrap();
+    assert!(
+        wait_until(WAIT, || (!std::path::Path::new(&format!("/proc/{helper}"))
+            .exists())
+        .then_some(()))
+        .is_some(),
+        "the helper outlived the agent"
+    );
+}
