@@ -4,7 +4,9 @@
 //! and the same storm inside an SSH session, each with the agent off and
 //! on — and, when asked, another build (`--baseline`, e.g. main's: before
 //! and after a change) and the per-syscall tracepoint alternative to the
-//! raw sys_enter hook (`--tracepoint-hooks`) — in an order that rotates
+//! raw sys_enter hook (`--tracepoint-hooks`), and this build while a
+//! session authenticates (`--authenticating`: the servers' log capture is
+//! attached only then) — in an order that rotates
 //! every round: medians and ratios from one run. Then each kernel
 //! program's bpf_stats (runs, average ns) per workload, and login → event
 //! latency while another session storms.
@@ -44,6 +46,11 @@ pub struct Args {
     /// instead of the raw sys_enter hook.
     #[arg(long)]
     pub tracepoint_hooks: bool,
+    /// Also measure this build while a connection to the bench's sshd sits
+    /// before authentication: the servers' log capture (auth_sys_enter) is
+    /// attached then, and only then.
+    #[arg(long)]
+    pub authenticating: bool,
     /// Only these workloads (labels' first words, e.g. `dgram,devnull`).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -57,6 +64,7 @@ impl Default for Args {
             logins: 40,
             baseline: None,
             tracepoint_hooks: false,
+            authenticating: false,
             only: Vec::new(),
         }
     }
@@ -70,6 +78,8 @@ enum Config {
     Baseline(PathBuf),
     /// The agent plus bpftrace on the write/sendto syscall tracepoints.
     Tracepoints(PathBuf),
+    /// The agent while a connection is open before authentication.
+    Authenticating(PathBuf),
 }
 
 impl Config {
@@ -79,12 +89,17 @@ impl Config {
             Config::Agent(_) => "this build".into(),
             Config::Baseline(b) => format!("baseline ({})", b.display()),
             Config::Tracepoints(_) => "this build + sys_enter_write/sendto tracepoints".into(),
+            Config::Authenticating(_) => "this build, a session authenticating".into(),
         }
     }
 
     /// Starts it; what it holds is dropped (stopped) after the workloads.
-    fn start(&self) -> Result<Running> {
+    fn start(&self, sshd_port: u16) -> Result<Running> {
         Ok(match self {
+            Config::Authenticating(bin) => {
+                let agent = Agent::start(bin)?;
+                Running::Held(agent, hold_preauth(sshd_port)?)
+            }
             Config::Off => Running::Nothing,
             Config::Agent(bin) | Config::Baseline(bin) => Running::Agent(Agent::start(bin)?),
             Config::Tracepoints(bin) => Running::Hooked(Agent::start(bin)?, tracepoints()?),
@@ -96,6 +111,7 @@ enum Running {
     Nothing,
     Agent(Agent),
     Hooked(Agent, Child),
+    Held(Agent, std::net::TcpStream),
 }
 
 impl Running {
@@ -104,6 +120,12 @@ impl Running {
         match self {
             Running::Nothing => None,
             Running::Agent(a) => Some(a.stop()),
+            Running::Held(a, conn) => {
+                // Closed after the agent stops: the hook stays to the end.
+                let stats = a.stop();
+                drop(conn);
+                Some(stats)
+            }
             Running::Hooked(a, mut b) => {
                 // SAFETY: signalling our own child.
                 unsafe { libc::kill(b.id() as i32, libc::SIGINT) };
@@ -112,6 +134,16 @@ impl Running {
             }
         }
     }
+}
+
+/// A connection that sends nothing: its session stays before
+/// authentication (sshd's LoginGraceTime, 2 minutes, is longer than a
+/// phase), so the agent keeps the log capture attached.
+fn hold_preauth(port: u16) -> Result<std::net::TcpStream> {
+    let conn = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    // The agent attaches it as it reads the connect: let that happen.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    Ok(conn)
 }
 
 /// bpftrace with a program on each tracepoint that returns at once for
@@ -217,6 +249,9 @@ fn configs(bin: &Path, a: &Args) -> Vec<Config> {
     if a.tracepoint_hooks {
         c.push(Config::Tracepoints(bin.to_owned()));
     }
+    if a.authenticating {
+        c.push(Config::Authenticating(bin.to_owned()));
+    }
     c
 }
 
@@ -238,7 +273,7 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
         // The order rotates so that drift hits every configuration alike.
         for k in 0..configs.len() {
             let i = (k + round) % configs.len();
-            let running = configs[i].start()?;
+            let running = configs[i].start(env.sshd.port)?;
             for &w in &chosen {
                 let v = env.measure(w, a.seconds)?;
                 let e = samples
@@ -259,7 +294,10 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
         median(&mut cpu),
         rss as f64 / 1024.0
     );
-    profile(bin, &env, &chosen, a.seconds)?;
+    profile(bin, &env, &chosen, a.seconds, false)?;
+    if a.authenticating {
+        profile(bin, &env, &chosen, a.seconds, true)?;
+    }
     super::latency::under_storm(bin, &env, a.logins)
 }
 
@@ -292,10 +330,16 @@ fn print_table(samples: &mut Samples, configs: &[Config], rounds: usize, seconds
 /// One more run of each workload with bpf_stats on (it adds ~20 ns a run,
 /// so it is kept out of the throughput figures): runs and average ns of
 /// each of the agent's programs.
-fn profile(bin: &Path, env: &Env, chosen: &[Workload], seconds: f64) -> Result<()> {
+fn profile(bin: &Path, env: &Env, chosen: &[Workload], seconds: f64, held: bool) -> Result<()> {
     let agent = Agent::start(bin)?;
     let stats = ProgStats::enable(agent.pid())?;
-    println!("\nkernel programs per workload (bpf_stats; runs, average ns per run):\n");
+    let _conn = held.then(|| hold_preauth(env.sshd.port)).transpose()?;
+    let when = if held {
+        ", a session authenticating"
+    } else {
+        ""
+    };
+    println!("\nkernel programs per workload (bpf_stats{when}; runs, average ns per run):\n");
     for &w in chosen {
         let before = stats.read()?;
         env.measure(w, seconds)?;
