@@ -42,6 +42,7 @@ pub enum Body {
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
     AgentStop(Box<AgentStop>),
+    AgentHeartbeat(Box<Heartbeat>),
     /// An alert rule fired: one event type per rule type.
     Alert(AlertKind, Box<Alert>),
 }
@@ -60,12 +61,13 @@ pub enum Kind {
     AgentStart,
     AgentLoss,
     AgentStop,
+    AgentHeartbeat,
     Alert(AlertKind),
 }
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 11] = [
+    pub const BASE: [Kind; 12] = [
         Kind::SessionConnect,
         Kind::SessionAuth,
         Kind::SessionLogin,
@@ -77,6 +79,7 @@ impl Kind {
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
+        Kind::AgentHeartbeat,
     ];
 
     /// Every event type, alerts included.
@@ -125,6 +128,7 @@ impl Body {
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
+            Body::AgentHeartbeat(_) => Kind::AgentHeartbeat,
             Body::Alert(k, _) => Kind::Alert(*k),
         }
     }
@@ -143,6 +147,7 @@ impl Body {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::Alert(..) => None,
         }
     }
@@ -160,7 +165,8 @@ impl Body {
             | Body::SessionEnd(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
-            | Body::AgentStop(_) => None,
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => None,
         }
     }
 }
@@ -187,7 +193,11 @@ impl Event {
     pub fn heap_bytes(&self) -> usize {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
-            Body::Alert(..) | Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) => 512,
+            Body::Alert(..)
+            | Body::AgentStart(_)
+            | Body::AgentLoss(_)
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => 512,
             // Shared with the session's login; counted once, here.
             Body::SessionAuth(_) => 256,
             Body::SessionConnect

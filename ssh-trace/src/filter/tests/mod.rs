@@ -202,6 +202,7 @@ pub fn all_events() -> Vec<Event> {
         end(true),
         agent_loss(),
         agent_stop(),
+        crate::format::samples::event(crate::event::Kind::AgentHeartbeat),
     ]
 }
 
