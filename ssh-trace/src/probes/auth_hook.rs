@@ -1,10 +1,9 @@
 //! The servers' log capture (auth_sys_enter on raw sys_enter) runs for
 //! every system call on the machine while it is attached, ≈ 60 ns each
 //! (docs/benchmarks.md): it is attached only while some session is between
-//! its connect and its login or end. Attaching needs CAP_BPF and
-//! CAP_PERFMON, which the agent drops after loading; so a helper process
-//! (this binary re-run as `ssh-trace auth-hook`) keeps those two and the
-//! program's descriptor, and does one thing: attach on `1`, detach on `0`,
+//! its connect and its login or end. Attaching needs CAP_BPF, which the
+//! agent drops after loading; so a helper process (this binary re-run as
+//! `ssh-trace auth-hook`) keeps that one and the program's descriptor, and does one thing: attach on `1`, detach on `0`,
 //! read from its standard input; it exits when the agent closes it (at the
 //! agent's exit, whatever the cause).
 use std::{
@@ -90,7 +89,7 @@ impl AuthHook {
 
 /// `ssh-trace auth-hook`: the helper's side.
 pub fn serve() -> Result<()> {
-    keep_only(&[Capability::CAP_BPF, Capability::CAP_PERFMON])?;
+    keep_only(&[Capability::CAP_BPF])?;
     let mut link: Option<OwnedFd> = None;
     let mut stdin = std::io::stdin().lock();
     let mut byte = [0u8; 1];

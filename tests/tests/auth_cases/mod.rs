@@ -578,6 +578,27 @@ pub fn the_log_hook_is_attached_only_while_a_session_authenticates() {
     let server = Server::of(Kind::OpenSsh92, "hookwindow").unwrap();
     let tracer = Tracer::start(&[]).unwrap();
     let helper = wait_until(WAIT, || auth_helper(tracer.pid())).expect("no auth-hook helper");
+    // Least privilege: the agent holds no capability, its helper CAP_BPF
+    // (bit 39) alone.
+    let caps = |pid: u32, set: &str| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let prefix = format!("{set}:\t");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned))
+            .unwrap()
+    };
+    let only_bpf = format!("{:016x}", 1u64 << 39);
+    for set in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(caps(helper, set), only_bpf, "helper {set}");
+    }
+    assert!(
+        wait_until(WAIT, || (caps(tracer.pid(), "CapEff")
+            == "0000000000000000")
+            .then_some(()))
+        .is_some(),
+        "the agent kept capabilities"
+    );
     let detached = |want: bool| {
         wait_until(WAIT, || {
             (holds_sys_enter_link(helper) != want).then_some(())
