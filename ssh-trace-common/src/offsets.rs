@@ -60,6 +60,16 @@ pub struct KernelOffsets {
     pub sock_done_bit: u32,
     /// Non-zero: the programs log their decisions about SSH servers (aya-log).
     pub debug: u32,
+    /// `inode.i_uid`.
+    pub inode_uid: u32,
+    /// The first three syscall arguments in `struct pt_regs` (x86_64: di,
+    /// si, dx), as the raw sys_enter tracepoint passes them.
+    pub regs_arg0: u32,
+    pub regs_arg1: u32,
+    pub regs_arg2: u32,
+    /// Values: this architecture's numbers of write(2) and sendto(2).
+    pub nr_write: u32,
+    pub nr_sendto: u32,
     /// Terminal recording: `inode.i_rdev`, `tty_file_private.tty`,
     /// `tty_struct.link`, `.termios.c_lflag`, `.winsize.ws_row`/`ws_col`.
     pub inode_rdev: u32,
@@ -70,4 +80,4 @@ pub struct KernelOffsets {
     pub tty_ws_col: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 58 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 64 * 4);

@@ -15,6 +15,7 @@ pub enum KernelEvent {
     Cred(CredEvent),
     Bytes(BytesEvent),
     Tty(Tty),
+    Auth(AuthRecord),
 }
 
 /// A terminal record and its bytes.
@@ -22,6 +23,14 @@ pub enum KernelEvent {
 pub struct Tty {
     pub head: TtyEvent,
     pub data: Vec<u8>,
+}
+
+/// A server process's log message as it wrote it (parsed by the session
+/// model, which knows the session's real endpoints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRecord {
+    pub head: AuthHead,
+    pub text: Vec<u8>,
 }
 
 /// An exec record with its strings already escaped (text.rs), once: the
@@ -43,6 +52,7 @@ impl KernelEvent {
             Self::Cred(e) => &e.hdr,
             Self::Bytes(e) => &e.hdr,
             Self::Tty(e) => &e.head.hdr,
+            Self::Auth(e) => &e.head.hdr,
         }
     }
 
@@ -50,7 +60,7 @@ impl KernelEvent {
     /// kept before process-tree records when the agent falls behind.
     pub fn is_milestone(&self) -> bool {
         match self {
-            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) => true,
+            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) | Self::Auth(_) => true,
             Self::Fork(_) | Self::Exec(_) | Self::Exit(_) | Self::Tty(_) => false,
         }
     }
@@ -82,6 +92,7 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
         EventKind::Tty => KernelEvent::Tty(decode_tty(buf)?),
+        EventKind::Auth => KernelEvent::Auth(decode_auth(buf)?),
     })
 }
 
@@ -98,6 +109,23 @@ fn decode_tty(buf: &[u8]) -> Result<Tty> {
     Ok(Tty {
         head,
         data: body[..len].to_vec(),
+    })
+}
+
+fn decode_auth(buf: &[u8]) -> Result<AuthRecord> {
+    let head: AuthHead = read(buf)?;
+    let body = &buf[std::mem::size_of::<AuthHead>()..];
+    let n = head.copied as usize;
+    if n > AUTH_TEXT_MAX || n > head.len as usize || body.len() < n {
+        bail!(
+            "log record lengths out of range (copied {n}, written {}, body {})",
+            head.len,
+            body.len()
+        );
+    }
+    Ok(AuthRecord {
+        head,
+        text: body[..n].to_vec(),
     })
 }
 
@@ -251,6 +279,38 @@ mod tests {
         let mut buf = bytes_of(&head);
         buf.resize(buf.len() + EXEC_FILENAME_MAX + 10, 0);
         assert!(decode(&buf).is_err());
+    }
+
+    #[test]
+    fn decodes_log_records_and_refuses_bad_lengths() {
+        let head = AuthHead {
+            hdr: EventHeader {
+                kind: EventKind::Auth as u32,
+                tgid: 600,
+                ..Default::default()
+            },
+            dest: AUTH_DEST_FILE,
+            flags: 0,
+            len: 6,
+            copied: 6,
+        };
+        let mut buf = bytes_of(&head);
+        buf.extend(b"Failed");
+        let KernelEvent::Auth(a) = decode(&buf).unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.head.hdr.tgid, a.text.as_slice()), (600, &b"Failed"[..]));
+        // More copied than written, or than follows: an error, not a panic.
+        for (len, copied) in [(5, 6), (100, 7)] {
+            let bad = AuthHead {
+                len,
+                copied,
+                ..head
+            };
+            let mut buf = bytes_of(&bad);
+            buf.extend(b"Failed");
+            assert!(decode(&buf).is_err(), "{len} {copied}");
+        }
     }
 
     #[test]

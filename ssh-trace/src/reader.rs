@@ -317,6 +317,7 @@ fn cost(ev: &KernelEvent) -> usize {
         + match ev {
             KernelEvent::Exec(e) => e.executable.len() + e.args.text_len(),
             KernelEvent::Tty(t) => t.data.len(),
+            KernelEvent::Auth(a) => a.text.len(),
             _ => 0,
         }
 }

@@ -9,8 +9,8 @@ use std::{
 };
 
 use ssh_trace_common::maps::{
-    LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL,
-    LOST_USER_LISTENERS,
+    LOST_AUTH_FULL, LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL,
+    LOST_TRACKED_FULL, LOST_USER_LISTENERS,
 };
 
 use super::discovery::Missed;
@@ -20,7 +20,7 @@ use crate::{
         SinkLoss,
     },
     pipeline::Failures,
-    probes::{tty::TtyKernel, Maps},
+    probes::{auth_hook::AuthHook, tty::TtyKernel, Maps},
     reader::Reader,
     sinks::queue::Stats,
 };
@@ -71,6 +71,12 @@ pub trait Kernel {
     }
     /// Session `key` ended: its terminal's state goes.
     fn tty_forget(&mut self, _key: u64) {}
+    /// These sessions logged in: the kernel stops reading their server's
+    /// log output.
+    fn auth_done(&mut self, _sessions: &[u64]) {}
+    /// Whether the servers' log output is read at all: some session is
+    /// between its connect and its login or end.
+    fn auth_wanted(&mut self, _wanted: bool) {}
 }
 
 /// The loaded programs' maps and the ring-buffer reader.
@@ -81,6 +87,8 @@ pub struct Attached {
     pub tty: Option<TtyKernel>,
     /// The programs are pinned: progress is noted for the next agent.
     pub persistent: bool,
+    /// Attaches the servers' log capture on demand (None: pinned, always).
+    pub auth_hook: Option<AuthHook>,
 }
 
 impl Kernel for Attached {
@@ -92,7 +100,9 @@ impl Kernel for Attached {
             milestones: k[LOST_MILESTONES as usize],
             tracked_full: k[LOST_TRACKED_FULL as usize],
             listeners_full: k[LOST_USER_LISTENERS as usize],
-            socks_full: k[LOST_SOCKS_FULL as usize],
+            // AUTH_SESSIONS is keyed by connection and sized like
+            // SESSION_SOCKS: a full one is a connection not followed.
+            socks_full: k[LOST_SOCKS_FULL as usize] + k[LOST_AUTH_FULL as usize],
             rate_limited: k[LOST_CRED_RATE as usize],
             queue: st.queue_lost.load(Ordering::Relaxed),
             decode: st.decode_errors.load(Ordering::Relaxed),
@@ -136,6 +146,16 @@ impl Kernel for Attached {
         self.reader.stats.forget_tty(key);
     }
 
+    fn auth_wanted(&mut self, wanted: bool) {
+        if let Some(h) = &mut self.auth_hook {
+            h.set(wanted);
+        }
+    }
+
+    fn auth_done(&mut self, sessions: &[u64]) {
+        self.maps.auth_done(sessions);
+    }
+
     fn note_progress(&mut self, done: u64, stopped: bool) {
         if !self.persistent {
             return;
@@ -161,6 +181,9 @@ pub struct Losses {
     dropped_at_stop_by_session: BTreeMap<u64, u64>,
     /// Terminal bytes marked lost per session key (until the next report).
     tty_marked: BTreeMap<u64, u64>,
+    /// Server log records cut at the kernel's copy limit that made no
+    /// event: a decision may have been lost (counted as undecodable).
+    pub auth_cut: u64,
     /// What `agent.loss` events reported so far.
     pub reported: LossCounts,
 }
@@ -179,6 +202,7 @@ impl Losses {
             dropped_at_stop: 0,
             dropped_at_stop_by_session: BTreeMap::new(),
             tty_marked: BTreeMap::new(),
+            auth_cut: 0,
             reported: LossCounts::default(),
         }
     }
@@ -206,7 +230,7 @@ impl Losses {
             kernel_socks_full: k.socks_full,
             kernel_rate_limited: k.rate_limited,
             queue: k.queue + self.dropped_at_stop,
-            decode: k.decode,
+            decode: k.decode + self.auth_cut,
             agent_restart: self.restart,
             tty_bytes: kernel.tty_lost(),
             sinks: self

@@ -164,6 +164,9 @@ pub async fn run(mut opts: Options) -> Result<()> {
     agent.previous = probes.previous.map(previous_agent);
     let (rings, mut maps) = probes.take_maps()?;
     let persistent = probes.persistent();
+    // Both helpers are made while the agent is still privileged; terminal
+    // recording then takes the programs to its own thread.
+    let auth_hook = probes.auth_hook()?;
     let (probes, tty_kernel) = terminals(&opts, probes)?;
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
@@ -210,6 +213,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
             reader,
             persistent,
             tty: tty_kernel,
+            auth_hook,
         },
         rx,
         bytes,

@@ -91,7 +91,7 @@ impl TtyControl {
             marked: BTreeMap::new(),
         };
         for s in table.sessions().filter(|s| !s.ended) {
-            let login = Event::new(s.start_ns, Some(s.info.clone()), Body::SessionLogin);
+            let login = Event::new(s.start_ns, Some(s.info.clone()), login_body());
             if me.wanted(&login, &s.info) {
                 me.open.insert(s.key, None);
             } else {
@@ -173,13 +173,13 @@ impl TtyControl {
                 kernel.tty_forget(key);
             }
             // Not recorded: the kernel is told, and it keeps nothing attached.
-            Body::SessionLogin if !self.wanted(ev, s) => {
+            Body::SessionLogin(_) if !self.wanted(ev, s) => {
                 self.open.remove(&key);
                 if let Some(t) = kernel.tty() {
                     t.decide(key, false);
                 }
             }
-            Body::SessionLogin => {
+            Body::SessionLogin(_) => {
                 self.open.entry(key).or_default();
             }
             // A connection the filter may want (its login decides): the
@@ -237,6 +237,12 @@ impl TtyControl {
             }
         }
     }
+}
+
+/// A login event's body, for asking the filter about a session found at
+/// start-up.
+fn login_body() -> Body {
+    Body::SessionLogin(Default::default())
 }
 
 /// The session's terminal bytes lost so far: in the kernel and the queue.

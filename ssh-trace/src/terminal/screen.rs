@@ -135,6 +135,7 @@ mod tests {
                 duration_ms: 1,
                 logged_in: true,
             },
+            attempts: None,
         };
         s.observe(&Event::new(2, Some(info.clone()), Body::SessionEnd(end)));
         assert!(s.is_empty());
