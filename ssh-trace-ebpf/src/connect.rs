@@ -37,6 +37,8 @@ fn on_accept(ctx: &TracePointContext) -> u32 {
     };
     let p = unsafe { &mut *p };
     if p.flags & PROC_LISTENER == 0 {
+        // A session's server accepting on a forward listener (-R, agent, X11).
+        crate::forward::on_accept(ctx, tgid);
         return 0;
     }
     let ret: i64 = unsafe { ctx.read_at(tp::SYS_EXIT_RET) }.unwrap_or(-1);

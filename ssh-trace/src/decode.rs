@@ -14,6 +14,8 @@ pub enum KernelEvent {
     Exit(ExitEvent),
     Cred(CredEvent),
     Bytes(BytesEvent),
+    /// Boxed: rare, and larger than the other records.
+    Forward(Box<ForwardEvent>),
 }
 
 /// An exec record with its strings already escaped (text.rs), once: the
@@ -34,6 +36,7 @@ impl KernelEvent {
             Self::Exit(e) => &e.hdr,
             Self::Cred(e) => &e.hdr,
             Self::Bytes(e) => &e.hdr,
+            Self::Forward(e) => &e.hdr,
         }
     }
 
@@ -41,7 +44,7 @@ impl KernelEvent {
     /// kept before process-tree records when the agent falls behind.
     pub fn is_milestone(&self) -> bool {
         match self {
-            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) => true,
+            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) | Self::Forward(_) => true,
             Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
         }
     }
@@ -71,6 +74,7 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::Exit => KernelEvent::Exit(read(buf)?),
         EventKind::CredChange => KernelEvent::Cred(read(buf)?),
         EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
+        EventKind::Forward => KernelEvent::Forward(Box::new(read(buf)?)),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
     })
 }

@@ -39,6 +39,9 @@ pub enum AlertKind {
     LoginAfterIdle,
     /// An action of an alert failed for good (after its retries).
     ActionFailed,
+    /// A session's server connected (or tried to) on the client's behalf
+    /// to an address outside the rule's `allowed` networks.
+    ForwardTarget,
 }
 
 impl AlertKind {
@@ -106,4 +109,10 @@ pub struct Evidence {
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// The address a forward connected (or tried to connect) to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schemars(with = "Option<String>")]
+    pub target_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_port: Option<u16>,
 }

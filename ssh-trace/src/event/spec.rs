@@ -32,7 +32,33 @@ pub struct Spec {
 #[derive(Debug)]
 pub enum Ecs {
     Always(EcsClass),
-    ByLogin { logged_in: EcsClass, not: EcsClass },
+    ByLogin {
+        logged_in: EcsClass,
+        not: EcsClass,
+    },
+    /// `session.forward`: by the forward's state.
+    ByForward(ByState<EcsClass>),
+}
+
+/// One value per `forward.state` (session.forward).
+#[derive(Debug)]
+pub struct ByState<T> {
+    pub listen: T,
+    pub open: T,
+    pub close: T,
+    pub failed: T,
+}
+
+impl<T> ByState<T> {
+    pub fn get(&self, state: super::ForwardState) -> &T {
+        use super::ForwardState as S;
+        match state {
+            S::Listen => &self.listen,
+            S::Open => &self.open,
+            S::Close => &self.close,
+            S::Failed => &self.failed,
+        }
+    }
 }
 
 /// ECS event.kind, event.category and event.type.
@@ -53,6 +79,8 @@ pub enum Ocsf {
         logged_in: Activity,
         not: Activity,
     },
+    /// `session.forward`: Network Activity by the forward's state.
+    ByForward(ByState<Activity>),
 }
 
 /// An OCSF class and activity: type_uid = class_uid * 100 + activity_id.
@@ -89,6 +117,10 @@ pub const LAUNCH: Activity = act(1007, 1, "Launch");
 pub const TERMINATE: Activity = act(1007, 2, "Terminate");
 pub const SET_USER_ID: Activity = act(1007, 5, "Set User ID");
 pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
+pub const NET_OPEN: Activity = act(4001, 1, "Open");
+pub const NET_CLOSE: Activity = act(4001, 2, "Close");
+pub const NET_FAIL: Activity = act(4001, 4, "Fail");
+pub const NET_LISTEN: Activity = act(4001, 7, "Listen");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
@@ -202,6 +234,7 @@ impl Kind {
             Kind::UserChange => &USER_CHANGE,
             Kind::SessionBytes => &SESSION_BYTES,
             Kind::SessionEnd => &SESSION_END,
+            Kind::SessionForward => &SESSION_FORWARD,
             Kind::AgentStart => &AGENT_START,
             Kind::AgentLoss => &AGENT_LOSS,
             Kind::AgentStop => &AGENT_STOP,
@@ -222,6 +255,7 @@ impl AlertKind {
             AlertKind::Idle => &IDLE,
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
+            AlertKind::ForwardTarget => &FORWARD_TARGET,
         }
     }
 }
@@ -292,6 +326,30 @@ static SESSION_END: Spec = Spec {
         SSH_CLOSE,
     )
 };
+/// A forward is a connection of its own (ECS network, OCSF Network
+/// Activity), made or accepted by the session's server.
+static SESSION_FORWARD: Spec = Spec {
+    ecs: Ecs::ByForward(ByState {
+        listen: event(&["network"], &["start"]),
+        open: event(&["network"], &["connection", "start"]),
+        close: event(&["network"], &["connection", "end"]),
+        failed: event(&["network"], &["connection", "denied"]),
+    }),
+    ocsf: Ocsf::ByForward(ByState {
+        listen: NET_LISTEN,
+        open: NET_OPEN,
+        close: NET_CLOSE,
+        failed: NET_FAIL,
+    }),
+    ..base(
+        "session.forward",
+        12,
+        true,
+        "\x1b[35m",
+        event(&["network"], &["connection", "start"]),
+        NET_OPEN,
+    )
+};
 static AGENT_START: Spec = base(
     "agent.start",
     8,
@@ -329,6 +387,14 @@ static PRIVILEGE_GAIN: Spec = alert("alert.privilege_gain", 36, true, &["pid", "
 static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["count", "limit"], WHO);
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
+// 48, not 41: other event types are being added in parallel branches.
+static FORWARD_TARGET: Spec = alert(
+    "alert.forward_target",
+    48,
+    true,
+    &["pid", "target_ip", "target_port"],
+    WHO,
+);
 /// An action that failed is the agent's own trouble, like a loss.
 static ACTION_FAILED: Spec = Spec {
     ecs: Ecs::Always(event(&["host"], &["info"])),

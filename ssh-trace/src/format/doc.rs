@@ -53,6 +53,11 @@ impl Doc {
         put("syscall", e.syscall.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
+        put(
+            "target_ip",
+            e.target_ip.map(|ip| Value::from(ip.to_string())),
+        );
+        put("target_port", e.target_port.map(Value::from));
     }
 
     pub fn put_endpoint(&mut self, prefix: &str, e: &Endpoint) {

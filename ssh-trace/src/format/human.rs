@@ -70,6 +70,9 @@ fn details(line: &mut String, body: &Body) {
                 e.duration_ms, e.logged_in
             );
         }
+        Body::SessionForward(f) => {
+            let _ = write!(line, " pid={} {}", f.pid, super::forward::summary(f));
+        }
         Body::AgentStart(agent) => {
             let _ = write!(
                 line,

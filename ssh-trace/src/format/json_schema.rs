@@ -6,8 +6,8 @@ use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::event::{
-    AgentInfo, AgentTotals, AlertKind, Evidence, Kind, LossCounts, Pid, ProcessExec, ProcessExit,
-    SessionEnd, SessionInfo, Severity, Traffic, UserChange,
+    AgentInfo, AgentTotals, AlertKind, Evidence, Forward, Kind, LossCounts, Pid, ProcessExec,
+    ProcessExit, SessionEnd, SessionInfo, Severity, Traffic, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`).
@@ -29,6 +29,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
             f("agent", g.subschema_for::<AgentInfo>()),
             f("totals", g.subschema_for::<AgentTotals>()),
         ],
+        Kind::SessionForward => vec![f("forward", g.subschema_for::<Forward>())],
         Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes | Kind::SessionEnd => vec![],
         Kind::Alert(k) => vec![("alert", alert_schema(k, g))],
     }
@@ -70,6 +71,7 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         | Kind::ProcessExec
         | Kind::ProcessExit
         | Kind::UserChange
+        | Kind::SessionForward
         | Kind::AgentStart
         | Kind::AgentLoss
         | Kind::AgentStop

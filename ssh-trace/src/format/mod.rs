@@ -2,6 +2,7 @@
 mod alert_text;
 mod doc;
 pub mod ecs;
+pub mod forward;
 pub mod human;
 pub mod json;
 pub mod json_schema;

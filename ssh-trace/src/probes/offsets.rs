@@ -77,6 +77,13 @@ pub fn from_btf(b: &Btf) -> Result<KernelOffsets> {
         tcp_bytes_received: tcp("bytes_received")?,
         signal_group_exit_flag: SIGNAL_GROUP_EXIT,
         sock_done_bit: b.enum_value("sock_flags", "SOCK_DONE")?,
+        sk_err: b.offset("sock", "sk_err")?,
+        unix_addr: b.offset("unix_sock", "addr")?,
+        unix_address_len: b.offset("unix_address", "len")?,
+        unix_address_name: b.offset("unix_address", "name")?,
+        task_nsproxy: task("nsproxy")?,
+        nsproxy_net_ns: b.offset("nsproxy", "net_ns")?,
+        net_ns_inum: b.offset("net", "ns")? + b.offset("ns_common", "inum")?,
         debug: 0,
     })
 }

@@ -31,6 +31,10 @@ pub const MAP_NAMES: &[&str] = &[
     "EXEC_SCRATCH",
     "AGENT_STATE",
     "LAST_WAKE",
+    "FWD_SOCKS",
+    "FWD_COUNT",
+    "FWD_CALLS",
+    "FWD_SCRATCH",
     "AYA_LOGS",
 ];
 

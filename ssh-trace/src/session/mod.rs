@@ -6,6 +6,7 @@
 //! when that connection closes. Login is the first permanent switch of a
 //! session process to a uid other than the privilege-separation user's.
 pub mod discover;
+pub mod forward;
 mod model;
 pub mod procfs;
 pub mod users;

@@ -9,11 +9,14 @@ use std::{
 };
 
 use ssh_trace_common::event::{
-    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, EXEC_FLAG_ARGS_TRUNCATED,
-    EXEC_FLAG_FILENAME_TRUNCATED,
+    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, ForwardEvent,
+    EXEC_FLAG_ARGS_TRUNCATED, EXEC_FLAG_FILENAME_TRUNCATED,
 };
 
-use super::users::{NameLookup, UserNames};
+use super::{
+    forward::{self, Forwards},
+    users::{NameLookup, UserNames},
+};
 use crate::{
     decode::{Exec, KernelEvent},
     event::*,
@@ -29,6 +32,10 @@ pub struct Session {
     pub ended: bool,
     pub traffic: Traffic,
     pub processes: HashSet<u32>,
+    /// Its forwards still open.
+    pub forwards: Forwards,
+    /// The process that made the login switch (OpenSSH's post-auth child).
+    pub login_pid: Option<u32>,
 }
 
 impl Session {
@@ -40,6 +47,8 @@ impl Session {
             ended: false,
             traffic: Traffic::default(),
             processes: HashSet::new(),
+            forwards: Forwards::default(),
+            login_pid: None,
         }
     }
 
@@ -158,15 +167,28 @@ impl SessionTable {
             KernelEvent::Exit(x) => self.on_exit(&x, time, out),
             KernelEvent::Cred(c) => self.on_cred(&c, time, out),
             KernelEvent::Bytes(b) => self.on_bytes(&b, time, out),
+            KernelEvent::Forward(f) => self.on_forward(&f, time, out),
         }
     }
 
-    /// An ended session is kept while processes of it still run.
+    fn on_forward(&mut self, r: &ForwardEvent, time: u64, out: &mut Vec<Event>) {
+        let s = self.session(r.hdr.session, time);
+        if !forward::wanted(r, s.login_pid) {
+            return;
+        }
+        if let Some(f) = s.forwards.record(r, time) {
+            let body = Body::SessionForward(Box::new(f));
+            out.push(Event::new(time, Some(s.info.clone()), body));
+        }
+        self.forget_if_done(r.hdr.session);
+    }
+
+    /// An ended session is kept while processes or forwards of it remain.
     fn forget_if_done(&mut self, key: u64) {
         if self
             .sessions
             .get(&key)
-            .is_some_and(|s| s.ended && s.processes.is_empty())
+            .is_some_and(|s| s.ended && s.processes.is_empty() && s.forwards.is_empty())
         {
             self.sessions.remove(&key);
         }
@@ -198,6 +220,10 @@ impl SessionTable {
             Some(s.info.clone()),
             Body::ProcessExit(body),
         ));
+        for f in s.forwards.exited(pid, time) {
+            let body = Body::SessionForward(Box::new(f));
+            out.push(Event::new(time, Some(s.info.clone()), body));
+        }
         self.forget_if_done(key);
     }
 
@@ -305,6 +331,7 @@ impl SessionTable {
         if s.info.uid.is_none() && login {
             let user = self.names.name(c.new.uid, time).map(|n| n.to_string());
             let s = self.session(key, time);
+            s.login_pid = Some(pid);
             s.change(|i| {
                 i.uid = Some(c.new.uid);
                 i.user = user;

@@ -126,6 +126,24 @@ pub(crate) fn bytes(i: u64, o: u64, closed: bool, t: u64) -> KernelEvent {
     })
 }
 
+/// A forward record of the session's server process 601.
+pub(crate) fn forward(phase: u16, how: u16, sock: u64, t: u64) -> KernelEvent {
+    let mut f = ForwardEvent {
+        hdr: hdr(EventKind::Forward, 601, t),
+        sock,
+        phase,
+        how,
+        family: 2,
+        local_port: 41000,
+        remote_port: 8080,
+        ..Default::default()
+    };
+    f.local_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+    f.remote_addr[..4].copy_from_slice(&[10, 1, 2, 3]);
+    (f.bytes_in, f.bytes_out) = (5000, 300);
+    KernelEvent::Forward(Box::new(f))
+}
+
 pub(crate) fn names(uid: u32) -> Option<String> {
     match uid {
         0 => Some("root".into()),
@@ -531,6 +549,9 @@ fn json_lines_match_the_documented_schema() {
         ),
         exit(602, 0, 13),
         bytes(1, 1, false, 13),
+        forward(FWD_OPEN, FWD_CONNECT, 9, 13),
+        forward(FWD_CLOSE, FWD_CONNECT, 9, 13),
+        forward(FWD_FAILED, FWD_CONNECT, 10, 13),
         bytes(1, 2, true, 14),
     ]);
     let (_, mut out) = run(&seq);

@@ -403,10 +403,18 @@ fn every_field_parses_and_some_event_has_it() {
         sink_loss(),
         sink_stop(),
     ];
+    let forwards: Vec<Event> = crate::format::samples::events()
+        .into_iter()
+        .filter(|e| matches!(e.body, Body::SessionForward(_)))
+        .collect();
     for name in crate::event::fields::all_names() {
         let f = parse(&format!("{name} exists"));
         assert!(
-            events.iter().chain(&more).any(|e| f.matches(e, HOST)),
+            events
+                .iter()
+                .chain(&more)
+                .chain(&forwards)
+                .any(|e| f.matches(e, HOST)),
             "no test event has `{name}`"
         );
     }
@@ -425,6 +433,8 @@ fn alert() -> Event {
         syscall: Some("execve".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
+        target_ip: Some([10, 9, 9, 9].into()),
+        target_port: Some(443),
     };
     let alert = Alert {
         rule: "r".into(),

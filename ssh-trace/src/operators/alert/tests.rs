@@ -216,6 +216,10 @@ pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
                         ..Default::default()
                     }
                 }
+                AlertKind::ForwardTarget => {
+                    e.pid = Some(700);
+                    (e.target_ip, e.target_port) = (Some([10, 9, 9, 9].into()), Some(443));
+                }
                 AlertKind::NewSource | AlertKind::RootLogin => {}
             }
             let alert = Alert {
