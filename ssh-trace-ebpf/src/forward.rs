@@ -187,6 +187,11 @@ pub fn on_tcp_close(ctx: &TracePointContext, sk: u64, oldstate: i32) -> bool {
         ev.error = task::read(sk, off!(sk_err)).unwrap_or(0);
     } else if entry.how != FWD_LISTENER {
         (ev.bytes_in, ev.bytes_out) = bytes::final_counts(sk, oldstate);
+        // The connecting side's bytes_acked also counts the SYN (acked by
+        // the SYN-ACK through tcp_ack); the accepting side's does not.
+        if entry.how == FWD_CONNECT {
+            ev.bytes_out = ev.bytes_out.saturating_sub(1);
+        }
     }
     emit(&*ev, entry.session, Ring::Milestones);
     true

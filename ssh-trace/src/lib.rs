@@ -27,3 +27,4 @@ pub mod sinks;
 pub mod sockdiag;
 pub mod spanned;
 pub mod text;
+pub mod unixdiag;

@@ -4,7 +4,8 @@
 use std::sync::{atomic::Ordering, Arc};
 
 use ssh_trace_common::maps::{
-    LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, LOST_USER_LISTENERS,
+    LOST_FWD_FULL, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL,
+    LOST_USER_LISTENERS,
 };
 
 use super::discovery::Missed;
@@ -42,7 +43,8 @@ impl Kernel for Attached {
         [
             k[LOST_RINGBUF as usize] + k[LOST_MILESTONES as usize],
             k[LOST_TRACKED_FULL as usize] + k[LOST_USER_LISTENERS as usize],
-            k[LOST_SOCKS_FULL as usize],
+            // A forward not followed is a connection not counted too.
+            k[LOST_SOCKS_FULL as usize] + k[LOST_FWD_FULL as usize],
             st.queue_lost.load(Ordering::Relaxed),
             st.decode_errors.load(Ordering::Relaxed),
         ]

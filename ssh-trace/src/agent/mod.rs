@@ -194,6 +194,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         },
         rx,
         bytes,
+        unix: Default::default(),
         done: 0,
     };
     run.until_stopped(agent, signals()?).await?;
