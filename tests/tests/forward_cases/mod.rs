@@ -338,7 +338,9 @@ pub fn remote_forward_shows_its_listener_and_each_connection(kind: Kind) {
     let spec = format!("127.0.0.1:{rport}:{}:{TARGET_PORT}", target.ip);
     let held = HeldSession::open(&server, &["-R", &spec], "true").unwrap();
     let port = held.port;
-    let listen = wait_forward(&t, port, state("listen"));
+    // OpenSSH binds what was asked; dropbear binds ::1 as well.
+    let at = ep("127.0.0.1", rport);
+    let listen = wait_forward(&t, port, |f| f["state"] == "listen" && f["listen"] == at);
     let l = &listen["forward"];
     assert_eq!(
         (&l["kind"], &l["socket"]),
