@@ -68,3 +68,8 @@ server_cases!(
 fn forward_outside_the_allowed_networks_fires_forward_target() {
     forward_cases::forward_outside_the_allowed_networks_fires_forward_target(Kind::OpenSsh92)
 }
+
+#[test]
+fn forward_events_are_valid_ecs_and_ocsf() {
+    forward_cases::forward_events_are_valid_ecs_and_ocsf(Kind::OpenSsh92)
+}

@@ -17,7 +17,7 @@ use prometheus_client::{
 };
 
 use super::alert::actions::ActionCounts;
-use crate::event::{Body, Event, LossCounts, SessionId, SessionInfo, Traffic};
+use crate::event::{Body, Event, Forward, LossCounts, SessionId, SessionInfo, Traffic};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -44,6 +44,8 @@ pub struct Families {
     pub lost: Family<Labels, Counter>,
     pub alerts: Family<Labels, Counter>,
     pub actions: Family<Labels, Counter>,
+    pub forwards: Family<Labels, Counter>,
+    pub forward_bytes: Family<Labels, Counter>,
 }
 
 /// Per open session: its gauge labels (once logged in) and bytes counted so far.
@@ -107,6 +109,16 @@ impl Families {
             f.alerts.clone(),
         );
         r.register(
+            "ssh_trace_forwards",
+            "Forward events by kind (local, remote, agent, x11) and state (listen, open, close, failed)",
+            f.forwards.clone(),
+        );
+        r.register(
+            "ssh_trace_forward_bytes",
+            "TCP payload bytes of closed forward connections by kind (direction in: from the forward's peer)",
+            f.forward_bytes.clone(),
+        );
+        r.register(
             "ssh_trace_alert_actions",
             "Alert actions by result (sent, failed, suppressed by the rate limit, queue_full)",
             f.actions.clone(),
@@ -129,6 +141,8 @@ impl Metrics {
             lost: Family::default(),
             alerts: Family::default(),
             actions: Family::default(),
+            forwards: Family::default(),
+            forward_bytes: Family::default(),
         };
         let mut r = Registry::default();
         f.register(&mut r);
@@ -171,6 +185,9 @@ impl Metrics {
                     ("event", ev.kind().name().to_owned()),
                 ])
                 .inc();
+        }
+        if let Body::SessionForward(f) = &ev.body {
+            self.forward(f);
         }
         let Some(s) = &ev.session else { return };
         let user = s.user.clone().unwrap_or_else(|| NO_USER.to_owned());
@@ -227,6 +244,25 @@ impl Metrics {
                     .session_bytes
                     .get_or_create(&vec![("user", user.to_owned()), ("direction", dir.into())])
                     .inc_by(d);
+            }
+        }
+    }
+
+    fn forward(&self, f: &Forward) {
+        let kind = f.kind_name().to_owned();
+        self.f
+            .forwards
+            .get_or_create(&vec![
+                ("kind", kind.clone()),
+                ("state", f.state_name().into()),
+            ])
+            .inc();
+        for (dir, n) in [("in", f.bytes_in), ("out", f.bytes_out)] {
+            if let Some(n) = n.filter(|&n| n > 0) {
+                self.f
+                    .forward_bytes
+                    .get_or_create(&vec![("kind", kind.clone()), ("direction", dir.into())])
+                    .inc_by(n);
             }
         }
     }
