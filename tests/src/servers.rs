@@ -164,15 +164,24 @@ impl Server {
     /// The system's OpenSSH listening on the given local addresses (e.g. a
     /// test network's, for clients in the test's own network namespaces).
     pub fn start_on(name: &str, addresses: &[&str]) -> Result<Self> {
-        Self::launch(Kind::OpenSsh92, name, addresses)
+        Self::launch(Kind::OpenSsh92, name, addresses, "")
     }
 
     /// A server of `kind` on 127.0.0.1.
     pub fn of(kind: Kind, name: &str) -> Result<Self> {
-        Self::launch(kind, name, &["127.0.0.1"])
+        Self::launch(kind, name, &["127.0.0.1"], "")
     }
 
-    fn launch(kind: Kind, name: &str, addresses: &[&str]) -> Result<Self> {
+    /// An OpenSSH server of `kind` on 127.0.0.1 with `extra` lines in its
+    /// sshd_config (e.g. `X11Forwarding yes`).
+    pub fn with_config(kind: Kind, name: &str, extra: &str) -> Result<Self> {
+        if kind == Kind::Dropbear {
+            bail!("dropbear has no sshd_config");
+        }
+        Self::launch(kind, name, &["127.0.0.1"], extra)
+    }
+
+    fn launch(kind: Kind, name: &str, addresses: &[&str], extra: &str) -> Result<Self> {
         kind.check_installed()?;
         let w = world();
         let name = format!("{}_{name}", kind.name());
@@ -183,7 +192,10 @@ impl Server {
         let port = free_port()?;
         let addresses: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
         if kind != Kind::Dropbear {
-            std::fs::write(&config, sshd_config(kind, port, &addresses, &host_key))?;
+            std::fs::write(
+                &config,
+                sshd_config(kind, port, &addresses, &host_key, extra),
+            )?;
         }
         let child = spawn(kind, port, &addresses, &config, &host_key, &log)?;
         let mut server = Self {
@@ -317,7 +329,13 @@ fn make_host_key(kind: Kind, path: &Path) -> Result<()> {
     .map(drop)
 }
 
-fn sshd_config(kind: Kind, port: u16, addresses: &[String], host_key: &Path) -> String {
+fn sshd_config(
+    kind: Kind,
+    port: u16,
+    addresses: &[String],
+    host_key: &Path,
+    extra: &str,
+) -> String {
     let listen: String = addresses
         .iter()
         .map(|a| format!("ListenAddress {a}\n"))
@@ -339,6 +357,7 @@ fn sshd_config(kind: Kind, port: u16, addresses: &[String], host_key: &Path) -> 
     } else {
         cfg.push_str("Subsystem sftp /usr/lib/openssh/sftp-server\n");
     }
+    cfg.push_str(extra);
     cfg
 }
 

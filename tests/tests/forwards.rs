@@ -34,7 +34,8 @@ server_cases!(
         proxyjump_through_this_host_is_a_local_forward_to_the_next_hop,
         agent_forwarding_shows_the_socket_and_each_use,
         failed_local_forward_names_its_target_and_errno,
-        local_forward_to_a_unix_socket_names_its_path
+        local_forward_to_a_unix_socket_names_its_path,
+        x11_forwarding_shows_the_display_and_each_connection
     ]
 );
 server_cases!(
@@ -47,10 +48,11 @@ server_cases!(
         proxyjump_through_this_host_is_a_local_forward_to_the_next_hop,
         agent_forwarding_shows_the_socket_and_each_use,
         failed_local_forward_names_its_target_and_errno,
-        local_forward_to_a_unix_socket_names_its_path
+        local_forward_to_a_unix_socket_names_its_path,
+        x11_forwarding_shows_the_display_and_each_connection
     ]
 );
-// Dropbear has no unix-socket forwarding.
+// Dropbear has no unix-socket forwarding, and no X11 forwarding (Debian's).
 server_cases!(
     dropbear,
     Kind::Dropbear,

@@ -717,3 +717,108 @@ pub fn forward_events_are_valid_ecs_and_ocsf(kind: Kind) {
     assert!(check(ecs, &|d| conformance::ecs().check(d)) > 10);
     assert!(check(ocsf, &|d| conformance::ocsf().check(d)) > 10);
 }
+
+/// A fixture the session's user runs: copied where that user can read it.
+fn user_fixture(name: &str) -> String {
+    let dst = world().dir.join(name);
+    std::fs::copy(fixture(name), &dst).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dst.display().to_string()
+}
+
+/// The client's X server: a stand-in on /tmp/.X11-unix/X<display>.
+struct XServer {
+    child: Child,
+    path: String,
+    counts: PathBuf,
+    display: u32,
+}
+
+impl XServer {
+    fn start(kind: Kind, expect: u32, answer: u32) -> XServer {
+        let at = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0) as u32;
+        let display = 500 + std::process::id() % 100 * 4 + at;
+        std::fs::create_dir_all("/tmp/.X11-unix").unwrap();
+        let path = format!("/tmp/.X11-unix/X{display}");
+        let _ = std::fs::remove_file(&path);
+        let counts = world().dir.join(format!("x_server_{display}"));
+        let _ = std::fs::remove_file(&counts);
+        let child = Command::new("python3")
+            .args([&fixture("x_server.py"), &path])
+            .args([expect.to_string(), answer.to_string()])
+            .arg(&counts)
+            .spawn()
+            .unwrap();
+        let ready = counts.with_extension("ready");
+        assert!(wait_until(WAIT, || ready.exists().then_some(())).is_some());
+        XServer {
+            child,
+            path,
+            counts,
+            display,
+        }
+    }
+}
+
+impl Drop for XServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub fn x11_forwarding_shows_the_display_and_each_connection(kind: Kind) {
+    if !root_or_skip("x11_forwarding_shows_the_display_and_each_connection") {
+        return;
+    }
+    let k = kind.name();
+    // The connection setup (48 bytes with the cookie) and 5000 more.
+    let x = XServer::start(kind, 5048, 3000);
+    let server = Server::with_config(kind, "fwd_x11", "X11Forwarding yes\n").unwrap();
+    let t = tracer(kind, &[]);
+    let client = user_fixture("x11_client.py");
+    let display = format!(":{}", x.display);
+    let held = HeldSession::open_env(
+        &server,
+        &["-Y"],
+        &format!("python3 {client} 5000"),
+        &[("DISPLAY", &display)],
+    )
+    .unwrap();
+    let port = held.port;
+    let (run, all) = finish(held, t);
+    let line = run.stdout.lines().find(|l| l.starts_with("X11 "));
+    let line = line.unwrap_or_else(|| panic!("[{k}] {} {}", run.stdout, run.stderr));
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (peer_port, sent, received, display_port) = (v[0], v[1], v[2], v[3]);
+    let xc = std::fs::read_to_string(&x.counts).unwrap_or_default();
+    assert_eq!(
+        xc.trim(),
+        format!("{sent} {received}"),
+        "[{k}] the X server saw it all"
+    );
+    let fw = forwards(&all, port);
+    let f = |pred: &dyn Fn(&Value) -> bool| {
+        fw.iter()
+            .map(|e| &e["forward"])
+            .find(|f| pred(f))
+            .unwrap_or_else(|| panic!("[{k}] {fw:#?}"))
+            .clone()
+    };
+    let l = f(&|f| f["state"] == "listen" && f["listen"] == ep("127.0.0.1", display_port as u16));
+    assert_eq!(l["kind"], "x11", "[{k}] {l}");
+    let c = f(&|f| f["state"] == "close" && f["peer"]["port"] == peer_port);
+    assert_eq!(
+        (&c["kind"], &c["listener"]),
+        (&json!("x11"), &l["id"]),
+        "[{k}] {c}"
+    );
+    assert_eq!(c["bytes_in"], sent, "[{k}] what the X client sent: {c}");
+    assert_eq!(c["bytes_out"], received, "[{k}] what it received: {c}");
+}
