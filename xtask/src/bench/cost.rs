@@ -1,6 +1,7 @@
 //! `cargo xtask bench` (the default): what ssh-trace costs the machine.
 //! Workloads that are not SSH (iperf3 TCP and UDP, a unix-socket
-//! ping-pong, unix datagrams, small writes to /dev/null, a fork+exec storm)
+//! ping-pong, unix datagrams, small writes to /dev/null, TCP and unix
+//! connects, a fork+exec storm)
 //! and the same storm inside an SSH session, each with the agent off and
 //! on, alternating (ABBA) over several rounds: medians and ratios from one
 //! run. Then each kernel program's bpf_stats (runs, average ns) per
@@ -48,18 +49,22 @@ pub enum Workload {
     UnixPingPong,
     UnixDgram,
     DevNullWrites,
+    TcpConnects,
+    UnixConnects,
     StormOutside,
     StormInside,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Tcp64,
         Workload::Tcp1k,
         Workload::Udp64,
         Workload::UnixPingPong,
         Workload::UnixDgram,
         Workload::DevNullWrites,
+        Workload::TcpConnects,
+        Workload::UnixConnects,
         Workload::StormOutside,
         Workload::StormInside,
     ];
@@ -72,6 +77,10 @@ impl Workload {
             Workload::UnixPingPong => "unix stream ping-pong, 1 byte (round trips/s)",
             Workload::UnixDgram => "unix datagram sender, 64 bytes (sends/s)",
             Workload::DevNullWrites => "64-byte writes to /dev/null (writes/s)",
+            // The forward hooks: tcp_set_state's SYN_SENT/ESTABLISHED
+            // checks and the connect syscall tracepoints (fwd_conn_*).
+            Workload::TcpConnects => "TCP connect + close on loopback (connections/s)",
+            Workload::UnixConnects => "unix stream connect + close (connections/s)",
             Workload::StormOutside => "fork+exec storm outside any session (execs/s)",
             Workload::StormInside => "fork+exec storm inside an SSH session (execs/s)",
         }
@@ -103,6 +112,8 @@ impl Env {
             Workload::UnixPingPong => self.tools.rate("unixpp", &[&s]),
             Workload::UnixDgram => self.tools.rate("writes", &["dgram", &s]),
             Workload::DevNullWrites => self.tools.rate("writes", &["devnull", &s]),
+            Workload::TcpConnects => self.tools.rate("connects", &["tcp", &s]),
+            Workload::UnixConnects => self.tools.rate("connects", &["unix", &s]),
             Workload::StormOutside => self.tools.rate("storm", &[&s]),
             Workload::StormInside => self.tools.rate_in_session(&self.sshd, "storm", &[&s]),
         }
