@@ -185,6 +185,27 @@ mod tests {
     }
 
     #[test]
+    fn decodes_forward_records() {
+        let f = ForwardEvent {
+            hdr: EventHeader {
+                kind: EventKind::Forward as u32,
+                tgid: 700,
+                ktime_ns: 3,
+                session: 9,
+            },
+            phase: FWD_CLOSE,
+            bytes_in: 5,
+            path_len: 3,
+            ..Default::default()
+        };
+        let KernelEvent::Forward(got) = decode(&bytes_of(&f)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(*got, f);
+        assert!(decode(&bytes_of(&f)[..100]).is_err(), "short");
+    }
+
+    #[test]
     fn splits_args() {
         assert_eq!(split_args(b""), Args::default());
         assert_eq!(split_args(b"a\0\0b\0"), Args::from_parts(["a", "", "b"]));

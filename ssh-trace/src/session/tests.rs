@@ -520,6 +520,32 @@ fn hostile_argv_is_kept_losslessly() {
     assert_eq!(process.executable, "/tmp/\x1b[2Jx");
 }
 
+#[test]
+fn forward_records_make_forward_events_of_their_session() {
+    let mut seq = preauth();
+    seq.extend([
+        forward(FWD_OPEN, FWD_CONNECT, 9, 20),
+        forward(FWD_CLOSE, FWD_CONNECT, 9, 30),
+    ]);
+    let (_, out) = run(&seq);
+    let fw: Vec<&Forward> = out
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::SessionForward(f) => Some(&**f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fw.len(), 2, "{out:#?}");
+    let (open, close) = (fw[0], fw[1]);
+    assert_eq!((open.id, open.state), (1, ForwardState::Open));
+    assert_eq!((close.id, close.state), (1, ForwardState::Close));
+    assert_eq!((close.bytes_in, close.bytes_out), (Some(5000), Some(300)));
+    assert_eq!(close.target.unwrap().port, 8080);
+    assert_eq!(close.pid, 601);
+    let session = out.last().unwrap().session.as_ref().unwrap();
+    assert_eq!(session.id, out[0].session.as_ref().unwrap().id);
+}
+
 /// Every event the model makes, in every format, matches docs/schema.md.
 #[test]
 fn json_lines_match_the_documented_schema() {
