@@ -337,15 +337,17 @@ fn call_enter(ctx: &TracePointContext, with_addr: bool) -> u32 {
 /// server asked for), or a unix listener (the path it bound).
 #[inline(always)]
 fn call_exit(ctx: &TracePointContext, connect: bool) -> u32 {
+    // Every other process's connect() costs the bitmap check only; a
+    // forwarder's thread that dies inside the call is cleaned at its exit.
+    let tgid = current_tgid();
+    let Some(session) = forwarder(tgid) else {
+        return 0;
+    };
     let tid = current_tid();
     let Some(call) = (unsafe { FWD_CALLS.get(&tid).copied() }) else {
         return 0;
     };
     let _ = FWD_CALLS.remove(&tid);
-    let tgid = current_tgid();
-    let Some(session) = forwarder(tgid) else {
-        return 0;
-    };
     let ret: i64 = unsafe { ctx.read_at(tp::SYS_EXIT_RET) }.unwrap_or(-1);
     if !connect && ret != 0 {
         return 0;

@@ -194,3 +194,30 @@ pub fn ocsf(d: &mut Doc, f: &Forward, s: Option<&SessionInfo>) {
     own_fields(d, "unmapped.forward", f);
     ssh_client(d, "unmapped.session.source", s);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::event::Body;
+
+    #[test]
+    fn summaries_name_the_forward_its_ends_and_its_figures() {
+        let got: Vec<String> = crate::format::samples::events()
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::SessionForward(f) => Some(super::summary(f)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "#3 local close 192.0.2.1:41000 -> 198.51.100.7:8080 in=5321 out=187 duration=42ms",
+                "#4 remote listen 127.0.0.1:8022",
+                "#5 remote open 127.0.0.1:8022 <- 127.0.0.1:51234 via #4",
+                "#6 agent listen /tmp/ssh-XXXXabcdef/agent.4240",
+                "#7 local failed 192.0.2.1:41000 -> 198.51.100.7:8080 error=111",
+                "#8 local open -> /run/docker.sock",
+            ]
+        );
+    }
+}
