@@ -389,3 +389,41 @@ pub struct Forward {
     /// At the close: since the open (or the listen).
     pub duration_ms: Option<u64>,
 }
+
+impl Forward {
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.into()
+    }
+
+    pub fn state_name(&self) -> &'static str {
+        self.state.into()
+    }
+
+    pub fn socket_name(&self) -> &'static str {
+        self.socket.into()
+    }
+
+    /// (source, destination) of the forwarded connection, as the network
+    /// sees it: this host to the target for a local forward, the peer to
+    /// the listen address for an accepted one; a listener has no source.
+    pub fn ends(&self) -> (Option<Endpoint>, Option<Endpoint>) {
+        match self.kind {
+            ForwardKind::Local => (self.local, self.target),
+            ForwardKind::Remote | ForwardKind::Agent | ForwardKind::X11 => (self.peer, self.listen),
+        }
+    }
+
+    /// (bytes the source sent, bytes the destination sent), at a close.
+    pub fn sent(&self) -> Option<(u64, u64)> {
+        let (i, o) = (self.bytes_in?, self.bytes_out?);
+        Some(match self.kind {
+            ForwardKind::Local => (o, i),
+            ForwardKind::Remote | ForwardKind::Agent | ForwardKind::X11 => (i, o),
+        })
+    }
+
+    /// Outbound from this host (the server connected), or inbound.
+    pub fn outbound(&self) -> bool {
+        self.kind == ForwardKind::Local
+    }
+}
