@@ -277,15 +277,7 @@ fn netns() -> u32 {
 fn inet_addrs(sk: u64, ev: &mut ForwardEvent) {
     ev.local_port = task::read(sk, off!(skc_num)).unwrap_or(0);
     ev.remote_port = u16::from_be(task::read(sk, off!(skc_dport)).unwrap_or(0));
-    if ev.family == AF_INET {
-        let l: [u8; 4] = task::read(sk, off!(skc_rcv_saddr)).unwrap_or([0; 4]);
-        let r: [u8; 4] = task::read(sk, off!(skc_daddr)).unwrap_or([0; 4]);
-        ev.local_addr[..4].copy_from_slice(&l);
-        ev.remote_addr[..4].copy_from_slice(&r);
-    } else {
-        ev.local_addr = task::read(sk, off!(skc_v6_rcv_saddr)).unwrap_or([0; 16]);
-        ev.remote_addr = task::read(sk, off!(skc_v6_daddr)).unwrap_or([0; 16]);
-    }
+    (ev.local_addr, ev.remote_addr) = crate::connect::inet_addrs(sk, ev.family);
 }
 
 /// The path a unix socket is bound to (an accepted socket shares its

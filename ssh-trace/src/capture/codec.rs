@@ -139,14 +139,7 @@ fn put_base(out: &mut Vec<u8>, s: &SessionInfo) {
     put_opt_str(out, s.user.as_deref());
     put_opt_u64(out, s.uid.map(u64::from));
     for e in [&s.source, &s.destination] {
-        match e {
-            Some(e) => {
-                out.push(1);
-                put_str(out, &e.ip.to_string());
-                put_varint(out, e.port as u64);
-            }
-            None => out.push(0),
-        }
+        put_opt_endpoint(out, e.as_ref());
     }
     out.push(s.discovered as u8);
 }
@@ -159,16 +152,7 @@ fn get_base(c: &mut Cursor) -> Result<SessionInfo> {
         .map(u32::try_from)
         .transpose()
         .context("uid over 32 bits")?;
-    let mut ep = || -> Result<Option<Endpoint>> {
-        Ok(if c.bool()? {
-            let ip: std::net::IpAddr = c.str()?.parse().context("bad IP address")?;
-            let port = u16::try_from(c.varint()?).context("port over 16 bits")?;
-            Some(Endpoint::new(ip, port))
-        } else {
-            None
-        })
-    };
-    let (source, destination) = (ep()?, ep()?);
+    let (source, destination) = (get_opt_endpoint(c)?, get_opt_endpoint(c)?);
     let discovered = c.bool()?;
     Ok(SessionInfo {
         id,
