@@ -34,6 +34,7 @@ server_cases!(
         proxyjump_through_this_host_is_a_local_forward_to_the_next_hop,
         agent_forwarding_shows_the_socket_and_each_use,
         failed_local_forward_names_its_target_and_errno,
+        reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
         x11_forwarding_shows_the_display_and_each_connection
     ]
@@ -48,6 +49,7 @@ server_cases!(
         proxyjump_through_this_host_is_a_local_forward_to_the_next_hop,
         agent_forwarding_shows_the_socket_and_each_use,
         failed_local_forward_names_its_target_and_errno,
+        reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
         x11_forwarding_shows_the_display_and_each_connection
     ]
@@ -62,7 +64,8 @@ server_cases!(
         remote_forward_shows_its_listener_and_each_connection,
         proxyjump_through_this_host_is_a_local_forward_to_the_next_hop,
         agent_forwarding_shows_the_socket_and_each_use,
-        failed_local_forward_names_its_target_and_errno
+        failed_local_forward_names_its_target_and_errno,
+        reports_show_the_forwards_with_the_bytes_their_peers_counted
     ]
 );
 

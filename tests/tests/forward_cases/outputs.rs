@@ -104,3 +104,112 @@ pub fn forward_events_are_valid_ecs_and_ocsf(kind: Kind) {
     assert!(check(ecs, &|d| conformance::ecs().check(d)) > 10);
     assert!(check(ocsf, &|d| conformance::ocsf().check(d)) > 10);
 }
+
+/// `ssh-trace report -r FILE ARGS` over the session at client port `port`
+/// (other tests record at the same time).
+fn report_of(file: &Path, port: u16, args: &[&str], json: bool) -> String {
+    let only = format!("source.port = {port}");
+    let mut c = Command::new(agent_bin());
+    c.arg("report").arg("-r").arg(file).args(args);
+    if json {
+        c.arg("--json");
+    }
+    let out = c.args(["--filter", &only]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A recorded session with a local forward and a remote forward with a
+/// connection through it: `report forwards`, the sessions report's
+/// forward totals and the timeline give each connection the bytes its
+/// peer counted.
+pub fn reports_show_the_forwards_with_the_bytes_their_peers_counted(kind: Kind) {
+    if !root_or_skip("reports_show_the_forwards_with_the_bytes_their_peers_counted") {
+        return;
+    }
+    let k = kind.name();
+    let target = Target::in_namespace();
+    let server = Server::of(kind, "fwd_reports").unwrap();
+    let cap = world().dir.join(format!("fwd_reports_{k}.cap"));
+    let _ = std::fs::remove_file(&cap);
+    let t = tracer(kind, &["-w", &cap.display().to_string()]);
+    let (lport, rport) = (free_port().unwrap(), free_port().unwrap());
+    let l = format!("{lport}:{}:{TARGET_PORT}", target.ip);
+    let r = format!("127.0.0.1:{rport}:{}:{TARGET_PORT}", target.ip);
+    let held = HeldSession::open(&server, &["-L", &l, "-R", &r], "true").unwrap();
+    let port = held.port;
+    let listen = ep("127.0.0.1", rport);
+    wait_forward(&t, port, |f| {
+        f["state"] == "listen" && f["listen"] == listen
+    });
+    http_get("127.0.0.1", lport, 50_000, None);
+    let local = target.the_connection();
+    let (peer_port, peer_sent, peer_received) = http_get("127.0.0.1", rport, 20_000, None);
+    let peer = ep("127.0.0.1", peer_port);
+    wait_forward(&t, port, |f| f["state"] == "close" && f["peer"] == peer);
+    let (_, all) = finish(held, t);
+    let id = session_events(&all, port)[0]["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let doc: Value = serde_json::from_str(&report_of(&cap, port, &["forwards"], true)).unwrap();
+    let rows = doc["forwards"].as_array().unwrap();
+    let closed = |pred: &dyn Fn(&Value) -> bool| -> Value {
+        let found = rows.iter().find(|f| f["state"] == "close" && pred(f));
+        found.unwrap_or_else(|| panic!("[{k}] {rows:#?}")).clone()
+    };
+    let target_ep = ep(&target.ip, TARGET_PORT);
+    let lrow = closed(&|f| f["kind"] == "local" && f["target"] == target_ep);
+    assert_eq!(
+        (&lrow["bytes_out"], &lrow["bytes_in"], &lrow["session"]),
+        (&json!(local.received), &json!(local.sent), &json!(id)),
+        "[{k}] the local forward as the target counted: {lrow}"
+    );
+    let rrow = closed(&|f| f["kind"] == "remote" && f["peer"] == peer);
+    assert_eq!(
+        (&rrow["bytes_in"], &rrow["bytes_out"]),
+        (&json!(peer_sent), &json!(peer_received)),
+        "[{k}] the remote forward's connection as its peer counted: {rrow}"
+    );
+    // Listeners: the -R one (dropbear adds ::1); both closed at the end.
+    let listeners: Vec<&Value> = rows
+        .iter()
+        .filter(|f| f["kind"] == "remote" && f["peer"].is_null())
+        .collect();
+    assert!(
+        !listeners.is_empty() && listeners.iter().all(|f| f["state"] == "close"),
+        "[{k}] {rows:#?}"
+    );
+
+    let doc: Value = serde_json::from_str(&report_of(&cap, port, &["sessions"], true)).unwrap();
+    let totals = &doc["sessions"][0]["forwards"];
+    assert_eq!(
+        *totals,
+        json!({"listeners": listeners.len(), "connections": 2, "failed": 0,
+               "bytes_in": local.sent + peer_sent,
+               "bytes_out": local.received + peer_received}),
+        "[{k}] {doc}"
+    );
+
+    let text = report_of(&cap, port, &["timeline", &id], false);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("session.forward"))
+        .collect();
+    for (f, (i, o)) in [
+        (&lrow, (local.sent, local.received)),
+        (&rrow, (peer_sent, peer_received)),
+    ] {
+        let want = format!("#{} {} close", f["id"], f["kind"].as_str().unwrap());
+        let line = lines.iter().find(|l| l.contains(&want));
+        assert!(
+            line.is_some_and(|l| l.contains(&format!(" in={i} out={o} "))),
+            "[{k}] {want} in={i} out={o} in:\n{text}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! Workloads that are not SSH (iperf3 TCP and UDP, a unix-socket
 //! ping-pong, unix datagrams, small writes to /dev/null, TCP and unix
 //! connects, a fork+exec storm)
-//! and the same storm inside an SSH session, each with the agent off and
+//! and the storm and TCP connects inside an SSH session, each with the agent off and
 //! on, alternating (ABBA) over several rounds: medians and ratios from one
 //! run. Then each kernel program's bpf_stats (runs, average ns) per
 //! workload, and login → event latency while another session storms.
@@ -50,13 +50,14 @@ pub enum Workload {
     UnixDgram,
     DevNullWrites,
     TcpConnects,
+    TcpConnectsInside,
     UnixConnects,
     StormOutside,
     StormInside,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::Tcp64,
         Workload::Tcp1k,
         Workload::Udp64,
@@ -64,6 +65,7 @@ impl Workload {
         Workload::UnixDgram,
         Workload::DevNullWrites,
         Workload::TcpConnects,
+        Workload::TcpConnectsInside,
         Workload::UnixConnects,
         Workload::StormOutside,
         Workload::StormInside,
@@ -80,6 +82,11 @@ impl Workload {
             // The forward hooks: tcp_set_state's SYN_SENT/ESTABLISHED
             // checks and the connect syscall tracepoints (fwd_conn_*).
             Workload::TcpConnects => "TCP connect + close on loopback (connections/s)",
+            // A session that forwards nothing: its user's own connects
+            // are not the server's, so they make no session.forward.
+            Workload::TcpConnectsInside => {
+                "TCP connect + close inside an SSH session (connections/s)"
+            }
             Workload::UnixConnects => "unix stream connect + close (connections/s)",
             Workload::StormOutside => "fork+exec storm outside any session (execs/s)",
             Workload::StormInside => "fork+exec storm inside an SSH session (execs/s)",
@@ -113,6 +120,10 @@ impl Env {
             Workload::UnixDgram => self.tools.rate("writes", &["dgram", &s]),
             Workload::DevNullWrites => self.tools.rate("writes", &["devnull", &s]),
             Workload::TcpConnects => self.tools.rate("connects", &["tcp", &s]),
+            Workload::TcpConnectsInside => {
+                self.tools
+                    .rate_in_session(&self.sshd, "connects", &["tcp", &s])
+            }
             Workload::UnixConnects => self.tools.rate("connects", &["unix", &s]),
             Workload::StormOutside => self.tools.rate("storm", &[&s]),
             Workload::StormInside => self.tools.rate_in_session(&self.sshd, "storm", &[&s]),
