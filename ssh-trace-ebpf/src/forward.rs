@@ -304,9 +304,9 @@ fn unix_path(sk: u64, ev: &mut ForwardEvent) {
 /// enter and exit (TCP goes through tcp_set_state).
 #[inline(always)]
 fn call_enter(ctx: &TracePointContext, with_addr: bool) -> u32 {
-    if forwarder(current_tgid()).is_none() {
+    let Some(session) = forwarder(current_tgid()) else {
         return 0;
-    }
+    };
     let fd = unsafe { ctx.read_at::<u64>(tp::SYS_ENTER_ARGS) }.unwrap_or(u64::MAX);
     let Some((_, _, AF_UNIX)) = stream_socket(fd as u32) else {
         return 0;
@@ -321,6 +321,7 @@ fn call_enter(ctx: &TracePointContext, with_addr: bool) -> u32 {
     }
     if FWD_CALLS.insert(&current_tid(), &call, 0).is_err() {
         count_lost(LOST_FWD_FULL);
+        count_session_loss(session, false);
     }
     0
 }

@@ -255,6 +255,7 @@ impl AlertKind {
             AlertKind::Idle => &IDLE,
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
+            AlertKind::FilelessExec => &FILELESS_EXEC,
             AlertKind::ForwardTarget => &FORWARD_TARGET,
         }
     }
@@ -386,8 +387,9 @@ static ROOT_LOGIN: Spec = alert("alert.root_login", 35, true, &[], WHO);
 static PRIVILEGE_GAIN: Spec = alert("alert.privilege_gain", 36, true, &["pid", "syscall"], WHO);
 static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["count", "limit"], WHO);
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
+static FILELESS_EXEC: Spec = alert("alert.fileless_exec", 41, true, &["pid", "executable"], WHO);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
-// 48, not 41: other event types are being added in parallel branches.
+// 48, not 42: other branches add alert types in parallel.
 static FORWARD_TARGET: Spec = alert(
     "alert.forward_target",
     48,

@@ -223,7 +223,7 @@ fn values_of_the_wrong_type() {
          agent.start, agent.loss, agent.stop, alert.new_source, alert.connection_rate, \
          alert.unauthenticated_rate, alert.root_login, alert.privilege_gain, \
          alert.session_bytes, alert.idle, alert.login_after_idle, alert.action_failed, \
-         alert.forward_target"
+         alert.fileless_exec, alert.forward_target"
     );
 }
 

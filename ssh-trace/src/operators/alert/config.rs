@@ -217,7 +217,10 @@ fn check_needs(
             "allowed (a list of networks, e.g. [\"10.0.0.0/8\"])",
             r.allowed.is_some(),
         ),
-        AlertKind::NewSource | AlertKind::RootLogin | AlertKind::PrivilegeGain => Ok(()),
+        AlertKind::NewSource
+        | AlertKind::RootLogin
+        | AlertKind::PrivilegeGain
+        | AlertKind::FilelessExec => Ok(()),
     }
 }
 
