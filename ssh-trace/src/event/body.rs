@@ -283,7 +283,8 @@ pub struct LossCounts {
     /// Listeners of servers run by users other than root not tracked: over
     /// the quota that keeps them from crowding out the system's server.
     pub kernel_listeners_full: u64,
-    /// Connections not counted because the SESSION_SOCKS map was full.
+    /// Connections not counted because the SESSION_SOCKS map was full,
+    /// and forwards not followed because FWD_SOCKS or FWD_CALLS was.
     pub kernel_socks_full: u64,
     /// uid/gid calls that changed nothing (or failed) beyond a session's
     /// 128 per second: counted, not reported. Changes are never limited.
