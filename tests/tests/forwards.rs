@@ -75,6 +75,11 @@ fn forward_outside_the_allowed_networks_fires_forward_target() {
 }
 
 #[test]
+fn local_forward_through_a_users_own_sshd_is_its_sessions() {
+    forward_cases::local_forward_through_a_users_own_sshd_is_its_sessions()
+}
+
+#[test]
 fn forward_events_are_valid_ecs_and_ocsf() {
     forward_cases::forward_events_are_valid_ecs_and_ocsf(Kind::OpenSsh92)
 }

@@ -17,11 +17,13 @@ pub use ssh_trace_tests::{held::HeldSession, *};
 mod outputs;
 mod tcp;
 mod unix;
+mod users;
 mod x11;
 
 pub use outputs::*;
 pub use tcp::*;
 pub use unix::*;
+pub use users::*;
 pub use x11::*;
 
 const WAIT: Duration = Duration::from_secs(30);
