@@ -36,6 +36,7 @@ server_cases!(
         failed_local_forward_names_its_target_and_errno,
         reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
+        remote_forward_on_a_unix_socket_shows_its_path_and_each_connection,
         x11_forwarding_shows_the_display_and_each_connection
     ]
 );
@@ -51,6 +52,7 @@ server_cases!(
         failed_local_forward_names_its_target_and_errno,
         reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
+        remote_forward_on_a_unix_socket_shows_its_path_and_each_connection,
         x11_forwarding_shows_the_display_and_each_connection
     ]
 );

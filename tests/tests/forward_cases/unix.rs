@@ -114,3 +114,53 @@ pub fn local_forward_to_a_unix_socket_names_its_path(kind: Kind) {
     );
     finish(held, t);
 }
+
+pub fn remote_forward_on_a_unix_socket_shows_its_path_and_each_connection(kind: Kind) {
+    if !root_or_skip("remote_forward_on_a_unix_socket_shows_its_path_and_each_connection") {
+        return;
+    }
+    let k = kind.name();
+    let target = Target::in_namespace();
+    let server = Server::of(kind, "fwd_remote_unix").unwrap();
+    let t = tracer(kind, &[]);
+    let path = format!("/tmp/ssh-trace-fwd-{}-{k}-r.sock", std::process::id());
+    let _ = std::fs::remove_file(&path);
+    let spec = format!("{path}:{}:{TARGET_PORT}", target.ip);
+    let held = HeldSession::open(&server, &["-R", &spec], "true").unwrap();
+    let port = held.port;
+    let listen = wait_forward(&t, port, |f| {
+        f["state"] == "listen" && f["path"] == path.as_str()
+    });
+    let l = &listen["forward"];
+    assert_eq!(
+        (&l["kind"], &l["socket"]),
+        (&json!("remote"), &json!("unix")),
+        "[{k}] {l}"
+    );
+    // A peer on the server connects to the socket.
+    let (_, sent, received) = http_get(&path, 0, 3000, None);
+    let conn = target.the_connection();
+    assert_eq!(
+        (conn.received, conn.sent),
+        (sent, received),
+        "[{k}] through the tunnel"
+    );
+    let open = wait_forward(&t, port, |f| {
+        f["state"] == "open" && f["listener"] == l["id"]
+    });
+    let id = open["forward"]["id"].clone();
+    let close = wait_forward(&t, port, |f| f["state"] == "close" && f["id"] == id);
+    let c = &close["forward"];
+    assert_eq!(
+        (&c["kind"], &c["socket"], &c["path"]),
+        (&json!("remote"), &json!("unix"), &json!(path)),
+        "[{k}] {c}"
+    );
+    // Unix sockets keep no byte counters.
+    assert!(
+        c["bytes_in"].is_null() && c["bytes_out"].is_null(),
+        "[{k}] {c}"
+    );
+    finish(held, t);
+    let _ = std::fs::remove_file(&path);
+}
