@@ -29,6 +29,7 @@ server_cases!(
     Kind::OpenSsh92,
     [
         local_forward_bytes_equal_what_the_target_counted,
+        local_forward_to_an_ipv6_target_bytes_equal_what_it_counted,
         dynamic_forward_bytes_equal_what_the_target_counted,
         remote_forward_shows_its_listener_and_each_connection,
         proxyjump_through_this_host_is_a_local_forward_to_the_next_hop,
@@ -45,6 +46,7 @@ server_cases!(
     Kind::OpenSsh10,
     [
         local_forward_bytes_equal_what_the_target_counted,
+        local_forward_to_an_ipv6_target_bytes_equal_what_it_counted,
         dynamic_forward_bytes_equal_what_the_target_counted,
         remote_forward_shows_its_listener_and_each_connection,
         proxyjump_through_this_host_is_a_local_forward_to_the_next_hop,
@@ -62,6 +64,7 @@ server_cases!(
     Kind::Dropbear,
     [
         local_forward_bytes_equal_what_the_target_counted,
+        local_forward_to_an_ipv6_target_bytes_equal_what_it_counted,
         dynamic_forward_bytes_equal_what_the_target_counted,
         remote_forward_shows_its_listener_and_each_connection,
         proxyjump_through_this_host_is_a_local_forward_to_the_next_hop,

@@ -68,6 +68,15 @@ struct Target {
 
 impl Target {
     fn in_namespace() -> Target {
+        Self::in_namespace_on(false)
+    }
+
+    /// The same over IPv6 (fd52:252:N::2, the host's end fd52:252:N::1).
+    fn in_namespace_v6() -> Target {
+        Self::in_namespace_on(true)
+    }
+
+    fn in_namespace_on(v6: bool) -> Target {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed) % 250 + 1;
         let id = format!("{}x{n}", std::process::id() % 10_000);
@@ -87,6 +96,24 @@ impl Target {
         run_ip(&["-n", &ns, "addr", "add", &format!("{ip}/24"), "dev", &peer]);
         run_ip(&["-n", &ns, "link", "set", &peer, "up"]);
         run_ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let ip = if v6 {
+            let (host, target) = (format!("fd52:252:{n}::1"), format!("fd52:252:{n}::2"));
+            // nodad: usable at once, not after duplicate address detection.
+            run_ip(&["addr", "add", &format!("{host}/64"), "dev", &veth, "nodad"]);
+            let dev = [
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{target}/64"),
+                "dev",
+                &peer,
+            ];
+            run_ip(&[&dev[..], &["nodad"]].concat());
+            target
+        } else {
+            ip
+        };
         let counts = world().dir.join(format!("target_{id}"));
         let mut cmd = Command::new("ip");
         cmd.args([

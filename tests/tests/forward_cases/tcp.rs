@@ -197,3 +197,27 @@ pub fn failed_local_forward_names_its_target_and_errno(kind: Kind) {
     assert!(f["bytes_in"].is_null(), "[{k}] {f}");
     finish(held, t);
 }
+
+pub fn local_forward_to_an_ipv6_target_bytes_equal_what_it_counted(kind: Kind) {
+    if !root_or_skip("local_forward_to_an_ipv6_target_bytes_equal_what_it_counted") {
+        return;
+    }
+    let k = kind.name();
+    let target = Target::in_namespace_v6();
+    let server = Server::of(kind, "fwd_local6").unwrap();
+    let t = tracer(kind, &[]);
+    let lport = free_port().unwrap();
+    let spec = format!("{lport}:[{}]:{TARGET_PORT}", target.ip);
+    let held = HeldSession::open(&server, &["-L", &spec], "true").unwrap();
+    let port = held.port;
+    let (_, sent, received) = http_get("127.0.0.1", lport, 60_000, None);
+    let conn = target.the_connection();
+    assert_eq!(
+        (conn.received, conn.sent),
+        (sent, received),
+        "[{k}] through the tunnel"
+    );
+    let (_, close) = open_and_close(&t, port, &ep(&target.ip, TARGET_PORT));
+    assert_local_bytes(k, &close, &target, &conn);
+    finish(held, t);
+}
