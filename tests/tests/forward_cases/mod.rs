@@ -14,12 +14,14 @@ use std::{
 pub use serde_json::{json, Value};
 pub use ssh_trace_tests::{held::HeldSession, *};
 
+mod discovery;
 mod outputs;
 mod tcp;
 mod unix;
 mod users;
 mod x11;
 
+pub use discovery::*;
 pub use outputs::*;
 pub use tcp::*;
 pub use unix::*;

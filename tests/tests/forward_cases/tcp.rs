@@ -16,7 +16,7 @@ fn jump_config() -> PathBuf {
 
 /// A local forward's connection as the target saw it: from this host's
 /// end of the veth (the forward's `local`), exactly the bytes it counted.
-fn assert_local_bytes(k: &str, f: &Value, target: &Target, conn: &Conn) {
+pub(super) fn assert_local_bytes(k: &str, f: &Value, target: &Target, conn: &Conn) {
     assert_eq!(f["kind"], "local", "[{k}] {f}");
     assert_eq!(f["socket"], "tcp", "[{k}] {f}");
     assert_eq!(f["local"], ep(&conn.ip, conn.port), "[{k}] {f}");
