@@ -28,3 +28,6 @@ pub mod sockdiag;
 pub mod spanned;
 pub mod text;
 pub mod unixdiag;
+
+#[cfg(test)]
+mod test_alloc;

@@ -1,7 +1,8 @@
 //! Every loss, counted where it happens, summed here: the kernel's
 //! counters, the reader's, the agent's own (discovery, the stop, a
-//! predecessor's death) and the agent-mode sinks'. Reported as `agent.loss`
-//! within a second of growing, naming the sessions whose records were lost.
+//! predecessor's death), the agent-mode sinks', and the outputs' failed
+//! writes (capture file, sinks). Reported as `agent.loss` within a second
+//! of growing, naming the sessions whose records were lost.
 use std::{
     collections::BTreeMap,
     sync::{atomic::Ordering, Arc},
@@ -14,7 +15,11 @@ use ssh_trace_common::maps::{
 
 use super::discovery::Missed;
 use crate::{
-    event::{AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkLoss},
+    event::{
+        AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkBacklog,
+        SinkLoss,
+    },
+    pipeline::Failures,
     probes::Maps,
     reader::Reader,
     sinks::queue::Stats,
@@ -108,6 +113,8 @@ impl Kernel for Attached {
 
 pub struct Losses {
     sinks: Vec<(String, Arc<Stats>)>,
+    /// Write failures of the capture file and the sinks.
+    outputs: Vec<Arc<Failures>>,
     discovery: Missed,
     /// Records the previous agent (persistent programs) took and never wrote.
     pub restart: u64,
@@ -120,15 +127,33 @@ pub struct Losses {
 }
 
 impl Losses {
-    pub fn new(sinks: Vec<(String, Arc<Stats>)>, discovery: Missed) -> Self {
+    pub fn new(
+        sinks: Vec<(String, Arc<Stats>)>,
+        outputs: Vec<Arc<Failures>>,
+        discovery: Missed,
+    ) -> Self {
         Self {
             sinks,
+            outputs,
             discovery,
             restart: 0,
             dropped_at_stop: 0,
             dropped_at_stop_by_session: BTreeMap::new(),
             reported: LossCounts::default(),
         }
+    }
+
+    /// Each sink's backlog and counts so far, for agent.heartbeat.
+    pub fn sink_backlogs(&self) -> Vec<SinkBacklog> {
+        self.sinks
+            .iter()
+            .map(|(name, st)| SinkBacklog {
+                sink: name.clone(),
+                waiting: st.held.load(Ordering::Relaxed),
+                delivered: st.delivered.load(Ordering::Relaxed),
+                dropped: st.dropped.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     pub fn now(&self, kernel: &dyn Kernel) -> LossCounts {
@@ -151,6 +176,7 @@ impl Losses {
                     dropped: s.dropped.load(Ordering::Relaxed),
                 })
                 .collect(),
+            outputs: self.outputs.iter().filter_map(|o| o.so_far()).collect(),
         }
     }
 
@@ -165,8 +191,8 @@ impl Losses {
         }
     }
 
-    /// An `agent.loss` event when something more was lost since the last,
-    /// naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
+    /// An `agent.loss` event when something more was lost, or an output
+    /// failed again, since the last, naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
     pub fn report(
         &mut self,
         kernel: &mut dyn Kernel,
@@ -179,7 +205,9 @@ impl Losses {
             shares.entry(key).or_default().records += n;
         }
         let now = self.now(kernel);
-        if now.total() <= self.reported.total() {
+        if now.total() <= self.reported.total()
+            && now.failed_writes() <= self.reported.failed_writes()
+        {
             return None;
         }
         let loss = named_sessions(now.since(&self.reported), shares, id_of);

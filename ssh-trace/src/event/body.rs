@@ -299,6 +299,9 @@ pub struct LossCounts {
     /// Events each agent-mode sink dropped (absent without such sinks).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkLoss>,
+    /// Outputs whose writes failed (absent when none did).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputLoss>,
 }
 
 /// `agent.loss`'s `loss`: what was lost since the previous report, and the
@@ -342,6 +345,23 @@ pub struct SinkLoss {
     pub dropped: u64,
 }
 
+/// An output that could not write: a full disk, an I/O error.
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct OutputLoss {
+    /// `capture` (the capture file), `sink NAME` (an agent-mode sink) or
+    /// `stdout`.
+    pub output: String,
+    /// The last error, with the file it was writing.
+    pub error: String,
+    /// Failed writes; each is retried (the capture with its next block, a
+    /// sink with the same data after a backoff).
+    pub failures: u64,
+    /// Events lost by them: in the capture's blocks or standard output's
+    /// lines that could not be written. A sink's events wait in its queue
+    /// and spool instead (what those cannot hold is counted in `sinks`).
+    pub events: u64,
+}
+
 /// What one session lost: its records that did not reach the agent, and
 /// its processes the kernel could not track.
 #[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
@@ -370,6 +390,28 @@ impl LossCounts {
     pub fn total(&self) -> u64 {
         self.named().iter().map(|(_, n)| n).sum::<u64>()
             + self.sinks.iter().map(|s| s.dropped).sum::<u64>()
+            + self.outputs.iter().map(|o| o.events).sum::<u64>()
+    }
+
+    /// Failed writes of every output.
+    pub fn failed_writes(&self) -> u64 {
+        self.outputs.iter().map(|o| o.failures).sum()
+    }
+
+    /// The outputs that failed more since `earlier`, with what is new.
+    fn outputs_since(&self, earlier: &LossCounts) -> Vec<OutputLoss> {
+        self.outputs
+            .iter()
+            .filter_map(|o| {
+                let before = earlier.outputs.iter().find(|e| e.output == o.output);
+                let (failures, events) = before.map_or((0, 0), |e| (e.failures, e.events));
+                (o.failures > failures || o.events > events).then(|| OutputLoss {
+                    failures: o.failures - failures,
+                    events: o.events - events,
+                    ..o.clone()
+                })
+            })
+            .collect()
     }
 
     /// The losses since `earlier`.
@@ -398,6 +440,7 @@ impl LossCounts {
                             .map_or(0, |e| e.dropped),
                 })
                 .collect(),
+            outputs: self.outputs_since(earlier),
         }
     }
 }
@@ -435,6 +478,45 @@ pub struct PreviousAgent {
 pub struct AgentTotals {
     pub events: u64,
     pub lost: LossCounts,
+}
+
+/// `agent.heartbeat`: the agent is alive and how it is doing, every
+/// `heartbeat` interval in agent mode, so a SIEM can alert on its absence.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct Heartbeat {
+    /// Seconds between heartbeats.
+    pub interval_s: u64,
+    /// Seconds since this agent started.
+    pub uptime_s: u64,
+    /// Events written so far (this one excluded).
+    pub events: u64,
+    /// Kernel records handled so far.
+    pub records: u64,
+    /// Records and events lost so far, in all (the details are in agent.loss).
+    pub lost: u64,
+    /// Sessions open now.
+    pub sessions_open: u64,
+    /// Of those, the sessions logged in.
+    pub sessions_logged_in: u64,
+    /// Processes of the open sessions.
+    pub processes: u64,
+    /// Batches of kernel records waiting for the agent's loop.
+    pub queue_batches: u64,
+    /// Each agent-mode sink's backlog (absent without such sinks).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkBacklog>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct SinkBacklog {
+    /// The sink's configured name.
+    pub sink: String,
+    /// Events taken and not yet delivered (in memory or in its spool).
+    pub waiting: u64,
+    /// Events delivered so far.
+    pub delivered: u64,
+    /// Events dropped so far.
+    pub dropped: u64,
 }
 
 /// `agent.loss`: losses since the previous report, and in all.

@@ -198,6 +198,13 @@ fn totals(ev: &Event) -> Option<&AgentTotals> {
     Some(&s.totals)
 }
 
+fn heartbeat(ev: &Event) -> Option<&Heartbeat> {
+    let Body::AgentHeartbeat(h) = &ev.body else {
+        return None;
+    };
+    Some(h)
+}
+
 fn evidence(ev: &Event) -> Option<&Evidence> {
     ev.body.alert().map(|a| &a.evidence)
 }
@@ -205,6 +212,11 @@ fn evidence(ev: &Event) -> Option<&Evidence> {
 /// `sinks` is in the JSON only when there are agent-mode sinks.
 fn sinks(l: &LossCounts) -> Option<Val<'static>> {
     (!l.sinks.is_empty()).then_some(Val::Object)
+}
+
+/// `outputs` is in the JSON only when an output failed to write.
+fn outputs(l: &LossCounts) -> Option<Val<'static>> {
+    (!l.outputs.is_empty()).then_some(Val::Object)
 }
 
 use Ty as T;
@@ -459,6 +471,9 @@ pub static FIELDS: &[FieldDef] = &[
             .map(|l| int(l.agent_restart))
     }),
     f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss.counts)),
+    f("loss.outputs", T::Object, |e, _| {
+        outputs(&loss(e)?.loss.counts)
+    }),
     f("loss.sessions", T::Object, |e, _| {
         let l = &loss(e)?.loss;
         (!l.sessions.is_empty()).then_some(Val::Object)
@@ -500,6 +515,7 @@ pub static FIELDS: &[FieldDef] = &[
         loss(e).map(|l| &l.total).map(|l| int(l.agent_restart))
     }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
+    f("total.outputs", T::Object, |e, _| outputs(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
     f("totals.events", T::Int, |e, _| {
         totals(e).map(|t| int(t.events))
@@ -540,6 +556,43 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.sinks", T::Object, |e, _| {
         sinks(&totals(e)?.lost)
+    }),
+    f("totals.lost.outputs", T::Object, |e, _| {
+        outputs(&totals(e)?.lost)
+    }),
+    f("heartbeat", T::Object, |e, _| {
+        heartbeat(e).map(|_| Val::Object)
+    }),
+    f("heartbeat.interval_s", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.interval_s))
+    }),
+    f("heartbeat.uptime_s", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.uptime_s))
+    }),
+    f("heartbeat.events", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.events))
+    }),
+    f("heartbeat.records", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.records))
+    }),
+    f("heartbeat.lost", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.lost))
+    }),
+    f("heartbeat.sessions_open", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.sessions_open))
+    }),
+    f("heartbeat.sessions_logged_in", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.sessions_logged_in))
+    }),
+    f("heartbeat.processes", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.processes))
+    }),
+    f("heartbeat.queue_batches", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.queue_batches))
+    }),
+    f("heartbeat.sinks", T::Object, |e, _| {
+        let h = heartbeat(e)?;
+        (!h.sinks.is_empty()).then_some(Val::Object)
     }),
     f("alert", T::Object, |e, _| {
         e.body.alert().map(|_| Val::Object)

@@ -39,6 +39,7 @@ pub enum Body {
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
     AgentStop(Box<AgentStop>),
+    AgentHeartbeat(Box<Heartbeat>),
     /// An alert rule fired: one event type per rule type.
     Alert(AlertKind, Box<Alert>),
 }
@@ -57,12 +58,13 @@ pub enum Kind {
     AgentStart,
     AgentLoss,
     AgentStop,
+    AgentHeartbeat,
     Alert(AlertKind),
 }
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 11] = [
+    pub const BASE: [Kind; 12] = [
         Kind::SessionConnect,
         Kind::SessionLogin,
         Kind::ProcessExec,
@@ -74,6 +76,7 @@ impl Kind {
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
+        Kind::AgentHeartbeat,
     ];
 
     /// Every event type, alerts included.
@@ -122,6 +125,7 @@ impl Body {
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
+            Body::AgentHeartbeat(_) => Kind::AgentHeartbeat,
             Body::Alert(k, _) => Kind::Alert(*k),
         }
     }
@@ -140,6 +144,7 @@ impl Body {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::Alert(..) => None,
         }
     }
@@ -157,7 +162,8 @@ impl Body {
             | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
-            | Body::AgentStop(_) => None,
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => None,
         }
     }
 }
@@ -187,7 +193,11 @@ impl Event {
             Body::SessionForward(f) => {
                 std::mem::size_of::<Forward>() + f.path.as_ref().map_or(0, String::capacity)
             }
-            Body::Alert(..) | Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) => 512,
+            Body::Alert(..)
+            | Body::AgentStart(_)
+            | Body::AgentLoss(_)
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => 512,
             Body::SessionConnect
             | Body::SessionLogin
             | Body::ProcessExit(_)

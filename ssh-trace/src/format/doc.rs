@@ -61,6 +61,15 @@ impl Doc {
         put("target_port", e.target_port.map(Value::from));
     }
 
+    /// A serializable struct's top-level fields under `prefix`.
+    pub fn put_fields(&mut self, prefix: &str, v: &impl serde::Serialize) {
+        if let Ok(Value::Object(fields)) = serde_json::to_value(v) {
+            for (k, v) in fields {
+                self.put(&format!("{prefix}.{k}"), v);
+            }
+        }
+    }
+
     pub fn put_endpoint(&mut self, prefix: &str, e: &Endpoint) {
         self.put(&format!("{prefix}.ip"), e.ip.to_string());
         self.put(&format!("{prefix}.port"), e.port);
@@ -90,6 +99,10 @@ impl Doc {
                 .map(|s| serde_json::json!({"sink": s.sink, "dropped": s.dropped}))
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
+        }
+        if !l.outputs.is_empty() {
+            let outputs = serde_json::to_value(&l.outputs).unwrap_or_default();
+            self.put(&format!("{prefix}.outputs"), outputs);
         }
     }
 

@@ -6,8 +6,8 @@ use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::event::{
-    AgentInfo, AgentTotals, AlertKind, Evidence, Forward, Kind, LossCounts, LossReport, Pid,
-    ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity, Traffic, UserChange,
+    AgentInfo, AgentTotals, AlertKind, Evidence, Forward, Heartbeat, Kind, LossCounts, LossReport,
+    Pid, ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity, Traffic, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`).
@@ -30,6 +30,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
             f("totals", g.subschema_for::<AgentTotals>()),
         ],
         Kind::SessionForward => vec![f("forward", g.subschema_for::<Forward>())],
+        Kind::AgentHeartbeat => vec![f("heartbeat", g.subschema_for::<Heartbeat>())],
         Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes | Kind::SessionEnd => vec![],
         Kind::Alert(k) => vec![("alert", alert_schema(k, g))],
     }
@@ -75,6 +76,7 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         | Kind::AgentStart
         | Kind::AgentLoss
         | Kind::AgentStop
+        | Kind::AgentHeartbeat
         | Kind::Alert(_) => "Session",
     })
 }

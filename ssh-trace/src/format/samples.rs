@@ -51,6 +51,7 @@ pub fn loss() -> LossReport {
         decode: 7,
         agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+        outputs: vec![output_loss(1, 2)],
     };
     LossReport {
         counts,
@@ -60,6 +61,26 @@ pub fn loss() -> LossReport {
             untracked: 1,
         }],
         more_sessions: 24,
+    }
+}
+
+pub fn heartbeat() -> Heartbeat {
+    Heartbeat {
+        interval_s: 60,
+        uptime_s: 3600,
+        events: 4242,
+        records: 9000,
+        lost: 7,
+        sessions_open: 3,
+        sessions_logged_in: 2,
+        processes: 11,
+        queue_batches: 1,
+        sinks: vec![SinkBacklog {
+            sink: "siem".into(),
+            waiting: 12,
+            delivered: 4230,
+            dropped: 0,
+        }],
     }
 }
 
@@ -75,6 +96,7 @@ pub fn total() -> LossCounts {
         decode: 17,
         agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+        outputs: vec![output_loss(11, 12)],
     }
 }
 
@@ -82,6 +104,18 @@ fn sink_loss(sink: &str, dropped: u64) -> SinkLoss {
     SinkLoss {
         sink: sink.into(),
         dropped,
+    }
+}
+
+pub const OUTPUT_ERROR: &str =
+    "writing capture file /var/log/x.cap: No space left on device (os error 28)";
+
+fn output_loss(failures: u64, events: u64) -> OutputLoss {
+    OutputLoss {
+        output: "capture".into(),
+        error: OUTPUT_ERROR.into(),
+        failures,
+        events,
     }
 }
 
@@ -310,6 +344,7 @@ pub fn event(kind: Kind) -> Event {
                 },
             })),
         ),
+        Kind::AgentHeartbeat => ev(None, Body::AgentHeartbeat(Box::new(heartbeat()))),
         Kind::Alert(k) => alert(k),
     }
 }
@@ -319,7 +354,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 11] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 12] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.

@@ -46,6 +46,9 @@ pub struct Families {
     pub actions: Family<Labels, Counter>,
     pub forwards: Family<Labels, Counter>,
     pub forward_bytes: Family<Labels, Counter>,
+    /// When the agent's loop last wrote agent.heartbeat (the HTTP server
+    /// answers from its own thread, so `up` alone misses a stalled loop).
+    pub heartbeat: Gauge,
 }
 
 /// Per open session: its gauge labels (once logged in) and bytes counted so far.
@@ -119,6 +122,11 @@ impl Families {
             f.forward_bytes.clone(),
         );
         r.register(
+            "ssh_trace_agent_heartbeat_timestamp_seconds",
+            "Unix time of the agent's last agent.heartbeat",
+            f.heartbeat.clone(),
+        );
+        r.register(
             "ssh_trace_alert_actions",
             "Alert actions by result (sent, failed, suppressed by the rate limit, queue_full)",
             f.actions.clone(),
@@ -143,6 +151,7 @@ impl Metrics {
             actions: Family::default(),
             forwards: Family::default(),
             forward_bytes: Family::default(),
+            heartbeat: Gauge::default(),
         };
         let mut r = Registry::default();
         f.register(&mut r);
@@ -176,6 +185,9 @@ impl Metrics {
             .inc();
         if let Body::AgentLoss(l) = &ev.body {
             self.count_loss(&l.loss.counts);
+        }
+        if let Body::AgentHeartbeat(_) = &ev.body {
+            self.f.heartbeat.set((ev.time_ns / 1_000_000_000) as i64);
         }
         if let Body::Alert(_, alert) = &ev.body {
             self.f
@@ -282,6 +294,16 @@ impl Metrics {
                 .lost
                 .get_or_create(&vec![("where", "sink".into()), ("sink", s.sink.clone())])
                 .inc_by(s.dropped);
+        }
+        // Outputs that lost events to failed writes (capture, stdout).
+        for o in loss.outputs.iter().filter(|o| o.events > 0) {
+            self.f
+                .lost
+                .get_or_create(&vec![
+                    ("where", "output".into()),
+                    ("output", o.output.clone()),
+                ])
+                .inc_by(o.events);
         }
     }
 
