@@ -49,6 +49,7 @@ pub fn tcp_set_state(ctx: TracePointContext) -> u32 {
             s
         }
     };
+    crate::auth::end(session);
     let (bytes_in, bytes_out) = final_counts(sk, oldstate);
     let ev = BytesEvent {
         hdr: header(EventKind::Bytes, 0, session),

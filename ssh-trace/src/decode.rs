@@ -16,6 +16,15 @@ pub enum KernelEvent {
     Bytes(BytesEvent),
     /// Boxed: rare, and larger than the other records.
     Forward(Box<ForwardEvent>),
+    Auth(AuthRecord),
+}
+
+/// A server process's log message as it wrote it (parsed by the session
+/// model, which knows the session's real endpoints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRecord {
+    pub head: AuthHead,
+    pub text: Vec<u8>,
 }
 
 /// An exec record with its strings already escaped (text.rs), once: the
@@ -37,6 +46,7 @@ impl KernelEvent {
             Self::Cred(e) => &e.hdr,
             Self::Bytes(e) => &e.hdr,
             Self::Forward(e) => &e.hdr,
+            Self::Auth(e) => &e.head.hdr,
         }
     }
 
@@ -44,7 +54,11 @@ impl KernelEvent {
     /// kept before process-tree records when the agent falls behind.
     pub fn is_milestone(&self) -> bool {
         match self {
-            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) | Self::Forward(_) => true,
+            Self::Connect(_)
+            | Self::Cred(_)
+            | Self::Bytes(_)
+            | Self::Forward(_)
+            | Self::Auth(_) => true,
             Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
         }
     }
@@ -76,6 +90,24 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
         EventKind::Forward => KernelEvent::Forward(Box::new(read(buf)?)),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
+        EventKind::Auth => KernelEvent::Auth(decode_auth(buf)?),
+    })
+}
+
+fn decode_auth(buf: &[u8]) -> Result<AuthRecord> {
+    let head: AuthHead = read(buf)?;
+    let body = &buf[std::mem::size_of::<AuthHead>()..];
+    let n = head.copied as usize;
+    if n > AUTH_TEXT_MAX || n > head.len as usize || body.len() < n {
+        bail!(
+            "log record lengths out of range (copied {n}, written {}, body {})",
+            head.len,
+            body.len()
+        );
+    }
+    Ok(AuthRecord {
+        head,
+        text: body[..n].to_vec(),
     })
 }
 
@@ -250,6 +282,38 @@ mod tests {
         };
         assert_eq!(*got, f);
         assert!(decode(&bytes_of(&f)[..100]).is_err(), "short");
+    }
+
+    #[test]
+    fn decodes_log_records_and_refuses_bad_lengths() {
+        let head = AuthHead {
+            hdr: EventHeader {
+                kind: EventKind::Auth as u32,
+                tgid: 600,
+                ..Default::default()
+            },
+            dest: AUTH_DEST_FILE,
+            flags: 0,
+            len: 6,
+            copied: 6,
+        };
+        let mut buf = bytes_of(&head);
+        buf.extend(b"Failed");
+        let KernelEvent::Auth(a) = decode(&buf).unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.head.hdr.tgid, a.text.as_slice()), (600, &b"Failed"[..]));
+        // More copied than written, or than follows: an error, not a panic.
+        for (len, copied) in [(5, 6), (100, 7)] {
+            let bad = AuthHead {
+                len,
+                copied,
+                ..head
+            };
+            let mut buf = bytes_of(&bad);
+            buf.extend(b"Failed");
+            assert!(decode(&buf).is_err(), "{len} {copied}");
+        }
     }
 
     #[test]

@@ -173,6 +173,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         events: &mut events,
     };
     let missed = discovery::run(&mut maps, &servers, &privsep, found);
+    let auth_hook = probes.auth_hook()?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     pipeline.ops.start()?;
     let start = Body::AgentStart(Box::new(agent.clone()));
@@ -193,6 +194,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
             maps,
             reader,
             persistent,
+            auth_hook,
         },
         rx,
         bytes,

@@ -229,6 +229,7 @@ impl Kind {
     pub fn spec(self) -> &'static Spec {
         match self {
             Kind::SessionConnect => &SESSION_CONNECT,
+            Kind::SessionAuth => &SESSION_AUTH,
             Kind::SessionLogin => &SESSION_LOGIN,
             Kind::ProcessExec => &PROCESS_EXEC,
             Kind::ProcessExit => &PROCESS_EXIT,
@@ -258,6 +259,9 @@ impl AlertKind {
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
             AlertKind::FilelessExec => &FILELESS_EXEC,
+            AlertKind::BruteForce => &BRUTE_FORCE,
+            AlertKind::PasswordSpraying => &PASSWORD_SPRAYING,
+            AlertKind::DistributedGuessing => &DISTRIBUTED_GUESSING,
             AlertKind::ForwardTarget => &FORWARD_TARGET,
         }
     }
@@ -329,6 +333,15 @@ static SESSION_END: Spec = Spec {
         SSH_CLOSE,
     )
 };
+/// One decision of the server: a logon attempt, whatever its outcome.
+static SESSION_AUTH: Spec = base(
+    "session.auth",
+    11,
+    true,
+    "\x1b[35m",
+    event(&["authentication"], &["info"]),
+    LOGON,
+);
 /// A forward is a connection of its own (ECS network, OCSF Network
 /// Activity), made or accepted by the session's server.
 static SESSION_FORWARD: Spec = Spec {
@@ -390,7 +403,8 @@ static AGENT_HEARTBEAT: Spec = base(
     APP_HEARTBEAT,
 );
 
-// Alert codes: 32 + the type's position in AlertKind (append only).
+// Alert codes are fixed per type, never reused (docs/capture.md): 32-41 in
+// AlertKind order, then 42-44 authentication, 48 forwards.
 static NEW_SOURCE: Spec = alert("alert.new_source", 32, true, WHO, &[]);
 static CONNECTION_RATE: Spec = alert("alert.connection_rate", 33, true, RATE, &[]);
 static UNAUTHENTICATED_RATE: Spec = alert("alert.unauthenticated_rate", 34, true, RATE, &[]);
@@ -400,7 +414,7 @@ static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["cou
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
 static FILELESS_EXEC: Spec = alert("alert.fileless_exec", 41, true, &["pid", "executable"], WHO);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
-// 48, not 42: other branches add alert types in parallel.
+// Codes are fixed per type (docs/capture.md): 42-44 authentication, 48 forwards.
 static FORWARD_TARGET: Spec = alert(
     "alert.forward_target",
     48,
@@ -414,3 +428,22 @@ static ACTION_FAILED: Spec = Spec {
     ocsf: Ocsf::Always(APP_ACTION_FAILED),
     ..alert("alert.action_failed", 40, false, &["action", "error"], &[])
 };
+
+/// Authentication rules: the window's count, its limit and the names tried.
+const GUESSES: &[&str] = &["source_ip", "count", "limit", "window_s", "users"];
+static BRUTE_FORCE: Spec = alert("alert.brute_force", 42, true, GUESSES, &[]);
+static PASSWORD_SPRAYING: Spec = alert("alert.password_spraying", 43, true, GUESSES, &[]);
+static DISTRIBUTED_GUESSING: Spec = alert(
+    "alert.distributed_guessing",
+    44,
+    true,
+    &[
+        "user",
+        "source_ip",
+        "count",
+        "limit",
+        "window_s",
+        "source_ips",
+    ],
+    &[],
+);

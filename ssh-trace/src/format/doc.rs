@@ -59,6 +59,8 @@ impl Doc {
             e.target_ip.map(|ip| Value::from(ip.to_string())),
         );
         put("target_port", e.target_port.map(Value::from));
+        put("users", e.users.clone().map(Value::from));
+        put("source_ips", e.source_ips.clone().map(Value::from));
     }
 
     /// A serializable struct's top-level fields under `prefix`.

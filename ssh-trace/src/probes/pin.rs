@@ -37,6 +37,8 @@ pub const MAP_NAMES: &[&str] = &[
     "FWD_CALLS",
     "FWD_SCRATCH",
     "AYA_LOGS",
+    "AUTH_SESSIONS",
+    "AUTH_SCRATCH",
 ];
 
 #[derive(Clone, Debug)]
