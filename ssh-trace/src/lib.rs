@@ -28,6 +28,7 @@ pub mod sockdiag;
 pub mod spanned;
 pub mod terminal;
 pub mod text;
+pub mod unixdiag;
 
 #[cfg(test)]
 mod test_alloc;

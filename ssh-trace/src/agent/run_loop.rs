@@ -21,7 +21,7 @@ use crate::{
     host,
     reader::Batch,
     session::SessionTable,
-    sockdiag,
+    sockdiag, unixdiag,
 };
 
 /// Kernel records handled per pass (a few milliseconds of work).
@@ -38,6 +38,8 @@ pub struct Run<K: Kernel> {
     pub rx: mpsc::Receiver<Batch>,
     /// Live byte counts of open sessions (sock_diag, once a tick).
     pub bytes: sockdiag::Poller,
+    /// Ends of unix-socket forwards (sock_diag, once a tick).
+    pub unix: unixdiag::Poller,
     /// Records whose events went through the pipeline and out.
     pub done: u64,
     /// Terminal recording, when on.
@@ -156,6 +158,7 @@ impl<K: Kernel> Run<K> {
     fn handle(&mut self, records: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
         for rec in records {
             self.bytes.observe(&rec);
+            self.unix.observe(&rec);
             if let Some(t) = &mut self.tty {
                 t.before_record(&rec, &mut self.table, events);
             }
@@ -197,7 +200,8 @@ impl<K: Kernel> Run<K> {
             self.pipeline.push(Event::new(now, None, body))?;
         }
         // Live byte counts of open sessions, idle ones included.
-        let counts = self.bytes.poll(host::monotonic_ns());
+        let mut counts = self.bytes.poll(host::monotonic_ns());
+        counts.extend(self.unix.poll(host::monotonic_ns()));
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
         for ev in marks {

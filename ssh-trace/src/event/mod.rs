@@ -39,6 +39,7 @@ pub enum Body {
     UserChange(IdChange),
     SessionBytes(Traffic),
     SessionEnd(Closed),
+    SessionForward(Box<Forward>),
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
     AgentStop(Box<AgentStop>),
@@ -61,6 +62,7 @@ pub enum Kind {
     UserChange,
     SessionBytes,
     SessionEnd,
+    SessionForward,
     AgentStart,
     AgentLoss,
     AgentStop,
@@ -71,7 +73,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 13] = [
+    pub const BASE: [Kind; 14] = [
         Kind::SessionConnect,
         Kind::SessionAuth,
         Kind::SessionLogin,
@@ -80,6 +82,7 @@ impl Kind {
         Kind::UserChange,
         Kind::SessionBytes,
         Kind::SessionEnd,
+        Kind::SessionForward,
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
@@ -130,6 +133,7 @@ impl Body {
             Body::UserChange(_) => Kind::UserChange,
             Body::SessionBytes(_) => Kind::SessionBytes,
             Body::SessionEnd(_) => Kind::SessionEnd,
+            Body::SessionForward(_) => Kind::SessionForward,
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
@@ -150,6 +154,7 @@ impl Body {
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
+            | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
@@ -170,6 +175,7 @@ impl Body {
             | Body::UserChange(_)
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
+            | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
@@ -202,6 +208,9 @@ impl Event {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
             Body::SessionTty(t) => t.bytes().len(),
+            Body::SessionForward(f) => {
+                std::mem::size_of::<Forward>() + f.path.as_ref().map_or(0, String::capacity)
+            }
             Body::Alert(..)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
