@@ -119,10 +119,46 @@ impl Kind {
         }
         let mut paths: Vec<String> = vec![SYSTEM_SSHD.into(), DROPBEAR.into()];
         paths.extend(Kind::OpenSsh10.own_executables());
-        paths
+        let mut args: Vec<String> = paths
             .into_iter()
             .flat_map(|p| ["--server-binary".to_string(), p])
-            .collect()
+            .collect();
+        // Its sftp-server and scp, and the system's (the lists replace the defaults).
+        for (opt, path) in [
+            ("--sftp-server", openssh10("usr/lib/openssh/sftp-server")),
+            ("--sftp-server", "/usr/lib/openssh/sftp-server".into()),
+            ("--scp-binary", openssh10("usr/bin/scp")),
+            ("--scp-binary", "/usr/bin/scp".into()),
+        ] {
+            args.extend([opt.to_string(), path]);
+        }
+        args
+    }
+
+    /// The sshd_config lines that make a session's `scp -t`/`-f` (legacy
+    /// scp) this server's own scp: OpenSSH 10's is in its private tree.
+    pub fn scp_path_config(self) -> String {
+        match self {
+            Kind::OpenSsh10 => format!("SetEnv PATH={}:/usr/bin:/bin\n", openssh10("usr/bin")),
+            _ => String::new(),
+        }
+    }
+
+    /// The scp a session of this server runs for legacy scp.
+    pub fn scp_binary(self) -> String {
+        match self {
+            Kind::OpenSsh10 => openssh10("usr/bin/scp"),
+            _ => "/usr/bin/scp".into(),
+        }
+    }
+
+    /// The sftp-server this server runs for the sftp subsystem.
+    pub fn sftp_server(self) -> String {
+        match self {
+            Kind::OpenSsh10 => openssh10("usr/lib/openssh/sftp-server"),
+            // dropbear's compiled-in /usr/lib/sftp-server links to it.
+            _ => "/usr/lib/openssh/sftp-server".into(),
+        }
     }
 
     fn check_installed(self) -> Result<()> {
@@ -164,15 +200,21 @@ impl Server {
     /// The system's OpenSSH listening on the given local addresses (e.g. a
     /// test network's, for clients in the test's own network namespaces).
     pub fn start_on(name: &str, addresses: &[&str]) -> Result<Self> {
-        Self::launch(Kind::OpenSsh92, name, addresses)
+        Self::launch(Kind::OpenSsh92, name, addresses, "")
     }
 
     /// A server of `kind` on 127.0.0.1.
     pub fn of(kind: Kind, name: &str) -> Result<Self> {
-        Self::launch(kind, name, &["127.0.0.1"])
+        Self::launch(kind, name, &["127.0.0.1"], "")
     }
 
-    fn launch(kind: Kind, name: &str, addresses: &[&str]) -> Result<Self> {
+    /// An OpenSSH server of `kind` whose sshd_config ends with `extra`
+    /// (e.g. a `Match User` block); dropbear has no config file.
+    pub fn with_config(kind: Kind, name: &str, extra: &str) -> Result<Self> {
+        Self::launch(kind, name, &["127.0.0.1"], extra)
+    }
+
+    fn launch(kind: Kind, name: &str, addresses: &[&str], extra: &str) -> Result<Self> {
         kind.check_installed()?;
         let w = world();
         let name = format!("{}_{name}", kind.name());
@@ -183,7 +225,8 @@ impl Server {
         let port = free_port()?;
         let addresses: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
         if kind != Kind::Dropbear {
-            std::fs::write(&config, sshd_config(kind, port, &addresses, &host_key))?;
+            let cfg = sshd_config(kind, port, &addresses, &host_key) + extra;
+            std::fs::write(&config, cfg)?;
         }
         let child = spawn(kind, port, &addresses, &config, &host_key, &log)?;
         let mut server = Self {

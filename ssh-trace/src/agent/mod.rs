@@ -19,7 +19,7 @@ use crate::{
     host,
     operators::{self, Operators},
     pipeline::{Consumer, Lines, Pipeline},
-    probes::{self, Probes, ServerBinaries},
+    probes::{self, hooks::HookThread, Probes, ServerBinaries, TransferBinaries},
     reader::Reader,
     session::{users, SessionTable},
     sinks::Queued,
@@ -37,6 +37,9 @@ pub struct Options {
     /// The kernel programs explain their SSH-server decisions on stderr.
     pub debug_kernel: bool,
     pub server_binaries: Vec<String>,
+    /// sftp-server and scp executables (file transfers).
+    pub sftp_servers: Vec<String>,
+    pub scp_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
     /// Lines on standard output, if any.
     pub formatter: Option<Formatter>,
@@ -73,6 +76,12 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         server_binaries: cfg
             .server_binaries
             .unwrap_or_else(|| default_list(probes::DEFAULT_SERVER_BINARIES)),
+        sftp_servers: cfg
+            .sftp_servers
+            .unwrap_or_else(|| default_list(probes::DEFAULT_SFTP_SERVERS)),
+        scp_binaries: cfg
+            .scp_binaries
+            .unwrap_or_else(|| default_list(probes::DEFAULT_SCP_BINARIES)),
         privsep_users: cfg
             .privsep_users
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
@@ -128,6 +137,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
             opts.server_binaries.join(", ")
         );
     }
+    let transfers = TransferBinaries::resolve(&opts.sftp_servers, &opts.scp_binaries);
     probes::check_environment()?;
     let host_name = host::hostname();
     let boot_id = host::boot_id();
@@ -146,6 +156,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let mut probes = Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
         servers: &servers,
+        transfers: &transfers,
         persist,
         procs_max: opts.procs_max,
         debug_kernel: opts.debug_kernel,
@@ -154,6 +165,8 @@ pub async fn run(mut opts: Options) -> Result<()> {
         eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
     }
     let (rings, mut maps) = probes.take_maps()?;
+    let xfer_maps = probes.take_xfer_maps()?;
+    let persistent = probes.persistent();
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
         .privsep_users
@@ -172,6 +185,8 @@ pub async fn run(mut opts: Options) -> Result<()> {
         events: &mut events,
     };
     let missed = discovery::run(&mut maps, &servers, &privsep, found);
+    // The hook thread keeps what attaching needs; every other thread nothing.
+    let hooks = HookThread::spawn(probes, xfer_maps)?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     pipeline.ops.start()?;
     let start = Body::AgentStart(Box::new(agent.clone()));
@@ -182,7 +197,6 @@ pub async fn run(mut opts: Options) -> Result<()> {
     pipeline.flush()?;
 
     let losses = Losses::new(sink_stats, missed);
-    let persistent = probes.persistent();
     let run = run_loop::Run {
         pipeline,
         table,
@@ -196,9 +210,30 @@ pub async fn run(mut opts: Options) -> Result<()> {
         bytes,
         done: 0,
     };
-    run.until_stopped(agent, signals()?).await?;
-    drop(probes);
-    Ok(())
+    let stopped = run.until_stopped(agent, signals()?).await;
+    let st = hooks.stats.clone();
+    drop(hooks.stop());
+    report_hooks(&st);
+    stopped
+}
+
+/// One line on stderr at the stop: how often and how long the transfer
+/// hooks were attached (the cost every process paid meanwhile).
+fn report_hooks(st: &probes::hooks::HookStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let n = st.attaches.load(Relaxed);
+    if n == 0 {
+        return;
+    }
+    eprintln!(
+        "ssh-trace: transfer hooks attached {n} times, {:.3} s in all (last attach {} µs after its wake-up){}",
+        st.attached_ns.load(Relaxed) as f64 / 1e9,
+        st.last_attach_us.load(Relaxed),
+        match st.errors.load(Relaxed) {
+            0 => String::new(),
+            e => format!(", {e} errors"),
+        }
+    );
 }
 
 /// Completes at SIGTERM or SIGINT.

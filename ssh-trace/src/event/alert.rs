@@ -39,6 +39,9 @@ pub enum AlertKind {
     LoginAfterIdle,
     /// An action of an alert failed for good (after its retries).
     ActionFailed,
+    /// A file transfer (upload or download of one file) moved more than
+    /// `max_bytes`.
+    TransferBytes,
 }
 
 impl AlertKind {
@@ -101,6 +104,9 @@ pub struct Evidence {
     pub pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub syscall: Option<String>,
+    /// The file of a transfer, as the client named it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub path: Option<String>,
     /// The alert an action failed for, and the action's name and last error.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub action: Option<String>,

@@ -35,6 +35,8 @@ pub enum Body {
     UserChange(IdChange),
     SessionBytes(Traffic),
     SessionEnd(Closed),
+    /// A file-transfer server moved a file or changed a directory.
+    FileTransfer(Box<FileTransfer>),
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
     AgentStop(Box<AgentStop>),
@@ -52,6 +54,7 @@ pub enum Kind {
     UserChange,
     SessionBytes,
     SessionEnd,
+    FileTransfer,
     AgentStart,
     AgentLoss,
     AgentStop,
@@ -60,7 +63,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 10] = [
+    pub const BASE: [Kind; 11] = [
         Kind::SessionConnect,
         Kind::SessionLogin,
         Kind::ProcessExec,
@@ -68,6 +71,7 @@ impl Kind {
         Kind::UserChange,
         Kind::SessionBytes,
         Kind::SessionEnd,
+        Kind::FileTransfer,
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
@@ -115,6 +119,7 @@ impl Body {
             Body::UserChange(_) => Kind::UserChange,
             Body::SessionBytes(_) => Kind::SessionBytes,
             Body::SessionEnd(_) => Kind::SessionEnd,
+            Body::FileTransfer(_) => Kind::FileTransfer,
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
@@ -132,6 +137,7 @@ impl Body {
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
+            | Body::FileTransfer(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
@@ -149,10 +155,19 @@ impl Body {
             | Body::UserChange(_)
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
+            | Body::FileTransfer(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_) => None,
         }
+    }
+
+    /// The file transfer of a file.transfer event.
+    pub fn transfer(&self) -> Option<&FileTransfer> {
+        let Body::FileTransfer(t) = self else {
+            return None;
+        };
+        Some(t)
     }
 }
 
@@ -178,6 +193,13 @@ impl Event {
     pub fn heap_bytes(&self) -> usize {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
+            Body::FileTransfer(t) => {
+                let t = &t.transfer;
+                std::mem::size_of::<FileTransfer>()
+                    + t.path.capacity()
+                    + t.target.as_ref().map_or(0, String::capacity)
+                    + t.chroot.as_ref().map_or(0, String::capacity)
+            }
             Body::Alert(..) | Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) => 512,
             Body::SessionConnect
             | Body::SessionLogin

@@ -2,7 +2,7 @@
 //! of it. Every output matches on the type exhaustively, through this table
 //! or through `Body`, so a new type that misses a mapping does not compile.
 //! Adding an event type: docs/design.md.
-use super::{AlertKind, Kind};
+use super::{AlertKind, Kind, TransferAction};
 
 /// What one event type is, for every output.
 #[derive(Debug)]
@@ -32,7 +32,12 @@ pub struct Spec {
 #[derive(Debug)]
 pub enum Ecs {
     Always(EcsClass),
-    ByLogin { logged_in: EcsClass, not: EcsClass },
+    ByLogin {
+        logged_in: EcsClass,
+        not: EcsClass,
+    },
+    /// file.transfer: by what was done to the file.
+    ByAction(&'static [(TransferAction, EcsClass)]),
 }
 
 /// ECS event.kind, event.category and event.type.
@@ -53,6 +58,8 @@ pub enum Ocsf {
         logged_in: Activity,
         not: Activity,
     },
+    /// File System Activity by what was done to the file.
+    ByAction(&'static [(TransferAction, Activity)]),
 }
 
 /// An OCSF class and activity: type_uid = class_uid * 100 + activity_id.
@@ -71,6 +78,7 @@ const fn act(class_uid: u32, activity_id: u32, activity_name: &'static str) -> A
         4001 => "Network Activity",
         4007 => "SSH Activity",
         2004 => "Detection Finding",
+        1001 => "File System Activity",
         _ => "Application Lifecycle",
     };
     Activity {
@@ -94,6 +102,11 @@ pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
 pub const APP_ACTION_FAILED: Activity = act(6002, 99, "Action Failed");
 pub const FINDING: Activity = act(2004, 1, "Create");
+pub const FILE_CREATE: Activity = act(1001, 1, "Create");
+pub const FILE_READ: Activity = act(1001, 2, "Read");
+pub const FILE_UPDATE: Activity = act(1001, 3, "Update");
+pub const FILE_DELETE: Activity = act(1001, 4, "Delete");
+pub const FILE_RENAME: Activity = act(1001, 5, "Rename");
 
 impl Activity {
     pub fn category_uid(self) -> u32 {
@@ -202,6 +215,7 @@ impl Kind {
             Kind::UserChange => &USER_CHANGE,
             Kind::SessionBytes => &SESSION_BYTES,
             Kind::SessionEnd => &SESSION_END,
+            Kind::FileTransfer => &FILE_TRANSFER,
             Kind::AgentStart => &AGENT_START,
             Kind::AgentLoss => &AGENT_LOSS,
             Kind::AgentStop => &AGENT_STOP,
@@ -222,6 +236,7 @@ impl AlertKind {
             AlertKind::Idle => &IDLE,
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
+            AlertKind::TransferBytes => &TRANSFER_BYTES,
         }
     }
 }
@@ -292,6 +307,35 @@ static SESSION_END: Spec = Spec {
         SSH_CLOSE,
     )
 };
+/// Uploads change a file's content (new or not), downloads read it.
+static FILE_TRANSFER: Spec = Spec {
+    ecs: Ecs::ByAction(&[
+        (TransferAction::Upload, event(&["file"], &["change"])),
+        (TransferAction::Download, event(&["file"], &["access"])),
+        (TransferAction::Rename, event(&["file"], &["change"])),
+        (TransferAction::Remove, event(&["file"], &["deletion"])),
+        (TransferAction::Mkdir, event(&["file"], &["creation"])),
+        (TransferAction::Rmdir, event(&["file"], &["deletion"])),
+        (TransferAction::Link, event(&["file"], &["creation"])),
+    ]),
+    ocsf: Ocsf::ByAction(&[
+        (TransferAction::Upload, FILE_UPDATE),
+        (TransferAction::Download, FILE_READ),
+        (TransferAction::Rename, FILE_RENAME),
+        (TransferAction::Remove, FILE_DELETE),
+        (TransferAction::Mkdir, FILE_CREATE),
+        (TransferAction::Rmdir, FILE_DELETE),
+        (TransferAction::Link, FILE_CREATE),
+    ]),
+    ..base(
+        "file.transfer",
+        13,
+        true,
+        "\x1b[35m",
+        event(&["file"], &["access"]),
+        FILE_READ,
+    )
+};
 static AGENT_START: Spec = base(
     "agent.start",
     8,
@@ -329,6 +373,14 @@ static PRIVILEGE_GAIN: Spec = alert("alert.privilege_gain", 36, true, &["pid", "
 static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["count", "limit"], WHO);
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
+/// 42, not 41: 41 is left to the forwards' alert (issue 14's other half).
+static TRANSFER_BYTES: Spec = alert(
+    "alert.transfer_bytes",
+    42,
+    true,
+    &["count", "limit", "pid", "path"],
+    WHO,
+);
 /// An action that failed is the agent's own trouble, like a loss.
 static ACTION_FAILED: Spec = Spec {
     ecs: Ecs::Always(event(&["host"], &["info"])),

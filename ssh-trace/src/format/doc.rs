@@ -51,6 +51,7 @@ impl Doc {
         put("idle_s", e.idle_s.map(Value::from));
         put("pid", e.pid.map(Value::from));
         put("syscall", e.syscall.clone().map(Value::from));
+        put("path", e.path.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
     }

@@ -2,7 +2,10 @@
 use std::fmt::Write as _;
 
 use crate::{
-    event::{Body, Event, IdChange, Kind, LossCounts, ProcessExec, ProcessExit, SessionInfo},
+    event::{
+        Body, Event, FileTransfer, IdChange, Kind, LossCounts, ProcessExec, ProcessExit,
+        SessionInfo,
+    },
     host::rfc3339,
     text::printable,
 };
@@ -70,6 +73,7 @@ fn details(line: &mut String, body: &Body) {
                 e.duration_ms, e.logged_in
             );
         }
+        Body::FileTransfer(t) => transfer(line, t),
         Body::AgentStart(agent) => {
             let _ = write!(
                 line,
@@ -126,6 +130,37 @@ fn change(line: &mut String, c: &IdChange) {
         c.old.suid,
         c.new.suid
     );
+}
+
+/// ` pid=N sftp-server upload /path bytes=N size=N mode=0644 complete`.
+fn transfer(line: &mut String, t: &FileTransfer) {
+    let (pid, t) = (t.process.pid, &t.transfer);
+    let _ = write!(
+        line,
+        " pid={pid} {} {} {}",
+        t.server.name(),
+        t.action.name(),
+        printable(&t.path)
+    );
+    if let Some(target) = &t.target {
+        let _ = write!(line, " -> {}", printable(target));
+    }
+    if let Some(root) = &t.chroot {
+        let _ = write!(line, " chroot={}", printable(root));
+    }
+    if t.size.is_some() || t.bytes > 0 {
+        let _ = write!(line, " bytes={}", t.bytes);
+    }
+    if let (Some(size), Some(mode)) = (t.size, &t.mode) {
+        let _ = write!(line, " size={size} mode={mode}");
+    }
+    let _ = write!(line, " {}", t.outcome.name());
+    if let Some(e) = t.errno {
+        let _ = write!(line, " errno={e}");
+    }
+    if t.late {
+        line.push_str(" [opened before the hooks]");
+    }
 }
 
 fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::event::{
     AgentInfo, AgentTotals, AlertKind, Evidence, Kind, LossCounts, Pid, ProcessExec, ProcessExit,
-    SessionEnd, SessionInfo, Severity, Traffic, UserChange,
+    SessionEnd, SessionInfo, Severity, Traffic, Transfer, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`).
@@ -19,6 +19,10 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
         Kind::UserChange => vec![
             f("process", g.subschema_for::<Pid>()),
             f("change", g.subschema_for::<UserChange>()),
+        ],
+        Kind::FileTransfer => vec![
+            f("process", g.subschema_for::<Pid>()),
+            f("transfer", g.subschema_for::<Transfer>()),
         ],
         Kind::AgentStart => vec![f("agent", g.subschema_for::<AgentInfo>())],
         Kind::AgentLoss => vec![
@@ -70,6 +74,7 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         | Kind::ProcessExec
         | Kind::ProcessExit
         | Kind::UserChange
+        | Kind::FileTransfer
         | Kind::AgentStart
         | Kind::AgentLoss
         | Kind::AgentStop

@@ -105,6 +105,7 @@ fn build(events: &[Event]) -> Tree<'_> {
             | Body::SessionLogin
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
+            | Body::FileTransfer(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)

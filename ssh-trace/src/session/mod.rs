@@ -8,6 +8,7 @@
 pub mod discover;
 mod model;
 pub mod procfs;
+mod transfers;
 pub mod users;
 
 pub use model::{endpoint, ids, Session, SessionTable};

@@ -10,7 +10,7 @@ use std::{
 use anyhow::Result;
 
 use super::{config::Rule, state::KnownSources};
-use crate::event::{Alert, AlertKind, Body, Event, Evidence, SessionId, SessionInfo};
+use crate::event::{Alert, AlertKind, Body, Event, Evidence, FileTransfer, SessionId, SessionInfo};
 
 pub struct Engine {
     rules: Vec<Rule>,
@@ -95,6 +95,7 @@ impl Engine {
             }
             Body::SessionBytes(_) => self.check_bytes(ev, s, ip, out),
             Body::UserChange(_) => self.check_privilege(ev, s, ip, out),
+            Body::FileTransfer(t) => self.check_transfer(ev, s, ip, t, out),
             Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::AgentStart(_)
@@ -228,6 +229,32 @@ impl Engine {
                 source_ip: ip,
                 count: Some(total),
                 limit: Some(rule.max),
+                ..Default::default()
+            };
+            out.push(alert_event(rule, ev.time_ns, Some(s), evidence));
+        }
+    }
+
+    /// Every file moved beyond a transfer_bytes rule's limit fires it.
+    fn check_transfer(
+        &self,
+        ev: &Event,
+        s: &Arc<SessionInfo>,
+        ip: Option<IpAddr>,
+        t: &FileTransfer,
+        out: &mut Vec<Event>,
+    ) {
+        for rule in &self.rules {
+            if rule.kind != AlertKind::TransferBytes || t.transfer.bytes <= rule.max {
+                continue;
+            }
+            let evidence = Evidence {
+                user: s.user.clone(),
+                source_ip: ip,
+                count: Some(t.transfer.bytes),
+                limit: Some(rule.max),
+                pid: Some(t.process.pid),
+                path: Some(t.transfer.host_path()),
                 ..Default::default()
             };
             out.push(alert_event(rule, ev.time_ns, Some(s), evidence));

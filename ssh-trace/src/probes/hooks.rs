@@ -1,0 +1,164 @@
+//! The transfer hooks' thread: attaches the raw sys_enter/sys_exit
+//! programs when the kernel says a file transfer may be starting (a wake-up
+//! on XFER_WAKE: a transfer process, a shell the server started for sftp
+//! or scp, a child of OpenSSH's post-auth process), and detaches them once
+//! no transfer process is left and GRACE has passed since the last wake-up.
+//! Every other thread of the agent holds no capability; this one keeps
+//! CAP_BPF, which attaching needs.
+use std::{
+    os::fd::AsRawFd,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+use ssh_trace_common::maps::XFER_ACTIVE;
+
+use super::{Probes, XferMaps};
+
+/// The hooks stay attached this long after the last wake-up: a shell the
+/// server started for sftp-server execs it within milliseconds, a loaded
+/// machine may take longer.
+pub const GRACE: Duration = Duration::from_secs(2);
+/// How often an attached thread looks whether it may detach.
+const CHECK: Duration = Duration::from_millis(250);
+
+/// What the thread did, for the agent's summary and the benchmark.
+#[derive(Default, Debug)]
+pub struct HookStats {
+    pub attaches: AtomicU64,
+    /// Microseconds from a wake-up to the hooks attached, the last time.
+    pub last_attach_us: AtomicU64,
+    /// Nanoseconds the hooks were attached, in all (updated at detach).
+    pub attached_ns: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+pub struct HookThread {
+    stop: Arc<AtomicBool>,
+    pub stats: Arc<HookStats>,
+    thread: Option<JoinHandle<Probes>>,
+}
+
+impl HookThread {
+    /// Takes the probes (they are dropped, detaching everything, when the
+    /// thread is stopped). Call before the agent drops its capabilities.
+    pub fn spawn(probes: Probes, maps: XferMaps) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(HookStats::default());
+        let (st, sp) = (stats.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("xfer-hooks".into())
+            .spawn(move || run(probes, maps, st, sp))
+            .context("starting the transfer hook thread")?;
+        Ok(Self {
+            stop,
+            stats,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and gives the probes back (to be dropped).
+    pub fn stop(mut self) -> Option<Probes> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+struct State {
+    probes: Probes,
+    maps: XferMaps,
+    stats: Arc<HookStats>,
+    since: Option<Instant>,
+    last_wake: Option<Instant>,
+}
+
+fn run(probes: Probes, maps: XferMaps, stats: Arc<HookStats>, stop: Arc<AtomicBool>) -> Probes {
+    if let Err(e) = crate::privileges::keep_only(&[caps::Capability::CAP_BPF]) {
+        eprintln!("ssh-trace: transfer hooks: {e:#}");
+    }
+    let supported = probes.transfers_supported;
+    let mut s = State {
+        probes,
+        maps,
+        stats,
+        since: None,
+        last_wake: None,
+    };
+    while !stop.load(Ordering::Relaxed) {
+        wait(s.maps.wake.as_raw_fd(), CHECK);
+        let mut woke = false;
+        while s.maps.wake.next().is_some() {
+            woke = true;
+        }
+        if woke && supported {
+            s.woken();
+        }
+        if s.since.is_some() && s.idle() {
+            s.detach();
+        }
+    }
+    s.detach();
+    s.probes
+}
+
+impl State {
+    fn woken(&mut self) {
+        let now = Instant::now();
+        self.last_wake = Some(now);
+        if self.since.is_some() {
+            return;
+        }
+        match self.probes.attach_transfer_hooks() {
+            Ok(()) => {
+                self.since = Some(Instant::now());
+                self.stats.attaches.fetch_add(1, Ordering::Relaxed);
+                let us = now.elapsed().as_micros() as u64;
+                self.stats.last_attach_us.store(us, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                eprintln!("ssh-trace: attaching the transfer hooks: {e:#}");
+                let _ = self.probes.detach_transfer_hooks();
+            }
+        }
+    }
+
+    /// No transfer process left, and no wake-up for GRACE.
+    fn idle(&self) -> bool {
+        let quiet = self.last_wake.is_none_or(|t| t.elapsed() >= GRACE);
+        quiet
+            && !self
+                .maps
+                .procs
+                .iter()
+                .filter_map(Result::ok)
+                .any(|(_, x)| x.state == XFER_ACTIVE)
+    }
+
+    fn detach(&mut self) {
+        let Some(since) = self.since.take() else {
+            return;
+        };
+        if let Err(e) = self.probes.detach_transfer_hooks() {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            eprintln!("ssh-trace: detaching the transfer hooks: {e:#}");
+        }
+        let ns = since.elapsed().as_nanos() as u64;
+        self.stats.attached_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
+fn wait(fd: i32, timeout: Duration) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+}
