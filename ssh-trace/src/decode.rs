@@ -263,6 +263,37 @@ mod tests {
     }
 
     #[test]
+    fn transfer_paths_are_assembled_and_lengths_checked() {
+        assert_eq!(
+            assemble(b"x\0upload\0alice\0srv\0", 2),
+            ("/upload/x".into(), Some("/srv/alice".into()))
+        );
+        assert_eq!(assemble(b"x\0tmp\0", XFER_NO_ROOT), ("/tmp/x".into(), None));
+        assert_eq!(assemble(b"alice\0", 0), ("/".into(), Some("/alice".into())));
+        assert_eq!(assemble(b"", 0), ("/".into(), None));
+        let head = XferHead {
+            hdr: EventHeader {
+                kind: EventKind::Transfer as u32,
+                ..Default::default()
+            },
+            path_len: 10,
+            ..Default::default()
+        };
+        let mut buf = bytes_of(&head);
+        buf.extend(b"abc\0");
+        assert!(decode(&buf).is_err(), "path longer than the record");
+        let head = XferHead {
+            flags: XFER_FLAG_ARGS,
+            arg1_len: 5,
+            path_len: 0,
+            ..head
+        };
+        let mut buf = bytes_of(&head);
+        buf.resize(buf.len() + XFER_PATH_AREA + 2, 0);
+        assert!(decode(&buf).is_err(), "argument past the end");
+    }
+
+    #[test]
     fn splits_args() {
         assert_eq!(split_args(b""), Args::default());
         assert_eq!(split_args(b"a\0\0b\0"), Args::from_parts(["a", "", "b"]));

@@ -21,6 +21,7 @@ pub const OPENSSH10_BINARIES: &[&str] = &[
     "usr/lib/openssh/sshd-session",
     "usr/lib/openssh/sshd-auth",
     "usr/lib/openssh/sftp-server",
+    "usr/bin/scp",
 ];
 const SYSTEM_SSHD: &str = "/usr/sbin/sshd";
 const DROPBEAR: &str = "/usr/sbin/dropbear";
@@ -40,6 +41,22 @@ pub fn openssh10_dir() -> PathBuf {
 
 fn openssh10(path: &str) -> String {
     openssh10_dir().join(path).display().to_string()
+}
+
+/// OpenSSH 10's programs that run as the test user (sftp-server, scp): a
+/// copy in the tests' world-readable directory, since the tree is in
+/// root's home, which the user cannot enter.
+pub fn openssh10_user_binary(path: &str) -> String {
+    static COPIED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let dest = world().dir.join("openssh10-bin").join(path);
+    let mut copied = COPIED.lock().unwrap_or_else(|e| e.into_inner());
+    if !copied.iter().any(|p| p == path) {
+        let _ = std::fs::create_dir_all(dest.parent().unwrap_or(&dest));
+        if std::fs::copy(openssh10(path), &dest).is_ok() {
+            copied.push(path.to_owned());
+        }
+    }
+    dest.display().to_string()
 }
 
 /// Which SSH server a test runs.
@@ -125,9 +142,9 @@ impl Kind {
             .collect();
         // Its sftp-server and scp, and the system's (the lists replace the defaults).
         for (opt, path) in [
-            ("--sftp-server", openssh10("usr/lib/openssh/sftp-server")),
+            ("--sftp-server", Kind::OpenSsh10.sftp_server()),
             ("--sftp-server", "/usr/lib/openssh/sftp-server".into()),
-            ("--scp-binary", openssh10("usr/bin/scp")),
+            ("--scp-binary", Kind::OpenSsh10.scp_binary()),
             ("--scp-binary", "/usr/bin/scp".into()),
         ] {
             args.extend([opt.to_string(), path]);
@@ -139,7 +156,14 @@ impl Kind {
     /// scp) this server's own scp: OpenSSH 10's is in its private tree.
     pub fn scp_path_config(self) -> String {
         match self {
-            Kind::OpenSsh10 => format!("SetEnv PATH={}:/usr/bin:/bin\n", openssh10("usr/bin")),
+            Kind::OpenSsh10 => {
+                let scp = Kind::OpenSsh10.scp_binary();
+                let dir = Path::new(&scp).parent().map(Path::to_path_buf);
+                format!(
+                    "SetEnv PATH={}:/usr/bin:/bin\n",
+                    dir.unwrap_or_default().display()
+                )
+            }
             _ => String::new(),
         }
     }
@@ -147,7 +171,7 @@ impl Kind {
     /// The scp a session of this server runs for legacy scp.
     pub fn scp_binary(self) -> String {
         match self {
-            Kind::OpenSsh10 => openssh10("usr/bin/scp"),
+            Kind::OpenSsh10 => openssh10_user_binary("usr/bin/scp"),
             _ => "/usr/bin/scp".into(),
         }
     }
@@ -155,8 +179,9 @@ impl Kind {
     /// The sftp-server this server runs for the sftp subsystem.
     pub fn sftp_server(self) -> String {
         match self {
-            Kind::OpenSsh10 => openssh10("usr/lib/openssh/sftp-server"),
-            // dropbear's compiled-in /usr/lib/sftp-server links to it.
+            Kind::OpenSsh10 => openssh10_user_binary("usr/lib/openssh/sftp-server"),
+            // Debian's dropbear runs /usr/lib/sftp-server, a link to the system's.
+            Kind::Dropbear => "/usr/lib/sftp-server".into(),
             _ => "/usr/lib/openssh/sftp-server".into(),
         }
     }
@@ -377,7 +402,7 @@ fn sshd_config(kind: Kind, port: u16, addresses: &[String], host_key: &Path) -> 
             "SshdSessionPath {}\nSshdAuthPath {}\nSubsystem sftp {}\nPerSourcePenalties no\n",
             openssh10("usr/lib/openssh/sshd-session"),
             openssh10("usr/lib/openssh/sshd-auth"),
-            openssh10("usr/lib/openssh/sftp-server"),
+            Kind::OpenSsh10.sftp_server(),
         ));
     } else {
         cfg.push_str("Subsystem sftp /usr/lib/openssh/sftp-server\n");

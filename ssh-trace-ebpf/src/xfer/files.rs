@@ -174,6 +174,13 @@ pub fn close(tgid: u32, fd: u32, flags: u32) {
         rec.head.mode = inode_mode(file);
     }
     rec.head.flags |= flags;
+    // Opened and closed with its data neither read nor written (mapped by
+    // the C library, a stat through the file): no transfer.
+    let h = &rec.head;
+    if h.bytes_read == 0 && h.bytes_written == 0 && h.size > 0 && h.errno == 0 {
+        let _ = XFER_FILES.remove(&key);
+        return;
+    }
     rec.head.hdr.ktime_ns = header(EventKind::Transfer, 0, 0).ktime_ns;
     let session = rec.head.hdr.session;
     let len = core::mem::size_of::<XferHead>() + rec.head.path_len as usize;

@@ -125,7 +125,7 @@ pub fn transfer() -> Body {
 }
 
 /// The other shapes: a rename, a refused download, a dropped upload.
-fn transfer_shapes() -> Vec<Event> {
+pub fn transfer_shapes() -> Vec<Event> {
     let with = |f: &dyn Fn(&mut Transfer)| {
         let mut b = transfer();
         if let Body::FileTransfer(t) = &mut b {

@@ -160,7 +160,6 @@ impl SessionTable {
             KernelEvent::Bytes(b) => self.on_bytes(&b, time, out),
             KernelEvent::Transfer(t) => {
                 let s = self.session(key, time);
-                s.processes.insert(t.head.hdr.tgid);
                 let body = Body::FileTransfer(Box::new(super::transfers::body(*t)));
                 out.push(Event::new(time, Some(s.info.clone()), body));
             }

@@ -219,10 +219,11 @@ fn values_of_the_wrong_type() {
     assert_eq!(
         e.message,
         "unknown event `proces.exit`; events are session.connect, session.login, \
-         process.exec, process.exit, user.change, session.bytes, session.end, \
+         process.exec, process.exit, user.change, session.bytes, session.end, file.transfer, \
          agent.start, agent.loss, agent.stop, alert.new_source, alert.connection_rate, \
          alert.unauthenticated_rate, alert.root_login, alert.privilege_gain, \
-         alert.session_bytes, alert.idle, alert.login_after_idle, alert.action_failed"
+         alert.session_bytes, alert.idle, alert.login_after_idle, alert.action_failed, \
+         alert.transfer_bytes"
     );
 }
 

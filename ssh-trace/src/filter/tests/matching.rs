@@ -396,13 +396,15 @@ fn counters_of_agent_events() {
 #[test]
 fn every_field_parses_and_some_event_has_it() {
     let events = all_events();
-    let more = [
+    let mut more = vec![
         exit(None, Some(9)),
         sudo(false),
         alert(),
         sink_loss(),
         sink_stop(),
+        crate::format::samples::event(crate::event::Kind::FileTransfer),
     ];
+    more.extend(crate::format::samples::transfer_shapes());
     for name in crate::event::fields::all_names() {
         let f = parse(&format!("{name} exists"));
         assert!(
@@ -423,6 +425,7 @@ fn alert() -> Event {
         idle_s: Some(5),
         pid: Some(4242),
         syscall: Some("execve".into()),
+        path: Some("/srv/x".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
     };

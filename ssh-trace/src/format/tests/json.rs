@@ -65,6 +65,10 @@ fn reference(ev: &crate::event::Event) -> Value {
             v["process"] = to(&c.process);
             v["change"] = to(&c.change);
         }
+        Body::FileTransfer(t) => {
+            v["process"] = to(&t.process);
+            v["transfer"] = to(&t.transfer);
+        }
         Body::AgentStart(a) => v["agent"] = to(&**a),
         Body::AgentLoss(l) => {
             v["loss"] = to(&l.loss);

@@ -435,7 +435,11 @@ fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
     use crate::event::AlertKind as A;
     match k {
         A::RootLogin => Some("root"),
-        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle => Some("alice"),
+        A::NewSource
+        | A::PrivilegeGain
+        | A::SessionBytes
+        | A::LoginAfterIdle
+        | A::TransferBytes => Some("alice"),
         _ => None,
     }
 }
@@ -510,7 +514,11 @@ fn alerts_map_to_ocsf_detection_findings() {
             user.map(|u| json!({"name": u})).as_ref(),
             "{d}"
         );
-        let pid = (k == AlertKind::PrivilegeGain).then(|| json!({"pid": 4242}));
+        let pid = match k {
+            AlertKind::PrivilegeGain => Some(json!({"pid": 4242})),
+            AlertKind::TransferBytes => Some(json!({"pid": 4250})),
+            _ => None,
+        };
         assert_eq!(e.get("process"), pid.as_ref(), "{d}");
     }
 }

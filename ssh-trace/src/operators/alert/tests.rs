@@ -202,6 +202,10 @@ pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
                 }
                 AlertKind::PrivilegeGain => (e.pid, e.syscall) = (Some(7), Some("execve".into())),
                 AlertKind::SessionBytes => (e.count, e.limit) = (Some(9), Some(8)),
+                AlertKind::TransferBytes => {
+                    (e.count, e.limit) = (Some(9), Some(8));
+                    (e.pid, e.path) = (Some(7), Some("/home/alice/x".into()));
+                }
                 AlertKind::LoginAfterIdle => e.idle_s = Some(600),
                 AlertKind::Idle => {
                     e = Evidence {
