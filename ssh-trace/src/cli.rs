@@ -100,7 +100,7 @@ enum Command {
         /// The instance name given to --persist.
         name: String,
     },
-    /// Reports over capture files: sessions, users, sources, tree, timeline.
+    /// Reports over capture files: sessions, users, sources, tree, timeline, transfers.
     Report {
         /// Capture file; repeat `-r` for several (merged in time order).
         #[arg(
@@ -132,6 +132,8 @@ enum ReportName {
     },
     /// Per source IP: connections, failed ones, users reached, bytes.
     Sources,
+    /// Every file transfer (scp, sftp): who, which file, which way, bytes, outcome.
+    Transfers,
     /// The process tree of one session (id, or a unique prefix or suffix of it).
     Tree { session: String },
     /// Every event of one session in order.
@@ -381,6 +383,7 @@ pub fn run() -> Result<()> {
                 ReportName::Sessions => ReportKind::Sessions,
                 ReportName::Users { by } => ReportKind::Users { by },
                 ReportName::Sources => ReportKind::Sources,
+                ReportName::Transfers => ReportKind::Transfers,
                 ReportName::Tree { session } => ReportKind::Tree { session },
                 ReportName::Timeline { session } => ReportKind::Timeline { session },
             };
