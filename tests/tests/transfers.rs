@@ -37,6 +37,7 @@ transfer_cases!(
     dropped_upload_is_partial,
     internal_sftp_chroot_paths_are_the_users,
     a_session_without_transfers_has_none,
+    a_large_upload_alerts_counts_and_is_reported,
 );
 transfer_cases!(
     openssh10,

@@ -480,3 +480,67 @@ pub fn a_session_without_transfers_has_none(kind: Kind) {
     assert!(transfers(&ev).is_empty(), "[{}] {ev:?}", kind.name());
     assert!(!of_kind(&ev, "process.exec").is_empty());
 }
+
+/// Two uploads, one over the rule's limit: one alert.transfer_bytes with
+/// that file's bytes and path; the metrics count both files' bytes; the
+/// capture written meanwhile gives `report transfers` the same figures.
+pub fn a_large_upload_alerts_counts_and_is_reported(kind: Kind) {
+    if !root_or_skip("a_large_upload_alerts_counts_and_is_reported") {
+        return;
+    }
+    let server = Server::of(kind, "alert").unwrap();
+    let d = Dirs::new(kind, "alert");
+    let rules = d.local.join("rules.toml");
+    std::fs::write(&rules, "[[rule]]\ntype = \"transfer_bytes\"\nmax = 1000000\n").unwrap();
+    let capture = d.local.join("capture.cap");
+    let metrics = format!("127.0.0.1:{}", free_port().unwrap());
+    let mut args = kind.agent_args();
+    args.extend(["--no-sessions-socket", "--alerts", rules.to_str().unwrap()].map(String::from));
+    args.extend(["--metrics-listen", &metrics, "-w", capture.to_str().unwrap()].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let tracer = Tracer::start(&args).unwrap();
+    let mut sent = Vec::new();
+    for (name, size) in [("big.bin", 1_234_567), ("small.bin", 500_000)] {
+        let (local, target) = (d.local.join(name), d.remote.join(name));
+        random_file(&local, size, 0o644);
+        let mut cmd = client("scp", &server, "-P");
+        cmd.arg(&local).arg(remote(&target));
+        let ev = session(kind, &server, &tracer, &mut cmd);
+        sent.push((only(kind, &ev).clone(), target));
+    }
+    let scraped = ureq::get(&format!("http://{metrics}/metrics"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let all = tracer.stop().unwrap();
+    let k = kind.name();
+    let fired = of_kind(&all, "alert.transfer_bytes");
+    assert_eq!(fired.len(), 1, "[{k}] {fired:?}");
+    let e = &fired[0]["alert"]["evidence"];
+    assert_eq!(e["count"], 1_234_567, "[{k}] {e}");
+    assert_eq!(e["limit"], 1_000_000, "[{k}] {e}");
+    assert_eq!(e["path"], sent[0].1.display().to_string(), "[{k}] {e}");
+    assert_eq!(e["pid"], sent[0].0["process"]["pid"], "[{k}] {e}");
+    let series = format!(
+        "ssh_trace_transfer_bytes_total{{user=\"{TEST_USER}\",server=\"sftp-server\",action=\"upload\"}} 1734567"
+    );
+    assert!(scraped.contains(&series), "[{k}] {series} not in:\n{scraped}");
+    let out = Command::new(agent_bin())
+        .args(["report", "-r", capture.to_str().unwrap(), "--json", "transfers"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = report["transfers"].as_array().unwrap();
+    let ours: Vec<&Value> = rows
+        .iter()
+        .filter(|r| sent.iter().any(|(t, _)| t["session"]["id"] == r["session"]))
+        .collect();
+    assert_eq!(ours.len(), 2, "[{k}] {report}");
+    for (row, (live, target)) in ours.iter().zip(&sent) {
+        assert_eq!(row["transfer"], live["transfer"], "[{k}] report vs live");
+        assert_eq!(row["host_path"], target.display().to_string());
+    }
+}
