@@ -73,6 +73,9 @@ pub const XFER_FD_MAX: u32 = 256;
 pub const XFER_INODES_MAX: u32 = 64;
 /// The wake-up ring of the hook thread (one page).
 pub const XFER_WAKE_BYTES: u32 = 4_096;
+/// The transfer records' own ring: a flood of process records in another
+/// session never pushes a file transfer out.
+pub const XFER_RING_BYTES: u32 = 1 << 20;
 
 /// `XferProc::state`: a server process that switched to the user for good
 /// (OpenSSH's post-auth child): its children may become internal-sftp.

@@ -54,12 +54,13 @@ impl KernelEvent {
         }
     }
 
-    /// Session milestones (the connection starts, uids change, it ends):
-    /// kept before process-tree records when the agent falls behind.
+    /// Session milestones (the connection starts, uids change, it ends,
+    /// a file is transferred): kept before process-tree records when the
+    /// agent falls behind.
     pub fn is_milestone(&self) -> bool {
         match self {
-            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) => true,
-            Self::Fork(_) | Self::Exec(_) | Self::Exit(_) | Self::Transfer(_) => false,
+            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) | Self::Transfer(_) => true,
+            Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
         }
     }
 }

@@ -187,7 +187,7 @@ pub fn close(tgid: u32, fd: u32, flags: u32) {
     let bytes =
         unsafe { core::slice::from_raw_parts(e as *const u8, core::mem::size_of::<XferFile>()) };
     if len <= bytes.len() {
-        output(&bytes[..len], session, Ring::Events);
+        output(&bytes[..len], session, Ring::Transfers);
     }
     let _ = XFER_FILES.remove(&key);
 }

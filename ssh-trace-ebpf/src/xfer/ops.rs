@@ -93,6 +93,6 @@ pub fn report(tgid: u32, session: u64, c: &Call) {
         )
     };
     if len <= bytes.len() {
-        output(&bytes[..len], session, Ring::Events);
+        output(&bytes[..len], session, Ring::Transfers);
     }
 }

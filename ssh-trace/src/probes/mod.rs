@@ -114,10 +114,11 @@ pub struct XferMaps {
     pub procs: BpfHashMap<MapData, u32, XferProc>,
 }
 
-/// The two ring buffers the reader drains.
+/// The ring buffers the reader drains.
 pub struct Rings {
     pub events: RingBuf<MapData>,
     pub milestones: RingBuf<MapData>,
+    pub transfers: RingBuf<MapData>,
 }
 
 pub fn check_ring_bytes(n: u32) -> Result<()> {
@@ -248,6 +249,7 @@ impl Probes {
         let rings = Rings {
             events: RingBuf::try_from(self.take_map("EVENTS")?)?,
             milestones: RingBuf::try_from(self.take_map("MILESTONES")?)?,
+            transfers: RingBuf::try_from(self.take_map("XFER_RECORDS")?)?,
         };
         let maps = Maps::take(&mut |name| self.take_map(name))?;
         Ok((rings, maps))
@@ -282,11 +284,10 @@ impl Probes {
 
     /// Attaches the transfer hooks (raw sys_enter and sys_exit).
     pub fn attach_transfer_hooks(&mut self) -> Result<()> {
-        for i in 0..XFER_PROGRAMS.len() {
+        for (i, &(_, tp)) in XFER_PROGRAMS.iter().enumerate() {
             if self.hook_links.iter().any(|(j, _)| *j == i) {
                 continue;
             }
-            let tp = XFER_PROGRAMS[i].1;
             let id = self
                 .hook(i)?
                 .attach(tp)
@@ -393,7 +394,7 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
     let path = pins.map(name);
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok(match name {
-        "EVENTS" | "MILESTONES" | "AYA_LOGS" | "XFER_WAKE" => Map::RingBuf(data),
+        "EVENTS" | "MILESTONES" | "AYA_LOGS" | "XFER_WAKE" | "XFER_RECORDS" => Map::RingBuf(data),
         "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "XFER_SCRATCH" | "XFER_EXEC_WAS" => {
             Map::PerCpuArray(data)
         }

@@ -41,6 +41,7 @@ pub const MAP_NAMES: &[&str] = &[
     "XFER_WAKE",
     "XFER_TAILS",
     "XFER_EXEC_WAS",
+    "XFER_RECORDS",
 ];
 
 #[derive(Clone, Debug)]
