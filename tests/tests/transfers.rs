@@ -38,6 +38,8 @@ transfer_cases!(
     internal_sftp_chroot_paths_are_the_users,
     a_session_without_transfers_has_none,
     a_large_upload_alerts_counts_and_is_reported,
+    a_transfer_running_at_start_is_counted_exactly,
+    a_legacy_scp_running_at_start_is_counted_exactly,
 );
 transfer_cases!(
     openssh10,
@@ -47,6 +49,8 @@ transfer_cases!(
     sftp_put_get_rename_rm_mkdir_are_reported,
     refused_download_is_an_error,
     internal_sftp_chroot_paths_are_the_users,
+    a_transfer_running_at_start_is_counted_exactly,
+    a_legacy_scp_running_at_start_is_counted_exactly,
 );
 transfer_cases!(
     dropbear,
@@ -54,4 +58,6 @@ transfer_cases!(
     scp_upload_and_download_are_exact,
     legacy_scp_upload_and_download_are_exact,
     sftp_put_get_rename_rm_mkdir_are_reported,
+    a_transfer_running_at_start_is_counted_exactly,
+    a_legacy_scp_running_at_start_is_counted_exactly,
 );

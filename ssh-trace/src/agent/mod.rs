@@ -6,6 +6,7 @@ mod losses;
 mod run_loop;
 #[cfg(test)]
 mod tests;
+mod transfers;
 
 use std::{collections::HashSet, path::PathBuf};
 
@@ -165,7 +166,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
     }
     let (rings, mut maps) = probes.take_maps()?;
-    let xfer_maps = probes.take_xfer_maps()?;
+    let mut xfer_maps = probes.take_xfer_maps()?;
     let persistent = probes.persistent();
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
@@ -184,7 +185,11 @@ pub async fn run(mut opts: Options) -> Result<()> {
         bytes: &mut bytes,
         events: &mut events,
     };
-    let missed = discovery::run(&mut maps, &servers, &privsep, found);
+    let xfer = discovery::Xfer {
+        binaries: &transfers,
+        procs: &mut xfer_maps.procs,
+    };
+    let missed = discovery::run(&mut maps, &servers, &privsep, found, xfer);
     // The hook thread keeps what attaching needs; every other thread nothing.
     let hooks = HookThread::spawn(probes, xfer_maps)?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;

@@ -90,6 +90,10 @@ fn run(probes: Probes, maps: XferMaps, stats: Arc<HookStats>, stop: Arc<AtomicBo
         since: None,
         last_wake: None,
     };
+    // Transfer servers found running at the start (or kept by pinned programs).
+    if supported && s.transfers_running() {
+        s.woken();
+    }
     while !stop.load(Ordering::Relaxed) {
         wait(s.maps.wake.as_raw_fd(), CHECK);
         let mut woke = false;
@@ -132,13 +136,15 @@ impl State {
     /// No transfer process left, and no wake-up for GRACE.
     fn idle(&self) -> bool {
         let quiet = self.last_wake.is_none_or(|t| t.elapsed() >= GRACE);
-        quiet
-            && !self
-                .maps
-                .procs
-                .iter()
-                .filter_map(Result::ok)
-                .any(|(_, x)| x.state == XFER_ACTIVE)
+        quiet && !self.transfers_running()
+    }
+
+    fn transfers_running(&self) -> bool {
+        self.maps
+            .procs
+            .iter()
+            .filter_map(Result::ok)
+            .any(|(_, x)| x.state == XFER_ACTIVE)
     }
 
     fn detach(&mut self) {

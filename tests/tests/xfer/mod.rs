@@ -150,7 +150,7 @@ fn tracer(kind: Kind) -> Tracer {
 }
 
 /// The one transfer of a session that moved one file.
-fn only<'a>(kind: Kind, ev: &'a [Value]) -> &'a Value {
+fn only(kind: Kind, ev: &[Value]) -> &Value {
     let t = transfers(ev);
     assert_eq!(
         t.len(),
@@ -491,12 +491,24 @@ pub fn a_large_upload_alerts_counts_and_is_reported(kind: Kind) {
     let server = Server::of(kind, "alert").unwrap();
     let d = Dirs::new(kind, "alert");
     let rules = d.local.join("rules.toml");
-    std::fs::write(&rules, "[[rule]]\ntype = \"transfer_bytes\"\nmax = 1000000\n").unwrap();
+    std::fs::write(
+        &rules,
+        "[[rule]]\ntype = \"transfer_bytes\"\nmax = 1000000\n",
+    )
+    .unwrap();
     let capture = d.local.join("capture.cap");
     let metrics = format!("127.0.0.1:{}", free_port().unwrap());
     let mut args = kind.agent_args();
     args.extend(["--no-sessions-socket", "--alerts", rules.to_str().unwrap()].map(String::from));
-    args.extend(["--metrics-listen", &metrics, "-w", capture.to_str().unwrap()].map(String::from));
+    args.extend(
+        [
+            "--metrics-listen",
+            &metrics,
+            "-w",
+            capture.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let tracer = Tracer::start(&args).unwrap();
     let mut sent = Vec::new();
@@ -526,12 +538,25 @@ pub fn a_large_upload_alerts_counts_and_is_reported(kind: Kind) {
     let series = format!(
         "ssh_trace_transfer_bytes_total{{user=\"{TEST_USER}\",server=\"sftp-server\",action=\"upload\"}} 1734567"
     );
-    assert!(scraped.contains(&series), "[{k}] {series} not in:\n{scraped}");
+    assert!(
+        scraped.contains(&series),
+        "[{k}] {series} not in:\n{scraped}"
+    );
     let out = Command::new(agent_bin())
-        .args(["report", "-r", capture.to_str().unwrap(), "--json", "transfers"])
+        .args([
+            "report",
+            "-r",
+            capture.to_str().unwrap(),
+            "--json",
+            "transfers",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = report["transfers"].as_array().unwrap();
     let ours: Vec<&Value> = rows
@@ -543,4 +568,82 @@ pub fn a_large_upload_alerts_counts_and_is_reported(kind: Kind) {
         assert_eq!(row["transfer"], live["transfer"], "[{k}] report vs live");
         assert_eq!(row["host_path"], target.display().to_string());
     }
+}
+
+/// A download already under way when the agent starts: its session is
+/// discovered, its transfer server (sftp-server, or `scp -f` found by its
+/// argv) marked, and the file's bytes (those moved before, taken from the
+/// file's position, and after) are the file's size.
+fn running_at_start(kind: Kind, case: &str, extra: &[&str], server_name: &str) {
+    if !root_or_skip(case) {
+        return;
+    }
+    let server = Server::with_config(kind, case, &kind.scp_path_config()).unwrap();
+    let d = Dirs::new(kind, case);
+    let (source, local) = (d.remote.join("big.bin"), d.local.join("big.bin"));
+    random_file(&source, 6_000_000, 0o640);
+    chown_to_user(&source);
+    let before = server.logged_client_ports().len();
+    // 4000 kbit/s: the 6 MB take about twelve seconds, the agent starts in
+    // one or two.
+    let mut child = client("scp", &server, "-P")
+        .args(extra)
+        .args(["-l", "4000"])
+        .arg(remote(&source))
+        .arg(&local)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let k = kind.name();
+    let started = wait_until(WAIT, || {
+        std::fs::metadata(&local).ok().filter(|m| m.len() > 200_000)
+    });
+    if started.is_none() {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!("[{k}] the download never started: {out:?}");
+    }
+    let tracer = tracer(kind);
+    let unfinished = std::fs::metadata(&local).unwrap().len();
+    assert!(
+        unfinished < 6_000_000,
+        "[{k}] the download ended before the agent started"
+    );
+    assert!(child.wait().unwrap().success(), "[{k}] scp failed");
+    let port = server.logged_client_ports()[before];
+    let got = |e: &Value| e["event"] == "file.transfer" && e["session"]["source"]["port"] == port;
+    if !tracer.wait_for(WAIT, got) {
+        let err = tracer.stderr.lock().unwrap().clone();
+        eprintln!("agent stderr: {err}");
+        let all = tracer.stop().unwrap();
+        let ours = session_events(&all, port);
+        let lost: Vec<&Value> = of_kind(&all, "agent.loss");
+        panic!("[{k}] no file.transfer for port {port}: {ours:?} lost: {lost:?}");
+    }
+    let ev = session_events(&tracer.stop().unwrap(), port);
+    let t = only(kind, &ev);
+    assert_eq!(t["session"]["discovered"], true, "[{k}] {t}");
+    let x = &t["transfer"];
+    assert_eq!(x["server"], server_name, "[{k}] {x}");
+    assert_eq!(x["action"], "download", "[{k}] {x}");
+    assert_eq!(x["path"], source.display().to_string(), "[{k}] {x}");
+    assert_eq!(x["bytes"], 6_000_000, "[{k}] {x}");
+    assert_eq!(x["size"], 6_000_000, "[{k}] {x}");
+    assert_eq!(x["mode"], "0640", "[{k}] {x}");
+    assert_eq!(x["outcome"], "complete", "[{k}] {x}");
+    assert_eq!(x["late"], true, "[{k}] {x}");
+    assert_eq!(
+        std::fs::read(&local).unwrap(),
+        std::fs::read(&source).unwrap()
+    );
+}
+
+pub fn a_transfer_running_at_start_is_counted_exactly(kind: Kind) {
+    running_at_start(kind, "running", &[], "sftp-server");
+}
+
+pub fn a_legacy_scp_running_at_start_is_counted_exactly(kind: Kind) {
+    running_at_start(kind, "running_legacy", &["-O"], "scp");
 }
