@@ -63,7 +63,9 @@ impl Transfers {
             }
             t.row(vec![
                 text_time_ms(r.time_ns),
-                r.session.map(|id| id.to_string()[..8].to_owned()).unwrap_or_default(),
+                r.session
+                    .map(|id| id.to_string()[..8].to_owned())
+                    .unwrap_or_default(),
                 printable(&user_label(r.user.as_deref(), r.uid)).into_owned(),
                 endpoint_text(r.source.as_ref()),
                 x.server.name().into(),

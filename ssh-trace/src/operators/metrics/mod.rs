@@ -261,7 +261,11 @@ impl Metrics {
         if t.bytes > 0 {
             self.f
                 .transfer_bytes
-                .get_or_create(&vec![("user", user), ("server", server), ("action", action)])
+                .get_or_create(&vec![
+                    ("user", user),
+                    ("server", server),
+                    ("action", action),
+                ])
                 .inc_by(t.bytes);
         }
     }

@@ -67,9 +67,15 @@ fn transfers_json_has_each_transfer_and_the_totals() {
 fn sessions_show_transfer_columns_only_when_there_are_transfers() {
     let r = report(ReportKind::Sessions, &transfers_stream());
     let first = text(&r).lines().next().unwrap().to_owned();
-    assert!(first.ends_with("COMMANDS  FILES              UPLOADED  DOWNLOADED"), "{first}");
+    assert!(
+        first.ends_with("COMMANDS  FILES              UPLOADED  DOWNLOADED"),
+        "{first}"
+    );
     let row = text(&r).lines().nth(1).unwrap().to_owned();
-    assert!(row.ends_with("1 up 0 down 1 ops   1048576           0"), "{row}");
+    assert!(
+        row.ends_with("1 up 0 down 1 ops   1048576           0"),
+        "{row}"
+    );
     let v = json(&r);
     assert_eq!(v["sessions"][0]["transfers"]["uploads"], 1);
     assert_eq!(v["sessions"][1]["transfers"]["downloads"], 1);
@@ -80,9 +86,7 @@ fn sessions_show_transfer_columns_only_when_there_are_transfers() {
 #[test]
 fn timeline_details_a_transfer() {
     let r = report(
-        ReportKind::Timeline {
-            session: A.into(),
-        },
+        ReportKind::Timeline { session: A.into() },
         &transfers_stream(),
     );
     let t = text(&r);
@@ -90,5 +94,8 @@ fn timeline_details_a_transfer() {
         t.contains("file.transfer    pid=4250 internal-sftp upload /upload/report.pdf 1048576 bytes complete (chroot /srv/sftp/alice)"),
         "{t}"
     );
-    assert!(t.contains("rename /upload/report.pdf -> /upload/final.pdf complete"), "{t}");
+    assert!(
+        t.contains("rename /upload/report.pdf -> /upload/final.pdf complete"),
+        "{t}"
+    );
 }
