@@ -40,6 +40,7 @@ transfer_cases!(
     a_large_upload_alerts_counts_and_is_reported,
     a_transfer_running_at_start_is_counted_exactly,
     a_legacy_scp_running_at_start_is_counted_exactly,
+    internal_sftp_running_at_start_is_counted_exactly,
 );
 transfer_cases!(
     openssh10,
@@ -51,6 +52,7 @@ transfer_cases!(
     internal_sftp_chroot_paths_are_the_users,
     a_transfer_running_at_start_is_counted_exactly,
     a_legacy_scp_running_at_start_is_counted_exactly,
+    internal_sftp_running_at_start_is_counted_exactly,
 );
 transfer_cases!(
     dropbear,

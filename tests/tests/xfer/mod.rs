@@ -570,6 +570,91 @@ pub fn a_large_upload_alerts_counts_and_is_reported(kind: Kind) {
     }
 }
 
+const RUNNING_SIZE: u64 = 6_000_000;
+
+/// Starts `cmd`, a download of RUNNING_SIZE bytes into `local` limited to
+/// 4000 kbit/s (about twelve seconds; the agent starts in one or two),
+/// starts the agent once the file is coming in, and returns the session's
+/// one file.transfer after the download ended.
+fn transfer_running_at_start(
+    kind: Kind,
+    server: &Server,
+    cmd: &mut Command,
+    local: &Path,
+) -> Value {
+    let before = server.logged_client_ports().len();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let k = kind.name();
+    let started = wait_until(WAIT, || {
+        std::fs::metadata(local).ok().filter(|m| m.len() > 200_000)
+    });
+    if started.is_none() {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!("[{k}] the download never started: {out:?}");
+    }
+    let tracer = tracer(kind);
+    let unfinished = std::fs::metadata(local).unwrap().len();
+    assert!(
+        unfinished < RUNNING_SIZE,
+        "[{k}] the download ended before the agent started"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "[{k}] {cmd:?}: {out:?}");
+    // Ours is the last connection logged: the server's readiness probe may
+    // be logged after `before` was counted.
+    let ports = server.logged_client_ports();
+    assert!(
+        ports.len() > before,
+        "[{k}] the server logged no connection"
+    );
+    let port = *ports.last().unwrap();
+    let got = |e: &Value| e["event"] == "file.transfer" && e["session"]["source"]["port"] == port;
+    if !tracer.wait_for(WAIT, got) {
+        let err = tracer.stderr.lock().unwrap().clone();
+        eprintln!("agent stderr: {err}");
+        let all = tracer.stop().unwrap();
+        let ours = session_events(&all, port);
+        let lost: Vec<&Value> = of_kind(&all, "agent.loss");
+        let found: Vec<String> = all
+            .iter()
+            .filter(|e| e["session"]["discovered"] == true)
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e["event"], e["session"]["source"], e["process"]["args"]
+                )
+            })
+            .collect();
+        panic!(
+            "[{k}] no file.transfer for port {port}: {ours:?} discovered: {found:?} lost: {lost:?}"
+        );
+    }
+    let ev = session_events(&tracer.stop().unwrap(), port);
+    let t = only(kind, &ev).clone();
+    assert_eq!(t["session"]["discovered"], true, "[{k}] {t}");
+    t
+}
+
+/// The file.transfer of a download found running: the whole file, late.
+fn check_running(kind: Kind, t: &Value, server_name: &str, path: &Path) {
+    let k = kind.name();
+    let x = &t["transfer"];
+    assert_eq!(x["server"], server_name, "[{k}] {x}");
+    assert_eq!(x["action"], "download", "[{k}] {x}");
+    assert_eq!(x["path"], path.display().to_string(), "[{k}] {x}");
+    assert_eq!(x["bytes"], RUNNING_SIZE, "[{k}] {x}");
+    assert_eq!(x["size"], RUNNING_SIZE, "[{k}] {x}");
+    assert_eq!(x["mode"], "0640", "[{k}] {x}");
+    assert_eq!(x["outcome"], "complete", "[{k}] {x}");
+    assert_eq!(x["late"], true, "[{k}] {x}");
+}
+
 /// A download already under way when the agent starts: its session is
 /// discovered, its transfer server (sftp-server, or `scp -f` found by its
 /// argv) marked, and the file's bytes (those moved before, taken from the
@@ -581,59 +666,15 @@ fn running_at_start(kind: Kind, case: &str, extra: &[&str], server_name: &str) {
     let server = Server::with_config(kind, case, &kind.scp_path_config()).unwrap();
     let d = Dirs::new(kind, case);
     let (source, local) = (d.remote.join("big.bin"), d.local.join("big.bin"));
-    random_file(&source, 6_000_000, 0o640);
+    random_file(&source, RUNNING_SIZE as usize, 0o640);
     chown_to_user(&source);
-    let before = server.logged_client_ports().len();
-    // 4000 kbit/s: the 6 MB take about twelve seconds, the agent starts in
-    // one or two.
-    let mut child = client("scp", &server, "-P")
-        .args(extra)
+    let mut cmd = client("scp", &server, "-P");
+    cmd.args(extra)
         .args(["-l", "4000"])
         .arg(remote(&source))
-        .arg(&local)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let k = kind.name();
-    let started = wait_until(WAIT, || {
-        std::fs::metadata(&local).ok().filter(|m| m.len() > 200_000)
-    });
-    if started.is_none() {
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        panic!("[{k}] the download never started: {out:?}");
-    }
-    let tracer = tracer(kind);
-    let unfinished = std::fs::metadata(&local).unwrap().len();
-    assert!(
-        unfinished < 6_000_000,
-        "[{k}] the download ended before the agent started"
-    );
-    assert!(child.wait().unwrap().success(), "[{k}] scp failed");
-    let port = server.logged_client_ports()[before];
-    let got = |e: &Value| e["event"] == "file.transfer" && e["session"]["source"]["port"] == port;
-    if !tracer.wait_for(WAIT, got) {
-        let err = tracer.stderr.lock().unwrap().clone();
-        eprintln!("agent stderr: {err}");
-        let all = tracer.stop().unwrap();
-        let ours = session_events(&all, port);
-        let lost: Vec<&Value> = of_kind(&all, "agent.loss");
-        panic!("[{k}] no file.transfer for port {port}: {ours:?} lost: {lost:?}");
-    }
-    let ev = session_events(&tracer.stop().unwrap(), port);
-    let t = only(kind, &ev);
-    assert_eq!(t["session"]["discovered"], true, "[{k}] {t}");
-    let x = &t["transfer"];
-    assert_eq!(x["server"], server_name, "[{k}] {x}");
-    assert_eq!(x["action"], "download", "[{k}] {x}");
-    assert_eq!(x["path"], source.display().to_string(), "[{k}] {x}");
-    assert_eq!(x["bytes"], 6_000_000, "[{k}] {x}");
-    assert_eq!(x["size"], 6_000_000, "[{k}] {x}");
-    assert_eq!(x["mode"], "0640", "[{k}] {x}");
-    assert_eq!(x["outcome"], "complete", "[{k}] {x}");
-    assert_eq!(x["late"], true, "[{k}] {x}");
+        .arg(&local);
+    let t = transfer_running_at_start(kind, &server, &mut cmd, &local);
+    check_running(kind, &t, server_name, &source);
     assert_eq!(
         std::fs::read(&local).unwrap(),
         std::fs::read(&source).unwrap()
@@ -646,4 +687,50 @@ pub fn a_transfer_running_at_start_is_counted_exactly(kind: Kind) {
 
 pub fn a_legacy_scp_running_at_start_is_counted_exactly(kind: Kind) {
     running_at_start(kind, "running_legacy", &["-O"], "scp");
+}
+
+/// An internal-sftp download in a chroot under way at the start: found by
+/// OpenSSH's process title, the path as the user saw it, and the chroot.
+pub fn internal_sftp_running_at_start_is_counted_exactly(kind: Kind) {
+    if !root_or_skip("internal_sftp_running_at_start_is_counted_exactly") {
+        return;
+    }
+    let root = PathBuf::from(format!(
+        "/srv/ssh-trace-chroot-running-{}-{}",
+        kind.name(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("upload")).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    chown_to_user(&root.join("upload"));
+    let on_host = root.join("upload/big.bin");
+    random_file(&on_host, RUNNING_SIZE as usize, 0o640);
+    chown_to_user(&on_host);
+    let config = format!(
+        "Match User {TEST_USER}\n  ChrootDirectory {}\n  ForceCommand internal-sftp\n",
+        root.display()
+    );
+    let server = Server::with_config(kind, "chroot_running", &config).unwrap();
+    let d = Dirs::new(kind, "chroot_running");
+    let local = d.local.join("big.bin");
+    let batch = d.local.join("batch");
+    std::fs::write(&batch, format!("get /upload/big.bin {}\n", local.display())).unwrap();
+    let mut cmd = client("sftp", &server, "-P");
+    cmd.args(["-l", "4000", "-b"])
+        .arg(&batch)
+        .arg(format!("{TEST_USER}@127.0.0.1"));
+    let t = transfer_running_at_start(kind, &server, &mut cmd, &local);
+    check_running(kind, &t, "internal-sftp", Path::new("/upload/big.bin"));
+    let k = kind.name();
+    assert_eq!(
+        t["transfer"]["chroot"],
+        root.display().to_string(),
+        "[{k}] {t}"
+    );
+    assert_eq!(
+        std::fs::read(&local).unwrap(),
+        std::fs::read(&on_host).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&root);
 }
