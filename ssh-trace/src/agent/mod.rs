@@ -3,7 +3,7 @@
 //! is in run_loop.rs; what was already running is found by discovery.rs.
 mod discovery;
 mod losses;
-mod run_loop;
+pub mod run_loop;
 #[cfg(test)]
 mod tests;
 mod transfers;
@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{
     capture::writer::{Origin, Rotation, Writer},
-    event::{AgentInfo, Body, Event},
+    event::{AgentInfo, Body, Event, PreviousAgent},
     filter::Filter,
     format::Formatter,
     host,
@@ -52,6 +52,8 @@ pub struct Options {
     pub queued: Queued,
     /// Session socket, metrics, alerts.
     pub operators: operators::Options,
+    /// agent.heartbeat every so often (agent mode: every minute by default).
+    pub heartbeat: Option<std::time::Duration>,
 }
 
 pub type AgentPipeline = Pipeline<Operators>;
@@ -71,7 +73,7 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         ring_bytes: cfg
             .ring_buffer_size
             .unwrap_or(ssh_trace_common::maps::DEFAULT_RING_BYTES),
-        persist: None,
+        persist: cfg.persist,
         procs_max: ssh_trace_common::maps::PROCS_MAX,
         debug_kernel: false,
         server_binaries: cfg
@@ -91,6 +93,7 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         filter: None,
         queued: Queued::new(workers, cfg.drain_timeout),
         operators: cfg.operators,
+        heartbeat: cfg.heartbeat,
     })
 }
 
@@ -101,6 +104,7 @@ fn agent_info(opts: &Options, servers: &ServerBinaries) -> AgentInfo {
         kernel: host::kernel_release(),
         ring_buffer_bytes: opts.ring_bytes,
         server_binaries: servers.paths().map(str::to_owned).collect(),
+        previous: None,
     }
 }
 
@@ -142,29 +146,15 @@ pub async fn run(mut opts: Options) -> Result<()> {
     probes::check_environment()?;
     let host_name = host::hostname();
     let boot_id = host::boot_id();
-    let agent = agent_info(&opts, &servers);
+    let mut agent = agent_info(&opts, &servers);
     let sink_stats = opts.queued.stats();
     let outputs = outputs(&mut opts, &host_name, &agent, boot_id)?;
     // Sockets are bound and alert files read while privileges last.
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
 
-    let persist = opts
-        .persist
-        .as_deref()
-        .map(probes::PinDir::new)
-        .transpose()?;
-    let mut probes = Probes::load(&probes::Options {
-        ring_bytes: opts.ring_bytes,
-        servers: &servers,
-        transfers: &transfers,
-        persist,
-        procs_max: opts.procs_max,
-        debug_kernel: opts.debug_kernel,
-    })?;
-    if let Some(p) = &probes.previous {
-        eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
-    }
+    let mut probes = load(&opts, &servers, &transfers)?;
+    agent.previous = probes.previous.map(previous_agent);
     let (rings, mut maps) = probes.take_maps()?;
     let mut xfer_maps = probes.take_xfer_maps()?;
     let persistent = probes.persistent();
@@ -201,7 +191,8 @@ pub async fn run(mut opts: Options) -> Result<()> {
     }
     pipeline.flush()?;
 
-    let losses = Losses::new(sink_stats, missed);
+    let mut losses = Losses::new(sink_stats, missed);
+    losses.restart = agent.previous.as_ref().map_or(0, |p| p.lost_in_flight);
     let run = run_loop::Run {
         pipeline,
         table,
@@ -214,8 +205,10 @@ pub async fn run(mut opts: Options) -> Result<()> {
         rx,
         bytes,
         done: 0,
+        heartbeat: opts.heartbeat.map(run_loop::Beat::new),
     };
     let stopped = run.until_stopped(agent, signals()?).await;
+    host::close_stdout();
     let st = hooks.stats.clone();
     drop(hooks.stop());
     report_hooks(&st);
@@ -239,6 +232,39 @@ fn report_hooks(st: &probes::hooks::HookStats) {
             e => format!(", {e} errors"),
         }
     );
+}
+
+/// Loads (or, with --persist, reuses) the kernel programs.
+fn load(opts: &Options, servers: &ServerBinaries, transfers: &TransferBinaries) -> Result<Probes> {
+    let persist = opts
+        .persist
+        .as_deref()
+        .map(probes::PinDir::new)
+        .transpose()?;
+    Probes::load(&probes::Options {
+        ring_bytes: opts.ring_bytes,
+        servers,
+        transfers,
+        persist,
+        procs_max: opts.procs_max,
+        debug_kernel: opts.debug_kernel,
+    })
+}
+
+/// What the previous agent of persistent programs left, for agent.start.
+fn previous_agent(p: probes::Previous) -> PreviousAgent {
+    let s = p.state;
+    PreviousAgent {
+        last_alive: host::rfc3339(s.alive_ns),
+        clean: s.flags & ssh_trace_common::maps::AGENT_STOPPED_CLEANLY != 0,
+        programs_kept: p.reused,
+        // Only programs that ran on kept what that agent took from them.
+        lost_in_flight: if p.reused {
+            s.consumed.saturating_sub(s.done)
+        } else {
+            0
+        },
+    }
 }
 
 /// Completes at SIGTERM or SIGINT.

@@ -39,6 +39,8 @@ pub enum AlertKind {
     LoginAfterIdle,
     /// An action of an alert failed for good (after its retries).
     ActionFailed,
+    /// A session ran a program with no file (a memfd, or deleted).
+    FilelessExec,
     /// A file transfer (upload or download of one file) moved more than
     /// `max_bytes`.
     TransferBytes,
@@ -104,6 +106,9 @@ pub struct Evidence {
     pub pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub syscall: Option<String>,
+    /// The program an exec rule fired on.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub executable: Option<String>,
     /// The file of a transfer, as the client named it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub path: Option<String>,

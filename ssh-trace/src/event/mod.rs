@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub use alert::{Alert, AlertKind, Evidence, Severity};
 pub use body::*;
-pub use session::{BadSessionId, Endpoint, IdText, SessionId, SessionInfo};
+pub use session::{BadSessionId, Endpoint, IdText, Server, ServerMode, SessionId, SessionInfo};
 pub use spec::Spec;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +40,7 @@ pub enum Body {
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
     AgentStop(Box<AgentStop>),
+    AgentHeartbeat(Box<Heartbeat>),
     /// An alert rule fired: one event type per rule type.
     Alert(AlertKind, Box<Alert>),
 }
@@ -58,12 +59,13 @@ pub enum Kind {
     AgentStart,
     AgentLoss,
     AgentStop,
+    AgentHeartbeat,
     Alert(AlertKind),
 }
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 11] = [
+    pub const BASE: [Kind; 12] = [
         Kind::SessionConnect,
         Kind::SessionLogin,
         Kind::ProcessExec,
@@ -75,6 +77,7 @@ impl Kind {
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
+        Kind::AgentHeartbeat,
     ];
 
     /// Every event type, alerts included.
@@ -123,6 +126,7 @@ impl Body {
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
+            Body::AgentHeartbeat(_) => Kind::AgentHeartbeat,
             Body::Alert(k, _) => Kind::Alert(*k),
         }
     }
@@ -141,6 +145,7 @@ impl Body {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::Alert(..) => None,
         }
     }
@@ -158,7 +163,8 @@ impl Body {
             | Body::FileTransfer(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
-            | Body::AgentStop(_) => None,
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => None,
         }
     }
 
@@ -200,7 +206,11 @@ impl Event {
                     + t.target.as_ref().map_or(0, String::capacity)
                     + t.chroot.as_ref().map_or(0, String::capacity)
             }
-            Body::Alert(..) | Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) => 512,
+            Body::Alert(..)
+            | Body::AgentStart(_)
+            | Body::AgentLoss(_)
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => 512,
             Body::SessionConnect
             | Body::SessionLogin
             | Body::ProcessExit(_)

@@ -100,6 +100,7 @@ pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
+pub const APP_HEARTBEAT: Activity = act(6002, 99, "Heartbeat");
 pub const APP_ACTION_FAILED: Activity = act(6002, 99, "Action Failed");
 pub const FINDING: Activity = act(2004, 1, "Create");
 pub const FILE_CREATE: Activity = act(1001, 1, "Create");
@@ -219,6 +220,7 @@ impl Kind {
             Kind::AgentStart => &AGENT_START,
             Kind::AgentLoss => &AGENT_LOSS,
             Kind::AgentStop => &AGENT_STOP,
+            Kind::AgentHeartbeat => &AGENT_HEARTBEAT,
             Kind::Alert(a) => a.spec(),
         }
     }
@@ -236,6 +238,7 @@ impl AlertKind {
             AlertKind::Idle => &IDLE,
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
+            AlertKind::FilelessExec => &FILELESS_EXEC,
             AlertKind::TransferBytes => &TRANSFER_BYTES,
         }
     }
@@ -364,6 +367,15 @@ static AGENT_STOP: Spec = base(
     APP_STOP,
 );
 
+static AGENT_HEARTBEAT: Spec = base(
+    "agent.heartbeat",
+    15,
+    false,
+    DIM,
+    event(&["host"], &["info"]),
+    APP_HEARTBEAT,
+);
+
 // Alert codes: 32 + the type's position in AlertKind (append only).
 static NEW_SOURCE: Spec = alert("alert.new_source", 32, true, WHO, &[]);
 static CONNECTION_RATE: Spec = alert("alert.connection_rate", 33, true, RATE, &[]);
@@ -372,8 +384,8 @@ static ROOT_LOGIN: Spec = alert("alert.root_login", 35, true, &[], WHO);
 static PRIVILEGE_GAIN: Spec = alert("alert.privilege_gain", 36, true, &["pid", "syscall"], WHO);
 static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["count", "limit"], WHO);
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
+static FILELESS_EXEC: Spec = alert("alert.fileless_exec", 41, true, &["pid", "executable"], WHO);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
-/// 42, not 41: 41 is left to the forwards' alert (issue 14's other half).
 static TRANSFER_BYTES: Spec = alert(
     "alert.transfer_bytes",
     42,

@@ -40,6 +40,7 @@ fn outcome(ev: &Event) -> Option<&'static str> {
         },
         Body::AgentStart(_) | Body::AgentStop(_) => success(true),
         Body::AgentLoss(_) => success(false),
+        Body::AgentHeartbeat(_) => success(true),
         // ECS alerts: event.kind "alert"; action failures are the agent's own.
         Body::Alert(AlertKind::ActionFailed, _) => success(false),
         Body::Alert(..) => None,
@@ -110,6 +111,13 @@ fn session(d: &mut Doc, s: &SessionInfo) {
     if s.discovered {
         d.put("ssh_trace.session.discovered", true);
     }
+    if let Some(sv) = &s.server {
+        d.put("ssh_trace.session.server.uid", sv.uid);
+        d.put("ssh_trace.session.server.mode", sv.mode.name());
+    }
+    if let Some(p) = &s.parent {
+        d.put("ssh_trace.session.parent", p.to_string());
+    }
 }
 
 fn traffic(d: &mut Doc, t: &Traffic) {
@@ -140,7 +148,7 @@ fn body(d: &mut Doc, body: &Body) {
         Body::FileTransfer(t) => transfer(d, t),
         Body::AgentStart(agent) => agent_fields(d, agent),
         Body::AgentLoss(l) => {
-            d.put_loss("ssh_trace.loss", &l.loss);
+            d.put_loss_report("ssh_trace.loss", &l.loss);
             d.put_loss("ssh_trace.total", &l.total);
         }
         Body::AgentStop(s) => {
@@ -148,6 +156,7 @@ fn body(d: &mut Doc, body: &Body) {
             d.put("ssh_trace.totals.events", s.totals.events);
             d.put_loss("ssh_trace.totals.lost", &s.totals.lost);
         }
+        Body::AgentHeartbeat(h) => d.put_fields("ssh_trace.heartbeat", h),
         Body::Alert(_, alert) => {
             d.put("rule.name", alert.rule.as_str());
             d.put("event.severity", severity_number(alert.severity));
@@ -175,6 +184,10 @@ fn exec(d: &mut Doc, p: &ProcessExec) {
         p.executable_truncated,
     );
     d.put("ssh_trace.process.args_truncated", p.args_truncated);
+    if let Some(r) = p.role {
+        d.put("ssh_trace.process.role", r.name());
+    }
+    d.put("ssh_trace.process.fileless", p.fileless);
 }
 
 fn change(d: &mut Doc, IdChange { process, change: c }: &IdChange) {

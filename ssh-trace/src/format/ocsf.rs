@@ -98,7 +98,8 @@ fn severity(ev: &Event) -> (u8, &'static str) {
         | Body::SessionEnd(_)
         | Body::FileTransfer(_)
         | Body::AgentStart(_)
-        | Body::AgentStop(_) => (1, "Informational"),
+        | Body::AgentStop(_)
+        | Body::AgentHeartbeat(_) => (1, "Informational"),
     }
 }
 
@@ -144,6 +145,13 @@ fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
     }
     if s.discovered {
         d.put("unmapped.discovered", true);
+    }
+    if let Some(sv) = &s.server {
+        d.put("unmapped.server.uid", sv.uid);
+        d.put("unmapped.server.mode", sv.mode.name());
+    }
+    if let Some(p) = &s.parent {
+        d.put("unmapped.parent_session", p.to_string());
     }
 }
 
@@ -194,12 +202,25 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
                 "message",
                 format!(
                     "{} records lost since the previous agent.loss",
-                    loss.total()
+                    loss.counts.total()
                 ),
             );
-            d.put_loss("unmapped.loss", loss);
+            d.put_loss_report("unmapped.loss", loss);
             d.put_loss("unmapped.total", total);
             status(d, false);
+        }
+        Body::AgentHeartbeat(h) => {
+            d.put("app.name", "ssh-trace");
+            d.put("app.vendor_name", "ssh-trace");
+            d.put(
+                "message",
+                format!(
+                    "alive: {} sessions open, {} events, {} lost",
+                    h.sessions_open, h.events, h.lost
+                ),
+            );
+            d.put_fields("unmapped.heartbeat", h);
+            status(d, true);
         }
         Body::AgentStop(s) => {
             app(d, &s.agent);
@@ -230,6 +251,10 @@ fn exec(d: &mut Doc, p: &ProcessExec) {
         p.executable_truncated,
     );
     d.put("unmapped.process.args_truncated", p.args_truncated);
+    if let Some(r) = p.role {
+        d.put("unmapped.process.role", r.name());
+    }
+    d.put("unmapped.process.fileless", p.fileless);
     status(d, true);
 }
 

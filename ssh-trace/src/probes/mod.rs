@@ -12,7 +12,12 @@ mod transfers;
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{Array, HashMap as BpfHashMap, Map, MapData, RingBuf},
-    programs::{links::FdLink, raw_trace_point::RawTracePointLinkId, RawTracePoint, TracePoint},
+    programs::{
+        links::FdLink,
+        raw_trace_point::{RawTracePointLink, RawTracePointLinkId},
+        trace_point::TracePointLink,
+        RawTracePoint, TracePoint,
+    },
     Ebpf, EbpfLoader,
 };
 use ssh_trace_common::{
@@ -106,6 +111,31 @@ pub struct Probes {
     hook_links: Vec<(usize, RawTracePointLinkId)>,
     /// This kernel's BTF has what the transfer programs read (x86_64).
     pub transfers_supported: bool,
+    /// Links of programs that are not pinned, detached when dropped.
+    links: Vec<Link>,
+}
+
+/// An attachment this agent owns (not pinned).
+enum Link {
+    Raw(RawTracePointLink),
+    Tp(TracePointLink),
+}
+
+impl Drop for Probes {
+    /// Detaches every link at once: each tracepoint's detach waits for
+    /// RCU grace periods, one after the other they took seconds under load
+    /// (and so did a SIGTERM); side by side the waits overlap.
+    fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        std::thread::scope(|s| {
+            for link in links {
+                let _ = std::thread::Builder::new().spawn_scoped(s, move || match link {
+                    Link::Raw(l) => drop(l),
+                    Link::Tp(l) => drop(l),
+                });
+            }
+        });
+    }
 }
 
 /// The maps the transfer hook thread reads.
@@ -171,16 +201,18 @@ impl Probes {
     pub fn load(opts: &Options) -> Result<Self> {
         let offsets = offsets::from_kernel()?;
         let build = build_hash(&offsets, opts.ring_bytes, opts.procs_max);
-        let fresh = |ebpf, pins: Option<&PinDir>, previous| Self {
+        let fresh = |ebpf, links, pins: Option<&PinDir>, previous| Self {
             ebpf: Some(ebpf),
             pins: pins.cloned(),
             previous,
             pinned_hooks: Vec::new(),
             hook_links: Vec::new(),
             transfers_supported: offsets.regs_di != 0,
+            links,
         };
         let Some(pins) = &opts.persist else {
-            return Ok(fresh(load_fresh(opts, &offsets, None)?, None, None));
+            let (ebpf, links) = load_fresh(opts, &offsets, None)?;
+            return Ok(fresh(ebpf, links, None, None));
         };
         let names = PROGRAMS.iter().map(|(n, _)| *n);
         let hooks = XFER_PROGRAMS.iter().map(|(n, _)| *n);
@@ -202,17 +234,20 @@ impl Probes {
                     state,
                     reused: true,
                 }),
-                ..fresh_none(pins, offsets.regs_di != 0)
+                pins: Some(pins.clone()),
+                hook_links: Vec::new(),
+                transfers_supported: offsets.regs_di != 0,
+                links: Vec::new(),
             });
         }
         pins.clear()?;
         pins.create()?;
-        let ebpf = load_fresh(opts, &offsets, Some(pins))?;
+        let (ebpf, links) = load_fresh(opts, &offsets, Some(pins))?;
         let previous = old.map(|state| Previous {
             state,
             reused: false,
         });
-        let mut probes = fresh(ebpf, Some(pins), previous);
+        let mut probes = fresh(ebpf, links, Some(pins), previous);
         probes.write_build(build)?;
         Ok(probes)
     }
@@ -312,19 +347,11 @@ impl Probes {
     }
 }
 
-/// Probes reusing pinned programs: no object loaded in this agent.
-fn fresh_none(pins: &PinDir, transfers_supported: bool) -> Probes {
-    Probes {
-        ebpf: None,
-        pins: Some(pins.clone()),
-        previous: None,
-        pinned_hooks: Vec::new(),
-        hook_links: Vec::new(),
-        transfers_supported,
-    }
-}
-
-fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) -> Result<Ebpf> {
+fn load_fresh(
+    opts: &Options,
+    offsets: &KernelOffsets,
+    pins: Option<&PinDir>,
+) -> Result<(Ebpf, Vec<Link>)> {
     let words = proc_bit_words();
     let level = if opts.debug_kernel {
         klog::ALL
@@ -354,8 +381,9 @@ fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) ->
     if opts.debug_kernel {
         klog::start(&mut ebpf)?;
     }
+    let mut links = Vec::new();
     for &(name, hook) in PROGRAMS {
-        attach(&mut ebpf, name, hook, pins)?;
+        links.extend(attach(&mut ebpf, name, hook, pins)?);
     }
     set_tail_calls(&mut ebpf)?;
     for &(name, tp) in XFER_PROGRAMS {
@@ -370,7 +398,7 @@ fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) ->
                 .with_context(|| format!("pinning program {name}"))?;
         }
     }
-    Ok(ebpf)
+    Ok((ebpf, links))
 }
 
 /// Identifies what this agent would load: the program object, the kernel's
@@ -487,8 +515,8 @@ fn fill_xfer_inodes(ebpf: &mut Ebpf, transfers: &TransferBinaries) -> Result<()>
 }
 
 /// Loads and attaches one program; with `pins`, its link is pinned so that
-/// it stays attached without us.
-fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Result<()> {
+/// it stays attached without us, else it is ours to detach.
+fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Result<Option<Link>> {
     let prog = ebpf
         .program_mut(name)
         .with_context(|| format!("program {name} missing from the object"))?;
@@ -501,7 +529,7 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Res
                 .attach(tp)
                 .with_context(|| format!("attaching raw tracepoint {tp}: kernel lacks it?"))?;
             if pins.is_none() {
-                return Ok(());
+                return Ok(Some(Link::Raw(p.take_link(id)?)));
             }
             p.take_link(id)?.into()
         }
@@ -513,7 +541,7 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Res
                 format!("attaching tracepoint {category}:{tp}: kernel lacks it?")
             })?;
             if pins.is_none() {
-                return Ok(());
+                return Ok(Some(Link::Tp(p.take_link(id)?)));
             }
             FdLink::try_from(p.take_link(id)?).context(
                 "this kernel cannot pin tracepoint links (BPF perf links need Linux 5.15)",
@@ -528,5 +556,5 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Res
                 .with_context(|| format!("pinning {}", path.display()))?,
         );
     }
-    Ok(())
+    Ok(None)
 }

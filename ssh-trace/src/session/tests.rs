@@ -595,6 +595,7 @@ fn json_lines_match_the_documented_schema() {
         kernel: "6".into(),
         ring_buffer_bytes: 4096,
         server_binaries: vec!["/usr/sbin/sshd".into()],
+        previous: None,
     };
     let loss = LossCounts {
         kernel_ringbuf: 3,
@@ -606,7 +607,7 @@ fn json_lines_match_the_documented_schema() {
         Body::AgentStart(Box::new(agent.clone())),
     ));
     let l = AgentLoss {
-        loss: loss.clone(),
+        loss: loss.clone().into(),
         total: loss.clone(),
     };
     out.push(Event::new(2, None, Body::AgentLoss(Box::new(l))));
@@ -619,6 +620,8 @@ fn json_lines_match_the_documented_schema() {
         None,
         Body::AgentStop(Box::new(AgentStop { agent, totals })),
     ));
+    let beat = crate::format::samples::heartbeat();
+    out.push(Event::new(4, None, Body::AgentHeartbeat(Box::new(beat))));
     let mut info = SessionInfo::new(SessionId(1));
     info.discovered = true;
     let discovered = Session::new(KEY ^ 1, info, 0);

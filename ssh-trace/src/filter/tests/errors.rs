@@ -220,10 +220,10 @@ fn values_of_the_wrong_type() {
         e.message,
         "unknown event `proces.exit`; events are session.connect, session.login, \
          process.exec, process.exit, user.change, session.bytes, session.end, file.transfer, \
-         agent.start, agent.loss, agent.stop, alert.new_source, alert.connection_rate, \
+         agent.start, agent.loss, agent.stop, agent.heartbeat, alert.new_source, alert.connection_rate, \
          alert.unauthenticated_rate, alert.root_login, alert.privilege_gain, \
          alert.session_bytes, alert.idle, alert.login_after_idle, alert.action_failed, \
-         alert.transfer_bytes"
+         alert.fileless_exec, alert.transfer_bytes"
     );
 }
 

@@ -46,6 +46,9 @@ pub struct Families {
     pub actions: Family<Labels, Counter>,
     pub transfer_bytes: Family<Labels, Counter>,
     pub transfers: Family<Labels, Counter>,
+    /// When the agent's loop last wrote agent.heartbeat (the HTTP server
+    /// answers from its own thread, so `up` alone misses a stalled loop).
+    pub heartbeat: Gauge,
 }
 
 /// Per open session: its gauge labels (once logged in) and bytes counted so far.
@@ -119,6 +122,11 @@ impl Families {
             f.transfers.clone(),
         );
         r.register(
+            "ssh_trace_agent_heartbeat_timestamp_seconds",
+            "Unix time of the agent's last agent.heartbeat",
+            f.heartbeat.clone(),
+        );
+        r.register(
             "ssh_trace_alert_actions",
             "Alert actions by result (sent, failed, suppressed by the rate limit, queue_full)",
             f.actions.clone(),
@@ -143,6 +151,7 @@ impl Metrics {
             actions: Family::default(),
             transfer_bytes: Family::default(),
             transfers: Family::default(),
+            heartbeat: Gauge::default(),
         };
         let mut r = Registry::default();
         f.register(&mut r);
@@ -175,7 +184,10 @@ impl Metrics {
             .get_or_create(&vec![("event", ev.kind().name().to_owned())])
             .inc();
         if let Body::AgentLoss(l) = &ev.body {
-            self.count_loss(&l.loss);
+            self.count_loss(&l.loss.counts);
+        }
+        if let Body::AgentHeartbeat(_) = &ev.body {
+            self.f.heartbeat.set((ev.time_ns / 1_000_000_000) as i64);
         }
         if let Body::Alert(_, alert) = &ev.body {
             self.f

@@ -42,6 +42,8 @@ impl Sess {
                 source: Some(Endpoint::new(ip.parse().unwrap(), port)),
                 destination: Some(Endpoint::new([10, 0, 0, 1].into(), 22)),
                 discovered: false,
+                server: None,
+                parent: None,
             }),
         }
     }
@@ -80,6 +82,8 @@ impl Sess {
                 executable_truncated: false,
                 args: Args::from_parts(args.iter().copied()),
                 args_truncated: false,
+                role: Some(Role::User),
+                fileless: false,
             }),
         )
     }
