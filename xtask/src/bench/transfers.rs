@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use ssh_trace_tests::{world, Sshd, TEST_USER};
+use ssh_trace_tests::{ssh, world, Sshd, TEST_USER};
 
 use super::{bpf_stats::ProgStats, measure::median, tools::Tools};
 
@@ -239,7 +239,28 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     };
     programs(&agent, &sshd, &tools, a.seconds)?;
     println!("\n{}", agent.stop());
+    plain_logins(bin, &sshd, a.rounds)?;
     download(bin, &sshd, a.mib, a.rounds)
+}
+
+/// Sessions that transfer nothing (`ssh host true`, one after the other):
+/// how often and how long they had the hooks attached (OpenSSH's session
+/// child may be internal-sftp until it execs the shell).
+fn plain_logins(bin: &Path, sshd: &Sshd, n: usize) -> Result<()> {
+    let agent = Agent::start(bin)?;
+    agent.wait_hooks(false)?;
+    for _ in 0..n {
+        let run = ssh(sshd, &[], "true")?;
+        if !run.success {
+            bail!("ssh true failed: {}", run.stderr);
+        }
+    }
+    agent.wait_hooks(false)?;
+    println!(
+        "\n{n} sessions without transfers (ssh true, one after the other): {}",
+        agent.stop()
+    );
+    Ok(())
 }
 
 fn print_table(samples: &mut Samples, rounds: usize, seconds: f64) {
