@@ -399,14 +399,13 @@ pub fn dropped_upload_is_partial(kind: Kind) {
     tracer.stop().unwrap();
 }
 
-/// A user whose sessions are internal-sftp in a root-owned chroot (outside
-/// /tmp: sshd refuses chroots below world-writable directories).
-pub fn internal_sftp_chroot_paths_are_the_users(kind: Kind) {
-    if !root_or_skip("internal_sftp_chroot_paths_are_the_users") {
-        return;
-    }
+/// A root-owned chroot (outside /tmp: sshd refuses chroots below
+/// world-writable directories) with an `upload` directory of the test
+/// user's, and the sshd configuration that makes that user's sessions
+/// internal-sftp in it.
+fn chroot(kind: Kind, name: &str) -> (PathBuf, String) {
     let root = PathBuf::from(format!(
-        "/srv/ssh-trace-chroot-{}-{}",
+        "/srv/ssh-trace-{name}-{}-{}",
         kind.name(),
         std::process::id()
     ));
@@ -418,6 +417,16 @@ pub fn internal_sftp_chroot_paths_are_the_users(kind: Kind) {
         "Match User {TEST_USER}\n  ChrootDirectory {}\n  ForceCommand internal-sftp\n",
         root.display()
     );
+    (root, config)
+}
+
+/// A user whose sessions are internal-sftp in a root-owned chroot (outside
+/// /tmp: sshd refuses chroots below world-writable directories).
+pub fn internal_sftp_chroot_paths_are_the_users(kind: Kind) {
+    if !root_or_skip("internal_sftp_chroot_paths_are_the_users") {
+        return;
+    }
+    let (root, config) = chroot(kind, "chroot");
     let server = Server::with_config(kind, "chroot", &config).unwrap();
     let d = Dirs::new(kind, "chroot");
     let (local, back) = (d.local.join("c.bin"), d.local.join("back.bin"));
@@ -695,22 +704,10 @@ pub fn internal_sftp_running_at_start_is_counted_exactly(kind: Kind) {
     if !root_or_skip("internal_sftp_running_at_start_is_counted_exactly") {
         return;
     }
-    let root = PathBuf::from(format!(
-        "/srv/ssh-trace-chroot-running-{}-{}",
-        kind.name(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("upload")).unwrap();
-    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
-    chown_to_user(&root.join("upload"));
+    let (root, config) = chroot(kind, "chroot-running");
     let on_host = root.join("upload/big.bin");
     random_file(&on_host, RUNNING_SIZE as usize, 0o640);
     chown_to_user(&on_host);
-    let config = format!(
-        "Match User {TEST_USER}\n  ChrootDirectory {}\n  ForceCommand internal-sftp\n",
-        root.display()
-    );
     let server = Server::with_config(kind, "chroot_running", &config).unwrap();
     let d = Dirs::new(kind, "chroot_running");
     let local = d.local.join("big.bin");
