@@ -11,6 +11,9 @@ pub enum EventKind {
     Exit = 4,
     CredChange = 5,
     Bytes = 6,
+    /// A server process's own log output (auth.rs).
+    Auth = 7,
+    Forward = 8,
     /// A file-transfer process's file (at close) or directory operation.
     Transfer = 9,
 }
@@ -24,6 +27,8 @@ impl EventKind {
             4 => Self::Exit,
             5 => Self::CredChange,
             6 => Self::Bytes,
+            7 => Self::Auth,
+            8 => Self::Forward,
             9 => Self::Transfer,
             _ => return None,
         })
@@ -344,6 +349,126 @@ pub struct XferOp {
     pub arg2: [u8; XFER_ARG_BYTES],
 }
 
+/// Bytes of a server log message copied: OpenSSH's and dropbear's message
+/// buffers are 1024 bytes (log.c MSGBUFSIZ, svr-session.c printbuf), so a
+/// message is cut only if the server cut it too or a header made it longer.
+pub const AUTH_TEXT_MAX: usize = 1024;
+
+/// [`AuthHead::dest`]: a unix datagram socket (syslog, journald's /dev/log).
+pub const AUTH_DEST_SYSLOG: u32 = 1;
+/// A regular file owned by root and writable by nobody else (sshd -E).
+pub const AUTH_DEST_FILE: u32 = 2;
+/// Standard error (fd 2) on a pipe or a unix stream socket (a supervisor,
+/// journald's stdout stream).
+pub const AUTH_DEST_STDERR: u32 = 3;
+
+/// [`AuthHead::flags`]: the write was longer than AUTH_TEXT_MAX and is cut.
+pub const AUTH_FLAG_TRUNCATED: u32 = 1;
+/// The process's buffer could not be read (nothing follows the head).
+pub const AUTH_FLAG_UNREADABLE: u32 = 2;
+
+/// Fixed part of a server log record: a root process of an SSH server, in
+/// a session still authenticating, wrote `len` bytes to a log destination.
+/// On the ring buffer it is followed by `copied` bytes of the message.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthHead {
+    pub hdr: EventHeader,
+    /// AUTH_DEST_*.
+    pub dest: u32,
+    pub flags: u32,
+    /// Bytes the process wrote (the syscall's length argument).
+    pub len: u32,
+    /// Bytes of it that follow.
+    pub copied: u32,
+}
+
+/// Full log record as built in the per-CPU scratch buffer.
+#[repr(C)]
+pub struct AuthEvent {
+    pub head: AuthHead,
+    pub text: [u8; AUTH_TEXT_MAX],
+}
+
+/// [`ForwardEvent::phase`]: the server listens on the client's behalf
+/// (a remote forward, the agent socket, an X11 display).
+pub const FWD_LISTEN: u16 = 1;
+/// A connection through a forward started.
+pub const FWD_OPEN: u16 = 2;
+/// It ended (TCP: the final byte counts); a listener closed.
+pub const FWD_CLOSE: u16 = 3;
+/// The server's connection to the target failed (`error` says why).
+pub const FWD_FAILED: u16 = 4;
+
+/// [`ForwardEvent::how`]: the server connected (a local forward: -L, -D, -W).
+pub const FWD_CONNECT: u16 = 1;
+/// The server accepted a connection on one of its forward listeners.
+pub const FWD_ACCEPT: u16 = 2;
+/// The listener itself.
+pub const FWD_LISTENER: u16 = 3;
+
+pub const AF_UNIX: u16 = 1;
+/// `sun_path` of a unix socket address.
+pub const FWD_PATH_MAX: usize = 108;
+
+/// A forward of a session: made, accepted or listened on by the session's
+/// SSH server process on the client's behalf.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForwardEvent {
+    /// `tgid`: the server process (also for records made in softirq).
+    pub hdr: EventHeader,
+    /// Kernel `struct sock *`: pairs a forward's records.
+    pub sock: u64,
+    /// At FWD_CLOSE of a TCP connection: payload received from the peer
+    /// and sent to it and acknowledged (FIN-corrected, as for sessions).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Inode number of the socket (unix sockets are followed by it).
+    pub ino: u64,
+    pub phase: u16,
+    pub how: u16,
+    /// AF_INET, AF_INET6 or AF_UNIX.
+    pub family: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// Bytes of `path` used (AF_UNIX); a leading NUL is an abstract name.
+    pub path_len: u16,
+    /// FWD_FAILED: the errno (ECONNREFUSED, ETIMEDOUT, ...).
+    pub error: i32,
+    /// IPv4 in the first 4 bytes for AF_INET; network byte order.
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    /// AF_UNIX: the socket's path (a listener's, or the one connected to).
+    pub path: [u8; FWD_PATH_MAX],
+    /// Inode of the server process's network namespace (unix sockets are
+    /// looked up by inode in the agent's own).
+    pub netns: u32,
+}
+
+impl Default for ForwardEvent {
+    fn default() -> Self {
+        Self {
+            hdr: EventHeader::default(),
+            sock: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            ino: 0,
+            phase: 0,
+            how: 0,
+            family: 0,
+            local_port: 0,
+            remote_port: 0,
+            path_len: 0,
+            error: 0,
+            local_addr: [0; 16],
+            remote_addr: [0; 16],
+            path: [0; FWD_PATH_MAX],
+            netns: 0,
+        }
+    }
+}
+
 // No implicit padding: each record's size is the sum of its fields.
 const _: () = {
     use core::mem::size_of;
@@ -359,4 +484,7 @@ const _: () = {
     assert!(size_of::<XferHead>() == 24 + 2 + 2 + 4 * 9 + 8 * 5);
     assert!(size_of::<XferFile>() == size_of::<XferHead>() + XFER_PATH_AREA);
     assert!(size_of::<XferOp>() == size_of::<XferFile>() + 2 * XFER_ARG_BYTES);
+    assert!(size_of::<ForwardEvent>() == 24 + 4 * 8 + 6 * 2 + 4 + 16 + 16 + FWD_PATH_MAX + 4);
+    assert!(size_of::<AuthHead>() == 24 + 4 * 4);
+    assert!(size_of::<AuthEvent>() == size_of::<AuthHead>() + AUTH_TEXT_MAX);
 };

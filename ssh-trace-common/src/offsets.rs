@@ -58,6 +58,16 @@ pub struct KernelOffsets {
     /// Values, not offsets: `SIGNAL_GROUP_EXIT` and the bit of `SOCK_DONE`.
     pub signal_group_exit_flag: u32,
     pub sock_done_bit: u32,
+    /// `sock.sk_err`: why a connect failed.
+    pub sk_err: u32,
+    /// `unix_sock.addr`, `unix_address.len`, `unix_address.name`.
+    pub unix_addr: u32,
+    pub unix_address_len: u32,
+    pub unix_address_name: u32,
+    /// `task_struct.nsproxy`, `nsproxy.net_ns`, `net.ns.inum`.
+    pub task_nsproxy: u32,
+    pub nsproxy_net_ns: u32,
+    pub net_ns_inum: u32,
     /// Non-zero: the programs log their decisions about SSH servers (aya-log).
     pub debug: u32,
     // File transfers (issue 14): the path walk, open files, syscall arguments.
@@ -86,6 +96,16 @@ pub struct KernelOffsets {
     pub regs_dx: u32,
     pub regs_r10: u32,
     pub regs_r8: u32,
+    /// `inode.i_uid`.
+    pub inode_uid: u32,
+    /// The first three syscall arguments in `struct pt_regs` (x86_64: di,
+    /// si, dx), as the raw sys_enter tracepoint passes them.
+    pub regs_arg0: u32,
+    pub regs_arg1: u32,
+    pub regs_arg2: u32,
+    /// Values: this architecture's numbers of write(2) and sendto(2).
+    pub nr_write: u32,
+    pub nr_sendto: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 73 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 86 * 4);

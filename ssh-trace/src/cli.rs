@@ -95,6 +95,10 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = crate::operators::socket::DEFAULT_PATH)]
         socket: PathBuf,
     },
+    /// The agent's helper that attaches the servers' log capture on demand
+    /// (started by the agent, not by hand).
+    #[command(hide = true)]
+    AuthHook,
     /// Detach and remove kernel programs pinned with `--persist NAME`.
     Unload {
         /// The instance name given to --persist.
@@ -134,6 +138,9 @@ enum ReportName {
     Sources,
     /// Every file transfer (scp, sftp): who, which file, which way, bytes, outcome.
     Transfers,
+    /// One row per forward of every session: -L/-D/-W (local), -R
+    /// (remote), agent and X11, with targets, peers and bytes.
+    Forwards,
     /// The process tree of one session (id, or a unique prefix or suffix of it).
     Tree { session: String },
     /// Every event of one session in order.
@@ -375,6 +382,7 @@ pub fn run() -> Result<()> {
         Command::Agent { config } => run_agent(crate::agent::options_from_config(&config)?),
         Command::Sessions { json, socket } => crate::operators::cli::sessions(&socket, json),
         Command::Top { socket } => crate::operators::top::run(&socket),
+        Command::AuthHook => crate::probes::auth_hook::serve(),
         Command::Unload { name } => {
             crate::probes::check_environment()?;
             let pins = crate::probes::PinDir::new(&name)?;
@@ -397,6 +405,7 @@ pub fn run() -> Result<()> {
                 ReportName::Users { by } => ReportKind::Users { by },
                 ReportName::Sources => ReportKind::Sources,
                 ReportName::Transfers => ReportKind::Transfers,
+                ReportName::Forwards => ReportKind::Forwards,
                 ReportName::Tree { session } => ReportKind::Tree { session },
                 ReportName::Timeline { session } => ReportKind::Timeline { session },
             };

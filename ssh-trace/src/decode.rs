@@ -15,6 +15,9 @@ pub enum KernelEvent {
     Cred(CredEvent),
     Bytes(BytesEvent),
     Transfer(Box<XferRecord>),
+    /// Boxed: rare, and larger than the other records.
+    Forward(Box<ForwardEvent>),
+    Auth(AuthRecord),
 }
 
 /// A transfer record with its paths assembled and escaped: the walk's
@@ -30,6 +33,14 @@ pub struct XferRecord {
     pub chroot: Option<String>,
     pub arg1: Option<String>,
     pub arg2: Option<String>,
+}
+
+/// A server process's log message as it wrote it (parsed by the session
+/// model, which knows the session's real endpoints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRecord {
+    pub head: AuthHead,
+    pub text: Vec<u8>,
 }
 
 /// An exec record with its strings already escaped (text.rs), once: the
@@ -51,6 +62,8 @@ impl KernelEvent {
             Self::Cred(e) => &e.hdr,
             Self::Bytes(e) => &e.hdr,
             Self::Transfer(t) => &t.head.hdr,
+            Self::Forward(e) => &e.hdr,
+            Self::Auth(e) => &e.head.hdr,
         }
     }
 
@@ -59,7 +72,12 @@ impl KernelEvent {
     /// agent falls behind.
     pub fn is_milestone(&self) -> bool {
         match self {
-            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) | Self::Transfer(_) => true,
+            Self::Connect(_)
+            | Self::Cred(_)
+            | Self::Bytes(_)
+            | Self::Forward(_)
+            | Self::Auth(_)
+            | Self::Transfer(_) => true,
             Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
         }
     }
@@ -89,8 +107,27 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::Exit => KernelEvent::Exit(read(buf)?),
         EventKind::CredChange => KernelEvent::Cred(read(buf)?),
         EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
+        EventKind::Forward => KernelEvent::Forward(Box::new(read(buf)?)),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
         EventKind::Transfer => KernelEvent::Transfer(Box::new(decode_transfer(buf)?)),
+        EventKind::Auth => KernelEvent::Auth(decode_auth(buf)?),
+    })
+}
+
+fn decode_auth(buf: &[u8]) -> Result<AuthRecord> {
+    let head: AuthHead = read(buf)?;
+    let body = &buf[std::mem::size_of::<AuthHead>()..];
+    let n = head.copied as usize;
+    if n > AUTH_TEXT_MAX || n > head.len as usize || body.len() < n {
+        bail!(
+            "log record lengths out of range (copied {n}, written {}, body {})",
+            head.len,
+            body.len()
+        );
+    }
+    Ok(AuthRecord {
+        head,
+        text: body[..n].to_vec(),
     })
 }
 
@@ -339,6 +376,59 @@ mod tests {
         let mut buf = bytes_of(&head);
         buf.resize(buf.len() + XFER_PATH_AREA + 2, 0);
         assert!(decode(&buf).is_err(), "argument past the end");
+    }
+
+    #[test]
+    fn decodes_forward_records() {
+        let f = ForwardEvent {
+            hdr: EventHeader {
+                kind: EventKind::Forward as u32,
+                tgid: 700,
+                ktime_ns: 3,
+                session: 9,
+            },
+            phase: FWD_CLOSE,
+            bytes_in: 5,
+            path_len: 3,
+            ..Default::default()
+        };
+        let KernelEvent::Forward(got) = decode(&bytes_of(&f)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(*got, f);
+        assert!(decode(&bytes_of(&f)[..100]).is_err(), "short");
+    }
+
+    #[test]
+    fn decodes_log_records_and_refuses_bad_lengths() {
+        let head = AuthHead {
+            hdr: EventHeader {
+                kind: EventKind::Auth as u32,
+                tgid: 600,
+                ..Default::default()
+            },
+            dest: AUTH_DEST_FILE,
+            flags: 0,
+            len: 6,
+            copied: 6,
+        };
+        let mut buf = bytes_of(&head);
+        buf.extend(b"Failed");
+        let KernelEvent::Auth(a) = decode(&buf).unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.head.hdr.tgid, a.text.as_slice()), (600, &b"Failed"[..]));
+        // More copied than written, or than follows: an error, not a panic.
+        for (len, copied) in [(5, 6), (100, 7)] {
+            let bad = AuthHead {
+                len,
+                copied,
+                ..head
+            };
+            let mut buf = bytes_of(&bad);
+            buf.extend(b"Failed");
+            assert!(decode(&buf).is_err(), "{len} {copied}");
+        }
     }
 
     #[test]

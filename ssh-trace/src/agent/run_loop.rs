@@ -21,7 +21,7 @@ use crate::{
     host,
     reader::Batch,
     session::SessionTable,
-    sockdiag,
+    sockdiag, unixdiag,
 };
 
 /// Kernel records handled per pass (a few milliseconds of work).
@@ -38,6 +38,8 @@ pub struct Run<K: Kernel> {
     pub rx: mpsc::Receiver<Batch>,
     /// Live byte counts of open sessions (sock_diag, once a tick).
     pub bytes: sockdiag::Poller,
+    /// Ends of unix-socket forwards (sock_diag, once a tick).
+    pub unix: unixdiag::Poller,
     /// Records whose events went through the pipeline and out.
     pub done: u64,
     /// agent.heartbeat every so often, if at all.
@@ -129,9 +131,18 @@ impl<K: Kernel> Run<K> {
             records += batch.len() as u64;
             self.handle(batch.into_records(), events)?;
         }
+        // Before the output: the first decisions follow the connect by
+        // tens of milliseconds (the key exchange).
+        if self.table.take_connected() {
+            self.kernel.auth_wanted(true);
+        }
         self.pipeline.flush()?;
         self.done += records;
         self.kernel.note_progress(self.done, false);
+        let logged_in = self.table.take_logged_in();
+        if !logged_in.is_empty() {
+            self.kernel.auth_done(&logged_in);
+        }
         Ok(())
     }
 
@@ -139,6 +150,7 @@ impl<K: Kernel> Run<K> {
     fn handle(&mut self, records: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
         for rec in records {
             self.bytes.observe(&rec);
+            self.unix.observe(&rec);
             self.table.handle(rec, events);
             for ev in events.drain(..) {
                 self.pipeline.push(ev)?;
@@ -150,6 +162,9 @@ impl<K: Kernel> Run<K> {
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
         self.kernel.note_progress(self.done, false);
+        // Detached once no session authenticates (a connect attaches it).
+        self.kernel.auth_wanted(self.table.authenticating());
+        self.losses.auth_cut = self.table.auth_cut;
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);
         if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
@@ -160,7 +175,8 @@ impl<K: Kernel> Run<K> {
             self.pipeline.push(Event::new(now, None, body))?;
         }
         // Live byte counts of open sessions, idle ones included.
-        let counts = self.bytes.poll(host::monotonic_ns());
+        let mut counts = self.bytes.poll(host::monotonic_ns());
+        counts.extend(self.unix.poll(host::monotonic_ns()));
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
         self.pipeline.tick(now)
@@ -210,6 +226,7 @@ impl<K: Kernel> Run<K> {
                 self.handle(vec![rec], events)?;
             }
         }
+        self.losses.auth_cut = self.table.auth_cut;
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);
         let now = host::now_unix_ns();
@@ -232,7 +249,9 @@ impl<K: Kernel> Run<K> {
         }));
         self.pipeline
             .push(Event::new(host::now_unix_ns(), None, body))?;
-        self.pipeline.finish()?;
+        // Every output finishes; one that could not write its last events
+        // makes the exit status, after the summary.
+        let finished = self.pipeline.finish();
         self.kernel.note_progress(self.done, true);
         eprintln!(
             "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
@@ -247,6 +266,6 @@ impl<K: Kernel> Run<K> {
         if let Some(line) = alert_summary {
             eprintln!("{line}");
         }
-        Ok(())
+        finished.map(drop)
     }
 }

@@ -28,7 +28,7 @@ pub fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+pub(super) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
             out.push(1);
@@ -38,7 +38,7 @@ fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-fn put_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+pub(super) fn put_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
     match v {
         Some(v) => {
             out.push(1);
@@ -90,11 +90,17 @@ impl<'a> Cursor<'a> {
         bail!("varint longer than 64 bits")
     }
 
-    fn u32(&mut self) -> Result<u32> {
+    /// Whether the record is read to its end (fields added later to a
+    /// type are at its end: older records simply lack them).
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(super) fn u32(&mut self) -> Result<u32> {
         u32::try_from(self.varint()?).context("value does not fit 32 bits")
     }
 
-    fn len(&mut self, max: usize) -> Result<usize> {
+    pub(super) fn len(&mut self, max: usize) -> Result<usize> {
         let n = self.varint()? as usize;
         if n > max {
             bail!("length {n} over the limit {max}");
@@ -113,7 +119,7 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(b).context("string is not UTF-8")
     }
 
-    fn bool(&mut self) -> Result<bool> {
+    pub(super) fn bool(&mut self) -> Result<bool> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -121,7 +127,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn opt_str(&mut self) -> Result<Option<String>> {
+    pub(super) fn opt_str(&mut self) -> Result<Option<String>> {
         Ok(if self.bool()? {
             Some(self.string()?)
         } else {
@@ -129,7 +135,7 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn opt_u64(&mut self) -> Result<Option<u64>> {
+    pub(super) fn opt_u64(&mut self) -> Result<Option<u64>> {
         Ok(if self.bool()? {
             Some(self.varint()?)
         } else {
@@ -145,14 +151,7 @@ fn put_base(out: &mut Vec<u8>, s: &SessionInfo) {
     put_opt_str(out, s.user.as_deref());
     put_opt_u64(out, s.uid.map(u64::from));
     for e in [&s.source, &s.destination] {
-        match e {
-            Some(e) => {
-                out.push(1);
-                put_str(out, &e.ip.to_string());
-                put_varint(out, e.port as u64);
-            }
-            None => out.push(0),
-        }
+        put_opt_endpoint(out, e.as_ref());
     }
     // Flags: 1 discovered, 2 a server follows, 4 a parent session follows
     // (older files hold 0 or 1 here).
@@ -179,16 +178,7 @@ fn get_base(c: &mut Cursor) -> Result<SessionInfo> {
         .map(u32::try_from)
         .transpose()
         .context("uid over 32 bits")?;
-    let mut ep = || -> Result<Option<Endpoint>> {
-        Ok(if c.bool()? {
-            let ip: std::net::IpAddr = c.str()?.parse().context("bad IP address")?;
-            let port = u16::try_from(c.varint()?).context("port over 16 bits")?;
-            Some(Endpoint::new(ip, port))
-        } else {
-            None
-        })
-    };
-    let (source, destination) = (ep()?, ep()?);
+    let (source, destination) = (get_opt_endpoint(c)?, get_opt_endpoint(c)?);
     let flags = c.u8()?;
     if flags & !7 != 0 {
         bail!("bad session flags {flags}");
@@ -270,6 +260,57 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
         decode: c.varint()?,
         // Agent-mode sink losses are not part of the capture format.
         ..LossCounts::default()
+    })
+}
+
+/// Sections at the end of a loss record (agent.loss, agent.stop: after the
+/// tails and named sessions), each a tag, a length and its payload. Files
+/// without them (all older ones) end before; a reader skips tags it does not
+/// know.
+const SECTION_OUTPUTS: u8 = 1;
+
+/// The outputs' failed writes of each of `counts`, when any has some.
+fn put_sections(out: &mut Vec<u8>, counts: &[&LossCounts]) {
+    if counts.iter().all(|l| l.outputs.is_empty()) {
+        return;
+    }
+    let mut p = Vec::new();
+    for l in counts {
+        put_varint(&mut p, l.outputs.len() as u64);
+        for o in &l.outputs {
+            put_str(&mut p, &o.output);
+            put_str(&mut p, &o.error);
+            put_varint(&mut p, o.failures);
+            put_varint(&mut p, o.events);
+        }
+    }
+    out.push(SECTION_OUTPUTS);
+    put_varint(out, p.len() as u64);
+    out.extend_from_slice(&p);
+}
+
+fn get_sections(c: &mut Cursor, counts: &mut [&mut LossCounts]) -> Result<()> {
+    while c.more() {
+        let tag = c.u8()?;
+        let len = c.varint()? as usize;
+        let mut p = Cursor::new(c.bytes(len)?);
+        if tag != SECTION_OUTPUTS {
+            continue;
+        }
+        for l in counts.iter_mut() {
+            let n = p.len(MAX_ITEMS)?;
+            l.outputs = (0..n).map(|_| get_output(&mut p)).collect::<Result<_>>()?;
+        }
+    }
+    Ok(())
+}
+
+fn get_output(c: &mut Cursor) -> Result<OutputLoss> {
+    Ok(OutputLoss {
+        output: c.string()?,
+        error: c.string()?,
+        failures: c.varint()?,
+        events: c.varint()?,
     })
 }
 
@@ -520,7 +561,22 @@ impl Encoder {
 
 fn body(body: &Body, out: &mut Vec<u8>) {
     match body {
-        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {
+        Body::SessionConnect | Body::SessionBytes(_) => {}
+        Body::SessionAuth(a) => {
+            put_varint(out, a.pid as u64);
+            super::codec_auth::put_auth(out, &a.auth);
+        }
+        // Added after format v1's first release: at the record's end, and
+        // only when there is something (older records end here).
+        Body::SessionLogin(l) => {
+            if let Some(a) = &l.auth {
+                super::codec_auth::put_accepted(out, a);
+            }
+        }
+        Body::SessionEnd(c) => {
+            if let Some(a) = &c.attempts {
+                super::codec_auth::put_attempts(out, a);
+            }
         }
         Body::ProcessExec(p) => {
             for v in [p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid] {
@@ -560,6 +616,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_opt_str(out, c.effective_user.as_deref());
         }
         Body::FileTransfer(t) => put_transfer(out, t),
+        Body::SessionForward(f) => put_forward(out, f),
         Body::AgentStart(agent) => {
             put_agent(out, agent);
             put_agent_tail(out, agent);
@@ -570,6 +627,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss_tail(out, &l.loss.counts);
             put_loss_tail(out, &l.total);
             put_named_sessions(out, &l.loss);
+            put_sections(out, &[&l.loss.counts, &l.total]);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
@@ -577,6 +635,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss(out, &s.totals.lost);
             put_loss_tail(out, &s.totals.lost);
             put_agent_tail(out, &s.agent);
+            put_sections(out, &[&s.totals.lost]);
         }
         Body::AgentHeartbeat(h) => put_heartbeat(out, h),
         // Alerts are rare: their JSON form is compact enough.
@@ -654,11 +713,24 @@ fn counters(c: &mut Cursor) -> Result<Counters> {
 fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
     Ok(match kind {
         Kind::SessionConnect => Body::SessionConnect,
-        Kind::SessionLogin => Body::SessionLogin,
+        Kind::SessionAuth => Body::SessionAuth(Box::new(AuthDecision {
+            pid: c.u32()?,
+            auth: Arc::new(super::codec_auth::get_auth(c)?),
+        })),
+        Kind::SessionLogin => Body::SessionLogin(Login {
+            auth: (!c.at_end())
+                .then(|| super::codec_auth::get_accepted(c))
+                .transpose()?
+                .map(Box::new),
+        }),
         Kind::SessionBytes => Body::SessionBytes(k.traffic.context("session.bytes without bytes")?),
         Kind::SessionEnd => Body::SessionEnd(Closed {
             traffic: k.traffic.context("session.end without bytes")?,
             end: k.end.context("session.end without its end")?,
+            attempts: (!c.at_end())
+                .then(|| super::codec_auth::get_attempts(c))
+                .transpose()?
+                .map(Box::new),
         }),
         Kind::ProcessExec => Body::ProcessExec(get_exec(c)?),
         Kind::ProcessExit => Body::ProcessExit(ProcessExit {
@@ -668,6 +740,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
         }),
         Kind::UserChange => Body::UserChange(get_change(c)?),
         Kind::FileTransfer => Body::FileTransfer(Box::new(get_transfer(c)?)),
+        Kind::SessionForward => Body::SessionForward(Box::new(get_forward(c)?)),
         Kind::AgentStart => {
             let mut agent = get_agent(c)?;
             get_agent_tail(c, &mut agent)?;
@@ -682,6 +755,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             get_loss_tail(c, &mut loss.counts)?;
             get_loss_tail(c, &mut total)?;
             get_named_sessions(c, &mut loss)?;
+            get_sections(c, &mut [&mut loss.counts, &mut total])?;
             Body::AgentLoss(Box::new(AgentLoss { loss, total }))
         }
         Kind::AgentStop => {
@@ -690,6 +764,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let mut lost = get_loss(c)?;
             get_loss_tail(c, &mut lost)?;
             get_agent_tail(c, &mut agent)?;
+            get_sections(c, &mut [&mut lost])?;
             let totals = AgentTotals { events, lost };
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }
@@ -841,6 +916,104 @@ fn get_transfer(c: &mut Cursor) -> Result<FileTransfer> {
             path_truncated: flags & 1 != 0,
             late: flags & 2 != 0,
         },
+    })
+}
+
+fn put_opt_endpoint(out: &mut Vec<u8>, e: Option<&Endpoint>) {
+    match e {
+        Some(e) => {
+            out.push(1);
+            put_str(out, &e.ip.to_string());
+            put_varint(out, e.port as u64);
+        }
+        None => out.push(0),
+    }
+}
+
+fn get_opt_endpoint(c: &mut Cursor) -> Result<Option<Endpoint>> {
+    if !c.bool()? {
+        return Ok(None);
+    }
+    let ip: std::net::IpAddr = c.str()?.parse().context("bad IP address")?;
+    let port = u16::try_from(c.varint()?).context("port over 16 bits")?;
+    Ok(Some(Endpoint::new(ip, port)))
+}
+
+const FORWARD_KINDS: [ForwardKind; 4] = [
+    ForwardKind::Local,
+    ForwardKind::Remote,
+    ForwardKind::Agent,
+    ForwardKind::X11,
+];
+const FORWARD_STATES: [ForwardState; 4] = [
+    ForwardState::Listen,
+    ForwardState::Open,
+    ForwardState::Close,
+    ForwardState::Failed,
+];
+const FORWARD_SOCKETS: [ForwardSocket; 2] = [ForwardSocket::Tcp, ForwardSocket::Unix];
+
+/// Position of `v` in `table` (the code written for it).
+fn code_of<T: PartialEq>(table: &[T], v: &T) -> u8 {
+    table.iter().position(|t| t == v).unwrap_or(0) as u8
+}
+
+fn from_code<T: Copy>(table: &[T], c: &mut Cursor, what: &str) -> Result<T> {
+    let i = c.u8()? as usize;
+    table
+        .get(i)
+        .copied()
+        .with_context(|| format!("unknown {what} code {i}"))
+}
+
+fn put_forward(out: &mut Vec<u8>, f: &Forward) {
+    put_varint(out, f.id as u64);
+    out.push(code_of(&FORWARD_KINDS, &f.kind));
+    out.push(code_of(&FORWARD_STATES, &f.state));
+    out.push(code_of(&FORWARD_SOCKETS, &f.socket));
+    put_varint(out, f.pid as u64);
+    put_opt_u64(out, f.listener.map(u64::from));
+    for e in [&f.local, &f.target, &f.listen, &f.peer] {
+        put_opt_endpoint(out, e.as_ref());
+    }
+    put_opt_str(out, f.path.as_deref());
+    put_opt_u64(out, f.error.map(|e| zigzag(e as i64)));
+    for v in [f.bytes_in, f.bytes_out, f.duration_ms] {
+        put_opt_u64(out, v);
+    }
+}
+
+fn get_forward(c: &mut Cursor) -> Result<Forward> {
+    let id = c.u32()?;
+    let kind = from_code(&FORWARD_KINDS, c, "forward kind")?;
+    let state = from_code(&FORWARD_STATES, c, "forward state")?;
+    let socket = from_code(&FORWARD_SOCKETS, c, "forward socket")?;
+    let pid = c.u32()?;
+    let listener = c.opt_u64()?.map(u32::try_from).transpose()?;
+    let (local, target) = (get_opt_endpoint(c)?, get_opt_endpoint(c)?);
+    let (listen, peer) = (get_opt_endpoint(c)?, get_opt_endpoint(c)?);
+    let path = c.opt_str()?;
+    let error = c
+        .opt_u64()?
+        .map(|z| i32::try_from(unzigzag(z)))
+        .transpose()
+        .context("errno over 32 bits")?;
+    Ok(Forward {
+        id,
+        kind,
+        state,
+        socket,
+        pid,
+        listener,
+        local,
+        target,
+        listen,
+        peer,
+        path,
+        error,
+        bytes_in: c.opt_u64()?,
+        bytes_out: c.opt_u64()?,
+        duration_ms: c.opt_u64()?,
     })
 }
 

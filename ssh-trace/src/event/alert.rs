@@ -41,6 +41,15 @@ pub enum AlertKind {
     ActionFailed,
     /// A session ran a program with no file (a memfd, or deleted).
     FilelessExec,
+    /// More than `max` failed authentications from one IP within `window`.
+    BruteForce,
+    /// More than `max` distinct user names tried from one IP within `window`.
+    PasswordSpraying,
+    /// More than `max` source IPs failing for one user name within `window`.
+    DistributedGuessing,
+    /// A session's server connected (or tried to) on the client's behalf
+    /// to an address outside the rule's `allowed` networks.
+    ForwardTarget,
     /// A file transfer (upload or download of one file) moved more than
     /// `max_bytes`.
     TransferBytes,
@@ -117,4 +126,17 @@ pub struct Evidence {
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// The address a forward connected (or tried to connect) to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schemars(with = "Option<String>")]
+    pub target_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_port: Option<u16>,
+    /// The user names tried within the window (authentication rules; the
+    /// first 16, in the order first tried).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub users: Option<Vec<String>>,
+    /// The source IPs within the window (distributed_guessing; the first 16).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source_ips: Option<Vec<String>>,
 }

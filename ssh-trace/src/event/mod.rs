@@ -3,6 +3,7 @@
 //! type. The type (`Kind`) is derived from the body, so an event cannot
 //! carry another type's body; `spec.rs` declares what each type is.
 mod alert;
+mod auth;
 mod body;
 pub mod fields;
 mod session;
@@ -11,6 +12,7 @@ pub mod spec;
 use std::sync::Arc;
 
 pub use alert::{Alert, AlertKind, Evidence, Severity};
+pub use auth::*;
 pub use body::*;
 pub use session::{BadSessionId, Endpoint, IdText, Server, ServerMode, SessionId, SessionInfo};
 pub use spec::Spec;
@@ -29,7 +31,9 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     SessionConnect,
-    SessionLogin,
+    /// An authentication decision the server logged.
+    SessionAuth(Box<AuthDecision>),
+    SessionLogin(Login),
     ProcessExec(ProcessExec),
     ProcessExit(ProcessExit),
     UserChange(IdChange),
@@ -37,6 +41,7 @@ pub enum Body {
     SessionEnd(Closed),
     /// A file-transfer server moved a file or changed a directory.
     FileTransfer(Box<FileTransfer>),
+    SessionForward(Box<Forward>),
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
     AgentStop(Box<AgentStop>),
@@ -49,6 +54,7 @@ pub enum Body {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumCount)]
 pub enum Kind {
     SessionConnect,
+    SessionAuth,
     SessionLogin,
     ProcessExec,
     ProcessExit,
@@ -56,6 +62,7 @@ pub enum Kind {
     SessionBytes,
     SessionEnd,
     FileTransfer,
+    SessionForward,
     AgentStart,
     AgentLoss,
     AgentStop,
@@ -65,8 +72,9 @@ pub enum Kind {
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 12] = [
+    pub const BASE: [Kind; 14] = [
         Kind::SessionConnect,
+        Kind::SessionAuth,
         Kind::SessionLogin,
         Kind::ProcessExec,
         Kind::ProcessExit,
@@ -74,6 +82,7 @@ impl Kind {
         Kind::SessionBytes,
         Kind::SessionEnd,
         Kind::FileTransfer,
+        Kind::SessionForward,
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
@@ -116,13 +125,15 @@ impl Body {
     pub fn kind(&self) -> Kind {
         match self {
             Body::SessionConnect => Kind::SessionConnect,
-            Body::SessionLogin => Kind::SessionLogin,
+            Body::SessionAuth(_) => Kind::SessionAuth,
+            Body::SessionLogin(_) => Kind::SessionLogin,
             Body::ProcessExec(_) => Kind::ProcessExec,
             Body::ProcessExit(_) => Kind::ProcessExit,
             Body::UserChange(_) => Kind::UserChange,
             Body::SessionBytes(_) => Kind::SessionBytes,
             Body::SessionEnd(_) => Kind::SessionEnd,
             Body::FileTransfer(_) => Kind::FileTransfer,
+            Body::SessionForward(_) => Kind::SessionForward,
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
@@ -137,11 +148,13 @@ impl Body {
             Body::SessionBytes(t) => Some(t),
             Body::SessionEnd(c) => Some(&c.traffic),
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionAuth(_)
+            | Body::SessionLogin(_)
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
             | Body::FileTransfer(_)
+            | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
@@ -154,13 +167,15 @@ impl Body {
         match self {
             Body::Alert(_, a) => Some(a),
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionAuth(_)
+            | Body::SessionLogin(_)
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
             | Body::FileTransfer(_)
+            | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
@@ -206,13 +221,18 @@ impl Event {
                     + t.target.as_ref().map_or(0, String::capacity)
                     + t.chroot.as_ref().map_or(0, String::capacity)
             }
+            Body::SessionForward(f) => {
+                std::mem::size_of::<Forward>() + f.path.as_ref().map_or(0, String::capacity)
+            }
             Body::Alert(..)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
             | Body::AgentHeartbeat(_) => 512,
+            // Shared with the session's login; counted once, here.
+            Body::SessionAuth(_) => 256,
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionLogin(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
             | Body::SessionBytes(_)

@@ -36,8 +36,31 @@ pub enum Ecs {
         logged_in: EcsClass,
         not: EcsClass,
     },
+    /// `session.forward`: by the forward's state.
+    ByForward(ByState<EcsClass>),
     /// file.transfer: by what was done to the file.
     ByAction(&'static [(TransferAction, EcsClass)]),
+}
+
+/// One value per `forward.state` (session.forward).
+#[derive(Debug)]
+pub struct ByState<T> {
+    pub listen: T,
+    pub open: T,
+    pub close: T,
+    pub failed: T,
+}
+
+impl<T> ByState<T> {
+    pub fn get(&self, state: super::ForwardState) -> &T {
+        use super::ForwardState as S;
+        match state {
+            S::Listen => &self.listen,
+            S::Open => &self.open,
+            S::Close => &self.close,
+            S::Failed => &self.failed,
+        }
+    }
 }
 
 /// ECS event.kind, event.category and event.type.
@@ -60,6 +83,8 @@ pub enum Ocsf {
     },
     /// File System Activity by what was done to the file.
     ByAction(&'static [(TransferAction, Activity)]),
+    /// `session.forward`: Network Activity by the forward's state.
+    ByForward(ByState<Activity>),
 }
 
 /// An OCSF class and activity: type_uid = class_uid * 100 + activity_id.
@@ -97,6 +122,10 @@ pub const LAUNCH: Activity = act(1007, 1, "Launch");
 pub const TERMINATE: Activity = act(1007, 2, "Terminate");
 pub const SET_USER_ID: Activity = act(1007, 5, "Set User ID");
 pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
+pub const NET_OPEN: Activity = act(4001, 1, "Open");
+pub const NET_CLOSE: Activity = act(4001, 2, "Close");
+pub const NET_FAIL: Activity = act(4001, 4, "Fail");
+pub const NET_LISTEN: Activity = act(4001, 7, "Listen");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
@@ -210,6 +239,7 @@ impl Kind {
     pub fn spec(self) -> &'static Spec {
         match self {
             Kind::SessionConnect => &SESSION_CONNECT,
+            Kind::SessionAuth => &SESSION_AUTH,
             Kind::SessionLogin => &SESSION_LOGIN,
             Kind::ProcessExec => &PROCESS_EXEC,
             Kind::ProcessExit => &PROCESS_EXIT,
@@ -217,6 +247,7 @@ impl Kind {
             Kind::SessionBytes => &SESSION_BYTES,
             Kind::SessionEnd => &SESSION_END,
             Kind::FileTransfer => &FILE_TRANSFER,
+            Kind::SessionForward => &SESSION_FORWARD,
             Kind::AgentStart => &AGENT_START,
             Kind::AgentLoss => &AGENT_LOSS,
             Kind::AgentStop => &AGENT_STOP,
@@ -239,6 +270,10 @@ impl AlertKind {
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
             AlertKind::FilelessExec => &FILELESS_EXEC,
+            AlertKind::BruteForce => &BRUTE_FORCE,
+            AlertKind::PasswordSpraying => &PASSWORD_SPRAYING,
+            AlertKind::DistributedGuessing => &DISTRIBUTED_GUESSING,
+            AlertKind::ForwardTarget => &FORWARD_TARGET,
             AlertKind::TransferBytes => &TRANSFER_BYTES,
         }
     }
@@ -339,6 +374,39 @@ static FILE_TRANSFER: Spec = Spec {
         FILE_READ,
     )
 };
+/// One decision of the server: a logon attempt, whatever its outcome.
+static SESSION_AUTH: Spec = base(
+    "session.auth",
+    11,
+    true,
+    "\x1b[35m",
+    event(&["authentication"], &["info"]),
+    LOGON,
+);
+/// A forward is a connection of its own (ECS network, OCSF Network
+/// Activity), made or accepted by the session's server.
+static SESSION_FORWARD: Spec = Spec {
+    ecs: Ecs::ByForward(ByState {
+        listen: event(&["network"], &["start"]),
+        open: event(&["network"], &["connection", "start"]),
+        close: event(&["network"], &["connection", "end"]),
+        failed: event(&["network"], &["connection", "denied"]),
+    }),
+    ocsf: Ocsf::ByForward(ByState {
+        listen: NET_LISTEN,
+        open: NET_OPEN,
+        close: NET_CLOSE,
+        failed: NET_FAIL,
+    }),
+    ..base(
+        "session.forward",
+        12,
+        true,
+        "\x1b[35m",
+        event(&["network"], &["connection", "start"]),
+        NET_OPEN,
+    )
+};
 static AGENT_START: Spec = base(
     "agent.start",
     8,
@@ -376,7 +444,8 @@ static AGENT_HEARTBEAT: Spec = base(
     APP_HEARTBEAT,
 );
 
-// Alert codes: 32 + the type's position in AlertKind (append only).
+// Alert codes are fixed per type, never reused (docs/capture.md): 32-41 in
+// AlertKind order, then 42-44 authentication, 45 file transfers, 48 forwards.
 static NEW_SOURCE: Spec = alert("alert.new_source", 32, true, WHO, &[]);
 static CONNECTION_RATE: Spec = alert("alert.connection_rate", 33, true, RATE, &[]);
 static UNAUTHENTICATED_RATE: Spec = alert("alert.unauthenticated_rate", 34, true, RATE, &[]);
@@ -386,11 +455,20 @@ static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["cou
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
 static FILELESS_EXEC: Spec = alert("alert.fileless_exec", 41, true, &["pid", "executable"], WHO);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
+// Codes are fixed per type (docs/capture.md): 42-44 authentication, 45 file
+// transfers, 48 forwards.
 static TRANSFER_BYTES: Spec = alert(
     "alert.transfer_bytes",
-    42,
+    45,
     true,
     &["count", "limit", "pid", "path"],
+    WHO,
+);
+static FORWARD_TARGET: Spec = alert(
+    "alert.forward_target",
+    48,
+    true,
+    &["pid", "target_ip", "target_port"],
     WHO,
 );
 /// An action that failed is the agent's own trouble, like a loss.
@@ -399,3 +477,22 @@ static ACTION_FAILED: Spec = Spec {
     ocsf: Ocsf::Always(APP_ACTION_FAILED),
     ..alert("alert.action_failed", 40, false, &["action", "error"], &[])
 };
+
+/// Authentication rules: the window's count, its limit and the names tried.
+const GUESSES: &[&str] = &["source_ip", "count", "limit", "window_s", "users"];
+static BRUTE_FORCE: Spec = alert("alert.brute_force", 42, true, GUESSES, &[]);
+static PASSWORD_SPRAYING: Spec = alert("alert.password_spraying", 43, true, GUESSES, &[]);
+static DISTRIBUTED_GUESSING: Spec = alert(
+    "alert.distributed_guessing",
+    44,
+    true,
+    &[
+        "user",
+        "source_ip",
+        "count",
+        "limit",
+        "window_s",
+        "source_ips",
+    ],
+    &[],
+);

@@ -55,6 +55,13 @@ impl Doc {
         put("path", e.path.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
+        put(
+            "target_ip",
+            e.target_ip.map(|ip| Value::from(ip.to_string())),
+        );
+        put("target_port", e.target_port.map(Value::from));
+        put("users", e.users.clone().map(Value::from));
+        put("source_ips", e.source_ips.clone().map(Value::from));
     }
 
     /// A serializable struct's top-level fields under `prefix`.
@@ -95,6 +102,10 @@ impl Doc {
                 .map(|s| serde_json::json!({"sink": s.sink, "dropped": s.dropped}))
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
+        }
+        if !l.outputs.is_empty() {
+            let outputs = serde_json::to_value(&l.outputs).unwrap_or_default();
+            self.put(&format!("{prefix}.outputs"), outputs);
         }
     }
 

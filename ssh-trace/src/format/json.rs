@@ -54,7 +54,22 @@ pub fn line(ev: &Event, host: Option<&str>, out: &mut Vec<u8>) {
 
 fn body(body: &Body, out: &mut Vec<u8>) {
     match body {
-        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {
+        Body::SessionConnect | Body::SessionBytes(_) => {}
+        Body::SessionAuth(a) => {
+            out.extend_from_slice(b",\"process\":{\"pid\":");
+            int(a.pid, out);
+            out.push(b'}');
+            serde_entry("auth", &a.auth, out);
+        }
+        Body::SessionLogin(l) => {
+            if let Some(a) = &l.auth {
+                serde_entry("auth", a, out);
+            }
+        }
+        Body::SessionEnd(c) => {
+            if let Some(a) = &c.attempts {
+                serde_entry("auth", a, out);
+            }
         }
         Body::ProcessExec(p) => exec(p, out),
         Body::ProcessExit(p) => exit(p, out),
@@ -70,6 +85,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             out.push(b'}');
             serde_entry("transfer", &t.transfer, out);
         }
+        Body::SessionForward(f) => serde_entry("forward", f, out),
         Body::AgentStart(a) => serde_entry("agent", a, out),
         Body::AgentLoss(l) => {
             serde_entry("loss", &l.loss, out);

@@ -2,8 +2,9 @@
 //! no attribute for go under `unmapped`.
 use super::doc::{base_name, Doc};
 use crate::event::{
-    spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, Body, Event, FileTransfer, FileType,
-    IdChange, Kind, ProcessExec, SessionInfo, Severity, Traffic, TransferOutcome,
+    spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, AuthDecision, Body, Event, FileTransfer,
+    FileType, IdChange, Kind, Method, Outcome, ProcessExec, SessionInfo, Severity, Traffic,
+    TransferOutcome,
 };
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -22,14 +23,18 @@ pub use crate::event::spec::{
 };
 
 pub fn activity(ev: &Event) -> Activity {
-    match ev.spec().ocsf {
-        OcsfClass::Always(a) => a,
+    match &ev.spec().ocsf {
+        OcsfClass::Always(a) => *a,
+        OcsfClass::ByForward(by) => match &ev.body {
+            Body::SessionForward(f) => *by.get(f.state),
+            _ => by.open,
+        },
         OcsfClass::ByLogin { logged_in, not } => {
             let yes = matches!(&ev.body, Body::SessionEnd(c) if c.end.logged_in);
             if yes {
-                logged_in
+                *logged_in
             } else {
-                not
+                *not
             }
         }
         OcsfClass::ByAction(table) => {
@@ -90,13 +95,15 @@ fn severity(ev: &Event) -> (u8, &'static str) {
             Severity::Critical => (5, "Critical"),
         },
         Body::SessionConnect
-        | Body::SessionLogin
+        | Body::SessionAuth(_)
+        | Body::SessionLogin(_)
         | Body::ProcessExec(_)
         | Body::ProcessExit(_)
         | Body::UserChange(_)
         | Body::SessionBytes(_)
         | Body::SessionEnd(_)
         | Body::FileTransfer(_)
+        | Body::SessionForward(_)
         | Body::AgentStart(_)
         | Body::AgentStop(_)
         | Body::AgentHeartbeat(_) => (1, "Informational"),
@@ -170,7 +177,15 @@ fn traffic(d: &mut Doc, t: &Traffic, a: Activity) {
 
 fn body(d: &mut Doc, ev: &Event, a: Activity) {
     match &ev.body {
-        Body::SessionConnect | Body::SessionLogin => ssh_status(d, ev, a),
+        Body::SessionConnect => ssh_status(d, ev, a),
+        Body::SessionAuth(x) => decision(d, x),
+        Body::SessionLogin(l) => {
+            if let Some(x) = &l.auth {
+                d.put("auth_protocol_id", 99);
+                d.put("auth_protocol", x.method.name());
+                d.put("unmapped.auth", serde_json::to_value(x).unwrap_or_default());
+            }
+        }
         Body::SessionBytes(t) => {
             traffic(d, t, a);
             ssh_status(d, ev, a);
@@ -179,8 +194,12 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             traffic(d, &c.traffic, a);
             d.put("duration", c.end.duration_ms);
             d.put("unmapped.logged_in", c.end.logged_in);
+            if let Some(x) = &c.attempts {
+                d.put("unmapped.auth", serde_json::to_value(x).unwrap_or_default());
+            }
             ssh_status(d, ev, a);
         }
+        Body::SessionForward(f) => super::forward::ocsf(d, f, ev.session.as_deref()),
         Body::ProcessExec(p) => exec(d, p),
         Body::ProcessExit(p) => {
             d.put("process.pid", p.pid);
@@ -231,6 +250,25 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
         Body::Alert(AlertKind::ActionFailed, alert) => action_failed(d, alert),
         Body::Alert(kind, alert) => finding(d, ev, *kind, alert),
     }
+}
+
+/// A logon attempt: its user is the name tried (dropbear does not name a
+/// user that does not exist: the name is then empty, as OCSF needs one),
+/// SSH's methods are no protocol OCSF lists (99 Other, named).
+fn decision(d: &mut Doc, AuthDecision { pid, auth: x }: &AuthDecision) {
+    d.put("actor.process.pid", *pid);
+    d.put("user.name", x.user.as_deref().unwrap_or(""));
+    d.put("auth_protocol_id", 99);
+    d.put("auth_protocol", x.method.map_or("unknown", Method::name));
+    status(d, x.outcome != Outcome::Failed);
+    if x.outcome == Outcome::Partial {
+        d.put("status_detail", "Partial: another method is required");
+        d.put("is_mfa", true);
+    }
+    d.put(
+        "unmapped.auth",
+        serde_json::to_value(&**x).unwrap_or_default(),
+    );
 }
 
 fn exec(d: &mut Doc, p: &ProcessExec) {

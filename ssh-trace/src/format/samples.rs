@@ -51,6 +51,7 @@ pub fn loss() -> LossReport {
         decode: 7,
         agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+        outputs: vec![output_loss(1, 2)],
     };
     LossReport {
         counts,
@@ -95,6 +96,7 @@ pub fn total() -> LossCounts {
         decode: 17,
         agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+        outputs: vec![output_loss(11, 12)],
     }
 }
 
@@ -102,6 +104,18 @@ fn sink_loss(sink: &str, dropped: u64) -> SinkLoss {
     SinkLoss {
         sink: sink.into(),
         dropped,
+    }
+}
+
+pub const OUTPUT_ERROR: &str =
+    "writing capture file /var/log/x.cap: No space left on device (os error 28)";
+
+fn output_loss(failures: u64, events: u64) -> OutputLoss {
+    OutputLoss {
+        output: "capture".into(),
+        error: OUTPUT_ERROR.into(),
+        failures,
+        events,
     }
 }
 
@@ -198,6 +212,123 @@ pub fn transfer_shapes() -> Vec<Event> {
     ]
 }
 
+/// A local forward's close, every field that can be there filled.
+pub fn forward() -> Forward {
+    Forward {
+        id: 3,
+        kind: ForwardKind::Local,
+        state: ForwardState::Close,
+        socket: ForwardSocket::Tcp,
+        pid: 4240,
+        listener: None,
+        local: Some(Endpoint::new([192, 0, 2, 1].into(), 41000)),
+        target: Some(Endpoint::new([198, 51, 100, 7].into(), 8080)),
+        listen: None,
+        peer: None,
+        path: None,
+        error: None,
+        bytes_in: Some(5321),
+        bytes_out: Some(187),
+        duration_ms: Some(42),
+    }
+}
+
+/// The other shapes of forwards: a remote listener, a connection through
+/// it, the agent socket, a failed connect, a unix-socket local forward.
+fn forward_shapes() -> Vec<Event> {
+    let ev = |f: Forward| {
+        Event::new(
+            TIME_NS,
+            Some(session(true)),
+            Body::SessionForward(Box::new(f)),
+        )
+    };
+    let base = forward();
+    let listen = Forward {
+        id: 4,
+        kind: ForwardKind::Remote,
+        state: ForwardState::Listen,
+        local: None,
+        target: None,
+        listen: Some(Endpoint::new([127, 0, 0, 1].into(), 8022)),
+        bytes_in: None,
+        bytes_out: None,
+        duration_ms: None,
+        ..base.clone()
+    };
+    let accepted = Forward {
+        id: 5,
+        state: ForwardState::Open,
+        listener: Some(4),
+        peer: Some(Endpoint::new([127, 0, 0, 1].into(), 51234)),
+        ..listen.clone()
+    };
+    let agent = Forward {
+        id: 6,
+        kind: ForwardKind::Agent,
+        socket: ForwardSocket::Unix,
+        listen: None,
+        path: Some("/tmp/ssh-XXXXabcdef/agent.4240".into()),
+        ..listen.clone()
+    };
+    let failed = Forward {
+        id: 7,
+        state: ForwardState::Failed,
+        error: Some(111),
+        bytes_in: None,
+        bytes_out: None,
+        duration_ms: None,
+        ..base.clone()
+    };
+    let unix = Forward {
+        id: 8,
+        state: ForwardState::Open,
+        socket: ForwardSocket::Unix,
+        local: None,
+        target: None,
+        path: Some("/run/docker.sock".into()),
+        ..failed.clone()
+    };
+    let unix = Forward {
+        error: None,
+        ..unix
+    };
+    [listen, accepted, agent, failed, unix].map(ev).to_vec()
+}
+
+pub const KEY_FP: &str = "SHA256:Q3CWul/NYDR8FMdRoB/uZHMglZ5aVTn3hYH0ZhzVXCk";
+pub const CA_FP: &str = "SHA256:VeJ9qaKLCB8hpCIBAD6YWn8gL6rjcNns2sLH1iyHIRo";
+
+/// An accepted certificate: every field of a decision filled in.
+pub fn auth() -> Auth {
+    Auth {
+        method: Some(Method::Publickey),
+        submethod: None,
+        user: Some("alice".into()),
+        invalid: false,
+        outcome: Outcome::Accepted,
+        key: Some(Key {
+            key_type: "ED25519-CERT".into(),
+            fingerprint: KEY_FP.into(),
+        }),
+        certificate: Some(Certificate {
+            id: "alice@corp".into(),
+            serial: 42,
+            ca: Key {
+                key_type: "ED25519".into(),
+                fingerprint: CA_FP.into(),
+            },
+        }),
+    }
+}
+
+fn decision(a: Auth) -> Body {
+    Body::SessionAuth(Box::new(AuthDecision {
+        pid: 4240,
+        auth: Arc::new(a),
+    }))
+}
+
 fn alert(k: AlertKind) -> Event {
     use AlertKind as A;
     let mut e = Evidence::default();
@@ -237,6 +368,20 @@ fn alert(k: AlertKind) -> Event {
             (e.count, e.limit) = (Some(1_048_576), Some(1_000_000));
             (e.pid, e.path) = (Some(4250), Some("/srv/sftp/alice/upload/report.pdf".into()));
         }
+        A::ForwardTarget => {
+            (e.user, e.source_ip, e.pid) = (Some("alice".into()), ip, Some(4240));
+            (e.target_ip, e.target_port) = (Some([198, 51, 100, 7].into()), Some(8080));
+        }
+        A::BruteForce | A::PasswordSpraying => {
+            e.source_ip = ip;
+            (e.count, e.limit, e.window_s) = (Some(6), Some(5), Some(60));
+            e.users = Some(vec!["root".into(), "admin".into()]);
+        }
+        A::DistributedGuessing => {
+            (e.user, e.source_ip) = (Some("root".into()), ip);
+            (e.count, e.limit, e.window_s) = (Some(4), Some(3), Some(600));
+            e.source_ips = Some(vec!["203.0.113.7".into(), "198.51.100.2".into()]);
+        }
     }
     let alert = Alert {
         rule: format!("rule-{}", k.name()),
@@ -255,7 +400,13 @@ pub fn event(kind: Kind) -> Event {
     };
     match kind {
         Kind::SessionConnect => ev(Some(session(false)), Body::SessionConnect),
-        Kind::SessionLogin => ev(Some(session(true)), Body::SessionLogin),
+        Kind::SessionAuth => ev(Some(session(false)), decision(auth())),
+        Kind::SessionLogin => ev(
+            Some(session(true)),
+            Body::SessionLogin(Login {
+                auth: Accepted::of(&auth()).map(Box::new),
+            }),
+        ),
         Kind::ProcessExec => ev(Some(session(true)), exec()),
         Kind::ProcessExit => ev(
             Some(session(true)),
@@ -275,9 +426,14 @@ pub fn event(kind: Kind) -> Event {
                     duration_ms: 1234,
                     logged_in: true,
                 },
+                attempts: None,
             }),
         ),
         Kind::FileTransfer => ev(Some(session(true)), transfer()),
+        Kind::SessionForward => ev(
+            Some(session(true)),
+            Body::SessionForward(Box::new(forward())),
+        ),
         Kind::AgentStart => ev(None, Body::AgentStart(Box::new(agent_info()))),
         Kind::AgentLoss => ev(
             None,
@@ -306,7 +462,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 12] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 14] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.
@@ -327,7 +483,40 @@ pub fn events() -> Vec<Event> {
             duration_ms: 55,
             logged_in: false,
         };
+        c.attempts = Some(Box::new(Attempts {
+            attempts: 4,
+            failures: 3,
+            users: vec!["root".into(), "admin".into()],
+            key_lookups: 1,
+        }));
     }
+    // A failed password for a user that does not exist, and dropbear's
+    // decision that names neither user nor method.
+    let failed = ev_auth(Auth {
+        method: Some(Method::KeyboardInteractive),
+        submethod: Some("pam".into()),
+        user: Some("admin".into()),
+        invalid: true,
+        outcome: Outcome::Failed,
+        key: None,
+        certificate: None,
+    });
+    let unnamed = ev_auth(Auth {
+        method: None,
+        user: None,
+        ..failed_auth()
+    });
+    let partial = ev_auth(Auth {
+        outcome: Outcome::Partial,
+        certificate: None,
+        ..auth()
+    });
+    // A login the server did not log.
+    let unlogged = Event::new(
+        TIME_NS,
+        Some(session(true)),
+        Body::SessionLogin(Login::default()),
+    );
     // A session found in /proc at start-up whose sockets were not read.
     let mut discovered = event(Kind::SessionBytes);
     let mut s = (*session(true)).clone();
@@ -358,7 +547,25 @@ pub fn events() -> Vec<Event> {
     }
     out.extend([killed, refused, no_login, discovered, fileless, restarted]);
     out.extend(transfer_shapes());
+    out.extend(forward_shapes());
+    out.extend([failed, unnamed, partial, unlogged]);
     out
+}
+
+fn failed_auth() -> Auth {
+    Auth {
+        method: Some(Method::Password),
+        submethod: None,
+        user: Some("root".into()),
+        invalid: false,
+        outcome: Outcome::Failed,
+        key: None,
+        certificate: None,
+    }
+}
+
+fn ev_auth(a: Auth) -> Event {
+    Event::new(TIME_NS, Some(session(false)), decision(a))
 }
 
 /// Every sample of [`events`] as `format` writes it, one line each.

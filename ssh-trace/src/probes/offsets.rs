@@ -77,7 +77,20 @@ pub fn from_btf(b: &Btf) -> Result<KernelOffsets> {
         tcp_bytes_received: tcp("bytes_received")?,
         signal_group_exit_flag: SIGNAL_GROUP_EXIT,
         sock_done_bit: b.enum_value("sock_flags", "SOCK_DONE")?,
+        sk_err: b.offset("sock", "sk_err")?,
+        unix_addr: b.offset("unix_sock", "addr")?,
+        unix_address_len: b.offset("unix_address", "len")?,
+        unix_address_name: b.offset("unix_address", "name")?,
+        task_nsproxy: task("nsproxy")?,
+        nsproxy_net_ns: b.offset("nsproxy", "net_ns")?,
+        net_ns_inum: b.offset("net", "ns")? + b.offset("ns_common", "inum")?,
         debug: 0,
+        inode_uid: b.offset("inode", "i_uid")?,
+        regs_arg0: syscall_arg(b, 0)?,
+        regs_arg1: syscall_arg(b, 1)?,
+        regs_arg2: syscall_arg(b, 2)?,
+        nr_write: libc::SYS_write as u32,
+        nr_sendto: libc::SYS_sendto as u32,
         ..transfer_offsets(b).unwrap_or_else(|e| {
             eprintln!("ssh-trace: file transfers are not traced on this kernel: {e:#}");
             KernelOffsets::default()
@@ -114,4 +127,16 @@ pub fn transfer_offsets(b: &Btf) -> Result<KernelOffsets> {
         regs_r8: regs("r8")?,
         ..Default::default()
     })
+}
+
+/// Where syscall argument `n` (0..3) sits in `struct pt_regs` at syscall
+/// entry: x86_64 passes them in di, si, dx; arm64 in regs[0..].
+fn syscall_arg(b: &Btf, n: u32) -> Result<u32> {
+    if cfg!(target_arch = "x86_64") {
+        return b.offset("pt_regs", ["di", "si", "dx"][n as usize]);
+    }
+    if cfg!(target_arch = "aarch64") {
+        return Ok(b.offset("user_pt_regs", "regs")? + 8 * n);
+    }
+    anyhow::bail!("syscall arguments: only x86_64 and arm64 are known")
 }

@@ -34,6 +34,10 @@ pub const MAP_NAMES: &[&str] = &[
     "EXEC_SCRATCH",
     "AGENT_STATE",
     "LAST_WAKE",
+    "FWD_SOCKS",
+    "FWD_COUNT",
+    "FWD_CALLS",
+    "FWD_SCRATCH",
     "AYA_LOGS",
     "XFER_PROCS",
     "XFER_FILES",
@@ -43,6 +47,8 @@ pub const MAP_NAMES: &[&str] = &[
     "XFER_TAILS",
     "XFER_EXEC_WAS",
     "XFER_RECORDS",
+    "AUTH_SESSIONS",
+    "AUTH_SCRATCH",
 ];
 
 #[derive(Clone, Debug)]

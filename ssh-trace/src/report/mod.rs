@@ -3,6 +3,7 @@
 //! document. State grows with sessions, users and buckets, never with the
 //! number of events (tree and timeline keep the one chosen session's events).
 mod detail;
+mod forwards;
 mod select;
 mod sessions;
 mod sources;
@@ -62,6 +63,8 @@ pub enum ReportKind {
     Timeline { session: String },
     /// Every file transfer: who, which file, which way, bytes, outcome.
     Transfers,
+    /// One row per forward (listeners and connections) of every session.
+    Forwards,
 }
 
 enum State {
@@ -71,6 +74,7 @@ enum State {
     Tree(select::Selected),
     Timeline(select::Selected),
     Transfers(transfers::Transfers),
+    Forwards(forwards::Forwards),
 }
 
 pub struct Report {
@@ -88,6 +92,7 @@ impl Report {
             ReportKind::Tree { session } => State::Tree(select::Selected::new(&session)),
             ReportKind::Timeline { session } => State::Timeline(select::Selected::new(&session)),
             ReportKind::Transfers => State::Transfers(transfers::Transfers::default()),
+            ReportKind::Forwards => State::Forwards(forwards::Forwards::default()),
         };
         Report { state, lost: 0 }
     }
@@ -102,6 +107,7 @@ impl Report {
             State::Users(u) => u.add(ev),
             State::Tree(s) | State::Timeline(s) => s.add(ev),
             State::Transfers(t) => t.add(ev),
+            State::Forwards(f) => f.add(ev),
         }
     }
 
@@ -121,6 +127,7 @@ impl Report {
             State::Sessions(s) => sessions::write_text(s, out)?,
             State::Users(u) => u.write_text(out)?,
             State::Sources(s) => sources::write_text(s, out)?,
+            State::Forwards(f) => forwards::write_text(f, out)?,
             State::Tree(s) => {
                 let (id, events) = s.chosen().map_err(invalid)?;
                 tree::write_text(id, events, out)?
@@ -149,6 +156,7 @@ impl Report {
             State::Sessions(s) => sessions::write_json(s, self.lost, out)?,
             State::Users(u) => u.write_json(self.lost, out)?,
             State::Sources(s) => sources::write_json(s, self.lost, out)?,
+            State::Forwards(f) => forwards::write_json(f, self.lost, out)?,
             State::Tree(s) => {
                 let (id, events) = s.chosen().map_err(invalid)?;
                 tree::write_json(id, events, self.lost, out)?

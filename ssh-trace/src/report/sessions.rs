@@ -1,13 +1,13 @@
 //! Per-session summaries (one small record per session, updated in place)
 //! and the `sessions` report, one row per session like `last`.
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 
 use serde::Serialize;
 
 use super::table::{Align, Table};
 use super::{endpoint_text, json_to, text_time};
-use crate::event::{Body, Endpoint, Event, SessionId};
+use crate::event::{Attempts, Auth, Body, Endpoint, Event, Outcome, SessionId};
 use crate::text::printable;
 
 #[derive(Clone, Debug)]
@@ -31,6 +31,42 @@ pub struct Summary {
     pub bytes_out: u64,
     pub commands: u64,
     pub transfers: TransferCounts,
+    pub forwards: super::forwards::Totals,
+    /// What the server decided about its authentication (None: nothing
+    /// known, as in captures made before session.auth existed).
+    pub auth: Option<Box<AuthSeen>>,
+}
+
+/// A session's authentication as the events tell it.
+#[derive(Clone, Debug, Default)]
+pub struct AuthSeen {
+    /// Decisions (session.auth events; for a connection that never logged
+    /// in, at least what its session.end counted).
+    pub attempts: u64,
+    pub failures: u64,
+    /// Distinct user names tried, and those the server found invalid.
+    pub tried: BTreeSet<String>,
+    pub invalid: BTreeSet<String>,
+}
+
+impl AuthSeen {
+    fn decision(&mut self, a: &Auth) {
+        self.attempts += 1;
+        self.failures += u64::from(a.outcome == Outcome::Failed);
+        if let Some(u) = &a.user {
+            self.tried.insert(u.to_string());
+            if a.invalid {
+                self.invalid.insert(u.to_string());
+            }
+        }
+    }
+
+    /// session.end's count: the decisions may have been filtered out.
+    fn attempts(&mut self, a: &Attempts) {
+        self.attempts = self.attempts.max(a.attempts.into());
+        self.failures = self.failures.max(a.failures.into());
+        self.tried.extend(a.users.iter().map(|u| u.to_string()));
+    }
 }
 
 /// The file transfers of a session: files each way and their bytes, and
@@ -93,6 +129,8 @@ impl Summary {
             bytes_out: 0,
             commands: 0,
             transfers: TransferCounts::default(),
+            forwards: Default::default(),
+            auth: None,
         }
     }
 
@@ -148,7 +186,8 @@ impl Sessions {
                 s.connect_seen = true;
                 s.start_ns = ev.time_ns;
             }
-            Body::SessionLogin => s.logged_in = true,
+            Body::SessionLogin(_) => s.logged_in = true,
+            Body::SessionForward(f) => s.forwards.add(f),
             Body::ProcessExec(_) if after_login => s.commands += 1,
             Body::FileTransfer(t) => s.transfers.add(&t.transfer),
             Body::SessionEnd(c) => {
@@ -156,7 +195,11 @@ impl Sessions {
                 s.duration_ms = Some(c.end.duration_ms);
                 s.logged_in |= c.end.logged_in;
                 s.failed = !c.end.logged_in && !s.logged_in;
+                if let Some(a) = &c.attempts {
+                    s.auth.get_or_insert_default().attempts(a);
+                }
             }
+            Body::SessionAuth(d) => s.auth.get_or_insert_default().decision(&d.auth),
             // What else happens in a session does not change its summary.
             Body::SessionConnect
             | Body::ProcessExec(_)
@@ -173,6 +216,11 @@ impl Sessions {
     }
 
     /// Sessions in start order (then id, for a stable order).
+    /// The summaries in no particular order.
+    pub fn summaries(&self) -> impl Iterator<Item = &Summary> {
+        self.by_id.values()
+    }
+
     pub fn sorted(&self) -> Vec<&Summary> {
         let mut v: Vec<&Summary> = self.by_id.values().collect();
         v.sort_by(|a, b| (a.start_ns, &a.id).cmp(&(b.start_ns, &b.id)));
@@ -236,6 +284,40 @@ pub fn write_text(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()
             x.bytes_downloaded.to_string(),
         ]);
     }
+    t.write(out)?;
+    write_forward_totals(sessions, out)
+}
+
+/// Sessions with forwards, after the sessions (nothing when none has any).
+fn write_forward_totals(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()> {
+    let with: Vec<&Summary> = sessions
+        .sorted()
+        .into_iter()
+        .filter(|s| !s.forwards.is_empty())
+        .collect();
+    if with.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nforwards:")?;
+    let mut t = Table::new(&[
+        ("SESSION", Align::Left),
+        ("LISTENERS", Align::Right),
+        ("CONNECTIONS", Align::Right),
+        ("FAILED", Align::Right),
+        ("BYTES IN", Align::Right),
+        ("BYTES OUT", Align::Right),
+    ]);
+    for s in with {
+        let f = &s.forwards;
+        t.row(vec![
+            s.id.to_string(),
+            f.listeners.to_string(),
+            f.connections.to_string(),
+            f.failed.to_string(),
+            f.bytes_in.to_string(),
+            f.bytes_out.to_string(),
+        ]);
+    }
     t.write(out)
 }
 
@@ -264,6 +346,8 @@ struct Row<'a> {
     commands: u64,
     #[serde(skip_serializing_if = "TransferCounts::is_empty")]
     transfers: TransferCounts,
+    #[serde(skip_serializing_if = "super::forwards::Totals::is_empty")]
+    forwards: &'a super::forwards::Totals,
 }
 
 pub fn write_json(sessions: &Sessions, lost: u64, out: &mut dyn io::Write) -> io::Result<()> {
@@ -290,6 +374,7 @@ pub fn write_json(sessions: &Sessions, lost: u64, out: &mut dyn io::Write) -> io
                 bytes_out: s.bytes_out,
                 commands: s.commands,
                 transfers: s.transfers,
+                forwards: &s.forwards,
             })
             .collect(),
     };

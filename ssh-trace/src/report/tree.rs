@@ -102,10 +102,12 @@ fn build(events: &[Event]) -> Tree<'_> {
             }
             // Only process events make the tree.
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionAuth(_)
+            | Body::SessionLogin(_)
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
             | Body::FileTransfer(_)
+            | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)

@@ -9,9 +9,10 @@ use std::{
 
 use anyhow::Result;
 
-use super::{config::Rule, state::KnownSources};
+use super::{config::Rule, guesses::Guesses, state::KnownSources};
 use crate::event::{
-    Alert, AlertKind, Body, Event, Evidence, FileTransfer, ProcessExec, SessionId, SessionInfo,
+    Alert, AlertKind, Body, Endpoint, Event, Evidence, FileTransfer, Forward, ForwardKind,
+    ForwardState, ProcessExec, SessionId, SessionInfo,
 };
 
 pub struct Engine {
@@ -23,6 +24,8 @@ pub struct Engine {
     fired_ip: HashMap<(usize, IpAddr), u64>,
     /// Per rule: sessions it already fired for (session_bytes).
     fired_session: Vec<HashSet<SessionId>>,
+    /// (rule, session, target) forward_target fired for: once each.
+    fired_target: HashSet<(usize, SessionId, Endpoint)>,
     /// Logged-in sessions still open.
     open: HashSet<SessionId>,
     /// Since when no session has been open (None while one is).
@@ -31,6 +34,8 @@ pub struct Engine {
     idle_fired: Vec<bool>,
     /// Saving the known-sources file failed this many times.
     pub state_errors: u64,
+    /// The authentication rules' windows.
+    guesses: Guesses,
 }
 
 fn alert_event(
@@ -66,10 +71,12 @@ impl Engine {
             windows: vec![HashMap::new(); n],
             fired_ip: HashMap::new(),
             fired_session: vec![HashSet::new(); n],
+            fired_target: HashSet::new(),
             open: HashSet::new(),
             idle_since: Some(started_ns),
             idle_fired: vec![false; n],
             state_errors: 0,
+            guesses: Guesses::default(),
         }
     }
 
@@ -82,7 +89,7 @@ impl Engine {
         let Some(s) = &ev.session else { return };
         let ip = s.source.map(|e| e.ip);
         match &ev.body {
-            Body::SessionLogin => self.on_login(ev, s, ip, out),
+            Body::SessionLogin(_) => self.on_login(ev, s, ip, out),
             Body::SessionConnect => {
                 if let Some(ip) = ip {
                     self.count(AlertKind::ConnectionRate, ev, s, ip, out);
@@ -97,6 +104,13 @@ impl Engine {
             }
             Body::SessionBytes(_) => self.check_bytes(ev, s, ip, out),
             Body::UserChange(_) => self.check_privilege(ev, s, ip, out),
+            Body::SessionForward(f) => self.check_forward(ev, s, f, out),
+            Body::SessionAuth(d) => {
+                let Some(ip) = ip else { return };
+                for (i, evidence) in self.guesses.observe(&self.rules, ev.time_ns, ip, &d.auth) {
+                    out.push(alert_event(&self.rules[i], ev.time_ns, Some(s), evidence));
+                }
+            }
             Body::ProcessExec(p) if p.fileless => self.on_fileless(ev, p, s, ip, out),
             Body::FileTransfer(t) => self.check_transfer(ev, s, ip, t, out),
             Body::ProcessExec(_)
@@ -162,6 +176,7 @@ impl Engine {
         for f in &mut self.fired_session {
             f.remove(&s.id);
         }
+        self.fired_target.retain(|(_, id, _)| *id != s.id);
         if self.open.remove(&s.id) && self.open.is_empty() {
             self.idle_since = Some(time_ns);
         }
@@ -326,6 +341,38 @@ impl Engine {
         }
     }
 
+    /// A local forward's connection (or attempt) to a target outside the
+    /// rule's allowed networks: once per session and target.
+    fn check_forward(
+        &mut self,
+        ev: &Event,
+        s: &Arc<SessionInfo>,
+        f: &Forward,
+        out: &mut Vec<Event>,
+    ) {
+        let attempt = matches!(f.state, ForwardState::Open | ForwardState::Failed);
+        let Some(target) = f.target.filter(|_| attempt && f.kind == ForwardKind::Local) else {
+            return;
+        };
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.kind != AlertKind::ForwardTarget
+                || rule.allowed.iter().any(|n| n.contains(target.ip))
+                || !self.fired_target.insert((i, s.id, target))
+            {
+                continue;
+            }
+            let evidence = Evidence {
+                user: s.user.clone(),
+                source_ip: s.source.map(|e| e.ip),
+                pid: Some(f.pid),
+                target_ip: Some(target.ip),
+                target_port: Some(target.port),
+                ..Default::default()
+            };
+            out.push(alert_event(rule, ev.time_ns, Some(s), evidence));
+        }
+    }
+
     /// About once a second: idle rules, and old window entries dropped.
     pub fn tick(&mut self, now_ns: u64, out: &mut Vec<Event>) {
         if let Some(since) = self.idle_since {
@@ -347,6 +394,7 @@ impl Engine {
         }
         self.fired_ip
             .retain(|(i, _), t| *t + ns(self.rules[*i].window) >= now_ns);
+        self.guesses.prune(&self.rules, now_ns);
     }
 
     /// Open logged-in sessions as the rules see them.
