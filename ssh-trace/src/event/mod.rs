@@ -5,6 +5,7 @@
 mod alert;
 mod body;
 pub mod fields;
+pub mod resolve;
 mod session;
 pub mod spec;
 
