@@ -173,6 +173,10 @@ struct OutputArgs {
     /// Colour for the human format.
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+    /// Human format: also the SSH server's own work (its execs, what runs
+    /// before login, its uid juggling) and clean process exits.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -268,7 +272,7 @@ impl OutputArgs {
             Color::Never => false,
             Color::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
         };
-        Formatter::new(kind, color)
+        Formatter::for_person(kind, color, self.verbose)
     }
 }
 

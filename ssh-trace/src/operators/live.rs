@@ -168,10 +168,15 @@ impl Live {
         }
     }
 
+    /// The open sessions' ids.
+    pub fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.sessions.keys().copied()
+    }
+
     pub fn detail(&self, id: SessionId, now_ns: u64, pids: Option<Vec<u32>>) -> Option<Detail> {
         let l = self.sessions.get(&id)?;
         let pids = pids.unwrap_or_default();
-        let human = Human { color: false };
+        let human = Human::new(false);
         let recent = l
             .recent
             .iter()
