@@ -2,10 +2,10 @@
 //! one resolver of every command that takes an id (`report tree`, `report
 //! timeline`, `session.id` in filters of `replay`/`report`, …): a full id,
 //! or any unambiguous prefix (the 8-character short form the human view,
-//! `sessions` and `top` show), case-insensitive. A suffix is accepted too:
-//! ids from before version-8 ids (old captures) share their first 18
-//! characters within a boot and differ only at the end. A full id wins
-//! over partial matches; two partial matches are refused, naming them.
+//! `sessions` and `top` show), case-insensitive. For ids from before
+//! version-8 ids (old captures: version 4, the boot id's) a suffix is
+//! accepted too: those of one boot share their first 18 characters and
+//! differ only at the end. Two matches are refused, naming them.
 use std::collections::BTreeSet;
 
 use super::SessionId;
@@ -14,7 +14,6 @@ use super::SessionId;
 #[derive(Clone, Debug)]
 pub struct Resolver {
     query: String,
-    exact: Option<SessionId>,
     /// Every id that matched, for the refusal.
     matched: BTreeSet<SessionId>,
 }
@@ -24,7 +23,7 @@ pub struct Resolver {
 pub enum Unresolved {
     #[error("no session id given")]
     NoQuery,
-    #[error("no session id starts or ends with {0:?}")]
+    #[error("no session id matches {0:?}")]
     NoMatch(String),
     #[error("{query:?} matches {n} sessions ({some}); give more of the id")]
     Ambiguous {
@@ -41,7 +40,6 @@ impl Resolver {
     pub fn new(query: &str) -> Self {
         Self {
             query: query.trim().to_ascii_lowercase(),
-            exact: None,
             matched: BTreeSet::new(),
         }
     }
@@ -51,22 +49,20 @@ impl Resolver {
         let text = id.text();
         let t = text.as_str();
         let q = self.query.as_str();
-        if q.is_empty() || !(t.starts_with(q) || t.ends_with(q)) {
+        let suffix = !id.is_v8() && t.ends_with(q);
+        if q.is_empty() || !(t.starts_with(q) || suffix) {
             return false;
-        }
-        if t == q {
-            self.exact = Some(id);
         }
         self.matched.insert(id);
         true
     }
 
-    /// The session meant so far: the full id, or the only partial match.
+    /// The session meant so far: the only one that matched.
     pub fn current(&self) -> Option<SessionId> {
-        self.exact.or_else(|| match self.matched.len() {
+        match self.matched.len() {
             1 => self.matched.first().copied(),
             _ => None,
-        })
+        }
     }
 
     /// The session meant, or why there is none.
@@ -121,9 +117,11 @@ mod tests {
     const A: &str = "05730d28-2db4-8bc4-96af-4550fbed3a83";
     const B: &str = "05730d9f-1111-8222-9333-444455556666";
     const C: &str = "7e0c1a22-0000-8000-8000-000000000001";
+    /// Before version-8 ids: the boot id (version 4) XOR the kernel key.
+    const OLD: &str = "32b570ba-d854-4f37-a9ba-9b55482231f3";
 
     fn all() -> Vec<SessionId> {
-        [A, B, C, A].map(id).to_vec()
+        [A, B, C, A, OLD].map(id).to_vec()
     }
 
     #[test]
@@ -135,8 +133,16 @@ mod tests {
     }
 
     #[test]
-    fn a_unique_suffix_resolves_for_old_ids() {
-        assert_eq!(resolve("5556666", all()), Ok(id(B)));
+    fn a_unique_suffix_resolves_for_old_ids_only() {
+        assert_eq!(resolve("a9ba-9b55482231f3", all()), Ok(id(OLD)));
+        assert_eq!(resolve("2231f3", all()), Ok(id(OLD)));
+        // A version-8 id's end is no handle: A ends with "3" too, but only
+        // OLD (which also starts with it) matches.
+        assert_eq!(
+            resolve("5556666", all()),
+            Err(Unresolved::NoMatch("5556666".into()))
+        );
+        assert!(resolve("3", all()).is_ok_and(|i| i == id(OLD)));
     }
 
     #[test]
@@ -146,14 +152,6 @@ mod tests {
             e.to_string(),
             format!("\"05730\" matches 2 sessions ({A}, {B}); give more of the id")
         );
-    }
-
-    #[test]
-    fn a_full_id_wins_over_partial_matches() {
-        // An old-style suffix query that is also a whole id.
-        let short = id("00000000-0000-8000-8000-000000000001");
-        let ids = [id(C), short];
-        assert_eq!(resolve(&short.to_string(), ids), Ok(short));
     }
 
     #[test]
@@ -167,7 +165,7 @@ mod tests {
 
     #[test]
     fn many_candidates_are_cut_short() {
-        let ids = (0..20u128).map(|n| SessionId(0xab << 120 | n));
+        let ids = (0..20u128).map(|n| SessionId(0xab << 120 | n << 64));
         let Err(Unresolved::Ambiguous { n, some, .. }) = resolve("ab", ids) else {
             panic!("not refused")
         };

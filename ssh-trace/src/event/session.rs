@@ -32,6 +32,11 @@ impl SessionId {
         Self(uuid::Builder::from_custom_bytes(bytes).into_uuid().as_u128())
     }
 
+    /// Made by `new` (RFC 9562 version 8); ids in older captures are not.
+    pub fn is_v8(self) -> bool {
+        uuid::Uuid::from_u128(self.0).get_version_num() == 8
+    }
+
     /// The UUID text, without allocating.
     pub fn text(self) -> IdText {
         const HEX: &[u8; 16] = b"0123456789abcdef";

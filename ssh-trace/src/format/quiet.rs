@@ -4,8 +4,9 @@
 //! its execs (process.role "server"), what runs before login ("pre_login",
 //! PAM's scripts), the uid juggling of its processes (privilege separation,
 //! the monitor's temporary switches, the checks that root cannot be
-//! regained), and the exits of all of those and the clean exits of the
-//! user's commands. JSON, ECS, OCSF, captures and sinks keep everything.
+//! regained), the exits of all of those and the clean exits of the user's
+//! commands, and the running byte counts (`session.end` has the totals).
+//! JSON, ECS, OCSF, captures and sinks keep everything.
 //!
 //! Which processes are the server's is learnt from the stream itself, so
 //! `replay` folds alike: a process is the server's when it exec'd a server
@@ -72,9 +73,9 @@ impl Quiet {
                 }
                 true
             }
+            Body::SessionBytes(_) => false,
             Body::SessionConnect
             | Body::SessionLogin
-            | Body::SessionBytes(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)

@@ -2,8 +2,8 @@
 //!
 //! Which session the query means is the resolver's answer
 //! (event/resolve.rs). Only the events of the session meant so far are
-//! kept: as soon as two sessions match partially they are dropped (the
-//! answer is a refusal whatever follows, unless the full id shows up).
+//! kept: as soon as two sessions match they are dropped (the answer is a
+//! refusal whatever follows).
 use crate::event::{
     resolve::{Resolver, Unresolved},
     Event, SessionId,
@@ -34,12 +34,10 @@ impl Selected {
             return;
         }
         match self.resolver.current() {
-            Some(c) if c != info.id => {} // another session is meant
             Some(c) => {
                 if self.chosen != Some(c) {
                     self.chosen = Some(c);
                     self.chosen_text = c.to_string();
-                    self.events.clear();
                 }
                 self.events.push(ev.clone());
             }
