@@ -153,6 +153,18 @@ impl FilterArg {
             .map(|f| Filter::parse(f).map_err(|e| anyhow!("{e}")))
             .transpose()
     }
+
+    /// Live (`tail`, `record`): sessions are not known ahead, so an id
+    /// written in part cannot be resolved (replay and report resolve it).
+    fn parse_live(&self) -> Result<Option<Filter>> {
+        let f = self.parse()?;
+        if let Some(q) = f.as_ref().and_then(|f| f.partial_ids().into_iter().next()) {
+            anyhow::bail!(
+                "--filter: {q:?} is not a whole session id; live, give the whole id (or session.id startswith \"{q}\"): short ids are resolved by replay and report"
+            );
+        }
+        Ok(f)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -349,7 +361,7 @@ pub fn run() -> Result<()> {
             ops,
         } => {
             let capture = write.map(|w| (w, rotate.rotation()));
-            let mut o = agent.options(Some(out.formatter()), capture, filter.parse()?);
+            let mut o = agent.options(Some(out.formatter()), capture, filter.parse_live()?);
             o.operators = ops.options();
             run_agent(o)
         }
@@ -360,7 +372,7 @@ pub fn run() -> Result<()> {
             agent,
             ops,
         } => {
-            let mut o = agent.options(None, Some((write, rotate.rotation())), filter.parse()?);
+            let mut o = agent.options(None, Some((write, rotate.rotation())), filter.parse_live()?);
             o.operators = ops.options();
             run_agent(o)
         }

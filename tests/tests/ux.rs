@@ -293,6 +293,18 @@ fn concurrent_sessions_have_distinct_short_ids_and_prefixes_select_them() {
         );
     }
 
+    // So does a filter on session.id in replay.
+    let only = format!("session.id = {}", &id[..8]);
+    let out = run(&["replay", "-r", c, "--json", "--filter", &only]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let replayed: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e.get("session").is_some())
+        .collect();
+    assert_eq!(replayed.len(), session_events(&events, port).len());
+    assert!(replayed.iter().all(|e| e["session"]["id"] == id.as_str()));
+
     // An ambiguous prefix is refused, naming the candidates.
     let mut by_first: BTreeMap<char, Vec<&str>> = BTreeMap::new();
     for i in &all {
@@ -310,6 +322,11 @@ fn concurrent_sessions_have_distinct_short_ids_and_prefixes_select_them() {
     for cand in same.iter().take(8) {
         assert!(err.contains(cand), "{cand} not named: {err}");
     }
+    let ambiguous = format!("session.id = {first}");
+    let out = run(&["replay", "-r", c, "--json", "--filter", &ambiguous]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("matches {} sessions", same.len())), "{err}");
 }
 
 /// `getent group NAME` → gid, creating the group if needed.
