@@ -85,11 +85,26 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<Bound> {
     };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
+    if let (Some(g), Some(dir)) = (group, path.parent()) {
+        warn_if_closed(dir, g);
+    }
     listener.set_nonblocking(true)?;
     Ok(Bound {
         path: path.to_owned(),
         listener,
     })
+}
+
+/// The group's members reach the socket only through its directory.
+fn warn_if_closed(dir: &Path, group: &str) {
+    let mode = std::fs::metadata(dir).map_or(0, |m| m.permissions().mode());
+    if mode & 0o011 == 0 {
+        eprintln!(
+            "ssh-trace: warning: --sessions-group {group}: {} is mode {:04o}: members of {group} cannot reach the socket in it (make it 0755)",
+            dir.display(),
+            mode & 0o7777
+        );
+    }
 }
 
 fn group_id(name: &str) -> Result<u32> {
