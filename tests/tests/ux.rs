@@ -89,7 +89,11 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
         "{} tail --filter '{filter}' --no-sessions-socket --ring-buffer-size 4194304",
         agent_bin().display()
     );
-    let tmux = Tmux::start(&format!("sshtrace-ux-quiet-{}", std::process::id()), 400, &tail);
+    let tmux = Tmux::start(
+        &format!("sshtrace-ux-quiet-{}", std::process::id()),
+        400,
+        &tail,
+    );
     tmux.wait_screen(|s| s.contains("agent.start"))
         .unwrap_or_else(|| panic!("tail did not start:\n{}", tmux.history()));
 
@@ -117,8 +121,10 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
     // A plain login with one command.
     let mut known = BTreeSet::from([pty.port]);
     assert!(ssh(&sshd, &[], "id").unwrap().success);
-    let login = wait_until(Duration::from_secs(15), || new_port(&tracer.events(), &known))
-        .expect("the login's connect");
+    let login = wait_until(Duration::from_secs(15), || {
+        new_port(&tracer.events(), &known)
+    })
+    .expect("the login's connect");
     known.insert(login);
     assert!(tracer.wait_for(Duration::from_secs(15), ended(login)));
     let screen = tmux
@@ -130,7 +136,12 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
         .map(|_| tmux.history())
         .unwrap_or_else(|| panic!("no session.end line:\n{}", tmux.history()));
     let lines = human_lines_of(&screen, login);
-    assert!(lines.len() <= 6, "{} lines:\n{}", lines.len(), lines.join("\n"));
+    assert!(
+        lines.len() <= 6,
+        "{} lines:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
     let k = kinds(&lines);
     assert_eq!(k.first(), Some(&"session.connect"), "{lines:?}");
     assert!(k.contains(&"session.login"), "{lines:?}");
@@ -159,8 +170,10 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
 
     // A wrong key.
     ssh_wrong_key(&sshd);
-    let refused = wait_until(Duration::from_secs(15), || new_port(&tracer.events(), &known))
-        .expect("the refused connect");
+    let refused = wait_until(Duration::from_secs(15), || {
+        new_port(&tracer.events(), &known)
+    })
+    .expect("the refused connect");
     assert!(tracer.wait_for(Duration::from_secs(15), ended(refused)));
     let screen = tmux
         .wait_screen(|_| {
@@ -171,10 +184,57 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
         .map(|_| tmux.history())
         .unwrap_or_else(|| panic!("no session.end line:\n{}", tmux.history()));
     let wrong = human_lines_of(&screen, refused);
-    assert!(wrong.len() <= 3, "{} lines:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.len() <= 3,
+        "{} lines:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     assert_eq!(kinds(&wrong).first(), Some(&"session.connect"), "{wrong:?}");
     assert_eq!(kinds(&wrong).last(), Some(&"session.end"), "{wrong:?}");
     assert!(session_events(&tracer.events(), refused).len() > wrong.len());
+
+    // The user's own privilege changes stay in the quiet view.
+    known.insert(refused);
+    assert!(
+        ssh(&sshd, &[], "sudo -n -u nobody /usr/bin/id")
+            .unwrap()
+            .success
+    );
+    let sudo = wait_until(Duration::from_secs(15), || {
+        new_port(&tracer.events(), &known)
+    })
+    .expect("the sudo session's connect");
+    assert!(tracer.wait_for(Duration::from_secs(15), ended(sudo)));
+    let screen = tmux
+        .wait_screen(|_| {
+            human_lines_of(&tmux.history(), sudo)
+                .iter()
+                .any(|l| l.contains("session.end"))
+        })
+        .map(|_| tmux.history())
+        .unwrap_or_else(|| {
+            panic!(
+                "no session.end line:
+{}",
+                tmux.history()
+            )
+        });
+    let changes: Vec<String> = human_lines_of(&screen, sudo)
+        .into_iter()
+        .filter(|l| l.contains("user.change"))
+        .collect();
+    let nobody = "euid 1001->0";
+    assert!(
+        changes
+            .iter()
+            .any(|l| l.contains("execve()") && l.contains(nobody)),
+        "sudo's set-user-ID exec not shown: {changes:#?}"
+    );
+    assert!(
+        changes.iter().any(|l| l.contains("->65534")),
+        "the switch to nobody not shown: {changes:#?}"
+    );
 
     drop(pty);
     drop(tmux);
@@ -188,7 +248,14 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
         assert!(quiet.status.success(), "{}", text(&quiet.stderr));
         assert_eq!(&human_lines_of(&text(&quiet.stdout), port), live);
         let verbose = run(&[
-            "replay", "-r", c, "--format", "human", "--verbose", "--filter", &only,
+            "replay",
+            "-r",
+            c,
+            "--format",
+            "human",
+            "--verbose",
+            "--filter",
+            &only,
         ]);
         assert_eq!(
             human_lines_of(&text(&verbose.stdout), port).len(),
@@ -242,9 +309,16 @@ fn concurrent_sessions_have_distinct_short_ids_and_prefixes_select_them() {
 
     // `top` shows the same short ids.
     let top = format!("{} top --socket {}", agent_bin().display(), sock.display());
-    let tmux = Tmux::start(&format!("sshtrace-ux-top-{}", std::process::id()), 200, &top);
+    let tmux = Tmux::start(
+        &format!("sshtrace-ux-top-{}", std::process::id()),
+        200,
+        &top,
+    );
     let screen = tmux
-        .wait_screen(|s| ptys.iter().all(|p| s.contains(&format!("127.0.0.1:{}", p.port))))
+        .wait_screen(|s| {
+            ptys.iter()
+                .all(|p| s.contains(&format!("127.0.0.1:{}", p.port)))
+        })
         .unwrap_or_else(|| panic!("no rows:\n{}", tmux.screen()));
     for p in &ptys {
         let row = human_lines_of(&screen.replace('│', " "), p.port);
@@ -308,7 +382,10 @@ fn concurrent_sessions_have_distinct_short_ids_and_prefixes_select_them() {
     // An ambiguous prefix is refused, naming the candidates.
     let mut by_first: BTreeMap<char, Vec<&str>> = BTreeMap::new();
     for i in &all {
-        by_first.entry(i.chars().next().unwrap()).or_default().push(i);
+        by_first
+            .entry(i.chars().next().unwrap())
+            .or_default()
+            .push(i);
     }
     let (first, same) = by_first.iter().max_by_key(|(_, v)| v.len()).unwrap();
     assert!(same.len() >= 2);
@@ -326,15 +403,30 @@ fn concurrent_sessions_have_distinct_short_ids_and_prefixes_select_them() {
     let out = run(&["replay", "-r", c, "--json", "--filter", &ambiguous]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains(&format!("matches {} sessions", same.len())), "{err}");
+    assert!(
+        err.contains(&format!("matches {} sessions", same.len())),
+        "{err}"
+    );
 }
 
 /// `getent group NAME` → gid, creating the group if needed.
 fn group(name: &str) -> u32 {
-    let st = Command::new("groupadd").args(["-f", name]).status().unwrap();
+    let st = Command::new("groupadd")
+        .args(["-f", name])
+        .status()
+        .unwrap();
     assert!(st.success(), "groupadd {name}");
-    let out = Command::new("getent").args(["group", name]).output().unwrap();
-    text(&out.stdout).split(':').nth(2).unwrap().trim().parse().unwrap()
+    let out = Command::new("getent")
+        .args(["group", name])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// `ssh-trace ARGS…` as the test user (not root), with these groups only.

@@ -29,7 +29,11 @@ impl SessionId {
         let digest = h.finalize();
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
-        Self(uuid::Builder::from_custom_bytes(bytes).into_uuid().as_u128())
+        Self(
+            uuid::Builder::from_custom_bytes(bytes)
+                .into_uuid()
+                .as_u128(),
+        )
     }
 
     /// Made by `new` (RFC 9562 version 8); ids in older captures are not.

@@ -80,9 +80,9 @@ mod tests {
         })
         .unwrap();
         assert!(f.partial_ids().is_empty());
-        let refused = Filter::parse("session.id = 7e").unwrap().resolve_ids(&mut |q| {
-            Err(Unresolved::NoMatch(q.into()))
-        });
+        let refused = Filter::parse("session.id = 7e")
+            .unwrap()
+            .resolve_ids(&mut |q| Err(Unresolved::NoMatch(q.into())));
         assert_eq!(refused, Err(Unresolved::NoMatch("7e".into())));
     }
 }

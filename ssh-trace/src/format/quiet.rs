@@ -5,7 +5,8 @@
 //! PAM's scripts), the uid juggling of its processes (privilege separation,
 //! the monitor's temporary switches, the checks that root cannot be
 //! regained), the exits of all of those and the clean exits of the user's
-//! commands, and the running byte counts (`session.end` has the totals).
+//! commands, calls of the user's processes that changed no id, and the
+//! running byte counts (`session.end` has the totals).
 //! JSON, ECS, OCSF, captures and sinks keep everything.
 //!
 //! Which processes are the server's is learnt from the stream itself, so
@@ -57,7 +58,8 @@ impl Quiet {
                     pids.insert(c.process.pid);
                     false
                 } else {
-                    true
+                    // A call that changed nothing is no privilege change.
+                    !(c.change.success && c.change.old == c.change.new)
                 }
             }
             Body::ProcessExit(x) => {
@@ -91,5 +93,148 @@ impl Quiet {
             self.ended.clear();
         }
         self.server.entry(id).or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        event::{
+            Args, CallArgs, Closed, IdChange, Ids, Pid, ProcessExec, ProcessExit, SessionEnd,
+            SessionInfo, Traffic, UserChange,
+        },
+        format::samples::session,
+    };
+
+    fn exec(pid: u32, role: Option<Role>) -> Body {
+        Body::ProcessExec(ProcessExec {
+            pid,
+            ppid: 1,
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            executable: "/x".into(),
+            executable_truncated: false,
+            args: Args::from_parts(["x"]),
+            args_truncated: false,
+            role,
+            fileless: false,
+        })
+    }
+
+    fn change(pid: u32, euid: (u32, u32)) -> Body {
+        let ids = |euid| Ids {
+            uid: 0,
+            euid,
+            suid: 0,
+            gid: 0,
+            egid: 0,
+            sgid: 0,
+        };
+        Body::UserChange(IdChange {
+            process: Pid { pid },
+            change: UserChange {
+                syscall: "setresuid",
+                args: CallArgs::new(&[-1, i64::from(euid.1), -1]),
+                success: true,
+                errno: None,
+                old: ids(euid.0),
+                new: ids(euid.1),
+                user: None,
+                effective_user: None,
+            },
+        })
+    }
+
+    fn exit(pid: u32, code: u8) -> Body {
+        Body::ProcessExit(ProcessExit {
+            pid,
+            exit_code: Some(code),
+            signal: None,
+        })
+    }
+
+    fn end() -> Body {
+        Body::SessionEnd(Closed {
+            traffic: Traffic::default(),
+            end: SessionEnd {
+                duration_ms: 1,
+                logged_in: true,
+            },
+        })
+    }
+
+    /// What the quiet view shows of `(logged in, body)` in order.
+    fn shown(info: impl Fn(bool) -> Arc<SessionInfo>, evs: Vec<(bool, Body)>) -> Vec<bool> {
+        let mut q = Quiet::default();
+        evs.into_iter()
+            .map(|(l, b)| q.shows(&Event::new(0, Some(info(l)), b)))
+            .collect()
+    }
+
+    #[test]
+    fn the_servers_work_is_folded_and_the_users_is_shown() {
+        let got = shown(
+            session,
+            vec![
+                (false, Body::SessionConnect),
+                (false, exec(10, Some(Role::Server))), // sshd-session
+                (false, change(11, (0, 102))),         // privsep child
+                (false, exec(12, Some(Role::PreLogin))), // PAM's motd
+                (false, exit(11, 0)),
+                (false, exit(12, 1)),
+                (true, Body::SessionLogin),
+                (true, change(10, (0, 1001))), // the monitor, after login
+                (true, exec(13, Some(Role::User))),
+                (true, change(13, (1001, 0))), // the user's sudo
+                (true, change(13, (0, 0))),    // changed nothing
+                (true, Body::SessionBytes(Traffic::default())),
+                (true, exit(13, 0)),
+                (true, exit(14, 2)), // a failed command
+                (true, exit(10, 255)),
+                (true, end()),
+            ],
+        );
+        let want = [
+            true, false, false, false, false, false, true, false, true, true, false, false, false,
+            true, false, true,
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_server_process_that_runs_the_users_program_is_the_users() {
+        // dropbear's session child drops to the user before login, then
+        // execs the shell: from then on its changes are the user's.
+        let got = shown(
+            session,
+            vec![
+                (false, change(20, (0, 1001))),
+                (true, change(20, (1001, 1001))),
+                (true, exec(20, Some(Role::User))),
+                (true, change(20, (1001, 0))),
+            ],
+        );
+        assert_eq!(got, [false, false, true, true]);
+    }
+
+    #[test]
+    fn sessions_recorded_without_roles_are_shown_in_full() {
+        let old = |l: bool| {
+            let mut s = (*session(l)).clone();
+            s.server = None;
+            Arc::new(s)
+        };
+        let evs = vec![
+            (false, exec(10, None)),
+            (false, change(11, (0, 102))),
+            (false, exit(11, 0)),
+            (true, Body::SessionBytes(Traffic::default())),
+        ];
+        assert_eq!(shown(old, evs), [true; 4]);
     }
 }

@@ -67,9 +67,7 @@ pub fn listing(path: &Path) -> Result<Listing> {
     match socket::request(path, &Request::List) {
         Ok(json) => serde_json::from_str(&json)
             .with_context(|| format!("unexpected answer from {}: {json:?}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            Err(socket::refusal(path))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(socket::refusal(path)),
         Err(e) => {
             eprintln!(
                 "ssh-trace: no running agent ({}: {e}); showing a one-shot /proc snapshot instead (no traffic, no idle time)",

@@ -138,7 +138,17 @@ impl Tmux {
     pub fn start(name: &str, width: u16, command: &str) -> Tmux {
         let t = Tmux(name.to_owned());
         let w = width.to_string();
-        t.cmd(&["new-session", "-d", "-s", name, "-x", &w, "-y", "50", command]);
+        t.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &w,
+            "-y",
+            "50",
+            command,
+        ]);
         t
     }
 
