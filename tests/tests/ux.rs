@@ -66,28 +66,57 @@ fn new_port(events: &[Value], known: &BTreeSet<u16>) -> Option<u16> {
     (fresh.len() == 1).then(|| fresh[0])
 }
 
+/// The agent (`tail --json`), kept to `sshd`'s sessions.
+fn tracer_on(sshd: &Sshd, extra: &[&str]) -> Tracer {
+    let filter = format!("destination.port = {}", sshd.port);
+    let mut args = vec!["--filter", &filter];
+    args.extend_from_slice(extra);
+    Tracer::start(&args).unwrap()
+}
+
+/// The client port of the next session on our sshd once it ended (it is
+/// then added to `known`).
+fn next_ended(tracer: &Tracer, known: &mut BTreeSet<u16>) -> u16 {
+    let port = wait_until(Duration::from_secs(15), || {
+        new_port(&tracer.events(), known)
+    })
+    .expect("the session's connect");
+    assert!(tracer.wait_for(Duration::from_secs(15), ended(port)));
+    known.insert(port);
+    port
+}
+
+/// The session's lines in the terminal, once its session.end is there.
+fn lines_until_end(tmux: &Tmux, port: u16) -> Vec<String> {
+    let has_end = || {
+        let lines = human_lines_of(&tmux.history(), port);
+        lines
+            .iter()
+            .any(|l| l.contains("session.end"))
+            .then_some(lines)
+    };
+    wait_until(Duration::from_secs(15), has_end)
+        .unwrap_or_else(|| panic!("no session.end line:\n{}", tmux.history()))
+}
+
 #[test]
 fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
     if !root_or_skip("tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work") {
         return;
     }
     let sshd = Sshd::start("ux_quiet").unwrap();
-    let filter = format!("destination.port = {}", sshd.port);
     let cap = world().dir.join("ux_quiet.cap");
     let _ = std::fs::remove_file(&cap);
     // Open before tail starts: it is discovered.
     let pty = PtySession::start(&sshd, 120);
-    let tracer = Tracer::start(&[
-        "--filter",
-        &filter,
-        "--no-sessions-socket",
-        "-w",
-        cap.to_str().unwrap(),
-    ])
-    .unwrap();
+    let tracer = tracer_on(
+        &sshd,
+        &["--no-sessions-socket", "-w", cap.to_str().unwrap()],
+    );
     let tail = format!(
-        "{} tail --filter '{filter}' --no-sessions-socket --ring-buffer-size 4194304",
-        agent_bin().display()
+        "{} tail --filter 'destination.port = {}' --no-sessions-socket --ring-buffer-size 4194304",
+        agent_bin().display(),
+        sshd.port
     );
     let tmux = Tmux::start(
         &format!("sshtrace-ux-quiet-{}", std::process::id()),
@@ -121,21 +150,8 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
     // A plain login with one command.
     let mut known = BTreeSet::from([pty.port]);
     assert!(ssh(&sshd, &[], "id").unwrap().success);
-    let login = wait_until(Duration::from_secs(15), || {
-        new_port(&tracer.events(), &known)
-    })
-    .expect("the login's connect");
-    known.insert(login);
-    assert!(tracer.wait_for(Duration::from_secs(15), ended(login)));
-    let screen = tmux
-        .wait_screen(|_| {
-            human_lines_of(&tmux.history(), login)
-                .iter()
-                .any(|l| l.contains("session.end"))
-        })
-        .map(|_| tmux.history())
-        .unwrap_or_else(|| panic!("no session.end line:\n{}", tmux.history()));
-    let lines = human_lines_of(&screen, login);
+    let login = next_ended(&tracer, &mut known);
+    let lines = lines_until_end(&tmux, login);
     assert!(
         lines.len() <= 6,
         "{} lines:\n{}",
@@ -170,20 +186,8 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
 
     // A wrong key.
     ssh_wrong_key(&sshd);
-    let refused = wait_until(Duration::from_secs(15), || {
-        new_port(&tracer.events(), &known)
-    })
-    .expect("the refused connect");
-    assert!(tracer.wait_for(Duration::from_secs(15), ended(refused)));
-    let screen = tmux
-        .wait_screen(|_| {
-            human_lines_of(&tmux.history(), refused)
-                .iter()
-                .any(|l| l.contains("session.end"))
-        })
-        .map(|_| tmux.history())
-        .unwrap_or_else(|| panic!("no session.end line:\n{}", tmux.history()));
-    let wrong = human_lines_of(&screen, refused);
+    let refused = next_ended(&tracer, &mut known);
+    let wrong = lines_until_end(&tmux, refused);
     assert!(
         wrong.len() <= 3,
         "{} lines:\n{}",
@@ -195,32 +199,13 @@ fn tail_on_a_terminal_says_what_it_watches_and_folds_the_servers_work() {
     assert!(session_events(&tracer.events(), refused).len() > wrong.len());
 
     // The user's own privilege changes stay in the quiet view.
-    known.insert(refused);
     assert!(
         ssh(&sshd, &[], "sudo -n -u nobody /usr/bin/id")
             .unwrap()
             .success
     );
-    let sudo = wait_until(Duration::from_secs(15), || {
-        new_port(&tracer.events(), &known)
-    })
-    .expect("the sudo session's connect");
-    assert!(tracer.wait_for(Duration::from_secs(15), ended(sudo)));
-    let screen = tmux
-        .wait_screen(|_| {
-            human_lines_of(&tmux.history(), sudo)
-                .iter()
-                .any(|l| l.contains("session.end"))
-        })
-        .map(|_| tmux.history())
-        .unwrap_or_else(|| {
-            panic!(
-                "no session.end line:
-{}",
-                tmux.history()
-            )
-        });
-    let changes: Vec<String> = human_lines_of(&screen, sudo)
+    let sudo = next_ended(&tracer, &mut known);
+    let changes: Vec<String> = lines_until_end(&tmux, sudo)
         .into_iter()
         .filter(|l| l.contains("user.change"))
         .collect();
@@ -273,16 +258,8 @@ fn concurrent_sessions_have_distinct_short_ids_and_prefixes_select_them() {
     let sock = world().dir.join("ux_ids.sock");
     let cap = world().dir.join("ux_ids.cap");
     let _ = std::fs::remove_file(&cap);
-    let filter = format!("destination.port = {}", sshd.port);
-    let tracer = Tracer::start(&[
-        "--filter",
-        &filter,
-        "--sessions-socket",
-        sock.to_str().unwrap(),
-        "-w",
-        cap.to_str().unwrap(),
-    ])
-    .unwrap();
+    let (s, c) = (sock.to_str().unwrap(), cap.to_str().unwrap());
+    let tracer = tracer_on(&sshd, &["--sessions-socket", s, "-w", c]);
     let ptys: Vec<PtySession> = (0..3).map(|_| PtySession::start(&sshd, 120)).collect();
     wait_until(Duration::from_secs(15), || {
         let (l, _) = sessions_json(&sock);
@@ -348,7 +325,6 @@ fn concurrent_sessions_have_distinct_short_ids_and_prefixes_select_them() {
     let ids = ids_by_port(&events);
     let all: BTreeSet<&str> = ids.values().map(String::as_str).collect();
     assert_eq!(all.len(), ids.len(), "ids repeat: {ids:?}");
-    let c = cap.to_str().unwrap();
 
     // `report timeline` takes the short form (and any unique prefix).
     let (&port, id) = ids.iter().next().unwrap();
@@ -455,17 +431,11 @@ fn sessions_without_permission_says_so_and_a_group_may_read_the_socket() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let sock = dir.join("sessions.sock");
-    let filter = format!("destination.port = {}", sshd.port);
     let s = sock.to_str().unwrap();
-    let tracer = Tracer::start(&[
-        "--filter",
-        &filter,
-        "--sessions-socket",
-        s,
-        "--sessions-group",
-        "sshtrace-ux",
-    ])
-    .unwrap();
+    let tracer = tracer_on(
+        &sshd,
+        &["--sessions-socket", s, "--sessions-group", "sshtrace-ux"],
+    );
     let meta = std::fs::symlink_metadata(&sock).unwrap();
     assert_eq!(meta.mode() & 0o7777, 0o660);
     assert_eq!((meta.uid(), meta.gid()), (0, gid));
