@@ -1,7 +1,8 @@
 //! Every loss, counted where it happens, summed here: the kernel's
 //! counters, the reader's, the agent's own (discovery, the stop, a
-//! predecessor's death) and the agent-mode sinks'. Reported as `agent.loss`
-//! within a second of growing, naming the sessions whose records were lost.
+//! predecessor's death), the agent-mode sinks', and the outputs' failed
+//! writes (capture file, sinks). Reported as `agent.loss` within a second
+//! of growing, naming the sessions whose records were lost.
 use std::{
     collections::BTreeMap,
     sync::{atomic::Ordering, Arc},
@@ -18,6 +19,7 @@ use crate::{
         AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkBacklog,
         SinkLoss,
     },
+    pipeline::Failures,
     probes::Maps,
     reader::Reader,
     sinks::queue::Stats,
@@ -110,6 +112,8 @@ impl Kernel for Attached {
 
 pub struct Losses {
     sinks: Vec<(String, Arc<Stats>)>,
+    /// Write failures of the capture file and the sinks.
+    outputs: Vec<Arc<Failures>>,
     discovery: Missed,
     /// Records the previous agent (persistent programs) took and never wrote.
     pub restart: u64,
@@ -122,9 +126,14 @@ pub struct Losses {
 }
 
 impl Losses {
-    pub fn new(sinks: Vec<(String, Arc<Stats>)>, discovery: Missed) -> Self {
+    pub fn new(
+        sinks: Vec<(String, Arc<Stats>)>,
+        outputs: Vec<Arc<Failures>>,
+        discovery: Missed,
+    ) -> Self {
         Self {
             sinks,
+            outputs,
             discovery,
             restart: 0,
             dropped_at_stop: 0,
@@ -166,6 +175,7 @@ impl Losses {
                     dropped: s.dropped.load(Ordering::Relaxed),
                 })
                 .collect(),
+            outputs: self.outputs.iter().filter_map(|o| o.so_far()).collect(),
         }
     }
 
@@ -180,8 +190,8 @@ impl Losses {
         }
     }
 
-    /// An `agent.loss` event when something more was lost since the last,
-    /// naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
+    /// An `agent.loss` event when something more was lost, or an output
+    /// failed again, since the last, naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
     pub fn report(
         &mut self,
         kernel: &mut dyn Kernel,
@@ -194,7 +204,9 @@ impl Losses {
             shares.entry(key).or_default().records += n;
         }
         let now = self.now(kernel);
-        if now.total() <= self.reported.total() {
+        if now.total() <= self.reported.total()
+            && now.failed_writes() <= self.reported.failed_writes()
+        {
             return None;
         }
         let loss = named_sessions(now.since(&self.reported), shares, id_of);

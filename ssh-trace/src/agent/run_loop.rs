@@ -232,7 +232,9 @@ impl<K: Kernel> Run<K> {
         }));
         self.pipeline
             .push(Event::new(host::now_unix_ns(), None, body))?;
-        self.pipeline.finish()?;
+        // Every output finishes; one that could not write its last events
+        // makes the exit status, after the summary.
+        let finished = self.pipeline.finish();
         self.kernel.note_progress(self.done, true);
         eprintln!(
             "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
@@ -247,6 +249,6 @@ impl<K: Kernel> Run<K> {
         if let Some(line) = alert_summary {
             eprintln!("{line}");
         }
-        Ok(())
+        finished.map(drop)
     }
 }

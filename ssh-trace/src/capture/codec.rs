@@ -273,6 +273,57 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
     })
 }
 
+/// Sections at the end of a loss record (agent.loss, agent.stop: after the
+/// tails and named sessions), each a tag, a length and its payload. Files
+/// without them (all older ones) end before; a reader skips tags it does not
+/// know.
+const SECTION_OUTPUTS: u8 = 1;
+
+/// The outputs' failed writes of each of `counts`, when any has some.
+fn put_sections(out: &mut Vec<u8>, counts: &[&LossCounts]) {
+    if counts.iter().all(|l| l.outputs.is_empty()) {
+        return;
+    }
+    let mut p = Vec::new();
+    for l in counts {
+        put_varint(&mut p, l.outputs.len() as u64);
+        for o in &l.outputs {
+            put_str(&mut p, &o.output);
+            put_str(&mut p, &o.error);
+            put_varint(&mut p, o.failures);
+            put_varint(&mut p, o.events);
+        }
+    }
+    out.push(SECTION_OUTPUTS);
+    put_varint(out, p.len() as u64);
+    out.extend_from_slice(&p);
+}
+
+fn get_sections(c: &mut Cursor, counts: &mut [&mut LossCounts]) -> Result<()> {
+    while c.more() {
+        let tag = c.u8()?;
+        let len = c.varint()? as usize;
+        let mut p = Cursor::new(c.bytes(len)?);
+        if tag != SECTION_OUTPUTS {
+            continue;
+        }
+        for l in counts.iter_mut() {
+            let n = p.len(MAX_ITEMS)?;
+            l.outputs = (0..n).map(|_| get_output(&mut p)).collect::<Result<_>>()?;
+        }
+    }
+    Ok(())
+}
+
+fn get_output(c: &mut Cursor) -> Result<OutputLoss> {
+    Ok(OutputLoss {
+        output: c.string()?,
+        error: c.string()?,
+        failures: c.varint()?,
+        events: c.varint()?,
+    })
+}
+
 /// Counters added later, at the record's end.
 fn put_loss_tail(out: &mut Vec<u8>, l: &LossCounts) {
     for v in [
@@ -569,6 +620,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss_tail(out, &l.loss.counts);
             put_loss_tail(out, &l.total);
             put_named_sessions(out, &l.loss);
+            put_sections(out, &[&l.loss.counts, &l.total]);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
@@ -576,6 +628,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss(out, &s.totals.lost);
             put_loss_tail(out, &s.totals.lost);
             put_agent_tail(out, &s.agent);
+            put_sections(out, &[&s.totals.lost]);
         }
         Body::AgentHeartbeat(h) => put_heartbeat(out, h),
         // Alerts are rare: their JSON form is compact enough.
@@ -680,6 +733,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             get_loss_tail(c, &mut loss.counts)?;
             get_loss_tail(c, &mut total)?;
             get_named_sessions(c, &mut loss)?;
+            get_sections(c, &mut [&mut loss.counts, &mut total])?;
             Body::AgentLoss(Box::new(AgentLoss { loss, total }))
         }
         Kind::AgentStop => {
@@ -688,6 +742,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let mut lost = get_loss(c)?;
             get_loss_tail(c, &mut lost)?;
             get_agent_tail(c, &mut agent)?;
+            get_sections(c, &mut [&mut lost])?;
             let totals = AgentTotals { events, lost };
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }

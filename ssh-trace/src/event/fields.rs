@@ -194,6 +194,11 @@ fn sinks(l: &LossCounts) -> Option<Val<'static>> {
     (!l.sinks.is_empty()).then_some(Val::Object)
 }
 
+/// `outputs` is in the JSON only when an output failed to write.
+fn outputs(l: &LossCounts) -> Option<Val<'static>> {
+    (!l.outputs.is_empty()).then_some(Val::Object)
+}
+
 use Ty as T;
 
 /// Every schema path, in docs/schema.md order.
@@ -410,6 +415,9 @@ pub static FIELDS: &[FieldDef] = &[
             .map(|l| int(l.agent_restart))
     }),
     f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss.counts)),
+    f("loss.outputs", T::Object, |e, _| {
+        outputs(&loss(e)?.loss.counts)
+    }),
     f("loss.sessions", T::Object, |e, _| {
         let l = &loss(e)?.loss;
         (!l.sessions.is_empty()).then_some(Val::Object)
@@ -451,6 +459,7 @@ pub static FIELDS: &[FieldDef] = &[
         loss(e).map(|l| &l.total).map(|l| int(l.agent_restart))
     }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
+    f("total.outputs", T::Object, |e, _| outputs(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
     f("totals.events", T::Int, |e, _| {
         totals(e).map(|t| int(t.events))
@@ -491,6 +500,9 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.sinks", T::Object, |e, _| {
         sinks(&totals(e)?.lost)
+    }),
+    f("totals.lost.outputs", T::Object, |e, _| {
+        outputs(&totals(e)?.lost)
     }),
     f("heartbeat", T::Object, |e, _| {
         heartbeat(e).map(|_| Val::Object)

@@ -95,6 +95,10 @@ impl Doc {
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
         }
+        if !l.outputs.is_empty() {
+            let outputs = serde_json::to_value(&l.outputs).unwrap_or_default();
+            self.put(&format!("{prefix}.outputs"), outputs);
+        }
     }
 
     /// A report's counters and the sessions it names.

@@ -240,4 +240,11 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
     if report.more_sessions > 0 {
         let _ = write!(line, " +{} more", report.more_sessions);
     }
+    for o in &loss.outputs {
+        let _ = write!(
+            line,
+            "; {}: {} failed writes, {} events lost: {}",
+            o.output, o.failures, o.events, o.error
+        );
+    }
 }

@@ -402,6 +402,7 @@ fn every_field_parses_and_some_event_has_it() {
         alert(),
         sink_loss(),
         sink_stop(),
+        output_loss(),
         restarted(),
     ];
     for name in crate::event::fields::all_names() {
@@ -440,11 +441,29 @@ fn alert() -> Event {
     )
 }
 
-/// agent.stop of an agent whose sinks dropped events.
+/// agent.stop of an agent whose sinks dropped events and whose capture
+/// file failed to write.
 fn sink_stop() -> Event {
     let mut ev = agent_stop();
     if let Body::AgentStop(s) = &mut ev.body {
         s.totals.lost.sinks.push(SinkLoss::default());
+        s.totals.lost.outputs.push(OutputLoss::default());
+    }
+    ev
+}
+
+/// agent.loss of an agent whose capture file could not be written.
+fn output_loss() -> Event {
+    let mut ev = agent_loss();
+    if let Body::AgentLoss(l) = &mut ev.body {
+        let o = OutputLoss {
+            output: "capture".into(),
+            error: "No space left on device".into(),
+            failures: 1,
+            events: 5,
+        };
+        l.loss.counts.outputs.push(o.clone());
+        l.total.outputs.push(o);
     }
     ev
 }
@@ -507,6 +526,14 @@ fn alert_fields_and_sink_losses_filter() {
         s.totals.lost.sinks.push(SinkLoss::default());
     }
     assert!(m("totals.lost.sinks exists", &stop));
+    assert!(m(
+        "loss.outputs exists and total.outputs exists",
+        &output_loss()
+    ));
+    assert!(
+        !m("loss.outputs exists", &agent_loss()),
+        "absent when nothing failed"
+    );
 }
 
 /// Every path of docs/schema.md can be filtered on, and every filter field

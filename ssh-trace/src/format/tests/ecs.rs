@@ -301,6 +301,12 @@ fn loss(base: u64) -> Value {
             {"sink": "siem", "dropped": base + 8},
             {"sink": "archive", "dropped": base + 9},
         ],
+        "outputs": [{
+            "output": "capture",
+            "error": crate::format::samples::OUTPUT_ERROR,
+            "failures": base + 1,
+            "events": base + 2,
+        }],
     });
     if base == 0 {
         v["sessions"] = json!([{"id": SESSION_ID, "records": 2, "untracked": 1}]);

@@ -362,6 +362,12 @@ fn loss(base: u64) -> Value {
             {"sink": "siem", "dropped": base + 8},
             {"sink": "archive", "dropped": base + 9},
         ],
+        "outputs": [{
+            "output": "capture",
+            "error": crate::format::samples::OUTPUT_ERROR,
+            "failures": base + 1,
+            "events": base + 2,
+        }],
     });
     if base == 0 {
         v["sessions"] = json!([{"id": SESSION_ID, "records": 2, "untracked": 1}]);
@@ -399,7 +405,7 @@ fn agent_loss_is_application_lifecycle_other_with_medium_severity() {
             "severity_id": 3,
             "severity": "Medium",
             "app": {"name": "ssh-trace", "vendor_name": "ssh-trace"},
-            "message": "133 records lost since the previous agent.loss",
+            "message": "135 records lost since the previous agent.loss",
             "unmapped": {"loss": loss(0), "total": loss(10)},
         }),
     ]);

@@ -259,6 +259,16 @@ impl Metrics {
                 .get_or_create(&vec![("where", "sink".into()), ("sink", s.sink.clone())])
                 .inc_by(s.dropped);
         }
+        // Outputs that lost events to failed writes (capture, stdout).
+        for o in loss.outputs.iter().filter(|o| o.events > 0) {
+            self.f
+                .lost
+                .get_or_create(&vec![
+                    ("where", "output".into()),
+                    ("output", o.output.clone()),
+                ])
+                .inc_by(o.events);
+        }
     }
 
     /// Brings the action counters up to the dispatcher's totals.

@@ -71,6 +71,20 @@ fn losses_are_counted_by_place_and_sink() {
                 dropped: 0,
             },
         ],
+        outputs: vec![
+            OutputLoss {
+                output: "capture".into(),
+                error: "No space left on device".into(),
+                failures: 1,
+                events: 7,
+            },
+            OutputLoss {
+                output: "sink file".into(),
+                error: "No space left on device".into(),
+                failures: 3,
+                events: 0,
+            },
+        ],
         ..Default::default()
     };
     let body = Body::AgentLoss(Box::new(AgentLoss {
@@ -88,4 +102,12 @@ fn losses_are_counted_by_place_and_sink() {
         "{text}"
     );
     assert!(!text.contains("sink=\"file\""), "{text}");
+    assert!(
+        text.contains("ssh_trace_events_lost_total{where=\"output\",output=\"capture\"} 7"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("output=\"sink file\""),
+        "retried, not lost: {text}"
+    );
 }
