@@ -6,7 +6,7 @@ pub mod human;
 pub mod json;
 pub mod json_schema;
 pub mod ocsf;
-mod quiet;
+pub mod quiet;
 #[doc(hidden)]
 pub mod samples;
 #[cfg(test)]
