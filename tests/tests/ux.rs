@@ -468,3 +468,60 @@ fn sessions_without_permission_says_so_and_a_group_may_read_the_socket() {
     assert!(!Path::new(&sock).exists(), "socket left behind");
     let _ = std::fs::remove_dir(&dir);
 }
+
+#[test]
+fn the_quiet_view_keeps_a_login_to_six_lines_and_a_wrong_key_to_three_on_every_server() {
+    if !root_or_skip(
+        "the_quiet_view_keeps_a_login_to_six_lines_and_a_wrong_key_to_three_on_every_server",
+    ) {
+        return;
+    }
+    for kind in Kind::ALL {
+        let server = Server::of(kind, "ux_lines").unwrap();
+        let cap = world().dir.join(format!("ux_lines_{}.cap", kind.name()));
+        let _ = std::fs::remove_file(&cap);
+        let c = cap.to_str().unwrap();
+        let mut args = vec!["--no-sessions-socket", "-w", c];
+        let extra = kind.agent_args();
+        args.extend(extra.iter().map(String::as_str));
+        let tracer = tracer_on(&server, &args);
+        let mut known = BTreeSet::new();
+        assert!(ssh(&server, &[], "id").unwrap().success, "{kind:?}");
+        let login = next_ended(&tracer, &mut known);
+        ssh_wrong_key(&server);
+        let refused = next_ended(&tracer, &mut known);
+        let events = tracer.stop().unwrap();
+        let out = run(&["replay", "-r", c, "--format", "human"]);
+        assert!(out.status.success(), "{kind:?}: {}", text(&out.stderr));
+        let all = text(&out.stdout);
+
+        let lines = human_lines_of(&all, login);
+        let k = kinds(&lines);
+        assert!(lines.len() <= 6, "{kind:?}: {lines:#?}");
+        assert_eq!(k.first(), Some(&"session.connect"), "{kind:?}: {lines:#?}");
+        assert!(k.contains(&"session.login"), "{kind:?}: {lines:#?}");
+        assert!(
+            lines.iter().any(|l| l.ends_with("/usr/bin/id id")),
+            "{kind:?}: {lines:#?}"
+        );
+        assert_eq!(k.last(), Some(&"session.end"), "{kind:?}: {lines:#?}");
+        assert!(
+            session_events(&events, login).len() > lines.len(),
+            "{kind:?}"
+        );
+
+        let wrong = human_lines_of(&all, refused);
+        let k = kinds(&wrong);
+        assert!(wrong.len() <= 3, "{kind:?}: {wrong:#?}");
+        assert_eq!(k.first(), Some(&"session.connect"), "{kind:?}: {wrong:#?}");
+        assert_eq!(k.last(), Some(&"session.end"), "{kind:?}: {wrong:#?}");
+        eprintln!(
+            "{}: login {} of {} events, wrong key {} of {}",
+            kind.name(),
+            lines.len(),
+            session_events(&events, login).len(),
+            wrong.len(),
+            session_events(&events, refused).len()
+        );
+    }
+}
