@@ -525,3 +525,40 @@ fn the_quiet_view_keeps_a_login_to_six_lines_and_a_wrong_key_to_three_on_every_s
         );
     }
 }
+
+#[test]
+fn the_agent_configs_sessions_group_lets_its_members_read_the_socket() {
+    if !root_or_skip("the_agent_configs_sessions_group_lets_its_members_read_the_socket") {
+        return;
+    }
+    let gid = group("sshtrace-ux");
+    let dir = std::env::temp_dir().join(format!("ssh-trace-ux-agent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (sock, events) = (dir.join("sessions.sock"), dir.join("events.json"));
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\nsessions_socket = {:?}\nsessions_group = \"sshtrace-ux\"\nheartbeat = \"0s\"\n\
+             [[sink]]\nname = \"file\"\ntype = \"file\"\npath = {:?}\n",
+            sock.display().to_string(),
+            events.display().to_string()
+        ),
+    )
+    .unwrap();
+    let agent = ssh_trace_tests::peers::Agent::start(&config, &events).unwrap();
+    let meta = std::fs::symlink_metadata(&sock).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o660);
+    assert_eq!((meta.uid(), meta.gid()), (0, gid));
+    let s = sock.to_str().unwrap();
+    let member = as_test_user(Some(gid), &["sessions", "--json", "--socket", s]);
+    assert!(member.status.success(), "{}", text(&member.stderr));
+    let listing: Value = serde_json::from_slice(&member.stdout).unwrap();
+    assert_eq!(listing["origin"], "agent");
+    let other = as_test_user(None, &["sessions", "--socket", s]);
+    assert!(!other.status.success());
+    assert!(text(&other.stderr).contains("permission denied"));
+    agent.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
