@@ -9,8 +9,8 @@ use std::{
 };
 
 use ssh_trace_common::maps::{
-    LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL,
-    LOST_USER_LISTENERS,
+    LOST_AUTH_FULL, LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL,
+    LOST_TRACKED_FULL, LOST_USER_LISTENERS,
 };
 
 use super::discovery::Missed;
@@ -20,7 +20,7 @@ use crate::{
         SinkLoss,
     },
     pipeline::Failures,
-    probes::Maps,
+    probes::{auth_hook::AuthHook, Maps},
     reader::Reader,
     sinks::queue::Stats,
 };
@@ -55,6 +55,12 @@ pub trait Kernel {
     /// Notes for a successor (persistent programs) how far this agent got:
     /// `done` records had their events written out; `stopped`: cleanly.
     fn note_progress(&mut self, done: u64, stopped: bool);
+    /// These sessions logged in: the kernel stops reading their server's
+    /// log output.
+    fn auth_done(&mut self, _sessions: &[u64]) {}
+    /// Whether the servers' log output is read at all: some session is
+    /// between its connect and its login or end.
+    fn auth_wanted(&mut self, _wanted: bool) {}
 }
 
 /// The loaded programs' maps and the ring-buffer reader.
@@ -63,6 +69,8 @@ pub struct Attached {
     pub reader: Reader,
     /// The programs are pinned: progress is noted for the next agent.
     pub persistent: bool,
+    /// Attaches the servers' log capture on demand (None: pinned, always).
+    pub auth_hook: Option<AuthHook>,
 }
 
 impl Kernel for Attached {
@@ -74,7 +82,9 @@ impl Kernel for Attached {
             milestones: k[LOST_MILESTONES as usize],
             tracked_full: k[LOST_TRACKED_FULL as usize],
             listeners_full: k[LOST_USER_LISTENERS as usize],
-            socks_full: k[LOST_SOCKS_FULL as usize],
+            // AUTH_SESSIONS is keyed by connection and sized like
+            // SESSION_SOCKS: a full one is a connection not followed.
+            socks_full: k[LOST_SOCKS_FULL as usize] + k[LOST_AUTH_FULL as usize],
             rate_limited: k[LOST_CRED_RATE as usize],
             queue: st.queue_lost.load(Ordering::Relaxed),
             decode: st.decode_errors.load(Ordering::Relaxed),
@@ -96,6 +106,16 @@ impl Kernel for Attached {
 
     fn stop(&mut self) {
         self.reader.stop();
+    }
+
+    fn auth_wanted(&mut self, wanted: bool) {
+        if let Some(h) = &mut self.auth_hook {
+            h.set(wanted);
+        }
+    }
+
+    fn auth_done(&mut self, sessions: &[u64]) {
+        self.maps.auth_done(sessions);
     }
 
     fn note_progress(&mut self, done: u64, stopped: bool) {
@@ -121,6 +141,9 @@ pub struct Losses {
     dropped_at_stop: u64,
     /// The same, per session key (until the next report).
     dropped_at_stop_by_session: BTreeMap<u64, u64>,
+    /// Server log records cut at the kernel's copy limit that made no
+    /// event: a decision may have been lost (counted as undecodable).
+    pub auth_cut: u64,
     /// What `agent.loss` events reported so far.
     pub reported: LossCounts,
 }
@@ -138,6 +161,7 @@ impl Losses {
             restart: 0,
             dropped_at_stop: 0,
             dropped_at_stop_by_session: BTreeMap::new(),
+            auth_cut: 0,
             reported: LossCounts::default(),
         }
     }
@@ -165,7 +189,7 @@ impl Losses {
             kernel_socks_full: k.socks_full,
             kernel_rate_limited: k.rate_limited,
             queue: k.queue + self.dropped_at_stop,
-            decode: k.decode,
+            decode: k.decode + self.auth_cut,
             agent_restart: self.restart,
             sinks: self
                 .sinks

@@ -176,6 +176,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         events: &mut events,
     };
     let missed = discovery::run(&mut maps, &servers, &privsep, found);
+    let auth_hook = probes.auth_hook()?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     if banner {
         eprintln!("{}", banner::line(&servers, &events, opts.ring_bytes));
@@ -199,6 +200,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
             maps,
             reader,
             persistent,
+            auth_hook,
         },
         rx,
         bytes,

@@ -28,7 +28,7 @@ pub fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+pub(super) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
             out.push(1);
@@ -38,7 +38,7 @@ fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-fn put_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+pub(super) fn put_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
     match v {
         Some(v) => {
             out.push(1);
@@ -90,11 +90,17 @@ impl<'a> Cursor<'a> {
         bail!("varint longer than 64 bits")
     }
 
-    fn u32(&mut self) -> Result<u32> {
+    /// Whether the record is read to its end (fields added later to a
+    /// type are at its end: older records simply lack them).
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(super) fn u32(&mut self) -> Result<u32> {
         u32::try_from(self.varint()?).context("value does not fit 32 bits")
     }
 
-    fn len(&mut self, max: usize) -> Result<usize> {
+    pub(super) fn len(&mut self, max: usize) -> Result<usize> {
         let n = self.varint()? as usize;
         if n > max {
             bail!("length {n} over the limit {max}");
@@ -113,7 +119,7 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(b).context("string is not UTF-8")
     }
 
-    fn bool(&mut self) -> Result<bool> {
+    pub(super) fn bool(&mut self) -> Result<bool> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -121,7 +127,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn opt_str(&mut self) -> Result<Option<String>> {
+    pub(super) fn opt_str(&mut self) -> Result<Option<String>> {
         Ok(if self.bool()? {
             Some(self.string()?)
         } else {
@@ -129,7 +135,7 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn opt_u64(&mut self) -> Result<Option<u64>> {
+    pub(super) fn opt_u64(&mut self) -> Result<Option<u64>> {
         Ok(if self.bool()? {
             Some(self.varint()?)
         } else {
@@ -571,7 +577,22 @@ impl Encoder {
 
 fn body(body: &Body, out: &mut Vec<u8>) {
     match body {
-        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {
+        Body::SessionConnect | Body::SessionBytes(_) => {}
+        Body::SessionAuth(a) => {
+            put_varint(out, a.pid as u64);
+            super::codec_auth::put_auth(out, &a.auth);
+        }
+        // Added after format v1's first release: at the record's end, and
+        // only when there is something (older records end here).
+        Body::SessionLogin(l) => {
+            if let Some(a) = &l.auth {
+                super::codec_auth::put_accepted(out, a);
+            }
+        }
+        Body::SessionEnd(c) => {
+            if let Some(a) = &c.attempts {
+                super::codec_auth::put_attempts(out, a);
+            }
         }
         Body::ProcessExec(p) => {
             for v in [p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid] {
@@ -706,11 +727,24 @@ fn counters(c: &mut Cursor) -> Result<Counters> {
 fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
     Ok(match kind {
         Kind::SessionConnect => Body::SessionConnect,
-        Kind::SessionLogin => Body::SessionLogin,
+        Kind::SessionAuth => Body::SessionAuth(Box::new(AuthDecision {
+            pid: c.u32()?,
+            auth: Arc::new(super::codec_auth::get_auth(c)?),
+        })),
+        Kind::SessionLogin => Body::SessionLogin(Login {
+            auth: (!c.at_end())
+                .then(|| super::codec_auth::get_accepted(c))
+                .transpose()?
+                .map(Box::new),
+        }),
         Kind::SessionBytes => Body::SessionBytes(k.traffic.context("session.bytes without bytes")?),
         Kind::SessionEnd => Body::SessionEnd(Closed {
             traffic: k.traffic.context("session.end without bytes")?,
             end: k.end.context("session.end without its end")?,
+            attempts: (!c.at_end())
+                .then(|| super::codec_auth::get_attempts(c))
+                .transpose()?
+                .map(Box::new),
         }),
         Kind::ProcessExec => Body::ProcessExec(get_exec(c)?),
         Kind::ProcessExit => Body::ProcessExit(ProcessExit {

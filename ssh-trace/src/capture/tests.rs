@@ -100,7 +100,7 @@ fn change(i: u32) -> Body {
 fn session_body(i: u32) -> Body {
     match i % 7 {
         0 => Body::SessionConnect,
-        1 => Body::SessionLogin,
+        1 => Body::SessionLogin(Login::default()),
         2 => exec(i),
         3 => Body::ProcessExit(ProcessExit {
             pid: 100 + i,
@@ -121,6 +121,7 @@ fn session_body(i: u32) -> Body {
                 duration_ms: 77,
                 logged_in: i.is_multiple_of(2),
             },
+            attempts: None,
         }),
     }
 }

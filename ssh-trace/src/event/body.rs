@@ -263,10 +263,13 @@ pub struct SessionEnd {
 }
 
 /// `session.end`: the last byte counts and how the session went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Closed {
     pub traffic: Traffic,
     pub end: SessionEnd,
+    /// A connection that never logged in: what it tried (None when
+    /// nothing was seen, and for logins).
+    pub attempts: Option<Box<super::Attempts>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]

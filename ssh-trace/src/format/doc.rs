@@ -54,6 +54,8 @@ impl Doc {
         put("executable", e.executable.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
+        put("users", e.users.clone().map(Value::from));
+        put("source_ips", e.source_ips.clone().map(Value::from));
     }
 
     /// A serializable struct's top-level fields under `prefix`.

@@ -3,6 +3,8 @@ use std::{cell::RefCell, fmt::Write as _};
 
 use super::quiet::Quiet;
 
+use super::auth_text;
+
 use crate::{
     event::{
         Body, Event, Heartbeat, IdChange, Kind, LossCounts, LossReport, ProcessExec, ProcessExit,
@@ -109,7 +111,13 @@ fn session(line: &mut String, s: &SessionInfo, kind: Kind) {
 /// The type's own part of the line.
 fn details(line: &mut String, body: &Body) {
     match body {
-        Body::SessionConnect | Body::SessionLogin => {}
+        Body::SessionConnect => {}
+        Body::SessionAuth(a) => auth_text::decision(line, &a.auth),
+        Body::SessionLogin(l) => {
+            if let Some(a) = &l.auth {
+                auth_text::accepted(line, a);
+            }
+        }
         Body::ProcessExec(p) => exec(line, p),
         Body::ProcessExit(p) => exit(line, p),
         Body::UserChange(c) => change(line, c),
@@ -124,6 +132,9 @@ fn details(line: &mut String, body: &Body) {
                 " duration={}ms logged_in={}",
                 e.duration_ms, e.logged_in
             );
+            if let Some(a) = &c.attempts {
+                auth_text::attempts(line, a);
+            }
         }
         Body::AgentStart(agent) => {
             let _ = write!(

@@ -5,8 +5,10 @@
 //! PAM's scripts), the uid juggling of its processes (privilege separation,
 //! the monitor's temporary switches, the checks that root cannot be
 //! regained), the exits of all of those and the clean exits of the user's
-//! commands, calls of the user's processes that changed no id, and the
-//! running byte counts (`session.end` has the totals).
+//! commands, calls of the user's processes that changed no id, the running
+//! byte counts (`session.end` has the totals) and the accepted
+//! authentication (`session.login` names its method and key; failed and
+//! partial ones are shown).
 //! JSON, ECS, OCSF, captures and sinks keep everything.
 //!
 //! Which processes are the server's is learnt from the stream itself, so
@@ -17,7 +19,7 @@
 //! shown in full, as they always were.
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::event::{Body, Event, Role, SessionId};
+use crate::event::{Accepted, Body, Event, Outcome, Role, SessionId};
 
 /// Ended sessions whose server processes are still remembered (their last
 /// exits may follow the end); older ones are forgotten.
@@ -76,8 +78,12 @@ impl Quiet {
                 true
             }
             Body::SessionBytes(_) => false,
+            // The login line names the accepted method and key.
+            Body::SessionAuth(d) => {
+                !(d.auth.outcome == Outcome::Accepted && Accepted::of(&d.auth).is_some())
+            }
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionLogin(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
@@ -106,7 +112,7 @@ mod tests {
             Args, CallArgs, Closed, IdChange, Ids, Pid, ProcessExec, ProcessExit, SessionEnd,
             SessionInfo, Traffic, UserChange,
         },
-        format::samples::session,
+        format::samples::{self, session},
     };
 
     fn exec(pid: u32, role: Option<Role>) -> Body {
@@ -158,6 +164,14 @@ mod tests {
         })
     }
 
+    fn auth(outcome: Outcome) -> Body {
+        let auth = Arc::new(crate::event::Auth {
+            outcome,
+            ..samples::auth()
+        });
+        Body::SessionAuth(Box::new(crate::event::AuthDecision { pid: 10, auth }))
+    }
+
     fn end() -> Body {
         Body::SessionEnd(Closed {
             traffic: Traffic::default(),
@@ -165,6 +179,7 @@ mod tests {
                 duration_ms: 1,
                 logged_in: true,
             },
+            attempts: None,
         })
     }
 
@@ -182,12 +197,15 @@ mod tests {
             session,
             vec![
                 (false, Body::SessionConnect),
+                (false, auth(Outcome::Failed)),
+                (false, auth(Outcome::Partial)),
+                (false, auth(Outcome::Accepted)),
                 (false, exec(10, Some(Role::Server))), // sshd-session
                 (false, change(11, (0, 102))),         // privsep child
                 (false, exec(12, Some(Role::PreLogin))), // PAM's motd
                 (false, exit(11, 0)),
                 (false, exit(12, 1)),
-                (true, Body::SessionLogin),
+                (true, Body::SessionLogin(Default::default())),
                 (true, change(10, (0, 1001))), // the monitor, after login
                 (true, exec(13, Some(Role::User))),
                 (true, change(13, (1001, 0))), // the user's sudo
@@ -200,8 +218,8 @@ mod tests {
             ],
         );
         let want = [
-            true, false, false, false, false, false, true, false, true, true, false, false, false,
-            true, false, true,
+            true, true, true, false, false, false, false, false, false, true, false, true, true,
+            false, false, false, true, false, true,
         ];
         assert_eq!(got, want);
     }

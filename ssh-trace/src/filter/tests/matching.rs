@@ -396,7 +396,7 @@ fn counters_of_agent_events() {
 #[test]
 fn every_field_parses_and_some_event_has_it() {
     let events = all_events();
-    let more = [
+    let mut more = vec![
         exit(None, Some(9)),
         sudo(false),
         alert(),
@@ -405,6 +405,8 @@ fn every_field_parses_and_some_event_has_it() {
         output_loss(),
         restarted(),
     ];
+    // session.auth, a login with its key, an end with its attempts.
+    more.extend(crate::format::samples::events());
     for name in crate::event::fields::all_names() {
         let f = parse(&format!("{name} exists"));
         assert!(
@@ -412,6 +414,41 @@ fn every_field_parses_and_some_event_has_it() {
             "no test event has `{name}`"
         );
     }
+}
+
+#[test]
+fn auth_fields_select_decisions_logins_and_attempts() {
+    let samples = crate::format::samples::events();
+    let kinds = |src: &str| -> Vec<&'static str> {
+        let f = parse(src);
+        samples
+            .iter()
+            .filter(|e| f.matches(e, HOST))
+            .map(|e| e.kind().name())
+            .collect()
+    };
+    assert_eq!(
+        kinds("auth.outcome = failed"),
+        ["session.auth", "session.auth"]
+    );
+    assert_eq!(
+        kinds("auth.invalid = true and auth.user = admin"),
+        ["session.auth"]
+    );
+    // The method and key of a decision and of the login it let in.
+    assert_eq!(
+        kinds("auth.method = publickey and auth.certificate.serial = 42"),
+        ["session.auth", "session.login"]
+    );
+    assert_eq!(
+        kinds("auth.key.fingerprint startswith \"SHA256:Q3CW\""),
+        ["session.auth", "session.login", "session.auth"]
+    );
+    assert_eq!(
+        kinds("auth.users contains root and auth.failures >= 3"),
+        ["session.end"]
+    );
+    assert_eq!(kinds("auth.submethod = pam"), ["session.auth"]);
 }
 
 /// An alert with every evidence field.
@@ -428,6 +465,8 @@ fn alert() -> Event {
         executable: Some("memfd:x".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
+        users: Some(vec!["root".into(), "admin".into()]),
+        source_ips: Some(vec!["10.9.9.9".into()]),
     };
     let alert = Alert {
         rule: "r".into(),
