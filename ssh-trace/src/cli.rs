@@ -189,8 +189,9 @@ struct OutputArgs {
     /// Colour for the human format.
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
-    /// Human format: also the SSH server's own work (its execs, what runs
-    /// before login, its uid juggling) and clean process exits.
+    /// Human format: every event, also what the quiet view folds: the SSH
+    /// server's own work (its execs, what runs before login, its uid
+    /// juggling), clean exits, calls that changed no id, byte counts.
     #[arg(short, long)]
     verbose: bool,
 }
