@@ -7,7 +7,7 @@ mod eval;
 mod ids;
 mod lexer;
 mod literal;
-mod net;
+pub(crate) mod net;
 mod parser;
 #[cfg(test)]
 mod tests;

@@ -84,6 +84,7 @@ impl Quiet {
             }
             Body::SessionConnect
             | Body::SessionLogin(_)
+            | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
