@@ -2,6 +2,7 @@
 //! (its configuration, builder, encoder, transport, tests), all behind the
 //! same queue (queue/: bounded memory, on-disk spool, retries). The
 //! pipeline hands them the selected events, shared.
+pub mod clickhouse;
 pub mod config;
 pub mod file;
 pub mod http;
@@ -39,6 +40,7 @@ pub enum SinkKind {
     File(file::Spec),
     Syslog(syslog::Spec),
     Http(http::Spec),
+    ClickHouse(clickhouse::Spec),
 }
 
 /// What a sink type builds: how it encodes, where it sends.
@@ -53,6 +55,7 @@ pub fn start(spec: SinkSpec, host: &str) -> Result<Worker> {
         SinkKind::File(f) => file::build(f, formatter),
         SinkKind::Syslog(s) => syslog::build(s, formatter),
         SinkKind::Http(h) => http::build(h, formatter),
+        SinkKind::ClickHouse(c) => clickhouse::build(c, formatter),
     }
     .with_context(|| format!("sink {name}"))?;
     if let Some((spool, _)) = &spec.limits.spool {
