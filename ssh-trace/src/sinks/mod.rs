@@ -24,7 +24,7 @@ use crate::{
 use queue::{Encode, Limits, Transport, Worker};
 
 /// A configured sink, checked (sinks/config.rs), not yet started.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SinkSpec {
     pub name: String,
     pub format: FormatKind,
@@ -34,7 +34,7 @@ pub struct SinkSpec {
 }
 
 /// Each sink type's own settings.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum SinkKind {
     Stdout,
     File(file::Spec),
@@ -67,6 +67,14 @@ pub fn start(spec: SinkSpec, host: &str) -> Result<Worker> {
     let host = host.to_owned();
     Worker::start(&name, host, spec.filter, encode, transport, spec.limits)
         .with_context(|| format!("sink {name}"))
+}
+
+/// What a sink did, on standard error when it stops.
+pub fn report(name: &str, s: &queue::Summary) {
+    eprintln!(
+        "ssh-trace: sink {name}: {} events delivered, {} dropped, {} left in the spool",
+        s.delivered, s.dropped, s.spooled
+    );
 }
 
 /// Agent-mode sinks: the events of a pass are shared with every sink's queue.
@@ -119,11 +127,7 @@ impl Consumer for Queued {
         self.flush()?;
         for w in std::mem::take(&mut self.workers) {
             let name = w.name.clone();
-            let s = w.finish(self.drain);
-            eprintln!(
-                "ssh-trace: sink {name}: {} events delivered, {} dropped, {} left in the spool",
-                s.delivered, s.dropped, s.spooled
-            );
+            report(&name, &w.finish(self.drain));
         }
         Ok(())
     }
