@@ -3,6 +3,7 @@
 //! agent streaming JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
 // The lib's unit tests see the dev-dependencies of the examples and tests.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
+pub mod clickhouse;
 pub mod conformance;
 pub mod held;
 pub mod json_schema;
@@ -10,6 +11,7 @@ pub mod peers;
 pub mod prometheus;
 pub mod schema;
 pub mod servers;
+pub mod sinks;
 
 pub use servers::{Kind, Server, Sshd};
 
