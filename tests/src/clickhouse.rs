@@ -85,7 +85,10 @@ impl ClickHouse {
             let port = free_port()?;
             https_port = Some(port);
             args.push(format!("--https_port={port}"));
-            args.push(format!("--openSSL.server.certificateFile={}", cert.display()));
+            args.push(format!(
+                "--openSSL.server.certificateFile={}",
+                cert.display()
+            ));
             args.push(format!("--openSSL.server.privateKeyFile={}", key.display()));
             args.push("--openSSL.server.dhParamsFile=".to_owned());
         }
@@ -169,7 +172,11 @@ impl ClickHouse {
             .build()
             .send(sql)?;
         let status = resp.status();
-        let text = resp.into_body().with_config().limit(1 << 30).read_to_string()?;
+        let text = resp
+            .into_body()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()?;
         if !status.is_success() {
             bail!("ClickHouse: {status}: {text}\nfor: {sql}");
         }

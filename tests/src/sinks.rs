@@ -202,4 +202,3 @@ pub fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("leaf.key"),
     )
 }
-
