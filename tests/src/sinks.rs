@@ -59,21 +59,27 @@ pub fn sessions(sshd: &Sshd, n: usize, pause: Duration) -> Vec<u16> {
             if i > 0 {
                 std::thread::sleep(pause);
             }
-            // Test processes of other suites rewrite the test user's
-            // authorized_keys with their own key (world()): retry once.
-            let mut r = ssh(sshd, &[], "echo $SSH_CONNECTION; id -u; ls /").unwrap();
-            if !r.success && r.stderr.contains("Permission denied") {
-                std::thread::sleep(Duration::from_secs(1));
-                let _ = std::fs::copy(
-                    world().key.with_extension("pub"),
-                    format!("/home/{TEST_USER}/.ssh/authorized_keys"),
-                );
-                r = ssh(sshd, &[], "echo $SSH_CONNECTION; id -u; ls /").unwrap();
-            }
-            assert!(r.success, "{}", r.stderr);
-            r.client_port.unwrap()
+            session(sshd, "echo $SSH_CONNECTION; id -u; ls /")
         })
         .collect()
+}
+
+/// Runs one session with `cmd` (which must print $SSH_CONNECTION first);
+/// returns its client port.
+pub fn session(sshd: &Sshd, cmd: &str) -> u16 {
+    // Test processes of other suites rewrite the test user's
+    // authorized_keys with their own key (world()): retry once.
+    let mut r = ssh(sshd, &[], cmd).unwrap();
+    if !r.success && r.stderr.contains("Permission denied") {
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = std::fs::copy(
+            world().key.with_extension("pub"),
+            format!("/home/{TEST_USER}/.ssh/authorized_keys"),
+        );
+        r = ssh(sshd, &[], cmd).unwrap();
+    }
+    assert!(r.success, "{}", r.stderr);
+    r.client_port.unwrap()
 }
 
 /// What `tail --json` saw, once every session in `ports` has ended.

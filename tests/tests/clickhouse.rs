@@ -394,3 +394,181 @@ fn a_capture_of_another_host_replayed_twice_is_stored_once_under_its_name() {
         .unwrap();
     assert_eq!(c, ports.len() as u64);
 }
+
+/// A session whose traffic crosses a minute boundary: it prints a little
+/// every second until 3 s past the next full minute. Its client port.
+fn session_over_a_minute_boundary(sshd: &Sshd) -> u16 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let secs = 60 - now % 60 + 3;
+    session(
+        sshd,
+        &format!("echo $SSH_CONNECTION; for i in $(seq {secs}); do head -c 2000 /dev/urandom | base64; sleep 1; done"),
+    )
+}
+
+/// ClickHouse killed (SIGKILL) for 60 s while sessions run, one of them
+/// across a minute boundary: the sink spools, then delivers everything
+/// once; the views still equal each session's end, the long session's
+/// bytes spread over its minutes.
+#[test]
+fn sixty_second_outage_loses_nothing() {
+    if !root_or_skip("sixty_second_outage_loses_nothing") {
+        return;
+    }
+    let sshd = Sshd::start("ch_outage").unwrap();
+    let dir = test_dir("ch_outage");
+    let mut ch = server(&dir, None);
+    let filter = format!("destination.port = {}", sshd.port);
+    // At most 1 KiB in memory: the outage goes to the spool.
+    let extra = "queue_size = \"1KiB\"\nspool_size = \"10MiB\"\nretry_max = \"2s\"\n";
+    let (cfg, file) = write_config(&dir, &ch_sink(&ch.url(), &filter, extra));
+    let tracer = Tracer::start(&["--filter", &filter]).unwrap();
+    let agent = Agent::start(&cfg, &file).unwrap();
+    let mine = format!("destination_port = {}", sshd.port);
+    let before = sessions(&sshd, 1, Duration::ZERO);
+    wait_for_count(WAIT, 1, || {
+        data(&ch, &format!("event = 'session.end' AND {mine}")).len()
+    });
+
+    let down = Instant::now();
+    ch.kill();
+    let long = std::thread::scope(|s| {
+        let long = s.spawn(|| session_over_a_minute_boundary(&sshd));
+        let during = sessions(&sshd, 2, Duration::from_secs(15));
+        (long.join().unwrap(), during)
+    });
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(down.elapsed()));
+    let spooled = std::fs::metadata(dir.join("spool/ch.spool")).map_or(0, |m| m.len());
+    assert!(spooled > 8, "the spool stayed empty");
+    ch.resume().unwrap();
+
+    let ports: Vec<u16> = before
+        .iter()
+        .chain(&long.1)
+        .chain([&long.0])
+        .copied()
+        .collect();
+    let want = reference(tracer, &ports);
+    wait_for_count(WAIT, want.len(), || session_lines(&data(&ch, &mine)).len());
+    let err = agent.stop().unwrap();
+    assert_same(
+        "clickhouse after outage",
+        &session_lines(&data(&ch, &mine)),
+        &want,
+    );
+    assert!(
+        err.contains("ssh-trace: sink ch: delivering again"),
+        "{err}"
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with("ssh-trace: sink ch: ")
+            && l.ends_with(" 0 dropped, 0 left in the spool")),
+        "{err}"
+    );
+    let file_lines = lines_of(&file);
+    assert!(
+        !file_lines.iter().any(|l| l.contains("\"agent.loss\"")),
+        "{file_lines:#?}"
+    );
+    let ends = assert_sessions_equal_their_ends(&ch, &mine);
+    assert_eq!(ends.len(), ports.len());
+    assert_rollups_sum_to_the_ends(&ch, &ends);
+    let minutes = ch
+        .number(&format!(
+            "SELECT count() FROM ssh_trace.user_bytes_per_minute WHERE session_id IN \
+             (SELECT session_id FROM ssh_trace.sessions WHERE source_port = {})",
+            long.0
+        ))
+        .unwrap();
+    assert!(minutes >= 2, "the long session spans {minutes} minute(s)");
+}
+
+/// The events table lacks a column: the sink names it and the statement
+/// that adds it, delivers nothing and keeps every event in its spool;
+/// after that statement, the next agent delivers them all.
+#[test]
+fn a_missing_column_is_named_and_the_events_stay_in_the_spool() {
+    if !root_or_skip("a_missing_column_is_named_and_the_events_stay_in_the_spool") {
+        return;
+    }
+    let sshd = Sshd::start("ch_column").unwrap();
+    let dir = test_dir("ch_column");
+    let ch = server(&dir, None);
+    ch.exec("ALTER TABLE ssh_trace.events DROP COLUMN source_port")
+        .unwrap();
+    let filter = format!("destination.port = {}", sshd.port);
+    let extra = "spool_size = \"10MiB\"\nretry_max = \"1s\"\n";
+    let (cfg, file) = write_config(&dir, &ch_sink(&ch.url(), &filter, extra));
+    let agent = Agent::start(&cfg, &file).unwrap();
+    let ports = sessions(&sshd, 2, Duration::ZERO);
+    let mine = |l: &String| {
+        let e: Value = serde_json::from_str(l).unwrap();
+        e["event"].as_str().unwrap().starts_with("agent.")
+            || e["session"]["destination"]["port"] == sshd.port
+    };
+    for p in &ports {
+        wait_for_count(WAIT, 1, || {
+            lines_of(&file)
+                .iter()
+                .filter(|l| l.contains(&format!("\"port\":{p}}}")) && l.contains("session.end"))
+                .count()
+        });
+    }
+    let stderr = agent.stderr.clone();
+    let error = format!(
+        "ssh-trace: sink ch: ClickHouse at {}: table ssh_trace.events has no column source_port (UInt16), \
+         which the shipped schema has (dist/clickhouse/schema.sql); add it: \
+         ALTER TABLE ssh_trace.events ADD COLUMN source_port UInt16; retrying",
+        ch.url()
+    );
+    wait_for_count(WAIT, 1, || {
+        lines_of(&stderr).iter().filter(|l| **l == error).count()
+    });
+    let err = agent.stop().unwrap();
+    assert!(err.lines().any(|l| l == error), "{err}");
+    let run1: Vec<String> = lines_of(&file).into_iter().filter(mine).collect();
+    assert!(
+        err.contains(&format!(
+            "ssh-trace: sink ch: 0 events delivered, 0 dropped, {} left in the spool",
+            run1.len()
+        )),
+        "{err}\n{run1:#?}"
+    );
+    assert_eq!(
+        ch.number("SELECT count() FROM ssh_trace.events").unwrap(),
+        0
+    );
+
+    let alter = error
+        .split("add it: ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("; retrying");
+    ch.exec(alter).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let agent = Agent::start(&cfg, &file).unwrap();
+    let port = format!("destination_port = {}", sshd.port);
+    let want = session_lines(&run1);
+    wait_for_count(WAIT, want.len(), || session_lines(&data(&ch, &port)).len());
+    let err = agent.stop().unwrap();
+    assert_same("spooled events", &session_lines(&data(&ch, &port)), &want);
+    assert!(
+        err.lines().any(|l| l.starts_with("ssh-trace: sink ch: ")
+            && l.ends_with(" 0 dropped, 0 left in the spool")),
+        "{err}"
+    );
+    // Every event of the first run, agent events included, is there once.
+    for line in &run1 {
+        let e: Value = serde_json::from_str(line).unwrap();
+        let n = ch
+            .number(&format!(
+                "SELECT count() FROM ssh_trace.events FINAL WHERE data = '{}'",
+                line.replace('\\', "\\\\").replace('\'', "\\'")
+            ))
+            .unwrap();
+        assert_eq!(n, 1, "{e}");
+    }
+}
