@@ -572,3 +572,85 @@ fn a_missing_column_is_named_and_the_events_stay_in_the_spool() {
         assert_eq!(n, 1, "{e}");
     }
 }
+
+/// A session of `host` ending `days_ago` days ago, as the sink writes it
+/// (session.bytes, then session.end a second later).
+fn past_session(host: &str, days_ago: u64, id: u32) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let t = now - days_ago * 86_400;
+    let row = |event: &str, t: u64, extra: &str| {
+        format!(
+            "{{\"time\":{t},\"time_ns\":{},\"host\":\"{host}\",\"event\":\"{event}\",\"event_id\":{id},\
+             \"session_id\":\"00000000-0000-0000-0000-{id:012}\",\"user\":\"alice\",\"source_ip\":\"192.0.2.7\",\
+             \"bytes_in\":100,\"bytes_out\":200{extra},\"data\":\"{{}}\"}}\n",
+            t * 1_000_000_000
+        )
+    };
+    row("session.bytes", t - 1, "")
+        + &row("session.end", t, ",\"duration_ms\":2000,\"logged_in\":1")
+}
+
+/// dist/clickhouse/retention.sh DAYS drops the day partitions of the events
+/// and the month partitions of the views older than DAYS days, nothing newer.
+#[test]
+fn retention_drops_partitions_older_than_the_days_kept() {
+    if !root_or_skip("retention_drops_partitions_older_than_the_days_kept") {
+        return;
+    }
+    let dir = test_dir("ch_retention");
+    let ch = server(&dir, None);
+    let rows = past_session("old", 100, 1) + &past_session("recent", 10, 2);
+    ch.exec(&format!(
+        "INSERT INTO ssh_trace.events FORMAT JSONEachRow\n{rows}"
+    ))
+    .unwrap();
+    let script = workspace_root().join("dist/clickhouse/retention.sh");
+    let run = |days: &str| {
+        Command::new("sh")
+            .arg(&script)
+            .arg(days)
+            .env("CLICKHOUSE_URL", ch.url())
+            .output()
+            .unwrap()
+    };
+    let out = run("30");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dropped = String::from_utf8_lossy(&out.stdout).into_owned();
+    let hosts = "SELECT DISTINCT host FROM ssh_trace.";
+    let tables = [
+        ("events", hosts),
+        ("sessions", hosts),
+        ("session_bytes_per_minute", hosts),
+        ("session_bytes_per_hour", hosts),
+        (
+            "auth_per_source",
+            "SELECT arrayJoin(groupUniqArrayMerge(hosts)) AS host FROM ssh_trace.",
+        ),
+    ];
+    for (t, select) in tables {
+        let left = ch.rows(&format!("{select}{t}")).unwrap();
+        assert_eq!(
+            left,
+            [serde_json::json!({"host": "recent"})],
+            "{t}\n{dropped}"
+        );
+        assert!(
+            dropped.contains(&format!("dropped ssh_trace.{t} partition ")),
+            "{t}: {dropped}"
+        );
+    }
+    assert_eq!(dropped.lines().count(), tables.len(), "{dropped}");
+    let again = run("30");
+    assert!(
+        again.status.success() && again.stdout.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(run("thirty").status.code(), Some(2));
+}
