@@ -35,6 +35,8 @@ pub struct Options {
     /// HTTPS with this certificate chain and key (PEM).
     pub tls: Option<(PathBuf, PathBuf)>,
     pub cpu: Option<usize>,
+    /// Compress parts with zstd instead of lz4 (the server's `compression`).
+    pub zstd: bool,
 }
 
 fn users_xml() -> String {
@@ -80,6 +82,9 @@ impl ClickHouse {
             format!("--interserver_http_port={}", free_port()?),
             "--listen_host=127.0.0.1".to_owned(),
         ];
+        if opts.zstd {
+            args.push("--compression.case.method=zstd".to_owned());
+        }
         let mut https_port = None;
         if let Some((cert, key)) = &opts.tls {
             let port = free_port()?;

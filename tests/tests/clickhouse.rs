@@ -27,7 +27,7 @@ use ssh_trace_tests::{
 fn server(dir: &Path, tls: Option<(&Path, &Path)>) -> ClickHouse {
     let opts = Options {
         tls: tls.map(|(c, k)| (c.to_owned(), k.to_owned())),
-        cpu: None,
+        ..Default::default()
     };
     let ch = ClickHouse::start(&dir.join("clickhouse"), opts).unwrap();
     ch.apply(&schema()).unwrap();

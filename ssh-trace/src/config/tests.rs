@@ -30,7 +30,7 @@ fn example_config_parses_with_its_example_sinks_enabled() {
         .collect();
     let cfg = parse(&enabled).unwrap();
     let names: Vec<&str> = cfg.sinks.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["archive", "siem-syslog", "splunk"]);
+    assert_eq!(names, ["archive", "siem-syslog", "splunk", "clickhouse"]);
     assert!(matches!(
         &cfg.sinks[1].kind,
         SinkKind::Syslog(syslog::Spec { address: syslog::Address::Tcp(a), facility: 10, .. }) if a == "127.0.0.1:514"
@@ -46,6 +46,10 @@ fn example_config_parses_with_its_example_sinks_enabled() {
             gzip: true,
             ..
         })
+    ));
+    assert!(matches!(
+        &cfg.sinks[3].kind,
+        SinkKind::ClickHouse(c) if c.url == "https://clickhouse.example.com:8443" && c.gzip
     ));
     assert_eq!(cfg.drain_timeout, Duration::from_secs(5));
 }
