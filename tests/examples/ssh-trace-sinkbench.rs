@@ -165,8 +165,12 @@ fn push(worker: &Worker, batches: &[Batch], total: u64, stalled: bool) -> u64 {
             if stalled {
                 worker.send(b);
             } else {
+                // Backing off to 1 ms: a pusher polling a slow sink every
+                // 50 µs would cost more CPU than the sink it measures.
+                let mut pause = Duration::from_micros(50);
                 while worker.try_send(b).is_err() {
-                    std::thread::sleep(Duration::from_micros(50));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(1));
                 }
             }
         }
