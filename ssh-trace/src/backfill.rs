@@ -127,3 +127,44 @@ pub fn run(paths: &[PathBuf], config: &Path, only: &[String], sel: &Selection) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/captures")
+            .join(name)
+    }
+
+    #[test]
+    fn files_are_grouped_by_the_host_that_recorded_them() {
+        let files = [golden("login.cap"), golden("synth.cap"), golden("loss.cap")];
+        let groups = by_host(&files).unwrap();
+        assert_eq!(
+            groups,
+            [
+                ("vm".to_owned(), vec![files[0].clone(), files[2].clone()]),
+                ("bench".to_owned(), vec![files[1].clone()])
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_named_sinks_are_used_and_none_spools() {
+        let text = "[[sink]]\nname = \"a\"\ntype = \"stdout\"\nspool_size = \"1MiB\"\n\
+                    [[sink]]\nname = \"b\"\ntype = \"stdout\"\nspool_size = \"1MiB\"\n";
+        let specs = crate::config::parse(text).unwrap().sinks;
+        let all = chosen(specs.clone(), &[]).unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|s| s.limits.spool.is_none()));
+        let b = chosen(specs.clone(), &["b".to_owned()]).unwrap();
+        assert_eq!(b.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        let e = chosen(specs, &["c".to_owned()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no sink named \"c\" (the configuration has a, b)"
+        );
+    }
+}

@@ -212,8 +212,10 @@ pub fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 /// The agent's exit summary says `sink` dropped nothing and spooled nothing.
 pub fn assert_all_delivered(stderr: &str, sink: &str) {
     assert!(
-        stderr.lines().any(|l| l.starts_with(&format!("ssh-trace: sink {sink}: "))
-            && l.ends_with(" 0 dropped, 0 left in the spool")),
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("ssh-trace: sink {sink}: "))
+                && l.ends_with(" 0 dropped, 0 left in the spool")),
         "{stderr}"
     );
 }
