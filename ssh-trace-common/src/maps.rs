@@ -21,6 +21,14 @@ pub const CRED_ARGS_MAX: u32 = 4_096;
 pub const SERVER_INODES_MAX: u32 = 64;
 /// Sessions with records lost, keyed by session key (reset by the agent).
 pub const SESSION_LOSS_MAX: u32 = 4_096;
+/// A session's uid/gid calls that changed nothing (or failed) reported per
+/// second at most: a loop of them is noise that would crowd other
+/// sessions' milestones out of their ring. Calls that change ids are
+/// always reported.
+pub const CRED_RATE_PER_SEC: u64 = 128;
+/// Sessions with a CRED_RATE window (LRU: an evicted session starts a new
+/// window, which costs at most one more second's worth).
+pub const CRED_RATE_MAX: u32 = 4_096;
 /// Default size of the process-tree ring buffer (power of two, ≥ a page).
 pub const DEFAULT_RING_BYTES: u32 = 4 << 20;
 /// Size of the milestone ring buffer (connects, uid changes, ends): a
@@ -42,7 +50,10 @@ pub const LOST_SOCKS_FULL: u32 = 2;
 pub const LOST_MILESTONES: u32 = 3;
 pub const LOST_USER_LISTENERS: u32 = 4;
 pub const LOST_SESSION_LOSS_FULL: u32 = 5;
-pub const LOST_SLOTS: u32 = 6;
+/// uid/gid calls that changed nothing or failed, over a session's
+/// CRED_RATE_PER_SEC: counted, not sent. (Slots 6–9 are other features'.)
+pub const LOST_CRED_RATE: u32 = 10;
+pub const LOST_SLOTS: u32 = 11;
 
 /// `Proc::flags`: an SSH server that may accept sessions.
 pub const PROC_LISTENER: u32 = 1;
@@ -116,6 +127,16 @@ pub struct SessionLoss {
     pub untracked: u64,
 }
 
+/// CRED_RATE value: a session's count of unchanged/failed uid calls in
+/// the current second.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CredWindow {
+    /// `ktime / 1 s` of the window.
+    pub second: u64,
+    pub count: u64,
+}
+
 /// `AgentState::flags`: the last agent stopped cleanly.
 pub const AGENT_STOPPED_CLEANLY: u32 = 1;
 
@@ -158,5 +179,6 @@ const _: () = {
     assert!(size_of::<ServerDevs>() == 16);
     assert!(size_of::<CredArgs>() == 4 + 12 + 24);
     assert!(size_of::<SessionLoss>() == 16);
+    assert!(size_of::<CredWindow>() == 16);
     assert!(size_of::<AgentState>() == 4 * 8 + 4 + 4);
 };

@@ -3,7 +3,7 @@
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use ssh_trace_common::{
     event::{CredEvent, CredSyscall, EventKind},
-    maps::CredArgs,
+    maps::{CredArgs, CredWindow, CRED_RATE_PER_SEC, LOST_CRED_RATE},
 };
 
 use crate::{maps::*, task, tp};
@@ -52,8 +52,36 @@ fn exit(ctx: &TracePointContext) -> u32 {
         old: rec.old,
         new: task::creds(task::current_task()),
     };
+    let changed = ev.ret == 0 && ev.old != ev.new;
+    if !changed && over_rate(session, ev.hdr.ktime_ns) {
+        count_lost(LOST_CRED_RATE);
+        count_session_loss(session, false);
+        return 0;
+    }
     emit(&ev, session, Ring::Milestones);
     0
+}
+
+/// Whether `session` already reported CRED_RATE_PER_SEC calls that changed
+/// nothing in this second (counts this one). Not atomic across CPUs: a
+/// window may let a few more through, never fewer.
+#[inline(always)]
+fn over_rate(session: u64, now_ns: u64) -> bool {
+    let second = now_ns / 1_000_000_000;
+    if let Some(w) = CRED_RATE.get_ptr_mut(&session) {
+        let w = unsafe { &mut *w };
+        if w.second != second {
+            (w.second, w.count) = (second, 1);
+            return false;
+        }
+        if w.count >= CRED_RATE_PER_SEC {
+            return true;
+        }
+        w.count += 1;
+        return false;
+    }
+    let _ = CRED_RATE.insert(&session, &CredWindow { second, count: 1 }, 0);
+    false
 }
 
 macro_rules! cred_syscall {

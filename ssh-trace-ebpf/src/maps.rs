@@ -4,7 +4,7 @@ use core::intrinsics::{atomic_xadd, AtomicOrdering};
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use ssh_trace_common::{
     event::{EventHeader, EventKind, ExecEvent},
@@ -71,6 +71,10 @@ pub static DISCOVERED_SOCKS: HashMap<SockTuple, u64> =
 #[map]
 pub static CRED_ARGS: HashMap<u32, CredArgs> = HashMap::with_max_entries(CRED_ARGS_MAX, 0);
 
+/// Per session: unchanged/failed uid calls this second (CRED_RATE_PER_SEC).
+#[map]
+pub static CRED_RATE: LruHashMap<u64, CredWindow> = LruHashMap::with_max_entries(CRED_RATE_MAX, 0);
+
 /// Inode number → devices of SSH server executables.
 #[map]
 pub static SERVER_INODES: HashMap<u64, ServerDevs> =
@@ -96,31 +100,42 @@ pub fn count_lost(slot: u32) {
     }
 }
 
+const BPF_NOEXIST: u64 = 1;
+
 /// Names the session in the loss report: `untracked` for a process PROCS
-/// could not hold, else a record that did not fit a ring buffer.
+/// could not hold, else a record that did not fit a ring buffer (or was
+/// over a rate limit).
 pub fn count_session_loss(session: u64, untracked: bool) {
-    if session == 0 {
-        return;
-    }
-    if let Some(l) = SESSION_LOSS.get_ptr_mut(&session) {
-        let l = unsafe { &mut *l };
-        let counter = if untracked {
-            &mut l.untracked
-        } else {
-            &mut l.records
-        };
-        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(counter, 1) };
+    if session == 0 || add_session_loss(session, untracked) {
         return;
     }
     let first = SessionLoss {
         records: (!untracked) as u64,
         untracked: untracked as u64,
     };
-    // Another CPU may have inserted it meanwhile: then one count is lost to
-    // the per-session figure but not to the total (LOST).
-    if SESSION_LOSS.insert(&session, &first, 0).is_err() {
+    if SESSION_LOSS.insert(&session, &first, BPF_NOEXIST).is_ok() {
+        return;
+    }
+    // Another CPU inserted it meanwhile (add to that), or the map is full.
+    if !add_session_loss(session, untracked) {
         count_lost(LOST_SESSION_LOSS_FULL);
     }
+}
+
+/// Adds one to `session`'s entry if it has one.
+#[inline(always)]
+fn add_session_loss(session: u64, untracked: bool) -> bool {
+    let Some(l) = SESSION_LOSS.get_ptr_mut(&session) else {
+        return false;
+    };
+    let l = unsafe { &mut *l };
+    let counter = if untracked {
+        &mut l.untracked
+    } else {
+        &mut l.records
+    };
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(counter, 1) };
+    true
 }
 
 /// Adds `delta` to COUNTS[0] (the user-listener quota). The bpf target's

@@ -90,9 +90,35 @@ fn decode_exec(buf: &[u8]) -> Result<Exec> {
     let filename = filename.strip_suffix(&[0]).unwrap_or(filename);
     Ok(Exec {
         head,
-        executable: escape_bytes(filename),
+        executable: executable(&head, filename),
         args: split_args(&body[EXEC_FILENAME_MAX..EXEC_FILENAME_MAX + alen]),
     })
+}
+
+/// The executable as /proc/PID/exe would name it: a memfd by its name
+/// ("memfd:NAME"), a program with no link left as "PATH (deleted)". Run
+/// through a descriptor (/dev/fd/N, /proc/self/fd/N) the path says nothing
+/// true on its own, so the file's own name stands in for it.
+fn executable(head: &ExecHead, filename: &[u8]) -> String {
+    let dentry = || {
+        let d = &head.dentry;
+        escape_bytes(&d[..d.iter().position(|&b| b == 0).unwrap_or(d.len())])
+    };
+    if head.flags & EXEC_FLAG_MEMFD != 0 {
+        return dentry();
+    }
+    if head.flags & EXEC_FLAG_UNLINKED == 0 {
+        return escape_bytes(filename);
+    }
+    let through_fd = filename.is_empty()
+        || filename.starts_with(b"/dev/fd/")
+        || (filename.starts_with(b"/proc/") && filename.windows(4).any(|w| w == b"/fd/"));
+    let path = if through_fd {
+        dentry()
+    } else {
+        escape_bytes(filename)
+    };
+    format!("{path} (deleted)")
 }
 
 /// argv area: NUL-terminated strings back to back. Escaping keeps every NUL
@@ -145,6 +171,27 @@ mod tests {
         assert_eq!(e.executable, "/bin/ls");
         assert_eq!(e.args, Args::from_parts(["ls", "-l", "/\\xff"]));
         assert_eq!(e.head.ppid, 6);
+    }
+
+    #[test]
+    fn fileless_programs_are_named_as_proc_exe_names_them() {
+        let named = |flags: u32, filename: &[u8], dentry: &[u8]| {
+            let mut head = ExecHead {
+                flags,
+                ..Default::default()
+            };
+            head.dentry[..dentry.len()].copy_from_slice(dentry);
+            executable(&head, filename)
+        };
+        let (gone, memfd) = (EXEC_FLAG_UNLINKED, EXEC_FLAG_UNLINKED | EXEC_FLAG_MEMFD);
+        assert_eq!(named(memfd, b"/dev/fd/3", b"memfd:x"), "memfd:x");
+        assert_eq!(named(gone, b"/tmp/a", b"a"), "/tmp/a (deleted)");
+        assert_eq!(named(gone, b"/proc/self/fd/3", b"st.1"), "st.1 (deleted)");
+        assert_eq!(named(gone, b"/dev/fd/4", b"st.1"), "st.1 (deleted)");
+        // Bytes that are not UTF-8 are escaped (control characters are
+        // escaped by the terminal output, not here).
+        assert_eq!(named(gone, b"", b"a\xffb"), "a\\xffb (deleted)");
+        assert_eq!(named(0, b"/proc/self/fd/3", b"st.1"), "/proc/self/fd/3");
     }
 
     #[test]

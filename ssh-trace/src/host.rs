@@ -102,6 +102,20 @@ pub fn now_unix_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Everything is written and flushed: whoever reads standard output sees
+/// its end now, not once the kernel has detached the programs (each
+/// tracepoint's detach waits for RCU grace periods, a second or more in
+/// all on a loaded machine). /dev/null takes fd 1 so later writes are
+/// harmless.
+pub fn close_stdout() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::File::options().write(true).open("/dev/null") {
+        // SAFETY: dup2 onto fd 1 of a valid descriptor; Rust's Stdout holds
+        // no state that a new fd 1 invalidates (it was flushed).
+        unsafe { libc::dup2(null.as_raw_fd(), 1) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,9 +27,12 @@ use crate::{
 /// kernel's milestone wake-ups are at most MILESTONE_WAKE_NS apart per CPU).
 const LINGER_MS: i32 = (MILESTONE_WAKE_NS / 1_000_000) as i32;
 /// At the stop, the rings are read for at most this long.
-const STOP_DRAIN: std::time::Duration = std::time::Duration::from_millis(200);
+const STOP_DRAIN: std::time::Duration = std::time::Duration::from_millis(100);
 /// Records taken from the rings per pass: the thread then hands them on.
 const PASS_RECORDS: usize = 4096;
+/// A pass looks at the stop flag this often, and takes no more than this
+/// per pass once stopping: a pass of long execs must not outlast STOP_DRAIN.
+const STOP_CHECK_RECORDS: usize = 64;
 /// Decoded records waiting for the agent, in bytes: above the soft limit
 /// process-tree records are dropped, above the hard limit everything.
 pub const QUEUE_SOFT_BYTES: usize = 16 << 20;
@@ -182,8 +185,13 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
         }
         // Milestones first: they keep their place whatever the other ring holds.
         let mut pass = Vec::with_capacity(256);
-        let more = drain(&mut rings.milestones, &mut pass, PASS_RECORDS, &st)
-            | drain(&mut rings.events, &mut pass, PASS_RECORDS, &st);
+        let max = if stop_by.is_some() {
+            STOP_CHECK_RECORDS
+        } else {
+            PASS_RECORDS
+        };
+        let more = drain(&mut rings.milestones, &mut pass, max, &st, &stop)
+            | drain(&mut rings.events, &mut pass, max, &st, &stop);
         let milestones = pass.iter().any(KernelEvent::is_milestone);
         if !pass.is_empty() {
             // Two rings, one stream: records in the order they happened.
@@ -209,14 +217,19 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
     }
 }
 
-/// Takes up to `max` records; true when the ring may hold more.
+/// Takes up to `max` records, fewer once `stop` is set; true when the
+/// ring may hold more.
 fn drain(
     ring: &mut RingBuf<MapData>,
     out: &mut Vec<KernelEvent>,
     max: usize,
     st: &ReaderStats,
+    stop: &AtomicBool,
 ) -> bool {
-    for _ in 0..max {
+    for i in 0..max {
+        if i % STOP_CHECK_RECORDS == STOP_CHECK_RECORDS - 1 && stop.load(Ordering::Relaxed) {
+            return true;
+        }
         let Some(item) = ring.next() else {
             return false;
         };

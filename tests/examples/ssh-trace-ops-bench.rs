@@ -77,6 +77,8 @@ fn events(n: u64, t: u64) -> Vec<Arc<Event>> {
         executable_truncated: false,
         args: Args::from_parts(["-bash"]),
         args_truncated: false,
+        role: Some(Role::User),
+        fileless: false,
     });
     let exec = Event::new(t + 2, s.clone(), exec);
     let traffic = Traffic {

@@ -431,6 +431,28 @@ impl Tracer {
             .collect())
     }
 
+    /// SIGTERM; every event, how long until its output ended (agent.stop
+    /// written and standard output closed) and until the process exited
+    /// (after the kernel detached its programs).
+    pub fn stop_timed(mut self) -> Result<(Vec<Value>, Duration, Duration)> {
+        let asked = Instant::now();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let output_ended = asked.elapsed();
+        let status = self.child.wait()?;
+        let exited = asked.elapsed();
+        if !status.success() {
+            bail!(
+                "ssh-trace exited with {status}: {}",
+                self.stderr.lock().unwrap()
+            );
+        }
+        Ok((self.events(), output_ended, exited))
+    }
+
     /// SIGTERM, then every line exactly as written.
     pub fn stop_raw(mut self) -> Result<Vec<String>> {
         // SAFETY: signalling our own child.

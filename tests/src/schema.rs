@@ -149,9 +149,13 @@ impl Schema {
         })?;
         for (path, f) in &allowed {
             if f.always && !seen.iter().any(|s| s == path) {
-                // A field inside a null object is absent by design.
+                // A field inside a null object, or inside an optional object
+                // that is absent, is absent by design.
                 let parent_null = nulls.iter().any(|n| path.starts_with(n.as_str()));
-                if !parent_null {
+                let parent_absent = path
+                    .rsplit_once('.')
+                    .is_some_and(|(p, _)| allowed.contains_key(p) && !seen.iter().any(|s| s == p));
+                if !parent_null && !parent_absent {
                     bail!("{name}: documented field {path} is missing");
                 }
             }

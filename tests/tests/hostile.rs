@@ -240,7 +240,8 @@ fn a_users_flood_of_server_copies_does_not_blind_the_real_server() {
         "the real server's session was not seen"
     );
     let lost = |e: &Value| {
-        e["event"] == "agent.loss" && e["total"]["kernel_tracked_full"].as_u64().unwrap_or(0) >= 77
+        e["event"] == "agent.loss"
+            && e["total"]["kernel_listeners_full"].as_u64().unwrap_or(0) >= 77
     };
     assert!(
         tracer.wait_for(WAIT, lost),
@@ -270,8 +271,8 @@ fn count_procs(user: &str, comm: &str) -> usize {
 }
 
 #[test]
-fn a_full_process_table_is_counted_for_the_session_it_hid() {
-    if !root_or_skip("a_full_process_table_is_counted_for_the_session_it_hid") {
+fn a_full_process_table_is_counted_and_names_the_session_it_hid() {
+    if !root_or_skip("a_full_process_table_is_counted_and_names_the_session_it_hid") {
         return;
     }
     // 64 entries: the listeners and a session's first processes fit, a
@@ -304,4 +305,119 @@ fn a_full_process_table_is_counted_for_the_session_it_hid() {
         sleeps < 100,
         "all sleeps were tracked: the table was not full"
     );
+    let id = &session_events(&all, port)[0]["session"]["id"];
+    // The loss names the session whose processes went untracked.
+    let named: u64 = of_kind(&all, "agent.loss")
+        .iter()
+        .flat_map(|e| {
+            e["loss"]["sessions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|s| &s["id"] == id)
+        .map(|s| s["untracked"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(named > 0, "the loss does not name the session {id}");
+}
+
+/// `session_of` with the `fileless_exec` alert rule on: the session's events
+/// and the alerts naming it.
+fn session_with_fileless_rule(name: &str, cmd: &str) -> (Vec<Value>, Vec<Value>, SshRun) {
+    let dir = world().dir.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.toml");
+    let state = dir.join("state.json");
+    std::fs::write(
+        &rules,
+        format!(
+            "state_file = \"{}\"\n[[rule]]\ntype = \"fileless_exec\"\nseverity = \"critical\"\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let sshd = Sshd::start(name).unwrap();
+    let tracer = Tracer::start(&["--alerts", rules.to_str().unwrap()]).unwrap();
+    let run = ssh(&sshd, &[], &format!("echo $SSH_CONNECTION; {cmd}")).unwrap();
+    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
+    let port = run.client_port.expect("SSH_CONNECTION printed");
+    assert!(
+        tracer.wait_for(WAIT, ended(port)),
+        "no session.end for {port}"
+    );
+    let all = tracer.stop().unwrap();
+    let ev = session_events(&all, port);
+    let alerts = ev
+        .iter()
+        .filter(|e| e["event"] == "alert.fileless_exec")
+        .cloned()
+        .collect();
+    (ev, alerts, run)
+}
+
+/// The alert names the exec: its pid, what ran, the session's user.
+fn assert_alert_names(alerts: &[Value], exec: &Value) {
+    assert_eq!(alerts.len(), 1, "one alert per fileless exec: {alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["session"]["id"], exec["session"]["id"]);
+    assert_eq!(a["alert"]["severity"], "critical");
+    assert_eq!(a["alert"]["evidence"]["pid"], exec["process"]["pid"]);
+    assert_eq!(
+        a["alert"]["evidence"]["executable"],
+        exec["process"]["executable"]
+    );
+    assert_eq!(a["alert"]["evidence"]["user"], TEST_USER);
+}
+
+#[test]
+fn a_program_run_from_memory_is_named_by_its_memfd_and_alerted() {
+    if !root_or_skip("a_program_run_from_memory_is_named_by_its_memfd_and_alerted") {
+        return;
+    }
+    // memfd_create + fexecve (glibc: execveat(fd, "", AT_EMPTY_PATH)).
+    let py = "import os\n\
+              fd=os.memfd_create('payload')\n\
+              os.write(fd, open('/bin/echo','rb').read())\n\
+              os.execve(fd, ['payload','from-memory'], {})";
+    let (ev, alerts, run) =
+        session_with_fileless_rule("memfdexec", &format!("python3 -c \"{py}\""));
+    assert!(run.stdout.contains("from-memory"), "{}", run.stdout);
+    let exec = execs_with_args(&ev, &["payload", "from-memory"]);
+    assert_eq!(exec.len(), 1, "the memfd program's exec");
+    assert_eq!(exec[0]["process"]["executable"], "memfd:payload");
+    assert_eq!(exec[0]["process"]["fileless"], true);
+    assert_eq!(exec[0]["process"]["role"], "user");
+    // Programs with files are not fileless, and raise nothing.
+    let python = of_kind(&ev, "process.exec")
+        .into_iter()
+        .find(|e| args_of(e).first().is_some_and(|a| a == "python3"))
+        .expect("python's exec");
+    assert_eq!(python["process"]["fileless"], false);
+    assert_alert_names(&alerts, exec[0]);
+}
+
+#[test]
+fn a_deleted_program_run_through_its_descriptor_is_named_by_its_file() {
+    if !root_or_skip("a_deleted_program_run_through_its_descriptor_is_named_by_its_file") {
+        return;
+    }
+    let cmd = "f=$(mktemp /tmp/st-gone.XXXXXX); cp /bin/echo $f; chmod 700 $f; \
+               exec 3<$f; rm $f; echo FILE=$f; /proc/self/fd/3 from-deleted";
+    let (ev, alerts, run) = session_with_fileless_rule("deletedexec", cmd);
+    assert!(run.stdout.contains("from-deleted"), "{}", run.stdout);
+    let file = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("FILE=/tmp/"))
+        .expect("the file's name printed")
+        .to_string();
+    let exec = execs_with_args(&ev, &["/proc/self/fd/3", "from-deleted"]);
+    assert_eq!(exec.len(), 1, "the deleted program's exec");
+    assert_eq!(
+        exec[0]["process"]["executable"],
+        format!("{file} (deleted)")
+    );
+    assert_eq!(exec[0]["process"]["fileless"], true);
+    assert_alert_names(&alerts, exec[0]);
 }

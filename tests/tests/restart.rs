@@ -104,6 +104,41 @@ fn killed_agent_restarted_with_persist_misses_no_exec_of_a_busy_session() {
             "{prefix}: reported twice"
         );
     }
+    // The second agent says what the first left: killed (not clean), its
+    // programs kept recording, last alive before this start, and what it
+    // had taken from the kernel without writing counted as agent_restart.
+    let start = after
+        .iter()
+        .find(|e| e["event"] == "agent.start")
+        .expect("agent.start");
+    let previous = &start["agent"]["previous"];
+    assert_eq!(previous["clean"], false, "{start}");
+    assert_eq!(previous["programs_kept"], true, "{start}");
+    let last_alive = previous["last_alive"].as_str().expect("last_alive");
+    assert!(
+        last_alive < start["time"].as_str().unwrap(),
+        "{last_alive} before {start}"
+    );
+    let in_flight = previous["lost_in_flight"].as_u64().expect("lost_in_flight");
+    let stop = after
+        .iter()
+        .find(|e| e["event"] == "agent.stop")
+        .expect("agent.stop");
+    assert_eq!(
+        stop["totals"]["lost"]["agent_restart"].as_u64(),
+        Some(in_flight),
+        "{stop}"
+    );
+    let first_start = before
+        .iter()
+        .find(|e| e["event"] == "agent.start")
+        .expect("first agent.start");
+    assert!(
+        first_start["agent"].get("previous").is_none()
+            || first_start["agent"]["previous"].is_null(),
+        "a fresh instance has no previous agent: {first_start}"
+    );
+
     let end = after.iter().find(|e| ended(e)).expect("session.end");
     assert_eq!(end["session"]["id"], id, "the same session ends");
     assert!(

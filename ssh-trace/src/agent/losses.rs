@@ -1,25 +1,50 @@
 //! Every loss, counted where it happens, summed here: the kernel's
-//! counters, the reader's, the agent's own (discovery, the stop) and the
-//! agent-mode sinks'. Reported as `agent.loss` within a second of growing.
-use std::sync::{atomic::Ordering, Arc};
+//! counters, the reader's, the agent's own (discovery, the stop, a
+//! predecessor's death) and the agent-mode sinks'. Reported as `agent.loss`
+//! within a second of growing, naming the sessions whose records were lost.
+use std::{
+    collections::BTreeMap,
+    sync::{atomic::Ordering, Arc},
+};
 
 use ssh_trace_common::maps::{
-    LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL, LOST_USER_LISTENERS,
+    LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL,
+    LOST_USER_LISTENERS,
 };
 
 use super::discovery::Missed;
 use crate::{
-    event::{AgentLoss, Body, Event, LossCounts, SinkLoss},
+    event::{AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkLoss},
     probes::Maps,
     reader::Reader,
     sinks::queue::Stats,
 };
 
+/// What the kernel side and the reader counted lost so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLosses {
+    pub ringbuf: u64,
+    pub milestones: u64,
+    pub tracked_full: u64,
+    pub listeners_full: u64,
+    pub socks_full: u64,
+    pub rate_limited: u64,
+    pub queue: u64,
+    pub decode: u64,
+}
+
+/// A session's share of the losses since the last call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shares {
+    pub records: u64,
+    pub untracked: u64,
+}
+
 /// What the kernel side counted lost so far, and how to stop reading it.
 pub trait Kernel {
-    /// (ring buffer full, TRACKED full, SESSION_SOCKS full, reader queue
-    /// full, undecodable).
-    fn counters(&self) -> [u64; 5];
+    fn counters(&self) -> KernelLosses;
+    /// Per session key, what was lost since the last call.
+    fn take_session_losses(&mut self) -> BTreeMap<u64, Shares>;
     /// Stops the reader once it has read what the kernel already wrote.
     fn stop(&mut self);
     /// Notes for a successor (persistent programs) how far this agent got:
@@ -36,16 +61,32 @@ pub struct Attached {
 }
 
 impl Kernel for Attached {
-    fn counters(&self) -> [u64; 5] {
+    fn counters(&self) -> KernelLosses {
         let k = self.maps.lost_totals();
         let st = &self.reader.stats;
-        [
-            k[LOST_RINGBUF as usize] + k[LOST_MILESTONES as usize],
-            k[LOST_TRACKED_FULL as usize] + k[LOST_USER_LISTENERS as usize],
-            k[LOST_SOCKS_FULL as usize],
-            st.queue_lost.load(Ordering::Relaxed),
-            st.decode_errors.load(Ordering::Relaxed),
-        ]
+        KernelLosses {
+            ringbuf: k[LOST_RINGBUF as usize],
+            milestones: k[LOST_MILESTONES as usize],
+            tracked_full: k[LOST_TRACKED_FULL as usize],
+            listeners_full: k[LOST_USER_LISTENERS as usize],
+            socks_full: k[LOST_SOCKS_FULL as usize],
+            rate_limited: k[LOST_CRED_RATE as usize],
+            queue: st.queue_lost.load(Ordering::Relaxed),
+            decode: st.decode_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn take_session_losses(&mut self) -> BTreeMap<u64, Shares> {
+        let mut out: BTreeMap<u64, Shares> = BTreeMap::new();
+        for (key, l) in self.maps.take_session_losses() {
+            let e = out.entry(key).or_default();
+            e.records += l.records;
+            e.untracked += l.untracked;
+        }
+        for (key, n) in self.reader.stats.take_session_losses() {
+            out.entry(key).or_default().records += n;
+        }
+        out
     }
 
     fn stop(&mut self) {
@@ -67,8 +108,12 @@ impl Kernel for Attached {
 pub struct Losses {
     sinks: Vec<(String, Arc<Stats>)>,
     discovery: Missed,
+    /// Records the previous agent (persistent programs) took and never wrote.
+    pub restart: u64,
     /// Records still queued when the stop's time ran out.
-    pub dropped_at_stop: u64,
+    dropped_at_stop: u64,
+    /// The same, per session key (until the next report).
+    dropped_at_stop_by_session: BTreeMap<u64, u64>,
     /// What `agent.loss` events reported so far.
     pub reported: LossCounts,
 }
@@ -78,19 +123,25 @@ impl Losses {
         Self {
             sinks,
             discovery,
+            restart: 0,
             dropped_at_stop: 0,
+            dropped_at_stop_by_session: BTreeMap::new(),
             reported: LossCounts::default(),
         }
     }
 
     pub fn now(&self, kernel: &dyn Kernel) -> LossCounts {
-        let [ringbuf, tracked, socks, queue, decode] = kernel.counters();
+        let k = kernel.counters();
         LossCounts {
-            kernel_ringbuf: ringbuf,
-            kernel_tracked_full: tracked + self.discovery.processes,
-            kernel_socks_full: socks,
-            queue: queue + self.dropped_at_stop,
-            decode,
+            kernel_ringbuf: k.ringbuf,
+            kernel_milestones: k.milestones,
+            kernel_tracked_full: k.tracked_full + self.discovery.processes,
+            kernel_listeners_full: k.listeners_full + self.discovery.listeners,
+            kernel_socks_full: k.socks_full,
+            kernel_rate_limited: k.rate_limited,
+            queue: k.queue + self.dropped_at_stop,
+            decode: k.decode,
+            agent_restart: self.restart,
             sinks: self
                 .sinks
                 .iter()
@@ -102,15 +153,61 @@ impl Losses {
         }
     }
 
-    /// An `agent.loss` event when something more was lost since the last.
-    pub fn report(&mut self, kernel: &dyn Kernel, now_ns: u64) -> Option<Event> {
+    /// A record the stop had no time left to handle.
+    pub fn drop_at_stop(&mut self, session_key: u64) {
+        self.dropped_at_stop += 1;
+        if session_key != 0 {
+            *self
+                .dropped_at_stop_by_session
+                .entry(session_key)
+                .or_default() += 1;
+        }
+    }
+
+    /// An `agent.loss` event when something more was lost since the last,
+    /// naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
+    pub fn report(
+        &mut self,
+        kernel: &mut dyn Kernel,
+        now_ns: u64,
+        id_of: &dyn Fn(u64) -> SessionId,
+    ) -> Option<Event> {
+        // Shares first: every share is also in the totals read after it.
+        let mut shares = kernel.take_session_losses();
+        for (key, n) in std::mem::take(&mut self.dropped_at_stop_by_session) {
+            shares.entry(key).or_default().records += n;
+        }
         let now = self.now(kernel);
         if now.total() <= self.reported.total() {
             return None;
         }
-        let loss = now.since(&self.reported);
+        let loss = named_sessions(now.since(&self.reported), shares, id_of);
         self.reported = now.clone();
         let body = Body::AgentLoss(Box::new(AgentLoss { loss, total: now }));
         Some(Event::new(now_ns, None, body))
+    }
+}
+
+fn named_sessions(
+    counts: LossCounts,
+    shares: BTreeMap<u64, Shares>,
+    id_of: &dyn Fn(u64) -> SessionId,
+) -> LossReport {
+    let mut v: Vec<(u64, Shares)> = shares.into_iter().collect();
+    v.sort_by_key(|(_, s)| std::cmp::Reverse(s.records + s.untracked));
+    let more_sessions = v.len().saturating_sub(LossReport::MAX_NAMED) as u64;
+    let sessions = v
+        .into_iter()
+        .take(LossReport::MAX_NAMED)
+        .map(|(key, s)| SessionLoss {
+            id: id_of(key),
+            records: s.records,
+            untracked: s.untracked,
+        })
+        .collect();
+    LossReport {
+        counts,
+        sessions,
+        more_sessions,
     }
 }

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::{
     capture::writer::{Origin, Rotation, Writer},
-    event::{AgentInfo, Body, Event},
+    event::{AgentInfo, Body, Event, PreviousAgent},
     filter::Filter,
     format::Formatter,
     host,
@@ -91,6 +91,7 @@ fn agent_info(opts: &Options, servers: &ServerBinaries) -> AgentInfo {
         kernel: host::kernel_release(),
         ring_buffer_bytes: opts.ring_bytes,
         server_binaries: servers.paths().map(str::to_owned).collect(),
+        previous: None,
     }
 }
 
@@ -131,28 +132,15 @@ pub async fn run(mut opts: Options) -> Result<()> {
     probes::check_environment()?;
     let host_name = host::hostname();
     let boot_id = host::boot_id();
-    let agent = agent_info(&opts, &servers);
+    let mut agent = agent_info(&opts, &servers);
     let sink_stats = opts.queued.stats();
     let outputs = outputs(&mut opts, &host_name, &agent, boot_id)?;
     // Sockets are bound and alert files read while privileges last.
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
 
-    let persist = opts
-        .persist
-        .as_deref()
-        .map(probes::PinDir::new)
-        .transpose()?;
-    let mut probes = Probes::load(&probes::Options {
-        ring_bytes: opts.ring_bytes,
-        servers: &servers,
-        persist,
-        procs_max: opts.procs_max,
-        debug_kernel: opts.debug_kernel,
-    })?;
-    if let Some(p) = &probes.previous {
-        eprintln!("ssh-trace: continuing after the previous agent: {p:?}");
-    }
+    let mut probes = load(&opts, &servers)?;
+    agent.previous = probes.previous.map(previous_agent);
     let (rings, mut maps) = probes.take_maps()?;
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
@@ -181,7 +169,8 @@ pub async fn run(mut opts: Options) -> Result<()> {
     }
     pipeline.flush()?;
 
-    let losses = Losses::new(sink_stats, missed);
+    let mut losses = Losses::new(sink_stats, missed);
+    losses.restart = agent.previous.as_ref().map_or(0, |p| p.lost_in_flight);
     let persistent = probes.persistent();
     let run = run_loop::Run {
         pipeline,
@@ -197,8 +186,41 @@ pub async fn run(mut opts: Options) -> Result<()> {
         done: 0,
     };
     run.until_stopped(agent, signals()?).await?;
+    host::close_stdout();
     drop(probes);
     Ok(())
+}
+
+/// Loads (or, with --persist, reuses) the kernel programs.
+fn load(opts: &Options, servers: &ServerBinaries) -> Result<Probes> {
+    let persist = opts
+        .persist
+        .as_deref()
+        .map(probes::PinDir::new)
+        .transpose()?;
+    Probes::load(&probes::Options {
+        ring_bytes: opts.ring_bytes,
+        servers,
+        persist,
+        procs_max: opts.procs_max,
+        debug_kernel: opts.debug_kernel,
+    })
+}
+
+/// What the previous agent of persistent programs left, for agent.start.
+fn previous_agent(p: probes::Previous) -> PreviousAgent {
+    let s = p.state;
+    PreviousAgent {
+        last_alive: host::rfc3339(s.alive_ns),
+        clean: s.flags & ssh_trace_common::maps::AGENT_STOPPED_CLEANLY != 0,
+        programs_kept: p.reused,
+        // Only programs that ran on kept what that agent took from them.
+        lost_in_flight: if p.reused {
+            s.consumed.saturating_sub(s.done)
+        } else {
+            0
+        },
+    }
 }
 
 /// Completes at SIGTERM or SIGINT.

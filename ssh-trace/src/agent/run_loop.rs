@@ -28,7 +28,7 @@ use crate::{
 pub const PASS_RECORDS: usize = 1024;
 /// At the stop, records still queued are read for at most this long; the
 /// rest are counted lost (`queue`).
-pub const STOP_DRAIN: Duration = Duration::from_millis(300);
+pub const STOP_DRAIN: Duration = Duration::from_millis(200);
 
 pub struct Run<K: Kernel> {
     pub pipeline: AgentPipeline,
@@ -103,7 +103,9 @@ impl<K: Kernel> Run<K> {
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
         self.kernel.note_progress(self.done, false);
-        if let Some(loss) = self.losses.report(&self.kernel, now) {
+        let table = &self.table;
+        let id_of = |k: u64| table.session_id(k);
+        if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
             self.pipeline.push(loss)?;
         }
         // Live byte counts of open sessions, idle ones included.
@@ -121,13 +123,19 @@ impl<K: Kernel> Run<K> {
         self.rx.close();
         let deadline = Instant::now() + STOP_DRAIN;
         while let Ok(batch) = self.rx.try_recv() {
-            if Instant::now() >= deadline {
-                self.losses.dropped_at_stop += batch.len() as u64;
-                continue;
+            // Checked per record: a batch of long execs can take a while.
+            for rec in batch.into_records() {
+                if Instant::now() >= deadline {
+                    self.losses.drop_at_stop(rec.header().session);
+                    continue;
+                }
+                self.handle(vec![rec], events)?;
             }
-            self.handle(batch.into_records(), events)?;
         }
-        if let Some(loss) = self.losses.report(&self.kernel, host::now_unix_ns()) {
+        let table = &self.table;
+        let id_of = |k: u64| table.session_id(k);
+        let now = host::now_unix_ns();
+        if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
             self.pipeline.push(loss)?;
         }
         let mut more = Vec::new();

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::{
     discovery::Missed,
-    losses::{Kernel, Losses},
+    losses::{Kernel, KernelLosses, Losses, Shares},
     run_loop::Run,
 };
 use crate::{
@@ -32,9 +32,15 @@ use crate::{
 struct Dropping(Cell<u64>);
 
 impl Kernel for Dropping {
-    fn counters(&self) -> [u64; 5] {
+    fn counters(&self) -> KernelLosses {
         self.0.set(self.0.get() + 1);
-        [self.0.get(), 0, 0, 0, 0]
+        KernelLosses {
+            ringbuf: self.0.get(),
+            ..Default::default()
+        }
+    }
+    fn take_session_losses(&mut self) -> std::collections::BTreeMap<u64, Shares> {
+        Default::default()
     }
     fn stop(&mut self) {}
     fn note_progress(&mut self, _: u64, _: bool) {}
@@ -60,6 +66,7 @@ fn agent() -> AgentInfo {
         kernel: "6".into(),
         ring_buffer_bytes: 4096,
         server_binaries: Vec::new(),
+        previous: None,
     }
 }
 

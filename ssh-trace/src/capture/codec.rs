@@ -65,6 +65,12 @@ impl<'a> Cursor<'a> {
         Ok(b)
     }
 
+    /// Whether the record holds more: fields added since a format's first
+    /// version are appended at a record's end, read only when present.
+    pub fn more(&self) -> bool {
+        self.pos < self.buf.len()
+    }
+
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).context("length overflow")?;
         let s = self.buf.get(self.pos..end).context("record ends early")?;
@@ -148,7 +154,21 @@ fn put_base(out: &mut Vec<u8>, s: &SessionInfo) {
             None => out.push(0),
         }
     }
-    out.push(s.discovered as u8);
+    // Flags: 1 discovered, 2 a server follows, 4 a parent session follows
+    // (older files hold 0 or 1 here).
+    let flags =
+        s.discovered as u8 | (s.server.is_some() as u8) << 1 | (s.parent.is_some() as u8) << 2;
+    out.push(flags);
+    if let Some(sv) = s.server {
+        put_varint(out, sv.uid as u64);
+        out.push(match sv.mode {
+            ServerMode::Accept => 0,
+            ServerMode::Inetd => 1,
+        });
+    }
+    if let Some(p) = s.parent {
+        put_str(out, p.text().as_str());
+    }
 }
 
 fn get_base(c: &mut Cursor) -> Result<SessionInfo> {
@@ -169,14 +189,35 @@ fn get_base(c: &mut Cursor) -> Result<SessionInfo> {
         })
     };
     let (source, destination) = (ep()?, ep()?);
-    let discovered = c.bool()?;
+    let flags = c.u8()?;
+    if flags & !7 != 0 {
+        bail!("bad session flags {flags}");
+    }
+    let server = if flags & 2 != 0 {
+        let uid = c.u32()?;
+        let mode = match c.u8()? {
+            0 => ServerMode::Accept,
+            1 => ServerMode::Inetd,
+            m => bail!("bad server mode {m}"),
+        };
+        Some(Server { uid, mode })
+    } else {
+        None
+    };
+    let parent = if flags & 4 != 0 {
+        Some(c.str()?.parse()?)
+    } else {
+        None
+    };
     Ok(SessionInfo {
         id,
         user,
         uid,
         source,
         destination,
-        discovered,
+        discovered: flags & 1 != 0,
+        server,
+        parent,
     })
 }
 
@@ -207,8 +248,15 @@ fn get_ids(c: &mut Cursor) -> Result<Ids> {
     })
 }
 
+/// The counters of the first format; the later ones are in `put_loss_tail`.
 fn put_loss(out: &mut Vec<u8>, l: &LossCounts) {
-    for (_, v) in l.named() {
+    for v in [
+        l.kernel_ringbuf,
+        l.kernel_tracked_full,
+        l.kernel_socks_full,
+        l.queue,
+        l.decode,
+    ] {
         put_varint(out, v);
     }
 }
@@ -221,8 +269,58 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
         queue: c.varint()?,
         decode: c.varint()?,
         // Agent-mode sink losses are not part of the capture format.
-        sinks: Vec::new(),
+        ..LossCounts::default()
     })
+}
+
+/// Counters added later, at the record's end.
+fn put_loss_tail(out: &mut Vec<u8>, l: &LossCounts) {
+    for v in [
+        l.kernel_milestones,
+        l.kernel_listeners_full,
+        l.agent_restart,
+        l.kernel_rate_limited,
+    ] {
+        put_varint(out, v);
+    }
+}
+
+/// The sessions a report names, after both tails.
+fn put_named_sessions(out: &mut Vec<u8>, l: &LossReport) {
+    put_varint(out, l.sessions.len() as u64);
+    for s in &l.sessions {
+        put_str(out, s.id.text().as_str());
+        put_varint(out, s.records);
+        put_varint(out, s.untracked);
+    }
+    put_varint(out, l.more_sessions);
+}
+
+fn get_loss_tail(c: &mut Cursor, l: &mut LossCounts) -> Result<()> {
+    if !c.more() {
+        return Ok(());
+    }
+    l.kernel_milestones = c.varint()?;
+    l.kernel_listeners_full = c.varint()?;
+    l.agent_restart = c.varint()?;
+    l.kernel_rate_limited = c.varint()?;
+    Ok(())
+}
+
+fn get_named_sessions(c: &mut Cursor, l: &mut LossReport) -> Result<()> {
+    if !c.more() {
+        return Ok(());
+    }
+    let n = c.len(LossReport::MAX_NAMED)?;
+    for _ in 0..n {
+        l.sessions.push(SessionLoss {
+            id: c.str()?.parse()?,
+            records: c.varint()?,
+            untracked: c.varint()?,
+        });
+    }
+    l.more_sessions = c.varint()?;
+    Ok(())
 }
 
 fn put_agent(out: &mut Vec<u8>, a: &AgentInfo) {
@@ -249,7 +347,36 @@ fn get_agent(c: &mut Cursor) -> Result<AgentInfo> {
         kernel,
         ring_buffer_bytes,
         server_binaries,
+        previous: None,
     })
+}
+
+/// The previous agent (persistent programs), at the record's end.
+fn put_agent_tail(out: &mut Vec<u8>, a: &AgentInfo) {
+    match &a.previous {
+        Some(p) => {
+            out.push(1);
+            put_str(out, &p.last_alive);
+            out.push(p.clean as u8 | (p.programs_kept as u8) << 1);
+            put_varint(out, p.lost_in_flight);
+        }
+        None => out.push(0),
+    }
+}
+
+fn get_agent_tail(c: &mut Cursor, a: &mut AgentInfo) -> Result<()> {
+    if !c.more() || !c.bool()? {
+        return Ok(());
+    }
+    let last_alive = c.string()?;
+    let flags = c.u8()?;
+    a.previous = Some(PreviousAgent {
+        last_alive,
+        clean: flags & 1 != 0,
+        programs_kept: flags & 2 != 0,
+        lost_in_flight: c.varint()?,
+    });
+    Ok(())
 }
 
 fn put_opt_u8(out: &mut Vec<u8>, v: Option<u8>) {
@@ -349,7 +476,14 @@ fn body(body: &Body, out: &mut Vec<u8>) {
                 put_varint(out, v as u64);
             }
             put_str(out, &p.executable);
-            out.push(p.executable_truncated as u8 | (p.args_truncated as u8) << 1);
+            // 1, 2: truncations; 4: fileless; bits 3-4: role (0 unknown).
+            let role = p.role.map_or(0, Role::code);
+            out.push(
+                p.executable_truncated as u8
+                    | (p.args_truncated as u8) << 1
+                    | (p.fileless as u8) << 2
+                    | role << 3,
+            );
             put_varint(out, p.args.len() as u64);
             for a in p.args.iter() {
                 put_str(out, a);
@@ -374,15 +508,23 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_opt_str(out, c.user.as_deref());
             put_opt_str(out, c.effective_user.as_deref());
         }
-        Body::AgentStart(agent) => put_agent(out, agent),
+        Body::AgentStart(agent) => {
+            put_agent(out, agent);
+            put_agent_tail(out, agent);
+        }
         Body::AgentLoss(l) => {
-            put_loss(out, &l.loss);
+            put_loss(out, &l.loss.counts);
             put_loss(out, &l.total);
+            put_loss_tail(out, &l.loss.counts);
+            put_loss_tail(out, &l.total);
+            put_named_sessions(out, &l.loss);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
             put_varint(out, s.totals.events);
             put_loss(out, &s.totals.lost);
+            put_loss_tail(out, &s.totals.lost);
+            put_agent_tail(out, &s.agent);
         }
         // Alerts are rare: their JSON form is compact enough.
         Body::Alert(_, alert) => put_str(out, &serde_json::to_string(alert).unwrap_or_default()),
@@ -472,17 +614,29 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             signal: get_opt_u8(c)?,
         }),
         Kind::UserChange => Body::UserChange(get_change(c)?),
-        Kind::AgentStart => Body::AgentStart(Box::new(get_agent(c)?)),
-        Kind::AgentLoss => Body::AgentLoss(Box::new(AgentLoss {
-            loss: get_loss(c)?,
-            total: get_loss(c)?,
-        })),
-        Kind::AgentStop => {
-            let agent = get_agent(c)?;
-            let totals = AgentTotals {
-                events: c.varint()?,
-                lost: get_loss(c)?,
+        Kind::AgentStart => {
+            let mut agent = get_agent(c)?;
+            get_agent_tail(c, &mut agent)?;
+            Body::AgentStart(Box::new(agent))
+        }
+        Kind::AgentLoss => {
+            let (counts, mut total) = (get_loss(c)?, get_loss(c)?);
+            let mut loss = LossReport {
+                counts,
+                ..LossReport::default()
             };
+            get_loss_tail(c, &mut loss.counts)?;
+            get_loss_tail(c, &mut total)?;
+            get_named_sessions(c, &mut loss)?;
+            Body::AgentLoss(Box::new(AgentLoss { loss, total }))
+        }
+        Kind::AgentStop => {
+            let mut agent = get_agent(c)?;
+            let events = c.varint()?;
+            let mut lost = get_loss(c)?;
+            get_loss_tail(c, &mut lost)?;
+            get_agent_tail(c, &mut agent)?;
+            let totals = AgentTotals { events, lost };
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }
         Kind::Alert(a) => {
@@ -517,6 +671,8 @@ fn get_exec(c: &mut Cursor) -> Result<ProcessExec> {
         executable_truncated: flags & 1 != 0,
         args,
         args_truncated: flags & 2 != 0,
+        role: Role::from_code(flags >> 3 & 3),
+        fileless: flags & 4 != 0,
     })
 }
 

@@ -50,6 +50,8 @@ fn session(n: u32) -> Arc<SessionInfo> {
         source: Some(Endpoint::new([10, 1, 2, 3].into(), 40000 + n as u16)),
         destination: Some(Endpoint::new([10, 0, 0, 1].into(), 22)),
         discovered: n.is_multiple_of(5),
+        server: None,
+        parent: None,
     })
 }
 
@@ -65,6 +67,8 @@ fn exec(i: u32) -> Body {
         executable_truncated: i.is_multiple_of(2),
         args: Args::from_parts(["curl", &format!("http://x/{i}"), "a\\xff", ""]),
         args_truncated: i.is_multiple_of(3),
+        role: Some(Role::User),
+        fileless: false,
     })
 }
 
@@ -129,6 +133,7 @@ pub fn sample(n: u32) -> Vec<Event> {
         kernel: "6.18".into(),
         ring_buffer_bytes: 4096,
         server_binaries: vec!["/usr/sbin/sshd".into()],
+        previous: None,
     };
     let mut out = vec![Event::new(
         1_000,
@@ -145,7 +150,7 @@ pub fn sample(n: u32) -> Vec<Event> {
         ..Default::default()
     };
     let l = AgentLoss {
-        loss: loss.clone(),
+        loss: loss.clone().into(),
         total: loss.clone(),
     };
     out.push(Event::new(5, None, Body::AgentLoss(Box::new(l))));

@@ -39,6 +39,8 @@ pub enum AlertKind {
     LoginAfterIdle,
     /// An action of an alert failed for good (after its retries).
     ActionFailed,
+    /// A session ran a program with no file (a memfd, or deleted).
+    FilelessExec,
 }
 
 impl AlertKind {
@@ -101,6 +103,9 @@ pub struct Evidence {
     pub pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub syscall: Option<String>,
+    /// The program an exec rule fired on.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub executable: Option<String>,
     /// The alert an action failed for, and the action's name and last error.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub action: Option<String>,

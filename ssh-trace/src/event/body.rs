@@ -107,6 +107,55 @@ pub struct ProcessExec {
     pub executable_truncated: bool,
     pub args: Args,
     pub args_truncated: bool,
+    /// Whose process it is: the SSH server's own, what ran before login,
+    /// or the user's (absent in captures from before ssh-trace knew).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The program has no file on any filesystem (a memfd, or deleted):
+    /// `executable` then says `memfd:NAME` or `PATH (deleted)` (the file's
+    /// name for PATH when it ran through a descriptor).
+    pub fileless: bool,
+}
+
+/// Whose a session's process is (docs/schema.md, process.role).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The SSH server's own binaries (privsep monitor, sshd-session,
+    /// sshd-auth, dropbear's re-exec): recognised by file identity.
+    Server,
+    /// Anything else that runs before the session logs in (PAM's scripts).
+    PreLogin,
+    /// After login: the user's commands.
+    User,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::PreLogin => "pre_login",
+            Role::User => "user",
+        }
+    }
+
+    /// Stable capture-file code.
+    pub fn code(self) -> u8 {
+        match self {
+            Role::Server => 1,
+            Role::PreLogin => 2,
+            Role::User => 3,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => Role::Server,
+            2 => Role::PreLogin,
+            3 => Role::User,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
@@ -222,19 +271,64 @@ pub struct Closed {
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct LossCounts {
-    /// Records the kernel could not put on the full ring buffer.
+    /// Process-tree records the kernel could not put on their full ring buffer.
     pub kernel_ringbuf: u64,
-    /// Processes not tracked because the TRACKED map was full.
+    /// Session milestones (connects, uid changes, ends) the kernel could
+    /// not put on their own full ring buffer.
+    pub kernel_milestones: u64,
+    /// Processes not tracked because the kernel's process table was full.
     pub kernel_tracked_full: u64,
+    /// Listeners of servers run by users other than root not tracked: over
+    /// the quota that keeps them from crowding out the system's server.
+    pub kernel_listeners_full: u64,
     /// Connections not counted because the SESSION_SOCKS map was full.
     pub kernel_socks_full: u64,
+    /// uid/gid calls that changed nothing (or failed) beyond a session's
+    /// 128 per second: counted, not reported. Changes are never limited.
+    pub kernel_rate_limited: u64,
     /// Records dropped because the agent's queue was full.
     pub queue: u64,
     /// Records the agent could not decode.
     pub decode: u64,
+    /// Records the previous agent of persistent programs had taken from the
+    /// kernel and not written out when it died.
+    pub agent_restart: u64,
     /// Events each agent-mode sink dropped (absent without such sinks).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkLoss>,
+}
+
+/// `agent.loss`'s `loss`: what was lost since the previous report, and the
+/// sessions it hit (totals name none: a session's share is news once).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct LossReport {
+    #[serde(flatten)]
+    pub counts: LossCounts,
+    /// The sessions whose records were lost (absent when none can be named).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<SessionLoss>,
+    /// Sessions with losses beyond the first MAX_NAMED named in `sessions`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more_sessions: u64,
+}
+
+impl LossReport {
+    /// Sessions named in one report at most.
+    pub const MAX_NAMED: usize = 64;
+}
+
+/// Counters that name no session.
+impl From<LossCounts> for LossReport {
+    fn from(counts: LossCounts) -> Self {
+        Self {
+            counts,
+            ..Self::default()
+        }
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
@@ -245,15 +339,28 @@ pub struct SinkLoss {
     pub dropped: u64,
 }
 
+/// What one session lost: its records that did not reach the agent, and
+/// its processes the kernel could not track.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct SessionLoss {
+    pub id: super::SessionId,
+    pub records: u64,
+    pub untracked: u64,
+}
+
 impl LossCounts {
     /// The counters by name, in their JSON order (sinks apart).
-    pub fn named(&self) -> [(&'static str, u64); 5] {
+    pub fn named(&self) -> [(&'static str, u64); 9] {
         [
             ("kernel_ringbuf", self.kernel_ringbuf),
+            ("kernel_milestones", self.kernel_milestones),
             ("kernel_tracked_full", self.kernel_tracked_full),
+            ("kernel_listeners_full", self.kernel_listeners_full),
             ("kernel_socks_full", self.kernel_socks_full),
+            ("kernel_rate_limited", self.kernel_rate_limited),
             ("queue", self.queue),
             ("decode", self.decode),
+            ("agent_restart", self.agent_restart),
         ]
     }
 
@@ -262,13 +369,18 @@ impl LossCounts {
             + self.sinks.iter().map(|s| s.dropped).sum::<u64>()
     }
 
+    /// The losses since `earlier`.
     pub fn since(&self, earlier: &LossCounts) -> LossCounts {
         LossCounts {
             kernel_ringbuf: self.kernel_ringbuf - earlier.kernel_ringbuf,
+            kernel_milestones: self.kernel_milestones - earlier.kernel_milestones,
             kernel_tracked_full: self.kernel_tracked_full - earlier.kernel_tracked_full,
+            kernel_listeners_full: self.kernel_listeners_full - earlier.kernel_listeners_full,
             kernel_socks_full: self.kernel_socks_full - earlier.kernel_socks_full,
+            kernel_rate_limited: self.kernel_rate_limited - earlier.kernel_rate_limited,
             queue: self.queue - earlier.queue,
             decode: self.decode - earlier.decode,
+            agent_restart: self.agent_restart - earlier.agent_restart,
             // Sinks never go away, so they line up with the earlier counts.
             sinks: self
                 .sinks
@@ -294,6 +406,26 @@ pub struct AgentInfo {
     pub kernel: String,
     pub ring_buffer_bytes: u32,
     pub server_binaries: Vec<String>,
+    /// The previous agent of the same persistent programs (`--persist`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousAgent>,
+}
+
+/// What the agent before this one of a persistent instance left behind:
+/// how long nobody read the kernel, and whether it saw everything.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct PreviousAgent {
+    /// When it was last alive (RFC 3339).
+    pub last_alive: String,
+    /// It stopped on a signal (SIGTERM/SIGINT), else it died (kill -9, a crash).
+    pub clean: bool,
+    /// Its kernel programs kept running until now, so the kernel recorded
+    /// the gap (else they were replaced: another build or other settings,
+    /// and what happened in between was not seen).
+    pub programs_kept: bool,
+    /// Records it had taken from the kernel and not written out (counted as
+    /// `agent_restart` loss).
+    pub lost_in_flight: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
@@ -305,7 +437,7 @@ pub struct AgentTotals {
 /// `agent.loss`: losses since the previous report, and in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentLoss {
-    pub loss: LossCounts,
+    pub loss: LossReport,
     pub total: LossCounts,
 }
 

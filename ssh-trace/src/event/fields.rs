@@ -222,6 +222,18 @@ pub static FIELDS: &[FieldDef] = &[
     f("session.discovered", T::Bool, |e, _| {
         Some(Val::Bool(session(e)?.discovered))
     }),
+    f("session.server", T::Object, |e, _| {
+        session(e)?.server.map(|_| Val::Object)
+    }),
+    f("session.server.uid", T::Int, |e, _| {
+        session(e)?.server.map(|s| int(s.uid))
+    }),
+    f("session.server.mode", T::Text, |e, _| {
+        session(e)?.server.map(|s| text(s.mode.name()))
+    }),
+    f("session.parent", T::Text, |e, _| {
+        session(e)?.parent.map(Val::Id)
+    }),
     f("session.bytes_in", T::Int, |e, _| {
         e.body.traffic().map(|t| int(t.bytes_in))
     }),
@@ -252,6 +264,12 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("process.args_truncated", T::Bool, |e, _| {
         exec(e).map(|p| Val::Bool(p.args_truncated))
+    }),
+    f("process.role", T::Text, |e, _| {
+        exec(e)?.role.map(|r| text(r.name()))
+    }),
+    f("process.fileless", T::Bool, |e, _| {
+        exec(e).map(|p| Val::Bool(p.fileless))
     }),
     f("process.exit_code", T::Int, |e, _| {
         exit(e)?.exit_code.map(int)
@@ -330,23 +348,69 @@ pub static FIELDS: &[FieldDef] = &[
     f("agent.server_binaries", T::TextList, |e, _| {
         agent(e).map(|a| Val::TextList(TextList::Strings(&a.server_binaries)))
     }),
+    f("agent.previous", T::Object, |e, _| {
+        agent(e)?.previous.as_ref().map(|_| Val::Object)
+    }),
+    f("agent.previous.last_alive", T::Text, |e, _| {
+        agent(e)?.previous.as_ref().map(|p| text(&p.last_alive))
+    }),
+    f("agent.previous.clean", T::Bool, |e, _| {
+        agent(e)?.previous.as_ref().map(|p| Val::Bool(p.clean))
+    }),
+    f("agent.previous.programs_kept", T::Bool, |e, _| {
+        agent(e)?
+            .previous
+            .as_ref()
+            .map(|p| Val::Bool(p.programs_kept))
+    }),
+    f("agent.previous.lost_in_flight", T::Int, |e, _| {
+        agent(e)?.previous.as_ref().map(|p| int(p.lost_in_flight))
+    }),
     f("loss", T::Object, |e, _| loss(e).map(|_| Val::Object)),
     f("loss.kernel_ringbuf", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.kernel_ringbuf))
+        loss(e).map(|l| int(l.loss.counts.kernel_ringbuf))
     }),
     f("loss.kernel_tracked_full", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.kernel_tracked_full))
+        loss(e).map(|l| int(l.loss.counts.kernel_tracked_full))
     }),
     f("loss.kernel_socks_full", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.kernel_socks_full))
+        loss(e).map(|l| int(l.loss.counts.kernel_socks_full))
     }),
     f("loss.queue", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.queue))
+        loss(e).map(|l| int(l.loss.counts.queue))
     }),
     f("loss.decode", T::Int, |e, _| {
-        loss(e).map(|l| int(l.loss.decode))
+        loss(e).map(|l| int(l.loss.counts.decode))
     }),
-    f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss)),
+    f("loss.kernel_milestones", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.loss.counts)
+            .map(|l| int(l.kernel_milestones))
+    }),
+    f("loss.kernel_listeners_full", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.loss.counts)
+            .map(|l| int(l.kernel_listeners_full))
+    }),
+    f("loss.kernel_rate_limited", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.loss.counts)
+            .map(|l| int(l.kernel_rate_limited))
+    }),
+    f("loss.agent_restart", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.loss.counts)
+            .map(|l| int(l.agent_restart))
+    }),
+    f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss.counts)),
+    f("loss.sessions", T::Object, |e, _| {
+        let l = &loss(e)?.loss;
+        (!l.sessions.is_empty()).then_some(Val::Object)
+    }),
+    f("loss.more_sessions", T::Int, |e, _| {
+        let l = &loss(e)?.loss;
+        (l.more_sessions > 0).then(|| int(l.more_sessions))
+    }),
     f("total", T::Object, |e, _| loss(e).map(|_| Val::Object)),
     f("total.kernel_ringbuf", T::Int, |e, _| {
         loss(e).map(|l| int(l.total.kernel_ringbuf))
@@ -362,6 +426,22 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("total.decode", T::Int, |e, _| {
         loss(e).map(|l| int(l.total.decode))
+    }),
+    f("total.kernel_milestones", T::Int, |e, _| {
+        loss(e).map(|l| &l.total).map(|l| int(l.kernel_milestones))
+    }),
+    f("total.kernel_listeners_full", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.total)
+            .map(|l| int(l.kernel_listeners_full))
+    }),
+    f("total.kernel_rate_limited", T::Int, |e, _| {
+        loss(e)
+            .map(|l| &l.total)
+            .map(|l| int(l.kernel_rate_limited))
+    }),
+    f("total.agent_restart", T::Int, |e, _| {
+        loss(e).map(|l| &l.total).map(|l| int(l.agent_restart))
     }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
@@ -385,6 +465,22 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.decode", T::Int, |e, _| {
         totals(e).map(|t| int(t.lost.decode))
+    }),
+    f("totals.lost.kernel_milestones", T::Int, |e, _| {
+        totals(e).map(|t| &t.lost).map(|l| int(l.kernel_milestones))
+    }),
+    f("totals.lost.kernel_listeners_full", T::Int, |e, _| {
+        totals(e)
+            .map(|t| &t.lost)
+            .map(|l| int(l.kernel_listeners_full))
+    }),
+    f("totals.lost.kernel_rate_limited", T::Int, |e, _| {
+        totals(e)
+            .map(|t| &t.lost)
+            .map(|l| int(l.kernel_rate_limited))
+    }),
+    f("totals.lost.agent_restart", T::Int, |e, _| {
+        totals(e).map(|t| &t.lost).map(|l| int(l.agent_restart))
     }),
     f("totals.lost.sinks", T::Object, |e, _| {
         sinks(&totals(e)?.lost)
@@ -424,6 +520,9 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("alert.evidence.syscall", T::Text, |e, _| {
         evidence(e)?.syscall.as_deref().map(text)
+    }),
+    f("alert.evidence.executable", T::Text, |e, _| {
+        evidence(e)?.executable.as_deref().map(text)
     }),
     f("alert.evidence.action", T::Text, |e, _| {
         evidence(e)?.action.as_deref().map(text)

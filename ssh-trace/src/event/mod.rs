@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub use alert::{Alert, AlertKind, Evidence, Severity};
 pub use body::*;
-pub use session::{BadSessionId, Endpoint, IdText, SessionId, SessionInfo};
+pub use session::{BadSessionId, Endpoint, IdText, Server, ServerMode, SessionId, SessionInfo};
 pub use spec::Spec;
 
 #[derive(Clone, Debug, PartialEq, Eq)]

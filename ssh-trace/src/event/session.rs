@@ -126,6 +126,39 @@ pub struct SessionInfo {
     /// Found in /proc when the agent started, not seen connecting.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub discovered: bool,
+    /// The SSH server that took the connection, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<Server>,
+    /// The session the server itself was started from (a server a user
+    /// ran inside an SSH session).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<SessionId>,
+}
+
+/// Who serves a session: the system's server (uid 0) or one a user runs.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, JsonSchema)]
+pub struct Server {
+    /// Effective uid of the server process that took the connection.
+    pub uid: u32,
+    /// How it took it: "accept" (a listener's accept()) or "inetd" (exec'd
+    /// with the connection on its standard input).
+    pub mode: ServerMode,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerMode {
+    Accept,
+    Inetd,
+}
+
+impl ServerMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerMode::Accept => "accept",
+            ServerMode::Inetd => "inetd",
+        }
+    }
 }
 
 impl SessionInfo {
@@ -137,7 +170,14 @@ impl SessionInfo {
             source: None,
             destination: None,
             discovered: false,
+            server: None,
+            parent: None,
         }
+    }
+
+    /// Served by a server some user runs (not the system's, uid 0).
+    pub fn user_server(&self) -> bool {
+        self.server.is_some_and(|s| s.uid != 0)
     }
 }
 

@@ -222,6 +222,7 @@ impl AlertKind {
             AlertKind::Idle => &IDLE,
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
+            AlertKind::FilelessExec => &FILELESS_EXEC,
         }
     }
 }
@@ -328,6 +329,7 @@ static ROOT_LOGIN: Spec = alert("alert.root_login", 35, true, &[], WHO);
 static PRIVILEGE_GAIN: Spec = alert("alert.privilege_gain", 36, true, &["pid", "syscall"], WHO);
 static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["count", "limit"], WHO);
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
+static FILELESS_EXEC: Spec = alert("alert.fileless_exec", 41, true, &["pid", "executable"], WHO);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
 /// An action that failed is the agent's own trouble, like a loss.
 static ACTION_FAILED: Spec = Spec {

@@ -2,7 +2,7 @@
 //! mappings read like their tables in docs/ecs.md and docs/ocsf.md.
 use serde_json::{Map, Value};
 
-use crate::event::{Endpoint, Evidence, Ids, LossCounts};
+use crate::event::{Endpoint, Evidence, Ids, LossCounts, LossReport};
 
 #[derive(Default)]
 pub struct Doc(pub Map<String, Value>);
@@ -51,6 +51,7 @@ impl Doc {
         put("idle_s", e.idle_s.map(Value::from));
         put("pid", e.pid.map(Value::from));
         put("syscall", e.syscall.clone().map(Value::from));
+        put("executable", e.executable.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
     }
@@ -84,6 +85,24 @@ impl Doc {
                 .map(|s| serde_json::json!({"sink": s.sink, "dropped": s.dropped}))
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
+        }
+    }
+
+    /// A report's counters and the sessions it names.
+    pub fn put_loss_report(&mut self, prefix: &str, l: &LossReport) {
+        self.put_loss(prefix, &l.counts);
+        if !l.sessions.is_empty() {
+            let sessions: Vec<Value> = l
+                .sessions
+                .iter()
+                .map(|s| {
+                    serde_json::json!({"id": s.id.to_string(), "records": s.records, "untracked": s.untracked})
+                })
+                .collect();
+            self.put(&format!("{prefix}.sessions"), sessions);
+        }
+        if l.more_sessions > 0 {
+            self.put(&format!("{prefix}.more_sessions"), l.more_sessions);
         }
     }
 

@@ -96,6 +96,13 @@ fn session(d: &mut Doc, s: &SessionInfo) {
     if s.discovered {
         d.put("ssh_trace.session.discovered", true);
     }
+    if let Some(sv) = &s.server {
+        d.put("ssh_trace.session.server.uid", sv.uid);
+        d.put("ssh_trace.session.server.mode", sv.mode.name());
+    }
+    if let Some(p) = &s.parent {
+        d.put("ssh_trace.session.parent", p.to_string());
+    }
 }
 
 fn traffic(d: &mut Doc, t: &Traffic) {
@@ -125,7 +132,7 @@ fn body(d: &mut Doc, body: &Body) {
         Body::UserChange(c) => change(d, c),
         Body::AgentStart(agent) => agent_fields(d, agent),
         Body::AgentLoss(l) => {
-            d.put_loss("ssh_trace.loss", &l.loss);
+            d.put_loss_report("ssh_trace.loss", &l.loss);
             d.put_loss("ssh_trace.total", &l.total);
         }
         Body::AgentStop(s) => {
@@ -160,6 +167,10 @@ fn exec(d: &mut Doc, p: &ProcessExec) {
         p.executable_truncated,
     );
     d.put("ssh_trace.process.args_truncated", p.args_truncated);
+    if let Some(r) = p.role {
+        d.put("ssh_trace.process.role", r.name());
+    }
+    d.put("ssh_trace.process.fileless", p.fileless);
 }
 
 fn change(d: &mut Doc, IdChange { process, change: c }: &IdChange) {

@@ -2,7 +2,10 @@
 use std::fmt::Write as _;
 
 use crate::{
-    event::{Body, Event, IdChange, Kind, LossCounts, ProcessExec, ProcessExit, SessionInfo},
+    event::{
+        Body, Event, IdChange, Kind, LossCounts, LossReport, ProcessExec, ProcessExit, Role,
+        ServerMode, SessionInfo,
+    },
     host::rfc3339,
     text::printable,
 };
@@ -22,15 +25,34 @@ impl Human {
         } else {
             ("", "")
         };
+        // The SSH server's own processes are dimmed: shown, not hidden.
+        let dim = self.color && server_plumbing(&ev.body);
+        if dim {
+            line.push_str(DIM);
+        }
         let _ = write!(line, "{clock} {start}{:<15}{end}", ev.kind().name());
+        if dim {
+            line.push_str(DIM);
+        }
         match &ev.session {
             Some(s) => session(&mut line, s, ev.kind()),
             None => line.push_str(&format!(" {:<8} {:<12} {:<21}", "-", "-", "-")),
         }
         details(&mut line, &ev.body);
-        out.extend_from_slice(line.trim_end().as_bytes());
+        let text = line.trim_end();
+        out.extend_from_slice(text.as_bytes());
+        if dim {
+            out.extend_from_slice(RESET.as_bytes());
+        }
         out.push(b'\n');
     }
+}
+
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+fn server_plumbing(body: &Body) -> bool {
+    matches!(body, Body::ProcessExec(p) if p.role == Some(Role::Server))
 }
 
 fn session(line: &mut String, s: &SessionInfo, kind: Kind) {
@@ -48,6 +70,17 @@ fn session(line: &mut String, s: &SessionInfo, kind: Kind) {
     let _ = write!(line, " {:<8} {:<12} {:<21}", &id.as_str()[..8], who, src);
     if s.discovered && matches!(kind, Kind::SessionConnect | Kind::SessionLogin) {
         line.push_str(" (discovered)");
+    }
+    if kind == Kind::SessionConnect {
+        if let Some(sv) = s.server.filter(|sv| sv.uid != 0) {
+            let _ = write!(line, " server_uid={}", sv.uid);
+        }
+        if s.server.is_some_and(|sv| sv.mode == ServerMode::Inetd) {
+            line.push_str(" inetd");
+        }
+        if let Some(p) = s.parent {
+            let _ = write!(line, " from_session={}", &p.text().as_str()[..8]);
+        }
     }
 }
 
@@ -98,6 +131,9 @@ fn exec(line: &mut String, p: &ProcessExec) {
     if p.args_truncated {
         line.push_str(" [args truncated]");
     }
+    if p.fileless {
+        line.push_str(" [fileless]");
+    }
 }
 
 fn exit(line: &mut String, p: &ProcessExit) {
@@ -128,16 +164,40 @@ fn change(line: &mut String, c: &IdChange) {
     );
 }
 
-fn loss(line: &mut String, loss: &LossCounts, total: &LossCounts) {
+fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
+    let loss = &report.counts;
     let _ = write!(
         line,
-        " lost={} (ringbuf={} tracked_full={} socks_full={} queue={} decode={}) total={}",
+        " lost={} (ringbuf={} tracked_full={} socks_full={} queue={} decode={}",
         loss.total(),
         loss.kernel_ringbuf,
         loss.kernel_tracked_full,
         loss.kernel_socks_full,
         loss.queue,
         loss.decode,
-        total.total()
     );
+    // Counters that are rarely not zero, only when they are not.
+    for (name, n) in [
+        ("milestones", loss.kernel_milestones),
+        ("listeners_full", loss.kernel_listeners_full),
+        ("agent_restart", loss.agent_restart),
+        ("rate_limited", loss.kernel_rate_limited),
+    ] {
+        if n > 0 {
+            let _ = write!(line, " {name}={n}");
+        }
+    }
+    let _ = write!(line, ") total={}", total.total());
+    for (i, s) in report.sessions.iter().enumerate() {
+        let sep = if i == 0 { " sessions=" } else { "," };
+        let _ = write!(
+            line,
+            "{sep}{}:{}",
+            &s.id.text().as_str()[..8],
+            s.records + s.untracked
+        );
+    }
+    if report.more_sessions > 0 {
+        let _ = write!(line, " +{} more", report.more_sessions);
+    }
 }

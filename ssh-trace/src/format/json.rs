@@ -98,6 +98,18 @@ fn session(i: &SessionInfo, body: &Body, out: &mut Vec<u8>) {
     if i.discovered {
         out.extend_from_slice(b",\"discovered\":true");
     }
+    if let Some(sv) = &i.server {
+        out.extend_from_slice(b",\"server\":{\"uid\":");
+        int(sv.uid, out);
+        out.extend_from_slice(b",\"mode\":");
+        string(sv.mode.name(), out);
+        out.push(b'}');
+    }
+    if let Some(p) = &i.parent {
+        out.extend_from_slice(b",\"parent\":\"");
+        out.extend_from_slice(p.text().as_str().as_bytes());
+        out.push(b'"');
+    }
     if let Some(t) = body.traffic() {
         out.extend_from_slice(b",\"bytes_in\":");
         int(t.bytes_in, out);
@@ -139,6 +151,12 @@ fn exec(p: &ProcessExec, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"],\"args_truncated\":");
     boolean(p.args_truncated, out);
+    if let Some(r) = p.role {
+        out.extend_from_slice(b",\"role\":");
+        string(r.name(), out);
+    }
+    out.extend_from_slice(b",\"fileless\":");
+    boolean(p.fileless, out);
     out.push(b'}');
 }
 

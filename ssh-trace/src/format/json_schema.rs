@@ -6,8 +6,8 @@ use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::event::{
-    AgentInfo, AgentTotals, AlertKind, Evidence, Kind, LossCounts, Pid, ProcessExec, ProcessExit,
-    SessionEnd, SessionInfo, Severity, Traffic, UserChange,
+    AgentInfo, AgentTotals, AlertKind, Evidence, Kind, LossCounts, LossReport, Pid, ProcessExec,
+    ProcessExit, SessionEnd, SessionInfo, Severity, Traffic, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`).
@@ -22,7 +22,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
         ],
         Kind::AgentStart => vec![f("agent", g.subschema_for::<AgentInfo>())],
         Kind::AgentLoss => vec![
-            f("loss", g.subschema_for::<LossCounts>()),
+            f("loss", g.subschema_for::<LossReport>()),
             f("total", g.subschema_for::<LossCounts>()),
         ],
         Kind::AgentStop => vec![

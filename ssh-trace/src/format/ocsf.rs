@@ -132,6 +132,13 @@ fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
     if s.discovered {
         d.put("unmapped.discovered", true);
     }
+    if let Some(sv) = &s.server {
+        d.put("unmapped.server.uid", sv.uid);
+        d.put("unmapped.server.mode", sv.mode.name());
+    }
+    if let Some(p) = &s.parent {
+        d.put("unmapped.parent_session", p.to_string());
+    }
 }
 
 fn traffic(d: &mut Doc, t: &Traffic, a: Activity) {
@@ -180,10 +187,10 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
                 "message",
                 format!(
                     "{} records lost since the previous agent.loss",
-                    loss.total()
+                    loss.counts.total()
                 ),
             );
-            d.put_loss("unmapped.loss", loss);
+            d.put_loss_report("unmapped.loss", loss);
             d.put_loss("unmapped.total", total);
             status(d, false);
         }
@@ -216,6 +223,10 @@ fn exec(d: &mut Doc, p: &ProcessExec) {
         p.executable_truncated,
     );
     d.put("unmapped.process.args_truncated", p.args_truncated);
+    if let Some(r) = p.role {
+        d.put("unmapped.process.role", r.name());
+    }
+    d.put("unmapped.process.fileless", p.fileless);
     status(d, true);
 }
 

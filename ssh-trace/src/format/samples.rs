@@ -20,6 +20,11 @@ pub fn session(logged_in: bool) -> Arc<SessionInfo> {
         source: Some(Endpoint::new([192, 0, 2, 10].into(), 50022)),
         destination: Some(Endpoint::new([192, 0, 2, 1].into(), 22)),
         discovered: false,
+        server: Some(Server {
+            uid: 0,
+            mode: ServerMode::Accept,
+        }),
+        parent: None,
     })
 }
 
@@ -30,27 +35,45 @@ pub fn agent_info() -> AgentInfo {
         kernel: "6.18.0".into(),
         ring_buffer_bytes: 8 << 20,
         server_binaries: vec!["/usr/sbin/sshd".into(), "/usr/sbin/sshd-session".into()],
+        previous: None,
     }
 }
 
-pub fn loss() -> LossCounts {
-    LossCounts {
+pub fn loss() -> LossReport {
+    let counts = LossCounts {
         kernel_ringbuf: 3,
+        kernel_milestones: 21,
         kernel_tracked_full: 4,
+        kernel_listeners_full: 22,
         kernel_socks_full: 5,
+        kernel_rate_limited: 25,
         queue: 6,
         decode: 7,
+        agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+    };
+    LossReport {
+        counts,
+        sessions: vec![SessionLoss {
+            id: SESSION_ID.parse().unwrap(),
+            records: 2,
+            untracked: 1,
+        }],
+        more_sessions: 24,
     }
 }
 
 pub fn total() -> LossCounts {
     LossCounts {
         kernel_ringbuf: 13,
+        kernel_milestones: 31,
         kernel_tracked_full: 14,
+        kernel_listeners_full: 32,
         kernel_socks_full: 15,
+        kernel_rate_limited: 35,
         queue: 16,
         decode: 17,
+        agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
     }
 }
@@ -74,6 +97,8 @@ fn exec() -> Body {
         executable_truncated: false,
         args: Args::from_parts(["sudo", "-u", "nobody", "id"]),
         args_truncated: true,
+        role: Some(Role::User),
+        fileless: false,
     })
 }
 
@@ -126,6 +151,10 @@ fn alert(k: AlertKind) -> Event {
         A::LoginAfterIdle => {
             (e.user, e.source_ip) = (Some("alice".into()), ip);
             e.idle_s = Some(900);
+        }
+        A::FilelessExec => {
+            (e.user, e.source_ip) = (Some("alice".into()), ip);
+            (e.pid, e.executable) = (Some(4242), Some("memfd:payload".into()));
         }
         A::ActionFailed => {
             e.action = Some("webhook".into());
@@ -225,7 +254,30 @@ pub fn events() -> Vec<Event> {
     let mut s = (*session(true)).clone();
     (s.discovered, s.source, s.destination) = (true, None, None);
     discovered.session = Some(Arc::new(s));
-    out.extend([killed, refused, no_login, discovered]);
+    // A program run from a memfd, in a session served by a user's own
+    // server started from another session.
+    let mut fileless = event(Kind::ProcessExec);
+    let mut s = (*session(true)).clone();
+    s.server = Some(Server {
+        uid: 1001,
+        mode: ServerMode::Inetd,
+    });
+    s.parent = Some("5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e60".parse().unwrap());
+    fileless.session = Some(Arc::new(s));
+    if let Body::ProcessExec(p) = &mut fileless.body {
+        (p.executable, p.fileless, p.role) = ("memfd:payload".into(), true, Some(Role::PreLogin));
+    }
+    // An agent continuing after one that died (persistent programs).
+    let mut restarted = event(Kind::AgentStart);
+    if let Body::AgentStart(a) = &mut restarted.body {
+        a.previous = Some(PreviousAgent {
+            last_alive: "2025-11-13T02:13:19.000000000Z".into(),
+            clean: false,
+            programs_kept: true,
+            lost_in_flight: 5,
+        });
+    }
+    out.extend([killed, refused, no_login, discovered, fileless, restarted]);
     out
 }
 

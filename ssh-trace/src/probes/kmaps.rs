@@ -10,11 +10,16 @@ use ssh_trace_common::maps::{
     PROC_SERVER,
 };
 
+/// Reads (about seconds) a SESSION_LOSS entry stays after it last grew.
+const SESSION_LOSS_IDLE_READS: u8 = 3;
+
 pub struct Maps {
     lost: PerCpuArray<MapData, u64>,
     procs: BpfHashMap<MapData, u32, Proc>,
     discovered_socks: BpfHashMap<MapData, SockTuple, u64>,
     session_loss: BpfHashMap<MapData, u64, SessionLoss>,
+    /// SESSION_LOSS as last read, and for how many reads it has not grown.
+    session_loss_seen: HashMap<u64, (SessionLoss, u8)>,
     discovered_bits: Array<MapData, u64>,
     state: Array<MapData, AgentState>,
 }
@@ -26,6 +31,7 @@ impl Maps {
             procs: BpfHashMap::try_from(take("PROCS")?)?,
             discovered_socks: BpfHashMap::try_from(take("DISCOVERED_SOCKS")?)?,
             session_loss: BpfHashMap::try_from(take("SESSION_LOSS")?)?,
+            session_loss_seen: HashMap::new(),
             discovered_bits: Array::try_from(take("DISCOVERED_BITS")?)?,
             state: Array::try_from(take("AGENT_STATE")?)?,
         })
@@ -57,19 +63,33 @@ impl Maps {
         out
     }
 
-    /// Takes the per-session loss counts the kernel gathered since the
-    /// last call (entries are deleted as they are read).
+    /// The per-session loss counts the kernel gathered since the last
+    /// call. Entries are read, not taken (the kernel adds to them without a
+    /// lock); one that has not grown for SESSION_LOSS_IDLE_READS reads is
+    /// deleted to make room.
     pub fn take_session_losses(&mut self) -> HashMap<u64, SessionLoss> {
         let keys: Vec<u64> = self.session_loss.keys().filter_map(Result::ok).collect();
-        let mut out = HashMap::with_capacity(keys.len());
+        let mut out = HashMap::new();
+        let mut seen = HashMap::with_capacity(keys.len());
         for k in keys {
-            // Read then delete: counts added in between are read next time.
-            if let Ok(v) = self.session_loss.get(&k, 0) {
-                if self.session_loss.remove(&k).is_ok() {
-                    out.insert(k, v);
-                }
+            let Ok(now) = self.session_loss.get(&k, 0) else {
+                continue;
+            };
+            let (before, idle) = self.session_loss_seen.get(&k).copied().unwrap_or_default();
+            let grown = SessionLoss {
+                records: now.records.saturating_sub(before.records),
+                untracked: now.untracked.saturating_sub(before.untracked),
+            };
+            if grown != SessionLoss::default() {
+                out.insert(k, grown);
+                seen.insert(k, (now, 0));
+            } else if idle + 1 >= SESSION_LOSS_IDLE_READS {
+                let _ = self.session_loss.remove(&k);
+            } else {
+                seen.insert(k, (now, idle + 1));
             }
         }
+        self.session_loss_seen = seen;
         out
     }
 

@@ -10,7 +10,10 @@ mod servers;
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::{Array, HashMap as BpfHashMap, Map, MapData, RingBuf},
-    programs::{links::FdLink, RawTracePoint, TracePoint},
+    programs::{
+        links::FdLink, raw_trace_point::RawTracePointLink, trace_point::TracePointLink,
+        RawTracePoint, TracePoint,
+    },
     Ebpf, EbpfLoader,
 };
 use ssh_trace_common::{
@@ -90,6 +93,31 @@ pub struct Probes {
     ebpf: Option<Ebpf>,
     pins: Option<PinDir>,
     pub previous: Option<Previous>,
+    /// Links of programs that are not pinned, detached when dropped.
+    links: Vec<Link>,
+}
+
+/// An attachment this agent owns (not pinned).
+enum Link {
+    Raw(RawTracePointLink),
+    Tp(TracePointLink),
+}
+
+impl Drop for Probes {
+    /// Detaches every link at once: each tracepoint's detach waits for
+    /// RCU grace periods, one after the other they took seconds under load
+    /// (and so did a SIGTERM); side by side the waits overlap.
+    fn drop(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        std::thread::scope(|s| {
+            for link in links {
+                let _ = std::thread::Builder::new().spawn_scoped(s, move || match link {
+                    Link::Raw(l) => drop(l),
+                    Link::Tp(l) => drop(l),
+                });
+            }
+        });
+    }
 }
 
 /// The two ring buffers the reader drains.
@@ -149,11 +177,12 @@ impl Probes {
         let offsets = offsets::from_kernel()?;
         let build = build_hash(&offsets, opts.ring_bytes, opts.procs_max);
         let Some(pins) = &opts.persist else {
-            let ebpf = load_fresh(opts, &offsets, None)?;
+            let (ebpf, links) = load_fresh(opts, &offsets, None)?;
             return Ok(Self {
                 ebpf: Some(ebpf),
                 pins: None,
                 previous: None,
+                links,
             });
         };
         let names = PROGRAMS.iter().map(|(n, _)| *n);
@@ -167,11 +196,12 @@ impl Probes {
                     state,
                     reused: true,
                 }),
+                links: Vec::new(),
             });
         }
         pins.clear()?;
         pins.create()?;
-        let ebpf = load_fresh(opts, &offsets, Some(pins))?;
+        let (ebpf, links) = load_fresh(opts, &offsets, Some(pins))?;
         let mut probes = Self {
             ebpf: Some(ebpf),
             pins: Some(pins.clone()),
@@ -179,6 +209,7 @@ impl Probes {
                 state,
                 reused: false,
             }),
+            links,
         };
         probes.write_build(build)?;
         Ok(probes)
@@ -227,7 +258,11 @@ impl Probes {
     }
 }
 
-fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) -> Result<Ebpf> {
+fn load_fresh(
+    opts: &Options,
+    offsets: &KernelOffsets,
+    pins: Option<&PinDir>,
+) -> Result<(Ebpf, Vec<Link>)> {
     let words = proc_bit_words();
     let level = if opts.debug_kernel {
         klog::ALL
@@ -256,10 +291,11 @@ fn load_fresh(opts: &Options, offsets: &KernelOffsets, pins: Option<&PinDir>) ->
     if opts.debug_kernel {
         klog::start(&mut ebpf)?;
     }
+    let mut links = Vec::new();
     for &(name, hook) in PROGRAMS {
-        attach(&mut ebpf, name, hook, pins)?;
+        links.extend(attach(&mut ebpf, name, hook, pins)?);
     }
-    Ok(ebpf)
+    Ok((ebpf, links))
 }
 
 /// Identifies what this agent would load: the program object, the kernel's
@@ -334,8 +370,8 @@ fn fill_server_inodes(ebpf: &mut Ebpf, servers: &ServerBinaries) -> Result<()> {
 }
 
 /// Loads and attaches one program; with `pins`, its link is pinned so that
-/// it stays attached without us.
-fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Result<()> {
+/// it stays attached without us, else it is ours to detach.
+fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Result<Option<Link>> {
     let prog = ebpf
         .program_mut(name)
         .with_context(|| format!("program {name} missing from the object"))?;
@@ -348,7 +384,7 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Res
                 .attach(tp)
                 .with_context(|| format!("attaching raw tracepoint {tp}: kernel lacks it?"))?;
             if pins.is_none() {
-                return Ok(());
+                return Ok(Some(Link::Raw(p.take_link(id)?)));
             }
             p.take_link(id)?.into()
         }
@@ -360,7 +396,7 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Res
                 format!("attaching tracepoint {category}:{tp}: kernel lacks it?")
             })?;
             if pins.is_none() {
-                return Ok(());
+                return Ok(Some(Link::Tp(p.take_link(id)?)));
             }
             FdLink::try_from(p.take_link(id)?).context(
                 "this kernel cannot pin tracepoint links (BPF perf links need Linux 5.15)",
@@ -375,5 +411,5 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, pins: Option<&PinDir>) -> Res
                 .with_context(|| format!("pinning {}", path.display()))?,
         );
     }
-    Ok(())
+    Ok(None)
 }

@@ -27,6 +27,7 @@ pub const MAP_NAMES: &[&str] = &[
     "SESSION_SOCKS",
     "DISCOVERED_SOCKS",
     "CRED_ARGS",
+    "CRED_RATE",
     "SERVER_INODES",
     "EXEC_SCRATCH",
     "AGENT_STATE",

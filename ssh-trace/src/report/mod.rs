@@ -90,7 +90,7 @@ impl Report {
     /// Feeds one event; events must come in time order.
     pub fn add(&mut self, ev: &Event) {
         if let Body::AgentLoss(l) = &ev.body {
-            self.lost = self.lost.saturating_add(l.loss.total());
+            self.lost = self.lost.saturating_add(l.loss.counts.total());
         }
         match &mut self.state {
             State::Sessions(s) | State::Sources(s) => s.add(ev),

@@ -14,7 +14,7 @@ use ssh_trace_common::{
 
 use super::{endpoint, Session};
 use crate::{
-    event::{Endpoint, SessionId, SessionInfo},
+    event::{Endpoint, Server, ServerMode, SessionId, SessionInfo},
     probes::ServerBinaries,
 };
 
@@ -119,13 +119,21 @@ pub fn snapshot(
         // A server with a connection on its standard input serves that one
         // connection (inetd mode): it is a session's root, not a listener.
         if stdin_conn(top.pid, &found.tcp).is_some() {
-            snap.sessions.push(found.session(top, &make_id));
+            let server = Server {
+                uid: top.creds.euid,
+                mode: ServerMode::Inetd,
+            };
+            snap.sessions.push(found.session(top, server, &make_id));
             continue;
         }
         snap.listeners.push(top.pid);
         for root in found.children.get(&top.pid).into_iter().flatten() {
             if let Some(root) = procs.get(root) {
-                snap.sessions.push(found.session(root, &make_id));
+                let server = Server {
+                    uid: top.creds.euid,
+                    mode: ServerMode::Accept,
+                };
+                snap.sessions.push(found.session(root, server, &make_id));
             }
         }
     }
@@ -156,11 +164,17 @@ impl Finder<'_> {
         members
     }
 
-    fn session(&self, root: &ProcInfo, make_id: &impl Fn(u64) -> SessionId) -> Found {
+    fn session(
+        &self,
+        root: &ProcInfo,
+        server: Server,
+        make_id: &impl Fn(u64) -> SessionId,
+    ) -> Found {
         let members = self.members(root.pid);
         let key = discovered_key(root);
         let mut s = SessionInfo::new(make_id(key));
         s.discovered = true;
+        s.server = Some(server);
         // Logged in once a member other than the root runs as a uid that
         // is not the privilege-separation user's.
         if let Some(user) = members[1..]

@@ -9,8 +9,9 @@ use std::{
 };
 
 use ssh_trace_common::event::{
-    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, EXEC_FLAG_ARGS_TRUNCATED,
-    EXEC_FLAG_FILENAME_TRUNCATED,
+    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, CONNECT_INETD,
+    EXEC_FLAG_ARGS_TRUNCATED, EXEC_FLAG_FILENAME_TRUNCATED, EXEC_FLAG_SERVER_ROLE,
+    EXEC_FLAG_UNLINKED,
 };
 
 use super::users::{NameLookup, UserNames};
@@ -173,11 +174,22 @@ impl SessionTable {
     }
 
     fn on_connect(&mut self, c: &ConnectEvent, time: u64, out: &mut Vec<Event>) {
+        let parent = (c.parent_session != 0).then(|| self.session_id(c.parent_session));
         let s = self.session(c.hdr.session, time);
         s.start_ns = time;
         s.change(|i| {
             i.source = Some(endpoint(c.family, &c.remote_addr, c.remote_port));
             i.destination = Some(endpoint(c.family, &c.local_addr, c.local_port));
+            let mode = if c.origin == CONNECT_INETD {
+                ServerMode::Inetd
+            } else {
+                ServerMode::Accept
+            };
+            i.server = Some(Server {
+                uid: c.server_uid,
+                mode,
+            });
+            i.parent = parent;
         });
         out.push(Event::new(time, Some(s.info.clone()), Body::SessionConnect));
     }
@@ -257,6 +269,21 @@ impl SessionTable {
             out.push(Event::new(time, Some(info.clone()), body));
         }
         let flags = e.head.flags;
+        let server = flags & EXEC_FLAG_SERVER_ROLE != 0;
+        // A user's own server never switches uid: its session logs in when
+        // the first process that is not the server runs.
+        let info = if server {
+            info
+        } else {
+            self.login_by_exec(key, new.uid, time, out)
+        };
+        let role = if server {
+            Role::Server
+        } else if info.uid.is_some() {
+            Role::User
+        } else {
+            Role::PreLogin
+        };
         let process = ProcessExec {
             pid,
             ppid: e.head.ppid,
@@ -268,8 +295,33 @@ impl SessionTable {
             executable_truncated: flags & EXEC_FLAG_FILENAME_TRUNCATED != 0,
             args: e.args,
             args_truncated: flags & EXEC_FLAG_ARGS_TRUNCATED != 0,
+            role: Some(role),
+            fileless: flags & EXEC_FLAG_UNLINKED != 0,
         };
         out.push(Event::new(time, Some(info), Body::ProcessExec(process)));
+    }
+
+    /// The login of a session served by a user's own server (it runs as
+    /// that user and never calls setuid): at its first process that is not
+    /// the server. Returns the snapshot for the exec's events.
+    fn login_by_exec(
+        &mut self,
+        key: u64,
+        uid: u32,
+        time: u64,
+        out: &mut Vec<Event>,
+    ) -> Arc<SessionInfo> {
+        let user = self.names.name(uid, time).map(|n| n.to_string());
+        let s = self.session(key, time);
+        if s.info.uid.is_some() || !s.info.user_server() {
+            return s.info.clone();
+        }
+        s.change(|i| {
+            i.uid = Some(uid);
+            i.user = user;
+        });
+        out.push(Event::new(time, Some(s.info.clone()), Body::SessionLogin));
+        s.info.clone()
     }
 
     fn on_cred(&mut self, c: &CredEvent, time: u64, out: &mut Vec<Event>) {

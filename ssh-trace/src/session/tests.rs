@@ -540,6 +540,7 @@ fn json_lines_match_the_documented_schema() {
         kernel: "6".into(),
         ring_buffer_bytes: 4096,
         server_binaries: vec!["/usr/sbin/sshd".into()],
+        previous: None,
     };
     let loss = LossCounts {
         kernel_ringbuf: 3,
@@ -551,7 +552,7 @@ fn json_lines_match_the_documented_schema() {
         Body::AgentStart(Box::new(agent.clone())),
     ));
     let l = AgentLoss {
-        loss: loss.clone(),
+        loss: loss.clone().into(),
         total: loss.clone(),
     };
     out.push(Event::new(2, None, Body::AgentLoss(Box::new(l))));

@@ -65,6 +65,8 @@ fn exec(pid: u32, uid: u32, c: &[&str]) -> Body {
         executable_truncated: false,
         args: Args::from_parts(c.iter().copied()),
         args_truncated: false,
+        role: Some(Role::User),
+        fileless: false,
     })
 }
 

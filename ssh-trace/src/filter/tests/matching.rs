@@ -402,6 +402,7 @@ fn every_field_parses_and_some_event_has_it() {
         alert(),
         sink_loss(),
         sink_stop(),
+        restarted(),
     ];
     for name in crate::event::fields::all_names() {
         let f = parse(&format!("{name} exists"));
@@ -423,6 +424,7 @@ fn alert() -> Event {
         idle_s: Some(5),
         pid: Some(4242),
         syscall: Some("execve".into()),
+        executable: Some("memfd:x".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
     };
@@ -447,7 +449,7 @@ fn sink_stop() -> Event {
     ev
 }
 
-/// agent.loss of an agent with sinks.
+/// agent.loss of an agent with sinks, naming a session.
 fn sink_loss() -> Event {
     let mut ev = agent_loss();
     if let Body::AgentLoss(l) = &mut ev.body {
@@ -455,8 +457,28 @@ fn sink_loss() -> Event {
             sink: "siem".into(),
             dropped: 3,
         };
-        l.loss.sinks.push(s.clone());
+        l.loss.counts.sinks.push(s.clone());
         l.total.sinks.push(s);
+        l.loss.sessions.push(SessionLoss {
+            id: SID.parse().unwrap(),
+            records: 3,
+            untracked: 0,
+        });
+        l.loss.more_sessions = 1;
+    }
+    ev
+}
+
+/// agent.start after an agent that died.
+fn restarted() -> Event {
+    let mut ev = agent_start();
+    if let Body::AgentStart(a) = &mut ev.body {
+        a.previous = Some(PreviousAgent {
+            last_alive: "2026-11-21T10:00:00Z".into(),
+            clean: false,
+            programs_kept: true,
+            lost_in_flight: 2,
+        });
     }
     ev
 }

@@ -22,6 +22,11 @@ pub fn session() -> SessionInfo {
         source: Some(Endpoint::new([10, 1, 2, 3].into(), 51234)),
         destination: Some(Endpoint::new([192, 168, 1, 10].into(), 22)),
         discovered: false,
+        server: Some(Server {
+            uid: 0,
+            mode: ServerMode::Accept,
+        }),
+        parent: Some("5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e60".parse().unwrap()),
     }
 }
 
@@ -44,6 +49,8 @@ pub fn exec(args: &[&str]) -> Event {
             executable_truncated: false,
             args: Args::from_parts(args.iter().copied()),
             args_truncated: false,
+            role: Some(Role::User),
+            fileless: false,
         }),
     )
 }
@@ -137,6 +144,7 @@ pub fn agent_info() -> AgentInfo {
         kernel: "6.1.0-18-amd64".into(),
         ring_buffer_bytes: 1 << 22,
         server_binaries: vec!["/usr/sbin/sshd".into(), "/usr/sbin/dropbear".into()],
+        previous: None,
     }
 }
 
@@ -159,7 +167,10 @@ pub fn agent_loss() -> Event {
     Event::new(
         T0 + 5,
         None,
-        Body::AgentLoss(Box::new(AgentLoss { loss, total })),
+        Body::AgentLoss(Box::new(AgentLoss {
+            loss: loss.into(),
+            total,
+        })),
     )
 }
 

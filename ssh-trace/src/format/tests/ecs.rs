@@ -41,6 +41,7 @@ fn session(user: bool) -> Value {
         "source": {"ip": "192.0.2.10", "port": 50022},
         "destination": {"ip": "192.0.2.1", "port": 22},
         "network": {"transport": "tcp", "protocol": "ssh", "direction": "ingress"},
+        "ssh_trace": {"session": {"server": {"uid": 0, "mode": "accept"}}},
     });
     if user {
         v["user"] = json!({"name": "alice", "id": "1001"});
@@ -119,7 +120,12 @@ fn process_exec() {
                 "group": {"id": "1003"},
                 "real_group": {"id": "1002"},
             },
-            "ssh_trace": {"process": {"executable_truncated": false, "args_truncated": true}},
+            "ssh_trace": {"process": {
+                "executable_truncated": false,
+                "args_truncated": true,
+                "role": "user",
+                "fileless": false,
+            }},
         }),
     );
     check(Kind::ProcessExec, want);
@@ -151,7 +157,10 @@ fn process_exit_by_signal_is_a_failure_without_exit_code() {
         got["process"],
         json!({"pid": 4242, "entry_leader": session(true)["process"]["entry_leader"]})
     );
-    assert_eq!(got["ssh_trace"], json!({"process": {"signal": 9}}));
+    assert_eq!(
+        got["ssh_trace"],
+        json!({"process": {"signal": 9}, "session": {"server": {"uid": 0, "mode": "accept"}}})
+    );
 }
 
 #[test]
@@ -260,7 +269,7 @@ fn discovered_session_is_marked() {
     std::sync::Arc::make_mut(ev.session.as_mut().unwrap()).discovered = true;
     assert_eq!(
         ecs(&ev)["ssh_trace"],
-        json!({"session": {"discovered": true}})
+        json!({"session": {"discovered": true, "server": {"uid": 0, "mode": "accept"}}})
     );
 }
 
@@ -276,18 +285,28 @@ fn agent() -> Value {
     })
 }
 
+/// The sample losses: `loss(0)` names a session, the total does not.
 fn loss(base: u64) -> Value {
-    json!({
+    let mut v = json!({
         "kernel_ringbuf": base + 3,
+        "kernel_milestones": base + 21,
         "kernel_tracked_full": base + 4,
+        "kernel_listeners_full": base + 22,
         "kernel_socks_full": base + 5,
+        "kernel_rate_limited": base + 25,
         "queue": base + 6,
         "decode": base + 7,
+        "agent_restart": base + 23,
         "sinks": [
             {"sink": "siem", "dropped": base + 8},
             {"sink": "archive", "dropped": base + 9},
         ],
-    })
+    });
+    if base == 0 {
+        v["sessions"] = json!([{"id": SESSION_ID, "records": 2, "untracked": 1}]);
+        v["more_sessions"] = json!(24);
+    }
+    v
 }
 
 #[test]

@@ -55,10 +55,11 @@ const NETWORK: (u32, &str) = (4, "Network Activity");
 const APPLICATION: (u32, &str) = (6, "Application Activity");
 
 fn actor(user: bool) -> Value {
+    let server = json!({"server": {"uid": 0, "mode": "accept"}});
     if user {
-        json!({"actor": {"session": {"uid": SESSION_ID}, "user": {"name": "alice", "uid": "1001"}}})
+        json!({"actor": {"session": {"uid": SESSION_ID}, "user": {"name": "alice", "uid": "1001"}}, "unmapped": server})
     } else {
-        json!({"actor": {"session": {"uid": SESSION_ID}}})
+        json!({"actor": {"session": {"uid": SESSION_ID}}, "unmapped": server})
     }
 }
 
@@ -184,6 +185,8 @@ fn process_exec_is_process_activity_launch() {
                 "egid": 1003,
                 "executable_truncated": false,
                 "args_truncated": true,
+                "role": "user",
+                "fileless": false,
             }},
         }),
     ]);
@@ -325,7 +328,10 @@ fn session_end_without_login_is_ssh_activity_close() {
 fn discovered_session_is_marked() {
     let mut ev = event(Kind::SessionLogin);
     std::sync::Arc::make_mut(ev.session.as_mut().unwrap()).discovered = true;
-    assert_eq!(ocsf(&ev)["unmapped"], json!({"discovered": true}));
+    assert_eq!(
+        ocsf(&ev)["unmapped"],
+        json!({"discovered": true, "server": {"uid": 0, "mode": "accept"}})
+    );
 }
 
 fn app() -> Value {
@@ -340,18 +346,28 @@ fn app() -> Value {
     })
 }
 
+/// The sample losses: `loss(0)` names a session, the total does not.
 fn loss(base: u64) -> Value {
-    json!({
+    let mut v = json!({
         "kernel_ringbuf": base + 3,
+        "kernel_milestones": base + 21,
         "kernel_tracked_full": base + 4,
+        "kernel_listeners_full": base + 22,
         "kernel_socks_full": base + 5,
+        "kernel_rate_limited": base + 25,
         "queue": base + 6,
         "decode": base + 7,
+        "agent_restart": base + 23,
         "sinks": [
             {"sink": "siem", "dropped": base + 8},
             {"sink": "archive", "dropped": base + 9},
         ],
-    })
+    });
+    if base == 0 {
+        v["sessions"] = json!([{"id": SESSION_ID, "records": 2, "untracked": 1}]);
+        v["more_sessions"] = json!(24);
+    }
+    v
 }
 
 #[test]
@@ -383,7 +399,7 @@ fn agent_loss_is_application_lifecycle_other_with_medium_severity() {
             "severity_id": 3,
             "severity": "Medium",
             "app": {"name": "ssh-trace", "vendor_name": "ssh-trace"},
-            "message": "42 records lost since the previous agent.loss",
+            "message": "133 records lost since the previous agent.loss",
             "unmapped": {"loss": loss(0), "total": loss(10)},
         }),
     ]);
@@ -435,8 +451,10 @@ fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
     use crate::event::AlertKind as A;
     match k {
         A::RootLogin => Some("root"),
-        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle => Some("alice"),
-        _ => None,
+        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle | A::FilelessExec => {
+            Some("alice")
+        }
+        A::ConnectionRate | A::UnauthenticatedRate | A::Idle | A::ActionFailed => None,
     }
 }
 
@@ -510,7 +528,8 @@ fn alerts_map_to_ocsf_detection_findings() {
             user.map(|u| json!({"name": u})).as_ref(),
             "{d}"
         );
-        let pid = (k == AlertKind::PrivilegeGain).then(|| json!({"pid": 4242}));
+        let with_pid = matches!(k, AlertKind::PrivilegeGain | AlertKind::FilelessExec);
+        let pid = with_pid.then(|| json!({"pid": 4242}));
         assert_eq!(e.get("process"), pid.as_ref(), "{d}");
     }
 }

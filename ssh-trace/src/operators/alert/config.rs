@@ -206,7 +206,10 @@ fn check_needs(
         AlertKind::SessionBytes => needs("max (bytes)", r.max.is_some()),
         AlertKind::Idle | AlertKind::LoginAfterIdle => needs("after", after.is_some()),
         AlertKind::ActionFailed => bail!("rule {name}: action_failed is not a rule type"),
-        AlertKind::NewSource | AlertKind::RootLogin | AlertKind::PrivilegeGain => Ok(()),
+        AlertKind::NewSource
+        | AlertKind::RootLogin
+        | AlertKind::PrivilegeGain
+        | AlertKind::FilelessExec => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@ use std::{
 use anyhow::Result;
 
 use super::{config::Rule, state::KnownSources};
-use crate::event::{Alert, AlertKind, Body, Event, Evidence, SessionId, SessionInfo};
+use crate::event::{Alert, AlertKind, Body, Event, Evidence, ProcessExec, SessionId, SessionInfo};
 
 pub struct Engine {
     rules: Vec<Rule>,
@@ -95,6 +95,7 @@ impl Engine {
             }
             Body::SessionBytes(_) => self.check_bytes(ev, s, ip, out),
             Body::UserChange(_) => self.check_privilege(ev, s, ip, out),
+            Body::ProcessExec(p) if p.fileless => self.on_fileless(ev, p, s, ip, out),
             Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::AgentStart(_)
@@ -265,6 +266,30 @@ impl Engine {
                 source_ip: ip,
                 pid: Some(process.pid),
                 syscall: Some(change.syscall.to_owned()),
+                ..Default::default()
+            };
+            out.push(alert_event(rule, ev.time_ns, Some(s), evidence));
+        }
+    }
+
+    /// A program with no file on any filesystem: how in-memory payloads run.
+    fn on_fileless(
+        &mut self,
+        ev: &Event,
+        p: &ProcessExec,
+        s: &Arc<SessionInfo>,
+        ip: Option<IpAddr>,
+        out: &mut Vec<Event>,
+    ) {
+        for rule in &self.rules {
+            if rule.kind != AlertKind::FilelessExec {
+                continue;
+            }
+            let evidence = Evidence {
+                user: s.user.clone(),
+                source_ip: ip,
+                pid: Some(p.pid),
+                executable: Some(p.executable.clone()),
                 ..Default::default()
             };
             out.push(alert_event(rule, ev.time_ns, Some(s), evidence));

@@ -27,6 +27,8 @@ fn session(id: &str, uid: Option<u32>, ip: &str) -> Arc<SessionInfo> {
         source: Some(Endpoint::new(ip.parse().unwrap(), 40000)),
         destination: None,
         discovered: false,
+        server: None,
+        parent: None,
     })
 }
 
@@ -202,6 +204,9 @@ pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
                 }
                 AlertKind::PrivilegeGain => (e.pid, e.syscall) = (Some(7), Some("execve".into())),
                 AlertKind::SessionBytes => (e.count, e.limit) = (Some(9), Some(8)),
+                AlertKind::FilelessExec => {
+                    (e.pid, e.executable) = (Some(7), Some("memfd:x".into()))
+                }
                 AlertKind::LoginAfterIdle => e.idle_s = Some(600),
                 AlertKind::Idle => {
                     e = Evidence {

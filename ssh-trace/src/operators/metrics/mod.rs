@@ -161,7 +161,7 @@ impl Metrics {
             .get_or_create(&vec![("event", ev.kind().name().to_owned())])
             .inc();
         if let Body::AgentLoss(l) = &ev.body {
-            self.count_loss(&l.loss);
+            self.count_loss(&l.loss.counts);
         }
         if let Body::Alert(_, alert) = &ev.body {
             self.f

@@ -9,6 +9,8 @@ fn login(id: &str, ip: &str) -> Event {
         source: Some(Endpoint::new(ip.parse().unwrap(), 1)),
         destination: None,
         discovered: false,
+        server: None,
+        parent: None,
     };
     Event::new(0, Some(std::sync::Arc::new(s)), Body::SessionLogin)
 }
@@ -72,7 +74,7 @@ fn losses_are_counted_by_place_and_sink() {
         ..Default::default()
     };
     let body = Body::AgentLoss(Box::new(AgentLoss {
-        loss: loss.clone(),
+        loss: loss.clone().into(),
         total: loss,
     }));
     m.observe(&Event::new(1, None, body));

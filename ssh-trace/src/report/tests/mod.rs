@@ -41,6 +41,8 @@ impl Sess {
                 source: Some(Endpoint::new(ip.parse().unwrap(), port)),
                 destination: Some(Endpoint::new([10, 0, 0, 1].into(), 22)),
                 discovered: false,
+                server: None,
+                parent: None,
             }),
         }
     }
@@ -79,6 +81,8 @@ impl Sess {
                 executable_truncated: false,
                 args: Args::from_parts(args.iter().copied()),
                 args_truncated: false,
+                role: Some(Role::User),
+                fileless: false,
             }),
         )
     }

@@ -19,7 +19,7 @@ fn loss(n: u64) -> Event {
         ..Default::default()
     };
     let l = AgentLoss {
-        loss: counts.clone(),
+        loss: counts.clone().into(),
         total: counts,
     };
     Event::new(0, None, Body::AgentLoss(Box::new(l)))
@@ -46,6 +46,7 @@ fn odd_sequences_do_not_panic() {
                 kernel: String::new(),
                 ring_buffer_bytes: 0,
                 server_binaries: Vec::new(),
+                previous: None,
             })),
         ),
         // End before connect, counters going down, exit of an unknown pid.
