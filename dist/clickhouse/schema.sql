@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS ssh_trace.events
     destination_ip String,
     destination_port UInt16,
     discovered UInt8,
+    server_uid Nullable(UInt32),
+    server_mode String,
+    parent_session_id UUID,
     pid UInt32,
     ppid UInt32,
     process_uid Nullable(UInt32),
@@ -40,6 +43,8 @@ CREATE TABLE IF NOT EXISTS ssh_trace.events
     process_egid Nullable(UInt32),
     executable String,
     args Array(String),
+    process_role String,
+    fileless UInt8,
     exit_code Nullable(UInt8),
     signal Nullable(UInt8),
     syscall String,
@@ -50,6 +55,8 @@ CREATE TABLE IF NOT EXISTS ssh_trace.events
     logged_in UInt8,
     alert_rule String,
     severity String,
+    lost UInt64,
+    lost_sessions Array(UUID),
     data String
 )
 ENGINE = ReplacingMergeTree()
@@ -68,6 +75,8 @@ CREATE TABLE IF NOT EXISTS ssh_trace.sessions
     destination_ip String,
     destination_port UInt16,
     discovered UInt8,
+    server_uid Nullable(UInt32),
+    parent_session_id UUID,
     started DateTime,
     started_ns UInt64,
     ended DateTime,
@@ -84,7 +93,7 @@ ORDER BY (host, session_id);
 CREATE MATERIALIZED VIEW IF NOT EXISTS ssh_trace.sessions_mv TO ssh_trace.sessions AS
 SELECT
     host, session_id, user, uid, source_ip, source_port, destination_ip, destination_port,
-    discovered,
+    discovered, server_uid, parent_session_id,
     toDateTime(intDiv(time_ns - duration_ms * 1000000, 1000000000)) AS started,
     toUInt64(time_ns - duration_ms * 1000000) AS started_ns,
     time AS ended,

@@ -84,6 +84,9 @@ fn assert_columns_match_data(row: &Value) {
         &s["destination"]["port"],
         Value::from(0),
     );
+    assert_eq!(row["server_uid"], s["server"]["uid"], "{ctx}");
+    opt_eq(&row["server_mode"], &s["server"]["mode"], Value::from(""));
+    opt_eq(&row["parent_session_id"], &s["parent"], Value::from(zero));
     let p = &e["process"];
     let c = &e["change"];
     match e["event"].as_str().unwrap() {
@@ -99,6 +102,8 @@ fn assert_columns_match_data(row: &Value) {
                 (&row["executable"], &row["args"]),
                 (&p["executable"], &p["args"])
             );
+            opt_eq(&row["process_role"], &p["role"], Value::from(""));
+            assert_eq!(row["fileless"], u8::from(p["fileless"] == true), "{ctx}");
         }
         "process.exit" => {
             assert_eq!(
@@ -148,6 +153,7 @@ fn assert_sessions_equal_their_ends(ch: &ClickHouse, filter: &str) -> Vec<Value>
         ))
         .unwrap();
     assert_eq!(rows.len(), ends.len(), "{rows:#?}\n{ends:#?}");
+    let zero = "00000000-0000-0000-0000-000000000000";
     for (row, end) in rows.iter().zip(&ends) {
         let s = &end["session"];
         let ended = time_ns(end);
@@ -160,6 +166,7 @@ fn assert_sessions_equal_their_ends(ch: &ClickHouse, filter: &str) -> Vec<Value>
             "started_ns": row["started_ns"].as_i64().map(i128::from),
             "duration_ms": row["duration_ms"], "bytes": [row["bytes_in"], row["bytes_out"]],
             "logged_in": row["logged_in"] == 1,
+            "server_uid": row["server_uid"], "parent": row["parent_session_id"],
         });
         let want = serde_json::json!({
             "host": end["host"], "id": s["id"],
@@ -170,6 +177,8 @@ fn assert_sessions_equal_their_ends(ch: &ClickHouse, filter: &str) -> Vec<Value>
             "ended_ns": Some(ended), "started_ns": Some(ended - duration * 1_000_000),
             "duration_ms": s["duration_ms"], "bytes": [s["bytes_in"], s["bytes_out"]],
             "logged_in": s["logged_in"],
+            "server_uid": s["server"]["uid"],
+            "parent": if s["parent"].is_null() { Value::from(zero) } else { s["parent"].clone() },
         });
         assert_eq!(got, want);
     }

@@ -138,6 +138,57 @@ fn typed_columns_hold_each_types_fields() {
 }
 
 #[test]
+fn roles_fileless_programs_user_servers_and_losses_have_their_columns() {
+    let exec = row(&samples::event(Kind::ProcessExec), FormatKind::Json);
+    assert_eq!(
+        (
+            &exec["process_role"],
+            &exec["fileless"],
+            &exec["server_uid"]
+        ),
+        (&Value::from("user"), &Value::from(0), &Value::from(0))
+    );
+    assert_eq!(exec["server_mode"], "accept");
+    assert!(exec.get("parent_session_id").is_none(), "{exec}");
+    // The sample of a memfd program in a session of a user's own server.
+    let fileless = samples::events()
+        .into_iter()
+        .map(|e| row(&e, FormatKind::Json))
+        .find(|r| r["fileless"] == 1)
+        .expect("a fileless sample");
+    assert_eq!(
+        (
+            &fileless["executable"],
+            &fileless["process_role"],
+            &fileless["server_uid"],
+            &fileless["server_mode"],
+            &fileless["parent_session_id"]
+        ),
+        (
+            &Value::from("memfd:payload"),
+            &Value::from("pre_login"),
+            &Value::from(1001),
+            &Value::from("inetd"),
+            &Value::from("5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e60")
+        )
+    );
+    let alert = row(
+        &samples::event(Kind::Alert(crate::event::AlertKind::FilelessExec)),
+        FormatKind::Json,
+    );
+    assert_eq!(
+        (&alert["pid"], &alert["executable"]),
+        (&Value::from(4242), &Value::from("memfd:payload"))
+    );
+    let loss = row(&samples::event(Kind::AgentLoss), FormatKind::Json);
+    assert_eq!(loss["lost"], samples::loss().counts.total());
+    assert_eq!(
+        loss["lost_sessions"],
+        serde_json::json!([samples::SESSION_ID])
+    );
+}
+
+#[test]
 fn event_ids_tell_events_apart_and_never_change() {
     // One sample of each type, all at the same time in the same session.
     let events: Vec<_> = samples::every_kind()
