@@ -107,8 +107,10 @@ pub fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) 
     let (g, w) = (text(got), text(want));
     let missing: Vec<_> = w.iter().filter(|x| !g.contains(x)).collect();
     let extra: Vec<_> = g.iter().filter(|x| !w.contains(x)).collect();
-    assert!(missing.is_empty(), "{what}: missing {missing:#?}");
-    assert!(extra.is_empty(), "{what}: unexpected {extra:#?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: missing {missing:#?}\nunexpected {extra:#?}"
+    );
     assert_eq!(g, w, "{what}: duplicates");
     let offsets: Vec<i128> = got.iter().zip(want).map(|(a, b)| a.1 - b.1).collect();
     let worst = offsets.iter().map(|o| o.abs()).max().unwrap_or(0);
