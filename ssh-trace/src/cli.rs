@@ -236,6 +236,16 @@ struct AgentArgs {
     /// Privilege-separation users of the SSH servers (their uid is not a login).
     #[arg(long = "privsep-user", value_name = "NAME", default_values_t = ["sshd".to_string(), "_sshd".to_string()])]
     privsep_users: Vec<String>,
+    /// Write agent.heartbeat every DUR (whole seconds, e.g. 30s, 1m): the
+    /// agent's counts, open sessions and queues, so its silence shows.
+    #[arg(long, value_name = "DUR", value_parser = parse_heartbeat)]
+    heartbeat: Option<Duration>,
+}
+
+fn parse_heartbeat(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    agent::run_loop::heartbeat_interval(d)?;
+    Ok(d)
 }
 
 /// A `--since`/`--until` value that is no time.
@@ -319,6 +329,9 @@ impl AgentArgs {
             filter,
             queued: Default::default(),
             operators: Default::default(),
+            heartbeat: self
+                .heartbeat
+                .and_then(|d| agent::run_loop::heartbeat_interval(d).ok().flatten()),
         }
     }
 }

@@ -417,9 +417,10 @@ fn prometheus_rules_pass_promtool_check_and_their_unit_tests() {
             .arg("rules")
             .arg(rules_file()),
     );
-    assert!(out.contains("SUCCESS: 7 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 8 rules found"), "{out}");
     // When each alert fires, on series shaped like the agent's (first
-    // login after an agent start, a Prometheus restart, root, loss, down).
+    // login after an agent start, a Prometheus restart, root, loss, down,
+    // a stalled loop).
     let cases = workspace_root().join("tests/fixtures/prometheus-rules.test.yml");
     let out = run_ok(Command::new("promtool").args(["test", "rules"]).arg(cases));
     assert!(out.contains("SUCCESS"), "{out}");

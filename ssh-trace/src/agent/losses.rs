@@ -14,7 +14,10 @@ use ssh_trace_common::maps::{
 
 use super::discovery::Missed;
 use crate::{
-    event::{AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkLoss},
+    event::{
+        AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkBacklog,
+        SinkLoss,
+    },
     probes::Maps,
     reader::Reader,
     sinks::queue::Stats,
@@ -128,6 +131,19 @@ impl Losses {
             dropped_at_stop_by_session: BTreeMap::new(),
             reported: LossCounts::default(),
         }
+    }
+
+    /// Each sink's backlog and counts so far, for agent.heartbeat.
+    pub fn sink_backlogs(&self) -> Vec<SinkBacklog> {
+        self.sinks
+            .iter()
+            .map(|(name, st)| SinkBacklog {
+                sink: name.clone(),
+                waiting: st.held.load(Ordering::Relaxed),
+                delivered: st.delivered.load(Ordering::Relaxed),
+                dropped: st.dropped.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     pub fn now(&self, kernel: &dyn Kernel) -> LossCounts {

@@ -3,7 +3,7 @@
 //! is in run_loop.rs; what was already running is found by discovery.rs.
 mod discovery;
 mod losses;
-mod run_loop;
+pub mod run_loop;
 #[cfg(test)]
 mod tests;
 
@@ -48,6 +48,8 @@ pub struct Options {
     pub queued: Queued,
     /// Session socket, metrics, alerts.
     pub operators: operators::Options,
+    /// agent.heartbeat every so often (agent mode: every minute by default).
+    pub heartbeat: Option<std::time::Duration>,
 }
 
 pub type AgentPipeline = Pipeline<Operators>;
@@ -67,7 +69,7 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         ring_bytes: cfg
             .ring_buffer_size
             .unwrap_or(ssh_trace_common::maps::DEFAULT_RING_BYTES),
-        persist: None,
+        persist: cfg.persist,
         procs_max: ssh_trace_common::maps::PROCS_MAX,
         debug_kernel: false,
         server_binaries: cfg
@@ -81,6 +83,7 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         filter: None,
         queued: Queued::new(workers, cfg.drain_timeout),
         operators: cfg.operators,
+        heartbeat: cfg.heartbeat,
     })
 }
 
@@ -184,6 +187,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         rx,
         bytes,
         done: 0,
+        heartbeat: opts.heartbeat.map(run_loop::Beat::new),
     };
     run.until_stopped(agent, signals()?).await?;
     host::close_stdout();

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     decode::KernelEvent,
-    event::{AgentInfo, AgentStop, AgentTotals, Body, Event},
+    event::{AgentInfo, AgentStop, AgentTotals, Body, Event, Heartbeat},
     host,
     reader::Batch,
     session::SessionTable,
@@ -40,6 +40,53 @@ pub struct Run<K: Kernel> {
     pub bytes: sockdiag::Poller,
     /// Records whose events went through the pipeline and out.
     pub done: u64,
+    /// agent.heartbeat every so often, if at all.
+    pub heartbeat: Option<Beat>,
+}
+
+/// When agent.heartbeat is due.
+pub struct Beat {
+    pub every: Duration,
+    pub started: Instant,
+    pub next: Instant,
+}
+
+/// The default interval of agent mode.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// A heartbeat interval as given: whole seconds (the loop ticks every
+/// second); 0 means none.
+pub fn heartbeat_interval(d: Duration) -> Result<Option<Duration>, String> {
+    if d.is_zero() {
+        return Ok(None);
+    }
+    if d.subsec_nanos() != 0 {
+        return Err(format!(
+            "{} is not a whole number of seconds (e.g. \"30s\", \"5m\"; \"0s\" for none)",
+            humantime::format_duration(d)
+        ));
+    }
+    Ok(Some(d))
+}
+
+impl Beat {
+    pub fn new(every: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            every,
+            started: now,
+            next: now + every,
+        }
+    }
+
+    /// Whether one is due now (and, if so, when the next one is).
+    fn due(&mut self, now: Instant) -> bool {
+        if now < self.next {
+            return false;
+        }
+        self.next = (self.next + self.every).max(now);
+        true
+    }
 }
 
 impl<K: Kernel> Run<K> {
@@ -108,11 +155,42 @@ impl<K: Kernel> Run<K> {
         if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
             self.pipeline.push(loss)?;
         }
+        if let Some(h) = self.heartbeat_due() {
+            let body = Body::AgentHeartbeat(Box::new(h));
+            self.pipeline.push(Event::new(now, None, body))?;
+        }
         // Live byte counts of open sessions, idle ones included.
         let counts = self.bytes.poll(host::monotonic_ns());
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
         self.pipeline.tick(now)
+    }
+
+    /// How the agent is doing, when a heartbeat is due.
+    fn heartbeat_due(&mut self) -> Option<Heartbeat> {
+        let beat = self.heartbeat.as_mut()?;
+        let now = Instant::now();
+        if !beat.due(now) {
+            return None;
+        }
+        let (mut open, mut logged_in, mut processes) = (0, 0, 0);
+        for s in self.table.sessions() {
+            open += 1;
+            logged_in += u64::from(s.info.uid.is_some());
+            processes += s.processes.len() as u64;
+        }
+        Some(Heartbeat {
+            interval_s: beat.every.as_secs(),
+            uptime_s: (now - beat.started).as_secs(),
+            events: self.pipeline.selected,
+            records: self.done,
+            lost: self.losses.now(&self.kernel).total(),
+            sessions_open: open,
+            sessions_logged_in: logged_in,
+            processes,
+            queue_batches: self.rx.len() as u64,
+            sinks: self.losses.sink_backlogs(),
+        })
     }
 
     /// Reads what the kernel already produced (for a bounded time), accounts

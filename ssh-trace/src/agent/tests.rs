@@ -102,6 +102,7 @@ async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
         rx,
         bytes: Default::default(),
         done: 0,
+        heartbeat: None,
     };
     let flood = Duration::from_secs(3);
     let t0 = Instant::now();

@@ -323,6 +323,57 @@ fn get_named_sessions(c: &mut Cursor, l: &mut LossReport) -> Result<()> {
     Ok(())
 }
 
+/// Most sinks a heartbeat lists (a configuration has a handful).
+const MAX_HEARTBEAT_SINKS: usize = 256;
+
+fn put_heartbeat(out: &mut Vec<u8>, h: &Heartbeat) {
+    for v in [
+        h.interval_s,
+        h.uptime_s,
+        h.events,
+        h.records,
+        h.lost,
+        h.sessions_open,
+        h.sessions_logged_in,
+        h.processes,
+        h.queue_batches,
+    ] {
+        put_varint(out, v);
+    }
+    put_varint(out, h.sinks.len() as u64);
+    for s in &h.sinks {
+        put_str(out, &s.sink);
+        for v in [s.waiting, s.delivered, s.dropped] {
+            put_varint(out, v);
+        }
+    }
+}
+
+fn get_heartbeat(c: &mut Cursor) -> Result<Heartbeat> {
+    let mut h = Heartbeat {
+        interval_s: c.varint()?,
+        uptime_s: c.varint()?,
+        events: c.varint()?,
+        records: c.varint()?,
+        lost: c.varint()?,
+        sessions_open: c.varint()?,
+        sessions_logged_in: c.varint()?,
+        processes: c.varint()?,
+        queue_batches: c.varint()?,
+        sinks: Vec::new(),
+    };
+    let n = c.len(MAX_HEARTBEAT_SINKS)?;
+    for _ in 0..n {
+        h.sinks.push(SinkBacklog {
+            sink: c.string()?,
+            waiting: c.varint()?,
+            delivered: c.varint()?,
+            dropped: c.varint()?,
+        });
+    }
+    Ok(h)
+}
+
 fn put_agent(out: &mut Vec<u8>, a: &AgentInfo) {
     put_str(out, &a.version);
     put_varint(out, a.pid as u64);
@@ -526,6 +577,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss_tail(out, &s.totals.lost);
             put_agent_tail(out, &s.agent);
         }
+        Body::AgentHeartbeat(h) => put_heartbeat(out, h),
         // Alerts are rare: their JSON form is compact enough.
         Body::Alert(_, alert) => put_str(out, &serde_json::to_string(alert).unwrap_or_default()),
     }
@@ -639,6 +691,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let totals = AgentTotals { events, lost };
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }
+        Kind::AgentHeartbeat => Body::AgentHeartbeat(Box::new(get_heartbeat(c)?)),
         Kind::Alert(a) => {
             let alert = serde_json::from_str(c.str()?).context("undecodable alert")?;
             Body::Alert(a, Box::new(alert))

@@ -11,6 +11,7 @@ use serde::{de::IgnoredAny, Deserialize};
 use toml::{de::DeTable, Spanned};
 
 use crate::{
+    agent::run_loop::{heartbeat_interval, DEFAULT_HEARTBEAT},
     operators::{self, metrics::SourceIpLabel, socket},
     sinks::SinkSpec,
     spanned::{duration, render, toml_error, At},
@@ -41,6 +42,10 @@ struct RawAgent {
     metrics_source_ip: Option<bool>,
     metrics_source_ip_limit: Option<usize>,
     alerts: Option<PathBuf>,
+    /// agent.heartbeat interval ("0s": none).
+    heartbeat: Option<Spanned<String>>,
+    /// As `--persist NAME`: kernel programs pinned under this name.
+    persist: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]
@@ -53,6 +58,8 @@ pub struct Config {
     pub sinks: Vec<SinkSpec>,
     /// Session socket, metrics, alerts.
     pub operators: operators::Options,
+    pub heartbeat: Option<Duration>,
+    pub persist: Option<String>,
 }
 
 pub const DEFAULT_SPOOL_DIR: &str = "/var/lib/ssh-trace/spool";
@@ -88,6 +95,21 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
         Some(d) => duration(d, "drain_timeout")?,
         None => Duration::from_secs(5),
     };
+    let heartbeat = match &raw.agent.heartbeat {
+        Some(d) => heartbeat_interval(duration(d, "heartbeat")?).map_err(|msg| At {
+            span: d.span(),
+            key: "heartbeat".into(),
+            msg,
+        })?,
+        None => Some(DEFAULT_HEARTBEAT),
+    };
+    if let Some(name) = &raw.agent.persist {
+        crate::probes::PinDir::new(name.get_ref()).map_err(|e| At {
+            span: name.span(),
+            key: "persist".into(),
+            msg: e.to_string(),
+        })?;
+    }
     if sinks.is_empty() {
         return Err(At {
             span: 0..0,
@@ -101,6 +123,8 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
         privsep_users: raw.agent.privsep_users,
         drain_timeout,
         sinks,
+        heartbeat,
+        persist: raw.agent.persist.map(Spanned::into_inner),
         operators: operators::Options {
             sessions_socket_given: raw.agent.sessions_socket.is_some(),
             sessions_socket: Some(

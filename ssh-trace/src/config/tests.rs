@@ -55,6 +55,20 @@ fn example_config_parses_with_its_example_sinks_enabled() {
 }
 
 #[test]
+fn heartbeat_is_every_minute_unless_set_and_zero_means_none() {
+    let with =
+        |agent: &str| parse(&format!("[agent]\n{agent}\n{SINK}type = \"stdout\"\n")).unwrap();
+    assert_eq!(with("").heartbeat, Some(Duration::from_secs(60)));
+    assert_eq!(
+        with("heartbeat = \"15s\"").heartbeat,
+        Some(Duration::from_secs(15))
+    );
+    assert_eq!(with("heartbeat = \"0s\"").heartbeat, None);
+    assert_eq!(with("").persist, None);
+    assert_eq!(with("persist = \"main\"").persist.as_deref(), Some("main"));
+}
+
+#[test]
 fn errors_name_line_and_key() {
     let cases: &[(String, &str)] = &[
         (format!("{SINK}type = \"kafka\"\n"), "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog, http or clickhouse)"),
@@ -78,6 +92,8 @@ fn errors_name_line_and_key() {
         (format!("{SINK}type = \"stdout\"\n{SINK}type = \"stdout\"\n"), "5: name: sink name \"a\" is used twice"),
         ("[[sink]]\nname = \"a b\"\ntype = \"stdout\"\n".into(), "2: name: \"a b\": use letters, digits, - and _"),
         ("[agent]\ndrain_timeout = \"5 parsecs\"\n[[sink]]\nname = \"a\"\ntype = \"stdout\"\n".into(), "2: drain_timeout: unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations) (e.g. \"30s\", \"5m\", \"1h\")"),
+        ("[agent]\nheartbeat = \"1500ms\"\n[[sink]]\nname = \"a\"\ntype = \"stdout\"\n".into(), "2: heartbeat: 1s 500ms is not a whole number of seconds (e.g. \"30s\", \"5m\"; \"0s\" for none)"),
+        ("[agent]\npersist = \"../x\"\n[[sink]]\nname = \"a\"\ntype = \"stdout\"\n".into(), "2: persist: persist name \"../x\": 1 to 64 letters, digits, '-', '_' or '.'"),
         ("[agent]\nring_buffer_size = 1\n".into(), "1: sink: no [[sink]] configured"),
         ("[agent\n".into(), "1: unclosed table, expected `]`"),
     ];

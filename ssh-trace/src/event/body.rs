@@ -434,6 +434,45 @@ pub struct AgentTotals {
     pub lost: LossCounts,
 }
 
+/// `agent.heartbeat`: the agent is alive and how it is doing, every
+/// `heartbeat` interval in agent mode, so a SIEM can alert on its absence.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct Heartbeat {
+    /// Seconds between heartbeats.
+    pub interval_s: u64,
+    /// Seconds since this agent started.
+    pub uptime_s: u64,
+    /// Events written so far (this one excluded).
+    pub events: u64,
+    /// Kernel records handled so far.
+    pub records: u64,
+    /// Records and events lost so far, in all (the details are in agent.loss).
+    pub lost: u64,
+    /// Sessions open now.
+    pub sessions_open: u64,
+    /// Of those, the sessions logged in.
+    pub sessions_logged_in: u64,
+    /// Processes of the open sessions.
+    pub processes: u64,
+    /// Batches of kernel records waiting for the agent's loop.
+    pub queue_batches: u64,
+    /// Each agent-mode sink's backlog (absent without such sinks).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkBacklog>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct SinkBacklog {
+    /// The sink's configured name.
+    pub sink: String,
+    /// Events taken and not yet delivered (in memory or in its spool).
+    pub waiting: u64,
+    /// Events delivered so far.
+    pub delivered: u64,
+    /// Events dropped so far.
+    pub dropped: u64,
+}
+
 /// `agent.loss`: losses since the previous report, and in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentLoss {

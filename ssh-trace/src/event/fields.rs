@@ -178,6 +178,13 @@ fn totals(ev: &Event) -> Option<&AgentTotals> {
     Some(&s.totals)
 }
 
+fn heartbeat(ev: &Event) -> Option<&Heartbeat> {
+    let Body::AgentHeartbeat(h) = &ev.body else {
+        return None;
+    };
+    Some(h)
+}
+
 fn evidence(ev: &Event) -> Option<&Evidence> {
     ev.body.alert().map(|a| &a.evidence)
 }
@@ -484,6 +491,40 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.sinks", T::Object, |e, _| {
         sinks(&totals(e)?.lost)
+    }),
+    f("heartbeat", T::Object, |e, _| {
+        heartbeat(e).map(|_| Val::Object)
+    }),
+    f("heartbeat.interval_s", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.interval_s))
+    }),
+    f("heartbeat.uptime_s", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.uptime_s))
+    }),
+    f("heartbeat.events", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.events))
+    }),
+    f("heartbeat.records", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.records))
+    }),
+    f("heartbeat.lost", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.lost))
+    }),
+    f("heartbeat.sessions_open", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.sessions_open))
+    }),
+    f("heartbeat.sessions_logged_in", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.sessions_logged_in))
+    }),
+    f("heartbeat.processes", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.processes))
+    }),
+    f("heartbeat.queue_batches", T::Int, |e, _| {
+        heartbeat(e).map(|h| int(h.queue_batches))
+    }),
+    f("heartbeat.sinks", T::Object, |e, _| {
+        let h = heartbeat(e)?;
+        (!h.sinks.is_empty()).then_some(Val::Object)
     }),
     f("alert", T::Object, |e, _| {
         e.body.alert().map(|_| Val::Object)

@@ -38,6 +38,7 @@ pub enum Body {
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
     AgentStop(Box<AgentStop>),
+    AgentHeartbeat(Box<Heartbeat>),
     /// An alert rule fired: one event type per rule type.
     Alert(AlertKind, Box<Alert>),
 }
@@ -55,12 +56,13 @@ pub enum Kind {
     AgentStart,
     AgentLoss,
     AgentStop,
+    AgentHeartbeat,
     Alert(AlertKind),
 }
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 10] = [
+    pub const BASE: [Kind; 11] = [
         Kind::SessionConnect,
         Kind::SessionLogin,
         Kind::ProcessExec,
@@ -71,6 +73,7 @@ impl Kind {
         Kind::AgentStart,
         Kind::AgentLoss,
         Kind::AgentStop,
+        Kind::AgentHeartbeat,
     ];
 
     /// Every event type, alerts included.
@@ -118,6 +121,7 @@ impl Body {
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
             Body::AgentStop(_) => Kind::AgentStop,
+            Body::AgentHeartbeat(_) => Kind::AgentHeartbeat,
             Body::Alert(k, _) => Kind::Alert(*k),
         }
     }
@@ -135,6 +139,7 @@ impl Body {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::Alert(..) => None,
         }
     }
@@ -151,7 +156,8 @@ impl Body {
             | Body::SessionEnd(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
-            | Body::AgentStop(_) => None,
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => None,
         }
     }
 }
@@ -178,7 +184,11 @@ impl Event {
     pub fn heap_bytes(&self) -> usize {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
-            Body::Alert(..) | Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) => 512,
+            Body::Alert(..)
+            | Body::AgentStart(_)
+            | Body::AgentLoss(_)
+            | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_) => 512,
             Body::SessionConnect
             | Body::SessionLogin
             | Body::ProcessExit(_)

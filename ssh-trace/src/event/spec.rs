@@ -92,6 +92,7 @@ pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
+pub const APP_HEARTBEAT: Activity = act(6002, 99, "Heartbeat");
 pub const APP_ACTION_FAILED: Activity = act(6002, 99, "Action Failed");
 pub const FINDING: Activity = act(2004, 1, "Create");
 
@@ -205,6 +206,7 @@ impl Kind {
             Kind::AgentStart => &AGENT_START,
             Kind::AgentLoss => &AGENT_LOSS,
             Kind::AgentStop => &AGENT_STOP,
+            Kind::AgentHeartbeat => &AGENT_HEARTBEAT,
             Kind::Alert(a) => a.spec(),
         }
     }
@@ -319,6 +321,15 @@ static AGENT_STOP: Spec = base(
     DIM,
     event(&["process"], &["end"]),
     APP_STOP,
+);
+
+static AGENT_HEARTBEAT: Spec = base(
+    "agent.heartbeat",
+    15,
+    false,
+    DIM,
+    event(&["host"], &["info"]),
+    APP_HEARTBEAT,
 );
 
 // Alert codes: 32 + the type's position in AlertKind (append only).

@@ -56,6 +56,15 @@ impl Doc {
         put("error", e.error.clone().map(Value::from));
     }
 
+    /// A serializable struct's top-level fields under `prefix`.
+    pub fn put_fields(&mut self, prefix: &str, v: &impl serde::Serialize) {
+        if let Ok(Value::Object(fields)) = serde_json::to_value(v) {
+            for (k, v) in fields {
+                self.put(&format!("{prefix}.{k}"), v);
+            }
+        }
+    }
+
     pub fn put_endpoint(&mut self, prefix: &str, e: &Endpoint) {
         self.put(&format!("{prefix}.ip"), e.ip.to_string());
         self.put(&format!("{prefix}.port"), e.port);

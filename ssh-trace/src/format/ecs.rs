@@ -33,6 +33,7 @@ fn outcome(ev: &Event) -> Option<&'static str> {
         Body::SessionEnd(c) => success(c.end.logged_in),
         Body::AgentStart(_) | Body::AgentStop(_) => success(true),
         Body::AgentLoss(_) => success(false),
+        Body::AgentHeartbeat(_) => success(true),
         // ECS alerts: event.kind "alert"; action failures are the agent's own.
         Body::Alert(AlertKind::ActionFailed, _) => success(false),
         Body::Alert(..) => None,
@@ -140,6 +141,7 @@ fn body(d: &mut Doc, body: &Body) {
             d.put("ssh_trace.totals.events", s.totals.events);
             d.put_loss("ssh_trace.totals.lost", &s.totals.lost);
         }
+        Body::AgentHeartbeat(h) => d.put_fields("ssh_trace.heartbeat", h),
         Body::Alert(_, alert) => {
             d.put("rule.name", alert.rule.as_str());
             d.put("event.severity", severity_number(alert.severity));

@@ -3,8 +3,8 @@ use std::fmt::Write as _;
 
 use crate::{
     event::{
-        Body, Event, IdChange, Kind, LossCounts, LossReport, ProcessExec, ProcessExit, Role,
-        ServerMode, SessionInfo,
+        Body, Event, Heartbeat, IdChange, Kind, LossCounts, LossReport, ProcessExec, ProcessExit,
+        Role, ServerMode, SessionInfo,
     },
     host::rfc3339,
     text::printable,
@@ -115,6 +115,7 @@ fn details(line: &mut String, body: &Body) {
             let t = &s.totals;
             let _ = write!(line, " events={} lost={}", t.events, t.lost.total());
         }
+        Body::AgentHeartbeat(h) => heartbeat(line, h),
         Body::Alert(_, alert) => super::alert_text::write(alert, line),
     }
 }
@@ -162,6 +163,23 @@ fn change(line: &mut String, c: &IdChange) {
         c.old.suid,
         c.new.suid
     );
+}
+
+fn heartbeat(line: &mut String, h: &Heartbeat) {
+    let _ = write!(
+        line,
+        " uptime={}s events={} lost={} sessions={} logged_in={} processes={} queue={}",
+        h.uptime_s,
+        h.events,
+        h.lost,
+        h.sessions_open,
+        h.sessions_logged_in,
+        h.processes,
+        h.queue_batches
+    );
+    for s in &h.sinks {
+        let _ = write!(line, " sink:{}={}", s.sink, s.waiting);
+    }
 }
 
 fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {

@@ -73,6 +73,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             serde_entry("agent", &st.agent, out);
             serde_entry("totals", &st.totals, out);
         }
+        Body::AgentHeartbeat(h) => serde_entry("heartbeat", h, out),
         Body::Alert(_, a) => serde_entry("alert", a, out),
     }
 }

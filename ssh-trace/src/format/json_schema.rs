@@ -6,8 +6,8 @@ use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::event::{
-    AgentInfo, AgentTotals, AlertKind, Evidence, Kind, LossCounts, LossReport, Pid, ProcessExec,
-    ProcessExit, SessionEnd, SessionInfo, Severity, Traffic, UserChange,
+    AgentInfo, AgentTotals, AlertKind, Evidence, Heartbeat, Kind, LossCounts, LossReport, Pid,
+    ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity, Traffic, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`).
@@ -29,6 +29,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
             f("agent", g.subschema_for::<AgentInfo>()),
             f("totals", g.subschema_for::<AgentTotals>()),
         ],
+        Kind::AgentHeartbeat => vec![f("heartbeat", g.subschema_for::<Heartbeat>())],
         Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes | Kind::SessionEnd => vec![],
         Kind::Alert(k) => vec![("alert", alert_schema(k, g))],
     }
@@ -73,6 +74,7 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         | Kind::AgentStart
         | Kind::AgentLoss
         | Kind::AgentStop
+        | Kind::AgentHeartbeat
         | Kind::Alert(_) => "Session",
     })
 }

@@ -90,7 +90,8 @@ fn severity(ev: &Event) -> (u8, &'static str) {
         | Body::SessionBytes(_)
         | Body::SessionEnd(_)
         | Body::AgentStart(_)
-        | Body::AgentStop(_) => (1, "Informational"),
+        | Body::AgentStop(_)
+        | Body::AgentHeartbeat(_) => (1, "Informational"),
     }
 }
 
@@ -193,6 +194,19 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             d.put_loss_report("unmapped.loss", loss);
             d.put_loss("unmapped.total", total);
             status(d, false);
+        }
+        Body::AgentHeartbeat(h) => {
+            d.put("app.name", "ssh-trace");
+            d.put("app.vendor_name", "ssh-trace");
+            d.put(
+                "message",
+                format!(
+                    "alive: {} sessions open, {} events, {} lost",
+                    h.sessions_open, h.events, h.lost
+                ),
+            );
+            d.put_fields("unmapped.heartbeat", h);
+            status(d, true);
         }
         Body::AgentStop(s) => {
             app(d, &s.agent);

@@ -63,6 +63,26 @@ pub fn loss() -> LossReport {
     }
 }
 
+pub fn heartbeat() -> Heartbeat {
+    Heartbeat {
+        interval_s: 60,
+        uptime_s: 3600,
+        events: 4242,
+        records: 9000,
+        lost: 7,
+        sessions_open: 3,
+        sessions_logged_in: 2,
+        processes: 11,
+        queue_batches: 1,
+        sinks: vec![SinkBacklog {
+            sink: "siem".into(),
+            waiting: 12,
+            delivered: 4230,
+            dropped: 0,
+        }],
+    }
+}
+
 pub fn total() -> LossCounts {
     LossCounts {
         kernel_ringbuf: 13,
@@ -218,6 +238,7 @@ pub fn event(kind: Kind) -> Event {
                 },
             })),
         ),
+        Kind::AgentHeartbeat => ev(None, Body::AgentHeartbeat(Box::new(heartbeat()))),
         Kind::Alert(k) => alert(k),
     }
 }
@@ -227,7 +248,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 10] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 11] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.

@@ -51,7 +51,7 @@ impl PinDir {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         if !ok {
-            bail!("--persist {name:?}: a name of 1 to 64 letters, digits, '-', '_' or '.'");
+            bail!("persist name {name:?}: 1 to 64 letters, digits, '-', '_' or '.'");
         }
         Ok(Self {
             root: Path::new(BPFFS).join("ssh-trace").join(name),

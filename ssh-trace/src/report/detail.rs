@@ -111,7 +111,9 @@ pub fn event(ev: &Event) -> String {
             )
         }
         // Agent events carry no session, so a timeline never holds them.
-        Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) => String::new(),
+        Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) | Body::AgentHeartbeat(_) => {
+            String::new()
+        }
         // Kept as before the event types were declared in one place (the
         // timeline showed no detail for alerts); see the redesign notes.
         Body::Alert(..) => String::new(),

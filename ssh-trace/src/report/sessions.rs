@@ -122,6 +122,7 @@ impl Sessions {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::Alert(..) => {}
         }
         s.logged_in |= after_login;

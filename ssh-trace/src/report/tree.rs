@@ -108,6 +108,7 @@ fn build(events: &[Event]) -> Tree<'_> {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::Alert(..) => {}
         }
     }

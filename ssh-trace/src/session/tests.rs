@@ -565,6 +565,8 @@ fn json_lines_match_the_documented_schema() {
         None,
         Body::AgentStop(Box::new(AgentStop { agent, totals })),
     ));
+    let beat = crate::format::samples::heartbeat();
+    out.push(Event::new(4, None, Body::AgentHeartbeat(Box::new(beat))));
     let mut info = SessionInfo::new(SessionId(1));
     info.discovered = true;
     let discovered = Session::new(KEY ^ 1, info, 0);

@@ -461,32 +461,80 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     if !Path::new("/run/utmp").exists() {
         std::fs::write("/run/utmp", b"")?;
     }
-    let sshd = Sshd::start("compare")?;
+    let env = super::cost::Env::new("compare")?;
+    let sshd = &env.sshd;
     let big = world().dir.join("scp-payload");
     Command::new("fallocate")
         .args(["-l", &format!("{}M", a.scp_mib)])
         .arg(&big)
         .status()?;
     // Warm-up: the payload's pages and sshd's binaries in the page cache.
-    scp_once(&sshd, &big, a.scp_mib)?;
-    let (res, mut cpu) = rounds(bin, &a, &sshd, &big)?;
+    scp_once(sshd, &big, a.scp_mib)?;
+    let (res, mut cpu) = rounds(bin, &a, &env, &big)?;
     let mut report = String::new();
     header(&a, &mut report)?;
     workload_table(&a, &res, &mut cpu, &mut report)?;
-    latency(bin, &sshd, a.latency_samples, &mut report)?;
-    memory_and_idle(bin, &sshd, a.sessions, &mut report)?;
+    other_traffic_table(&res, &mut report)?;
+    latency(bin, sshd, a.latency_samples, &mut report)?;
+    memory_and_idle(bin, sshd, a.sessions, &mut report)?;
     let _ = std::fs::remove_file(&big);
     print!("{report}");
+    write_section(&report)
+}
+
+/// Replaces docs/benchmarks.md up to its first section this bench does not
+/// write ("## Fidelity" and after are other benches' figures).
+fn write_section(report: &str) -> Result<()> {
     let path: PathBuf = crate::workspace_root().join("docs/benchmarks.md");
-    std::fs::write(&path, &report)?;
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let rest = old.find("\n## Fidelity").map_or("", |i| &old[i..]);
+    std::fs::write(
+        &path,
+        format!("{}{rest}", report.trim_end()) + if rest.is_empty() { "\n" } else { "" },
+    )?;
     eprintln!("written to {}", path.display());
+    Ok(())
+}
+
+/// Workloads that are not SSH, under each tool: what tracing SSH costs the
+/// machine's real job (docs/benchmarks.md).
+const OTHER_TRAFFIC: [super::cost::Workload; 4] = [
+    super::cost::Workload::Tcp64,
+    super::cost::Workload::Tcp1k,
+    super::cost::Workload::Udp64,
+    super::cost::Workload::UnixPingPong,
+];
+
+fn other_traffic_table(res: &Results, report: &mut String) -> Result<()> {
+    writeln!(report, "\n### Traffic that is not SSH\n")?;
+    writeln!(
+        report,
+        "| tool | {} |",
+        OTHER_TRAFFIC.map(|w| w.label()).join(" | ")
+    )?;
+    writeln!(report, "|---|{}", "---|".repeat(OTHER_TRAFFIC.len()))?;
+    for tool in TOOLS {
+        let cells: Vec<String> = OTHER_TRAFFIC
+            .iter()
+            .map(|w| {
+                let (v, base) = (
+                    med(res, tool, w.label()),
+                    med(res, Tool::Nothing, w.label()),
+                );
+                format!("{:.0} ({:.3})", v, v / base)
+            })
+            .collect();
+        writeln!(report, "| {} | {} |", tool.name(), cells.join(" | "))?;
+    }
+    writeln!(report, "\nThe bpftrace script counts bytes per send and receive (`sock_send_length`/`sock_recv_length`, as ssh-trace did before); auditd counts no bytes; ssh-trace reads TCP's own counters (sock_diag once a second, the tcp_sock at close) for session sockets only.")?;
     Ok(())
 }
 
 type Cpu = std::collections::HashMap<Tool, Vec<f64>>;
 
 /// Every workload under each tool in turn, `a.rounds` times.
-fn rounds(bin: &Path, a: &Args, sshd: &Sshd, big: &Path) -> Result<(Results, Cpu)> {
+fn rounds(bin: &Path, a: &Args, env: &super::cost::Env, big: &Path) -> Result<(Results, Cpu)> {
+    let sshd = &env.sshd;
     let mut res: Results = Default::default();
     let mut cpu: Cpu = Default::default();
     for round in 1..=a.rounds {
@@ -496,6 +544,10 @@ fn rounds(bin: &Path, a: &Args, sshd: &Sshd, big: &Path) -> Result<(Results, Cpu
             let inside = storm_inside(sshd, a.seconds)?;
             let scp = scp_rate(sshd, big, a.scp_mib)?;
             let logins = login_rate(sshd, a.logins)?;
+            for w in OTHER_TRAFFIC {
+                let v = env.measure(w, a.seconds)?;
+                res.entry((tool, w.label())).or_default().push(v);
+            }
             let (c, _) = run.stop();
             eprintln!("round {round} {:9}: storm out {out:.0}/s in {inside:.0}/s, scp {scp:.0} MiB/s, {logins:.1} logins/s, tool CPU {c:.1} %", tool.name());
             for (k, v) in [

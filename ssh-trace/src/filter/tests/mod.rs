@@ -201,6 +201,7 @@ pub fn all_events() -> Vec<Event> {
         end(true),
         agent_loss(),
         agent_stop(),
+        crate::format::samples::event(crate::event::Kind::AgentHeartbeat),
     ]
 }
 

@@ -74,6 +74,7 @@ fn reference(ev: &crate::event::Event) -> Value {
             v["agent"] = to(&s.agent);
             v["totals"] = to(&s.totals);
         }
+        Body::AgentHeartbeat(h) => v["heartbeat"] = to(&**h),
         Body::Alert(_, a) => v["alert"] = to(&**a),
     }
     v

@@ -101,6 +101,7 @@ impl Engine {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
+            | Body::AgentHeartbeat(_)
             | Body::Alert(..) => {}
         }
     }

@@ -44,6 +44,9 @@ pub struct Families {
     pub lost: Family<Labels, Counter>,
     pub alerts: Family<Labels, Counter>,
     pub actions: Family<Labels, Counter>,
+    /// When the agent's loop last wrote agent.heartbeat (the HTTP server
+    /// answers from its own thread, so `up` alone misses a stalled loop).
+    pub heartbeat: Gauge,
 }
 
 /// Per open session: its gauge labels (once logged in) and bytes counted so far.
@@ -107,6 +110,11 @@ impl Families {
             f.alerts.clone(),
         );
         r.register(
+            "ssh_trace_agent_heartbeat_timestamp_seconds",
+            "Unix time of the agent's last agent.heartbeat",
+            f.heartbeat.clone(),
+        );
+        r.register(
             "ssh_trace_alert_actions",
             "Alert actions by result (sent, failed, suppressed by the rate limit, queue_full)",
             f.actions.clone(),
@@ -129,6 +137,7 @@ impl Metrics {
             lost: Family::default(),
             alerts: Family::default(),
             actions: Family::default(),
+            heartbeat: Gauge::default(),
         };
         let mut r = Registry::default();
         f.register(&mut r);
@@ -162,6 +171,9 @@ impl Metrics {
             .inc();
         if let Body::AgentLoss(l) = &ev.body {
             self.count_loss(&l.loss.counts);
+        }
+        if let Body::AgentHeartbeat(_) = &ev.body {
+            self.f.heartbeat.set((ev.time_ns / 1_000_000_000) as i64);
         }
         if let Body::Alert(_, alert) = &ev.body {
             self.f

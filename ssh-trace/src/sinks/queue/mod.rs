@@ -82,6 +82,20 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Failed sends (each retried).
     pub failures: AtomicU64,
+    /// Events taken and neither delivered nor dropped yet (memory and
+    /// spool): the backlog agent.heartbeat reports.
+    pub held: AtomicU64,
+}
+
+impl Stats {
+    /// `n` held events left (delivered or dropped); never below zero.
+    fn release(&self, n: u64) {
+        let _ = self
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                Some(h.saturating_sub(n))
+            });
+    }
 }
 
 struct Backlog {
@@ -161,6 +175,7 @@ impl Inner {
         };
         if !spooled {
             self.stats.dropped.fetch_add(c.events, Ordering::Relaxed);
+            self.stats.release(c.events);
         }
     }
 
@@ -217,6 +232,7 @@ impl Inner {
 
     fn delivered(&self, c: &Chunk) {
         self.stats.delivered.fetch_add(c.events, Ordering::Relaxed);
+        self.stats.release(c.events);
         if c.spooled > 0 {
             let mut b = self.lock();
             if let Some(Err(e)) = b.spool.as_mut().map(|s| s.consume(c)) {
@@ -269,6 +285,9 @@ impl Worker {
             None => None,
         };
         let stats = Arc::new(Stats::default());
+        // What an earlier run left in the spool is held too.
+        let left = spool.as_ref().map_or(0, |s| s.events);
+        stats.held.store(left, Ordering::Relaxed);
         let shared = Arc::new(Inner {
             name: name.to_owned(),
             backlog: Mutex::new(Backlog {
@@ -392,6 +411,7 @@ fn intake(
         }
         shared.handoff.fetch_sub(taken, Ordering::Relaxed);
         if c.events > 0 {
+            shared.stats.held.fetch_add(c.events, Ordering::Relaxed);
             shared.put(c);
         }
     }
