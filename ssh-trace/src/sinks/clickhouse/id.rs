@@ -25,7 +25,8 @@ fn discriminator(body: &Body, h: &mut SipHasher13) {
         | Body::SessionLogin
         | Body::SessionBytes(_)
         | Body::SessionEnd(_)
-        | Body::AgentLoss(_) => {}
+        | Body::AgentLoss(_)
+        | Body::AgentHeartbeat(_) => {}
         Body::ProcessExec(p) => h.write(&p.pid.to_le_bytes()),
         Body::ProcessExit(p) => h.write(&p.pid.to_le_bytes()),
         Body::UserChange(c) => {

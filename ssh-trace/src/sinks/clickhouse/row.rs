@@ -162,7 +162,13 @@ fn ids(row: &mut Row, uid: u32, euid: u32, gid: u32, egid: u32) {
 /// is in `data`. The type's `event_id` discriminator is in id.rs.
 fn columns(row: &mut Row, body: &Body) {
     match body {
-        Body::SessionConnect | Body::SessionLogin | Body::AgentStart(_) | Body::AgentStop(_) => {}
+        // A heartbeat's counters are cumulative: queries read them from
+        // `data`; `lost` holds only agent.loss's per-report figures.
+        Body::SessionConnect
+        | Body::SessionLogin
+        | Body::AgentStart(_)
+        | Body::AgentStop(_)
+        | Body::AgentHeartbeat(_) => {}
         Body::AgentLoss(l) => {
             row.uint("lost", l.loss.counts.total());
             let ids = l.loss.sessions.iter().map(|s| s.id.text());
