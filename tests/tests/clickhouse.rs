@@ -273,7 +273,13 @@ fn sessions_arrive_and_the_views_equal_each_session_end() {
     );
     for q in docs_queries() {
         let rows = ch.rows(&q).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!rows.is_empty(), "no row from docs/fleet.md's\n{q}");
+        // This test runs no user's own server and no agent here stops
+        // sending heartbeats; losses depend on what else the machine runs:
+        // those queries only have to run.
+        let maybe_empty = ["server_uid != 0", "'agent.loss'", "'agent.heartbeat'"];
+        if !maybe_empty.iter().any(|n| q.contains(n)) {
+            assert!(!rows.is_empty(), "no row from docs/fleet.md's\n{q}");
+        }
     }
 }
 
@@ -469,11 +475,21 @@ fn sixty_second_outage_loses_nothing() {
         "{err}"
     );
     assert_all_delivered(&err, "ch");
-    let file_lines = lines_of(&file);
-    assert!(
-        !file_lines.iter().any(|l| l.contains("\"agent.loss\"")),
-        "{file_lines:#?}"
-    );
+    // The outage cost no sink an event and no session a record. (Kernel
+    // counters are the machine's: another test's flood of user servers
+    // shows up as kernel_listeners_full in every agent running then.)
+    for l in lines_of(&file)
+        .iter()
+        .filter(|l| l.contains("\"agent.loss\""))
+    {
+        let loss: Value = serde_json::from_str(l).unwrap();
+        let sinks = loss["loss"]["sinks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(sinks.iter().all(|s| s["dropped"] == 0), "{l}");
+        assert!(loss["loss"].get("sessions").is_none(), "{l}");
+    }
     let ends = assert_sessions_equal_their_ends(&ch, &mine);
     assert_eq!(ends.len(), ports.len());
     assert_rollups_sum_to_the_ends(&ch, &ends);
