@@ -8,7 +8,7 @@ use std::{io::Write as _, net::IpAddr};
 
 use super::id::event_id;
 use crate::{
-    event::{Body, Endpoint, Event, SessionInfo},
+    event::{Body, Endpoint, Event, ProcessExec, SessionInfo},
     format::{json, Formatter},
     sinks::queue::Encode,
 };
@@ -151,15 +151,28 @@ fn ids(row: &mut Row, uid: u32, euid: u32, gid: u32, egid: u32) {
     row.uint("process_egid", egid);
 }
 
+fn exec(row: &mut Row, p: &ProcessExec) {
+    row.uint("pid", p.pid);
+    row.uint("ppid", p.ppid);
+    ids(row, p.uid, p.euid, p.gid, p.egid);
+    row.text("executable", &p.executable);
+    row.texts("args", p.args.iter());
+    if let Some(r) = p.role {
+        row.text("process_role", r.name());
+    }
+    row.flag("fileless", p.fileless);
+}
+
 /// The typed columns of each event type (docs/fleet.md lists them).
 ///
 /// Adding an event type: the compiler stops here until the type has an
 /// arm. Map its fields onto existing columns where they mean the same
-/// (session columns come from `ev.session` already); a field queries will
-/// select on and no column holds gets a new column, in this order, in
-/// `COLUMNS` above and in dist/clickhouse/schema.sql's events table (a unit
-/// test keeps the two equal) and in docs/fleet.md's table. Everything else
-/// is in `data`. The type's `event_id` discriminator is in id.rs.
+/// (session columns come from `ev.session` already). A field queries will
+/// select on that no column holds gets a new column: in `COLUMNS` above,
+/// at the same place in dist/clickhouse/schema.sql's events table (a unit
+/// test keeps the two equal), and a line in docs/fleet.md's table.
+/// Everything else is in `data`. The type's `event_id` discriminator is in
+/// id.rs.
 fn columns(row: &mut Row, body: &Body) {
     match body {
         // A heartbeat's counters are cumulative: queries read them from
@@ -174,17 +187,7 @@ fn columns(row: &mut Row, body: &Body) {
             let ids = l.loss.sessions.iter().map(|s| s.id.text());
             row.texts("lost_sessions", ids.map(|id| id.as_str().to_owned()));
         }
-        Body::ProcessExec(p) => {
-            row.uint("pid", p.pid);
-            row.uint("ppid", p.ppid);
-            ids(row, p.uid, p.euid, p.gid, p.egid);
-            row.text("executable", &p.executable);
-            row.texts("args", p.args.iter());
-            if let Some(r) = p.role {
-                row.text("process_role", r.name());
-            }
-            row.flag("fileless", p.fileless);
-        }
+        Body::ProcessExec(p) => exec(row, p),
         Body::ProcessExit(p) => {
             row.uint("pid", p.pid);
             if let Some(c) = p.exit_code {
