@@ -11,6 +11,8 @@ pub enum EventKind {
     Exit = 4,
     CredChange = 5,
     Bytes = 6,
+    /// A server process's own log output (auth.rs).
+    Auth = 7,
 }
 
 impl EventKind {
@@ -22,6 +24,7 @@ impl EventKind {
             4 => Self::Exit,
             5 => Self::CredChange,
             6 => Self::Bytes,
+            7 => Self::Auth,
             _ => return None,
         })
     }
@@ -238,6 +241,47 @@ pub struct BytesEvent {
     pub _pad: u32,
 }
 
+/// Bytes of a server log message copied: OpenSSH's and dropbear's message
+/// buffers are 1024 bytes (log.c MSGBUFSIZ, svr-session.c printbuf), so a
+/// message is cut only if the server cut it too or a header made it longer.
+pub const AUTH_TEXT_MAX: usize = 1024;
+
+/// [`AuthHead::dest`]: a unix datagram socket (syslog, journald's /dev/log).
+pub const AUTH_DEST_SYSLOG: u32 = 1;
+/// A regular file owned by root and writable by nobody else (sshd -E).
+pub const AUTH_DEST_FILE: u32 = 2;
+/// Standard error (fd 2) on a pipe or a unix stream socket (a supervisor,
+/// journald's stdout stream).
+pub const AUTH_DEST_STDERR: u32 = 3;
+
+/// [`AuthHead::flags`]: the write was longer than AUTH_TEXT_MAX and is cut.
+pub const AUTH_FLAG_TRUNCATED: u32 = 1;
+/// The process's buffer could not be read (nothing follows the head).
+pub const AUTH_FLAG_UNREADABLE: u32 = 2;
+
+/// Fixed part of a server log record: a root process of an SSH server, in
+/// a session still authenticating, wrote `len` bytes to a log destination.
+/// On the ring buffer it is followed by `copied` bytes of the message.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthHead {
+    pub hdr: EventHeader,
+    /// AUTH_DEST_*.
+    pub dest: u32,
+    pub flags: u32,
+    /// Bytes the process wrote (the syscall's length argument).
+    pub len: u32,
+    /// Bytes of it that follow.
+    pub copied: u32,
+}
+
+/// Full log record as built in the per-CPU scratch buffer.
+#[repr(C)]
+pub struct AuthEvent {
+    pub head: AuthHead,
+    pub text: [u8; AUTH_TEXT_MAX],
+}
+
 // No implicit padding: each record's size is the sum of its fields.
 const _: () = {
     use core::mem::size_of;
@@ -250,4 +294,6 @@ const _: () = {
     assert!(size_of::<ExitEvent>() == 24 + 4 + 4);
     assert!(size_of::<CredEvent>() == 24 + 4 + 12 + 8 + 24 + 24);
     assert!(size_of::<BytesEvent>() == 24 + 8 + 8 + 8 + 4 + 4);
+    assert!(size_of::<AuthHead>() == 24 + 4 * 4);
+    assert!(size_of::<AuthEvent>() == size_of::<AuthHead>() + AUTH_TEXT_MAX);
 };

@@ -17,6 +17,10 @@ pub const SESSION_SOCKS_MAX: u32 = 16_384;
 pub const DISCOVERED_SOCKS_MAX: u32 = 4_096;
 /// setuid-family syscalls in flight (enter seen, exit not yet), keyed by tid.
 pub const CRED_ARGS_MAX: u32 = 4_096;
+/// Sessions still authenticating, keyed by session key: their server's
+/// log output is read (the kernel adds a connection, the agent removes it
+/// at login, the kernel at close). As many as SESSION_SOCKS.
+pub const AUTH_SESSIONS_MAX: u32 = SESSION_SOCKS_MAX;
 /// Inode numbers of SSH server executables.
 pub const SERVER_INODES_MAX: u32 = 64;
 /// Sessions with records lost, keyed by session key (reset by the agent).
@@ -50,8 +54,10 @@ pub const LOST_SOCKS_FULL: u32 = 2;
 pub const LOST_MILESTONES: u32 = 3;
 pub const LOST_USER_LISTENERS: u32 = 4;
 pub const LOST_SESSION_LOSS_FULL: u32 = 5;
+/// A connection whose authentication is not followed: AUTH_SESSIONS full.
+pub const LOST_AUTH_FULL: u32 = 6;
 /// uid/gid calls that changed nothing or failed, over a session's
-/// CRED_RATE_PER_SEC: counted, not sent. (Slots 6–9 are other features'.)
+/// CRED_RATE_PER_SEC: counted, not sent. (Slots 7–9 are other features'.)
 pub const LOST_CRED_RATE: u32 = 10;
 pub const LOST_SLOTS: u32 = 11;
 

@@ -60,6 +60,16 @@ pub struct KernelOffsets {
     pub sock_done_bit: u32,
     /// Non-zero: the programs log their decisions about SSH servers (aya-log).
     pub debug: u32,
+    /// `inode.i_uid`.
+    pub inode_uid: u32,
+    /// The first three syscall arguments in `struct pt_regs` (x86_64: di,
+    /// si, dx), as the raw sys_enter tracepoint passes them.
+    pub regs_arg0: u32,
+    pub regs_arg1: u32,
+    pub regs_arg2: u32,
+    /// Values: this architecture's numbers of write(2) and sendto(2).
+    pub nr_write: u32,
+    pub nr_sendto: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 52 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 58 * 4);

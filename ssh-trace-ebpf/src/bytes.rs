@@ -43,6 +43,7 @@ pub fn tcp_set_state(ctx: TracePointContext) -> u32 {
             s
         }
     };
+    crate::auth::end(session);
     let oldstate: i32 = unsafe { ctx.read_at(f::OLDSTATE) }.unwrap_or(0);
     let (bytes_in, bytes_out) = final_counts(sk, oldstate);
     let ev = BytesEvent {

@@ -93,6 +93,7 @@ pub fn start_session(sk: u64, tgid: u32, parent_session: u64, origin: u16) -> Op
         count_session_loss(key, false);
     }
     emit(&ev, key, Ring::Milestones);
+    crate::auth::begin(key);
     Some(key)
 }
 

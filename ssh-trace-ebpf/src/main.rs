@@ -7,6 +7,8 @@
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 #[cfg(target_arch = "bpf")]
+mod auth;
+#[cfg(target_arch = "bpf")]
 mod bytes;
 #[cfg(target_arch = "bpf")]
 mod connect;

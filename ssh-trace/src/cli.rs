@@ -105,6 +105,10 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = crate::operators::socket::DEFAULT_PATH)]
         socket: PathBuf,
     },
+    /// The agent's helper that attaches the servers' log capture on demand
+    /// (started by the agent, not by hand).
+    #[command(hide = true)]
+    AuthHook,
     /// Detach and remove kernel programs pinned with `--persist NAME`.
     Unload {
         /// The instance name given to --persist.
@@ -373,6 +377,7 @@ pub fn run() -> Result<()> {
         Command::Agent { config } => run_agent(crate::agent::options_from_config(&config)?),
         Command::Sessions { json, socket } => crate::operators::cli::sessions(&socket, json),
         Command::Top { socket } => crate::operators::top::run(&socket),
+        Command::AuthHook => crate::probes::auth_hook::serve(),
         Command::Unload { name } => {
             crate::probes::check_environment()?;
             let pins = crate::probes::PinDir::new(&name)?;

@@ -14,6 +14,15 @@ pub enum KernelEvent {
     Exit(ExitEvent),
     Cred(CredEvent),
     Bytes(BytesEvent),
+    Auth(AuthRecord),
+}
+
+/// A server process's log message as it wrote it (parsed by the session
+/// model, which knows the session's real endpoints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRecord {
+    pub head: AuthHead,
+    pub text: Vec<u8>,
 }
 
 /// An exec record with its strings already escaped (text.rs), once: the
@@ -34,6 +43,7 @@ impl KernelEvent {
             Self::Exit(e) => &e.hdr,
             Self::Cred(e) => &e.hdr,
             Self::Bytes(e) => &e.hdr,
+            Self::Auth(e) => &e.head.hdr,
         }
     }
 
@@ -41,7 +51,7 @@ impl KernelEvent {
     /// kept before process-tree records when the agent falls behind.
     pub fn is_milestone(&self) -> bool {
         match self {
-            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) => true,
+            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) | Self::Auth(_) => true,
             Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
         }
     }
@@ -72,6 +82,24 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::CredChange => KernelEvent::Cred(read(buf)?),
         EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
+        EventKind::Auth => KernelEvent::Auth(decode_auth(buf)?),
+    })
+}
+
+fn decode_auth(buf: &[u8]) -> Result<AuthRecord> {
+    let head: AuthHead = read(buf)?;
+    let body = &buf[std::mem::size_of::<AuthHead>()..];
+    let n = head.copied as usize;
+    if n > AUTH_TEXT_MAX || n > head.len as usize || body.len() < n {
+        bail!(
+            "log record lengths out of range (copied {n}, written {}, body {})",
+            head.len,
+            body.len()
+        );
+    }
+    Ok(AuthRecord {
+        head,
+        text: body[..n].to_vec(),
     })
 }
 
@@ -225,6 +253,38 @@ mod tests {
         let mut buf = bytes_of(&head);
         buf.resize(buf.len() + EXEC_FILENAME_MAX + 10, 0);
         assert!(decode(&buf).is_err());
+    }
+
+    #[test]
+    fn decodes_log_records_and_refuses_bad_lengths() {
+        let head = AuthHead {
+            hdr: EventHeader {
+                kind: EventKind::Auth as u32,
+                tgid: 600,
+                ..Default::default()
+            },
+            dest: AUTH_DEST_FILE,
+            flags: 0,
+            len: 6,
+            copied: 6,
+        };
+        let mut buf = bytes_of(&head);
+        buf.extend(b"Failed");
+        let KernelEvent::Auth(a) = decode(&buf).unwrap() else {
+            panic!()
+        };
+        assert_eq!((a.head.hdr.tgid, a.text.as_slice()), (600, &b"Failed"[..]));
+        // More copied than written, or than follows: an error, not a panic.
+        for (len, copied) in [(5, 6), (100, 7)] {
+            let bad = AuthHead {
+                len,
+                copied,
+                ..head
+            };
+            let mut buf = bytes_of(&bad);
+            buf.extend(b"Failed");
+            assert!(decode(&buf).is_err(), "{len} {copied}");
+        }
     }
 
     #[test]

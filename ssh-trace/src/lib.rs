@@ -28,3 +28,6 @@ pub mod sinks;
 pub mod sockdiag;
 pub mod spanned;
 pub mod text;
+
+#[cfg(test)]
+mod test_alloc;

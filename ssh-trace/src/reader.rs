@@ -259,6 +259,7 @@ fn cost(ev: &KernelEvent) -> usize {
     std::mem::size_of::<KernelEvent>()
         + match ev {
             KernelEvent::Exec(e) => e.executable.len() + e.args.text_len(),
+            KernelEvent::Auth(a) => a.text.len(),
             _ => 0,
         }
 }

@@ -65,7 +65,7 @@ fn events(n: u64, t: u64) -> Vec<Arc<Event>> {
     s.user = Some(format!("user{}", n % 20));
     s.uid = Some(1000 + (n % 20) as u32);
     let s = Some(Arc::new(s));
-    let login = Event::new(t + 1, s.clone(), Body::SessionLogin);
+    let login = Event::new(t + 1, s.clone(), Body::SessionLogin(Login::default()));
     let exec = Body::ProcessExec(ProcessExec {
         pid: n as u32 + 1000,
         ppid: 1,

@@ -3,6 +3,7 @@
 //! agent streaming JSON lines. Used by the tests in tests/ and by `cargo xtask bench`.
 // The lib's unit tests see the dev-dependencies of the examples and tests.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
+pub mod auth;
 pub mod clickhouse;
 pub mod conformance;
 pub mod held;
@@ -12,8 +13,9 @@ pub mod prometheus;
 pub mod schema;
 pub mod servers;
 pub mod sinks;
+pub mod syslog;
 
-pub use servers::{Kind, Server, Sshd};
+pub use servers::{Kind, Server, Setup, Sshd};
 
 use std::{
     io::{BufRead, BufReader},
@@ -220,11 +222,21 @@ pub struct Counted {
 
 impl CountProxy {
     pub fn new(server: &Server, name: &str) -> Self {
+        Self::make(server, name, None)
+    }
+
+    /// The proxy connecting from local port `port` (a client port known
+    /// before the connection).
+    pub fn from_port(server: &Server, name: &str, port: u16) -> Self {
+        Self::make(server, name, Some(port))
+    }
+
+    fn make(server: &Server, name: &str, port: Option<u16>) -> Self {
         let counts = world()
             .dir
             .join(format!("proxy_counts_{}_{name}", server.port));
         let _ = std::fs::remove_file(&counts);
-        let option = format!(
+        let mut option = format!(
             "ProxyCommand=python3 {} 127.0.0.1 {} {}",
             workspace_root()
                 .join("tests/fixtures/count_proxy.py")
@@ -232,6 +244,9 @@ impl CountProxy {
             server.port,
             counts.display()
         );
+        if let Some(p) = port {
+            option.push_str(&format!(" {p}"));
+        }
         Self { counts, option }
     }
 

@@ -141,6 +141,28 @@ impl Kind {
     }
 }
 
+/// How a test server is set up beyond the defaults (keys only, no PAM,
+/// its log in `Server::log` through -E or standard error).
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// Password authentication on (dropbear: without -s).
+    pub passwords: bool,
+    /// OpenSSH: `UsePAM yes` with keyboard-interactive (PAM asks for the
+    /// password).
+    pub pam: bool,
+    /// Log to syslog: the server runs in a mount namespace of its own whose
+    /// /dev/log is a datagram socket of the test's (crate::syslog), which
+    /// appends every message to `Server::log`.
+    pub syslog: bool,
+    /// Users allowed besides the test user (OpenSSH's AllowUsers).
+    pub users: Vec<String>,
+    /// More sshd_config lines (OpenSSH).
+    pub config: String,
+    /// OpenSSH's LogLevel (VERBOSE when None: sshd takes a keyword's first
+    /// value, so `config` cannot change it).
+    pub log_level: Option<&'static str>,
+}
+
 /// A private SSH server on loopback.
 pub struct Server {
     pub kind: Kind,
@@ -149,6 +171,9 @@ pub struct Server {
     addresses: Vec<String>,
     config: PathBuf,
     host_key: PathBuf,
+    setup: Setup,
+    /// The syslog receiver of a server with `Setup::syslog`.
+    _syslog: Option<crate::syslog::Receiver>,
     child: Child,
 }
 
@@ -164,15 +189,20 @@ impl Server {
     /// The system's OpenSSH listening on the given local addresses (e.g. a
     /// test network's, for clients in the test's own network namespaces).
     pub fn start_on(name: &str, addresses: &[&str]) -> Result<Self> {
-        Self::launch(Kind::OpenSsh92, name, addresses)
+        Self::launch(Kind::OpenSsh92, name, addresses, Setup::default())
     }
 
     /// A server of `kind` on 127.0.0.1.
     pub fn of(kind: Kind, name: &str) -> Result<Self> {
-        Self::launch(kind, name, &["127.0.0.1"])
+        Self::launch(kind, name, &["127.0.0.1"], Setup::default())
     }
 
-    fn launch(kind: Kind, name: &str, addresses: &[&str]) -> Result<Self> {
+    /// A server of `kind` on 127.0.0.1, set up as `setup` says.
+    pub fn with(kind: Kind, name: &str, setup: Setup) -> Result<Self> {
+        Self::launch(kind, name, &["127.0.0.1"], setup)
+    }
+
+    fn launch(kind: Kind, name: &str, addresses: &[&str], setup: Setup) -> Result<Self> {
         kind.check_installed()?;
         let w = world();
         let name = format!("{}_{name}", kind.name());
@@ -183,9 +213,23 @@ impl Server {
         let port = free_port()?;
         let addresses: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
         if kind != Kind::Dropbear {
-            std::fs::write(&config, sshd_config(kind, port, &addresses, &host_key))?;
+            let text = sshd_config(kind, port, &addresses, &host_key, &setup);
+            std::fs::write(&config, text)?;
         }
-        let child = spawn(kind, port, &addresses, &config, &host_key, &log)?;
+        let syslog = setup
+            .syslog
+            .then(|| crate::syslog::Receiver::start(&w.dir.join(format!("syslog_{name}")), &log))
+            .transpose()?;
+        let child = spawn(
+            kind,
+            port,
+            &addresses,
+            &config,
+            &host_key,
+            &log,
+            &setup,
+            syslog.as_ref(),
+        )?;
         let mut server = Self {
             kind,
             port,
@@ -193,6 +237,8 @@ impl Server {
             addresses,
             config,
             host_key,
+            setup,
+            _syslog: syslog,
             child,
         };
         server.wait_listening(0)?;
@@ -228,6 +274,8 @@ impl Server {
             &self.config,
             &self.host_key,
             &self.log,
+            &self.setup,
+            self._syslog.as_ref(),
         )?;
         self.wait_listening(before)
     }
@@ -261,7 +309,9 @@ impl Server {
 
     fn wait_listening(&mut self, listening_before: usize) -> Result<()> {
         let deadline = Instant::now() + READY;
-        let logs_listening = matches!(self.kind, Kind::OpenSsh92 | Kind::OpenSsh10);
+        // Below INFO, OpenSSH logs no "Server listening" line.
+        let quiet = matches!(self.setup.log_level, Some("QUIET" | "FATAL" | "ERROR"));
+        let logs_listening = matches!(self.kind, Kind::OpenSsh92 | Kind::OpenSsh10) && !quiet;
         let first = self
             .addresses
             .first()
@@ -317,16 +367,29 @@ fn make_host_key(kind: Kind, path: &Path) -> Result<()> {
     .map(drop)
 }
 
-fn sshd_config(kind: Kind, port: u16, addresses: &[String], host_key: &Path) -> String {
+fn sshd_config(
+    kind: Kind,
+    port: u16,
+    addresses: &[String],
+    host_key: &Path,
+    setup: &Setup,
+) -> String {
     let listen: String = addresses
         .iter()
         .map(|a| format!("ListenAddress {a}\n"))
         .collect();
+    let yes = |on: bool| if on { "yes" } else { "no" };
+    let users: String = setup.users.iter().map(|u| format!(" {u}")).collect();
     let mut cfg = format!(
-        "Port {port}\n{listen}HostKey {}\nUsePAM no\nStrictModes no\n\
-         AllowUsers {TEST_USER}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-         PidFile none\nLogLevel VERBOSE\nMaxStartups 200\nMaxSessions 200\n",
-        host_key.display()
+        "Port {port}\n{listen}HostKey {}\nUsePAM {}\nStrictModes no\n\
+         AllowUsers {TEST_USER}{users}\nPasswordAuthentication {}\nKbdInteractiveAuthentication {}\n\
+         PidFile none\nLogLevel {}\nMaxStartups 200\nMaxSessions 200\n{}",
+        host_key.display(),
+        yes(setup.pam),
+        yes(setup.passwords),
+        yes(setup.pam),
+        setup.log_level.unwrap_or("VERBOSE"),
+        setup.config,
     );
     if kind == Kind::OpenSsh10 {
         // Tests connect often from 127.0.0.1, failures included: no penalties.
@@ -342,6 +405,7 @@ fn sshd_config(kind: Kind, port: u16, addresses: &[String], host_key: &Path) -> 
     cfg
 }
 
+#[allow(clippy::too_many_arguments)]
 fn spawn(
     kind: Kind,
     port: u16,
@@ -349,11 +413,16 @@ fn spawn(
     config: &Path,
     host_key: &Path,
     log: &Path,
+    setup: &Setup,
+    syslog: Option<&crate::syslog::Receiver>,
 ) -> Result<Child> {
     let mut cmd = match kind {
         Kind::OpenSsh92 | Kind::OpenSsh10 => {
             let mut c = Command::new(kind.server_binary());
-            c.arg("-D").arg("-f").arg(config).arg("-E").arg(log);
+            c.arg("-D").arg("-f").arg(config);
+            if syslog.is_none() {
+                c.arg("-E").arg(log);
+            }
             c
         }
         Kind::Inetd => {
@@ -369,11 +438,18 @@ fn spawn(
             c
         }
         Kind::Dropbear => {
-            // -F foreground, -E log to stderr, -s no passwords, -P its own
-            // pid file (the default is shared by every dropbear).
+            // -F foreground, -E log to stderr (else syslog), -s no
+            // passwords, -P its own pid file (the default is shared by
+            // every dropbear).
             let mut c = Command::new(DROPBEAR);
-            c.args(["-F", "-E", "-s", "-P"])
-                .arg(log.with_extension("pid"));
+            c.arg("-F");
+            if syslog.is_none() {
+                c.arg("-E");
+            }
+            if !setup.passwords {
+                c.arg("-s");
+            }
+            c.arg("-P").arg(log.with_extension("pid"));
             for a in addresses {
                 c.args(["-p", &format!("{a}:{port}")]);
             }
@@ -382,6 +458,11 @@ fn spawn(
             c
         }
     };
+    if let Some(r) = syslog {
+        cmd = r.in_namespace(cmd);
+        // What goes wrong before the server logs (unshare, mount) is seen.
+        cmd.stderr(File::options().create(true).append(true).open(log)?);
+    }
     cmd.stdin(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", kind.name()))

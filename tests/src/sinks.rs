@@ -100,6 +100,22 @@ pub fn reference(tracer: Tracer, ports: &[u16]) -> Vec<(String, i128)> {
     session_lines(&lines)
 }
 
+/// Waits until `got` holds exactly the events of `want` (a count alone
+/// returns early when one event is there twice or differs: the last batch,
+/// maybe still in a retry's backoff, would then be missed); returns what it
+/// holds last, for `assert_same` to name what is missing or extra.
+pub fn wait_for_same(
+    want: &[(String, i128)],
+    got: impl Fn() -> Vec<(String, i128)>,
+) -> Vec<(String, i128)> {
+    let text = |v: &[(String, i128)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+    crate::wait_until(WAIT, || {
+        let g = got();
+        (text(&g) == text(want)).then_some(g)
+    })
+    .unwrap_or_else(got)
+}
+
 /// Same events, none missing, none twice; times within 50 ms (each agent
 /// converts kernel clocks to wall time with its own reading).
 pub fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) {

@@ -196,7 +196,11 @@ fn rotation_keeps_n_self_contained_files() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    files.sort();
+    // By number: rot.cap.10 comes after rot.cap.9.
+    files.sort_by_key(|f| {
+        let n = f.extension().and_then(|x| x.to_str()?.parse::<u32>().ok());
+        n.unwrap_or(0)
+    });
     assert_eq!(files.len(), 3, "{files:?}");
     let port = run.client_port.unwrap();
     for f in &files {

@@ -126,6 +126,18 @@ fn assert_columns_match_data(row: &Value) {
                 "{ctx}"
             );
         }
+        "session.auth" => {
+            let success = match e["auth"]["outcome"].as_str().unwrap() {
+                "accepted" => Value::from(1),
+                "failed" => Value::from(0),
+                _ => Value::Null,
+            };
+            assert_eq!(
+                (&row["pid"], &row["success"]),
+                (&p["pid"], &success),
+                "{ctx}"
+            );
+        }
         "session.bytes" | "session.end" => {
             assert_eq!(
                 (&row["bytes_in"], &row["bytes_out"]),
@@ -245,13 +257,18 @@ fn sessions_arrive_and_the_views_equal_each_session_end() {
     let want = reference(tracer, &all);
     assert!(want.len() > 3 * 5, "too few events: {want:#?}");
     let mine = format!("destination_port = {}", sshd.port);
-    wait_for_count(WAIT, want.len(), || session_lines(&data(&ch, &mine)).len());
+    wait_for_same(&want, || session_lines(&data(&ch, &mine)));
     let err = agent.stop().unwrap();
     assert_same("clickhouse", &session_lines(&data(&ch, &mine)), &want);
     assert_all_delivered(&err, "ch");
     let rows = ch.rows("SELECT * FROM ssh_trace.events FINAL").unwrap();
     assert!(rows.len() > want.len(), "{rows:#?}");
     rows.iter().for_each(assert_columns_match_data);
+    let accepted = rows
+        .iter()
+        .filter(|r| r["event"] == "session.auth" && r["success"] == 1)
+        .count();
+    assert_eq!(accepted, ports.len(), "one accepted decision per login");
 
     let ends = assert_sessions_equal_their_ends(&ch, &mine);
     assert_eq!(ends.len(), all.len());
@@ -463,7 +480,7 @@ fn sixty_second_outage_loses_nothing() {
         .copied()
         .collect();
     let want = reference(tracer, &ports);
-    wait_for_count(WAIT, want.len(), || session_lines(&data(&ch, &mine)).len());
+    wait_for_same(&want, || session_lines(&data(&ch, &mine)));
     let err = agent.stop().unwrap();
     assert_same(
         "clickhouse after outage",
@@ -569,7 +586,7 @@ fn a_missing_column_is_named_and_the_events_stay_in_the_spool() {
     let agent = Agent::start(&cfg, &file).unwrap();
     let port = format!("destination_port = {}", sshd.port);
     let want = session_lines(&run1);
-    wait_for_count(WAIT, want.len(), || session_lines(&data(&ch, &port)).len());
+    wait_for_same(&want, || session_lines(&data(&ch, &port)));
     let err = agent.stop().unwrap();
     assert_same("spooled events", &session_lines(&data(&ch, &port)), &want);
     assert_all_delivered(&err, "ch");

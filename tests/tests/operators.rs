@@ -39,6 +39,10 @@ fn sessions_lists_a_pty_session_with_its_tty_and_command() {
     assert_eq!(row["processes"], session_processes(&sshd) as u64);
     assert!(row["bytes_in"].as_u64().unwrap() > 0 && row["bytes_out"].as_u64().unwrap() > 0);
     assert!(row["idle_s"].as_u64().unwrap() < 30);
+    // How it logged in: the server's accepted decision (issue 13).
+    let (key_type, fp) = auth::fingerprint(&world().key.with_extension("pub")).unwrap();
+    assert_eq!(row["method"], "publickey", "{row}");
+    assert_eq!(row["key"], format!("{key_type} {fp}"), "{row}");
 
     // The table shows the same row.
     let out = Command::new(agent_bin())
@@ -55,6 +59,7 @@ fn sessions_lists_a_pty_session_with_its_tty_and_command() {
         line.contains(TEST_USER) && line.contains(&pty.tty) && line.ends_with("sleep 60"),
         "{line}"
     );
+    assert!(line.contains(" publickey ") && line.contains(&fp), "{line}");
 
     // Without the agent: said so, and a /proc snapshot marked as such.
     tracer.stop().unwrap();
@@ -67,4 +72,5 @@ fn sessions_lists_a_pty_session_with_its_tty_and_command() {
     assert_eq!(row["tty"], pty.tty.as_str());
     assert_eq!(row["command"], "sleep 60");
     assert!(row["bytes_in"].is_null() && row["idle_s"].is_null());
+    assert!(row["method"].is_null(), "/proc does not say how: {row}");
 }

@@ -72,7 +72,10 @@ fn top_shows_a_session_its_tree_and_events_and_quits() {
         .unwrap_or_else(|| panic!("no session row:\n{}", tmux.screen()));
     let line = screen.lines().find(|l| l.contains(&src)).unwrap();
     assert!(
-        line.contains(TEST_USER) && line.contains(&pty.tty) && line.contains("sleep 60"),
+        line.contains(TEST_USER)
+            && line.contains(&pty.tty)
+            && line.contains("sleep 60")
+            && line.contains("publickey"),
         "{line}"
     );
     assert!(screen.contains("1 open sessions"), "{screen}");
@@ -96,6 +99,9 @@ fn top_shows_a_session_its_tree_and_events_and_quits() {
         "{screen}"
     );
     assert!(tree.iter().any(|l| l.contains("sleep 60")), "{screen}");
+    let (key_type, fp) = auth::fingerprint(&world().key.with_extension("pub")).unwrap();
+    let how = format!("Logged in by publickey: {key_type} {fp}");
+    assert!(screen.contains(&how), "{how}\n{screen}");
     let recent: Vec<&str> = detail.iter().skip(tree.len()).copied().collect();
     assert!(
         recent

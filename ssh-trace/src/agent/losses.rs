@@ -1,15 +1,16 @@
 //! Every loss, counted where it happens, summed here: the kernel's
 //! counters, the reader's, the agent's own (discovery, the stop, a
-//! predecessor's death) and the agent-mode sinks'. Reported as `agent.loss`
-//! within a second of growing, naming the sessions whose records were lost.
+//! predecessor's death), the agent-mode sinks', and the outputs' failed
+//! writes (capture file, sinks). Reported as `agent.loss` within a second
+//! of growing, naming the sessions whose records were lost.
 use std::{
     collections::BTreeMap,
     sync::{atomic::Ordering, Arc},
 };
 
 use ssh_trace_common::maps::{
-    LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL, LOST_TRACKED_FULL,
-    LOST_USER_LISTENERS,
+    LOST_AUTH_FULL, LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL,
+    LOST_TRACKED_FULL, LOST_USER_LISTENERS,
 };
 
 use super::discovery::Missed;
@@ -18,7 +19,8 @@ use crate::{
         AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkBacklog,
         SinkLoss,
     },
-    probes::Maps,
+    pipeline::Failures,
+    probes::{auth_hook::AuthHook, Maps},
     reader::Reader,
     sinks::queue::Stats,
 };
@@ -53,6 +55,12 @@ pub trait Kernel {
     /// Notes for a successor (persistent programs) how far this agent got:
     /// `done` records had their events written out; `stopped`: cleanly.
     fn note_progress(&mut self, done: u64, stopped: bool);
+    /// These sessions logged in: the kernel stops reading their server's
+    /// log output.
+    fn auth_done(&mut self, _sessions: &[u64]) {}
+    /// Whether the servers' log output is read at all: some session is
+    /// between its connect and its login or end.
+    fn auth_wanted(&mut self, _wanted: bool) {}
 }
 
 /// The loaded programs' maps and the ring-buffer reader.
@@ -61,6 +69,8 @@ pub struct Attached {
     pub reader: Reader,
     /// The programs are pinned: progress is noted for the next agent.
     pub persistent: bool,
+    /// Attaches the servers' log capture on demand (None: pinned, always).
+    pub auth_hook: Option<AuthHook>,
 }
 
 impl Kernel for Attached {
@@ -72,7 +82,9 @@ impl Kernel for Attached {
             milestones: k[LOST_MILESTONES as usize],
             tracked_full: k[LOST_TRACKED_FULL as usize],
             listeners_full: k[LOST_USER_LISTENERS as usize],
-            socks_full: k[LOST_SOCKS_FULL as usize],
+            // AUTH_SESSIONS is keyed by connection and sized like
+            // SESSION_SOCKS: a full one is a connection not followed.
+            socks_full: k[LOST_SOCKS_FULL as usize] + k[LOST_AUTH_FULL as usize],
             rate_limited: k[LOST_CRED_RATE as usize],
             queue: st.queue_lost.load(Ordering::Relaxed),
             decode: st.decode_errors.load(Ordering::Relaxed),
@@ -96,6 +108,16 @@ impl Kernel for Attached {
         self.reader.stop();
     }
 
+    fn auth_wanted(&mut self, wanted: bool) {
+        if let Some(h) = &mut self.auth_hook {
+            h.set(wanted);
+        }
+    }
+
+    fn auth_done(&mut self, sessions: &[u64]) {
+        self.maps.auth_done(sessions);
+    }
+
     fn note_progress(&mut self, done: u64, stopped: bool) {
         if !self.persistent {
             return;
@@ -110,6 +132,8 @@ impl Kernel for Attached {
 
 pub struct Losses {
     sinks: Vec<(String, Arc<Stats>)>,
+    /// Write failures of the capture file and the sinks.
+    outputs: Vec<Arc<Failures>>,
     discovery: Missed,
     /// Records the previous agent (persistent programs) took and never wrote.
     pub restart: u64,
@@ -117,18 +141,27 @@ pub struct Losses {
     dropped_at_stop: u64,
     /// The same, per session key (until the next report).
     dropped_at_stop_by_session: BTreeMap<u64, u64>,
+    /// Server log records cut at the kernel's copy limit that made no
+    /// event: a decision may have been lost (counted as undecodable).
+    pub auth_cut: u64,
     /// What `agent.loss` events reported so far.
     pub reported: LossCounts,
 }
 
 impl Losses {
-    pub fn new(sinks: Vec<(String, Arc<Stats>)>, discovery: Missed) -> Self {
+    pub fn new(
+        sinks: Vec<(String, Arc<Stats>)>,
+        outputs: Vec<Arc<Failures>>,
+        discovery: Missed,
+    ) -> Self {
         Self {
             sinks,
+            outputs,
             discovery,
             restart: 0,
             dropped_at_stop: 0,
             dropped_at_stop_by_session: BTreeMap::new(),
+            auth_cut: 0,
             reported: LossCounts::default(),
         }
     }
@@ -156,7 +189,7 @@ impl Losses {
             kernel_socks_full: k.socks_full,
             kernel_rate_limited: k.rate_limited,
             queue: k.queue + self.dropped_at_stop,
-            decode: k.decode,
+            decode: k.decode + self.auth_cut,
             agent_restart: self.restart,
             sinks: self
                 .sinks
@@ -166,6 +199,7 @@ impl Losses {
                     dropped: s.dropped.load(Ordering::Relaxed),
                 })
                 .collect(),
+            outputs: self.outputs.iter().filter_map(|o| o.so_far()).collect(),
         }
     }
 
@@ -180,8 +214,8 @@ impl Losses {
         }
     }
 
-    /// An `agent.loss` event when something more was lost since the last,
-    /// naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
+    /// An `agent.loss` event when something more was lost, or an output
+    /// failed again, since the last, naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
     pub fn report(
         &mut self,
         kernel: &mut dyn Kernel,
@@ -194,7 +228,9 @@ impl Losses {
             shares.entry(key).or_default().records += n;
         }
         let now = self.now(kernel);
-        if now.total() <= self.reported.total() {
+        if now.total() <= self.reported.total()
+            && now.failed_writes() <= self.reported.failed_writes()
+        {
             return None;
         }
         let loss = named_sessions(now.since(&self.reported), shares, id_of);

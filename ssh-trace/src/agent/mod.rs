@@ -7,7 +7,7 @@ pub mod run_loop;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::HashSet, path::PathBuf};
+use std::{collections::HashSet, path::PathBuf, sync::Arc};
 
 use anyhow::{bail, Context, Result};
 
@@ -18,7 +18,7 @@ use crate::{
     format::Formatter,
     host,
     operators::{self, Operators},
-    pipeline::{Consumer, Lines, Pipeline},
+    pipeline::{Consumer, Failures, Lines, Pipeline},
     probes::{self, Probes, ServerBinaries},
     reader::Reader,
     session::{users, SessionTable},
@@ -98,17 +98,24 @@ fn agent_info(opts: &Options, servers: &ServerBinaries) -> AgentInfo {
     }
 }
 
-/// The outputs after the operators' view: lines, capture file, sinks. The
-/// capture file is created here, before loading: a bad path fails fast.
+/// Consumers after the operators' view, and where they count failed writes.
+type Outputs = (Vec<Box<dyn Consumer>>, Vec<Arc<Failures>>);
+
+/// The outputs after the operators' view (lines, capture file, sinks) and
+/// where their write failures are counted. The capture file is created
+/// here, before loading: a bad path fails fast.
 fn outputs(
     opts: &mut Options,
     host_name: &str,
     agent: &AgentInfo,
     boot_id: [u8; 16],
-) -> Result<Vec<Box<dyn Consumer>>> {
+) -> Result<Outputs> {
     let mut out: Vec<Box<dyn Consumer>> = Vec::new();
+    let mut failures = Vec::new();
     if let Some(f) = opts.formatter.take() {
-        out.push(Box::new(Lines::stdout(f, host_name)));
+        let lines = Lines::stdout(f, host_name).counting_failures();
+        failures.extend(lines.failures());
+        out.push(Box::new(lines));
     }
     if let Some((path, rotation)) = opts.capture.take() {
         let origin = Origin {
@@ -117,10 +124,13 @@ fn outputs(
             boot_id,
             agent_version: agent.version.clone(),
         };
-        out.push(Box::new(Writer::create(&path, origin, rotation)?));
+        let writer = Writer::create(&path, origin, rotation)?;
+        failures.push(writer.failures());
+        out.push(Box::new(writer));
     }
+    failures.extend(opts.queued.failures());
     out.push(Box::new(std::mem::take(&mut opts.queued)));
-    Ok(out)
+    Ok((out, failures))
 }
 
 pub async fn run(mut opts: Options) -> Result<()> {
@@ -137,7 +147,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let boot_id = host::boot_id();
     let mut agent = agent_info(&opts, &servers);
     let sink_stats = opts.queued.stats();
-    let outputs = outputs(&mut opts, &host_name, &agent, boot_id)?;
+    let (outputs, failures) = outputs(&mut opts, &host_name, &agent, boot_id)?;
     // Sockets are bound and alert files read while privileges last.
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
@@ -163,6 +173,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         events: &mut events,
     };
     let missed = discovery::run(&mut maps, &servers, &privsep, found);
+    let auth_hook = probes.auth_hook()?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     pipeline.ops.start()?;
     let start = Body::AgentStart(Box::new(agent.clone()));
@@ -172,7 +183,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
     }
     pipeline.flush()?;
 
-    let mut losses = Losses::new(sink_stats, missed);
+    let mut losses = Losses::new(sink_stats, failures, missed);
     losses.restart = agent.previous.as_ref().map_or(0, |p| p.lost_in_flight);
     let persistent = probes.persistent();
     let run = run_loop::Run {
@@ -183,6 +194,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
             maps,
             reader,
             persistent,
+            auth_hook,
         },
         rx,
         bytes,

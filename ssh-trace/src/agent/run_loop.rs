@@ -129,9 +129,18 @@ impl<K: Kernel> Run<K> {
             records += batch.len() as u64;
             self.handle(batch.into_records(), events)?;
         }
+        // Before the output: the first decisions follow the connect by
+        // tens of milliseconds (the key exchange).
+        if self.table.take_connected() {
+            self.kernel.auth_wanted(true);
+        }
         self.pipeline.flush()?;
         self.done += records;
         self.kernel.note_progress(self.done, false);
+        let logged_in = self.table.take_logged_in();
+        if !logged_in.is_empty() {
+            self.kernel.auth_done(&logged_in);
+        }
         Ok(())
     }
 
@@ -150,6 +159,9 @@ impl<K: Kernel> Run<K> {
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
         self.kernel.note_progress(self.done, false);
+        // Detached once no session authenticates (a connect attaches it).
+        self.kernel.auth_wanted(self.table.authenticating());
+        self.losses.auth_cut = self.table.auth_cut;
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);
         if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
@@ -210,6 +222,7 @@ impl<K: Kernel> Run<K> {
                 self.handle(vec![rec], events)?;
             }
         }
+        self.losses.auth_cut = self.table.auth_cut;
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);
         let now = host::now_unix_ns();
@@ -232,7 +245,9 @@ impl<K: Kernel> Run<K> {
         }));
         self.pipeline
             .push(Event::new(host::now_unix_ns(), None, body))?;
-        self.pipeline.finish()?;
+        // Every output finishes; one that could not write its last events
+        // makes the exit status, after the summary.
+        let finished = self.pipeline.finish();
         self.kernel.note_progress(self.done, true);
         eprintln!(
             "ssh-trace: {} events; lost {} (kernel ring buffer {}, tracked map full {}, socket map full {}, queue {}, undecodable {})",
@@ -247,6 +262,6 @@ impl<K: Kernel> Run<K> {
         if let Some(line) = alert_summary {
             eprintln!("{line}");
         }
-        Ok(())
+        finished.map(drop)
     }
 }

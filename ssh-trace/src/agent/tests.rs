@@ -97,7 +97,7 @@ async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
     let run = Run {
         pipeline: Pipeline::new("h", None, ops, outputs),
         table: rec::table(),
-        losses: Losses::new(Vec::new(), Missed::default()),
+        losses: Losses::new(Vec::new(), Vec::new(), Missed::default()),
         kernel: Dropping(Cell::new(0)),
         rx,
         bytes: Default::default(),

@@ -28,7 +28,7 @@ pub fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+pub(super) fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
             out.push(1);
@@ -38,7 +38,7 @@ fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-fn put_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
+pub(super) fn put_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
     match v {
         Some(v) => {
             out.push(1);
@@ -90,11 +90,17 @@ impl<'a> Cursor<'a> {
         bail!("varint longer than 64 bits")
     }
 
-    fn u32(&mut self) -> Result<u32> {
+    /// Whether the record is read to its end (fields added later to a
+    /// type are at its end: older records simply lack them).
+    pub fn at_end(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(super) fn u32(&mut self) -> Result<u32> {
         u32::try_from(self.varint()?).context("value does not fit 32 bits")
     }
 
-    fn len(&mut self, max: usize) -> Result<usize> {
+    pub(super) fn len(&mut self, max: usize) -> Result<usize> {
         let n = self.varint()? as usize;
         if n > max {
             bail!("length {n} over the limit {max}");
@@ -113,7 +119,7 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(b).context("string is not UTF-8")
     }
 
-    fn bool(&mut self) -> Result<bool> {
+    pub(super) fn bool(&mut self) -> Result<bool> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -121,7 +127,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn opt_str(&mut self) -> Result<Option<String>> {
+    pub(super) fn opt_str(&mut self) -> Result<Option<String>> {
         Ok(if self.bool()? {
             Some(self.string()?)
         } else {
@@ -129,7 +135,7 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn opt_u64(&mut self) -> Result<Option<u64>> {
+    pub(super) fn opt_u64(&mut self) -> Result<Option<u64>> {
         Ok(if self.bool()? {
             Some(self.varint()?)
         } else {
@@ -270,6 +276,57 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
         decode: c.varint()?,
         // Agent-mode sink losses are not part of the capture format.
         ..LossCounts::default()
+    })
+}
+
+/// Sections at the end of a loss record (agent.loss, agent.stop: after the
+/// tails and named sessions), each a tag, a length and its payload. Files
+/// without them (all older ones) end before; a reader skips tags it does not
+/// know.
+const SECTION_OUTPUTS: u8 = 1;
+
+/// The outputs' failed writes of each of `counts`, when any has some.
+fn put_sections(out: &mut Vec<u8>, counts: &[&LossCounts]) {
+    if counts.iter().all(|l| l.outputs.is_empty()) {
+        return;
+    }
+    let mut p = Vec::new();
+    for l in counts {
+        put_varint(&mut p, l.outputs.len() as u64);
+        for o in &l.outputs {
+            put_str(&mut p, &o.output);
+            put_str(&mut p, &o.error);
+            put_varint(&mut p, o.failures);
+            put_varint(&mut p, o.events);
+        }
+    }
+    out.push(SECTION_OUTPUTS);
+    put_varint(out, p.len() as u64);
+    out.extend_from_slice(&p);
+}
+
+fn get_sections(c: &mut Cursor, counts: &mut [&mut LossCounts]) -> Result<()> {
+    while c.more() {
+        let tag = c.u8()?;
+        let len = c.varint()? as usize;
+        let mut p = Cursor::new(c.bytes(len)?);
+        if tag != SECTION_OUTPUTS {
+            continue;
+        }
+        for l in counts.iter_mut() {
+            let n = p.len(MAX_ITEMS)?;
+            l.outputs = (0..n).map(|_| get_output(&mut p)).collect::<Result<_>>()?;
+        }
+    }
+    Ok(())
+}
+
+fn get_output(c: &mut Cursor) -> Result<OutputLoss> {
+    Ok(OutputLoss {
+        output: c.string()?,
+        error: c.string()?,
+        failures: c.varint()?,
+        events: c.varint()?,
     })
 }
 
@@ -520,7 +577,22 @@ impl Encoder {
 
 fn body(body: &Body, out: &mut Vec<u8>) {
     match body {
-        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {
+        Body::SessionConnect | Body::SessionBytes(_) => {}
+        Body::SessionAuth(a) => {
+            put_varint(out, a.pid as u64);
+            super::codec_auth::put_auth(out, &a.auth);
+        }
+        // Added after format v1's first release: at the record's end, and
+        // only when there is something (older records end here).
+        Body::SessionLogin(l) => {
+            if let Some(a) = &l.auth {
+                super::codec_auth::put_accepted(out, a);
+            }
+        }
+        Body::SessionEnd(c) => {
+            if let Some(a) = &c.attempts {
+                super::codec_auth::put_attempts(out, a);
+            }
         }
         Body::ProcessExec(p) => {
             for v in [p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid] {
@@ -569,6 +641,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss_tail(out, &l.loss.counts);
             put_loss_tail(out, &l.total);
             put_named_sessions(out, &l.loss);
+            put_sections(out, &[&l.loss.counts, &l.total]);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
@@ -576,6 +649,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss(out, &s.totals.lost);
             put_loss_tail(out, &s.totals.lost);
             put_agent_tail(out, &s.agent);
+            put_sections(out, &[&s.totals.lost]);
         }
         Body::AgentHeartbeat(h) => put_heartbeat(out, h),
         // Alerts are rare: their JSON form is compact enough.
@@ -653,11 +727,24 @@ fn counters(c: &mut Cursor) -> Result<Counters> {
 fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
     Ok(match kind {
         Kind::SessionConnect => Body::SessionConnect,
-        Kind::SessionLogin => Body::SessionLogin,
+        Kind::SessionAuth => Body::SessionAuth(Box::new(AuthDecision {
+            pid: c.u32()?,
+            auth: Arc::new(super::codec_auth::get_auth(c)?),
+        })),
+        Kind::SessionLogin => Body::SessionLogin(Login {
+            auth: (!c.at_end())
+                .then(|| super::codec_auth::get_accepted(c))
+                .transpose()?
+                .map(Box::new),
+        }),
         Kind::SessionBytes => Body::SessionBytes(k.traffic.context("session.bytes without bytes")?),
         Kind::SessionEnd => Body::SessionEnd(Closed {
             traffic: k.traffic.context("session.end without bytes")?,
             end: k.end.context("session.end without its end")?,
+            attempts: (!c.at_end())
+                .then(|| super::codec_auth::get_attempts(c))
+                .transpose()?
+                .map(Box::new),
         }),
         Kind::ProcessExec => Body::ProcessExec(get_exec(c)?),
         Kind::ProcessExit => Body::ProcessExit(ProcessExit {
@@ -680,6 +767,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             get_loss_tail(c, &mut loss.counts)?;
             get_loss_tail(c, &mut total)?;
             get_named_sessions(c, &mut loss)?;
+            get_sections(c, &mut [&mut loss.counts, &mut total])?;
             Body::AgentLoss(Box::new(AgentLoss { loss, total }))
         }
         Kind::AgentStop => {
@@ -688,6 +776,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let mut lost = get_loss(c)?;
             get_loss_tail(c, &mut lost)?;
             get_agent_tail(c, &mut agent)?;
+            get_sections(c, &mut [&mut lost])?;
             let totals = AgentTotals { events, lost };
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }

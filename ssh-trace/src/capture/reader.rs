@@ -1,9 +1,11 @@
-//! Reads a capture file block by block (memory bounded by one block,
-//! whatever the file size). A corrupt block is skipped with a warning naming
+//! Reads a capture file block by block, decoding one event at a time from
+//! the block in hand: memory is bounded by one block (at most `MAX_BLOCK`
+//! bytes, plus its session dictionary) whatever the file or its bytes say,
+//! and never by how many events a block claims or how often they repeat a
+//! large session snapshot. A corrupt block is skipped with a warning naming
 //! its offset and reading resumes at the next block; a file cut short (the
 //! recorder was killed) yields every complete block and a warning.
 use std::{
-    collections::VecDeque,
     fs::File,
     io::{BufReader, ErrorKind, Read, Seek, SeekFrom},
     path::{Path, PathBuf},
@@ -21,14 +23,31 @@ use crate::event::Event;
 pub trait Source: Read + Seek {}
 impl<T: Read + Seek> Source for T {}
 
+/// Warnings kept per file; beyond, they are counted (a file of garbage
+/// would otherwise hold a warning for every few bytes).
+const MAX_WARNINGS: usize = 100;
+
 pub struct Reader {
     path: PathBuf,
     inner: BufReader<Box<dyn Source>>,
     pos: u64,
     header: Header,
-    pending: VecDeque<Event>,
+    block: Option<Block>,
     warnings: Vec<String>,
+    /// Warnings beyond MAX_WARNINGS.
+    unshown: u64,
     eof: bool,
+}
+
+/// The block being read: its decompressed events, decoded one by one.
+struct Block {
+    /// File offset, for warnings.
+    start: u64,
+    raw: Vec<u8>,
+    pos: usize,
+    next: u32,
+    events: u32,
+    dec: Decoder,
 }
 
 /// Reads until `buf` is full or EOF; returns how much was read.
@@ -70,10 +89,11 @@ impl Reader {
         if n == 16 {
             let body_len = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
             if body_len <= file::MAX_HEADER && &head[..8] == file::MAGIC {
-                let mut rest = vec![0u8; body_len + 4];
-                let k = read_full(&mut inner, &mut rest)
+                // As much as the file holds, not as much as it claims.
+                (&mut inner)
+                    .take(body_len as u64 + 4)
+                    .read_to_end(&mut data)
                     .with_context(|| format!("{name}: read error"))?;
-                data.extend_from_slice(&rest[..k]);
             }
         }
         let (header, len) = Header::decode(&data).with_context(|| name.to_string())?;
@@ -82,8 +102,9 @@ impl Reader {
             inner,
             pos: len as u64,
             header,
-            pending: VecDeque::new(),
+            block: None,
             warnings: Vec::new(),
+            unshown: 0,
             eof: false,
         })
     }
@@ -93,19 +114,69 @@ impl Reader {
     }
 
     pub fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
+        let mut w = std::mem::take(&mut self.warnings);
+        if self.unshown > 0 {
+            w.push(format!(
+                "{}: {} more warnings about damage not shown",
+                self.path.display(),
+                std::mem::take(&mut self.unshown)
+            ));
+        }
+        w
     }
 
     fn warn(&mut self, offset: u64, what: impl std::fmt::Display) {
+        if self.warnings.len() >= MAX_WARNINGS {
+            self.unshown += 1;
+            return;
+        }
         self.warnings
             .push(format!("{}: offset {offset}: {what}", self.path.display()));
     }
 
     pub fn next_event(&mut self) -> Option<Event> {
-        while self.pending.is_empty() && !self.eof {
+        loop {
+            if let Some(ev) = self.next_in_block() {
+                return Some(ev);
+            }
+            if self.eof {
+                return None;
+            }
             self.load_block();
         }
-        self.pending.pop_front()
+    }
+
+    /// The next event of the block in hand; a bad one ends the block.
+    fn next_in_block(&mut self) -> Option<Event> {
+        let b = self.block.as_mut()?;
+        if b.next >= b.events {
+            self.block = None;
+            return None;
+        }
+        let mut c = Cursor::new(&b.raw);
+        c.pos = b.pos;
+        let one = c
+            .varint()
+            .and_then(|len| c.bytes(len as usize))
+            .and_then(|rec| b.dec.decode(&mut Cursor::new(rec)));
+        b.pos = c.pos;
+        match one {
+            Ok(ev) => {
+                b.next += 1;
+                Some(ev)
+            }
+            Err(e) => {
+                let (start, i) = (b.start, b.next);
+                self.block = None;
+                self.warn(
+                    start,
+                    format!(
+                        "event {i} of the block does not decode ({e}); rest of the block skipped"
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// Fills `buf` as far as the file goes; a read error ends the file.
@@ -128,7 +199,7 @@ impl Reader {
         self.eof = true;
     }
 
-    /// Reads the next block into `pending`; on damage, warns and resyncs.
+    /// Reads the next block into `block`; on damage, warns and resyncs.
     fn load_block(&mut self) {
         let start = self.pos;
         let mut h = [0u8; BLOCK_HEADER_LEN];
@@ -154,10 +225,16 @@ impl Reader {
                 return;
             }
         };
-        let mut z = vec![0u8; b.zstd_len];
-        let Some(k) = self.read_block_part(start, &mut z) else {
-            return;
+        // As much as the file holds, not as much as the header claims.
+        let mut z = Vec::new();
+        let read = (&mut self.inner)
+            .take(b.zstd_len as u64)
+            .read_to_end(&mut z);
+        let k = match read {
+            Ok(k) => k,
+            Err(e) => return self.give_up(start, format!("read error: {e}")),
         };
+        self.pos += k as u64;
         if k < b.zstd_len {
             self.give_up(start, format!(
                 "truncated block at the end of the file ({k} of {} bytes; the recorder stopped mid-write); ignored",
@@ -178,26 +255,14 @@ impl Reader {
                 return;
             }
         };
-        self.decode_block(start, &raw, b.events);
-    }
-
-    /// The events of a block into `pending`; a bad one ends the block.
-    fn decode_block(&mut self, start: u64, raw: &[u8], events: u32) {
-        let mut c = Cursor::new(raw);
-        let mut dec = Decoder::default();
-        for i in 0..events {
-            let one = c
-                .varint()
-                .and_then(|len| c.bytes(len as usize))
-                .and_then(|rec| dec.decode(&mut Cursor::new(rec)));
-            match one {
-                Ok(ev) => self.pending.push_back(ev),
-                Err(e) => {
-                    self.warn(start, format!("event {i} of the block does not decode ({e}); rest of the block skipped"));
-                    break;
-                }
-            }
-        }
+        self.block = Some(Block {
+            start,
+            raw,
+            pos: 0,
+            next: 0,
+            events: b.events,
+            dec: Decoder::default(),
+        });
     }
 
     /// Scans forward from `from` for the next block magic and continues

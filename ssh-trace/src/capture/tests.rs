@@ -100,7 +100,7 @@ fn change(i: u32) -> Body {
 fn session_body(i: u32) -> Body {
     match i % 7 {
         0 => Body::SessionConnect,
-        1 => Body::SessionLogin,
+        1 => Body::SessionLogin(Login::default()),
         2 => exec(i),
         3 => Body::ProcessExit(ProcessExit {
             pid: 100 + i,
@@ -121,6 +121,7 @@ fn session_body(i: u32) -> Body {
                 duration_ms: 77,
                 logged_in: i.is_multiple_of(2),
             },
+            attempts: None,
         }),
     }
 }
@@ -149,14 +150,22 @@ pub fn sample(n: u32) -> Vec<Event> {
         queue: 1,
         ..Default::default()
     };
+    // Failed writes go in a section after the counters (none in `loss`).
+    let mut total = loss.clone();
+    total.outputs.push(OutputLoss {
+        output: "capture".into(),
+        error: "writing capture file /x.cap: No space left on device (os error 28)".into(),
+        failures: 2,
+        events: 31,
+    });
     let l = AgentLoss {
         loss: loss.clone().into(),
-        total: loss.clone(),
+        total: total.clone(),
     };
     out.push(Event::new(5, None, Body::AgentLoss(Box::new(l))));
     let totals = AgentTotals {
         events: 9,
-        lost: loss,
+        lost: total,
     };
     let stop = AgentStop { agent, totals };
     out.push(Event::new(u64::MAX, None, Body::AgentStop(Box::new(stop))));
@@ -166,7 +175,7 @@ pub fn sample(n: u32) -> Vec<Event> {
 fn write_all(path: &Path, events: &[Event], rotation: Rotation) {
     let mut w = Writer::create(path, origin(), rotation).unwrap();
     for e in events {
-        w.write(e).unwrap();
+        w.write(e);
     }
     w.finish().unwrap();
 }
@@ -216,7 +225,7 @@ fn rotation_keeps_count_files_each_readable_alone() {
     .unwrap();
     let events = sample(100_000);
     for e in &events {
-        w.write(e).unwrap();
+        w.write(e);
     }
     w.finish().unwrap();
     let files: Vec<PathBuf> = (0..100)
@@ -389,4 +398,132 @@ fn garbage_never_panics() {
             while r.next_event().is_some() {}
         }
     }
+}
+
+/// A valid file of 845 bytes: one block whose first event carries a session
+/// snapshot with a 1 MiB user name and whose 1.2 million other events all
+/// refer to it (zstd makes that almost nothing). Before the reader decoded
+/// lazily, it held every event of the block at once (362 MB of heap;
+/// `replay` peaked at 222 MB RSS); before
+/// snapshots were shared, each event cloned the 1 MiB snapshot (4 GB, abort).
+fn crafted_capture() -> (Vec<u8>, u32) {
+    let h = file::Header {
+        host: "h".into(),
+        kernel: "k".into(),
+        boot_id: [0; 16],
+        agent_version: "v".into(),
+        start_ns: 0,
+        open_sessions: vec![],
+    };
+    let mut s = SessionInfo::clone(&session(1));
+    s.user = Some("a".repeat(1 << 20));
+    // session.connect, time delta 0, a new snapshot, no counters.
+    let mut first = vec![1u8, 0, 1];
+    super::codec::put_session(&mut first, &s);
+    first.extend_from_slice(&[0, 0]);
+    let mut raw = Vec::new();
+    super::codec::put_varint(&mut raw, first.len() as u64);
+    raw.extend_from_slice(&first);
+    // Length 5: session.connect, delta 0, snapshot #0, no counters.
+    let again = [5u8, 1, 0, 2, 0, 0];
+    let n = (file::MAX_BLOCK - raw.len()) / again.len();
+    for _ in 0..n {
+        raw.extend_from_slice(&again);
+    }
+    let mut bytes = h.encode();
+    bytes.extend(file::encode_block(&raw, n as u32 + 1).unwrap());
+    (bytes, n as u32 + 1)
+}
+
+#[test]
+fn a_crafted_capture_cannot_make_the_reader_hold_more_than_a_block() {
+    let (bytes, events) = crafted_capture();
+    assert!(bytes.len() < 1000, "{} bytes", bytes.len());
+    let ((read, warnings), peak) = crate::test_alloc::peak_of(move || {
+        let mut r = Reader::from_bytes(Path::new("crafted"), bytes).unwrap();
+        let mut read = 0u32;
+        while let Some(ev) = r.next_event() {
+            assert_eq!(
+                ev.session.as_ref().unwrap().user.as_ref().unwrap().len(),
+                1 << 20
+            );
+            read += 1;
+        }
+        (read, r.take_warnings())
+    });
+    assert_eq!((read, warnings), (events, vec![]), "every event read");
+    eprintln!("{events} events from one block: peak {peak} bytes held");
+    // The block (8 MiB) and its one snapshot (1 MiB): nothing per event.
+    assert!(peak < file::MAX_BLOCK + (2 << 20), "peak {peak} bytes");
+}
+
+#[test]
+fn a_header_claiming_16_mib_costs_only_what_the_file_holds() {
+    let mut bytes = file::MAGIC.to_vec();
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&0u16.to_le_bytes());
+    bytes.extend_from_slice(&(file::MAX_HEADER as u32).to_le_bytes());
+    bytes.extend_from_slice(&[0; 8]);
+    let (err, peak) = crate::test_alloc::peak_of(move || {
+        Reader::from_bytes(Path::new("short"), bytes)
+            .err()
+            .map(|e| format!("{e:#}"))
+    });
+    assert_eq!(err.as_deref(), Some("short: truncated header"));
+    assert!(peak < 1 << 20, "peak {peak} bytes");
+}
+
+/// One event through a fresh encoder, and back.
+fn one_event(ev: &Event) -> Vec<u8> {
+    let mut out = Vec::new();
+    super::codec::Encoder::default().encode(ev, &mut out);
+    out
+}
+
+fn decode_one(bytes: &[u8]) -> Event {
+    let mut c = super::codec::Cursor::new(bytes);
+    let ev = super::codec::Decoder::default().decode(&mut c).unwrap();
+    assert!(!c.more(), "bytes left after the event");
+    ev
+}
+
+#[test]
+fn failed_writes_come_after_every_older_field_and_older_records_read_as_before() {
+    let mut checked = 0;
+    for mut with in sample(1) {
+        let mut without = with.clone();
+        match (&mut with.body, &mut without.body) {
+            (Body::AgentLoss(w), Body::AgentLoss(wo)) => {
+                // Named sessions are the last of the lead's fields.
+                let named = SessionLoss {
+                    id: SessionId(7),
+                    records: 3,
+                    untracked: 1,
+                };
+                w.loss.sessions.push(named.clone());
+                wo.loss.sessions.push(named);
+                wo.loss.counts.outputs.clear();
+                wo.total.outputs.clear();
+            }
+            (Body::AgentStop(_), Body::AgentStop(wo)) => wo.totals.lost.outputs.clear(),
+            _ => continue,
+        }
+        check_appended(&with, &without);
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "agent.loss and agent.stop");
+}
+
+/// `with` is `without` plus failed writes: its record is `without`'s with
+/// the outputs section appended (a reader of the lead's tails stops before
+/// it); either reads back as written, and a section of a later version
+/// (unknown tag) is skipped.
+fn check_appended(with: &Event, without: &Event) {
+    let (long, short) = (one_event(with), one_event(without));
+    assert!(long.len() > short.len() && long.starts_with(&short));
+    assert_eq!(decode_one(&long), *with);
+    assert_eq!(decode_one(&short), *without);
+    let mut later = long.clone();
+    later.extend_from_slice(&[9, 3, 1, 2, 3]);
+    assert_eq!(decode_one(&later), *with);
 }

@@ -1,11 +1,17 @@
 //! Writes events to a capture file: blocks of at most `BLOCK_TARGET` bytes,
 //! flushed at least every second (`tick`), so after a crash everything but
-//! the last second is readable. Files are created 0600. Rotation by size
-//! and/or time keeps at most `count` files (oldest deleted); every new file
-//! carries the sessions open at that moment in its header.
+//! the last second is readable. Files are created 0600 (rotate.rs).
+//! Rotation by size and/or time keeps at most `count` files (oldest
+//! deleted); every new file carries the sessions open at that moment in its
+//! header.
+//!
+//! A write that fails (disk full, I/O error) never stops the agent: the
+//! file is cut back to its last whole block, the block's events are counted
+//! lost (`Failures`, reported in `agent.loss` as output `capture`) and the
+//! next block is tried again, so a disk that frees up is used again.
 use std::{
     collections::HashMap,
-    io::Write,
+    io::{Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
@@ -15,6 +21,7 @@ use anyhow::{Context, Result};
 
 use super::{codec::Encoder, file};
 use crate::event::{Body, Event, SessionId, SessionInfo};
+use crate::pipeline::Failures;
 use crate::rotate::{Naming, Open, Rotating};
 
 /// Capture files rotate by size and/or age, numbered (rotate.rs).
@@ -32,6 +39,8 @@ pub struct Origin {
 pub struct Writer {
     origin: Origin,
     files: Rotating,
+    /// Bytes of the current file holding its header and whole blocks (0:
+    /// the header is still to be written).
     written: u64,
     header_len: u64,
     raw: Vec<u8>,
@@ -41,6 +50,9 @@ pub struct Writer {
     /// Sessions open now (connect seen, end not yet), for the next header.
     open: HashMap<SessionId, (Arc<SessionInfo>, u64)>,
     last_flush: Instant,
+    failures: Arc<Failures>,
+    /// The last write failed (said once on stderr, and when it recovers).
+    failing: bool,
 }
 
 /// Path of the n-th file of a rotation set.
@@ -49,6 +61,8 @@ pub fn nth_path(base: &Path, n: usize) -> PathBuf {
 }
 
 impl Writer {
+    /// Creates the first file; a path that cannot be used safely is an
+    /// error here (the agent does not start), a failing write later is not.
     pub fn create(base: &Path, origin: Origin, rotation: Rotation) -> Result<Self> {
         let how = (Naming::Numbered, Open::Truncate);
         let files = Rotating::create(base, "capture file", how, rotation)?;
@@ -63,9 +77,19 @@ impl Writer {
             scratch: Vec::with_capacity(512),
             open: HashMap::new(),
             last_flush: Instant::now(),
+            failures: Failures::new("capture"),
+            failing: false,
         };
-        w.write_header()?;
+        if let Err(e) = w.write_header() {
+            // Written again before the first block.
+            w.failed(&e, 0);
+        }
         Ok(w)
+    }
+
+    /// Where the loss report reads this file's failed writes.
+    pub fn failures(&self) -> Arc<Failures> {
+        self.failures.clone()
     }
 
     fn write_header(&mut self) -> Result<()> {
@@ -83,17 +107,39 @@ impl Writer {
             start_ns: crate::host::now_unix_ns(),
             open_sessions: open,
         };
-        let bytes = h.encode();
-        self.files
-            .file
-            .write_all(&bytes)
-            .context("writing capture header")?;
-        self.written = bytes.len() as u64;
+        self.put(&h.encode())?;
         self.header_len = self.written;
         Ok(())
     }
 
-    pub fn write(&mut self, ev: &Event) -> Result<()> {
+    /// Appends whole to the file, or cuts the file back to what it held.
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        let f = &mut self.files.file;
+        if let Err(e) = f.write_all(bytes) {
+            let back = f.set_len(self.written);
+            let at = f.seek(SeekFrom::Start(self.written));
+            let e = anyhow::Error::from(e).context(format!(
+                "writing capture file {}",
+                self.files.path().display()
+            ));
+            return match back.and(at) {
+                Ok(_) => Err(e),
+                Err(b) => Err(e.context(format!("and cutting it back: {b}"))),
+            };
+        }
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn failed(&mut self, e: &anyhow::Error, events: u64) {
+        if !self.failing {
+            eprintln!("ssh-trace: {e:#}; trying again with the next block");
+            self.failing = true;
+        }
+        self.failures.failed(e, events);
+    }
+
+    pub fn write(&mut self, ev: &Event) {
         if let Some(s) = &ev.session {
             if let Body::SessionEnd(_) = ev.body {
                 self.open.remove(&s.id);
@@ -110,59 +156,91 @@ impl Writer {
         self.raw.extend_from_slice(&self.scratch);
         self.events += 1;
         if self.raw.len() >= file::BLOCK_TARGET {
-            self.flush()?;
+            self.flush();
         }
-        Ok(())
     }
 
     /// Called about once a second: writes the pending block, rotates if due.
-    pub fn tick(&mut self) -> Result<()> {
+    pub fn tick(&mut self) {
         if self.last_flush.elapsed() >= Duration::from_millis(900) {
-            self.flush()?;
+            self.flush();
         }
-        Ok(())
     }
 
     /// Writes the pending events as one block (a block decodes on its own,
     /// so the encoder starts afresh). A due rotation happens first, so a new
-    /// file is only started when there is something to put in it.
-    pub fn flush(&mut self) -> Result<()> {
+    /// file is only started when there is something to put in it. Returns
+    /// whether the block was written; if not, its events are counted lost.
+    pub fn flush(&mut self) -> bool {
         self.last_flush = Instant::now();
         if self.events == 0 {
-            return Ok(());
+            return true;
         }
-        let has_blocks = self.written > self.header_len;
-        let due_size = self.files.policy.size.is_some_and(|s| self.written >= s);
-        if has_blocks && (due_size || self.files.aged()) {
-            self.files.rotate()?;
-            self.write_header()?;
+        let written = self.write_block();
+        match &written {
+            Err(e) => self.failed(e, self.events as u64),
+            Ok(()) if self.failing => {
+                eprintln!(
+                    "ssh-trace: capture file {}: writing again",
+                    self.files.path().display()
+                );
+                self.failing = false;
+            }
+            Ok(()) => {}
         }
-        let block = file::encode_block(&self.raw, self.events)?;
-        self.files
-            .file
-            .write_all(&block)
-            .context("writing capture block")?;
-        self.written += block.len() as u64;
         self.raw.clear();
         self.events = 0;
         self.enc = Encoder::default();
-        Ok(())
+        written.is_ok()
     }
 
+    fn write_block(&mut self) -> Result<()> {
+        self.rotate_if_due();
+        if self.written == 0 {
+            self.write_header()?;
+        }
+        let block = file::encode_block(&self.raw, self.events)?;
+        self.put(&block)
+    }
+
+    /// A rotation that fails is reported; writing goes on in this file.
+    fn rotate_if_due(&mut self) {
+        let has_blocks = self.written > self.header_len;
+        let due_size = self.files.policy.size.is_some_and(|s| self.written >= s);
+        if !(has_blocks && (due_size || self.files.aged())) {
+            return;
+        }
+        match self.files.rotate() {
+            Ok(()) => self.written = 0,
+            Err(e) => self.failed(&e.context("rotating"), 0),
+        }
+    }
+
+    /// The last block and the file's sync; an error names what was lost
+    /// (too late for an `agent.loss`).
     pub fn finish(mut self) -> Result<()> {
-        self.flush()?;
+        let events = self.events;
+        if !self.flush() {
+            anyhow::bail!(
+                "capture file {}: the last {events} events could not be written",
+                self.files.path().display()
+            );
+        }
         self.files.file.sync_all().context("syncing capture file")
     }
 }
 
+/// Never an error while running: failed writes are counted (`failures`).
 impl crate::pipeline::Consumer for Writer {
     fn take(&mut self, ev: &crate::pipeline::Shared, _: &mut Vec<Event>) -> Result<()> {
-        self.write(ev)
+        self.write(ev);
+        Ok(())
     }
 
     /// About once a second the pending block is written.
     fn tick(&mut self, _now_ns: u64, _: &mut Vec<Event>) -> Result<()> {
-        Writer::tick(self)
+        Writer::tick(self);
+        Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<()> {

@@ -41,6 +41,8 @@ struct RawAgent {
     metrics_listen: Option<String>,
     metrics_source_ip: Option<bool>,
     metrics_source_ip_limit: Option<usize>,
+    metrics_auth_user: Option<bool>,
+    metrics_auth_user_limit: Option<usize>,
     alerts: Option<PathBuf>,
     /// agent.heartbeat interval ("0s": none).
     heartbeat: Option<Spanned<String>>,
@@ -136,6 +138,10 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
             metrics_source_ip: Some(SourceIpLabel {
                 enabled: raw.agent.metrics_source_ip.unwrap_or(false),
                 limit: raw.agent.metrics_source_ip_limit.unwrap_or(100),
+            }),
+            metrics_auth_user: Some(SourceIpLabel {
+                enabled: raw.agent.metrics_auth_user.unwrap_or(false),
+                limit: raw.agent.metrics_auth_user_limit.unwrap_or(100),
             }),
             alerts: raw.agent.alerts,
         },

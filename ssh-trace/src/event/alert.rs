@@ -41,6 +41,12 @@ pub enum AlertKind {
     ActionFailed,
     /// A session ran a program with no file (a memfd, or deleted).
     FilelessExec,
+    /// More than `max` failed authentications from one IP within `window`.
+    BruteForce,
+    /// More than `max` distinct user names tried from one IP within `window`.
+    PasswordSpraying,
+    /// More than `max` source IPs failing for one user name within `window`.
+    DistributedGuessing,
 }
 
 impl AlertKind {
@@ -111,4 +117,11 @@ pub struct Evidence {
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// The user names tried within the window (authentication rules; the
+    /// first 16, in the order first tried).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub users: Option<Vec<String>>,
+    /// The source IPs within the window (distributed_guessing; the first 16).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source_ips: Option<Vec<String>>,
 }

@@ -263,10 +263,13 @@ pub struct SessionEnd {
 }
 
 /// `session.end`: the last byte counts and how the session went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Closed {
     pub traffic: Traffic,
     pub end: SessionEnd,
+    /// A connection that never logged in: what it tried (None when
+    /// nothing was seen, and for logins).
+    pub attempts: Option<Box<super::Attempts>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq, JsonSchema)]
@@ -296,6 +299,9 @@ pub struct LossCounts {
     /// Events each agent-mode sink dropped (absent without such sinks).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<SinkLoss>,
+    /// Outputs whose writes failed (absent when none did).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputLoss>,
 }
 
 /// `agent.loss`'s `loss`: what was lost since the previous report, and the
@@ -339,6 +345,23 @@ pub struct SinkLoss {
     pub dropped: u64,
 }
 
+/// An output that could not write: a full disk, an I/O error.
+#[derive(Clone, Debug, Default, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct OutputLoss {
+    /// `capture` (the capture file), `sink NAME` (an agent-mode sink) or
+    /// `stdout`.
+    pub output: String,
+    /// The last error, with the file it was writing.
+    pub error: String,
+    /// Failed writes; each is retried (the capture with its next block, a
+    /// sink with the same data after a backoff).
+    pub failures: u64,
+    /// Events lost by them: in the capture's blocks or standard output's
+    /// lines that could not be written. A sink's events wait in its queue
+    /// and spool instead (what those cannot hold is counted in `sinks`).
+    pub events: u64,
+}
+
 /// What one session lost: its records that did not reach the agent, and
 /// its processes the kernel could not track.
 #[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
@@ -367,6 +390,28 @@ impl LossCounts {
     pub fn total(&self) -> u64 {
         self.named().iter().map(|(_, n)| n).sum::<u64>()
             + self.sinks.iter().map(|s| s.dropped).sum::<u64>()
+            + self.outputs.iter().map(|o| o.events).sum::<u64>()
+    }
+
+    /// Failed writes of every output.
+    pub fn failed_writes(&self) -> u64 {
+        self.outputs.iter().map(|o| o.failures).sum()
+    }
+
+    /// The outputs that failed more since `earlier`, with what is new.
+    fn outputs_since(&self, earlier: &LossCounts) -> Vec<OutputLoss> {
+        self.outputs
+            .iter()
+            .filter_map(|o| {
+                let before = earlier.outputs.iter().find(|e| e.output == o.output);
+                let (failures, events) = before.map_or((0, 0), |e| (e.failures, e.events));
+                (o.failures > failures || o.events > events).then(|| OutputLoss {
+                    failures: o.failures - failures,
+                    events: o.events - events,
+                    ..o.clone()
+                })
+            })
+            .collect()
     }
 
     /// The losses since `earlier`.
@@ -395,6 +440,7 @@ impl LossCounts {
                             .map_or(0, |e| e.dropped),
                 })
                 .collect(),
+            outputs: self.outputs_since(earlier),
         }
     }
 }

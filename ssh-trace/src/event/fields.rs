@@ -2,7 +2,7 @@
 //! structs they read, with its type and how to read it straight from an
 //! `Event` (no JSON, no parsing). One row per path; a test checks the rows
 //! against docs/schema.md both ways.
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use super::*;
 
@@ -42,6 +42,7 @@ impl Ty {
 pub enum TextList<'a> {
     Args(&'a Args),
     Strings(&'a [String]),
+    Shared(&'a [Arc<str>]),
 }
 
 impl<'a> TextList<'a> {
@@ -49,6 +50,7 @@ impl<'a> TextList<'a> {
         match self {
             TextList::Args(a) => a.iter().any(f),
             TextList::Strings(s) => s.iter().any(|s| f(s)),
+            TextList::Shared(s) => s.iter().any(|s| f(s)),
         }
     }
 }
@@ -139,10 +141,13 @@ fn change(ev: &Event) -> Option<&UserChange> {
     Some(&c.change)
 }
 
-/// `process.pid`: exec, exit and user.change have a process.
+/// `process.pid`: exec, exit, user.change and session.auth have a process.
 fn pid(ev: &Event) -> Option<u32> {
     if let Body::UserChange(c) = &ev.body {
         return Some(c.process.pid);
+    }
+    if let Body::SessionAuth(a) = &ev.body {
+        return Some(a.pid);
     }
     exec(ev).map(|p| p.pid).or_else(|| exit(ev).map(|p| p.pid))
 }
@@ -152,6 +157,53 @@ fn end(ev: &Event) -> Option<&SessionEnd> {
         return None;
     };
     Some(&c.end)
+}
+
+/// A session.auth's decision.
+fn decision(ev: &Event) -> Option<&Auth> {
+    let Body::SessionAuth(a) = &ev.body else {
+        return None;
+    };
+    Some(&a.auth)
+}
+
+/// A login's accepted decision.
+fn accepted(ev: &Event) -> Option<&Accepted> {
+    let Body::SessionLogin(l) = &ev.body else {
+        return None;
+    };
+    l.auth.as_deref()
+}
+
+/// What a connection that never logged in tried (session.end).
+fn attempts(ev: &Event) -> Option<&Attempts> {
+    let Body::SessionEnd(c) = &ev.body else {
+        return None;
+    };
+    c.attempts.as_deref()
+}
+
+/// `auth.method`, `auth.key`, `auth.certificate`: session.auth and session.login.
+fn method(ev: &Event) -> Option<Method> {
+    decision(ev).map_or(accepted(ev).map(|a| a.method), |d| d.method)
+}
+
+fn auth_key(ev: &Event) -> Option<&Key> {
+    decision(ev).map_or(accepted(ev).and_then(|a| a.key.as_ref()), |d| {
+        d.key.as_ref()
+    })
+}
+
+fn certificate(ev: &Event) -> Option<&Certificate> {
+    decision(ev).map_or(accepted(ev).and_then(|a| a.certificate.as_ref()), |d| {
+        d.certificate.as_ref()
+    })
+}
+
+fn submethod(ev: &Event) -> Option<&str> {
+    decision(ev).map_or(accepted(ev).and_then(|a| a.submethod.as_deref()), |d| {
+        d.submethod.as_deref()
+    })
 }
 
 fn agent(ev: &Event) -> Option<&AgentInfo> {
@@ -192,6 +244,11 @@ fn evidence(ev: &Event) -> Option<&Evidence> {
 /// `sinks` is in the JSON only when there are agent-mode sinks.
 fn sinks(l: &LossCounts) -> Option<Val<'static>> {
     (!l.sinks.is_empty()).then_some(Val::Object)
+}
+
+/// `outputs` is in the JSON only when an output failed to write.
+fn outputs(l: &LossCounts) -> Option<Val<'static>> {
+    (!l.outputs.is_empty()).then_some(Val::Object)
 }
 
 use Ty as T;
@@ -252,6 +309,62 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("session.logged_in", T::Bool, |e, _| {
         end(e).map(|x| Val::Bool(x.logged_in))
+    }),
+    f("auth", T::Object, |e, _| {
+        let any = decision(e).is_some() || accepted(e).is_some() || attempts(e).is_some();
+        any.then_some(Val::Object)
+    }),
+    f("auth.method", T::Text, |e, _| {
+        method(e).map(|m| text(m.name()))
+    }),
+    f("auth.submethod", T::Text, |e, _| submethod(e).map(text)),
+    f("auth.user", T::Text, |e, _| {
+        decision(e)?.user.as_deref().map(text)
+    }),
+    f("auth.invalid", T::Bool, |e, _| {
+        decision(e).map(|d| Val::Bool(d.invalid))
+    }),
+    f("auth.outcome", T::Text, |e, _| {
+        decision(e).map(|d| text(d.outcome.name()))
+    }),
+    f("auth.key", T::Object, |e, _| {
+        auth_key(e).map(|_| Val::Object)
+    }),
+    f("auth.key.type", T::Text, |e, _| {
+        auth_key(e).map(|k| text(&k.key_type))
+    }),
+    f("auth.key.fingerprint", T::Text, |e, _| {
+        auth_key(e).map(|k| text(&k.fingerprint))
+    }),
+    f("auth.certificate", T::Object, |e, _| {
+        certificate(e).map(|_| Val::Object)
+    }),
+    f("auth.certificate.id", T::Text, |e, _| {
+        certificate(e).map(|c| text(&c.id))
+    }),
+    f("auth.certificate.serial", T::Int, |e, _| {
+        certificate(e).map(|c| int(c.serial))
+    }),
+    f("auth.certificate.ca", T::Object, |e, _| {
+        certificate(e).map(|_| Val::Object)
+    }),
+    f("auth.certificate.ca.type", T::Text, |e, _| {
+        certificate(e).map(|c| text(&c.ca.key_type))
+    }),
+    f("auth.certificate.ca.fingerprint", T::Text, |e, _| {
+        certificate(e).map(|c| text(&c.ca.fingerprint))
+    }),
+    f("auth.attempts", T::Int, |e, _| {
+        attempts(e).map(|a| int(a.attempts))
+    }),
+    f("auth.failures", T::Int, |e, _| {
+        attempts(e).map(|a| int(a.failures))
+    }),
+    f("auth.users", T::TextList, |e, _| {
+        attempts(e).map(|a| Val::TextList(TextList::Shared(&a.users)))
+    }),
+    f("auth.key_lookups", T::Int, |e, _| {
+        attempts(e).map(|a| int(a.key_lookups))
     }),
     f("process", T::Object, |e, _| pid(e).map(|_| Val::Object)),
     f("process.pid", T::Int, |e, _| pid(e).map(int)),
@@ -410,6 +523,9 @@ pub static FIELDS: &[FieldDef] = &[
             .map(|l| int(l.agent_restart))
     }),
     f("loss.sinks", T::Object, |e, _| sinks(&loss(e)?.loss.counts)),
+    f("loss.outputs", T::Object, |e, _| {
+        outputs(&loss(e)?.loss.counts)
+    }),
     f("loss.sessions", T::Object, |e, _| {
         let l = &loss(e)?.loss;
         (!l.sessions.is_empty()).then_some(Val::Object)
@@ -451,6 +567,7 @@ pub static FIELDS: &[FieldDef] = &[
         loss(e).map(|l| &l.total).map(|l| int(l.agent_restart))
     }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
+    f("total.outputs", T::Object, |e, _| outputs(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
     f("totals.events", T::Int, |e, _| {
         totals(e).map(|t| int(t.events))
@@ -491,6 +608,9 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.sinks", T::Object, |e, _| {
         sinks(&totals(e)?.lost)
+    }),
+    f("totals.lost.outputs", T::Object, |e, _| {
+        outputs(&totals(e)?.lost)
     }),
     f("heartbeat", T::Object, |e, _| {
         heartbeat(e).map(|_| Val::Object)
@@ -570,6 +690,14 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("alert.evidence.error", T::Text, |e, _| {
         evidence(e)?.error.as_deref().map(text)
+    }),
+    f("alert.evidence.users", T::TextList, |e, _| {
+        let users = evidence(e)?.users.as_deref()?;
+        Some(Val::TextList(TextList::Strings(users)))
+    }),
+    f("alert.evidence.source_ips", T::TextList, |e, _| {
+        let ips = evidence(e)?.source_ips.as_deref()?;
+        Some(Val::TextList(TextList::Strings(ips)))
     }),
 ];
 

@@ -3,6 +3,7 @@
 //! type. The type (`Kind`) is derived from the body, so an event cannot
 //! carry another type's body; `spec.rs` declares what each type is.
 mod alert;
+mod auth;
 mod body;
 pub mod fields;
 mod session;
@@ -11,6 +12,7 @@ pub mod spec;
 use std::sync::Arc;
 
 pub use alert::{Alert, AlertKind, Evidence, Severity};
+pub use auth::*;
 pub use body::*;
 pub use session::{BadSessionId, Endpoint, IdText, Server, ServerMode, SessionId, SessionInfo};
 pub use spec::Spec;
@@ -29,7 +31,9 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     SessionConnect,
-    SessionLogin,
+    /// An authentication decision the server logged.
+    SessionAuth(Box<AuthDecision>),
+    SessionLogin(Login),
     ProcessExec(ProcessExec),
     ProcessExit(ProcessExit),
     UserChange(IdChange),
@@ -47,6 +51,7 @@ pub enum Body {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumCount)]
 pub enum Kind {
     SessionConnect,
+    SessionAuth,
     SessionLogin,
     ProcessExec,
     ProcessExit,
@@ -62,8 +67,9 @@ pub enum Kind {
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 11] = [
+    pub const BASE: [Kind; 12] = [
         Kind::SessionConnect,
+        Kind::SessionAuth,
         Kind::SessionLogin,
         Kind::ProcessExec,
         Kind::ProcessExit,
@@ -112,7 +118,8 @@ impl Body {
     pub fn kind(&self) -> Kind {
         match self {
             Body::SessionConnect => Kind::SessionConnect,
-            Body::SessionLogin => Kind::SessionLogin,
+            Body::SessionAuth(_) => Kind::SessionAuth,
+            Body::SessionLogin(_) => Kind::SessionLogin,
             Body::ProcessExec(_) => Kind::ProcessExec,
             Body::ProcessExit(_) => Kind::ProcessExit,
             Body::UserChange(_) => Kind::UserChange,
@@ -132,7 +139,8 @@ impl Body {
             Body::SessionBytes(t) => Some(t),
             Body::SessionEnd(c) => Some(&c.traffic),
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionAuth(_)
+            | Body::SessionLogin(_)
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
@@ -148,7 +156,8 @@ impl Body {
         match self {
             Body::Alert(_, a) => Some(a),
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionAuth(_)
+            | Body::SessionLogin(_)
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
@@ -189,8 +198,10 @@ impl Event {
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
             | Body::AgentHeartbeat(_) => 512,
+            // Shared with the session's login; counted once, here.
+            Body::SessionAuth(_) => 256,
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionLogin(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
             | Body::SessionBytes(_)

@@ -197,6 +197,7 @@ impl Kind {
     pub fn spec(self) -> &'static Spec {
         match self {
             Kind::SessionConnect => &SESSION_CONNECT,
+            Kind::SessionAuth => &SESSION_AUTH,
             Kind::SessionLogin => &SESSION_LOGIN,
             Kind::ProcessExec => &PROCESS_EXEC,
             Kind::ProcessExit => &PROCESS_EXIT,
@@ -225,6 +226,9 @@ impl AlertKind {
             AlertKind::LoginAfterIdle => &LOGIN_AFTER_IDLE,
             AlertKind::ActionFailed => &ACTION_FAILED,
             AlertKind::FilelessExec => &FILELESS_EXEC,
+            AlertKind::BruteForce => &BRUTE_FORCE,
+            AlertKind::PasswordSpraying => &PASSWORD_SPRAYING,
+            AlertKind::DistributedGuessing => &DISTRIBUTED_GUESSING,
         }
     }
 }
@@ -295,6 +299,15 @@ static SESSION_END: Spec = Spec {
         SSH_CLOSE,
     )
 };
+/// One decision of the server: a logon attempt, whatever its outcome.
+static SESSION_AUTH: Spec = base(
+    "session.auth",
+    11,
+    true,
+    "\x1b[35m",
+    event(&["authentication"], &["info"]),
+    LOGON,
+);
 static AGENT_START: Spec = base(
     "agent.start",
     8,
@@ -348,3 +361,22 @@ static ACTION_FAILED: Spec = Spec {
     ocsf: Ocsf::Always(APP_ACTION_FAILED),
     ..alert("alert.action_failed", 40, false, &["action", "error"], &[])
 };
+
+/// Authentication rules: the window's count, its limit and the names tried.
+const GUESSES: &[&str] = &["source_ip", "count", "limit", "window_s", "users"];
+static BRUTE_FORCE: Spec = alert("alert.brute_force", 42, true, GUESSES, &[]);
+static PASSWORD_SPRAYING: Spec = alert("alert.password_spraying", 43, true, GUESSES, &[]);
+static DISTRIBUTED_GUESSING: Spec = alert(
+    "alert.distributed_guessing",
+    44,
+    true,
+    &[
+        "user",
+        "source_ip",
+        "count",
+        "limit",
+        "window_s",
+        "source_ips",
+    ],
+    &[],
+);

@@ -54,6 +54,8 @@ impl Doc {
         put("executable", e.executable.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
+        put("users", e.users.clone().map(Value::from));
+        put("source_ips", e.source_ips.clone().map(Value::from));
     }
 
     /// A serializable struct's top-level fields under `prefix`.
@@ -94,6 +96,10 @@ impl Doc {
                 .map(|s| serde_json::json!({"sink": s.sink, "dropped": s.dropped}))
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
+        }
+        if !l.outputs.is_empty() {
+            let outputs = serde_json::to_value(&l.outputs).unwrap_or_default();
+            self.put(&format!("{prefix}.outputs"), outputs);
         }
     }
 

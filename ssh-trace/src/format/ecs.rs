@@ -4,7 +4,8 @@ use super::doc::{base_name, Doc};
 use crate::{
     event::{
         spec::{Ecs as ByType, EcsClass},
-        AlertKind, Body, Event, IdChange, ProcessExec, SessionInfo, Severity, Traffic,
+        AlertKind, Attempts, AuthDecision, Body, Certificate, Event, IdChange, Key, Method,
+        Outcome, ProcessExec, SessionInfo, Severity, Traffic,
     },
     host::rfc3339,
 };
@@ -26,7 +27,9 @@ fn success(ok: bool) -> Option<&'static str> {
 /// event.outcome of one event.
 fn outcome(ev: &Event) -> Option<&'static str> {
     match &ev.body {
-        Body::SessionConnect | Body::SessionLogin | Body::ProcessExec(_) => success(true),
+        Body::SessionConnect | Body::SessionLogin(_) | Body::ProcessExec(_) => success(true),
+        // A partial step passed: the user is not in yet, but nothing failed.
+        Body::SessionAuth(a) => success(a.auth.outcome != Outcome::Failed),
         Body::ProcessExit(p) => success(p.exit_code == Some(0)),
         Body::UserChange(c) => success(c.change.success),
         Body::SessionBytes(_) => None,
@@ -114,7 +117,14 @@ fn traffic(d: &mut Doc, t: &Traffic) {
 
 fn body(d: &mut Doc, body: &Body) {
     match body {
-        Body::SessionConnect | Body::SessionLogin => {}
+        Body::SessionConnect => {}
+        Body::SessionAuth(a) => decision(d, a),
+        Body::SessionLogin(l) => {
+            if let Some(a) = &l.auth {
+                d.put("ssh_trace.auth.method", a.method.name());
+                key_fields(d, a.key.as_ref(), a.certificate.as_ref());
+            }
+        }
         Body::SessionBytes(t) => traffic(d, t),
         Body::SessionEnd(c) => {
             traffic(d, &c.traffic);
@@ -123,6 +133,9 @@ fn body(d: &mut Doc, body: &Body) {
                 c.end.duration_ms.saturating_mul(1_000_000),
             );
             d.put("ssh_trace.session.logged_in", c.end.logged_in);
+            if let Some(a) = &c.attempts {
+                attempts(d, a);
+            }
         }
         Body::ProcessExec(p) => exec(d, p),
         Body::ProcessExit(p) => {
@@ -148,6 +161,49 @@ fn body(d: &mut Doc, body: &Body) {
             d.put_evidence("ssh_trace.alert.evidence", &alert.evidence);
             d.put_opt("error.message", alert.evidence.error.as_deref());
         }
+    }
+}
+
+/// session.auth: user.name is the name tried (the session has none yet).
+fn decision(d: &mut Doc, AuthDecision { pid, auth: a }: &AuthDecision) {
+    d.put("process.pid", *pid);
+    if let Some(u) = a.user.as_deref() {
+        d.put("user.name", u);
+        d.put("related.user", vec![u]);
+    }
+    d.put_opt("ssh_trace.auth.method", a.method.map(Method::name));
+    d.put_opt("ssh_trace.auth.submethod", a.submethod.as_deref());
+    d.put("ssh_trace.auth.outcome", a.outcome.name());
+    d.put("ssh_trace.auth.invalid", a.invalid);
+    key_fields(d, a.key.as_ref(), a.certificate.as_ref());
+}
+
+fn key_fields(d: &mut Doc, key: Option<&Key>, cert: Option<&Certificate>) {
+    if let Some(k) = key {
+        d.put("ssh_trace.auth.key.type", k.key_type.as_str());
+        d.put("ssh_trace.auth.key.fingerprint", k.fingerprint.as_str());
+    }
+    if let Some(c) = cert {
+        d.put("ssh_trace.auth.certificate.id", c.id.as_str());
+        d.put("ssh_trace.auth.certificate.serial", c.serial);
+        d.put("ssh_trace.auth.certificate.ca.type", c.ca.key_type.as_str());
+        d.put(
+            "ssh_trace.auth.certificate.ca.fingerprint",
+            c.ca.fingerprint.as_str(),
+        );
+    }
+}
+
+/// session.end of a connection that never logged in: the names it tried
+/// are related users.
+fn attempts(d: &mut Doc, a: &Attempts) {
+    d.put("ssh_trace.auth.attempts", a.attempts);
+    d.put("ssh_trace.auth.failures", a.failures);
+    d.put("ssh_trace.auth.key_lookups", a.key_lookups);
+    let users: Vec<&str> = a.users.iter().map(|u| &**u).collect();
+    d.put("ssh_trace.auth.users", users.clone());
+    if !users.is_empty() {
+        d.put("related.user", users);
     }
 }
 

@@ -1,6 +1,8 @@
 //! Readable lines: time, event, session, user@source, then details.
 use std::fmt::Write as _;
 
+use super::auth_text;
+
 use crate::{
     event::{
         Body, Event, Heartbeat, IdChange, Kind, LossCounts, LossReport, ProcessExec, ProcessExit,
@@ -87,7 +89,13 @@ fn session(line: &mut String, s: &SessionInfo, kind: Kind) {
 /// The type's own part of the line.
 fn details(line: &mut String, body: &Body) {
     match body {
-        Body::SessionConnect | Body::SessionLogin => {}
+        Body::SessionConnect => {}
+        Body::SessionAuth(a) => auth_text::decision(line, &a.auth),
+        Body::SessionLogin(l) => {
+            if let Some(a) = &l.auth {
+                auth_text::accepted(line, a);
+            }
+        }
         Body::ProcessExec(p) => exec(line, p),
         Body::ProcessExit(p) => exit(line, p),
         Body::UserChange(c) => change(line, c),
@@ -102,6 +110,9 @@ fn details(line: &mut String, body: &Body) {
                 " duration={}ms logged_in={}",
                 e.duration_ms, e.logged_in
             );
+            if let Some(a) = &c.attempts {
+                auth_text::attempts(line, a);
+            }
         }
         Body::AgentStart(agent) => {
             let _ = write!(
@@ -217,5 +228,12 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
     }
     if report.more_sessions > 0 {
         let _ = write!(line, " +{} more", report.more_sessions);
+    }
+    for o in &loss.outputs {
+        let _ = write!(
+            line,
+            "; {}: {} failed writes, {} events lost: {}",
+            o.output, o.failures, o.events, o.error
+        );
     }
 }

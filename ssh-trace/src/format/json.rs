@@ -54,7 +54,22 @@ pub fn line(ev: &Event, host: Option<&str>, out: &mut Vec<u8>) {
 
 fn body(body: &Body, out: &mut Vec<u8>) {
     match body {
-        Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_) | Body::SessionEnd(_) => {
+        Body::SessionConnect | Body::SessionBytes(_) => {}
+        Body::SessionAuth(a) => {
+            out.extend_from_slice(b",\"process\":{\"pid\":");
+            int(a.pid, out);
+            out.push(b'}');
+            serde_entry("auth", &a.auth, out);
+        }
+        Body::SessionLogin(l) => {
+            if let Some(a) = &l.auth {
+                serde_entry("auth", a, out);
+            }
+        }
+        Body::SessionEnd(c) => {
+            if let Some(a) = &c.attempts {
+                serde_entry("auth", a, out);
+            }
         }
         Body::ProcessExec(p) => exec(p, out),
         Body::ProcessExit(p) => exit(p, out),

@@ -6,14 +6,25 @@ use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::event::{
-    AgentInfo, AgentTotals, AlertKind, Evidence, Heartbeat, Kind, LossCounts, LossReport, Pid,
-    ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity, Traffic, UserChange,
+    Accepted, AgentInfo, AgentTotals, AlertKind, Attempts, Auth, Evidence, Heartbeat, Kind,
+    LossCounts, LossReport, Pid, ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity,
+    Traffic, UserChange,
 };
 
-/// The top-level body fields of each event type (json.rs flattens `Body`).
-fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)> {
-    let f = |name, schema: schemars::Schema| (name, schema.to_value());
+/// The top-level body fields of each event type (json.rs flattens `Body`)
+/// and whether each is required. Optional: the accepted authentication of
+/// a login (when the server logged it), the attempts of a connection that
+/// never logged in.
+fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value, bool)> {
+    let f = |name, schema: schemars::Schema| (name, schema.to_value(), true);
+    let optional = |name, schema: schemars::Schema| (name, schema.to_value(), false);
     match kind {
+        Kind::SessionAuth => vec![
+            f("process", g.subschema_for::<Pid>()),
+            f("auth", g.subschema_for::<Auth>()),
+        ],
+        Kind::SessionLogin => vec![optional("auth", g.subschema_for::<Accepted>())],
+        Kind::SessionEnd => vec![optional("auth", g.subschema_for::<Attempts>())],
         Kind::ProcessExec => vec![f("process", g.subschema_for::<ProcessExec>())],
         Kind::ProcessExit => vec![f("process", g.subschema_for::<ProcessExit>())],
         Kind::UserChange => vec![
@@ -30,8 +41,8 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value)
             f("totals", g.subschema_for::<AgentTotals>()),
         ],
         Kind::AgentHeartbeat => vec![f("heartbeat", g.subschema_for::<Heartbeat>())],
-        Kind::SessionConnect | Kind::SessionLogin | Kind::SessionBytes | Kind::SessionEnd => vec![],
-        Kind::Alert(k) => vec![("alert", alert_schema(k, g))],
+        Kind::SessionConnect | Kind::SessionBytes => vec![],
+        Kind::Alert(k) => vec![("alert", alert_schema(k, g), true)],
     }
 }
 
@@ -67,6 +78,7 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         Kind::SessionBytes => "SessionWithTraffic",
         Kind::SessionEnd => "SessionWithEnd",
         Kind::SessionConnect
+        | Kind::SessionAuth
         | Kind::SessionLogin
         | Kind::ProcessExec
         | Kind::ProcessExit
@@ -125,9 +137,11 @@ pub fn native() -> Value {
             props.insert("session".into(), json!({"$ref": format!("#/$defs/{def}")}));
             required.push("session");
         }
-        for (name, schema) in body_fields(kind, &mut g) {
+        for (name, schema, needed) in body_fields(kind, &mut g) {
             props.insert(name.into(), schema);
-            required.push(name);
+            if needed {
+                required.push(name);
+            }
         }
         branches.push(json!({
             "title": kind.name(),

@@ -1,5 +1,6 @@
 //! Output formats: events → lines of text.
 mod alert_text;
+pub mod auth_text;
 mod doc;
 pub mod ecs;
 pub mod human;

@@ -2,8 +2,8 @@
 //! no attribute for go under `unmapped`.
 use super::doc::{base_name, Doc};
 use crate::event::{
-    spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, Body, Event, IdChange, Kind, ProcessExec,
-    SessionInfo, Severity, Traffic,
+    spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, AuthDecision, Body, Event, IdChange,
+    Kind, Method, Outcome, ProcessExec, SessionInfo, Severity, Traffic,
 };
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -83,7 +83,8 @@ fn severity(ev: &Event) -> (u8, &'static str) {
             Severity::Critical => (5, "Critical"),
         },
         Body::SessionConnect
-        | Body::SessionLogin
+        | Body::SessionAuth(_)
+        | Body::SessionLogin(_)
         | Body::ProcessExec(_)
         | Body::ProcessExit(_)
         | Body::UserChange(_)
@@ -157,7 +158,15 @@ fn traffic(d: &mut Doc, t: &Traffic, a: Activity) {
 
 fn body(d: &mut Doc, ev: &Event, a: Activity) {
     match &ev.body {
-        Body::SessionConnect | Body::SessionLogin => ssh_status(d, ev, a),
+        Body::SessionConnect => ssh_status(d, ev, a),
+        Body::SessionAuth(x) => decision(d, x),
+        Body::SessionLogin(l) => {
+            if let Some(x) = &l.auth {
+                d.put("auth_protocol_id", 99);
+                d.put("auth_protocol", x.method.name());
+                d.put("unmapped.auth", serde_json::to_value(x).unwrap_or_default());
+            }
+        }
         Body::SessionBytes(t) => {
             traffic(d, t, a);
             ssh_status(d, ev, a);
@@ -166,6 +175,9 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             traffic(d, &c.traffic, a);
             d.put("duration", c.end.duration_ms);
             d.put("unmapped.logged_in", c.end.logged_in);
+            if let Some(x) = &c.attempts {
+                d.put("unmapped.auth", serde_json::to_value(x).unwrap_or_default());
+            }
             ssh_status(d, ev, a);
         }
         Body::ProcessExec(p) => exec(d, p),
@@ -217,6 +229,25 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
         Body::Alert(AlertKind::ActionFailed, alert) => action_failed(d, alert),
         Body::Alert(kind, alert) => finding(d, ev, *kind, alert),
     }
+}
+
+/// A logon attempt: its user is the name tried (dropbear does not name a
+/// user that does not exist: the name is then empty, as OCSF needs one),
+/// SSH's methods are no protocol OCSF lists (99 Other, named).
+fn decision(d: &mut Doc, AuthDecision { pid, auth: x }: &AuthDecision) {
+    d.put("actor.process.pid", *pid);
+    d.put("user.name", x.user.as_deref().unwrap_or(""));
+    d.put("auth_protocol_id", 99);
+    d.put("auth_protocol", x.method.map_or("unknown", Method::name));
+    status(d, x.outcome != Outcome::Failed);
+    if x.outcome == Outcome::Partial {
+        d.put("status_detail", "Partial: another method is required");
+        d.put("is_mfa", true);
+    }
+    d.put(
+        "unmapped.auth",
+        serde_json::to_value(&**x).unwrap_or_default(),
+    );
 }
 
 fn exec(d: &mut Doc, p: &ProcessExec) {

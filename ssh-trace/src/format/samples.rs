@@ -51,6 +51,7 @@ pub fn loss() -> LossReport {
         decode: 7,
         agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+        outputs: vec![output_loss(1, 2)],
     };
     LossReport {
         counts,
@@ -95,6 +96,7 @@ pub fn total() -> LossCounts {
         decode: 17,
         agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+        outputs: vec![output_loss(11, 12)],
     }
 }
 
@@ -102,6 +104,18 @@ fn sink_loss(sink: &str, dropped: u64) -> SinkLoss {
     SinkLoss {
         sink: sink.into(),
         dropped,
+    }
+}
+
+pub const OUTPUT_ERROR: &str =
+    "writing capture file /var/log/x.cap: No space left on device (os error 28)";
+
+fn output_loss(failures: u64, events: u64) -> OutputLoss {
+    OutputLoss {
+        output: "capture".into(),
+        error: OUTPUT_ERROR.into(),
+        failures,
+        events,
     }
 }
 
@@ -146,6 +160,39 @@ fn change() -> Body {
     })
 }
 
+pub const KEY_FP: &str = "SHA256:Q3CWul/NYDR8FMdRoB/uZHMglZ5aVTn3hYH0ZhzVXCk";
+pub const CA_FP: &str = "SHA256:VeJ9qaKLCB8hpCIBAD6YWn8gL6rjcNns2sLH1iyHIRo";
+
+/// An accepted certificate: every field of a decision filled in.
+pub fn auth() -> Auth {
+    Auth {
+        method: Some(Method::Publickey),
+        submethod: None,
+        user: Some("alice".into()),
+        invalid: false,
+        outcome: Outcome::Accepted,
+        key: Some(Key {
+            key_type: "ED25519-CERT".into(),
+            fingerprint: KEY_FP.into(),
+        }),
+        certificate: Some(Certificate {
+            id: "alice@corp".into(),
+            serial: 42,
+            ca: Key {
+                key_type: "ED25519".into(),
+                fingerprint: CA_FP.into(),
+            },
+        }),
+    }
+}
+
+fn decision(a: Auth) -> Body {
+    Body::SessionAuth(Box::new(AuthDecision {
+        pid: 4240,
+        auth: Arc::new(a),
+    }))
+}
+
 fn alert(k: AlertKind) -> Event {
     use AlertKind as A;
     let mut e = Evidence::default();
@@ -180,6 +227,16 @@ fn alert(k: AlertKind) -> Event {
             e.action = Some("webhook".into());
             e.error = Some("connection refused".into());
         }
+        A::BruteForce | A::PasswordSpraying => {
+            e.source_ip = ip;
+            (e.count, e.limit, e.window_s) = (Some(6), Some(5), Some(60));
+            e.users = Some(vec!["root".into(), "admin".into()]);
+        }
+        A::DistributedGuessing => {
+            (e.user, e.source_ip) = (Some("root".into()), ip);
+            (e.count, e.limit, e.window_s) = (Some(4), Some(3), Some(600));
+            e.source_ips = Some(vec!["203.0.113.7".into(), "198.51.100.2".into()]);
+        }
     }
     let alert = Alert {
         rule: format!("rule-{}", k.name()),
@@ -198,7 +255,13 @@ pub fn event(kind: Kind) -> Event {
     };
     match kind {
         Kind::SessionConnect => ev(Some(session(false)), Body::SessionConnect),
-        Kind::SessionLogin => ev(Some(session(true)), Body::SessionLogin),
+        Kind::SessionAuth => ev(Some(session(false)), decision(auth())),
+        Kind::SessionLogin => ev(
+            Some(session(true)),
+            Body::SessionLogin(Login {
+                auth: Accepted::of(&auth()).map(Box::new),
+            }),
+        ),
         Kind::ProcessExec => ev(Some(session(true)), exec()),
         Kind::ProcessExit => ev(
             Some(session(true)),
@@ -218,6 +281,7 @@ pub fn event(kind: Kind) -> Event {
                     duration_ms: 1234,
                     logged_in: true,
                 },
+                attempts: None,
             }),
         ),
         Kind::AgentStart => ev(None, Body::AgentStart(Box::new(agent_info()))),
@@ -248,7 +312,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 11] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 12] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.
@@ -269,7 +333,40 @@ pub fn events() -> Vec<Event> {
             duration_ms: 55,
             logged_in: false,
         };
+        c.attempts = Some(Box::new(Attempts {
+            attempts: 4,
+            failures: 3,
+            users: vec!["root".into(), "admin".into()],
+            key_lookups: 1,
+        }));
     }
+    // A failed password for a user that does not exist, and dropbear's
+    // decision that names neither user nor method.
+    let failed = ev_auth(Auth {
+        method: Some(Method::KeyboardInteractive),
+        submethod: Some("pam".into()),
+        user: Some("admin".into()),
+        invalid: true,
+        outcome: Outcome::Failed,
+        key: None,
+        certificate: None,
+    });
+    let unnamed = ev_auth(Auth {
+        method: None,
+        user: None,
+        ..failed_auth()
+    });
+    let partial = ev_auth(Auth {
+        outcome: Outcome::Partial,
+        certificate: None,
+        ..auth()
+    });
+    // A login the server did not log.
+    let unlogged = Event::new(
+        TIME_NS,
+        Some(session(true)),
+        Body::SessionLogin(Login::default()),
+    );
     // A session found in /proc at start-up whose sockets were not read.
     let mut discovered = event(Kind::SessionBytes);
     let mut s = (*session(true)).clone();
@@ -299,7 +396,24 @@ pub fn events() -> Vec<Event> {
         });
     }
     out.extend([killed, refused, no_login, discovered, fileless, restarted]);
+    out.extend([failed, unnamed, partial, unlogged]);
     out
+}
+
+fn failed_auth() -> Auth {
+    Auth {
+        method: Some(Method::Password),
+        submethod: None,
+        user: Some("root".into()),
+        invalid: false,
+        outcome: Outcome::Failed,
+        key: None,
+        certificate: None,
+    }
+}
+
+fn ev_auth(a: Auth) -> Event {
+    Event::new(TIME_NS, Some(session(false)), decision(a))
 }
 
 /// Every sample of [`events`] as `format` writes it, one line each.

@@ -32,6 +32,13 @@ pub struct OperatorArgs {
     metrics_source_ip: bool,
     #[arg(long, value_name = "N", default_value_t = 100)]
     metrics_source_ip_limit: usize,
+    /// Label ssh_trace_auth_attempts with the user name tried too (at most
+    /// --metrics-auth-user-limit distinct names; later ones count as
+    /// "other"). Names tried are the clients' choice: off by default.
+    #[arg(long, requires = "metrics_listen")]
+    metrics_auth_user: bool,
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    metrics_auth_user_limit: usize,
     /// Alert rules and actions (TOML, see docs/operators.md).
     #[arg(long, value_name = "FILE")]
     alerts: Option<PathBuf>,
@@ -50,6 +57,10 @@ impl OperatorArgs {
             metrics_source_ip: Some(SourceIpLabel {
                 enabled: self.metrics_source_ip,
                 limit: self.metrics_source_ip_limit,
+            }),
+            metrics_auth_user: Some(SourceIpLabel {
+                enabled: self.metrics_auth_user,
+                limit: self.metrics_auth_user_limit,
             }),
             alerts: self.alerts.clone(),
         }
@@ -99,8 +110,19 @@ pub fn table(l: &Listing) -> String {
         out.push_str("# one-shot /proc snapshot: no agent running\n");
     }
     out.push_str(&format!(
-        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {}\n",
-        "SESSION", "USER", "SOURCE", "START", "IDLE", "IN", "OUT", "TTY", "PROCS", "WHAT"
+        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {:<20} {:<58} {}\n",
+        "SESSION",
+        "USER",
+        "SOURCE",
+        "START",
+        "IDLE",
+        "IN",
+        "OUT",
+        "TTY",
+        "PROCS",
+        "AUTH",
+        "KEY",
+        "WHAT"
     ));
     for r in &l.sessions {
         out.push_str(&row(r));
@@ -110,7 +132,7 @@ pub fn table(l: &Listing) -> String {
 
 fn row(r: &Row) -> String {
     format!(
-        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {}\n",
+        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {:<20} {:<58} {}\n",
         r.id.get(..16).unwrap_or(&r.id),
         r.user.as_deref().unwrap_or("-"),
         r.source.as_deref().unwrap_or("?"),
@@ -120,6 +142,8 @@ fn row(r: &Row) -> String {
         opt(r.bytes_out),
         r.tty.as_deref().unwrap_or("-"),
         r.processes,
+        r.method.as_deref().unwrap_or("-"),
+        r.key.as_deref().unwrap_or("-"),
         r.command.as_deref().unwrap_or("-"),
     )
 }

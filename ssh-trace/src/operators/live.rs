@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    event::{Body, Endpoint, SessionId},
+    event::{Accepted, Body, Endpoint, Key, SessionId},
     format::human::Human,
     host::rfc3339,
     pipeline::Shared,
@@ -31,6 +31,8 @@ pub struct LiveSession {
     /// Its last events, formatted only when someone asks.
     pub recent: VecDeque<Shared>,
     pub discovered: bool,
+    /// How it logged in, when the server logged it.
+    pub auth: Option<Box<Accepted>>,
 }
 
 /// One row of `ssh-trace sessions`.
@@ -52,6 +54,13 @@ pub struct Row {
     /// Its terminal, e.g. "pts/3"; none for sessions without one.
     pub tty: Option<String>,
     pub processes: usize,
+    /// The accepted authentication method (`publickey`, `password`, …),
+    /// when the server logged it.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The key it logged in with: type and fingerprint.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,7 +121,7 @@ impl Live {
         // the session ended (nohup), and must not bring it back.
         let opens = matches!(
             ev.body,
-            Body::SessionConnect | Body::SessionLogin | Body::SessionBytes(_)
+            Body::SessionConnect | Body::SessionLogin(_) | Body::SessionBytes(_)
         );
         if !opens && !self.sessions.contains_key(&s.id) {
             return;
@@ -128,9 +137,13 @@ impl Live {
             last_exec: None,
             recent: VecDeque::new(),
             discovered: s.discovered,
+            auth: None,
         });
         if let Body::SessionConnect = ev.body {
             l.start_ns = ev.time_ns;
+        }
+        if let Body::SessionLogin(login) = &ev.body {
+            l.auth.clone_from(&login.auth);
         }
         l.user.clone_from(&s.user);
         l.source = s.source;
@@ -165,6 +178,8 @@ impl Live {
             command,
             tty,
             processes: pids.len(),
+            method: l.auth.as_ref().map(|a| a.method.name().to_owned()),
+            key: l.auth.as_ref().and_then(|a| a.key.as_ref()).map(key_text),
         }
     }
 
@@ -215,6 +230,11 @@ fn update(l: &mut LiveSession, ev: &Shared) {
         }
         l.recent.push_back(ev.clone());
     }
+}
+
+/// `ED25519 SHA256:…`.
+fn key_text(k: &Key) -> String {
+    format!("{} {}", k.key_type, k.fingerprint)
 }
 
 /// The command line of an exec event: argv, else the executable.

@@ -44,6 +44,8 @@ pub struct Options {
     pub sessions_socket_given: bool,
     pub metrics_listen: Option<String>,
     pub metrics_source_ip: Option<SourceIpLabel>,
+    /// The user label of ssh_trace_auth_attempts (off unless asked).
+    pub metrics_auth_user: Option<SourceIpLabel>,
     pub alerts: Option<PathBuf>,
 }
 
@@ -87,11 +89,15 @@ impl Operators {
             }
             r => r.transpose()?,
         };
+        let off = SourceIpLabel {
+            enabled: false,
+            limit: 0,
+        };
         let metrics = metrics_listener.as_ref().map(|_| {
-            Metrics::new(opts.metrics_source_ip.unwrap_or(SourceIpLabel {
-                enabled: false,
-                limit: 0,
-            }))
+            Metrics::with_auth_user(
+                opts.metrics_source_ip.unwrap_or(off),
+                opts.metrics_auth_user.unwrap_or(off),
+            )
         });
         Ok(Self {
             live: Live::new(),

@@ -43,6 +43,9 @@ pub fn listing(privsep_users: &[&str]) -> Listing {
                 command,
                 tty,
                 processes: pids.len(),
+                // /proc does not say how a session logged in.
+                method: None,
+                key: None,
             }
         })
         .collect();

@@ -1,9 +1,9 @@
 //! Formatted lines to standard output (or any writer), written per pass.
-use std::io::Write;
+use std::{io::Write, sync::Arc};
 
 use anyhow::Result;
 
-use super::{Consumer, Shared};
+use super::{Consumer, Failures, Shared};
 use crate::{event::Event, format::Formatter};
 
 /// Buffered lines; past this many bytes they are written out mid-pass.
@@ -14,7 +14,13 @@ pub struct Lines {
     host: String,
     buf: Vec<u8>,
     out: Box<dyn Write>,
+    /// Events in `buf`.
+    events: u64,
     closed: bool,
+    /// The agent's: a failed write (a full disk under `> FILE`) is counted
+    /// and the next lines are tried again. Without it (replay), or when the
+    /// reader went away (`| head`), the output is closed.
+    failures: Option<Arc<Failures>>,
 }
 
 impl Lines {
@@ -29,13 +35,26 @@ impl Lines {
             host: host.to_owned(),
             buf: Vec::with_capacity(1 << 16),
             out,
+            events: 0,
             closed: false,
+            failures: None,
         }
+    }
+
+    /// Write failures are counted as output `stdout` instead of closing it.
+    pub fn counting_failures(mut self) -> Self {
+        self.failures = Some(Failures::new("stdout"));
+        self
+    }
+
+    pub fn failures(&self) -> Option<Arc<Failures>> {
+        self.failures.clone()
     }
 
     /// One event seen on `host` (replay: each file has its own).
     pub fn line(&mut self, ev: &Event, host: &str) {
         self.formatter.write(ev, host, &mut self.buf);
+        self.events += 1;
         if self.buf.len() >= BUFFER {
             self.write_out();
         }
@@ -45,11 +64,18 @@ impl Lines {
     pub fn write_out(&mut self) {
         if !self.buf.is_empty() && !self.closed {
             let out = &mut self.out;
-            if out.write_all(&self.buf).and_then(|_| out.flush()).is_err() {
-                self.closed = true;
+            if let Err(e) = out.write_all(&self.buf).and_then(|_| out.flush()) {
+                match &self.failures {
+                    Some(f) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        let e = anyhow::Error::from(e).context("writing standard output");
+                        f.failed(&e, self.events);
+                    }
+                    _ => self.closed = true,
+                }
             }
         }
         self.buf.clear();
+        self.events = 0;
     }
 
     pub fn is_closed(&self) -> bool {
@@ -60,6 +86,7 @@ impl Lines {
 impl Consumer for Lines {
     fn take(&mut self, ev: &Shared, _: &mut Vec<Event>) -> Result<()> {
         self.formatter.write(ev, &self.host, &mut self.buf);
+        self.events += 1;
         if self.buf.len() >= BUFFER {
             self.write_out();
         }

@@ -3,6 +3,7 @@
 //! the operators' view first (it may fire alerts, which follow their
 //! trigger through the same consumers), then the outputs: standard output,
 //! the capture file, the agent-mode sinks' queues.
+mod failures;
 mod lines;
 #[cfg(test)]
 mod tests;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
+pub use failures::Failures;
 pub use lines::Lines;
 
 use crate::{event::Event, filter::Filter};
@@ -132,13 +134,15 @@ impl<Ops: Consumer> Pipeline<Ops> {
         self.ops.closed() || self.outputs.iter().any(|c| c.closed())
     }
 
-    /// Flushes and finishes the outputs; returns the operators' view.
+    /// Flushes and finishes every output, even after one failed (the
+    /// first error is returned); returns the operators' view.
     pub fn finish(mut self) -> Result<Ops> {
-        self.flush()?;
+        let mut result = self.flush();
         for c in self.outputs {
-            c.finish()?;
+            let finished = c.finish();
+            result = result.and(finished);
         }
-        Ok(self.ops)
+        result.map(|()| self.ops)
     }
 }
 

@@ -33,7 +33,7 @@ struct Keep(Rc<RefCell<Vec<Shared>>>, bool);
 impl Consumer for Keep {
     fn take(&mut self, ev: &Shared, more: &mut Vec<Event>) -> Result<()> {
         self.0.borrow_mut().push(ev.clone());
-        if let (Body::SessionLogin, true) = (&ev.body, self.1) {
+        if let (Body::SessionLogin(_), true) = (&ev.body, self.1) {
             let alert = Alert {
                 rule: "login".into(),
                 severity: Severity::Info,

@@ -22,6 +22,7 @@ pub struct Maps {
     session_loss_seen: HashMap<u64, (SessionLoss, u8)>,
     discovered_bits: Array<MapData, u64>,
     state: Array<MapData, AgentState>,
+    auth_sessions: BpfHashMap<MapData, u64, u64>,
 }
 
 impl Maps {
@@ -34,7 +35,16 @@ impl Maps {
             session_loss_seen: HashMap::new(),
             discovered_bits: Array::try_from(take("DISCOVERED_BITS")?)?,
             state: Array::try_from(take("AGENT_STATE")?)?,
+            auth_sessions: BpfHashMap::try_from(take("AUTH_SESSIONS")?)?,
         })
+    }
+
+    /// Sessions that logged in: their server's log output is not read
+    /// any more (an entry already gone is fine).
+    pub fn auth_done(&mut self, sessions: &[u64]) {
+        for s in sessions {
+            let _ = self.auth_sessions.remove(s);
+        }
     }
 
     /// Records this agent's progress for a successor (persistent programs):

@@ -1,11 +1,14 @@
 //! Loading and attaching the kernel programs, and the agent's view of the
 //! kernel maps.
+pub mod auth_hook;
 pub mod btf;
 mod klog;
 mod kmaps;
 pub mod offsets;
 pub mod pin;
 mod servers;
+
+use std::os::fd::AsFd;
 
 use anyhow::{bail, Context, Result};
 use aya::{
@@ -64,7 +67,15 @@ const PROGRAMS: &[(&str, Hook)] = &[
     ),
     ("setresgid_exit", Hook::Tp("syscalls", "sys_exit_setresgid")),
     ("tcp_set_state", Hook::Tp("sock", "inet_sock_set_state")),
+    // The servers' log output (auth.rs): raw, because a per-syscall
+    // tracepoint on write(2) builds a record for every write on the
+    // machine (docs/benchmarks.md has both costs). Attached on demand
+    // (auth_hook.rs), except when pinned.
+    (AUTH_PROGRAM, Hook::Raw("sys_enter")),
 ];
+
+/// Attached only while some session authenticates (by auth_hook's helper).
+const AUTH_PROGRAM: &str = "auth_sys_enter";
 
 pub struct Options<'a> {
     pub ring_bytes: u32,
@@ -256,6 +267,31 @@ impl Probes {
     pub fn persistent(&self) -> bool {
         self.pins.is_some()
     }
+
+    /// The helper that attaches the servers' log capture on demand (before
+    /// the agent drops its capabilities). None when the programs are
+    /// pinned: then it stays attached, for the next agent too.
+    pub fn auth_hook(&mut self) -> Result<Option<auth_hook::AuthHook>> {
+        let Some(ebpf) = self.ebpf.as_mut().filter(|_| self.pins.is_none()) else {
+            return Ok(None);
+        };
+        let prog: &mut RawTracePoint = ebpf
+            .program_mut(AUTH_PROGRAM)
+            .context("program auth_sys_enter missing")?
+            .try_into()?;
+        let fd = prog.fd()?.as_fd().try_clone_to_owned()?;
+        auth_hook::AuthHook::spawn(fd).map(Some)
+    }
+}
+
+/// Verifies a program that is attached later (auth_hook).
+fn load_only(ebpf: &mut Ebpf, name: &str) -> Result<()> {
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing from the object"))?
+        .try_into()?;
+    prog.load()
+        .with_context(|| format!("verifying program {name}"))
 }
 
 fn load_fresh(
@@ -293,6 +329,10 @@ fn load_fresh(
     }
     let mut links = Vec::new();
     for &(name, hook) in PROGRAMS {
+        if name == AUTH_PROGRAM && pins.is_none() {
+            load_only(&mut ebpf, name)?;
+            continue;
+        }
         links.extend(attach(&mut ebpf, name, hook, pins)?);
     }
     Ok((ebpf, links))
@@ -320,7 +360,7 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok(match name {
         "EVENTS" | "MILESTONES" | "AYA_LOGS" => Map::RingBuf(data),
-        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" => Map::PerCpuArray(data),
+        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "AUTH_SCRATCH" => Map::PerCpuArray(data),
         "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" => Map::Array(data),
         _ => Map::HashMap(data),
     })

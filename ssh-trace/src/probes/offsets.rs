@@ -78,5 +78,23 @@ pub fn from_btf(b: &Btf) -> Result<KernelOffsets> {
         signal_group_exit_flag: SIGNAL_GROUP_EXIT,
         sock_done_bit: b.enum_value("sock_flags", "SOCK_DONE")?,
         debug: 0,
+        inode_uid: b.offset("inode", "i_uid")?,
+        regs_arg0: syscall_arg(b, 0)?,
+        regs_arg1: syscall_arg(b, 1)?,
+        regs_arg2: syscall_arg(b, 2)?,
+        nr_write: libc::SYS_write as u32,
+        nr_sendto: libc::SYS_sendto as u32,
     })
+}
+
+/// Where syscall argument `n` (0..3) sits in `struct pt_regs` at syscall
+/// entry: x86_64 passes them in di, si, dx; arm64 in regs[0..].
+fn syscall_arg(b: &Btf, n: u32) -> Result<u32> {
+    if cfg!(target_arch = "x86_64") {
+        return b.offset("pt_regs", ["di", "si", "dx"][n as usize]);
+    }
+    if cfg!(target_arch = "aarch64") {
+        return Ok(b.offset("user_pt_regs", "regs")? + 8 * n);
+    }
+    anyhow::bail!("syscall arguments: only x86_64 and arm64 are known")
 }

@@ -33,6 +33,8 @@ pub const MAP_NAMES: &[&str] = &[
     "AGENT_STATE",
     "LAST_WAKE",
     "AYA_LOGS",
+    "AUTH_SESSIONS",
+    "AUTH_SCRATCH",
 ];
 
 #[derive(Clone, Debug)]

@@ -1,6 +1,7 @@
 //! Short one-line descriptions of events for text reports. Text from the
 //! monitored system goes through `printable` so it cannot drive a terminal.
 use crate::event::{Body, Event, ProcessExec, ProcessExit, UserChange};
+use crate::format::auth_text;
 use crate::text::printable;
 
 use super::endpoint_text;
@@ -91,24 +92,37 @@ pub fn event(ev: &Event) -> String {
             }
             s
         }
-        Body::SessionLogin => {
+        Body::SessionAuth(a) => {
+            let mut s = format!("pid={}", a.pid);
+            auth_text::decision(&mut s, &a.auth);
+            s
+        }
+        Body::SessionLogin(l) => {
             let user = info.and_then(|i| i.user.as_deref()).unwrap_or("?");
-            match info.and_then(|i| i.uid) {
+            let mut s = match info.and_then(|i| i.uid) {
                 Some(uid) => format!("user={} uid={uid}", printable(user)),
                 None => format!("user={}", printable(user)),
+            };
+            if let Some(a) = &l.auth {
+                auth_text::accepted(&mut s, a);
             }
+            s
         }
         Body::SessionBytes(t) => format!("in={} out={}", t.bytes_in, t.bytes_out),
         Body::SessionEnd(c) => {
             let (t, e) = (c.traffic, c.end);
-            format!(
+            let mut s = format!(
                 "in={} out={} duration={}.{:03} logged_in={}",
                 t.bytes_in,
                 t.bytes_out,
                 duration_text(e.duration_ms),
                 e.duration_ms % 1000,
                 if e.logged_in { "yes" } else { "no" }
-            )
+            );
+            if let Some(a) = &c.attempts {
+                auth_text::attempts(&mut s, a);
+            }
+            s
         }
         // Agent events carry no session, so a timeline never holds them.
         Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) | Body::AgentHeartbeat(_) => {

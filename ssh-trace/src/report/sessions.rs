@@ -1,13 +1,13 @@
 //! Per-session summaries (one small record per session, updated in place)
 //! and the `sessions` report, one row per session like `last`.
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 
 use serde::Serialize;
 
 use super::table::{Align, Table};
 use super::{endpoint_text, json_to, text_time};
-use crate::event::{Body, Endpoint, Event, SessionId};
+use crate::event::{Attempts, Auth, Body, Endpoint, Event, Outcome, SessionId};
 use crate::text::printable;
 
 #[derive(Clone, Debug)]
@@ -30,6 +30,41 @@ pub struct Summary {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub commands: u64,
+    /// What the server decided about its authentication (None: nothing
+    /// known, as in captures made before session.auth existed).
+    pub auth: Option<Box<AuthSeen>>,
+}
+
+/// A session's authentication as the events tell it.
+#[derive(Clone, Debug, Default)]
+pub struct AuthSeen {
+    /// Decisions (session.auth events; for a connection that never logged
+    /// in, at least what its session.end counted).
+    pub attempts: u64,
+    pub failures: u64,
+    /// Distinct user names tried, and those the server found invalid.
+    pub tried: BTreeSet<String>,
+    pub invalid: BTreeSet<String>,
+}
+
+impl AuthSeen {
+    fn decision(&mut self, a: &Auth) {
+        self.attempts += 1;
+        self.failures += u64::from(a.outcome == Outcome::Failed);
+        if let Some(u) = &a.user {
+            self.tried.insert(u.to_string());
+            if a.invalid {
+                self.invalid.insert(u.to_string());
+            }
+        }
+    }
+
+    /// session.end's count: the decisions may have been filtered out.
+    fn attempts(&mut self, a: &Attempts) {
+        self.attempts = self.attempts.max(a.attempts.into());
+        self.failures = self.failures.max(a.failures.into());
+        self.tried.extend(a.users.iter().map(|u| u.to_string()));
+    }
 }
 
 impl Summary {
@@ -50,6 +85,7 @@ impl Summary {
             bytes_in: 0,
             bytes_out: 0,
             commands: 0,
+            auth: None,
         }
     }
 
@@ -105,14 +141,18 @@ impl Sessions {
                 s.connect_seen = true;
                 s.start_ns = ev.time_ns;
             }
-            Body::SessionLogin => s.logged_in = true,
+            Body::SessionLogin(_) => s.logged_in = true,
             Body::ProcessExec(_) if after_login => s.commands += 1,
             Body::SessionEnd(c) => {
                 s.end_ns = Some(ev.time_ns);
                 s.duration_ms = Some(c.end.duration_ms);
                 s.logged_in |= c.end.logged_in;
                 s.failed = !c.end.logged_in && !s.logged_in;
+                if let Some(a) = &c.attempts {
+                    s.auth.get_or_insert_default().attempts(a);
+                }
             }
+            Body::SessionAuth(d) => s.auth.get_or_insert_default().decision(&d.auth),
             // What else happens in a session does not change its summary.
             Body::SessionConnect
             | Body::ProcessExec(_)
@@ -129,6 +169,11 @@ impl Sessions {
     }
 
     /// Sessions in start order (then id, for a stable order).
+    /// The summaries in no particular order.
+    pub fn summaries(&self) -> impl Iterator<Item = &Summary> {
+        self.by_id.values()
+    }
+
     pub fn sorted(&self) -> Vec<&Summary> {
         let mut v: Vec<&Summary> = self.by_id.values().collect();
         v.sort_by(|a, b| (a.start_ns, &a.id).cmp(&(b.start_ns, &b.id)));

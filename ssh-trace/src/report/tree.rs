@@ -102,7 +102,8 @@ fn build(events: &[Event]) -> Tree<'_> {
             }
             // Only process events make the tree.
             Body::SessionConnect
-            | Body::SessionLogin
+            | Body::SessionAuth(_)
+            | Body::SessionLogin(_)
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
             | Body::AgentStart(_)

@@ -5,6 +5,7 @@
 //! covers the per-connection server process and all its descendants; it ends
 //! when that connection closes. Login is the first permanent switch of a
 //! session process to a uid other than the privilege-separation user's.
+pub mod auth;
 pub mod discover;
 mod model;
 pub mod procfs;
@@ -15,3 +16,5 @@ pub use users::NameLookup;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_auth;

@@ -9,14 +9,17 @@ use std::{
 };
 
 use ssh_trace_common::event::{
-    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, CONNECT_INETD,
-    EXEC_FLAG_ARGS_TRUNCATED, EXEC_FLAG_FILENAME_TRUNCATED, EXEC_FLAG_SERVER_ROLE,
-    EXEC_FLAG_UNLINKED,
+    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, AUTH_DEST_SYSLOG,
+    AUTH_FLAG_TRUNCATED, AUTH_FLAG_UNREADABLE, CONNECT_INETD, EXEC_FLAG_ARGS_TRUNCATED,
+    EXEC_FLAG_FILENAME_TRUNCATED, EXEC_FLAG_SERVER_ROLE, EXEC_FLAG_UNLINKED,
 };
 
-use super::users::{NameLookup, UserNames};
+use super::{
+    auth,
+    users::{NameLookup, UserNames},
+};
 use crate::{
-    decode::{Exec, KernelEvent},
+    decode::{AuthRecord, Exec, KernelEvent},
     event::*,
     host::Clock,
 };
@@ -30,6 +33,9 @@ pub struct Session {
     pub ended: bool,
     pub traffic: Traffic,
     pub processes: HashSet<u32>,
+    /// What it tried before the login, and the accepted decision.
+    pub attempts: Attempts,
+    pub accepted: Option<Box<Accepted>>,
 }
 
 impl Session {
@@ -41,6 +47,8 @@ impl Session {
             ended: false,
             traffic: Traffic::default(),
             processes: HashSet::new(),
+            attempts: Attempts::default(),
+            accepted: None,
         }
     }
 
@@ -93,6 +101,17 @@ pub struct SessionTable {
     sessions: HashMap<u64, Session>,
     /// Last known ids of each session process (to see set-user-ID execs).
     procs: HashMap<u32, Creds>,
+    /// Sessions that logged in since the last `take_logged_in`: the kernel
+    /// stops reading their server's log output.
+    logged_in: Vec<u64>,
+    /// A connection came in since the last `take_connected`.
+    connected: bool,
+    /// Log records of servers that made no event (other messages, or
+    /// another format), since the start.
+    pub auth_unparsed: u64,
+    /// Of those, records cut at the kernel's copy limit (AUTH_TEXT_MAX) or
+    /// unreadable: they may have been decisions.
+    pub auth_cut: u64,
 }
 
 impl SessionTable {
@@ -109,7 +128,29 @@ impl SessionTable {
             names: UserNames::new(names),
             sessions: HashMap::new(),
             procs: HashMap::new(),
+            logged_in: Vec::new(),
+            connected: false,
+            auth_unparsed: 0,
+            auth_cut: 0,
         }
+    }
+
+    /// Sessions that logged in since the last call.
+    pub fn take_logged_in(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.logged_in)
+    }
+
+    /// Whether a connection came in since the last call (its server's log
+    /// output is to be read from now on).
+    pub fn take_connected(&mut self) -> bool {
+        std::mem::take(&mut self.connected)
+    }
+
+    /// Whether some session is between its connect and its login or end.
+    pub fn authenticating(&self) -> bool {
+        self.sessions
+            .values()
+            .any(|s| s.info.uid.is_none() && !s.ended)
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
@@ -133,7 +174,11 @@ impl SessionTable {
         self.sessions.insert(key, s);
         out.push(Event::new(start, Some(info.clone()), Body::SessionConnect));
         if logged_in {
-            out.push(Event::new(start, Some(info), Body::SessionLogin));
+            out.push(Event::new(
+                start,
+                Some(info),
+                Body::SessionLogin(Login::default()),
+            ));
         }
     }
 
@@ -159,6 +204,7 @@ impl SessionTable {
             KernelEvent::Exit(x) => self.on_exit(&x, time, out),
             KernelEvent::Cred(c) => self.on_cred(&c, time, out),
             KernelEvent::Bytes(b) => self.on_bytes(&b, time, out),
+            KernelEvent::Auth(a) => self.on_auth(&a, time, out),
         }
     }
 
@@ -175,6 +221,7 @@ impl SessionTable {
 
     fn on_connect(&mut self, c: &ConnectEvent, time: u64, out: &mut Vec<Event>) {
         let parent = (c.parent_session != 0).then(|| self.session_id(c.parent_session));
+        self.connected = true;
         let s = self.session(c.hdr.session, time);
         s.start_ns = time;
         s.change(|i| {
@@ -231,9 +278,11 @@ impl SessionTable {
             duration_ms: time.saturating_sub(s.start_ns) / 1_000_000,
             logged_in: s.info.uid.is_some(),
         };
+        let attempts = std::mem::take(&mut s.attempts);
         let closed = Closed {
             traffic: s.traffic,
             end,
+            attempts: (!end.logged_in && !attempts.is_empty()).then(|| Box::new(attempts)),
         };
         out.push(Event::new(time, info, Body::SessionEnd(closed)));
         self.forget_if_done(key);
@@ -320,8 +369,18 @@ impl SessionTable {
             i.uid = Some(uid);
             i.user = user;
         });
-        out.push(Event::new(time, Some(s.info.clone()), Body::SessionLogin));
-        s.info.clone()
+        // A server run by a user logs nothing the kernel takes (not root).
+        let login = Login {
+            auth: s.accepted.take(),
+        };
+        let info = s.info.clone();
+        out.push(Event::new(
+            time,
+            Some(info.clone()),
+            Body::SessionLogin(login),
+        ));
+        self.logged_in.push(key);
+        info
     }
 
     fn on_cred(&mut self, c: &CredEvent, time: u64, out: &mut Vec<Event>) {
@@ -347,6 +406,8 @@ impl SessionTable {
             user: self.names.name(c.new.uid, time),
             effective_user: self.names.name(c.new.euid, time),
         };
+        let lookup = success && key_lookup(syscall, &c.new, &self.privsep_uids);
+        let looked_up = lookup.then(|| self.names.name(c.new.euid, time)).flatten();
         let s = self.session(key, time);
         s.processes.insert(pid);
         let body = Body::UserChange(IdChange {
@@ -354,6 +415,12 @@ impl SessionTable {
             change,
         });
         out.push(Event::new(time, Some(s.info.clone()), body));
+        if s.info.uid.is_none() && lookup {
+            s.attempts.key_lookups += 1;
+            if let Some(name) = &looked_up {
+                s.attempts.add_user(name);
+            }
+        }
         if s.info.uid.is_none() && login {
             let user = self.names.name(c.new.uid, time).map(|n| n.to_string());
             let s = self.session(key, time);
@@ -361,9 +428,71 @@ impl SessionTable {
                 i.uid = Some(c.new.uid);
                 i.user = user;
             });
-            out.push(Event::new(time, Some(s.info.clone()), Body::SessionLogin));
+            let login = Login {
+                auth: s.accepted.take(),
+            };
+            out.push(Event::new(
+                time,
+                Some(s.info.clone()),
+                Body::SessionLogin(login),
+            ));
+            self.logged_in.push(key);
         }
     }
+
+    /// A server process's log message: a decision becomes a session.auth
+    /// (before the login only: a server decides before it lets a user in).
+    fn on_auth(&mut self, a: &AuthRecord, time: u64, out: &mut Vec<Event>) {
+        let key = a.head.hdr.session;
+        let s = self.session(key, time);
+        let parsed = match (s.info.uid, s.info.source) {
+            (None, Some(client)) => auth::message(&a.text, a.head.dest == AUTH_DEST_SYSLOG)
+                .and_then(|m| auth::parse(m, &client)),
+            _ => None,
+        };
+        let decision = match parsed {
+            Some(auth::Parsed::Decision(d)) => d,
+            Some(auth::Parsed::Summary { user, failures }) => {
+                s.attempts.add_user(&Arc::from(user));
+                s.attempts.failures = s.attempts.failures.max(failures);
+                return;
+            }
+            None => {
+                self.auth_unparsed += 1;
+                if a.head.flags & (AUTH_FLAG_TRUNCATED | AUTH_FLAG_UNREADABLE) != 0 {
+                    self.auth_cut += 1;
+                }
+                return;
+            }
+        };
+        s.attempts.attempts += 1;
+        if decision.outcome == Outcome::Failed {
+            s.attempts.failures += 1;
+        }
+        if let Some(u) = &decision.user {
+            s.attempts.add_user(u);
+        }
+        if decision.outcome == Outcome::Accepted {
+            s.accepted = Accepted::of(&decision).map(Box::new);
+        }
+        let body = Body::SessionAuth(Box::new(AuthDecision {
+            pid: a.head.hdr.tgid,
+            auth: Arc::new(decision),
+        }));
+        out.push(Event::new(time, Some(s.info.clone()), body));
+    }
+}
+
+/// A server process reading a user's files as the user (OpenSSH's monitor
+/// and dropbear open authorized_keys so): its effective uid switched to
+/// a user's that is not root or the privilege-separation user's, its real
+/// uid kept.
+fn key_lookup(syscall: CredSyscall, new: &Creds, privsep: &HashSet<u32>) -> bool {
+    let uid_call = matches!(
+        syscall,
+        CredSyscall::Setuid | CredSyscall::Setreuid | CredSyscall::Setresuid
+    );
+    uid_call && new.euid != new.uid && new.euid != 0 && !privsep.contains(&new.euid)
 }
 
 /// A login is a permanent switch: every uid argument given explicitly, and

@@ -126,6 +126,22 @@ pub(crate) fn bytes(i: u64, o: u64, closed: bool, t: u64) -> KernelEvent {
     })
 }
 
+/// A server process's log record: `text` written to `dest`.
+pub(crate) fn log(pid: u32, dest: u32, text: &str, t: u64) -> KernelEvent {
+    KernelEvent::Auth(crate::decode::AuthRecord {
+        head: AuthHead {
+            hdr: hdr(EventKind::Auth, pid, t),
+            dest,
+            flags: 0,
+            len: text.len() as u32,
+            copied: text.len() as u32,
+        },
+        text: text.as_bytes().to_vec(),
+    })
+}
+
+pub(crate) const ACCEPTED: &str = "Accepted publickey for alice from 127.0.0.1 port 39286 ssh2: ED25519 SHA256:Q3CWul/NYDR8FMdRoB/uZHMglZ5aVTn3hYH0ZhzVXCk\r\n";
+
 pub(crate) fn names(uid: u32) -> Option<String> {
     match uid {
         0 => Some("root".into()),
@@ -508,6 +524,7 @@ fn json_lines_match_the_documented_schema() {
     let schema = ssh_trace_tests::schema::Schema::load().unwrap();
     let mut seq = preauth();
     seq.extend([
+        log(600, AUTH_DEST_FILE, ACCEPTED, 9),
         fork(600, 602, root(), 10),
         cred(
             602,

@@ -95,6 +95,14 @@ impl Queued {
         }
     }
 
+    /// Each sink's write failures, in configuration order.
+    pub fn failures(&self) -> Vec<Arc<crate::pipeline::Failures>> {
+        self.workers
+            .iter()
+            .map(|w| w.stats.writes.clone())
+            .collect()
+    }
+
     /// Each sink's name and counters, in configuration order.
     pub fn stats(&self) -> Vec<(String, Arc<queue::Stats>)> {
         self.workers

@@ -96,7 +96,7 @@ impl Gen {
         info.uid = Some(uid);
         let s = Arc::new(info);
         self.push(out, &s, login_change(uid, &user));
-        self.push(out, &s, Body::SessionLogin);
+        self.push(out, &s, Body::SessionLogin(Login::default()));
         for (i, c) in COMMANDS.iter().cycle().take(10).enumerate() {
             let pid = 2000 + (n as u32 % 30000) + i as u32;
             self.push(out, &s, exec(pid, uid, c));
@@ -121,6 +121,7 @@ impl Gen {
         let closed = Closed {
             traffic: traffic(3),
             end,
+            attempts: None,
         };
         self.push(out, &s, Body::SessionEnd(closed));
     }

@@ -2,12 +2,21 @@
 //! Workloads that are not SSH (iperf3 TCP and UDP, a unix-socket
 //! ping-pong, unix datagrams, small writes to /dev/null, a fork+exec storm)
 //! and the same storm inside an SSH session, each with the agent off and
-//! on, alternating (ABBA) over several rounds: medians and ratios from one
-//! run. Then each kernel program's bpf_stats (runs, average ns) per
-//! workload, and login → event latency while another session storms.
-use std::{collections::BTreeMap, path::Path};
+//! on — and, when asked, another build (`--baseline`, e.g. main's: before
+//! and after a change) and the per-syscall tracepoint alternative to the
+//! raw sys_enter hook (`--tracepoint-hooks`), and this build while a
+//! session authenticates (`--authenticating`: the servers' log capture is
+//! attached only then) — in an order that rotates
+//! every round: medians and ratios from one run. Then each kernel
+//! program's bpf_stats (runs, average ns) per workload, and login → event
+//! latency while another session storms.
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ssh_trace_tests::{world, Sshd};
 
 use super::{
@@ -28,6 +37,23 @@ pub struct Args {
     /// Logins for the latency figure.
     #[arg(long, default_value_t = 40)]
     pub logins: usize,
+    /// Another agent build to compare with in the same run (before/after).
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Also measure this build with a per-syscall tracepoint program on
+    /// sys_enter_write and sys_enter_sendto (bpftrace, returning at once):
+    /// what the servers' log capture would cost on those tracepoints
+    /// instead of the raw sys_enter hook.
+    #[arg(long)]
+    pub tracepoint_hooks: bool,
+    /// Also measure this build while a connection to the bench's sshd sits
+    /// before authentication: the servers' log capture (auth_sys_enter) is
+    /// attached then, and only then.
+    #[arg(long)]
+    pub authenticating: bool,
+    /// Only these workloads (labels' first words, e.g. `dgram,devnull`).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 impl Default for Args {
@@ -36,8 +62,110 @@ impl Default for Args {
             seconds: 3.0,
             rounds: 7,
             logins: 40,
+            baseline: None,
+            tracepoint_hooks: false,
+            authenticating: false,
+            only: Vec::new(),
         }
     }
+}
+
+/// What runs while a workload is measured.
+#[derive(Clone, Debug)]
+enum Config {
+    Off,
+    Agent(PathBuf),
+    Baseline(PathBuf),
+    /// The agent plus bpftrace on the write/sendto syscall tracepoints.
+    Tracepoints(PathBuf),
+    /// The agent while a connection is open before authentication.
+    Authenticating(PathBuf),
+}
+
+impl Config {
+    fn label(&self) -> String {
+        match self {
+            Config::Off => "ssh-trace off".into(),
+            Config::Agent(_) => "this build".into(),
+            Config::Baseline(b) => format!("baseline ({})", b.display()),
+            Config::Tracepoints(_) => "this build + sys_enter_write/sendto tracepoints".into(),
+            Config::Authenticating(_) => "this build, a session authenticating".into(),
+        }
+    }
+
+    /// Starts it; what it holds is dropped (stopped) after the workloads.
+    fn start(&self, sshd_port: u16) -> Result<Running> {
+        Ok(match self {
+            Config::Authenticating(bin) => {
+                let agent = Agent::start(bin)?;
+                Running::Held(agent, hold_preauth(sshd_port)?)
+            }
+            Config::Off => Running::Nothing,
+            Config::Agent(bin) | Config::Baseline(bin) => Running::Agent(Agent::start(bin)?),
+            Config::Tracepoints(bin) => Running::Hooked(Agent::start(bin)?, tracepoints()?),
+        })
+    }
+}
+
+enum Running {
+    Nothing,
+    Agent(Agent),
+    Hooked(Agent, Child),
+    Held(Agent, std::net::TcpStream),
+}
+
+impl Running {
+    /// Stops what runs; the agent's (CPU %, peak RSS KiB) if one ran.
+    fn stop(self) -> Option<(f64, u64)> {
+        match self {
+            Running::Nothing => None,
+            Running::Agent(a) => Some(a.stop()),
+            Running::Held(a, conn) => {
+                // Closed after the agent stops: the hook stays to the end.
+                let stats = a.stop();
+                drop(conn);
+                Some(stats)
+            }
+            Running::Hooked(a, mut b) => {
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(b.id() as i32, libc::SIGINT) };
+                let _ = b.wait();
+                Some(a.stop())
+            }
+        }
+    }
+}
+
+/// A connection that sends nothing: its session stays before
+/// authentication (sshd's LoginGraceTime, 2 minutes, is longer than a
+/// phase), so the agent keeps the log capture attached.
+fn hold_preauth(port: u16) -> Result<std::net::TcpStream> {
+    let conn = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    // The agent attaches it as it reads the connect: let that happen.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    Ok(conn)
+}
+
+/// bpftrace with a program on each tracepoint that returns at once for
+/// every process (as a log-capture program would after its bitmap check).
+fn tracepoints() -> Result<Child> {
+    let prog = "tracepoint:syscalls:sys_enter_write, tracepoint:syscalls:sys_enter_sendto \
+                /pid == 1/ { @n = count(); }";
+    let mut child = Command::new("bpftrace")
+        .args(["-e", prog])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // bpftrace prints "Attaching 2 probes..." once they are attached.
+    let mut out = child.stdout.take().context("bpftrace stdout")?;
+    let mut first = [0u8; 9];
+    use std::io::Read;
+    out.read_exact(&mut first)
+        .context("bpftrace did not attach")?;
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    // The line comes as it attaches; give it the time to finish.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    Ok(child)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -109,68 +237,110 @@ impl Env {
     }
 }
 
-type Samples = BTreeMap<Workload, (Vec<f64>, Vec<f64>)>;
+/// Per workload, per configuration (in `configs` order): the rates.
+type Samples = BTreeMap<Workload, Vec<Vec<f64>>>;
+
+fn configs(bin: &Path, a: &Args) -> Vec<Config> {
+    let mut c = vec![Config::Off];
+    if let Some(b) = &a.baseline {
+        c.push(Config::Baseline(b.clone()));
+    }
+    c.push(Config::Agent(bin.to_owned()));
+    if a.tracepoint_hooks {
+        c.push(Config::Tracepoints(bin.to_owned()));
+    }
+    if a.authenticating {
+        c.push(Config::Authenticating(bin.to_owned()));
+    }
+    c
+}
+
+fn workloads(only: &[String]) -> Vec<Workload> {
+    Workload::ALL
+        .into_iter()
+        .filter(|w| only.is_empty() || only.iter().any(|o| w.label().contains(o.as_str())))
+        .collect()
+}
 
 pub fn run(bin: &Path, a: Args) -> Result<()> {
     crate::setup::bench_packages()?;
     let env = Env::new("bench")?;
+    let configs = configs(bin, &a);
+    let chosen = workloads(&a.only);
     let mut samples: Samples = BTreeMap::new();
     let (mut cpu, mut rss) = (Vec::new(), 0u64);
     for round in 0..a.rounds {
-        // ABBA: the order alternates so drift hits both sides alike.
-        let order = if round % 2 == 0 {
-            [false, true]
-        } else {
-            [true, false]
-        };
-        for on in order {
-            let agent = on.then(|| Agent::start(bin)).transpose()?;
-            for w in Workload::ALL {
+        // The order rotates so that drift hits every configuration alike.
+        for k in 0..configs.len() {
+            let i = (k + round) % configs.len();
+            let running = configs[i].start(env.sshd.port)?;
+            for &w in &chosen {
                 let v = env.measure(w, a.seconds)?;
-                let e = samples.entry(w).or_default();
-                if on { &mut e.1 } else { &mut e.0 }.push(v);
+                let e = samples
+                    .entry(w)
+                    .or_insert_with(|| vec![Vec::new(); configs.len()]);
+                e[i].push(v);
             }
-            if let Some(agent) = agent {
-                let (c, r) = agent.stop();
+            if let (Some((c, r)), Config::Agent(_)) = (running.stop(), &configs[i]) {
                 cpu.push(c);
                 rss = rss.max(r);
             }
         }
         eprintln!("round {} of {} done", round + 1, a.rounds);
     }
-    print_table(&mut samples, a.rounds, a.seconds);
+    print_table(&mut samples, &configs, a.rounds, a.seconds);
     println!(
-        "\nagent: median CPU {:.2} % of one core over each traced phase (workloads included); peak RSS {:.1} MiB",
+        "\nagent (this build): median CPU {:.2} % of one core over each traced phase (workloads included); peak RSS {:.1} MiB",
         median(&mut cpu),
         rss as f64 / 1024.0
     );
-    profile(bin, &env, a.seconds)?;
+    profile(bin, &env, &chosen, a.seconds, false)?;
+    if a.authenticating {
+        profile(bin, &env, &chosen, a.seconds, true)?;
+    }
     super::latency::under_storm(bin, &env, a.logins)
 }
 
-fn print_table(samples: &mut Samples, rounds: usize, seconds: f64) {
-    println!("\nworkloads, agent off vs on, {rounds} rounds × {seconds} s alternating, medians:\n");
-    println!("| workload | ssh-trace off | ssh-trace on | on/off | cost |");
-    println!("|---|---|---|---|---|");
-    for (w, (off, on)) in samples.iter_mut() {
-        let (off, on) = (median(off), median(on));
-        println!(
-            "| {} | {off:.0} | {on:.0} | {:.3} | {:+.1} % |",
-            w.label(),
-            on / off,
-            (1.0 - on / off) * 100.0
-        );
+/// Medians per configuration, and each one's cost against ssh-trace off.
+fn print_table(samples: &mut Samples, configs: &[Config], rounds: usize, seconds: f64) {
+    println!(
+        "\nworkloads, {rounds} rounds × {seconds} s, configurations in rotating order, medians (cost: against ssh-trace off):\n"
+    );
+    let heads: Vec<String> = configs.iter().map(Config::label).collect();
+    println!("| workload | {} |", heads.join(" | "));
+    println!("|---|{}", "---|".repeat(configs.len()));
+    for (w, per) in samples.iter_mut() {
+        let off = median(&mut per[0]);
+        let cells: Vec<String> = per
+            .iter_mut()
+            .enumerate()
+            .map(|(i, v)| {
+                let m = median(v);
+                if i == 0 {
+                    format!("{m:.0}")
+                } else {
+                    format!("{m:.0} ({:+.1} %)", (1.0 - m / off) * 100.0)
+                }
+            })
+            .collect();
+        println!("| {} | {} |", w.label(), cells.join(" | "));
     }
 }
 
 /// One more run of each workload with bpf_stats on (it adds ~20 ns a run,
 /// so it is kept out of the throughput figures): runs and average ns of
 /// each of the agent's programs.
-fn profile(bin: &Path, env: &Env, seconds: f64) -> Result<()> {
+fn profile(bin: &Path, env: &Env, chosen: &[Workload], seconds: f64, held: bool) -> Result<()> {
     let agent = Agent::start(bin)?;
     let stats = ProgStats::enable(agent.pid())?;
-    println!("\nkernel programs per workload (bpf_stats; runs, average ns per run):\n");
-    for w in Workload::ALL {
+    let _conn = held.then(|| hold_preauth(env.sshd.port)).transpose()?;
+    let when = if held {
+        ", a session authenticating"
+    } else {
+        ""
+    };
+    println!("\nkernel programs per workload (bpf_stats{when}; runs, average ns per run):\n");
+    for &w in chosen {
         let before = stats.read()?;
         env.measure(w, seconds)?;
         let after = stats.read()?;

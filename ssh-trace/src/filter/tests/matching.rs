@@ -396,14 +396,17 @@ fn counters_of_agent_events() {
 #[test]
 fn every_field_parses_and_some_event_has_it() {
     let events = all_events();
-    let more = [
+    let mut more = vec![
         exit(None, Some(9)),
         sudo(false),
         alert(),
         sink_loss(),
         sink_stop(),
+        output_loss(),
         restarted(),
     ];
+    // session.auth, a login with its key, an end with its attempts.
+    more.extend(crate::format::samples::events());
     for name in crate::event::fields::all_names() {
         let f = parse(&format!("{name} exists"));
         assert!(
@@ -411,6 +414,41 @@ fn every_field_parses_and_some_event_has_it() {
             "no test event has `{name}`"
         );
     }
+}
+
+#[test]
+fn auth_fields_select_decisions_logins_and_attempts() {
+    let samples = crate::format::samples::events();
+    let kinds = |src: &str| -> Vec<&'static str> {
+        let f = parse(src);
+        samples
+            .iter()
+            .filter(|e| f.matches(e, HOST))
+            .map(|e| e.kind().name())
+            .collect()
+    };
+    assert_eq!(
+        kinds("auth.outcome = failed"),
+        ["session.auth", "session.auth"]
+    );
+    assert_eq!(
+        kinds("auth.invalid = true and auth.user = admin"),
+        ["session.auth"]
+    );
+    // The method and key of a decision and of the login it let in.
+    assert_eq!(
+        kinds("auth.method = publickey and auth.certificate.serial = 42"),
+        ["session.auth", "session.login"]
+    );
+    assert_eq!(
+        kinds("auth.key.fingerprint startswith \"SHA256:Q3CW\""),
+        ["session.auth", "session.login", "session.auth"]
+    );
+    assert_eq!(
+        kinds("auth.users contains root and auth.failures >= 3"),
+        ["session.end"]
+    );
+    assert_eq!(kinds("auth.submethod = pam"), ["session.auth"]);
 }
 
 /// An alert with every evidence field.
@@ -427,6 +465,8 @@ fn alert() -> Event {
         executable: Some("memfd:x".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
+        users: Some(vec!["root".into(), "admin".into()]),
+        source_ips: Some(vec!["10.9.9.9".into()]),
     };
     let alert = Alert {
         rule: "r".into(),
@@ -440,11 +480,29 @@ fn alert() -> Event {
     )
 }
 
-/// agent.stop of an agent whose sinks dropped events.
+/// agent.stop of an agent whose sinks dropped events and whose capture
+/// file failed to write.
 fn sink_stop() -> Event {
     let mut ev = agent_stop();
     if let Body::AgentStop(s) = &mut ev.body {
         s.totals.lost.sinks.push(SinkLoss::default());
+        s.totals.lost.outputs.push(OutputLoss::default());
+    }
+    ev
+}
+
+/// agent.loss of an agent whose capture file could not be written.
+fn output_loss() -> Event {
+    let mut ev = agent_loss();
+    if let Body::AgentLoss(l) = &mut ev.body {
+        let o = OutputLoss {
+            output: "capture".into(),
+            error: "No space left on device".into(),
+            failures: 1,
+            events: 5,
+        };
+        l.loss.counts.outputs.push(o.clone());
+        l.total.outputs.push(o);
     }
     ev
 }
@@ -507,6 +565,14 @@ fn alert_fields_and_sink_losses_filter() {
         s.totals.lost.sinks.push(SinkLoss::default());
     }
     assert!(m("totals.lost.sinks exists", &stop));
+    assert!(m(
+        "loss.outputs exists and total.outputs exists",
+        &output_loss()
+    ));
+    assert!(
+        !m("loss.outputs exists", &agent_loss()),
+        "absent when nothing failed"
+    );
 }
 
 /// Every path of docs/schema.md can be filtered on, and every filter field

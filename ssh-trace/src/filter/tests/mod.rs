@@ -125,6 +125,7 @@ pub fn end(logged_in: bool) -> Event {
             duration_ms: 1234,
             logged_in,
         },
+        attempts: None,
     };
     Event::new(T0 + 4, shared(), Body::SessionEnd(closed))
 }

@@ -6,7 +6,7 @@ use crate::{
     event::Kind,
     format::{
         ecs::Ecs,
-        samples::{event, HOST, SESSION_ID},
+        samples::{event, CA_FP, HOST, KEY_FP, SESSION_ID},
     },
 };
 
@@ -85,16 +85,82 @@ fn session_connect() {
     );
 }
 
+/// The sample's certificate, as ssh_trace.auth.* carries it.
+fn cert_fields() -> Value {
+    json!({
+        "key": {"type": "ED25519-CERT", "fingerprint": KEY_FP},
+        "certificate": {"id": "alice@corp", "serial": 42,
+                        "ca": {"type": "ED25519", "fingerprint": CA_FP}},
+    })
+}
+
 #[test]
 fn session_login() {
     let want = merge(
         common("session.login", &["authentication", "session"], &["start"]),
         session(true),
     );
+    let mut auth = cert_fields();
+    auth["method"] = json!("publickey");
     check(
         Kind::SessionLogin,
-        merge(want, json!({"event": {"outcome": "success"}})),
+        merge(
+            want,
+            json!({"event": {"outcome": "success"}, "ssh_trace": {"auth": auth}}),
+        ),
     );
+}
+
+#[test]
+fn session_auth_is_an_authentication_with_its_outcome() {
+    let want = merge(
+        common("session.auth", &["authentication"], &["info"]),
+        session(false),
+    );
+    let mut auth = cert_fields();
+    auth["method"] = json!("publickey");
+    auth["outcome"] = json!("accepted");
+    auth["invalid"] = json!(false);
+    check(
+        Kind::SessionAuth,
+        merge(
+            want,
+            json!({
+                "event": {"outcome": "success"},
+                "process": {"pid": 4240},
+                "user": {"name": "alice"},
+                "related": {"user": ["alice"]},
+                "ssh_trace": {"auth": auth},
+            }),
+        ),
+    );
+}
+
+#[test]
+fn failed_and_partial_decisions() {
+    let docs: Vec<Value> = crate::format::samples::events()
+        .iter()
+        .filter(|e| e.kind() == Kind::SessionAuth)
+        .map(ecs)
+        .collect();
+    let outcomes: Vec<(&Value, &Value)> = docs
+        .iter()
+        .map(|d| (&d["event"]["outcome"], &d["ssh_trace"]["auth"]["outcome"]))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (&json!("success"), &json!("accepted")),
+            (&json!("failure"), &json!("failed")),
+            (&json!("failure"), &json!("failed")),
+            (&json!("success"), &json!("partial")),
+        ]
+    );
+    assert_eq!(docs[1]["ssh_trace"]["auth"]["submethod"], "pam");
+    assert_eq!(docs[1]["ssh_trace"]["auth"]["invalid"], true);
+    // dropbear names no user for one that does not exist.
+    assert!(docs[2].get("user").is_none());
+    assert!(docs[2]["ssh_trace"]["auth"].get("method").is_none());
 }
 
 #[test]
@@ -261,6 +327,21 @@ fn session_end_without_login_is_a_failure() {
     assert_eq!(got["event"]["type"], json!(["connection", "end"]));
     assert_eq!(got["ssh_trace"]["session"]["logged_in"], false);
     assert!(got.get("user").is_none());
+    assert!(got["ssh_trace"].get("auth").is_none());
+}
+
+#[test]
+fn session_end_without_login_names_the_users_tried() {
+    let ev = crate::format::samples::events()
+        .into_iter()
+        .find(|e| matches!(&e.body, crate::event::Body::SessionEnd(c) if c.attempts.is_some()))
+        .unwrap();
+    let got = ecs(&ev);
+    assert_eq!(
+        got["ssh_trace"]["auth"],
+        json!({"attempts": 4, "failures": 3, "key_lookups": 1, "users": ["root", "admin"]})
+    );
+    assert_eq!(got["related"]["user"], json!(["root", "admin"]));
 }
 
 #[test]
@@ -268,8 +349,8 @@ fn discovered_session_is_marked() {
     let mut ev = event(Kind::SessionLogin);
     std::sync::Arc::make_mut(ev.session.as_mut().unwrap()).discovered = true;
     assert_eq!(
-        ecs(&ev)["ssh_trace"],
-        json!({"session": {"discovered": true, "server": {"uid": 0, "mode": "accept"}}})
+        ecs(&ev)["ssh_trace"]["session"],
+        json!({"discovered": true, "server": {"uid": 0, "mode": "accept"}})
     );
 }
 
@@ -301,6 +382,12 @@ fn loss(base: u64) -> Value {
             {"sink": "siem", "dropped": base + 8},
             {"sink": "archive", "dropped": base + 9},
         ],
+        "outputs": [{
+            "output": "capture",
+            "error": crate::format::samples::OUTPUT_ERROR,
+            "failures": base + 1,
+            "events": base + 2,
+        }],
     });
     if base == 0 {
         v["sessions"] = json!([{"id": SESSION_ID, "records": 2, "untracked": 1}]);

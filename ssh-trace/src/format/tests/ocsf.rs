@@ -6,7 +6,7 @@ use crate::{
     event::{Body, Kind},
     format::{
         ocsf::Ocsf,
-        samples::{event, HOST, SESSION_ID},
+        samples::{event, CA_FP, HOST, KEY_FP, SESSION_ID},
     },
 };
 
@@ -154,8 +154,69 @@ fn session_login_is_authentication_logon() {
         endpoints(""),
         authentication(),
         status(true),
+        json!({
+            "auth_protocol_id": 99,
+            "auth_protocol": "publickey",
+            "unmapped": {"auth": accepted()},
+        }),
     ]);
     check(ocsf(&event(Kind::SessionLogin)), want, "session.login");
+}
+
+/// The sample's accepted certificate as ssh-trace has it.
+fn accepted() -> Value {
+    json!({
+        "method": "publickey",
+        "key": {"type": "ED25519-CERT", "fingerprint": KEY_FP},
+        "certificate": {"id": "alice@corp", "serial": 42,
+                        "ca": {"type": "ED25519", "fingerprint": CA_FP}},
+    })
+}
+
+#[test]
+fn session_auth_is_a_logon_attempt_with_its_status() {
+    let mut auth = accepted();
+    auth["user"] = json!("alice");
+    auth["invalid"] = json!(false);
+    auth["outcome"] = json!("accepted");
+    let want = merged(&[
+        common("session.auth", (3002, "Authentication"), IAM, (1, "Logon")),
+        actor(false),
+        endpoints(""),
+        authentication(),
+        status(true),
+        json!({
+            "user": {"name": "alice"},
+            "actor": {"process": {"pid": 4240}},
+            "auth_protocol_id": 99,
+            "auth_protocol": "publickey",
+            "unmapped": {"auth": auth},
+        }),
+    ]);
+    // The session has no user yet: the user is the name tried.
+    let mut want = want;
+    want["user"] = json!({"name": "alice"});
+    check(ocsf(&event(Kind::SessionAuth)), want, "session.auth");
+}
+
+#[test]
+fn failed_and_partial_decisions_set_the_status() {
+    let docs: Vec<Value> = crate::format::samples::events()
+        .iter()
+        .filter(|e| e.kind() == Kind::SessionAuth)
+        .map(ocsf)
+        .collect();
+    let status: Vec<&Value> = docs.iter().map(|d| &d["status"]).collect();
+    assert_eq!(status, ["Success", "Failure", "Failure", "Success"]);
+    assert_eq!(docs[1]["auth_protocol"], "keyboard-interactive");
+    // dropbear names neither user nor method for a user that does not exist.
+    assert_eq!(docs[2]["user"], json!({"name": ""}));
+    assert_eq!(docs[2]["auth_protocol"], "unknown");
+    assert_eq!(
+        docs[3]["status_detail"],
+        "Partial: another method is required"
+    );
+    assert_eq!(docs[3]["is_mfa"], true);
 }
 
 #[test]
@@ -328,9 +389,10 @@ fn session_end_without_login_is_ssh_activity_close() {
 fn discovered_session_is_marked() {
     let mut ev = event(Kind::SessionLogin);
     std::sync::Arc::make_mut(ev.session.as_mut().unwrap()).discovered = true;
+    let unmapped = &ocsf(&ev)["unmapped"];
     assert_eq!(
-        ocsf(&ev)["unmapped"],
-        json!({"discovered": true, "server": {"uid": 0, "mode": "accept"}})
+        (&unmapped["discovered"], &unmapped["server"]),
+        (&json!(true), &json!({"uid": 0, "mode": "accept"}))
     );
 }
 
@@ -362,6 +424,12 @@ fn loss(base: u64) -> Value {
             {"sink": "siem", "dropped": base + 8},
             {"sink": "archive", "dropped": base + 9},
         ],
+        "outputs": [{
+            "output": "capture",
+            "error": crate::format::samples::OUTPUT_ERROR,
+            "failures": base + 1,
+            "events": base + 2,
+        }],
     });
     if base == 0 {
         v["sessions"] = json!([{"id": SESSION_ID, "records": 2, "untracked": 1}]);
@@ -399,7 +467,7 @@ fn agent_loss_is_application_lifecycle_other_with_medium_severity() {
             "severity_id": 3,
             "severity": "Medium",
             "app": {"name": "ssh-trace", "vendor_name": "ssh-trace"},
-            "message": "133 records lost since the previous agent.loss",
+            "message": "135 records lost since the previous agent.loss",
             "unmapped": {"loss": loss(0), "total": loss(10)},
         }),
     ]);
@@ -454,7 +522,13 @@ fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
         A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle | A::FilelessExec => {
             Some("alice")
         }
-        A::ConnectionRate | A::UnauthenticatedRate | A::Idle | A::ActionFailed => None,
+        A::DistributedGuessing => Some("root"),
+        A::ConnectionRate
+        | A::UnauthenticatedRate
+        | A::Idle
+        | A::ActionFailed
+        | A::BruteForce
+        | A::PasswordSpraying => None,
     }
 }
 

@@ -200,7 +200,11 @@ fn check_needs(
         Ok(())
     };
     match r.kind {
-        AlertKind::ConnectionRate | AlertKind::UnauthenticatedRate => {
+        AlertKind::ConnectionRate
+        | AlertKind::UnauthenticatedRate
+        | AlertKind::BruteForce
+        | AlertKind::PasswordSpraying
+        | AlertKind::DistributedGuessing => {
             needs("max and window", r.max.is_some() && window.is_some())
         }
         AlertKind::SessionBytes => needs("max (bytes)", r.max.is_some()),

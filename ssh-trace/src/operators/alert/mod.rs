@@ -4,6 +4,7 @@
 //! types in event/alert.rs).
 pub mod actions;
 pub mod config;
+pub mod guesses;
 pub mod rules;
 pub mod state;
 #[cfg(test)]

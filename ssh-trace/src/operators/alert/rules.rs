@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::Result;
 
-use super::{config::Rule, state::KnownSources};
+use super::{config::Rule, guesses::Guesses, state::KnownSources};
 use crate::event::{Alert, AlertKind, Body, Event, Evidence, ProcessExec, SessionId, SessionInfo};
 
 pub struct Engine {
@@ -29,6 +29,8 @@ pub struct Engine {
     idle_fired: Vec<bool>,
     /// Saving the known-sources file failed this many times.
     pub state_errors: u64,
+    /// The authentication rules' windows.
+    guesses: Guesses,
 }
 
 fn alert_event(
@@ -68,6 +70,7 @@ impl Engine {
             idle_since: Some(started_ns),
             idle_fired: vec![false; n],
             state_errors: 0,
+            guesses: Guesses::default(),
         }
     }
 
@@ -80,7 +83,7 @@ impl Engine {
         let Some(s) = &ev.session else { return };
         let ip = s.source.map(|e| e.ip);
         match &ev.body {
-            Body::SessionLogin => self.on_login(ev, s, ip, out),
+            Body::SessionLogin(_) => self.on_login(ev, s, ip, out),
             Body::SessionConnect => {
                 if let Some(ip) = ip {
                     self.count(AlertKind::ConnectionRate, ev, s, ip, out);
@@ -95,6 +98,12 @@ impl Engine {
             }
             Body::SessionBytes(_) => self.check_bytes(ev, s, ip, out),
             Body::UserChange(_) => self.check_privilege(ev, s, ip, out),
+            Body::SessionAuth(d) => {
+                let Some(ip) = ip else { return };
+                for (i, evidence) in self.guesses.observe(&self.rules, ev.time_ns, ip, &d.auth) {
+                    out.push(alert_event(&self.rules[i], ev.time_ns, Some(s), evidence));
+                }
+            }
             Body::ProcessExec(p) if p.fileless => self.on_fileless(ev, p, s, ip, out),
             Body::ProcessExec(_)
             | Body::ProcessExit(_)
@@ -318,6 +327,7 @@ impl Engine {
         }
         self.fired_ip
             .retain(|(i, _), t| *t + ns(self.rules[*i].window) >= now_ns);
+        self.guesses.prune(&self.rules, now_ns);
     }
 
     /// Open logged-in sessions as the rules see them.

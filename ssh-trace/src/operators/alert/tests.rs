@@ -49,7 +49,7 @@ fn root_login_fires_and_user_login_does_not() {
         &Event::new(
             S,
             Some(session("a", Some(1000), "10.0.0.1")),
-            Body::SessionLogin,
+            Body::SessionLogin(Login::default()),
         ),
         &mut out,
     );
@@ -58,7 +58,7 @@ fn root_login_fires_and_user_login_does_not() {
         &Event::new(
             S,
             Some(session("b", Some(0), "10.0.0.1")),
-            Body::SessionLogin,
+            Body::SessionLogin(Login::default()),
         ),
         &mut out,
     );
@@ -141,7 +141,7 @@ fn idle_then_login_after_idle() {
         &Event::new(
             400 * S,
             Some(session("a", Some(1000), "10.0.0.1")),
-            Body::SessionLogin,
+            Body::SessionLogin(Login::default()),
         ),
         &mut out,
     );
@@ -222,6 +222,15 @@ pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
                     }
                 }
                 AlertKind::NewSource | AlertKind::RootLogin => {}
+                AlertKind::BruteForce | AlertKind::PasswordSpraying => {
+                    e.user = None;
+                    (e.count, e.limit, e.window_s) = (Some(3), Some(2), Some(60));
+                    e.users = Some(vec!["root".into()]);
+                }
+                AlertKind::DistributedGuessing => {
+                    (e.count, e.limit, e.window_s) = (Some(3), Some(2), Some(60));
+                    e.source_ips = Some(vec!["10.0.0.1".into()]);
+                }
             }
             let alert = Alert {
                 rule: "r".into(),
@@ -232,4 +241,117 @@ pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
             Event::new(1, session, Body::Alert(k, Box::new(alert)))
         })
         .collect()
+}
+
+fn failed(ms: u64, id: &str, ip: &str, user: Option<&str>) -> Event {
+    let auth = Auth {
+        method: Some(Method::Password),
+        submethod: None,
+        user: user.map(Into::into),
+        invalid: false,
+        outcome: Outcome::Failed,
+        key: None,
+        certificate: None,
+    };
+    let body = Body::SessionAuth(Box::new(AuthDecision {
+        pid: 1,
+        auth: Arc::new(auth),
+    }));
+    Event::new(ms * 1_000_000, Some(session(id, None, ip)), body)
+}
+
+fn evidence(out: &[Event]) -> Vec<&Evidence> {
+    out.iter()
+        .filter_map(|e| e.body.alert())
+        .map(|a| &a.evidence)
+        .collect()
+}
+
+#[test]
+fn brute_force_fires_once_per_window_with_the_names_tried() {
+    let mut e = engine("[[rule]]\ntype = \"brute_force\"\nmax = 3\nwindow = \"1m\"\n");
+    let mut out = Vec::new();
+    for (i, u) in ["root", "root", "admin", "root", "root"].iter().enumerate() {
+        e.observe(
+            &failed(i as u64 * 1000, "a", "203.0.113.7", Some(u)),
+            &mut out,
+        );
+    }
+    // Another source, and an accepted decision, count for nothing.
+    e.observe(&failed(6000, "b", "198.51.100.2", Some("root")), &mut out);
+    assert_eq!(kinds(&out), ["alert.brute_force"]);
+    let ev = evidence(&out)[0];
+    assert_eq!(ev.source_ip, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(
+        (ev.count, ev.limit, ev.window_s),
+        (Some(4), Some(3), Some(60))
+    );
+    assert_eq!(
+        ev.users.as_deref(),
+        Some(&["root".into(), "admin".into()][..])
+    );
+    // A window later it may fire again.
+    out.clear();
+    for i in 0..4 {
+        e.observe(&failed(70_000 + i, "c", "203.0.113.7", Some("x")), &mut out);
+    }
+    assert_eq!(kinds(&out), ["alert.brute_force"]);
+}
+
+#[test]
+fn password_spraying_counts_distinct_names_from_one_source() {
+    let mut e = engine("[[rule]]\ntype = \"password_spraying\"\nmax = 2\nwindow = \"10m\"\n");
+    let mut out = Vec::new();
+    for (i, u) in [Some("root"), Some("root"), None, Some("admin")]
+        .iter()
+        .enumerate()
+    {
+        e.observe(&failed(i as u64, "a", "203.0.113.7", *u), &mut out);
+    }
+    assert!(out.is_empty(), "two names, a repeat and an unnamed one");
+    e.observe(&failed(9, "b", "203.0.113.7", Some("oracle")), &mut out);
+    assert_eq!(kinds(&out), ["alert.password_spraying"]);
+    let ev = evidence(&out)[0];
+    assert_eq!(ev.count, Some(3));
+    assert_eq!(
+        ev.users.as_deref(),
+        Some(&["root".into(), "admin".into(), "oracle".into()][..])
+    );
+}
+
+#[test]
+fn distributed_guessing_counts_sources_for_one_user() {
+    let mut e = engine("[[rule]]\ntype = \"distributed_guessing\"\nmax = 2\nwindow = \"1h\"\n");
+    let mut out = Vec::new();
+    for (i, ip) in ["10.0.0.1", "10.0.0.2", "10.0.0.1"].iter().enumerate() {
+        e.observe(
+            &failed(i as u64, &i.to_string(), ip, Some("root")),
+            &mut out,
+        );
+    }
+    e.observe(&failed(5, "x", "10.0.0.9", Some("admin")), &mut out);
+    assert!(out.is_empty());
+    e.observe(&failed(6, "y", "10.0.0.3", Some("root")), &mut out);
+    assert_eq!(kinds(&out), ["alert.distributed_guessing"]);
+    let ev = evidence(&out)[0];
+    assert_eq!(ev.user.as_deref(), Some("root"));
+    assert_eq!(ev.source_ip, Some("10.0.0.3".parse().unwrap()));
+    assert_eq!(ev.count, Some(3));
+    assert_eq!(
+        ev.source_ips.as_deref(),
+        Some(&["10.0.0.1".into(), "10.0.0.2".into(), "10.0.0.3".into()][..])
+    );
+    // The session is the one whose decision crossed the limit.
+    assert_eq!(out[0].session.as_ref().unwrap().id, sid("y"));
+}
+
+#[test]
+fn authentication_rules_need_max_and_window() {
+    for t in ["brute_force", "password_spraying", "distributed_guessing"] {
+        let err = Config::parse(&format!("[[rule]]\ntype = \"{t}\"\nmax = 3\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("needs max and window"),
+            "{t}: {err}"
+        );
+    }
 }

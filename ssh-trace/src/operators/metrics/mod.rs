@@ -17,7 +17,9 @@ use prometheus_client::{
 };
 
 use super::alert::actions::ActionCounts;
-use crate::event::{Body, Event, LossCounts, SessionId, SessionInfo, Traffic};
+use crate::event::{
+    AuthDecision, Body, Event, LossCounts, Method, SessionId, SessionInfo, Traffic,
+};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -44,6 +46,7 @@ pub struct Families {
     pub lost: Family<Labels, Counter>,
     pub alerts: Family<Labels, Counter>,
     pub actions: Family<Labels, Counter>,
+    pub auth_attempts: Family<Labels, Counter>,
     /// When the agent's loop last wrote agent.heartbeat (the HTTP server
     /// answers from its own thread, so `up` alone misses a stalled loop).
     pub heartbeat: Gauge,
@@ -62,6 +65,10 @@ pub struct Metrics {
     f: Arc<Families>,
     source_ip: SourceIpLabel,
     ips: HashSet<String>,
+    /// The user label of ssh_trace_auth_attempts (the names tried are the
+    /// clients' choice: off by default, capped like source_ip).
+    auth_user: SourceIpLabel,
+    users: HashSet<String>,
     open: HashMap<SessionId, Open>,
     actions_seen: ActionCounts,
 }
@@ -110,6 +117,11 @@ impl Families {
             f.alerts.clone(),
         );
         r.register(
+            "ssh_trace_auth_attempts",
+            "Authentication decisions the SSH servers logged, by method and outcome (user: with --metrics-auth-user)",
+            f.auth_attempts.clone(),
+        );
+        r.register(
             "ssh_trace_agent_heartbeat_timestamp_seconds",
             "Unix time of the agent's last agent.heartbeat",
             f.heartbeat.clone(),
@@ -122,8 +134,32 @@ impl Families {
     }
 }
 
+/// `value` if it is one of the first `limit` distinct values seen, else
+/// OTHER_IP ("other").
+fn capped(seen: &mut HashSet<String>, limit: usize, value: &str) -> String {
+    if seen.contains(value) {
+        return value.to_owned();
+    }
+    if seen.len() < limit {
+        seen.insert(value.to_owned());
+        return value.to_owned();
+    }
+    OTHER_IP.to_owned()
+}
+
 impl Metrics {
     pub fn new(source_ip: SourceIpLabel) -> Self {
+        Self::with_auth_user(
+            source_ip,
+            SourceIpLabel {
+                enabled: false,
+                limit: 0,
+            },
+        )
+    }
+
+    /// With the user label of ssh_trace_auth_attempts as `auth_user` says.
+    pub fn with_auth_user(source_ip: SourceIpLabel, auth_user: SourceIpLabel) -> Self {
         let f = Families {
             sessions_active: Family::default(),
             logins: Family::default(),
@@ -137,6 +173,7 @@ impl Metrics {
             lost: Family::default(),
             alerts: Family::default(),
             actions: Family::default(),
+            auth_attempts: Family::default(),
             heartbeat: Gauge::default(),
         };
         let mut r = Registry::default();
@@ -147,21 +184,31 @@ impl Metrics {
             f: Arc::new(f),
             source_ip,
             ips: HashSet::new(),
+            auth_user,
+            users: HashSet::new(),
             open: HashMap::new(),
             actions_seen: ActionCounts::default(),
         }
     }
 
     fn ip_label(&mut self, ip: Option<&str>) -> String {
-        let ip = ip.unwrap_or("").to_owned();
-        if self.ips.contains(&ip) {
-            return ip;
+        capped(&mut self.ips, self.source_ip.limit, ip.unwrap_or(""))
+    }
+
+    /// One decision: method ("unknown" when the server names none) and
+    /// outcome, and the user name tried when that label is on.
+    fn auth(&mut self, a: &AuthDecision) {
+        let a = &a.auth;
+        let method = a.method.map_or("unknown", Method::name);
+        let mut labels = vec![
+            ("method", method.to_owned()),
+            ("outcome", a.outcome.name().to_owned()),
+        ];
+        if self.auth_user.enabled {
+            let user = a.user.as_deref().unwrap_or(NO_USER);
+            labels.push(("user", capped(&mut self.users, self.auth_user.limit, user)));
         }
-        if self.ips.len() < self.source_ip.limit {
-            self.ips.insert(ip.clone());
-            return ip;
-        }
-        OTHER_IP.to_owned()
+        self.f.auth_attempts.get_or_create(&labels).inc();
     }
 
     pub fn observe(&mut self, ev: &Event) {
@@ -184,9 +231,12 @@ impl Metrics {
                 ])
                 .inc();
         }
+        if let Body::SessionAuth(a) = &ev.body {
+            self.auth(a);
+        }
         let Some(s) = &ev.session else { return };
         let user = s.user.clone().unwrap_or_else(|| NO_USER.to_owned());
-        if let Body::SessionLogin = ev.body {
+        if let Body::SessionLogin(_) = ev.body {
             self.login(s, user);
             return;
         }
@@ -258,6 +308,16 @@ impl Metrics {
                 .lost
                 .get_or_create(&vec![("where", "sink".into()), ("sink", s.sink.clone())])
                 .inc_by(s.dropped);
+        }
+        // Outputs that lost events to failed writes (capture, stdout).
+        for o in loss.outputs.iter().filter(|o| o.events > 0) {
+            self.f
+                .lost
+                .get_or_create(&vec![
+                    ("where", "output".into()),
+                    ("output", o.output.clone()),
+                ])
+                .inc_by(o.events);
         }
     }
 

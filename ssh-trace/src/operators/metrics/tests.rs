@@ -12,7 +12,11 @@ fn login(id: &str, ip: &str) -> Event {
         server: None,
         parent: None,
     };
-    Event::new(0, Some(std::sync::Arc::new(s)), Body::SessionLogin)
+    Event::new(
+        0,
+        Some(std::sync::Arc::new(s)),
+        Body::SessionLogin(Login::default()),
+    )
 }
 
 #[test]
@@ -71,6 +75,20 @@ fn losses_are_counted_by_place_and_sink() {
                 dropped: 0,
             },
         ],
+        outputs: vec![
+            OutputLoss {
+                output: "capture".into(),
+                error: "No space left on device".into(),
+                failures: 1,
+                events: 7,
+            },
+            OutputLoss {
+                output: "sink file".into(),
+                error: "No space left on device".into(),
+                failures: 3,
+                events: 0,
+            },
+        ],
         ..Default::default()
     };
     let body = Body::AgentLoss(Box::new(AgentLoss {
@@ -88,4 +106,82 @@ fn losses_are_counted_by_place_and_sink() {
         "{text}"
     );
     assert!(!text.contains("sink=\"file\""), "{text}");
+    assert!(
+        text.contains("ssh_trace_events_lost_total{where=\"output\",output=\"capture\"} 7"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("output=\"sink file\""),
+        "retried, not lost: {text}"
+    );
+}
+
+fn decision(user: Option<&str>, method: Option<Method>, outcome: Outcome) -> Event {
+    let auth = Auth {
+        method,
+        submethod: None,
+        user: user.map(Into::into),
+        invalid: false,
+        outcome,
+        key: None,
+        certificate: None,
+    };
+    let body = Body::SessionAuth(Box::new(AuthDecision {
+        pid: 1,
+        auth: std::sync::Arc::new(auth),
+    }));
+    Event::new(0, None, body)
+}
+
+#[test]
+fn auth_attempts_count_methods_and_outcomes_without_users() {
+    let off = SourceIpLabel {
+        enabled: false,
+        limit: 0,
+    };
+    let mut m = Metrics::new(off);
+    for u in ["root", "admin", "root"] {
+        m.observe(&decision(Some(u), Some(Method::Password), Outcome::Failed));
+    }
+    m.observe(&decision(
+        Some("alice"),
+        Some(Method::Publickey),
+        Outcome::Accepted,
+    ));
+    m.observe(&decision(None, None, Outcome::Failed));
+    let text = classic::from_openmetrics(&m.encode());
+    for line in [
+        r#"ssh_trace_auth_attempts_total{method="password",outcome="failed"} 3"#,
+        r#"ssh_trace_auth_attempts_total{method="publickey",outcome="accepted"} 1"#,
+        r#"ssh_trace_auth_attempts_total{method="unknown",outcome="failed"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    assert!(!text.contains("root"), "no user label unless asked: {text}");
+}
+
+#[test]
+fn auth_user_label_is_opt_in_and_capped() {
+    let off = SourceIpLabel {
+        enabled: false,
+        limit: 0,
+    };
+    let users = SourceIpLabel {
+        enabled: true,
+        limit: 2,
+    };
+    let mut m = Metrics::with_auth_user(off, users);
+    for u in ["root", "admin", "oracle", "test", "root"] {
+        m.observe(&decision(Some(u), Some(Method::Password), Outcome::Failed));
+    }
+    let text = classic::from_openmetrics(&m.encode());
+    let series = |u: &str, n: u32| {
+        format!(
+            r#"ssh_trace_auth_attempts_total{{method="password",outcome="failed",user="{u}"}} {n}"#
+        )
+    };
+    for line in [series("root", 2), series("admin", 1), series("other", 2)] {
+        assert!(text.contains(&line), "{line}\n{text}");
+    }
+    assert!(!text.contains("oracle"), "{text}");
 }

@@ -14,6 +14,8 @@ fn row(id: &str, bytes: u64, start: u64) -> Row {
         command: None,
         tty: None,
         processes: 1,
+        method: None,
+        key: None,
     }
 }
 

@@ -28,7 +28,7 @@ pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
         Layout::vertical([Constraint::Percentage(100)]).split(f.area())
     };
     let header = TRow::new([
-        "SESSION", "USER", "SOURCE", "RATE", "DURATION", "IDLE", "TTY", "WHAT",
+        "SESSION", "USER", "SOURCE", "AUTH", "RATE", "DURATION", "IDLE", "TTY", "WHAT",
     ])
     .style(Style::default().add_modifier(Modifier::BOLD));
     let rows = s.rows.iter().map(|r| {
@@ -37,6 +37,7 @@ pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
             r.row.id.get(..12).unwrap_or(&r.row.id).to_owned(),
             r.row.user.clone().unwrap_or_else(|| "-".into()),
             r.row.source.clone().unwrap_or_else(|| "?".into()),
+            r.row.method.clone().unwrap_or_else(|| "-".into()),
             rate(r.rate),
             duration(age),
             r.row.idle_s.map(duration).unwrap_or_else(|| "-".into()),
@@ -57,6 +58,7 @@ pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
             Constraint::Length(12),
             Constraint::Length(16),
             Constraint::Length(21),
+            Constraint::Length(20),
             Constraint::Length(9),
             Constraint::Length(8),
             Constraint::Length(7),
@@ -95,7 +97,13 @@ fn detail_lines(detail: Option<&Detail>) -> Vec<Line<'static>> {
         }
         n
     };
-    let mut lines = vec![Line::from("Processes:")];
+    let mut lines = Vec::new();
+    let s = &d.session;
+    if let Some(m) = &s.method {
+        let key = s.key.as_deref().unwrap_or("no key");
+        lines.push(Line::from(format!("Logged in by {m}: {key}")));
+    }
+    lines.push(Line::from("Processes:"));
     for p in &d.tree {
         let indent = "  ".repeat(depth(p.pid));
         lines.push(Line::from(format!("  {indent}{} {}", p.pid, p.command)));

@@ -59,7 +59,7 @@ impl Sess {
         let info = Arc::make_mut(&mut self.info);
         info.user = Some(user.into());
         info.uid = Some(uid);
-        self.ev(ms, Body::SessionLogin)
+        self.ev(ms, Body::SessionLogin(Login::default()))
     }
 
     pub fn exec(&self, ms: u64, pid: u32, ppid: u32, ids: (u32, u32), args: &[&str]) -> Event {
@@ -134,6 +134,24 @@ impl Sess {
         )
     }
 
+    /// A decision the server logged for `user` (None: unnamed).
+    pub fn auth(&self, ms: u64, user: Option<&str>, outcome: Outcome, invalid: bool) -> Event {
+        let auth = Auth {
+            method: Some(Method::Password),
+            submethod: None,
+            user: user.map(Into::into),
+            invalid,
+            outcome,
+            key: None,
+            certificate: None,
+        };
+        let d = AuthDecision {
+            pid: 900,
+            auth: Arc::new(auth),
+        };
+        self.ev(ms, Body::SessionAuth(Box::new(d)))
+    }
+
     pub fn bytes(&self, ms: u64, bytes_in: u64, bytes_out: u64) -> Event {
         let t = Traffic {
             bytes_in,
@@ -152,6 +170,7 @@ impl Sess {
                 duration_ms,
                 logged_in,
             },
+            attempts: None,
         };
         self.ev(ms, Body::SessionEnd(closed))
     }

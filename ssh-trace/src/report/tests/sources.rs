@@ -61,3 +61,56 @@ fn most_connections_first_and_unknown_source_last() {
     ))
     .contains("\n::1 "));
 }
+
+/// Who knocked: the servers' decisions per source.
+fn knocking() -> Vec<Event> {
+    let guess = Sess::new(A, "203.0.113.7", 1);
+    let spray = Sess::new(B, "203.0.113.7", 2);
+    let mut ok = Sess::new(C, "10.0.0.5", 3);
+    vec![
+        guess.connect(0),
+        guess.auth(10, Some("root"), Outcome::Failed, false),
+        guess.auth(20, Some("root"), Outcome::Failed, false),
+        guess.end(30, (10, 10), 30, false),
+        spray.connect(40),
+        spray.auth(50, Some("oracle"), Outcome::Failed, true),
+        spray.auth(60, Some("admin"), Outcome::Failed, true),
+        spray.auth(70, None, Outcome::Failed, true),
+        spray.end(80, (10, 10), 40, false),
+        ok.connect(90),
+        ok.auth(95, Some("alice"), Outcome::Accepted, false),
+        ok.login(100, "alice", 1000),
+        ok.end(200, (50, 60), 110, true),
+    ]
+}
+
+#[test]
+fn attempts_failures_and_names_tried_per_source() {
+    let v = json(&report(ReportKind::Sources, &knocking()));
+    let s = &v["sources"][0];
+    assert_eq!(s["ip"], "203.0.113.7");
+    assert_eq!(
+        (&s["attempts"], &s["auth_failures"]),
+        (&json!(5), &json!(5))
+    );
+    assert_eq!(s["users_tried"], json!(["admin", "oracle", "root"]));
+    assert_eq!(s["invalid_users"], json!(["admin", "oracle"]));
+    assert_eq!(v["sources"][1]["users_tried"], json!(["alice"]));
+    assert_eq!(v["sources"][1]["auth_failures"], 0);
+    let expected = [
+        "SOURCE       CONNECTIONS  FAILED  USERS  BYTES IN  BYTES OUT  ATTEMPTS  AUTH FAILED  TRIED  INVALID  USER NAMES  NAMES TRIED (INVALID)",
+        "203.0.113.7            2       2      0        20         20         5            5      3        2              admin,oracle,root (admin,oracle)",
+        "10.0.0.5               1       0      1        50         60         1            0      1        0  alice       alice ()",
+    ];
+    assert_eq!(
+        text(&report(ReportKind::Sources, &knocking())),
+        expected.join("\n") + "\n"
+    );
+}
+
+#[test]
+fn without_decisions_the_report_is_as_before() {
+    let v = json(&report(ReportKind::Sources, &stream()));
+    assert!(v["sources"][0].get("attempts").is_none());
+    assert!(!text(&report(ReportKind::Sources, &stream())).contains("ATTEMPTS"));
+}

@@ -22,7 +22,7 @@ fn discriminator(body: &Body, h: &mut SipHasher13) {
     match body {
         // One of each per session at a time.
         Body::SessionConnect
-        | Body::SessionLogin
+        | Body::SessionLogin(_)
         | Body::SessionBytes(_)
         | Body::SessionEnd(_)
         | Body::AgentLoss(_)
@@ -32,6 +32,11 @@ fn discriminator(body: &Body, h: &mut SipHasher13) {
         Body::UserChange(c) => {
             h.write(&c.process.pid.to_le_bytes());
             text(h, c.change.syscall);
+        }
+        // A server logs one decision at a time per process.
+        Body::SessionAuth(a) => {
+            h.write(&a.pid.to_le_bytes());
+            text(h, a.auth.outcome.name());
         }
         Body::AgentStart(a) => h.write(&a.pid.to_le_bytes()),
         Body::AgentStop(a) => h.write(&a.agent.pid.to_le_bytes()),

@@ -8,7 +8,7 @@ use std::{io::Write as _, net::IpAddr};
 
 use super::id::event_id;
 use crate::{
-    event::{Body, Endpoint, Event, ProcessExec, SessionInfo},
+    event::{Body, Endpoint, Event, Outcome, ProcessExec, SessionInfo},
     format::{json, Formatter},
     sinks::queue::Encode,
 };
@@ -178,7 +178,7 @@ fn columns(row: &mut Row, body: &Body) {
         // A heartbeat's counters are cumulative: queries read them from
         // `data`; `lost` holds only agent.loss's per-report figures.
         Body::SessionConnect
-        | Body::SessionLogin
+        | Body::SessionLogin(_)
         | Body::AgentStart(_)
         | Body::AgentStop(_)
         | Body::AgentHeartbeat(_) => {}
@@ -188,6 +188,16 @@ fn columns(row: &mut Row, body: &Body) {
             row.texts("lost_sessions", ids.map(|id| id.as_str().to_owned()));
         }
         Body::ProcessExec(p) => exec(row, p),
+        // The name tried, method and key are in `data`; `user` stays the
+        // session's. A partial success (one of several methods) is NULL.
+        Body::SessionAuth(a) => {
+            row.uint("pid", a.pid);
+            match a.auth.outcome {
+                Outcome::Accepted => row.flag("success", true),
+                Outcome::Failed => row.flag("success", false),
+                Outcome::Partial => {}
+            }
+        }
         Body::ProcessExit(p) => {
             row.uint("pid", p.pid);
             if let Some(c) = p.exit_code {

@@ -138,7 +138,7 @@ fn typed_columns_hold_each_types_fields() {
 }
 
 #[test]
-fn roles_fileless_programs_user_servers_and_losses_have_their_columns() {
+fn roles_fileless_programs_user_servers_auth_decisions_and_losses_have_their_columns() {
     let exec = row(&samples::event(Kind::ProcessExec), FormatKind::Json);
     assert_eq!(
         (
@@ -180,6 +180,12 @@ fn roles_fileless_programs_user_servers_and_losses_have_their_columns() {
         (&alert["pid"], &alert["executable"]),
         (&Value::from(4242), &Value::from("memfd:payload"))
     );
+    let auth = row(&samples::event(Kind::SessionAuth), FormatKind::Json);
+    assert_eq!(
+        (&auth["success"], &auth["session_id"]),
+        (&Value::from(1), &Value::from(samples::SESSION_ID))
+    );
+    assert!(auth["pid"].is_u64(), "{auth}");
     let loss = row(&samples::event(Kind::AgentLoss), FormatKind::Json);
     assert_eq!(loss["lost"], samples::loss().counts.total());
     assert_eq!(

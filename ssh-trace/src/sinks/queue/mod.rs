@@ -25,7 +25,7 @@ mod tests;
 use crate::{
     event::Event,
     filter::Filter,
-    pipeline::{self, selected},
+    pipeline::{self, selected, Failures},
 };
 pub use chunk::Chunk;
 use spool::Spool;
@@ -37,7 +37,14 @@ pub trait Encode: Send {
 
 /// Sends encoded bytes (one or more whole encoded events) to the peer.
 pub trait Transport: Send {
+    /// An error means nothing of `data` counts as sent: it is sent again.
     fn send(&mut self, data: &[u8]) -> Result<()>;
+
+    /// A failure the last successful send got past (the file sink could not
+    /// rotate and wrote on in the current file): reported, not retried.
+    fn problem(&mut self) -> Option<anyhow::Error> {
+        None
+    }
 }
 
 /// How much a sink may hold and how it retries.
@@ -75,13 +82,13 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     pub delivered: AtomicU64,
     /// Events dropped: queue full, spool full, or undeliverable at exit.
     pub dropped: AtomicU64,
-    /// Failed sends (each retried).
-    pub failures: AtomicU64,
+    /// Failed sends (each retried) and the last error, for `agent.loss`.
+    pub writes: Arc<Failures>,
     /// Events taken and neither delivered nor dropped yet (memory and
     /// spool): the backlog agent.heartbeat reports.
     pub held: AtomicU64,
@@ -284,7 +291,12 @@ impl Worker {
             Some((path, limit)) => Some(Spool::open(path, *limit)?),
             None => None,
         };
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats {
+            delivered: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            writes: Failures::new(format!("sink {name}")),
+            held: AtomicU64::new(0),
+        });
         // What an earlier run left in the spool is held too.
         let left = spool.as_ref().map_or(0, |s| s.events);
         stats.held.store(left, Ordering::Relaxed);
@@ -428,11 +440,15 @@ fn deliver(shared: &Inner, transport: &mut dyn Transport) {
                     if failing {
                         eprintln!("ssh-trace: sink {}: delivering again", shared.name);
                     }
+                    if let Some(e) = transport.problem() {
+                        eprintln!("ssh-trace: sink {}: {e:#}", shared.name);
+                        shared.stats.writes.failed(&e, 0);
+                    }
                     shared.delivered(&c);
                     break;
                 }
                 Err(e) => {
-                    shared.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    shared.stats.writes.failed(&e, 0);
                     if !failing {
                         eprintln!("ssh-trace: sink {}: {e:#}; retrying", shared.name);
                         failing = true;

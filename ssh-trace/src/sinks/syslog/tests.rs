@@ -15,7 +15,7 @@ fn login() -> Event {
     Event::new(
         1_700_000_000_000_000_000,
         Some(Arc::new(s)),
-        Body::SessionLogin,
+        Body::SessionLogin(crate::event::Login::default()),
     )
 }
 
