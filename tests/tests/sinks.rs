@@ -409,7 +409,7 @@ fn bad_configs_name_the_key_and_line() {
     let cases = [
         (
             "[[sink]]\nname = \"a\"\ntype = \"kafka\"\n",
-            "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog or http)",
+            "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog, http or clickhouse)",
         ),
         (
             "[[sink]]\nname = \"a\"\ntype = \"file\"\npath = \"/tmp/x\"\nurl = \"http://x\"\n",
