@@ -13,6 +13,7 @@ pub enum EventKind {
     Bytes = 6,
     /// A server process's own log output (auth.rs).
     Auth = 7,
+    Forward = 8,
 }
 
 impl EventKind {
@@ -25,6 +26,7 @@ impl EventKind {
             5 => Self::CredChange,
             6 => Self::Bytes,
             7 => Self::Auth,
+            8 => Self::Forward,
             _ => return None,
         })
     }
@@ -282,6 +284,85 @@ pub struct AuthEvent {
     pub text: [u8; AUTH_TEXT_MAX],
 }
 
+/// [`ForwardEvent::phase`]: the server listens on the client's behalf
+/// (a remote forward, the agent socket, an X11 display).
+pub const FWD_LISTEN: u16 = 1;
+/// A connection through a forward started.
+pub const FWD_OPEN: u16 = 2;
+/// It ended (TCP: the final byte counts); a listener closed.
+pub const FWD_CLOSE: u16 = 3;
+/// The server's connection to the target failed (`error` says why).
+pub const FWD_FAILED: u16 = 4;
+
+/// [`ForwardEvent::how`]: the server connected (a local forward: -L, -D, -W).
+pub const FWD_CONNECT: u16 = 1;
+/// The server accepted a connection on one of its forward listeners.
+pub const FWD_ACCEPT: u16 = 2;
+/// The listener itself.
+pub const FWD_LISTENER: u16 = 3;
+
+pub const AF_UNIX: u16 = 1;
+/// `sun_path` of a unix socket address.
+pub const FWD_PATH_MAX: usize = 108;
+
+/// A forward of a session: made, accepted or listened on by the session's
+/// SSH server process on the client's behalf.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForwardEvent {
+    /// `tgid`: the server process (also for records made in softirq).
+    pub hdr: EventHeader,
+    /// Kernel `struct sock *`: pairs a forward's records.
+    pub sock: u64,
+    /// At FWD_CLOSE of a TCP connection: payload received from the peer
+    /// and sent to it and acknowledged (FIN-corrected, as for sessions).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Inode number of the socket (unix sockets are followed by it).
+    pub ino: u64,
+    pub phase: u16,
+    pub how: u16,
+    /// AF_INET, AF_INET6 or AF_UNIX.
+    pub family: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    /// Bytes of `path` used (AF_UNIX); a leading NUL is an abstract name.
+    pub path_len: u16,
+    /// FWD_FAILED: the errno (ECONNREFUSED, ETIMEDOUT, ...).
+    pub error: i32,
+    /// IPv4 in the first 4 bytes for AF_INET; network byte order.
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    /// AF_UNIX: the socket's path (a listener's, or the one connected to).
+    pub path: [u8; FWD_PATH_MAX],
+    /// Inode of the server process's network namespace (unix sockets are
+    /// looked up by inode in the agent's own).
+    pub netns: u32,
+}
+
+impl Default for ForwardEvent {
+    fn default() -> Self {
+        Self {
+            hdr: EventHeader::default(),
+            sock: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            ino: 0,
+            phase: 0,
+            how: 0,
+            family: 0,
+            local_port: 0,
+            remote_port: 0,
+            path_len: 0,
+            error: 0,
+            local_addr: [0; 16],
+            remote_addr: [0; 16],
+            path: [0; FWD_PATH_MAX],
+            netns: 0,
+        }
+    }
+}
+
 // No implicit padding: each record's size is the sum of its fields.
 const _: () = {
     use core::mem::size_of;
@@ -294,6 +375,7 @@ const _: () = {
     assert!(size_of::<ExitEvent>() == 24 + 4 + 4);
     assert!(size_of::<CredEvent>() == 24 + 4 + 12 + 8 + 24 + 24);
     assert!(size_of::<BytesEvent>() == 24 + 8 + 8 + 8 + 4 + 4);
+    assert!(size_of::<ForwardEvent>() == 24 + 4 * 8 + 6 * 2 + 4 + 16 + 16 + FWD_PATH_MAX + 4);
     assert!(size_of::<AuthHead>() == 24 + 4 * 4);
     assert!(size_of::<AuthEvent>() == size_of::<AuthHead>() + AUTH_TEXT_MAX);
 };

@@ -15,6 +15,12 @@ pub const SESSION_SOCKS_MAX: u32 = 16_384;
 /// Connections of sessions found in /proc at start-up, keyed by their
 /// addresses (the agent cannot know the `struct sock *`).
 pub const DISCOVERED_SOCKS_MAX: u32 = 4_096;
+/// Forward sockets of sessions (TCP connections made or accepted by a
+/// session's server process, and its TCP listeners), keyed by
+/// `struct sock *`; a full map is counted (LOST_FWD_FULL) per session.
+pub const FWD_SOCKS_MAX: u32 = 8_192;
+/// connect()/listen() calls of server processes in flight, keyed by tid.
+pub const FWD_CALLS_MAX: u32 = 1_024;
 /// setuid-family syscalls in flight (enter seen, exit not yet), keyed by tid.
 pub const CRED_ARGS_MAX: u32 = 4_096;
 /// Sessions still authenticating, keyed by session key: their server's
@@ -56,8 +62,10 @@ pub const LOST_USER_LISTENERS: u32 = 4;
 pub const LOST_SESSION_LOSS_FULL: u32 = 5;
 /// A connection whose authentication is not followed: AUTH_SESSIONS full.
 pub const LOST_AUTH_FULL: u32 = 6;
+/// A forward not followed: FWD_SOCKS or FWD_CALLS was full.
+pub const LOST_FWD_FULL: u32 = 7;
 /// uid/gid calls that changed nothing or failed, over a session's
-/// CRED_RATE_PER_SEC: counted, not sent. (Slots 7–9 are other features'.)
+/// CRED_RATE_PER_SEC: counted, not sent. (Slots 8 and 9 are other features'.)
 pub const LOST_CRED_RATE: u32 = 10;
 pub const LOST_SLOTS: u32 = 11;
 
@@ -82,6 +90,29 @@ pub struct Proc {
     pub pending: u64,
     pub flags: u32,
     pub _pad: u32,
+}
+
+/// A forward socket (FWD_SOCKS value).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FwdSock {
+    pub session: u64,
+    /// The server process that made, accepted or listened on it.
+    pub tgid: u32,
+    /// FWD_CONNECT, FWD_ACCEPT or FWD_LISTENER (common event.rs).
+    pub how: u16,
+    /// 1 while a connect is in SYN_SENT (not yet established).
+    pub pending: u16,
+}
+
+/// A connect() or listen() of a server process in flight (FWD_CALLS value).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FwdCall {
+    /// The user's `struct sockaddr *` (connect), or 0 (listen).
+    pub addr: u64,
+    pub fd: u32,
+    pub addr_len: u32,
 }
 
 /// Addresses of a connection as the server sees it (local first).
@@ -185,6 +216,8 @@ const _: () = {
     assert!(size_of::<ServerDevs>() == 16);
     assert!(size_of::<CredArgs>() == 4 + 12 + 24);
     assert!(size_of::<SessionLoss>() == 16);
+    assert!(size_of::<FwdSock>() == 8 + 4 + 2 + 2);
+    assert!(size_of::<FwdCall>() == 8 + 4 + 4);
     assert!(size_of::<CredWindow>() == 16);
     assert!(size_of::<AgentState>() == 4 * 8 + 4 + 4);
 };

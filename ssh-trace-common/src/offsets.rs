@@ -58,6 +58,16 @@ pub struct KernelOffsets {
     /// Values, not offsets: `SIGNAL_GROUP_EXIT` and the bit of `SOCK_DONE`.
     pub signal_group_exit_flag: u32,
     pub sock_done_bit: u32,
+    /// `sock.sk_err`: why a connect failed.
+    pub sk_err: u32,
+    /// `unix_sock.addr`, `unix_address.len`, `unix_address.name`.
+    pub unix_addr: u32,
+    pub unix_address_len: u32,
+    pub unix_address_name: u32,
+    /// `task_struct.nsproxy`, `nsproxy.net_ns`, `net.ns.inum`.
+    pub task_nsproxy: u32,
+    pub nsproxy_net_ns: u32,
+    pub net_ns_inum: u32,
     /// Non-zero: the programs log their decisions about SSH servers (aya-log).
     pub debug: u32,
     /// `inode.i_uid`.
@@ -72,4 +82,4 @@ pub struct KernelOffsets {
     pub nr_sendto: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 58 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 65 * 4);

@@ -7,7 +7,7 @@ use ssh_trace_common::{
     maps::SockTuple,
 };
 
-use crate::{maps::*, task, tp::inet_sock_set_state as f};
+use crate::{forward, maps::*, task, tp::inet_sock_set_state as f};
 
 const IPPROTO_TCP: u16 = 6;
 const AF_INET: u16 = 2;
@@ -18,22 +18,28 @@ const TCP_LAST_ACK: i32 = 9;
 const TCP_CLOSING: i32 = 11;
 
 /// sock:inet_sock_set_state: a session connection reaching TCP_CLOSE ends
-/// its session. Runs in any context (often softirq); for connections that
+/// its session; forwards (forward.rs) are followed through their states. Runs in any context (often softirq); for connections that
 /// are not a session's it costs one lookup (two while discovered sessions
 /// are open), once per connection.
 #[tracepoint]
 pub fn tcp_set_state(ctx: TracePointContext) -> u32 {
     let newstate: i32 = unsafe { ctx.read_at(f::NEWSTATE) }.unwrap_or(0);
     let protocol: u16 = unsafe { ctx.read_at(f::PROTOCOL) }.unwrap_or(0);
-    if newstate != TCP_CLOSE || protocol != IPPROTO_TCP {
+    if protocol != IPPROTO_TCP {
+        return 0;
+    }
+    if newstate != TCP_CLOSE {
+        forward::on_tcp_state(&ctx, newstate);
         return 0;
     }
     let sk: u64 = unsafe { ctx.read_at(f::SKADDR) }.unwrap_or(0);
+    let oldstate: i32 = unsafe { ctx.read_at(f::OLDSTATE) }.unwrap_or(0);
     let session = match unsafe { SESSION_SOCKS.get(&sk).copied() } {
         Some(s) => {
             let _ = SESSION_SOCKS.remove(&sk);
             s
         }
+        None if forward::on_tcp_close(&ctx, sk, oldstate) => return 0,
         None => {
             let tuple = tuple_of(&ctx);
             let Some(s) = (unsafe { DISCOVERED_SOCKS.get(&tuple).copied() }) else {
@@ -44,7 +50,6 @@ pub fn tcp_set_state(ctx: TracePointContext) -> u32 {
         }
     };
     crate::auth::end(session);
-    let oldstate: i32 = unsafe { ctx.read_at(f::OLDSTATE) }.unwrap_or(0);
     let (bytes_in, bytes_out) = final_counts(sk, oldstate);
     let ev = BytesEvent {
         hdr: header(EventKind::Bytes, 0, session),
@@ -64,7 +69,7 @@ pub fn tcp_set_state(ctx: TracePointContext) -> u32 {
 /// the socket went through a FIN state, and acked when nothing is
 /// outstanding (snd_una == write_seq, the kernel's own test).
 #[inline(always)]
-fn final_counts(sk: u64, oldstate: i32) -> (u64, u64) {
+pub(crate) fn final_counts(sk: u64, oldstate: i32) -> (u64, u64) {
     let received: u64 = task::read(sk, off!(tcp_bytes_received)).unwrap_or(0);
     let acked: u64 = task::read(sk, off!(tcp_bytes_acked)).unwrap_or(0);
     let sk_flags: u64 = task::read(sk, off!(sk_flags)).unwrap_or(0);
@@ -84,7 +89,7 @@ fn final_counts(sk: u64, oldstate: i32) -> (u64, u64) {
 
 /// The connection's addresses from the tracepoint record, local first.
 #[inline(always)]
-fn tuple_of(ctx: &TracePointContext) -> SockTuple {
+pub(crate) fn tuple_of(ctx: &TracePointContext) -> SockTuple {
     let family: u16 = unsafe { ctx.read_at(f::FAMILY) }.unwrap_or(0);
     let mut t = SockTuple {
         family,

@@ -37,6 +37,8 @@ fn on_accept(ctx: &TracePointContext) -> u32 {
     };
     let p = unsafe { &mut *p };
     if p.flags & PROC_LISTENER == 0 {
+        // A session's server accepting on a forward listener (-R, agent, X11).
+        crate::forward::on_accept(ctx, tgid);
         return 0;
     }
     let ret: i64 = unsafe { ctx.read_at(tp::SYS_EXIT_RET) }.unwrap_or(-1);
@@ -85,7 +87,7 @@ pub fn start_session(sk: u64, tgid: u32, parent_session: u64, origin: u16) -> Op
         sock: sk,
         ..Default::default()
     };
-    read_addrs(sk, &mut ev);
+    (ev.local_addr, ev.remote_addr) = inet_addrs(sk, family);
     let key = session_key(server_isn(sk), client_tail(&ev), ev.remote_port);
     ev.hdr.session = key;
     if SESSION_SOCKS.insert(&sk, &key, 0).is_err() {
@@ -97,17 +99,21 @@ pub fn start_session(sk: u64, tgid: u32, parent_session: u64, origin: u16) -> Op
     Some(key)
 }
 
+/// (local, remote) address of a connected IP socket; IPv4 in the first
+/// 4 bytes, network byte order.
 #[inline(always)]
-fn read_addrs(sk: u64, ev: &mut ConnectEvent) {
-    if ev.family == AF_INET {
+pub fn inet_addrs(sk: u64, family: u16) -> ([u8; 16], [u8; 16]) {
+    let (mut local, mut remote) = ([0; 16], [0; 16]);
+    if family == AF_INET {
         let l: [u8; 4] = task::read(sk, off!(skc_rcv_saddr)).unwrap_or([0; 4]);
         let r: [u8; 4] = task::read(sk, off!(skc_daddr)).unwrap_or([0; 4]);
-        ev.local_addr[..4].copy_from_slice(&l);
-        ev.remote_addr[..4].copy_from_slice(&r);
+        local[..4].copy_from_slice(&l);
+        remote[..4].copy_from_slice(&r);
     } else {
-        ev.local_addr = task::read(sk, off!(skc_v6_rcv_saddr)).unwrap_or([0; 16]);
-        ev.remote_addr = task::read(sk, off!(skc_v6_daddr)).unwrap_or([0; 16]);
+        local = task::read(sk, off!(skc_v6_rcv_saddr)).unwrap_or([0; 16]);
+        remote = task::read(sk, off!(skc_v6_daddr)).unwrap_or([0; 16]);
     }
+    (local, remote)
 }
 
 /// The server's initial sequence number: snd_una minus what was acked

@@ -15,6 +15,8 @@ mod connect;
 #[cfg(target_arch = "bpf")]
 mod creds;
 #[cfg(target_arch = "bpf")]
+mod forward;
+#[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod process;

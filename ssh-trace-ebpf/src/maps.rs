@@ -7,7 +7,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use ssh_trace_common::{
-    event::{EventHeader, EventKind, ExecEvent},
+    event::{EventHeader, EventKind, ExecEvent, ForwardEvent},
     maps::*,
     offsets::KernelOffsets,
 };
@@ -88,6 +88,23 @@ pub static EXEC_SCRATCH: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(
 /// restarts; the programs never read it.
 #[map]
 pub static AGENT_STATE: Array<AgentState> = Array::with_max_entries(1, 0);
+
+/// Forward sockets of sessions (see common maps.rs FWD_SOCKS_MAX).
+#[map]
+pub static FWD_SOCKS: HashMap<u64, FwdSock> = HashMap::with_max_entries(FWD_SOCKS_MAX, 0);
+
+/// [0]: entries in FWD_SOCKS, so that the many connections that are not
+/// forwards skip its lookup while there are none.
+#[map]
+pub static FWD_COUNT: Array<u64> = Array::with_max_entries(1, 0);
+
+/// connect()/listen() of server processes between enter and exit, by tid.
+#[map]
+pub static FWD_CALLS: HashMap<u32, FwdCall> = HashMap::with_max_entries(FWD_CALLS_MAX, 0);
+
+/// Forward records are larger than what the stack comfortably holds.
+#[map]
+pub static FWD_SCRATCH: PerCpuArray<ForwardEvent> = PerCpuArray::with_max_entries(1, 0);
 
 /// Last forced wake-up of the reader for a milestone, per CPU.
 #[map]

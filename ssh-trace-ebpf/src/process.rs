@@ -216,6 +216,7 @@ pub fn proc_exit(ctx: RawTracePointContext) -> i32 {
     };
     // A thread killed inside a setuid call leaves its syscall entry behind.
     let _ = CRED_ARGS.remove(&current_tid());
+    let _ = FWD_CALLS.remove(&current_tid());
     let group_dead: u64 = ctx.arg(tp::raw::EXIT_GROUP_DEAD);
     if group_dead & 0xff == 0 {
         return 0;

@@ -146,6 +146,9 @@ enum ReportName {
     },
     /// Per source IP: connections, failed ones, users reached, bytes.
     Sources,
+    /// One row per forward of every session: -L/-D/-W (local), -R
+    /// (remote), agent and X11, with targets, peers and bytes.
+    Forwards,
     /// The process tree of one session (id, or a unique prefix or suffix of it).
     Tree { session: String },
     /// Every event of one session in order.
@@ -406,6 +409,7 @@ pub fn run() -> Result<()> {
                 ReportName::Sessions => ReportKind::Sessions,
                 ReportName::Users { by } => ReportKind::Users { by },
                 ReportName::Sources => ReportKind::Sources,
+                ReportName::Forwards => ReportKind::Forwards,
                 ReportName::Tree { session } => ReportKind::Tree { session },
                 ReportName::Timeline { session } => ReportKind::Timeline { session },
             };

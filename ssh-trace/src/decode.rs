@@ -14,6 +14,8 @@ pub enum KernelEvent {
     Exit(ExitEvent),
     Cred(CredEvent),
     Bytes(BytesEvent),
+    /// Boxed: rare, and larger than the other records.
+    Forward(Box<ForwardEvent>),
     Auth(AuthRecord),
 }
 
@@ -43,6 +45,7 @@ impl KernelEvent {
             Self::Exit(e) => &e.hdr,
             Self::Cred(e) => &e.hdr,
             Self::Bytes(e) => &e.hdr,
+            Self::Forward(e) => &e.hdr,
             Self::Auth(e) => &e.head.hdr,
         }
     }
@@ -51,7 +54,11 @@ impl KernelEvent {
     /// kept before process-tree records when the agent falls behind.
     pub fn is_milestone(&self) -> bool {
         match self {
-            Self::Connect(_) | Self::Cred(_) | Self::Bytes(_) | Self::Auth(_) => true,
+            Self::Connect(_)
+            | Self::Cred(_)
+            | Self::Bytes(_)
+            | Self::Forward(_)
+            | Self::Auth(_) => true,
             Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
         }
     }
@@ -81,6 +88,7 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::Exit => KernelEvent::Exit(read(buf)?),
         EventKind::CredChange => KernelEvent::Cred(read(buf)?),
         EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
+        EventKind::Forward => KernelEvent::Forward(Box::new(read(buf)?)),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
         EventKind::Auth => KernelEvent::Auth(decode_auth(buf)?),
     })
@@ -253,6 +261,27 @@ mod tests {
         let mut buf = bytes_of(&head);
         buf.resize(buf.len() + EXEC_FILENAME_MAX + 10, 0);
         assert!(decode(&buf).is_err());
+    }
+
+    #[test]
+    fn decodes_forward_records() {
+        let f = ForwardEvent {
+            hdr: EventHeader {
+                kind: EventKind::Forward as u32,
+                tgid: 700,
+                ktime_ns: 3,
+                session: 9,
+            },
+            phase: FWD_CLOSE,
+            bytes_in: 5,
+            path_len: 3,
+            ..Default::default()
+        };
+        let KernelEvent::Forward(got) = decode(&bytes_of(&f)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(*got, f);
+        assert!(decode(&bytes_of(&f)[..100]).is_err(), "short");
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod sinks;
 pub mod sockdiag;
 pub mod spanned;
 pub mod text;
+pub mod unixdiag;
 
 #[cfg(test)]
 mod test_alloc;

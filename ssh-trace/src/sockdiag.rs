@@ -130,11 +130,7 @@ impl Poller {
 
     fn socket(&mut self) -> std::io::Result<&mut Socket> {
         if self.socket.is_none() {
-            let mut s = Socket::new(NETLINK_SOCK_DIAG)?;
-            s.bind_auto()?;
-            s.connect(&SocketAddr::new(0, 0))?;
-            set_rx_timeout(&s, RECV_TIMEOUT)?;
-            self.socket = Some(s);
+            self.socket = Some(diag_socket()?);
         }
         Ok(self.socket.as_mut().expect("just opened"))
     }
@@ -158,6 +154,15 @@ impl Poller {
         }
         Ok(out)
     }
+}
+
+/// A sock_diag netlink socket whose replies are waited for RECV_TIMEOUT.
+pub(crate) fn diag_socket() -> std::io::Result<Socket> {
+    let mut s = Socket::new(NETLINK_SOCK_DIAG)?;
+    s.bind_auto()?;
+    s.connect(&SocketAddr::new(0, 0))?;
+    set_rx_timeout(&s, RECV_TIMEOUT)?;
+    Ok(s)
 }
 
 fn set_rx_timeout(s: &Socket, t: Duration) -> std::io::Result<()> {

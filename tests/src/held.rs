@@ -29,6 +29,16 @@ impl HeldSession {
     /// Opens a session on `server` (extra ssh options in `extra`) that
     /// runs `then` once released.
     pub fn open(server: &Server, extra: &[&str], then: &str) -> Result<Self> {
+        Self::open_env(server, extra, then, &[])
+    }
+
+    /// As `open`, with `env` set for the client (e.g. SSH_AUTH_SOCK).
+    pub fn open_env(
+        server: &Server,
+        extra: &[&str],
+        then: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let w = world();
@@ -53,6 +63,7 @@ impl HeldSession {
                 "echo $SSH_CONNECTION; read go < {}; {then}",
                 fifo.display()
             ))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr)?)

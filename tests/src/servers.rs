@@ -202,6 +202,19 @@ impl Server {
         Self::launch(kind, name, &["127.0.0.1"], setup)
     }
 
+    /// An OpenSSH server of `kind` on 127.0.0.1 with `extra` lines in its
+    /// sshd_config (e.g. `X11Forwarding yes`).
+    pub fn with_config(kind: Kind, name: &str, extra: &str) -> Result<Self> {
+        if kind == Kind::Dropbear {
+            bail!("dropbear has no sshd_config");
+        }
+        let setup = Setup {
+            config: extra.into(),
+            ..Setup::default()
+        };
+        Self::launch(kind, name, &["127.0.0.1"], setup)
+    }
+
     fn launch(kind: Kind, name: &str, addresses: &[&str], setup: Setup) -> Result<Self> {
         kind.check_installed()?;
         let w = world();

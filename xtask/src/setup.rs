@@ -38,6 +38,8 @@ const PACKAGES: &[&str] = &[
     // The package test: `man` renders the installed pages (systemd, above,
     // also gives it systemd-analyze to verify the installed unit).
     "man-db",
+    // X11 forwarding tests: sshd runs xauth for the session's display.
+    "xauth",
 ];
 
 fn home() -> PathBuf {

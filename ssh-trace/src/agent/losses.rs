@@ -9,7 +9,7 @@ use std::{
 };
 
 use ssh_trace_common::maps::{
-    LOST_AUTH_FULL, LOST_CRED_RATE, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL,
+    LOST_AUTH_FULL, LOST_CRED_RATE, LOST_FWD_FULL, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL,
     LOST_TRACKED_FULL, LOST_USER_LISTENERS,
 };
 
@@ -83,8 +83,11 @@ impl Kernel for Attached {
             tracked_full: k[LOST_TRACKED_FULL as usize],
             listeners_full: k[LOST_USER_LISTENERS as usize],
             // AUTH_SESSIONS is keyed by connection and sized like
-            // SESSION_SOCKS: a full one is a connection not followed.
-            socks_full: k[LOST_SOCKS_FULL as usize] + k[LOST_AUTH_FULL as usize],
+            // SESSION_SOCKS: a full one is a connection not followed; so is
+            // a forward not followed.
+            socks_full: k[LOST_SOCKS_FULL as usize]
+                + k[LOST_AUTH_FULL as usize]
+                + k[LOST_FWD_FULL as usize],
             rate_limited: k[LOST_CRED_RATE as usize],
             queue: st.queue_lost.load(Ordering::Relaxed),
             decode: st.decode_errors.load(Ordering::Relaxed),

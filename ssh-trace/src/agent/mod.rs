@@ -198,6 +198,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         },
         rx,
         bytes,
+        unix: Default::default(),
         done: 0,
         heartbeat: opts.heartbeat.map(run_loop::Beat::new),
     };

@@ -21,7 +21,7 @@ use crate::{
     host,
     reader::Batch,
     session::SessionTable,
-    sockdiag,
+    sockdiag, unixdiag,
 };
 
 /// Kernel records handled per pass (a few milliseconds of work).
@@ -38,6 +38,8 @@ pub struct Run<K: Kernel> {
     pub rx: mpsc::Receiver<Batch>,
     /// Live byte counts of open sessions (sock_diag, once a tick).
     pub bytes: sockdiag::Poller,
+    /// Ends of unix-socket forwards (sock_diag, once a tick).
+    pub unix: unixdiag::Poller,
     /// Records whose events went through the pipeline and out.
     pub done: u64,
     /// agent.heartbeat every so often, if at all.
@@ -148,6 +150,7 @@ impl<K: Kernel> Run<K> {
     fn handle(&mut self, records: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
         for rec in records {
             self.bytes.observe(&rec);
+            self.unix.observe(&rec);
             self.table.handle(rec, events);
             for ev in events.drain(..) {
                 self.pipeline.push(ev)?;
@@ -172,7 +175,8 @@ impl<K: Kernel> Run<K> {
             self.pipeline.push(Event::new(now, None, body))?;
         }
         // Live byte counts of open sessions, idle ones included.
-        let counts = self.bytes.poll(host::monotonic_ns());
+        let mut counts = self.bytes.poll(host::monotonic_ns());
+        counts.extend(self.unix.poll(host::monotonic_ns()));
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
         self.pipeline.tick(now)

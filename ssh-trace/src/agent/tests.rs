@@ -101,6 +101,7 @@ async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
         kernel: Dropping(Cell::new(0)),
         rx,
         bytes: Default::default(),
+        unix: Default::default(),
         done: 0,
         heartbeat: None,
     };

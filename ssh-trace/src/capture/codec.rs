@@ -151,14 +151,7 @@ fn put_base(out: &mut Vec<u8>, s: &SessionInfo) {
     put_opt_str(out, s.user.as_deref());
     put_opt_u64(out, s.uid.map(u64::from));
     for e in [&s.source, &s.destination] {
-        match e {
-            Some(e) => {
-                out.push(1);
-                put_str(out, &e.ip.to_string());
-                put_varint(out, e.port as u64);
-            }
-            None => out.push(0),
-        }
+        put_opt_endpoint(out, e.as_ref());
     }
     // Flags: 1 discovered, 2 a server follows, 4 a parent session follows
     // (older files hold 0 or 1 here).
@@ -185,16 +178,7 @@ fn get_base(c: &mut Cursor) -> Result<SessionInfo> {
         .map(u32::try_from)
         .transpose()
         .context("uid over 32 bits")?;
-    let mut ep = || -> Result<Option<Endpoint>> {
-        Ok(if c.bool()? {
-            let ip: std::net::IpAddr = c.str()?.parse().context("bad IP address")?;
-            let port = u16::try_from(c.varint()?).context("port over 16 bits")?;
-            Some(Endpoint::new(ip, port))
-        } else {
-            None
-        })
-    };
-    let (source, destination) = (ep()?, ep()?);
+    let (source, destination) = (get_opt_endpoint(c)?, get_opt_endpoint(c)?);
     let flags = c.u8()?;
     if flags & !7 != 0 {
         bail!("bad session flags {flags}");
@@ -631,6 +615,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_opt_str(out, c.user.as_deref());
             put_opt_str(out, c.effective_user.as_deref());
         }
+        Body::SessionForward(f) => put_forward(out, f),
         Body::AgentStart(agent) => {
             put_agent(out, agent);
             put_agent_tail(out, agent);
@@ -753,6 +738,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             signal: get_opt_u8(c)?,
         }),
         Kind::UserChange => Body::UserChange(get_change(c)?),
+        Kind::SessionForward => Body::SessionForward(Box::new(get_forward(c)?)),
         Kind::AgentStart => {
             let mut agent = get_agent(c)?;
             get_agent_tail(c, &mut agent)?;
@@ -845,6 +831,104 @@ fn get_change(c: &mut Cursor) -> Result<IdChange> {
             user,
             effective_user,
         },
+    })
+}
+
+fn put_opt_endpoint(out: &mut Vec<u8>, e: Option<&Endpoint>) {
+    match e {
+        Some(e) => {
+            out.push(1);
+            put_str(out, &e.ip.to_string());
+            put_varint(out, e.port as u64);
+        }
+        None => out.push(0),
+    }
+}
+
+fn get_opt_endpoint(c: &mut Cursor) -> Result<Option<Endpoint>> {
+    if !c.bool()? {
+        return Ok(None);
+    }
+    let ip: std::net::IpAddr = c.str()?.parse().context("bad IP address")?;
+    let port = u16::try_from(c.varint()?).context("port over 16 bits")?;
+    Ok(Some(Endpoint::new(ip, port)))
+}
+
+const FORWARD_KINDS: [ForwardKind; 4] = [
+    ForwardKind::Local,
+    ForwardKind::Remote,
+    ForwardKind::Agent,
+    ForwardKind::X11,
+];
+const FORWARD_STATES: [ForwardState; 4] = [
+    ForwardState::Listen,
+    ForwardState::Open,
+    ForwardState::Close,
+    ForwardState::Failed,
+];
+const FORWARD_SOCKETS: [ForwardSocket; 2] = [ForwardSocket::Tcp, ForwardSocket::Unix];
+
+/// Position of `v` in `table` (the code written for it).
+fn code_of<T: PartialEq>(table: &[T], v: &T) -> u8 {
+    table.iter().position(|t| t == v).unwrap_or(0) as u8
+}
+
+fn from_code<T: Copy>(table: &[T], c: &mut Cursor, what: &str) -> Result<T> {
+    let i = c.u8()? as usize;
+    table
+        .get(i)
+        .copied()
+        .with_context(|| format!("unknown {what} code {i}"))
+}
+
+fn put_forward(out: &mut Vec<u8>, f: &Forward) {
+    put_varint(out, f.id as u64);
+    out.push(code_of(&FORWARD_KINDS, &f.kind));
+    out.push(code_of(&FORWARD_STATES, &f.state));
+    out.push(code_of(&FORWARD_SOCKETS, &f.socket));
+    put_varint(out, f.pid as u64);
+    put_opt_u64(out, f.listener.map(u64::from));
+    for e in [&f.local, &f.target, &f.listen, &f.peer] {
+        put_opt_endpoint(out, e.as_ref());
+    }
+    put_opt_str(out, f.path.as_deref());
+    put_opt_u64(out, f.error.map(|e| zigzag(e as i64)));
+    for v in [f.bytes_in, f.bytes_out, f.duration_ms] {
+        put_opt_u64(out, v);
+    }
+}
+
+fn get_forward(c: &mut Cursor) -> Result<Forward> {
+    let id = c.u32()?;
+    let kind = from_code(&FORWARD_KINDS, c, "forward kind")?;
+    let state = from_code(&FORWARD_STATES, c, "forward state")?;
+    let socket = from_code(&FORWARD_SOCKETS, c, "forward socket")?;
+    let pid = c.u32()?;
+    let listener = c.opt_u64()?.map(u32::try_from).transpose()?;
+    let (local, target) = (get_opt_endpoint(c)?, get_opt_endpoint(c)?);
+    let (listen, peer) = (get_opt_endpoint(c)?, get_opt_endpoint(c)?);
+    let path = c.opt_str()?;
+    let error = c
+        .opt_u64()?
+        .map(|z| i32::try_from(unzigzag(z)))
+        .transpose()
+        .context("errno over 32 bits")?;
+    Ok(Forward {
+        id,
+        kind,
+        state,
+        socket,
+        pid,
+        listener,
+        local,
+        target,
+        listen,
+        peer,
+        path,
+        error,
+        bytes_in: c.opt_u64()?,
+        bytes_out: c.opt_u64()?,
+        duration_ms: c.opt_u64()?,
     })
 }
 

@@ -210,6 +210,24 @@ fn round_trips_every_event_kind() {
 }
 
 #[test]
+fn round_trips_the_format_samples_forwards_and_alerts_included() {
+    let d = dir();
+    let p = d.join("samples.cap");
+    // Agent-mode sink losses are not part of the capture format.
+    let events: Vec<Event> = crate::format::samples::events()
+        .into_iter()
+        .filter(|e| e.session.is_some())
+        .collect();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.body, Body::SessionForward(_))));
+    write_all(&p, &events, Rotation::default());
+    let (back, warnings) = read_all(&p);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(back, events);
+}
+
+#[test]
 fn rotation_keeps_count_files_each_readable_alone() {
     let d = dir();
     let p = d.join("rot.cap");

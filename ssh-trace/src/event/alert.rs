@@ -47,6 +47,9 @@ pub enum AlertKind {
     PasswordSpraying,
     /// More than `max` source IPs failing for one user name within `window`.
     DistributedGuessing,
+    /// A session's server connected (or tried to) on the client's behalf
+    /// to an address outside the rule's `allowed` networks.
+    ForwardTarget,
 }
 
 impl AlertKind {
@@ -117,6 +120,12 @@ pub struct Evidence {
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// The address a forward connected (or tried to connect) to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schemars(with = "Option<String>")]
+    pub target_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_port: Option<u16>,
     /// The user names tried within the window (authentication rules; the
     /// first 16, in the order first tried).
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{ser::SerializeSeq, Serialize, Serializer};
 
+use super::Endpoint;
+
 /// argv, escaped once (text.rs) and kept as one string: the arguments are
 /// separated by NUL, which an argument never holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -284,7 +286,8 @@ pub struct LossCounts {
     /// Listeners of servers run by users other than root not tracked: over
     /// the quota that keeps them from crowding out the system's server.
     pub kernel_listeners_full: u64,
-    /// Connections not counted because the SESSION_SOCKS map was full.
+    /// Connections not counted because the SESSION_SOCKS map was full,
+    /// and forwards not followed because FWD_SOCKS or FWD_CALLS was.
     pub kernel_socks_full: u64,
     /// uid/gid calls that changed nothing (or failed) beyond a session's
     /// 128 per second: counted, not reported. Changes are never limited.
@@ -531,4 +534,114 @@ pub struct AgentLoss {
 pub struct AgentStop {
     pub agent: AgentInfo,
     pub totals: AgentTotals,
+}
+
+/// What a forward is, in sshd's own terms (AllowTcpForwarding
+/// local/remote): the server cannot tell `-L`, `-D` and `-W` (ProxyJump)
+/// apart, all three reach it as the same request to connect.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, JsonSchema, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ForwardKind {
+    /// The server connected on the client's behalf (-L, -D, -W, ProxyJump).
+    Local,
+    /// The server listens on the client's behalf (-R), and what connects.
+    Remote,
+    /// The forwarded agent's socket (-A), and what connects to it.
+    Agent,
+    /// An X11 display (-X, -Y), and what connects to it.
+    X11,
+}
+
+/// Where a forward is in its life.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, JsonSchema, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ForwardState {
+    /// The server listens (remote, agent, x11).
+    Listen,
+    /// A connection through the forward started.
+    Open,
+    /// It ended, or the listener closed.
+    Close,
+    /// The server's connection to the target failed.
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, Hash, JsonSchema, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ForwardSocket {
+    Tcp,
+    Unix,
+}
+
+/// `session.forward`: one forward of a session at one point of its life.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct Forward {
+    /// Numbers the session's forwards from 1; a forward's events share it.
+    pub id: u32,
+    pub kind: ForwardKind,
+    pub state: ForwardState,
+    pub socket: ForwardSocket,
+    /// The server process that forwards.
+    pub pid: u32,
+    /// The listener a connection came through (its id), if seen.
+    pub listener: Option<u32>,
+    /// This host's end of a local forward's connection.
+    pub local: Option<Endpoint>,
+    /// Where the server connected (local forwards).
+    pub target: Option<Endpoint>,
+    /// Where the server listens (remote, x11) or was connected to.
+    pub listen: Option<Endpoint>,
+    /// Who connected through a listener.
+    pub peer: Option<Endpoint>,
+    /// Unix sockets: the path (the target, or the listener's).
+    pub path: Option<String>,
+    /// errno of a failed connect.
+    pub error: Option<i32>,
+    /// At the close of a TCP connection: bytes received from its peer and
+    /// sent to it (null for listeners and unix sockets).
+    pub bytes_in: Option<u64>,
+    pub bytes_out: Option<u64>,
+    /// At the close: since the open (or the listen).
+    pub duration_ms: Option<u64>,
+}
+
+impl Forward {
+    pub fn kind_name(&self) -> &'static str {
+        self.kind.into()
+    }
+
+    pub fn state_name(&self) -> &'static str {
+        self.state.into()
+    }
+
+    pub fn socket_name(&self) -> &'static str {
+        self.socket.into()
+    }
+
+    /// (source, destination) of the forwarded connection, as the network
+    /// sees it: this host to the target for a local forward, the peer to
+    /// the listen address for an accepted one; a listener has no source.
+    pub fn ends(&self) -> (Option<Endpoint>, Option<Endpoint>) {
+        match self.kind {
+            ForwardKind::Local => (self.local, self.target),
+            ForwardKind::Remote | ForwardKind::Agent | ForwardKind::X11 => (self.peer, self.listen),
+        }
+    }
+
+    /// (bytes the source sent, bytes the destination sent), at a close.
+    pub fn sent(&self) -> Option<(u64, u64)> {
+        let (i, o) = (self.bytes_in?, self.bytes_out?);
+        Some(match self.kind {
+            ForwardKind::Local => (o, i),
+            ForwardKind::Remote | ForwardKind::Agent | ForwardKind::X11 => (i, o),
+        })
+    }
+
+    /// Outbound from this host (the server connected), or inbound.
+    pub fn outbound(&self) -> bool {
+        self.kind == ForwardKind::Local
+    }
 }

@@ -152,6 +152,26 @@ fn pid(ev: &Event) -> Option<u32> {
     exec(ev).map(|p| p.pid).or_else(|| exit(ev).map(|p| p.pid))
 }
 
+fn fwd(ev: &Event) -> Option<&Forward> {
+    let Body::SessionForward(f) = &ev.body else {
+        return None;
+    };
+    Some(f)
+}
+
+/// A forward's endpoint field: the object, its `ip` or its `port`.
+macro_rules! fwd_ep {
+    ($name:literal, $field:ident, object) => {
+        f($name, T::Object, |e, _| fwd(e)?.$field.map(|_| Val::Object))
+    };
+    ($name:literal, $field:ident, ip) => {
+        f($name, T::Ip, |e, _| fwd(e)?.$field.map(|s| Val::Ip(s.ip)))
+    };
+    ($name:literal, $field:ident, port) => {
+        f($name, T::Int, |e, _| fwd(e)?.$field.map(|s| int(s.port)))
+    };
+}
+
 fn end(ev: &Event) -> Option<&SessionEnd> {
     let Body::SessionEnd(c) = &ev.body else {
         return None;
@@ -454,6 +474,42 @@ pub static FIELDS: &[FieldDef] = &[
     f("change.effective_user", T::Text, |e, _| {
         change(e)?.effective_user.as_deref().map(text)
     }),
+    f("forward", T::Object, |e, _| fwd(e).map(|_| Val::Object)),
+    f("forward.id", T::Int, |e, _| fwd(e).map(|x| int(x.id))),
+    f("forward.kind", T::Text, |e, _| {
+        fwd(e).map(|x| text(x.kind_name()))
+    }),
+    f("forward.state", T::Text, |e, _| {
+        fwd(e).map(|x| text(x.state_name()))
+    }),
+    f("forward.socket", T::Text, |e, _| {
+        fwd(e).map(|x| text(x.socket_name()))
+    }),
+    f("forward.pid", T::Int, |e, _| fwd(e).map(|x| int(x.pid))),
+    f("forward.listener", T::Int, |e, _| fwd(e)?.listener.map(int)),
+    fwd_ep!("forward.local", local, object),
+    fwd_ep!("forward.local.ip", local, ip),
+    fwd_ep!("forward.local.port", local, port),
+    fwd_ep!("forward.target", target, object),
+    fwd_ep!("forward.target.ip", target, ip),
+    fwd_ep!("forward.target.port", target, port),
+    fwd_ep!("forward.listen", listen, object),
+    fwd_ep!("forward.listen.ip", listen, ip),
+    fwd_ep!("forward.listen.port", listen, port),
+    fwd_ep!("forward.peer", peer, object),
+    fwd_ep!("forward.peer.ip", peer, ip),
+    fwd_ep!("forward.peer.port", peer, port),
+    f("forward.path", T::Text, |e, _| {
+        fwd(e)?.path.as_deref().map(text)
+    }),
+    f("forward.error", T::Int, |e, _| fwd(e)?.error.map(int)),
+    f("forward.bytes_in", T::Int, |e, _| fwd(e)?.bytes_in.map(int)),
+    f("forward.bytes_out", T::Int, |e, _| {
+        fwd(e)?.bytes_out.map(int)
+    }),
+    f("forward.duration_ms", T::Int, |e, _| {
+        fwd(e)?.duration_ms.map(int)
+    }),
     f("agent", T::Object, |e, _| agent(e).map(|_| Val::Object)),
     f("agent.version", T::Text, |e, _| {
         agent(e).map(|a| text(&a.version))
@@ -690,6 +746,12 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("alert.evidence.error", T::Text, |e, _| {
         evidence(e)?.error.as_deref().map(text)
+    }),
+    f("alert.evidence.target_ip", T::Ip, |e, _| {
+        evidence(e)?.target_ip.map(Val::Ip)
+    }),
+    f("alert.evidence.target_port", T::Int, |e, _| {
+        evidence(e)?.target_port.map(int)
     }),
     f("alert.evidence.users", T::TextList, |e, _| {
         let users = evidence(e)?.users.as_deref()?;

@@ -32,7 +32,33 @@ pub struct Spec {
 #[derive(Debug)]
 pub enum Ecs {
     Always(EcsClass),
-    ByLogin { logged_in: EcsClass, not: EcsClass },
+    ByLogin {
+        logged_in: EcsClass,
+        not: EcsClass,
+    },
+    /// `session.forward`: by the forward's state.
+    ByForward(ByState<EcsClass>),
+}
+
+/// One value per `forward.state` (session.forward).
+#[derive(Debug)]
+pub struct ByState<T> {
+    pub listen: T,
+    pub open: T,
+    pub close: T,
+    pub failed: T,
+}
+
+impl<T> ByState<T> {
+    pub fn get(&self, state: super::ForwardState) -> &T {
+        use super::ForwardState as S;
+        match state {
+            S::Listen => &self.listen,
+            S::Open => &self.open,
+            S::Close => &self.close,
+            S::Failed => &self.failed,
+        }
+    }
 }
 
 /// ECS event.kind, event.category and event.type.
@@ -53,6 +79,8 @@ pub enum Ocsf {
         logged_in: Activity,
         not: Activity,
     },
+    /// `session.forward`: Network Activity by the forward's state.
+    ByForward(ByState<Activity>),
 }
 
 /// An OCSF class and activity: type_uid = class_uid * 100 + activity_id.
@@ -89,6 +117,10 @@ pub const LAUNCH: Activity = act(1007, 1, "Launch");
 pub const TERMINATE: Activity = act(1007, 2, "Terminate");
 pub const SET_USER_ID: Activity = act(1007, 5, "Set User ID");
 pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
+pub const NET_OPEN: Activity = act(4001, 1, "Open");
+pub const NET_CLOSE: Activity = act(4001, 2, "Close");
+pub const NET_FAIL: Activity = act(4001, 4, "Fail");
+pub const NET_LISTEN: Activity = act(4001, 7, "Listen");
 pub const APP_START: Activity = act(6002, 3, "Start");
 pub const APP_STOP: Activity = act(6002, 4, "Stop");
 pub const APP_LOSS: Activity = act(6002, 99, "Loss");
@@ -204,6 +236,7 @@ impl Kind {
             Kind::UserChange => &USER_CHANGE,
             Kind::SessionBytes => &SESSION_BYTES,
             Kind::SessionEnd => &SESSION_END,
+            Kind::SessionForward => &SESSION_FORWARD,
             Kind::AgentStart => &AGENT_START,
             Kind::AgentLoss => &AGENT_LOSS,
             Kind::AgentStop => &AGENT_STOP,
@@ -229,6 +262,7 @@ impl AlertKind {
             AlertKind::BruteForce => &BRUTE_FORCE,
             AlertKind::PasswordSpraying => &PASSWORD_SPRAYING,
             AlertKind::DistributedGuessing => &DISTRIBUTED_GUESSING,
+            AlertKind::ForwardTarget => &FORWARD_TARGET,
         }
     }
 }
@@ -308,6 +342,30 @@ static SESSION_AUTH: Spec = base(
     event(&["authentication"], &["info"]),
     LOGON,
 );
+/// A forward is a connection of its own (ECS network, OCSF Network
+/// Activity), made or accepted by the session's server.
+static SESSION_FORWARD: Spec = Spec {
+    ecs: Ecs::ByForward(ByState {
+        listen: event(&["network"], &["start"]),
+        open: event(&["network"], &["connection", "start"]),
+        close: event(&["network"], &["connection", "end"]),
+        failed: event(&["network"], &["connection", "denied"]),
+    }),
+    ocsf: Ocsf::ByForward(ByState {
+        listen: NET_LISTEN,
+        open: NET_OPEN,
+        close: NET_CLOSE,
+        failed: NET_FAIL,
+    }),
+    ..base(
+        "session.forward",
+        12,
+        true,
+        "\x1b[35m",
+        event(&["network"], &["connection", "start"]),
+        NET_OPEN,
+    )
+};
 static AGENT_START: Spec = base(
     "agent.start",
     8,
@@ -345,7 +403,8 @@ static AGENT_HEARTBEAT: Spec = base(
     APP_HEARTBEAT,
 );
 
-// Alert codes: 32 + the type's position in AlertKind (append only).
+// Alert codes are fixed per type, never reused (docs/capture.md): 32-41 in
+// AlertKind order, then 42-44 authentication, 48 forwards.
 static NEW_SOURCE: Spec = alert("alert.new_source", 32, true, WHO, &[]);
 static CONNECTION_RATE: Spec = alert("alert.connection_rate", 33, true, RATE, &[]);
 static UNAUTHENTICATED_RATE: Spec = alert("alert.unauthenticated_rate", 34, true, RATE, &[]);
@@ -355,6 +414,14 @@ static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["cou
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
 static FILELESS_EXEC: Spec = alert("alert.fileless_exec", 41, true, &["pid", "executable"], WHO);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
+// Codes are fixed per type (docs/capture.md): 42-44 authentication, 48 forwards.
+static FORWARD_TARGET: Spec = alert(
+    "alert.forward_target",
+    48,
+    true,
+    &["pid", "target_ip", "target_port"],
+    WHO,
+);
 /// An action that failed is the agent's own trouble, like a loss.
 static ACTION_FAILED: Spec = Spec {
     ecs: Ecs::Always(event(&["host"], &["info"])),

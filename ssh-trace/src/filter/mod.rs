@@ -6,7 +6,7 @@ mod ast;
 mod eval;
 mod lexer;
 mod literal;
-mod net;
+pub(crate) mod net;
 mod parser;
 #[cfg(test)]
 mod tests;

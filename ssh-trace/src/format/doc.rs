@@ -54,6 +54,11 @@ impl Doc {
         put("executable", e.executable.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
+        put(
+            "target_ip",
+            e.target_ip.map(|ip| Value::from(ip.to_string())),
+        );
+        put("target_port", e.target_port.map(Value::from));
         put("users", e.users.clone().map(Value::from));
         put("source_ips", e.source_ips.clone().map(Value::from));
     }

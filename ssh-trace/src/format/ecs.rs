@@ -33,6 +33,7 @@ fn outcome(ev: &Event) -> Option<&'static str> {
         Body::ProcessExit(p) => success(p.exit_code == Some(0)),
         Body::UserChange(c) => success(c.change.success),
         Body::SessionBytes(_) => None,
+        Body::SessionForward(f) => success(f.state != crate::event::ForwardState::Failed),
         Body::SessionEnd(c) => success(c.end.logged_in),
         Body::AgentStart(_) | Body::AgentStop(_) => success(true),
         Body::AgentLoss(_) => success(false),
@@ -59,6 +60,9 @@ pub fn document(ev: &Event, host: &str) -> Doc {
         session(&mut d, s);
     }
     body(&mut d, &ev.body);
+    if let Body::SessionForward(f) = &ev.body {
+        super::forward::ecs(&mut d, f, ev.session.as_deref());
+    }
     d
 }
 
@@ -66,6 +70,10 @@ pub fn document(ev: &Event, host: &str) -> Doc {
 fn class(ev: &Event) -> &'static EcsClass {
     match &ev.spec().ecs {
         ByType::Always(c) => c,
+        ByType::ByForward(by) => match &ev.body {
+            Body::SessionForward(f) => by.get(f.state),
+            _ => &by.open,
+        },
         ByType::ByLogin { logged_in, not } => {
             if matches!(&ev.body, Body::SessionEnd(c) if c.end.logged_in) {
                 logged_in
@@ -125,6 +133,8 @@ fn body(d: &mut Doc, body: &Body) {
                 key_fields(d, a.key.as_ref(), a.certificate.as_ref());
             }
         }
+        // Needs the session too: written by document().
+        Body::SessionForward(_) => {}
         Body::SessionBytes(t) => traffic(d, t),
         Body::SessionEnd(c) => {
             traffic(d, &c.traffic);

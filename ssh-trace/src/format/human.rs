@@ -114,6 +114,9 @@ fn details(line: &mut String, body: &Body) {
                 auth_text::attempts(line, a);
             }
         }
+        Body::SessionForward(f) => {
+            let _ = write!(line, " pid={} {}", f.pid, super::forward::summary(f));
+        }
         Body::AgentStart(agent) => {
             let _ = write!(
                 line,

@@ -79,6 +79,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             out.extend_from_slice(b"},\"change\":");
             change(&c.change, out);
         }
+        Body::SessionForward(f) => serde_entry("forward", f, out),
         Body::AgentStart(a) => serde_entry("agent", a, out),
         Body::AgentLoss(l) => {
             serde_entry("loss", &l.loss, out);

@@ -6,8 +6,8 @@ use schemars::{generate::SchemaSettings, JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::event::{
-    Accepted, AgentInfo, AgentTotals, AlertKind, Attempts, Auth, Evidence, Heartbeat, Kind,
-    LossCounts, LossReport, Pid, ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity,
+    Accepted, AgentInfo, AgentTotals, AlertKind, Attempts, Auth, Evidence, Forward, Heartbeat,
+    Kind, LossCounts, LossReport, Pid, ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity,
     Traffic, UserChange,
 };
 
@@ -40,6 +40,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value,
             f("agent", g.subschema_for::<AgentInfo>()),
             f("totals", g.subschema_for::<AgentTotals>()),
         ],
+        Kind::SessionForward => vec![f("forward", g.subschema_for::<Forward>())],
         Kind::AgentHeartbeat => vec![f("heartbeat", g.subschema_for::<Heartbeat>())],
         Kind::SessionConnect | Kind::SessionBytes => vec![],
         Kind::Alert(k) => vec![("alert", alert_schema(k, g), true)],
@@ -83,6 +84,7 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         | Kind::ProcessExec
         | Kind::ProcessExit
         | Kind::UserChange
+        | Kind::SessionForward
         | Kind::AgentStart
         | Kind::AgentLoss
         | Kind::AgentStop

@@ -3,6 +3,7 @@ mod alert_text;
 pub mod auth_text;
 mod doc;
 pub mod ecs;
+pub mod forward;
 pub mod human;
 pub mod json;
 pub mod json_schema;

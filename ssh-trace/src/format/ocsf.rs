@@ -22,14 +22,18 @@ pub use crate::event::spec::{
 };
 
 pub fn activity(ev: &Event) -> Activity {
-    match ev.spec().ocsf {
-        OcsfClass::Always(a) => a,
+    match &ev.spec().ocsf {
+        OcsfClass::Always(a) => *a,
+        OcsfClass::ByForward(by) => match &ev.body {
+            Body::SessionForward(f) => *by.get(f.state),
+            _ => by.open,
+        },
         OcsfClass::ByLogin { logged_in, not } => {
             let yes = matches!(&ev.body, Body::SessionEnd(c) if c.end.logged_in);
             if yes {
-                logged_in
+                *logged_in
             } else {
-                not
+                *not
             }
         }
     }
@@ -90,6 +94,7 @@ fn severity(ev: &Event) -> (u8, &'static str) {
         | Body::UserChange(_)
         | Body::SessionBytes(_)
         | Body::SessionEnd(_)
+        | Body::SessionForward(_)
         | Body::AgentStart(_)
         | Body::AgentStop(_)
         | Body::AgentHeartbeat(_) => (1, "Informational"),
@@ -180,6 +185,7 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             }
             ssh_status(d, ev, a);
         }
+        Body::SessionForward(f) => super::forward::ocsf(d, f, ev.session.as_deref()),
         Body::ProcessExec(p) => exec(d, p),
         Body::ProcessExit(p) => {
             d.put("process.pid", p.pid);

@@ -160,6 +160,90 @@ fn change() -> Body {
     })
 }
 
+/// A local forward's close, every field that can be there filled.
+pub fn forward() -> Forward {
+    Forward {
+        id: 3,
+        kind: ForwardKind::Local,
+        state: ForwardState::Close,
+        socket: ForwardSocket::Tcp,
+        pid: 4240,
+        listener: None,
+        local: Some(Endpoint::new([192, 0, 2, 1].into(), 41000)),
+        target: Some(Endpoint::new([198, 51, 100, 7].into(), 8080)),
+        listen: None,
+        peer: None,
+        path: None,
+        error: None,
+        bytes_in: Some(5321),
+        bytes_out: Some(187),
+        duration_ms: Some(42),
+    }
+}
+
+/// The other shapes of forwards: a remote listener, a connection through
+/// it, the agent socket, a failed connect, a unix-socket local forward.
+fn forward_shapes() -> Vec<Event> {
+    let ev = |f: Forward| {
+        Event::new(
+            TIME_NS,
+            Some(session(true)),
+            Body::SessionForward(Box::new(f)),
+        )
+    };
+    let base = forward();
+    let listen = Forward {
+        id: 4,
+        kind: ForwardKind::Remote,
+        state: ForwardState::Listen,
+        local: None,
+        target: None,
+        listen: Some(Endpoint::new([127, 0, 0, 1].into(), 8022)),
+        bytes_in: None,
+        bytes_out: None,
+        duration_ms: None,
+        ..base.clone()
+    };
+    let accepted = Forward {
+        id: 5,
+        state: ForwardState::Open,
+        listener: Some(4),
+        peer: Some(Endpoint::new([127, 0, 0, 1].into(), 51234)),
+        ..listen.clone()
+    };
+    let agent = Forward {
+        id: 6,
+        kind: ForwardKind::Agent,
+        socket: ForwardSocket::Unix,
+        listen: None,
+        path: Some("/tmp/ssh-XXXXabcdef/agent.4240".into()),
+        ..listen.clone()
+    };
+    let failed = Forward {
+        id: 7,
+        state: ForwardState::Failed,
+        error: Some(111),
+        bytes_in: None,
+        bytes_out: None,
+        duration_ms: None,
+        ..base.clone()
+    };
+    let unix = Forward {
+        id: 8,
+        state: ForwardState::Open,
+        socket: ForwardSocket::Unix,
+        local: None,
+        target: None,
+        path: Some("/run/docker.sock".into()),
+        ..failed.clone()
+    };
+    let unix = Forward {
+        error: None,
+        ..unix
+    };
+    [listen, accepted, agent, failed, unix].map(ev).to_vec()
+}
+
 pub const KEY_FP: &str = "SHA256:Q3CWul/NYDR8FMdRoB/uZHMglZ5aVTn3hYH0ZhzVXCk";
 pub const CA_FP: &str = "SHA256:VeJ9qaKLCB8hpCIBAD6YWn8gL6rjcNns2sLH1iyHIRo";
 
@@ -227,6 +311,10 @@ fn alert(k: AlertKind) -> Event {
             e.action = Some("webhook".into());
             e.error = Some("connection refused".into());
         }
+        A::ForwardTarget => {
+            (e.user, e.source_ip, e.pid) = (Some("alice".into()), ip, Some(4240));
+            (e.target_ip, e.target_port) = (Some([198, 51, 100, 7].into()), Some(8080));
+        }
         A::BruteForce | A::PasswordSpraying => {
             e.source_ip = ip;
             (e.count, e.limit, e.window_s) = (Some(6), Some(5), Some(60));
@@ -284,6 +372,10 @@ pub fn event(kind: Kind) -> Event {
                 attempts: None,
             }),
         ),
+        Kind::SessionForward => ev(
+            Some(session(true)),
+            Body::SessionForward(Box::new(forward())),
+        ),
         Kind::AgentStart => ev(None, Body::AgentStart(Box::new(agent_info()))),
         Kind::AgentLoss => ev(
             None,
@@ -312,7 +404,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 12] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 13] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.
@@ -396,6 +488,7 @@ pub fn events() -> Vec<Event> {
         });
     }
     out.extend([killed, refused, no_login, discovered, fileless, restarted]);
+    out.extend(forward_shapes());
     out.extend([failed, unnamed, partial, unlogged]);
     out
 }

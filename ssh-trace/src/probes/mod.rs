@@ -67,6 +67,11 @@ const PROGRAMS: &[(&str, Hook)] = &[
     ),
     ("setresgid_exit", Hook::Tp("syscalls", "sys_exit_setresgid")),
     ("tcp_set_state", Hook::Tp("sock", "inet_sock_set_state")),
+    // Forwards over unix sockets (TCP forwards need no hook of their own).
+    ("fwd_conn_enter", Hook::Tp("syscalls", "sys_enter_connect")),
+    ("fwd_conn_exit", Hook::Tp("syscalls", "sys_exit_connect")),
+    ("fwd_lstn_enter", Hook::Tp("syscalls", "sys_enter_listen")),
+    ("fwd_lstn_exit", Hook::Tp("syscalls", "sys_exit_listen")),
     // The servers' log output (auth.rs): raw, because a per-syscall
     // tracepoint on write(2) builds a record for every write on the
     // machine (docs/benchmarks.md has both costs). Attached on demand
@@ -360,8 +365,12 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok(match name {
         "EVENTS" | "MILESTONES" | "AYA_LOGS" => Map::RingBuf(data),
-        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "AUTH_SCRATCH" => Map::PerCpuArray(data),
-        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" => Map::Array(data),
+        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "AUTH_SCRATCH" | "FWD_SCRATCH" => {
+            Map::PerCpuArray(data)
+        }
+        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" | "FWD_COUNT" => {
+            Map::Array(data)
+        }
         _ => Map::HashMap(data),
     })
 }

@@ -109,6 +109,7 @@ pub fn event(ev: &Event) -> String {
             s
         }
         Body::SessionBytes(t) => format!("in={} out={}", t.bytes_in, t.bytes_out),
+        Body::SessionForward(f) => format!("pid={} {}", f.pid, crate::format::forward::summary(f)),
         Body::SessionEnd(c) => {
             let (t, e) = (c.traffic, c.end);
             let mut s = format!(

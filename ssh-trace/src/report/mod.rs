@@ -3,6 +3,7 @@
 //! document. State grows with sessions, users and buckets, never with the
 //! number of events (tree and timeline keep the one chosen session's events).
 mod detail;
+mod forwards;
 mod select;
 mod sessions;
 mod sources;
@@ -59,6 +60,8 @@ pub enum ReportKind {
     Tree { session: String },
     /// Every event of one session (full id, unique prefix or unique suffix).
     Timeline { session: String },
+    /// One row per forward (listeners and connections) of every session.
+    Forwards,
 }
 
 enum State {
@@ -67,6 +70,7 @@ enum State {
     Sources(sessions::Sessions),
     Tree(select::Selected),
     Timeline(select::Selected),
+    Forwards(forwards::Forwards),
 }
 
 pub struct Report {
@@ -83,6 +87,7 @@ impl Report {
             ReportKind::Sources => State::Sources(sessions::Sessions::default()),
             ReportKind::Tree { session } => State::Tree(select::Selected::new(&session)),
             ReportKind::Timeline { session } => State::Timeline(select::Selected::new(&session)),
+            ReportKind::Forwards => State::Forwards(forwards::Forwards::default()),
         };
         Report { state, lost: 0 }
     }
@@ -96,6 +101,7 @@ impl Report {
             State::Sessions(s) | State::Sources(s) => s.add(ev),
             State::Users(u) => u.add(ev),
             State::Tree(s) | State::Timeline(s) => s.add(ev),
+            State::Forwards(f) => f.add(ev),
         }
     }
 
@@ -115,6 +121,7 @@ impl Report {
             State::Sessions(s) => sessions::write_text(s, out)?,
             State::Users(u) => u.write_text(out)?,
             State::Sources(s) => sources::write_text(s, out)?,
+            State::Forwards(f) => forwards::write_text(f, out)?,
             State::Tree(s) => {
                 let (id, events) = s.chosen().map_err(invalid)?;
                 tree::write_text(id, events, out)?
@@ -142,6 +149,7 @@ impl Report {
             State::Sessions(s) => sessions::write_json(s, self.lost, out)?,
             State::Users(u) => u.write_json(self.lost, out)?,
             State::Sources(s) => sources::write_json(s, self.lost, out)?,
+            State::Forwards(f) => forwards::write_json(f, self.lost, out)?,
             State::Tree(s) => {
                 let (id, events) = s.chosen().map_err(invalid)?;
                 tree::write_json(id, events, self.lost, out)?

@@ -30,6 +30,7 @@ pub struct Summary {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub commands: u64,
+    pub forwards: super::forwards::Totals,
     /// What the server decided about its authentication (None: nothing
     /// known, as in captures made before session.auth existed).
     pub auth: Option<Box<AuthSeen>>,
@@ -85,6 +86,7 @@ impl Summary {
             bytes_in: 0,
             bytes_out: 0,
             commands: 0,
+            forwards: Default::default(),
             auth: None,
         }
     }
@@ -142,6 +144,7 @@ impl Sessions {
                 s.start_ns = ev.time_ns;
             }
             Body::SessionLogin(_) => s.logged_in = true,
+            Body::SessionForward(f) => s.forwards.add(f),
             Body::ProcessExec(_) if after_login => s.commands += 1,
             Body::SessionEnd(c) => {
                 s.end_ns = Some(ev.time_ns);
@@ -220,6 +223,40 @@ pub fn write_text(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()
             s.commands.to_string(),
         ]);
     }
+    t.write(out)?;
+    write_forward_totals(sessions, out)
+}
+
+/// Sessions with forwards, after the sessions (nothing when none has any).
+fn write_forward_totals(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()> {
+    let with: Vec<&Summary> = sessions
+        .sorted()
+        .into_iter()
+        .filter(|s| !s.forwards.is_empty())
+        .collect();
+    if with.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nforwards:")?;
+    let mut t = Table::new(&[
+        ("SESSION", Align::Left),
+        ("LISTENERS", Align::Right),
+        ("CONNECTIONS", Align::Right),
+        ("FAILED", Align::Right),
+        ("BYTES IN", Align::Right),
+        ("BYTES OUT", Align::Right),
+    ]);
+    for s in with {
+        let f = &s.forwards;
+        t.row(vec![
+            s.id.to_string(),
+            f.listeners.to_string(),
+            f.connections.to_string(),
+            f.failed.to_string(),
+            f.bytes_in.to_string(),
+            f.bytes_out.to_string(),
+        ]);
+    }
     t.write(out)
 }
 
@@ -246,6 +283,8 @@ struct Row<'a> {
     bytes_in: u64,
     bytes_out: u64,
     commands: u64,
+    #[serde(skip_serializing_if = "super::forwards::Totals::is_empty")]
+    forwards: &'a super::forwards::Totals,
 }
 
 pub fn write_json(sessions: &Sessions, lost: u64, out: &mut dyn io::Write) -> io::Result<()> {
@@ -271,6 +310,7 @@ pub fn write_json(sessions: &Sessions, lost: u64, out: &mut dyn io::Write) -> io
                 bytes_in: s.bytes_in,
                 bytes_out: s.bytes_out,
                 commands: s.commands,
+                forwards: &s.forwards,
             })
             .collect(),
     };

@@ -7,6 +7,7 @@
 //! session process to a uid other than the privilege-separation user's.
 pub mod auth;
 pub mod discover;
+pub mod forward;
 mod model;
 pub mod procfs;
 pub mod users;

@@ -9,13 +9,15 @@ use std::{
 };
 
 use ssh_trace_common::event::{
-    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, AUTH_DEST_SYSLOG,
-    AUTH_FLAG_TRUNCATED, AUTH_FLAG_UNREADABLE, CONNECT_INETD, EXEC_FLAG_ARGS_TRUNCATED,
-    EXEC_FLAG_FILENAME_TRUNCATED, EXEC_FLAG_SERVER_ROLE, EXEC_FLAG_UNLINKED,
+    BytesEvent, ConnectEvent, CredEvent, CredSyscall, Creds, ExitEvent, ForwardEvent,
+    AUTH_DEST_SYSLOG, AUTH_FLAG_TRUNCATED, AUTH_FLAG_UNREADABLE, CONNECT_INETD,
+    EXEC_FLAG_ARGS_TRUNCATED, EXEC_FLAG_FILENAME_TRUNCATED, EXEC_FLAG_SERVER_ROLE,
+    EXEC_FLAG_UNLINKED,
 };
 
 use super::{
     auth,
+    forward::{self, Forwards},
     users::{NameLookup, UserNames},
 };
 use crate::{
@@ -33,6 +35,10 @@ pub struct Session {
     pub ended: bool,
     pub traffic: Traffic,
     pub processes: HashSet<u32>,
+    /// Its forwards still open.
+    pub forwards: Forwards,
+    /// The process that made the login switch (OpenSSH's post-auth child).
+    pub login_pid: Option<u32>,
     /// What it tried before the login, and the accepted decision.
     pub attempts: Attempts,
     pub accepted: Option<Box<Accepted>>,
@@ -47,6 +53,8 @@ impl Session {
             ended: false,
             traffic: Traffic::default(),
             processes: HashSet::new(),
+            forwards: Forwards::default(),
+            login_pid: None,
             attempts: Attempts::default(),
             accepted: None,
         }
@@ -204,16 +212,29 @@ impl SessionTable {
             KernelEvent::Exit(x) => self.on_exit(&x, time, out),
             KernelEvent::Cred(c) => self.on_cred(&c, time, out),
             KernelEvent::Bytes(b) => self.on_bytes(&b, time, out),
+            KernelEvent::Forward(f) => self.on_forward(&f, time, out),
             KernelEvent::Auth(a) => self.on_auth(&a, time, out),
         }
     }
 
-    /// An ended session is kept while processes of it still run.
+    fn on_forward(&mut self, r: &ForwardEvent, time: u64, out: &mut Vec<Event>) {
+        let s = self.session(r.hdr.session, time);
+        if !forward::wanted(r, s.login_pid) {
+            return;
+        }
+        if let Some(f) = s.forwards.record(r, time) {
+            let body = Body::SessionForward(Box::new(f));
+            out.push(Event::new(time, Some(s.info.clone()), body));
+        }
+        self.forget_if_done(r.hdr.session);
+    }
+
+    /// An ended session is kept while processes or forwards of it remain.
     fn forget_if_done(&mut self, key: u64) {
         if self
             .sessions
             .get(&key)
-            .is_some_and(|s| s.ended && s.processes.is_empty())
+            .is_some_and(|s| s.ended && s.processes.is_empty() && s.forwards.is_empty())
         {
             self.sessions.remove(&key);
         }
@@ -257,6 +278,10 @@ impl SessionTable {
             Some(s.info.clone()),
             Body::ProcessExit(body),
         ));
+        for f in s.forwards.exited(pid, time) {
+            let body = Body::SessionForward(Box::new(f));
+            out.push(Event::new(time, Some(s.info.clone()), body));
+        }
         self.forget_if_done(key);
     }
 
@@ -424,6 +449,7 @@ impl SessionTable {
         if s.info.uid.is_none() && login {
             let user = self.names.name(c.new.uid, time).map(|n| n.to_string());
             let s = self.session(key, time);
+            s.login_pid = Some(pid);
             s.change(|i| {
                 i.uid = Some(c.new.uid);
                 i.user = user;

@@ -126,6 +126,24 @@ pub(crate) fn bytes(i: u64, o: u64, closed: bool, t: u64) -> KernelEvent {
     })
 }
 
+/// A forward record of the session's server process 601.
+pub(crate) fn forward(phase: u16, how: u16, sock: u64, t: u64) -> KernelEvent {
+    let mut f = ForwardEvent {
+        hdr: hdr(EventKind::Forward, 601, t),
+        sock,
+        phase,
+        how,
+        family: 2,
+        local_port: 41000,
+        remote_port: 8080,
+        ..Default::default()
+    };
+    f.local_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+    f.remote_addr[..4].copy_from_slice(&[10, 1, 2, 3]);
+    (f.bytes_in, f.bytes_out) = (5000, 300);
+    KernelEvent::Forward(Box::new(f))
+}
+
 /// A server process's log record: `text` written to `dest`.
 pub(crate) fn log(pid: u32, dest: u32, text: &str, t: u64) -> KernelEvent {
     KernelEvent::Auth(crate::decode::AuthRecord {
@@ -518,6 +536,32 @@ fn hostile_argv_is_kept_losslessly() {
     assert_eq!(process.executable, "/tmp/\x1b[2Jx");
 }
 
+#[test]
+fn forward_records_make_forward_events_of_their_session() {
+    let mut seq = preauth();
+    seq.extend([
+        forward(FWD_OPEN, FWD_CONNECT, 9, 20),
+        forward(FWD_CLOSE, FWD_CONNECT, 9, 30),
+    ]);
+    let (_, out) = run(&seq);
+    let fw: Vec<&Forward> = out
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::SessionForward(f) => Some(&**f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fw.len(), 2, "{out:#?}");
+    let (open, close) = (fw[0], fw[1]);
+    assert_eq!((open.id, open.state), (1, ForwardState::Open));
+    assert_eq!((close.id, close.state), (1, ForwardState::Close));
+    assert_eq!((close.bytes_in, close.bytes_out), (Some(5000), Some(300)));
+    assert_eq!(close.target.unwrap().port, 8080);
+    assert_eq!(close.pid, 601);
+    let session = out.last().unwrap().session.as_ref().unwrap();
+    assert_eq!(session.id, out[0].session.as_ref().unwrap().id);
+}
+
 /// Every event the model makes, in every format, matches docs/schema.md.
 #[test]
 fn json_lines_match_the_documented_schema() {
@@ -548,6 +592,9 @@ fn json_lines_match_the_documented_schema() {
         ),
         exit(602, 0, 13),
         bytes(1, 1, false, 13),
+        forward(FWD_OPEN, FWD_CONNECT, 9, 13),
+        forward(FWD_CLOSE, FWD_CONNECT, 9, 13),
+        forward(FWD_FAILED, FWD_CONNECT, 10, 13),
         bytes(1, 2, true, 14),
     ]);
     let (_, mut out) = run(&seq);

@@ -1,15 +1,15 @@
 //! `cargo xtask bench` (the default): what ssh-trace costs the machine.
 //! Workloads that are not SSH (iperf3 TCP and UDP, a unix-socket
-//! ping-pong, unix datagrams, small writes to /dev/null, a fork+exec storm)
-//! and the same storm inside an SSH session, each with the agent off and
-//! on — and, when asked, another build (`--baseline`, e.g. main's: before
-//! and after a change) and the per-syscall tracepoint alternative to the
-//! raw sys_enter hook (`--tracepoint-hooks`), and this build while a
-//! session authenticates (`--authenticating`: the servers' log capture is
-//! attached only then) — in an order that rotates
-//! every round: medians and ratios from one run. Then each kernel
-//! program's bpf_stats (runs, average ns) per workload, and login → event
-//! latency while another session storms.
+//! ping-pong, unix datagrams, small writes to /dev/null, TCP and unix
+//! connects, a fork+exec storm) and the storm and TCP connects inside an
+//! SSH session, each with the agent off and on — and, when asked, another
+//! build (`--baseline`, e.g. main's: before and after a change) and the
+//! per-syscall tracepoint alternative to the raw sys_enter hook
+//! (`--tracepoint-hooks`), and this build while a session authenticates
+//! (`--authenticating`: the servers' log capture is attached only then) —
+//! in an order that rotates every round: medians and ratios from one run.
+//! Then each kernel program's bpf_stats (runs, average ns) per workload,
+//! and login → event latency while another session storms.
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -176,18 +176,24 @@ pub enum Workload {
     UnixPingPong,
     UnixDgram,
     DevNullWrites,
+    TcpConnects,
+    TcpConnectsInside,
+    UnixConnects,
     StormOutside,
     StormInside,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 11] = [
         Workload::Tcp64,
         Workload::Tcp1k,
         Workload::Udp64,
         Workload::UnixPingPong,
         Workload::UnixDgram,
         Workload::DevNullWrites,
+        Workload::TcpConnects,
+        Workload::TcpConnectsInside,
+        Workload::UnixConnects,
         Workload::StormOutside,
         Workload::StormInside,
     ];
@@ -200,6 +206,15 @@ impl Workload {
             Workload::UnixPingPong => "unix stream ping-pong, 1 byte (round trips/s)",
             Workload::UnixDgram => "unix datagram sender, 64 bytes (sends/s)",
             Workload::DevNullWrites => "64-byte writes to /dev/null (writes/s)",
+            // The forward hooks: tcp_set_state's SYN_SENT/ESTABLISHED
+            // checks and the connect syscall tracepoints (fwd_conn_*).
+            Workload::TcpConnects => "TCP connect + close on loopback (connections/s)",
+            // A session that forwards nothing: its user's own connects
+            // are not the server's, so they make no session.forward.
+            Workload::TcpConnectsInside => {
+                "TCP connect + close inside an SSH session (connections/s)"
+            }
+            Workload::UnixConnects => "unix stream connect + close (connections/s)",
             Workload::StormOutside => "fork+exec storm outside any session (execs/s)",
             Workload::StormInside => "fork+exec storm inside an SSH session (execs/s)",
         }
@@ -231,6 +246,12 @@ impl Env {
             Workload::UnixPingPong => self.tools.rate("unixpp", &[&s]),
             Workload::UnixDgram => self.tools.rate("writes", &["dgram", &s]),
             Workload::DevNullWrites => self.tools.rate("writes", &["devnull", &s]),
+            Workload::TcpConnects => self.tools.rate("connects", &["tcp", &s]),
+            Workload::TcpConnectsInside => {
+                self.tools
+                    .rate_in_session(&self.sshd, "connects", &["tcp", &s])
+            }
+            Workload::UnixConnects => self.tools.rate("connects", &["unix", &s]),
             Workload::StormOutside => self.tools.rate("storm", &[&s]),
             Workload::StormInside => self.tools.rate_in_session(&self.sshd, "storm", &[&s]),
         }

@@ -13,6 +13,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("storm", include_str!("tools/storm.c")),
     ("unixpp", include_str!("tools/unixpp.c")),
     ("writes", include_str!("tools/writes.c")),
+    ("connects", include_str!("tools/connects.c")),
 ];
 
 /// Built tools, in a directory the SSH test user can execute from.
@@ -102,6 +103,20 @@ impl Iperf {
 
     /// Messages per second sent by one client run: TCP or UDP, `len`-byte writes.
     pub fn rate(&self, udp: bool, len: usize, seconds: f64) -> Result<f64> {
+        // The server may still be ending the last test on a loaded machine
+        // ("the server is busy running a test"): ask again shortly.
+        for _ in 0..20 {
+            match self.run(udp, len, seconds) {
+                Err(e) if e.to_string().contains("busy") => {
+                    std::thread::sleep(Duration::from_millis(500))
+                }
+                r => return r,
+            }
+        }
+        self.run(udp, len, seconds)
+    }
+
+    fn run(&self, udp: bool, len: usize, seconds: f64) -> Result<f64> {
         let mut c = Command::new("iperf3");
         c.args(["-c", "127.0.0.1", "-p", &self.port.to_string(), "-J"])
             .args(["-t", &format!("{seconds}"), "-l", &len.to_string()]);

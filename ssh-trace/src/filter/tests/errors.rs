@@ -154,7 +154,7 @@ fn unknown_fields() {
     check(
         "pid = 5",
         0,
-        "unknown field `pid`; did you mean `process.pid` or `agent.pid` or `alert.evidence.pid`?",
+        "unknown field `pid`; did you mean `process.pid` or `forward.pid` or `agent.pid` or `alert.evidence.pid`?",
     );
     check(
         "user = a and exit_code = 0",
@@ -219,11 +219,12 @@ fn values_of_the_wrong_type() {
     assert_eq!(
         e.message,
         "unknown event `proces.exit`; events are session.connect, session.auth, session.login, \
-         process.exec, process.exit, user.change, session.bytes, session.end, \
+         process.exec, process.exit, user.change, session.bytes, session.end, session.forward, \
          agent.start, agent.loss, agent.stop, agent.heartbeat, alert.new_source, alert.connection_rate, \
          alert.unauthenticated_rate, alert.root_login, alert.privilege_gain, \
          alert.session_bytes, alert.idle, alert.login_after_idle, alert.action_failed, \
-         alert.fileless_exec, alert.brute_force, alert.password_spraying, alert.distributed_guessing"
+         alert.fileless_exec, alert.brute_force, alert.password_spraying, alert.distributed_guessing, \
+         alert.forward_target"
     );
 }
 

@@ -405,12 +405,20 @@ fn every_field_parses_and_some_event_has_it() {
         output_loss(),
         restarted(),
     ];
+    let forwards: Vec<Event> = crate::format::samples::events()
+        .into_iter()
+        .filter(|e| matches!(e.body, Body::SessionForward(_)))
+        .collect();
     // session.auth, a login with its key, an end with its attempts.
     more.extend(crate::format::samples::events());
     for name in crate::event::fields::all_names() {
         let f = parse(&format!("{name} exists"));
         assert!(
-            events.iter().chain(&more).any(|e| f.matches(e, HOST)),
+            events
+                .iter()
+                .chain(&more)
+                .chain(&forwards)
+                .any(|e| f.matches(e, HOST)),
             "no test event has `{name}`"
         );
     }
@@ -465,6 +473,8 @@ fn alert() -> Event {
         executable: Some("memfd:x".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
+        target_ip: Some([10, 9, 9, 9].into()),
+        target_port: Some(443),
         users: Some(vec!["root".into(), "admin".into()]),
         source_ips: Some(vec!["10.9.9.9".into()]),
     };

@@ -78,6 +78,7 @@ fn reference(ev: &crate::event::Event) -> Value {
             v["process"] = to(&c.process);
             v["change"] = to(&c.change);
         }
+        Body::SessionForward(f) => v["forward"] = to(&**f),
         Body::AgentStart(a) => v["agent"] = to(&**a),
         Body::AgentLoss(l) => {
             v["loss"] = to(&l.loss);

@@ -519,9 +519,12 @@ fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
     use crate::event::AlertKind as A;
     match k {
         A::RootLogin => Some("root"),
-        A::NewSource | A::PrivilegeGain | A::SessionBytes | A::LoginAfterIdle | A::FilelessExec => {
-            Some("alice")
-        }
+        A::NewSource
+        | A::PrivilegeGain
+        | A::SessionBytes
+        | A::LoginAfterIdle
+        | A::FilelessExec
+        | A::ForwardTarget => Some("alice"),
         A::DistributedGuessing => Some("root"),
         A::ConnectionRate
         | A::UnauthenticatedRate
@@ -602,8 +605,11 @@ fn alerts_map_to_ocsf_detection_findings() {
             user.map(|u| json!({"name": u})).as_ref(),
             "{d}"
         );
-        let with_pid = matches!(k, AlertKind::PrivilegeGain | AlertKind::FilelessExec);
-        let pid = with_pid.then(|| json!({"pid": 4242}));
+        let pid = match k {
+            AlertKind::PrivilegeGain | AlertKind::FilelessExec => Some(json!({"pid": 4242})),
+            AlertKind::ForwardTarget => Some(json!({"pid": 4240})),
+            _ => None,
+        };
         assert_eq!(e.get("process"), pid.as_ref(), "{d}");
     }
 }

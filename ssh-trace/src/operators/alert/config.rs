@@ -18,7 +18,10 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::event::{AlertKind, Severity};
+use crate::{
+    event::{AlertKind, Severity},
+    filter::net::Net,
+};
 
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/ssh-trace/alert-state.json";
 
@@ -46,6 +49,8 @@ struct RawRule {
     #[serde(default)]
     actions: Vec<String>,
     rate_limit: Option<RawRateLimit>,
+    /// forward_target: the networks forwards may reach (CIDR).
+    allowed: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +119,8 @@ pub struct Rule {
     /// Indexes into Config::actions.
     pub actions: Vec<usize>,
     pub rate_limit: RateLimit,
+    /// Networks forwards may reach (forward_target).
+    pub allowed: Vec<Net>,
 }
 
 #[derive(Clone, Debug)]
@@ -210,6 +217,10 @@ fn check_needs(
         AlertKind::SessionBytes => needs("max (bytes)", r.max.is_some()),
         AlertKind::Idle | AlertKind::LoginAfterIdle => needs("after", after.is_some()),
         AlertKind::ActionFailed => bail!("rule {name}: action_failed is not a rule type"),
+        AlertKind::ForwardTarget => needs(
+            "allowed (a list of networks, e.g. [\"10.0.0.0/8\"])",
+            r.allowed.is_some(),
+        ),
         AlertKind::NewSource
         | AlertKind::RootLogin
         | AlertKind::PrivilegeGain
@@ -241,6 +252,7 @@ fn rule(r: RawRule, actions: &[Action]) -> Result<Rule> {
             per: Duration::from_secs(60),
         },
     };
+    let allowed = networks(&name, r.allowed.as_deref().unwrap_or_default())?;
     Ok(Rule {
         name,
         kind: r.kind,
@@ -250,5 +262,24 @@ fn rule(r: RawRule, actions: &[Action]) -> Result<Rule> {
         after: after.unwrap_or_default(),
         actions: idx,
         rate_limit,
+        allowed,
     })
+}
+
+/// `allowed` networks: `addr/prefix`, or one address.
+fn networks(rule: &str, list: &[String]) -> Result<Vec<Net>> {
+    list.iter()
+        .map(|s| {
+            let one = |a: std::net::IpAddr| format!("{a}/{}", if a.is_ipv4() { 32 } else { 128 });
+            let cidr = match s.parse::<std::net::IpAddr>() {
+                Ok(a) => one(a),
+                Err(_) => s.clone(),
+            };
+            Net::parse(&cidr).with_context(|| {
+                format!(
+                    "rule {rule}: allowed {s:?} is not a network (e.g. 10.0.0.0/8) or an address"
+                )
+            })
+        })
+        .collect()
 }

@@ -10,7 +10,10 @@ use std::{
 use anyhow::Result;
 
 use super::{config::Rule, guesses::Guesses, state::KnownSources};
-use crate::event::{Alert, AlertKind, Body, Event, Evidence, ProcessExec, SessionId, SessionInfo};
+use crate::event::{
+    Alert, AlertKind, Body, Endpoint, Event, Evidence, Forward, ForwardKind, ForwardState,
+    ProcessExec, SessionId, SessionInfo,
+};
 
 pub struct Engine {
     rules: Vec<Rule>,
@@ -21,6 +24,8 @@ pub struct Engine {
     fired_ip: HashMap<(usize, IpAddr), u64>,
     /// Per rule: sessions it already fired for (session_bytes).
     fired_session: Vec<HashSet<SessionId>>,
+    /// (rule, session, target) forward_target fired for: once each.
+    fired_target: HashSet<(usize, SessionId, Endpoint)>,
     /// Logged-in sessions still open.
     open: HashSet<SessionId>,
     /// Since when no session has been open (None while one is).
@@ -66,6 +71,7 @@ impl Engine {
             windows: vec![HashMap::new(); n],
             fired_ip: HashMap::new(),
             fired_session: vec![HashSet::new(); n],
+            fired_target: HashSet::new(),
             open: HashSet::new(),
             idle_since: Some(started_ns),
             idle_fired: vec![false; n],
@@ -98,6 +104,7 @@ impl Engine {
             }
             Body::SessionBytes(_) => self.check_bytes(ev, s, ip, out),
             Body::UserChange(_) => self.check_privilege(ev, s, ip, out),
+            Body::SessionForward(f) => self.check_forward(ev, s, f, out),
             Body::SessionAuth(d) => {
                 let Some(ip) = ip else { return };
                 for (i, evidence) in self.guesses.observe(&self.rules, ev.time_ns, ip, &d.auth) {
@@ -168,6 +175,7 @@ impl Engine {
         for f in &mut self.fired_session {
             f.remove(&s.id);
         }
+        self.fired_target.retain(|(_, id, _)| *id != s.id);
         if self.open.remove(&s.id) && self.open.is_empty() {
             self.idle_since = Some(time_ns);
         }
@@ -300,6 +308,38 @@ impl Engine {
                 source_ip: ip,
                 pid: Some(p.pid),
                 executable: Some(p.executable.clone()),
+                ..Default::default()
+            };
+            out.push(alert_event(rule, ev.time_ns, Some(s), evidence));
+        }
+    }
+
+    /// A local forward's connection (or attempt) to a target outside the
+    /// rule's allowed networks: once per session and target.
+    fn check_forward(
+        &mut self,
+        ev: &Event,
+        s: &Arc<SessionInfo>,
+        f: &Forward,
+        out: &mut Vec<Event>,
+    ) {
+        let attempt = matches!(f.state, ForwardState::Open | ForwardState::Failed);
+        let Some(target) = f.target.filter(|_| attempt && f.kind == ForwardKind::Local) else {
+            return;
+        };
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.kind != AlertKind::ForwardTarget
+                || rule.allowed.iter().any(|n| n.contains(target.ip))
+                || !self.fired_target.insert((i, s.id, target))
+            {
+                continue;
+            }
+            let evidence = Evidence {
+                user: s.user.clone(),
+                source_ip: s.source.map(|e| e.ip),
+                pid: Some(f.pid),
+                target_ip: Some(target.ip),
+                target_port: Some(target.port),
                 ..Default::default()
             };
             out.push(alert_event(rule, ev.time_ns, Some(s), evidence));

@@ -221,6 +221,10 @@ pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
                         ..Default::default()
                     }
                 }
+                AlertKind::ForwardTarget => {
+                    e.pid = Some(700);
+                    (e.target_ip, e.target_port) = (Some([10, 9, 9, 9].into()), Some(443));
+                }
                 AlertKind::NewSource | AlertKind::RootLogin => {}
                 AlertKind::BruteForce | AlertKind::PasswordSpraying => {
                     e.user = None;
@@ -241,6 +245,49 @@ pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
             Event::new(1, session, Body::Alert(k, Box::new(alert)))
         })
         .collect()
+}
+
+#[test]
+fn forward_target_fires_once_per_target_outside_the_allowed_networks() {
+    let mut e =
+        engine("[[rule]]\ntype = \"forward_target\"\nallowed = [\"10.0.0.0/8\", \"192.0.2.1\"]\n");
+    let s = session("f", Some(1000), "10.0.0.1");
+    let fwd = |ip: [u8; 4], state| {
+        let mut f = crate::format::samples::forward();
+        f.state = state;
+        f.target = Some(Endpoint::new(ip.into(), 443));
+        Event::new(S, Some(s.clone()), Body::SessionForward(Box::new(f)))
+    };
+    let mut out = Vec::new();
+    for ev in [
+        fwd([10, 1, 2, 3], ForwardState::Open),
+        fwd([192, 0, 2, 1], ForwardState::Open),
+        fwd([198, 51, 100, 9], ForwardState::Failed),
+        fwd([198, 51, 100, 9], ForwardState::Open),
+        fwd([198, 51, 100, 9], ForwardState::Close),
+    ] {
+        e.observe(&ev, &mut out);
+    }
+    assert_eq!(kinds(&out), ["alert.forward_target"]);
+    let Body::Alert(_, a) = &out[0].body else {
+        panic!()
+    };
+    assert_eq!(a.evidence.target_ip, Some([198, 51, 100, 9].into()));
+    assert_eq!(
+        (a.evidence.target_port, a.evidence.pid),
+        (Some(443), Some(4240))
+    );
+    let err = format!(
+        "{:#}",
+        Config::parse("[[rule]]\ntype = \"forward_target\"\n").unwrap_err()
+    );
+    assert!(err.contains("needs allowed"), "{err}");
+    let err = format!(
+        "{:#}",
+        Config::parse("[[rule]]\ntype = \"forward_target\"\nallowed = [\"10.0.0.0/33\"]\n")
+            .unwrap_err()
+    );
+    assert!(err.contains("\"10.0.0.0/33\" is not a network"), "{err}");
 }
 
 fn failed(ms: u64, id: &str, ip: &str, user: Option<&str>) -> Event {

@@ -18,7 +18,7 @@ use prometheus_client::{
 
 use super::alert::actions::ActionCounts;
 use crate::event::{
-    AuthDecision, Body, Event, LossCounts, Method, SessionId, SessionInfo, Traffic,
+    AuthDecision, Body, Event, Forward, LossCounts, Method, SessionId, SessionInfo, Traffic,
 };
 
 type Labels = Vec<(&'static str, String)>;
@@ -46,6 +46,8 @@ pub struct Families {
     pub lost: Family<Labels, Counter>,
     pub alerts: Family<Labels, Counter>,
     pub actions: Family<Labels, Counter>,
+    pub forwards: Family<Labels, Counter>,
+    pub forward_bytes: Family<Labels, Counter>,
     pub auth_attempts: Family<Labels, Counter>,
     /// When the agent's loop last wrote agent.heartbeat (the HTTP server
     /// answers from its own thread, so `up` alone misses a stalled loop).
@@ -117,6 +119,16 @@ impl Families {
             f.alerts.clone(),
         );
         r.register(
+            "ssh_trace_forwards",
+            "Forward events by kind (local, remote, agent, x11) and state (listen, open, close, failed)",
+            f.forwards.clone(),
+        );
+        r.register(
+            "ssh_trace_forward_bytes",
+            "TCP payload bytes of closed forward connections by kind (direction in: from the forward's peer)",
+            f.forward_bytes.clone(),
+        );
+        r.register(
             "ssh_trace_auth_attempts",
             "Authentication decisions the SSH servers logged, by method and outcome (user: with --metrics-auth-user)",
             f.auth_attempts.clone(),
@@ -173,6 +185,8 @@ impl Metrics {
             lost: Family::default(),
             alerts: Family::default(),
             actions: Family::default(),
+            forwards: Family::default(),
+            forward_bytes: Family::default(),
             auth_attempts: Family::default(),
             heartbeat: Gauge::default(),
         };
@@ -230,6 +244,9 @@ impl Metrics {
                     ("event", ev.kind().name().to_owned()),
                 ])
                 .inc();
+        }
+        if let Body::SessionForward(f) = &ev.body {
+            self.forward(f);
         }
         if let Body::SessionAuth(a) = &ev.body {
             self.auth(a);
@@ -289,6 +306,25 @@ impl Metrics {
                     .session_bytes
                     .get_or_create(&vec![("user", user.to_owned()), ("direction", dir.into())])
                     .inc_by(d);
+            }
+        }
+    }
+
+    fn forward(&self, f: &Forward) {
+        let kind = f.kind_name().to_owned();
+        self.f
+            .forwards
+            .get_or_create(&vec![
+                ("kind", kind.clone()),
+                ("state", f.state_name().into()),
+            ])
+            .inc();
+        for (dir, n) in [("in", f.bytes_in), ("out", f.bytes_out)] {
+            if let Some(n) = n.filter(|&n| n > 0) {
+                self.f
+                    .forward_bytes
+                    .get_or_create(&vec![("kind", kind.clone()), ("direction", dir.into())])
+                    .inc_by(n);
             }
         }
     }

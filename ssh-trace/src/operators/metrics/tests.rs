@@ -116,6 +116,29 @@ fn losses_are_counted_by_place_and_sink() {
     );
 }
 
+#[test]
+fn forwards_are_counted_by_kind_and_state_and_their_bytes_by_kind() {
+    let mut m = Metrics::new(SourceIpLabel {
+        enabled: false,
+        limit: 0,
+    });
+    for ev in crate::format::samples::events() {
+        if matches!(ev.body, Body::SessionForward(_)) {
+            m.observe(&ev);
+        }
+    }
+    let text = m.encode();
+    for want in [
+        r#"ssh_trace_forwards_total{kind="local",state="close"} 1"#,
+        r#"ssh_trace_forwards_total{kind="remote",state="listen"} 1"#,
+        r#"ssh_trace_forwards_total{kind="local",state="failed"} 1"#,
+        r#"ssh_trace_forward_bytes_total{kind="local",direction="in"} 5321"#,
+        r#"ssh_trace_forward_bytes_total{kind="local",direction="out"} 187"#,
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+}
+
 fn decision(user: Option<&str>, method: Option<Method>, outcome: Outcome) -> Event {
     let auth = Auth {
         method,

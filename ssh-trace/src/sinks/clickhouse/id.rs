@@ -38,6 +38,12 @@ fn discriminator(body: &Body, h: &mut SipHasher13) {
             h.write(&a.pid.to_le_bytes());
             text(h, a.auth.outcome.name());
         }
+        // A forward's events share its id (numbered per session): its
+        // state tells them apart.
+        Body::SessionForward(f) => {
+            h.write(&f.id.to_le_bytes());
+            text(h, f.state.into());
+        }
         Body::AgentStart(a) => h.write(&a.pid.to_le_bytes()),
         Body::AgentStop(a) => h.write(&a.agent.pid.to_le_bytes()),
         // Rules of one type fire on the same trigger: the rule names them.

@@ -188,6 +188,9 @@ fn columns(row: &mut Row, body: &Body) {
             row.texts("lost_sessions", ids.map(|id| id.as_str().to_owned()));
         }
         Body::ProcessExec(p) => exec(row, p),
+        // The forward's kind, endpoints and bytes are in `data` (`bytes_in`
+        // and `bytes_out` are the session's counters, not a forward's).
+        Body::SessionForward(f) => row.uint("pid", f.pid),
         // The name tried, method and key are in `data`; `user` stays the
         // session's. A partial success (one of several methods) is NULL.
         Body::SessionAuth(a) => {

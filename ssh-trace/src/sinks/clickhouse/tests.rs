@@ -138,7 +138,7 @@ fn typed_columns_hold_each_types_fields() {
 }
 
 #[test]
-fn roles_fileless_programs_user_servers_auth_decisions_and_losses_have_their_columns() {
+fn roles_fileless_programs_user_servers_auth_forwards_and_losses_have_their_columns() {
     let exec = row(&samples::event(Kind::ProcessExec), FormatKind::Json);
     assert_eq!(
         (
@@ -186,6 +186,13 @@ fn roles_fileless_programs_user_servers_auth_decisions_and_losses_have_their_col
         (&Value::from(1), &Value::from(samples::SESSION_ID))
     );
     assert!(auth["pid"].is_u64(), "{auth}");
+    let fwd = samples::event(Kind::SessionForward);
+    let Body::SessionForward(f) = &fwd.body else {
+        panic!("{fwd:?}")
+    };
+    let fwd_row = row(&fwd, FormatKind::Json);
+    assert_eq!(fwd_row["pid"], f.pid);
+    assert!(fwd_row.get("bytes_in").is_none(), "{fwd_row}");
     let loss = row(&samples::event(Kind::AgentLoss), FormatKind::Json);
     assert_eq!(loss["lost"], samples::loss().counts.total());
     assert_eq!(
