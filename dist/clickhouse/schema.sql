@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS ssh_trace.events
     signal Nullable(UInt8),
     syscall String,
     success Nullable(UInt8),
+    auth_user String,
+    auth_method String,
     bytes_in UInt64,
     bytes_out UInt64,
     duration_ms UInt64,
@@ -199,8 +201,7 @@ ARRAY JOIN
 -- Per source address and hour: connections that reached an SSH server,
 -- those that logged in, those that closed without a login (failures), the
 -- users logged in and the hosts reached. Sets, not sums: duplicates count
--- once. Fed by session.end today; the session.auth event (one per
--- authentication decision) is to add its attempts here (docs/fleet.md).
+-- once. The decisions themselves are in auth_attempts_per_source (below).
 CREATE TABLE IF NOT EXISTS ssh_trace.auth_per_source
 (
     hour DateTime,
@@ -225,4 +226,33 @@ SELECT
     groupUniqArrayState(host) AS hosts
 FROM ssh_trace.events
 WHERE event = 'session.end'
+GROUP BY hour, source_ip;
+
+-- Per source address and hour, from session.auth (one per authentication
+-- decision a server logged): the decisions, the failed ones, the user
+-- names tried and the hosts tried. Sets of event ids, so duplicates count
+-- once.
+CREATE TABLE IF NOT EXISTS ssh_trace.auth_attempts_per_source
+(
+    hour DateTime,
+    source_ip String,
+    attempts AggregateFunction(uniqExact, UInt64),
+    failed AggregateFunction(uniqExactIf, UInt64, UInt8),
+    users_tried AggregateFunction(groupUniqArray, String),
+    hosts AggregateFunction(groupUniqArray, String)
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(hour)
+ORDER BY (source_ip, hour);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ssh_trace.auth_attempts_per_source_mv
+TO ssh_trace.auth_attempts_per_source AS
+SELECT
+    toStartOfHour(time) AS hour, source_ip,
+    uniqExactState(event_id) AS attempts,
+    uniqExactIfState(event_id, ifNull(success, 1) = 0) AS failed,
+    groupUniqArrayState(auth_user) AS users_tried,
+    groupUniqArrayState(host) AS hosts
+FROM ssh_trace.events
+WHERE event = 'session.auth'
 GROUP BY hour, source_ip;

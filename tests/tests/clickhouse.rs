@@ -197,6 +197,33 @@ fn assert_sessions_equal_their_ends(ch: &ClickHouse, filter: &str) -> Vec<Value>
     ends
 }
 
+/// auth_attempts_per_source holds, per source, the session.auth rows of
+/// the events table: their number, the failed ones, the names tried.
+fn assert_attempts_per_source_equal_the_decisions(ch: &ClickHouse, rows: &[Value]) {
+    let auth: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["event"] == "session.auth")
+        .collect();
+    let mut tried: Vec<&str> = auth
+        .iter()
+        .map(|r| r["auth_user"].as_str().unwrap())
+        .collect();
+    tried.sort();
+    tried.dedup();
+    let failed = auth.iter().filter(|r| r["success"] == 0).count();
+    let got = ch
+        .rows(
+            "SELECT source_ip, uniqExactMerge(attempts) AS a, uniqExactIfMerge(failed) AS f, \
+             arraySort(groupUniqArrayMerge(users_tried)) AS u \
+             FROM ssh_trace.auth_attempts_per_source GROUP BY source_ip",
+        )
+        .unwrap();
+    assert_eq!(
+        got,
+        [serde_json::json!({"source_ip": "127.0.0.1", "a": auth.len(), "f": failed, "u": tried})]
+    );
+}
+
 /// The bytes of each session summed over the per-minute and per-hour views
 /// are its session.end's.
 fn assert_rollups_sum_to_the_ends(ch: &ClickHouse, ends: &[Value]) {
@@ -269,6 +296,7 @@ fn sessions_arrive_and_the_views_equal_each_session_end() {
         .filter(|r| r["event"] == "session.auth" && r["success"] == 1)
         .count();
     assert_eq!(accepted, ports.len(), "one accepted decision per login");
+    assert_attempts_per_source_equal_the_decisions(&ch, &rows);
 
     let ends = assert_sessions_equal_their_ends(&ch, &mine);
     assert_eq!(ends.len(), all.len());
@@ -397,6 +425,7 @@ fn a_capture_of_another_host_replayed_twice_is_stored_once_under_its_name() {
         "session_bytes_per_minute",
         "session_bytes_per_hour",
         "auth_per_source",
+        "auth_attempts_per_source",
     ] {
         ch.exec(&format!("OPTIMIZE TABLE ssh_trace.{table} FINAL"))
             .unwrap();

@@ -29,12 +29,13 @@ const CASES: [(&str, &str); 3] = [
     ("clickhouse-plain", "clickhouse, no gzip"),
 ];
 
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 6] = [
     "events",
     "sessions",
     "session_bytes_per_minute",
     "session_bytes_per_hour",
     "auth_per_source",
+    "auth_attempts_per_source",
 ];
 
 /// One run of the helper: its JSON figures.

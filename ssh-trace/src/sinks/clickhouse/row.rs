@@ -15,7 +15,7 @@ use crate::{
 
 /// The events table's columns (name, ClickHouse type), in the schema's
 /// order; the sink checks that the table has every one before it inserts.
-pub const COLUMNS: [(&str, &str); 39] = [
+pub const COLUMNS: [(&str, &str); 41] = [
     ("time", "DateTime"),
     ("time_ns", "UInt64"),
     ("host", "String"),
@@ -46,6 +46,8 @@ pub const COLUMNS: [(&str, &str); 39] = [
     ("signal", "Nullable(UInt8)"),
     ("syscall", "String"),
     ("success", "Nullable(UInt8)"),
+    ("auth_user", "String"),
+    ("auth_method", "String"),
     ("bytes_in", "UInt64"),
     ("bytes_out", "UInt64"),
     ("duration_ms", "UInt64"),
@@ -191,10 +193,16 @@ fn columns(row: &mut Row, body: &Body) {
         // The forward's kind, endpoints and bytes are in `data` (`bytes_in`
         // and `bytes_out` are the session's counters, not a forward's).
         Body::SessionForward(f) => row.uint("pid", f.pid),
-        // The name tried, method and key are in `data`; `user` stays the
-        // session's. A partial success (one of several methods) is NULL.
+        // `user` stays the session's: the name tried is `auth_user`; the
+        // key is in `data`. A partial success (one of several methods) is NULL.
         Body::SessionAuth(a) => {
             row.uint("pid", a.pid);
+            if let Some(u) = &a.auth.user {
+                row.text("auth_user", u);
+            }
+            if let Some(m) = a.auth.method {
+                row.text("auth_method", m.name());
+            }
             match a.auth.outcome {
                 Outcome::Accepted => row.flag("success", true),
                 Outcome::Failed => row.flag("success", false),
