@@ -170,6 +170,18 @@ impl FilterArg {
             .map(|f| Filter::parse(f).map_err(|e| anyhow!("{e}")))
             .transpose()
     }
+
+    /// Live (`tail`, `record`): sessions are not known ahead, so an id
+    /// written in part cannot be resolved (replay and report resolve it).
+    fn parse_live(&self) -> Result<Option<Filter>> {
+        let f = self.parse()?;
+        if let Some(q) = f.as_ref().and_then(|f| f.partial_ids().into_iter().next()) {
+            anyhow::bail!(
+                "--filter: {q:?} is not a whole session id; live, give the whole id (or session.id startswith \"{q}\"): short ids are resolved by replay and report"
+            );
+        }
+        Ok(f)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -190,6 +202,11 @@ struct OutputArgs {
     /// Colour for the human format.
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+    /// Human format: every event, also what the quiet view folds: the SSH
+    /// server's own work (its execs, what runs before login, its uid
+    /// juggling), clean exits, calls that changed no id, byte counts.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -285,7 +302,7 @@ impl OutputArgs {
             Color::Never => false,
             Color::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
         };
-        Formatter::new(kind, color)
+        Formatter::for_person(kind, color, self.verbose)
     }
 }
 
@@ -362,7 +379,7 @@ pub fn run() -> Result<()> {
             ops,
         } => {
             let capture = write.map(|w| (w, rotate.rotation()));
-            let mut o = agent.options(Some(out.formatter()), capture, filter.parse()?);
+            let mut o = agent.options(Some(out.formatter()), capture, filter.parse_live()?);
             o.operators = ops.options();
             run_agent(o)
         }
@@ -373,7 +390,7 @@ pub fn run() -> Result<()> {
             agent,
             ops,
         } => {
-            let mut o = agent.options(None, Some((write, rotate.rotation())), filter.parse()?);
+            let mut o = agent.options(None, Some((write, rotate.rotation())), filter.parse_live()?);
             o.operators = ops.options();
             run_agent(o)
         }

@@ -1,13 +1,14 @@
 //! The agent: loads the probes, discovers open sessions, then turns kernel
 //! records into events until stopped, reporting every loss. The loop itself
 //! is in run_loop.rs; what was already running is found by discovery.rs.
+mod banner;
 mod discovery;
 mod losses;
 pub mod run_loop;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::HashSet, path::PathBuf, sync::Arc};
+use std::{collections::HashSet, io::IsTerminal, path::PathBuf, sync::Arc};
 
 use anyhow::{bail, Context, Result};
 
@@ -147,6 +148,8 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let boot_id = host::boot_id();
     let mut agent = agent_info(&opts, &servers);
     let sink_stats = opts.queued.stats();
+    // `tail` on a terminal says first what it watches.
+    let banner = opts.formatter.is_some() && std::io::stdout().is_terminal();
     let (outputs, failures) = outputs(&mut opts, &host_name, &agent, boot_id)?;
     // Sockets are bound and alert files read while privileges last.
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
@@ -175,6 +178,9 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let missed = discovery::run(&mut maps, &servers, &privsep, found);
     let auth_hook = probes.auth_hook()?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;
+    if banner {
+        eprintln!("{}", banner::line(&servers, &events, opts.ring_bytes));
+    }
     pipeline.ops.start()?;
     let start = Body::AgentStart(Box::new(agent.clone()));
     pipeline.push(Event::new(host::now_unix_ns(), None, start))?;

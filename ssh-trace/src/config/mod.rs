@@ -38,6 +38,7 @@ struct RawAgent {
     drain_timeout: Option<Spanned<String>>,
     /// Operators' view (docs/operators.md), as the tail flags of the same names.
     sessions_socket: Option<PathBuf>,
+    sessions_group: Option<String>,
     metrics_listen: Option<String>,
     metrics_source_ip: Option<bool>,
     metrics_source_ip_limit: Option<usize>,
@@ -134,6 +135,7 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
                     .sessions_socket
                     .unwrap_or_else(|| socket::DEFAULT_PATH.into()),
             ),
+            sessions_group: raw.agent.sessions_group,
             metrics_listen: raw.agent.metrics_listen,
             metrics_source_ip: Some(SourceIpLabel {
                 enabled: raw.agent.metrics_source_ip.unwrap_or(false),

@@ -110,3 +110,12 @@ fn unknown_format_lists_the_formats() {
         "{e}"
     );
 }
+
+#[test]
+fn sessions_group_is_read_for_the_session_socket() {
+    let with =
+        |agent: &str| parse(&format!("[agent]\n{agent}\n{SINK}type = \"stdout\"\n")).unwrap();
+    assert_eq!(with("").operators.sessions_group, None);
+    let cfg = with("sessions_group = \"adm\"");
+    assert_eq!(cfg.operators.sessions_group.as_deref(), Some("adm"));
+}

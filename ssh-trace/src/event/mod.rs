@@ -6,6 +6,7 @@ mod alert;
 mod auth;
 mod body;
 pub mod fields;
+pub mod resolve;
 mod session;
 pub mod spec;
 

@@ -1,5 +1,7 @@
 //! Readable lines: time, event, session, user@source, then details.
-use std::fmt::Write as _;
+use std::{cell::RefCell, fmt::Write as _};
+
+use super::quiet::Quiet;
 
 use super::auth_text;
 
@@ -13,11 +15,31 @@ use crate::{
 };
 
 pub struct Human {
-    pub color: bool,
+    color: bool,
+    /// The quiet view's state (format/quiet.rs); None: every event.
+    quiet: Option<RefCell<Quiet>>,
 }
 
 impl Human {
+    /// Every event, one line each.
+    pub fn new(color: bool) -> Self {
+        Self { color, quiet: None }
+    }
+
+    /// The quiet view: the SSH server's own work folded away.
+    pub fn quiet(color: bool) -> Self {
+        Self {
+            color,
+            quiet: Some(RefCell::default()),
+        }
+    }
+
     pub fn write(&self, ev: &Event, out: &mut Vec<u8>) {
+        if let Some(q) = &self.quiet {
+            if !q.borrow_mut().shows(ev) {
+                return;
+            }
+        }
         let mut line = String::with_capacity(160);
         // HH:MM:SS.mmm of the RFC 3339 time.
         let t = rfc3339(ev.time_ns);
@@ -69,7 +91,7 @@ fn session(line: &mut String, s: &SessionInfo, kind: Kind) {
         .map(|e| format!("{}:{}", e.ip, e.port))
         .unwrap_or_else(|| "?".into());
     let id = s.id.text();
-    let _ = write!(line, " {:<8} {:<12} {:<21}", &id.as_str()[..8], who, src);
+    let _ = write!(line, " {:<8} {:<12} {:<21}", id.short(), who, src);
     if s.discovered && matches!(kind, Kind::SessionConnect | Kind::SessionLogin) {
         line.push_str(" (discovered)");
     }
@@ -81,7 +103,7 @@ fn session(line: &mut String, s: &SessionInfo, kind: Kind) {
             line.push_str(" inetd");
         }
         if let Some(p) = s.parent {
-            let _ = write!(line, " from_session={}", &p.text().as_str()[..8]);
+            let _ = write!(line, " from_session={}", p.text().short());
         }
     }
 }
@@ -225,7 +247,7 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
         let _ = write!(
             line,
             "{sep}{}:{}",
-            &s.id.text().as_str()[..8],
+            s.id.text().short(),
             s.records + s.untracked
         );
     }

@@ -665,7 +665,7 @@ fn human_lines_escape_control_characters() {
         connect(0),
         exec(600, 500, all(USER), "/bin/x", &[b"x", b"\x1b[2J\n"], 1),
     ]);
-    let h = crate::format::human::Human { color: false };
+    let h = crate::format::human::Human::new(false);
     let mut buf = Vec::new();
     h.write(&out[1], &mut buf);
     let line = String::from_utf8(buf).unwrap();
