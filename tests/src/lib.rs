@@ -419,6 +419,17 @@ impl Tracer {
             .collect()
     }
 
+    /// SIGKILL (a crash), then every event it had written: what was still
+    /// in the pipe is read to its end first.
+    pub fn kill(mut self) -> Vec<Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.events()
+    }
+
     pub fn raw_lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
