@@ -70,7 +70,8 @@ enum Command {
         )]
         config: PathBuf,
     },
-    /// Print the events of capture files as `tail` would have.
+    /// Print the events of capture files as `tail` would have, or send
+    /// them to the sinks of an agent configuration (`--to`).
     Replay {
         /// Capture files (several are merged in time order).
         #[arg(short = 'r', long = "read", value_name = "FILE", required = true, num_args = 1..)]
@@ -79,6 +80,15 @@ enum Command {
         out: OutputArgs,
         #[command(flatten)]
         window: WindowArgs,
+        /// Send the events to the sinks of this agent configuration instead
+        /// of printing them, each file's under the host that recorded it
+        /// (backfill). ClickHouse stores each event once however often this
+        /// runs (docs/fleet.md).
+        #[arg(long, value_name = "CONFIG", conflicts_with_all = ["format", "json"])]
+        to: Option<PathBuf>,
+        /// With --to: only the sink named NAME (repeatable).
+        #[arg(long = "sink", value_name = "NAME", requires = "to")]
+        sinks: Vec<String>,
     },
     /// Open sessions, from the running agent's session socket.
     Sessions {
@@ -408,9 +418,16 @@ pub fn run() -> Result<()> {
             }
             pins.clear()
         }
-        Command::Replay { read, out, window } => {
-            replay::run(&read, out.formatter(), &window.selection()?)
-        }
+        Command::Replay {
+            read,
+            out,
+            window,
+            to,
+            sinks,
+        } => match to {
+            Some(config) => crate::backfill::run(&read, &config, &sinks, &window.selection()?),
+            None => replay::run(&read, out.formatter(), &window.selection()?),
+        },
         Command::Report {
             read,
             json,

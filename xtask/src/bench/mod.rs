@@ -6,6 +6,7 @@ mod alloc;
 mod auditd;
 mod bpf_stats;
 mod capture;
+mod clickhouse;
 mod compare;
 mod cost;
 mod fidelity;
@@ -33,6 +34,9 @@ pub enum What {
     Fidelity(fidelity::Args),
     /// Agent-mode sinks: events/s per sink and format, memory when stalled.
     Sinks(sinks::Args),
+    /// The ClickHouse sink: events/s into a real ClickHouse on one CPU,
+    /// bytes on disk per event.
+    Clickhouse(clickhouse::Args),
     /// Operators' view: RSS, metrics scrape, alert cost with N open sessions.
     Operators(operators::Args),
     /// Allocations per exec event on the `tail --json` path, and its rate.
@@ -50,6 +54,7 @@ pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
         Some(What::Compare(a)) => compare::run(bin, a),
         Some(What::Fidelity(a)) => fidelity::run(bin, a),
         Some(What::Sinks(a)) => sinks::run(a),
+        Some(What::Clickhouse(a)) => clickhouse::run(a),
         Some(What::Operators(a)) => operators::run(a),
         Some(What::Alloc(a)) => alloc::run(a),
         Some(What::Transfers(a)) => transfers::run(bin, a),
