@@ -1,7 +1,10 @@
 //! Userspace half: these records may be copied in and out of maps.
 use crate::{
     event::Creds,
-    maps::{AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple},
+    maps::{
+        AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple, XferBinary,
+        XferProc,
+    },
     offsets::KernelOffsets,
 };
 
@@ -15,3 +18,5 @@ unsafe impl aya::Pod for ServerDevs {}
 unsafe impl aya::Pod for CredArgs {}
 unsafe impl aya::Pod for SessionLoss {}
 unsafe impl aya::Pod for Creds {}
+unsafe impl aya::Pod for XferProc {}
+unsafe impl aya::Pod for XferBinary {}

@@ -26,6 +26,8 @@ mod servers;
 mod task;
 #[cfg(target_arch = "bpf")]
 mod tp;
+#[cfg(target_arch = "bpf")]
+mod xfer;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

@@ -11,7 +11,7 @@ use crate::{
     filter::Filter,
     format::{FormatKind, Formatter},
     operators::cli::OperatorArgs,
-    probes::DEFAULT_SERVER_BINARIES,
+    probes::{DEFAULT_SCP_BINARIES, DEFAULT_SERVER_BINARIES, DEFAULT_SFTP_SERVERS},
     replay::{self, Selection},
     report::{Bucket, Report, ReportKind},
 };
@@ -114,7 +114,7 @@ enum Command {
         /// The instance name given to --persist.
         name: String,
     },
-    /// Reports over capture files: sessions, users, sources, tree, timeline.
+    /// Reports over capture files: sessions, users, sources, tree, timeline, transfers.
     Report {
         /// Capture file; repeat `-r` for several (merged in time order).
         #[arg(
@@ -146,6 +146,8 @@ enum ReportName {
     },
     /// Per source IP: connections, failed ones, users reached, bytes.
     Sources,
+    /// Every file transfer (scp, sftp): who, which file, which way, bytes, outcome.
+    Transfers,
     /// One row per forward of every session: -L/-D/-W (local), -R
     /// (remote), agent and X11, with targets, peers and bytes.
     Forwards,
@@ -243,6 +245,14 @@ struct AgentArgs {
     /// (repeatable; replaces the default list).
     #[arg(long = "server-binary", value_name = "PATH")]
     server_binaries: Vec<String>,
+    /// sftp-server executables, by file identity: their processes' files
+    /// are file.transfer events (repeatable; replaces the default list).
+    #[arg(long = "sftp-server", value_name = "PATH")]
+    sftp_servers: Vec<String>,
+    /// scp executables: run with -t or -f (legacy scp), file.transfer
+    /// events (repeatable; replaces the default list).
+    #[arg(long = "scp-binary", value_name = "PATH")]
+    scp_binaries: Vec<String>,
     /// Pin the kernel programs under NAME (/sys/fs/bpf/ssh-trace/NAME): they
     /// keep recording when the agent stops or dies, and the next agent with
     /// the same NAME continues from there. `ssh-trace unload NAME` removes them.
@@ -333,20 +343,22 @@ impl AgentArgs {
         capture: Option<(PathBuf, Rotation)>,
         filter: Option<Filter>,
     ) -> agent::Options {
-        let server_binaries = if self.server_binaries.is_empty() {
-            DEFAULT_SERVER_BINARIES
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        } else {
-            self.server_binaries
+        let or_default = |given: Vec<String>, default: &[&str]| {
+            if given.is_empty() {
+                default.iter().map(|s| s.to_string()).collect()
+            } else {
+                given
+            }
         };
+        let server_binaries = or_default(self.server_binaries, DEFAULT_SERVER_BINARIES);
         agent::Options {
             ring_bytes: self.ring_buffer_size,
             persist: self.persist,
             procs_max: self.procs_max,
             debug_kernel: self.debug_kernel,
             server_binaries,
+            sftp_servers: or_default(self.sftp_servers, DEFAULT_SFTP_SERVERS),
+            scp_binaries: or_default(self.scp_binaries, DEFAULT_SCP_BINARIES),
             privsep_users: self.privsep_users,
             formatter,
             capture,
@@ -426,6 +438,7 @@ pub fn run() -> Result<()> {
                 ReportName::Sessions => ReportKind::Sessions,
                 ReportName::Users { by } => ReportKind::Users { by },
                 ReportName::Sources => ReportKind::Sources,
+                ReportName::Transfers => ReportKind::Transfers,
                 ReportName::Forwards => ReportKind::Forwards,
                 ReportName::Tree { session } => ReportKind::Tree { session },
                 ReportName::Timeline { session } => ReportKind::Timeline { session },

@@ -1,7 +1,8 @@
-//! Ring buffer reader: a thread that drains the kernel's two ring buffers
-//! (milestones first) into a queue bounded by bytes, so that a slow
-//! consumer never stalls the kernel side and a flood cannot grow memory.
-//! Past a soft limit only milestones (connects, uid changes, ends) are
+//! Ring buffer reader: a thread that drains the kernel's ring buffers
+//! (milestones first, then file transfers, then the process tree) into a
+//! queue bounded by bytes, so that a slow consumer never stalls the kernel
+//! side and a flood cannot grow memory.
+//! Past a soft limit only milestones (connects, uid changes, ends, transfers) are
 //! queued — the headroom is theirs; past the hard limit nothing is. Every
 //! record dropped is counted, per session.
 use std::{
@@ -173,7 +174,11 @@ impl Reader {
 }
 
 fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Arc<AtomicBool>) {
-    let fds = [rings.milestones.as_raw_fd(), rings.events.as_raw_fd()];
+    let fds = [
+        rings.milestones.as_raw_fd(),
+        rings.events.as_raw_fd(),
+        rings.transfers.as_raw_fd(),
+    ];
     // The kernel wakes us for a milestone at most once a millisecond per
     // CPU; after milestones came, look again a millisecond later, so that a
     // burst's later ones (a login right after its setgid calls) are not
@@ -191,6 +196,7 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
             PASS_RECORDS
         };
         let more = drain(&mut rings.milestones, &mut pass, max, &st, &stop)
+            | drain(&mut rings.transfers, &mut pass, max, &st, &stop)
             | drain(&mut rings.events, &mut pass, max, &st, &stop);
         let milestones = pass.iter().any(KernelEvent::is_milestone);
         if !pass.is_empty() {
@@ -244,14 +250,14 @@ fn drain(
     true
 }
 
-fn wait(fds: &[i32; 2], timeout_ms: i32) {
+fn wait(fds: &[i32; 3], timeout_ms: i32) {
     let mut pfd = fds.map(|fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     });
-    // SAFETY: two valid pollfds.
-    unsafe { libc::poll(pfd.as_mut_ptr(), 2, timeout_ms) };
+    // SAFETY: valid pollfds.
+    unsafe { libc::poll(pfd.as_mut_ptr(), pfd.len() as libc::nfds_t, timeout_ms) };
 }
 
 /// What a decoded record holds in memory, roughly.

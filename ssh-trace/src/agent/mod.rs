@@ -7,6 +7,7 @@ mod losses;
 pub mod run_loop;
 #[cfg(test)]
 mod tests;
+mod transfers;
 
 use std::{collections::HashSet, io::IsTerminal, path::PathBuf, sync::Arc};
 
@@ -20,7 +21,7 @@ use crate::{
     host,
     operators::{self, Operators},
     pipeline::{Consumer, Failures, Lines, Pipeline},
-    probes::{self, Probes, ServerBinaries},
+    probes::{self, hooks::HookThread, Probes, ServerBinaries, TransferBinaries},
     reader::Reader,
     session::{users, SessionTable},
     sinks::Queued,
@@ -38,6 +39,9 @@ pub struct Options {
     /// The kernel programs explain their SSH-server decisions on stderr.
     pub debug_kernel: bool,
     pub server_binaries: Vec<String>,
+    /// sftp-server and scp executables (file transfers).
+    pub sftp_servers: Vec<String>,
+    pub scp_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
     /// Lines on standard output, if any.
     pub formatter: Option<Formatter>,
@@ -76,6 +80,12 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         server_binaries: cfg
             .server_binaries
             .unwrap_or_else(|| default_list(probes::DEFAULT_SERVER_BINARIES)),
+        sftp_servers: cfg
+            .sftp_servers
+            .unwrap_or_else(|| default_list(probes::DEFAULT_SFTP_SERVERS)),
+        scp_binaries: cfg
+            .scp_binaries
+            .unwrap_or_else(|| default_list(probes::DEFAULT_SCP_BINARIES)),
         privsep_users: cfg
             .privsep_users
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
@@ -143,6 +153,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
             opts.server_binaries.join(", ")
         );
     }
+    let transfers = TransferBinaries::resolve(&opts.sftp_servers, &opts.scp_binaries);
     probes::check_environment()?;
     let host_name = host::hostname();
     let boot_id = host::boot_id();
@@ -155,9 +166,11 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
 
-    let mut probes = load(&opts, &servers)?;
+    let mut probes = load(&opts, &servers, &transfers)?;
     agent.previous = probes.previous.map(previous_agent);
     let (rings, mut maps) = probes.take_maps()?;
+    let mut xfer_maps = probes.take_xfer_maps()?;
+    let persistent = probes.persistent();
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
         .privsep_users
@@ -175,8 +188,14 @@ pub async fn run(mut opts: Options) -> Result<()> {
         bytes: &mut bytes,
         events: &mut events,
     };
-    let missed = discovery::run(&mut maps, &servers, &privsep, found);
+    let xfer = discovery::Xfer {
+        binaries: &transfers,
+        procs: &mut xfer_maps.procs,
+    };
+    let missed = discovery::run(&mut maps, &servers, &privsep, found, xfer);
     let auth_hook = probes.auth_hook()?;
+    // The hook thread keeps what attaching needs; every other thread nothing.
+    let hooks = HookThread::spawn(probes, xfer_maps)?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     if banner {
         eprintln!("{}", banner::line(&servers, &events, opts.ring_bytes));
@@ -191,7 +210,6 @@ pub async fn run(mut opts: Options) -> Result<()> {
 
     let mut losses = Losses::new(sink_stats, failures, missed);
     losses.restart = agent.previous.as_ref().map_or(0, |p| p.lost_in_flight);
-    let persistent = probes.persistent();
     let run = run_loop::Run {
         pipeline,
         table,
@@ -208,14 +226,35 @@ pub async fn run(mut opts: Options) -> Result<()> {
         done: 0,
         heartbeat: opts.heartbeat.map(run_loop::Beat::new),
     };
-    run.until_stopped(agent, signals()?).await?;
+    let stopped = run.until_stopped(agent, signals()?).await;
     host::close_stdout();
-    drop(probes);
-    Ok(())
+    let st = hooks.stats.clone();
+    drop(hooks.stop());
+    report_hooks(&st);
+    stopped
+}
+
+/// One line on stderr at the stop: how often and how long the transfer
+/// hooks were attached (the cost every process paid meanwhile).
+fn report_hooks(st: &probes::hooks::HookStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let n = st.attaches.load(Relaxed);
+    if n == 0 {
+        return;
+    }
+    eprintln!(
+        "ssh-trace: transfer hooks attached {n} times, {:.3} s in all (last attach {} µs after its wake-up){}",
+        st.attached_ns.load(Relaxed) as f64 / 1e9,
+        st.last_attach_us.load(Relaxed),
+        match st.errors.load(Relaxed) {
+            0 => String::new(),
+            e => format!(", {e} errors"),
+        }
+    );
 }
 
 /// Loads (or, with --persist, reuses) the kernel programs.
-fn load(opts: &Options, servers: &ServerBinaries) -> Result<Probes> {
+fn load(opts: &Options, servers: &ServerBinaries, transfers: &TransferBinaries) -> Result<Probes> {
     let persist = opts
         .persist
         .as_deref()
@@ -224,6 +263,7 @@ fn load(opts: &Options, servers: &ServerBinaries) -> Result<Probes> {
     Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
         servers,
+        transfers,
         persist,
         procs_max: opts.procs_max,
         debug_kernel: opts.debug_kernel,

@@ -33,6 +33,8 @@ struct RawFile {
 struct RawAgent {
     ring_buffer_size: Option<u32>,
     server_binaries: Option<Vec<String>>,
+    sftp_servers: Option<Vec<String>>,
+    scp_binaries: Option<Vec<String>>,
     privsep_users: Option<Vec<String>>,
     spool_dir: Option<PathBuf>,
     drain_timeout: Option<Spanned<String>>,
@@ -55,6 +57,8 @@ struct RawAgent {
 pub struct Config {
     pub ring_buffer_size: Option<u32>,
     pub server_binaries: Option<Vec<String>>,
+    pub sftp_servers: Option<Vec<String>>,
+    pub scp_binaries: Option<Vec<String>>,
     pub privsep_users: Option<Vec<String>>,
     /// How long a stopping agent keeps trying to deliver.
     pub drain_timeout: Duration,
@@ -123,6 +127,8 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
     Ok(Config {
         ring_buffer_size: raw.agent.ring_buffer_size,
         server_binaries: raw.agent.server_binaries,
+        sftp_servers: raw.agent.sftp_servers,
+        scp_binaries: raw.agent.scp_binaries,
         privsep_users: raw.agent.privsep_users,
         drain_timeout,
         sinks,

@@ -40,6 +40,8 @@ pub enum Body {
     UserChange(IdChange),
     SessionBytes(Traffic),
     SessionEnd(Closed),
+    /// A file-transfer server moved a file or changed a directory.
+    FileTransfer(Box<FileTransfer>),
     SessionForward(Box<Forward>),
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
@@ -60,6 +62,7 @@ pub enum Kind {
     UserChange,
     SessionBytes,
     SessionEnd,
+    FileTransfer,
     SessionForward,
     AgentStart,
     AgentLoss,
@@ -70,7 +73,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 13] = [
+    pub const BASE: [Kind; 14] = [
         Kind::SessionConnect,
         Kind::SessionAuth,
         Kind::SessionLogin,
@@ -79,6 +82,7 @@ impl Kind {
         Kind::UserChange,
         Kind::SessionBytes,
         Kind::SessionEnd,
+        Kind::FileTransfer,
         Kind::SessionForward,
         Kind::AgentStart,
         Kind::AgentLoss,
@@ -129,6 +133,7 @@ impl Body {
             Body::UserChange(_) => Kind::UserChange,
             Body::SessionBytes(_) => Kind::SessionBytes,
             Body::SessionEnd(_) => Kind::SessionEnd,
+            Body::FileTransfer(_) => Kind::FileTransfer,
             Body::SessionForward(_) => Kind::SessionForward,
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
@@ -149,6 +154,7 @@ impl Body {
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
+            | Body::FileTransfer(_)
             | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
@@ -169,12 +175,21 @@ impl Body {
             | Body::UserChange(_)
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
+            | Body::FileTransfer(_)
             | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
             | Body::AgentHeartbeat(_) => None,
         }
+    }
+
+    /// The file transfer of a file.transfer event.
+    pub fn transfer(&self) -> Option<&FileTransfer> {
+        let Body::FileTransfer(t) = self else {
+            return None;
+        };
+        Some(t)
     }
 }
 
@@ -200,6 +215,13 @@ impl Event {
     pub fn heap_bytes(&self) -> usize {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
+            Body::FileTransfer(t) => {
+                let t = &t.transfer;
+                std::mem::size_of::<FileTransfer>()
+                    + t.path.capacity()
+                    + t.target.as_ref().map_or(0, String::capacity)
+                    + t.chroot.as_ref().map_or(0, String::capacity)
+            }
             Body::SessionForward(f) => {
                 std::mem::size_of::<Forward>() + f.path.as_ref().map_or(0, String::capacity)
             }

@@ -7,8 +7,8 @@ use super::auth_text;
 
 use crate::{
     event::{
-        Body, Event, Heartbeat, IdChange, Kind, LossCounts, LossReport, ProcessExec, ProcessExit,
-        Role, ServerMode, SessionInfo,
+        Body, Event, FileTransfer, Heartbeat, IdChange, Kind, LossCounts, LossReport, ProcessExec,
+        ProcessExit, Role, ServerMode, SessionInfo,
     },
     host::rfc3339,
     text::printable,
@@ -139,6 +139,7 @@ fn details(line: &mut String, body: &Body) {
         Body::SessionForward(f) => {
             let _ = write!(line, " pid={} {}", f.pid, super::forward::summary(f));
         }
+        Body::FileTransfer(t) => transfer(line, t),
         Body::AgentStart(agent) => {
             let _ = write!(
                 line,
@@ -199,6 +200,37 @@ fn change(line: &mut String, c: &IdChange) {
         c.old.suid,
         c.new.suid
     );
+}
+
+/// ` pid=N sftp-server upload /path bytes=N size=N mode=0644 complete`.
+fn transfer(line: &mut String, t: &FileTransfer) {
+    let (pid, t) = (t.process.pid, &t.transfer);
+    let _ = write!(
+        line,
+        " pid={pid} {} {} {}",
+        t.server.name(),
+        t.action.name(),
+        printable(&t.path)
+    );
+    if let Some(target) = &t.target {
+        let _ = write!(line, " -> {}", printable(target));
+    }
+    if let Some(root) = &t.chroot {
+        let _ = write!(line, " chroot={}", printable(root));
+    }
+    if t.size.is_some() || t.bytes > 0 {
+        let _ = write!(line, " bytes={}", t.bytes);
+    }
+    if let (Some(size), Some(mode)) = (t.size, &t.mode) {
+        let _ = write!(line, " size={size} mode={mode}");
+    }
+    let _ = write!(line, " {}", t.outcome.name());
+    if let Some(e) = t.errno {
+        let _ = write!(line, " errno={e}");
+    }
+    if t.late {
+        line.push_str(" [opened before the hooks]");
+    }
 }
 
 fn heartbeat(line: &mut String, h: &Heartbeat) {

@@ -85,6 +85,7 @@ impl Quiet {
             Body::SessionConnect
             | Body::SessionLogin(_)
             | Body::SessionForward(_)
+            | Body::FileTransfer(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)

@@ -15,6 +15,7 @@ mod measure;
 mod operators;
 mod sinks;
 mod tools;
+mod transfers;
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,9 @@ pub enum What {
     Operators(operators::Args),
     /// Allocations per exec event on the `tail --json` path, and its rate.
     Alloc(alloc::Args),
+    /// The file-transfer hooks: syscalls with them detached and attached,
+    /// their bpf_stats, an sftp download with the agent off and on.
+    Transfers(transfers::Args),
 }
 
 pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
@@ -53,6 +57,7 @@ pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
         Some(What::Clickhouse(a)) => clickhouse::run(a),
         Some(What::Operators(a)) => operators::run(a),
         Some(What::Alloc(a)) => alloc::run(a),
+        Some(What::Transfers(a)) => transfers::run(bin, a),
     }
 }
 

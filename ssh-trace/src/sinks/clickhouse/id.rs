@@ -44,6 +44,13 @@ fn discriminator(body: &Body, h: &mut SipHasher13) {
             h.write(&f.id.to_le_bytes());
             text(h, f.state.into());
         }
+        // One process, one file or operation at a time: its path and
+        // action tell two apart.
+        Body::FileTransfer(t) => {
+            h.write(&t.process.pid.to_le_bytes());
+            text(h, t.transfer.action.name());
+            text(h, &t.transfer.path);
+        }
         Body::AgentStart(a) => h.write(&a.pid.to_le_bytes()),
         Body::AgentStop(a) => h.write(&a.agent.pid.to_le_bytes()),
         // Rules of one type fire on the same trigger: the rule names them.

@@ -8,7 +8,7 @@ use std::{io::Write as _, net::IpAddr};
 
 use super::id::event_id;
 use crate::{
-    event::{Body, Endpoint, Event, Outcome, ProcessExec, SessionInfo},
+    event::{Body, Endpoint, Event, Outcome, ProcessExec, SessionInfo, TransferOutcome},
     format::{json, Formatter},
     sinks::queue::Encode,
 };
@@ -207,6 +207,16 @@ fn columns(row: &mut Row, body: &Body) {
                 Outcome::Accepted => row.flag("success", true),
                 Outcome::Failed => row.flag("success", false),
                 Outcome::Partial => {}
+            }
+        }
+        // The file, its action and bytes are in `data`; `success` is NULL
+        // for a partial transfer.
+        Body::FileTransfer(t) => {
+            row.uint("pid", t.process.pid);
+            match t.transfer.outcome {
+                TransferOutcome::Complete => row.flag("success", true),
+                TransferOutcome::Error => row.flag("success", false),
+                TransferOutcome::Partial => {}
             }
         }
         Body::ProcessExit(p) => {
