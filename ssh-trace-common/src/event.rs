@@ -14,6 +14,8 @@ pub enum EventKind {
     /// A server process's own log output (auth.rs).
     Auth = 7,
     Forward = 8,
+    /// A file-transfer process's file (at close) or directory operation.
+    Transfer = 9,
     Tty = 10,
 }
 
@@ -28,6 +30,7 @@ impl EventKind {
             6 => Self::Bytes,
             7 => Self::Auth,
             8 => Self::Forward,
+            9 => Self::Transfer,
             10 => Self::Tty,
             _ => return None,
         })
@@ -245,6 +248,109 @@ pub struct BytesEvent {
     pub _pad: u32,
 }
 
+/// [`XferHead::op`]: a file the process opened (sent when it is closed, or
+/// when the open failed).
+pub const XFER_OP_FILE: u16 = 1;
+/// rename, renameat, renameat2.
+pub const XFER_OP_RENAME: u16 = 2;
+/// unlink, unlinkat.
+pub const XFER_OP_UNLINK: u16 = 3;
+/// rmdir, unlinkat(AT_REMOVEDIR).
+pub const XFER_OP_RMDIR: u16 = 4;
+/// mkdir, mkdirat.
+pub const XFER_OP_MKDIR: u16 = 5;
+/// link, linkat (sftp's hardlink, and its rename of a regular file).
+pub const XFER_OP_LINK: u16 = 6;
+
+/// [`XferHead::server`]: the file-transfer server a process is.
+pub const XFER_SFTP_SERVER: u16 = 1;
+/// sshd serving sftp itself (`internal-sftp`), maybe chrooted.
+pub const XFER_INTERNAL_SFTP: u16 = 2;
+/// `scp -t`: receives files from the client.
+pub const XFER_SCP_SINK: u16 = 3;
+/// `scp -f`: sends files to the client.
+pub const XFER_SCP_SOURCE: u16 = 4;
+
+/// [`XferHead::flags`]: the file was open before the I/O hooks were
+/// attached; the bytes moved until then are taken from its position.
+pub const XFER_FLAG_LATE: u32 = 1;
+/// The process exited with the file still open (no close call).
+pub const XFER_FLAG_AT_EXIT: u32 = 2;
+/// The walk stopped before the root (deeper than the programs follow).
+pub const XFER_FLAG_PATH_TRUNCATED: u32 = 4;
+/// A path argument was longer than XFER_ARG_BYTES.
+pub const XFER_FLAG_ARG_TRUNCATED: u32 = 8;
+/// The record has the argument areas (operations and failed opens): the
+/// walk is of the directory the arguments are relative to.
+pub const XFER_FLAG_ARGS: u32 = 16;
+
+/// Bytes of path components a record holds, and the room for the last
+/// one (a name is at most 255 bytes and its NUL).
+pub const XFER_WALK_BYTES: usize = 4096;
+pub const XFER_NAME_MAX: usize = 256;
+pub const XFER_PATH_AREA: usize = XFER_WALK_BYTES + XFER_NAME_MAX;
+/// Bytes of each path argument of an operation.
+pub const XFER_ARG_BYTES: usize = 1024;
+/// [`XferHead::root_at`] when the walk never met the process's root.
+pub const XFER_NO_ROOT: u32 = u32::MAX;
+
+/// Fixed part of a transfer record. On the ring it is followed by
+/// `path_len` bytes of path components, each NUL-terminated, from the file
+/// up to the filesystem root (the reverse of a path); with XFER_FLAG_ARGS
+/// the area is XFER_PATH_AREA bytes and two argument strings of
+/// XFER_ARG_BYTES follow (the record is cut after the last one used).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XferHead {
+    pub hdr: EventHeader,
+    /// XFER_OP_*.
+    pub op: u16,
+    /// XFER_SFTP_SERVER, XFER_INTERNAL_SFTP, XFER_SCP_SINK, XFER_SCP_SOURCE.
+    pub server: u16,
+    /// XFER_FLAG_*.
+    pub flags: u32,
+    /// The open file's f_flags (O_ACCMODE, O_CREAT, O_TRUNC, O_APPEND …).
+    pub open_flags: u32,
+    /// errno of a failed open or operation, or of the file's first failed
+    /// read or write; 0 = none.
+    pub errno: i32,
+    /// The inode's i_mode (type and permissions) at close; 0 = unknown.
+    pub mode: u32,
+    /// Components of the walk below the process's root directory (its
+    /// chroot): the first `root_at` are the path the process sees.
+    pub root_at: u32,
+    pub path_len: u32,
+    pub arg1_len: u32,
+    pub arg2_len: u32,
+    pub _pad: u32,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// The furthest offset a read or write reached.
+    pub high_pos: u64,
+    /// The inode's size at close.
+    pub size: u64,
+    /// When the file was opened (bpf_ktime_get_ns).
+    pub open_ns: u64,
+}
+
+/// A transfer record as the programs build it: a file's lives in the
+/// XFER_FILES map (head and path), an operation's in a per-CPU scratch.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct XferFile {
+    pub head: XferHead,
+    pub path: [u8; XFER_PATH_AREA],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct XferOp {
+    pub head: XferHead,
+    pub path: [u8; XFER_PATH_AREA],
+    pub arg1: [u8; XFER_ARG_BYTES],
+    pub arg2: [u8; XFER_ARG_BYTES],
+}
+
 /// Bytes of a server log message copied: OpenSSH's and dropbear's message
 /// buffers are 1024 bytes (log.c MSGBUFSIZ, svr-session.c printbuf), so a
 /// message is cut only if the server cut it too or a header made it longer.
@@ -426,6 +532,9 @@ const _: () = {
     assert!(size_of::<ExitEvent>() == 24 + 4 + 4);
     assert!(size_of::<CredEvent>() == 24 + 4 + 12 + 8 + 24 + 24);
     assert!(size_of::<BytesEvent>() == 24 + 8 + 8 + 8 + 4 + 4);
+    assert!(size_of::<XferHead>() == 24 + 2 + 2 + 4 * 9 + 8 * 5);
+    assert!(size_of::<XferFile>() == size_of::<XferHead>() + XFER_PATH_AREA);
+    assert!(size_of::<XferOp>() == size_of::<XferFile>() + 2 * XFER_ARG_BYTES);
     assert!(size_of::<ForwardEvent>() == 24 + 4 * 8 + 6 * 2 + 4 + 16 + 16 + FWD_PATH_MAX + 4);
     assert!(size_of::<AuthHead>() == 24 + 4 * 4);
     assert!(size_of::<AuthEvent>() == size_of::<AuthHead>() + AUTH_TEXT_MAX);

@@ -64,6 +64,9 @@ pub const LOST_SESSION_LOSS_FULL: u32 = 5;
 pub const LOST_AUTH_FULL: u32 = 6;
 /// A forward not followed: FWD_SOCKS or FWD_CALLS was full.
 pub const LOST_FWD_FULL: u32 = 7;
+/// A file-transfer process, or a file of one, that XFER_PROCS or
+/// XFER_FILES could not hold (or a file descriptor past XFER_FD_MAX).
+pub const LOST_XFER: u32 = 8;
 /// Terminal bytes not recorded (rate limit, cap, full ring): bytes, not records.
 pub const LOST_TTY: u32 = 9;
 /// uid/gid calls that changed nothing or failed, over a session's
@@ -81,6 +84,60 @@ pub const PROC_USER_LISTENER: u32 = 4;
 /// `Proc::flags`: the kernel inserted the entry and set its PROC_BITS bit
 /// (entries the agent adds from /proc use DISCOVERED_BITS instead).
 pub const PROC_KERNEL_BIT: u32 = 8;
+/// `Proc::flags`: a file-transfer process (sftp-server, scp -t/-f,
+/// internal-sftp) or a server child that may become internal-sftp: the
+/// I/O hooks look it up in XFER_PROCS.
+pub const PROC_XFER: u32 = 16;
+
+/// File-transfer processes and the server processes they may come from.
+pub const XFER_PROCS_MAX: u32 = 4_096;
+/// Open files of file-transfer processes (values hold the path: ~4 KiB,
+/// allocated as used).
+pub const XFER_FILES_MAX: u32 = 1_024;
+/// Descriptors above this are not tracked: the exit flush looks at these.
+pub const XFER_FD_MAX: u32 = 256;
+/// Identities of sftp-server and scp executables.
+pub const XFER_INODES_MAX: u32 = 64;
+/// The wake-up ring of the hook thread (one page).
+pub const XFER_WAKE_BYTES: u32 = 4_096;
+/// The transfer records' own ring: a flood of process records in another
+/// session never pushes a file transfer out.
+pub const XFER_RING_BYTES: u32 = 1 << 20;
+
+/// `XferProc::state`: a server process that switched to the user for good
+/// (OpenSSH's post-auth child): its children may become internal-sftp.
+pub const XFER_POSTAUTH: u32 = 1;
+/// A child of such a process that has not exec'd: internal-sftp once it
+/// reads its standard input (a shell's child execs before reading).
+pub const XFER_CANDIDATE: u32 = 2;
+/// A file-transfer server (`XferProc::server` says which).
+pub const XFER_ACTIVE: u32 = 3;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XferProc {
+    pub state: u32,
+    /// XFER_SFTP_SERVER … (crate::event) once active.
+    pub server: u32,
+}
+
+/// `XferBinary::kinds`: an sftp-server executable.
+pub const XFER_BIN_SFTP_SERVER: u32 = 1;
+/// An scp executable (a server when run with -t or -f).
+pub const XFER_BIN_SCP: u32 = 2;
+
+/// Devices and kinds of the transfer executables with one inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XferBinary {
+    pub devs: [u32; 4],
+    pub kinds: [u32; 4],
+}
+
+/// Key of XFER_FILES: the process and the descriptor.
+pub const fn xfer_file_key(tgid: u32, fd: u32) -> u64 {
+    (tgid as u64) << 32 | fd as u64
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -282,4 +339,6 @@ const _: () = {
     assert!(size_of::<TtyConfig>() == 4 + 4 + 3 * 8);
     assert!(size_of::<TtyState>() == 4 + 4 + 4 * 8);
     assert!(size_of::<TtyArgs>() == 3 * 8 + 4 + 4);
+    assert!(size_of::<XferProc>() == 8);
+    assert!(size_of::<XferBinary>() == 32);
 };

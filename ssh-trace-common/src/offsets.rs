@@ -70,6 +70,32 @@ pub struct KernelOffsets {
     pub net_ns_inum: u32,
     /// Non-zero: the programs log their decisions about SSH servers (aya-log).
     pub debug: u32,
+    // File transfers (issue 14): the path walk, open files, syscall arguments.
+    pub task_fs: u32,
+    /// `fs_struct.root` and `.pwd` (struct path).
+    pub fs_root: u32,
+    pub fs_pwd: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    /// `file.f_path` (struct path).
+    pub file_path: u32,
+    pub file_flags: u32,
+    pub file_pos: u32,
+    pub dentry_parent: u32,
+    pub vfsmount_root: u32,
+    /// `struct mount`: its embedded vfsmount, parent and mountpoint.
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
+    pub fdt_close_on_exec: u32,
+    pub inode_size: u32,
+    /// `struct pt_regs` of the syscall (x86_64): its number and arguments.
+    pub regs_orig_ax: u32,
+    pub regs_di: u32,
+    pub regs_si: u32,
+    pub regs_dx: u32,
+    pub regs_r10: u32,
+    pub regs_r8: u32,
     /// `inode.i_uid`.
     pub inode_uid: u32,
     /// The first three syscall arguments in `struct pt_regs` (x86_64: di,
@@ -90,4 +116,4 @@ pub struct KernelOffsets {
     pub tty_ws_col: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 71 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 92 * 4);

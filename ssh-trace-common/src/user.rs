@@ -3,7 +3,7 @@ use crate::{
     event::Creds,
     maps::{
         AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple, TtyConfig,
-        TtyState,
+        TtyState, XferBinary, XferProc,
     },
     offsets::KernelOffsets,
 };
@@ -20,3 +20,5 @@ unsafe impl aya::Pod for SessionLoss {}
 unsafe impl aya::Pod for Creds {}
 unsafe impl aya::Pod for TtyConfig {}
 unsafe impl aya::Pod for TtyState {}
+unsafe impl aya::Pod for XferProc {}
+unsafe impl aya::Pod for XferBinary {}

@@ -6,7 +6,7 @@ use ssh_trace_common::{
     maps::{CredArgs, CredWindow, CRED_RATE_PER_SEC, LOST_CRED_RATE},
 };
 
-use crate::{maps::*, task, tp};
+use crate::{maps::*, task, tp, xfer};
 
 /// The session of the calling process, if it belongs to one.
 #[inline(always)]
@@ -52,6 +52,7 @@ fn exit(ctx: &TracePointContext) -> u32 {
         old: rec.old,
         new: task::creds(task::current_task()),
     };
+    xfer::after_setuid(ev.hdr.tgid, ev.syscall, &ev.args, ev.ret, &ev.new);
     let changed = ev.ret == 0 && ev.old != ev.new;
     if !changed && over_rate(session, ev.hdr.ktime_ns) {
         count_lost(LOST_CRED_RATE);

@@ -28,6 +28,8 @@ mod task;
 mod tp;
 #[cfg(target_arch = "bpf")]
 mod tty;
+#[cfg(target_arch = "bpf")]
+mod xfer;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

@@ -35,6 +35,10 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RING_BYTES, 0);
 #[map]
 pub static MILESTONES: RingBuf = RingBuf::with_byte_size(MILESTONE_RING_BYTES, 0);
 
+/// File transfers (xfer/): a ring of their own, for the same reason.
+#[map]
+pub static XFER_RECORDS: RingBuf = RingBuf::with_byte_size(XFER_RING_BYTES, 0);
+
 #[map]
 pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_SLOTS, 0);
 
@@ -193,6 +197,8 @@ pub enum Ring {
     Events,
     /// Milestones: wake the reader, at most once per MILESTONE_WAKE_NS per CPU.
     Milestones,
+    /// File transfers: like Events (polled), in a ring of their own.
+    Transfers,
 }
 
 const BPF_RB_NO_WAKEUP: u64 = 1;
@@ -204,6 +210,7 @@ fn ring_buf(ring: Ring) -> &'static RingBuf {
     match ring {
         Ring::Events => &EVENTS,
         Ring::Milestones => &MILESTONES,
+        Ring::Transfers => &XFER_RECORDS,
     }
 }
 
@@ -243,7 +250,7 @@ pub fn output(bytes: &[u8], session: u64, ring: Ring) {
         .is_err()
     {
         count_lost(match ring {
-            Ring::Events => LOST_RINGBUF,
+            Ring::Events | Ring::Transfers => LOST_RINGBUF,
             Ring::Milestones => LOST_MILESTONES,
         });
         count_session_loss(session, false);

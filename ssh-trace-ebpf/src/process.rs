@@ -8,14 +8,14 @@ use aya_ebpf::{
 };
 use ssh_trace_common::{
     event::*,
-    maps::{Proc, LOST_TRACKED_FULL, PROC_LISTENER, PROC_SERVER, PROC_USER_LISTENER},
+    maps::{Proc, LOST_TRACKED_FULL, PROC_LISTENER, PROC_SERVER, PROC_USER_LISTENER, PROC_XFER},
 };
 
 use crate::{
     maps::*,
     servers,
     task::{self, read},
-    tp,
+    tp, xfer,
 };
 
 /// sched_process_fork(parent, child): a child of a session process joins
@@ -38,7 +38,9 @@ pub fn proc_fork(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let p = unsafe { &mut *p };
+    let candidate = xfer::child_flags(parent, p);
     let mut entry = child_entry(p);
+    entry.flags = (entry.flags & !PROC_XFER) | candidate;
     if entry.flags & PROC_USER_LISTENER != 0 && !servers::take_user_listener_slot() {
         entry.flags &= !(PROC_LISTENER | PROC_USER_LISTENER);
         if entry.session == 0 {
@@ -52,6 +54,7 @@ pub fn proc_fork(ctx: RawTracePointContext) -> i32 {
         count_session_loss(entry.session, true);
         return 0;
     }
+    xfer::after_fork(tgid, entry.flags, entry.session);
     if entry.session != 0 {
         let ev = ForkEvent {
             hdr: header(EventKind::Fork, parent, entry.session),
@@ -109,6 +112,7 @@ pub fn proc_exec(ctx: RawTracePointContext) -> i32 {
         return 0;
     };
     let p = unsafe { &mut *p };
+    let was = p.flags;
     let flags = if servers::is_server_file(&ctx, file) {
         servers::tracked_exec(&ctx, tgid, p)
     } else {
@@ -129,6 +133,9 @@ pub fn proc_exec(ctx: RawTracePointContext) -> i32 {
         0
     };
     write_exec(bprm, file, tgid, p.session, flags | role);
+    // Transfer servers are told apart in a program of their own (the
+    // record, argv included, is still in the scratch buffer).
+    xfer::exec_tail(&ctx, was);
     0
 }
 
@@ -222,6 +229,7 @@ pub fn proc_exit(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let p = unsafe { *p };
+    xfer::at_exit(tgid, &p);
     servers::release(&p);
     procs_remove(tgid, &p);
     if p.session != 0 {

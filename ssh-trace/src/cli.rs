@@ -11,7 +11,7 @@ use crate::{
     filter::Filter,
     format::{FormatKind, Formatter},
     operators::cli::OperatorArgs,
-    probes::DEFAULT_SERVER_BINARIES,
+    probes::{DEFAULT_SCP_BINARIES, DEFAULT_SERVER_BINARIES, DEFAULT_SFTP_SERVERS},
     replay::{self, Selection},
     report::{Bucket, Report, ReportKind},
     terminal::cli::{ExportArgs, PaceArgs, RecordArgs},
@@ -71,7 +71,8 @@ enum Command {
         )]
         config: PathBuf,
     },
-    /// Print the events of capture files as `tail` would have; with --tty,
+    /// Print the events of capture files as `tail` would have, or send
+    /// them to the sinks of an agent configuration (`--to`); with --tty,
     /// play a session's recorded terminal instead.
     Replay {
         /// Capture files (several are merged in time order).
@@ -81,6 +82,15 @@ enum Command {
         out: OutputArgs,
         #[command(flatten)]
         window: WindowArgs,
+        /// Send the events to the sinks of this agent configuration instead
+        /// of printing them, each file's under the host that recorded it
+        /// (backfill). ClickHouse stores each event once however often this
+        /// runs (docs/fleet.md).
+        #[arg(long, value_name = "CONFIG", conflicts_with_all = ["format", "json"])]
+        to: Option<PathBuf>,
+        /// With --to: only the sink named NAME (repeatable).
+        #[arg(long = "sink", value_name = "NAME", requires = "to")]
+        sinks: Vec<String>,
         /// Play this session's recorded terminal at its pace (its id, or a
         /// unique prefix or suffix of it).
         #[arg(long, value_name = "SESSION")]
@@ -117,7 +127,7 @@ enum Command {
         /// The instance name given to --persist.
         name: String,
     },
-    /// Reports over capture files: sessions, users, sources, tree, timeline.
+    /// Reports over capture files: sessions, users, sources, tree, timeline, transfers.
     Report {
         /// Capture file; repeat `-r` for several (merged in time order).
         #[arg(
@@ -155,6 +165,8 @@ enum ReportName {
     },
     /// Per source IP: connections, failed ones, users reached, bytes.
     Sources,
+    /// Every file transfer (scp, sftp): who, which file, which way, bytes, outcome.
+    Transfers,
     /// One row per forward of every session: -L/-D/-W (local), -R
     /// (remote), agent and X11, with targets, peers and bytes.
     Forwards,
@@ -179,6 +191,18 @@ impl FilterArg {
             .map(|f| Filter::parse(f).map_err(|e| anyhow!("{e}")))
             .transpose()
     }
+
+    /// Live (`tail`, `record`): sessions are not known ahead, so an id
+    /// written in part cannot be resolved (replay and report resolve it).
+    fn parse_live(&self) -> Result<Option<Filter>> {
+        let f = self.parse()?;
+        if let Some(q) = f.as_ref().and_then(|f| f.partial_ids().into_iter().next()) {
+            anyhow::bail!(
+                "--filter: {q:?} is not a whole session id; live, give the whole id (or session.id startswith \"{q}\"): short ids are resolved by replay and report"
+            );
+        }
+        Ok(f)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -199,6 +223,11 @@ struct OutputArgs {
     /// Colour for the human format.
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+    /// Human format: every event, also what the quiet view folds: the SSH
+    /// server's own work (its execs, what runs before login, its uid
+    /// juggling), clean exits, calls that changed no id, byte counts.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -235,6 +264,14 @@ struct AgentArgs {
     /// (repeatable; replaces the default list).
     #[arg(long = "server-binary", value_name = "PATH")]
     server_binaries: Vec<String>,
+    /// sftp-server executables, by file identity: their processes' files
+    /// are file.transfer events (repeatable; replaces the default list).
+    #[arg(long = "sftp-server", value_name = "PATH")]
+    sftp_servers: Vec<String>,
+    /// scp executables: run with -t or -f (legacy scp), file.transfer
+    /// events (repeatable; replaces the default list).
+    #[arg(long = "scp-binary", value_name = "PATH")]
+    scp_binaries: Vec<String>,
     /// Pin the kernel programs under NAME (/sys/fs/bpf/ssh-trace/NAME): they
     /// keep recording when the agent stops or dies, and the next agent with
     /// the same NAME continues from there. `ssh-trace unload NAME` removes them.
@@ -296,7 +333,7 @@ impl OutputArgs {
             Color::Never => false,
             Color::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
         };
-        Formatter::new(kind, color)
+        Formatter::for_person(kind, color, self.verbose)
     }
 }
 
@@ -327,20 +364,22 @@ impl AgentArgs {
         capture: Option<(PathBuf, Rotation)>,
         filter: Option<Filter>,
     ) -> agent::Options {
-        let server_binaries = if self.server_binaries.is_empty() {
-            DEFAULT_SERVER_BINARIES
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        } else {
-            self.server_binaries
+        let or_default = |given: Vec<String>, default: &[&str]| {
+            if given.is_empty() {
+                default.iter().map(|s| s.to_string()).collect()
+            } else {
+                given
+            }
         };
+        let server_binaries = or_default(self.server_binaries, DEFAULT_SERVER_BINARIES);
         agent::Options {
             ring_bytes: self.ring_buffer_size,
             persist: self.persist,
             procs_max: self.procs_max,
             debug_kernel: self.debug_kernel,
             server_binaries,
+            sftp_servers: or_default(self.sftp_servers, DEFAULT_SFTP_SERVERS),
+            scp_binaries: or_default(self.scp_binaries, DEFAULT_SCP_BINARIES),
             privsep_users: self.privsep_users,
             formatter,
             capture,
@@ -374,7 +413,7 @@ pub fn run() -> Result<()> {
             ops,
         } => {
             let capture = write.map(|w| (w, rotate.rotation()));
-            let mut o = agent.options(Some(out.formatter()), capture, filter.parse()?);
+            let mut o = agent.options(Some(out.formatter()), capture, filter.parse_live()?);
             o.operators = ops.options();
             run_agent(o)
         }
@@ -385,7 +424,7 @@ pub fn run() -> Result<()> {
             agent,
             ops,
         } => {
-            let mut o = agent.options(None, Some((write, rotate.rotation())), filter.parse()?);
+            let mut o = agent.options(None, Some((write, rotate.rotation())), filter.parse_live()?);
             o.operators = ops.options();
             run_agent(o)
         }
@@ -407,13 +446,22 @@ pub fn run() -> Result<()> {
             window,
             tty: Some(session),
             pace,
+            ..
         } => {
             let _ = (out, window);
             crate::terminal::cli::replay(&read, &session, &pace)
         }
         Command::Replay {
-            read, out, window, ..
-        } => replay::run(&read, out.formatter(), &window.selection()?),
+            read,
+            out,
+            window,
+            to,
+            sinks,
+            ..
+        } => match to {
+            Some(config) => crate::backfill::run(&read, &config, &sinks, &window.selection()?),
+            None => replay::run(&read, out.formatter(), &window.selection()?),
+        },
         Command::Export {
             what: ExportWhat::Asciicast(a),
         } => crate::terminal::cli::export(&a),
@@ -427,6 +475,7 @@ pub fn run() -> Result<()> {
                 ReportName::Sessions => ReportKind::Sessions,
                 ReportName::Users { by } => ReportKind::Users { by },
                 ReportName::Sources => ReportKind::Sources,
+                ReportName::Transfers => ReportKind::Transfers,
                 ReportName::Forwards => ReportKind::Forwards,
                 ReportName::Tree { session } => ReportKind::Tree { session },
                 ReportName::Timeline { session } => ReportKind::Timeline { session },

@@ -1,6 +1,6 @@
 //! Ring buffer records → typed kernel events. Every length is checked: a
 //! short or unknown record is an error, never a panic.
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ssh_trace_common::event::*;
 
 use crate::{event::Args, text::escape_bytes};
@@ -14,6 +14,7 @@ pub enum KernelEvent {
     Exit(ExitEvent),
     Cred(CredEvent),
     Bytes(BytesEvent),
+    Transfer(Box<XferRecord>),
     /// Boxed: rare, and larger than the other records.
     Forward(Box<ForwardEvent>),
     Tty(Tty),
@@ -25,6 +26,21 @@ pub enum KernelEvent {
 pub struct Tty {
     pub head: TtyEvent,
     pub data: Vec<u8>,
+}
+
+/// A transfer record with its paths assembled and escaped: the walk's
+/// names (leaf first) as the path the process sees and its chroot, and
+/// the path arguments of an operation or a failed open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XferRecord {
+    pub head: XferHead,
+    /// The file's path, or for XFER_FLAG_ARGS records the directory the
+    /// arguments are relative to, as the process sees it ("/" for its root).
+    pub walked: String,
+    /// The process's root directory when it is not the filesystem's.
+    pub chroot: Option<String>,
+    pub arg1: Option<String>,
+    pub arg2: Option<String>,
 }
 
 /// A server process's log message as it wrote it (parsed by the session
@@ -53,21 +69,24 @@ impl KernelEvent {
             Self::Exit(e) => &e.hdr,
             Self::Cred(e) => &e.hdr,
             Self::Bytes(e) => &e.hdr,
+            Self::Transfer(t) => &t.head.hdr,
             Self::Forward(e) => &e.hdr,
             Self::Tty(e) => &e.head.hdr,
             Self::Auth(e) => &e.head.hdr,
         }
     }
 
-    /// Session milestones (the connection starts, uids change, it ends):
-    /// kept before process-tree records when the agent falls behind.
+    /// Session milestones (the connection starts, uids change, it ends,
+    /// a file is transferred): kept before process-tree records when the
+    /// agent falls behind.
     pub fn is_milestone(&self) -> bool {
         match self {
             Self::Connect(_)
             | Self::Cred(_)
             | Self::Bytes(_)
             | Self::Forward(_)
-            | Self::Auth(_) => true,
+            | Self::Auth(_)
+            | Self::Transfer(_) => true,
             Self::Fork(_) | Self::Exec(_) | Self::Exit(_) | Self::Tty(_) => false,
         }
     }
@@ -100,6 +119,7 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::Forward => KernelEvent::Forward(Box::new(read(buf)?)),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
         EventKind::Tty => KernelEvent::Tty(decode_tty(buf)?),
+        EventKind::Transfer => KernelEvent::Transfer(Box::new(decode_transfer(buf)?)),
         EventKind::Auth => KernelEvent::Auth(decode_auth(buf)?),
     })
 }
@@ -135,6 +155,70 @@ fn decode_auth(buf: &[u8]) -> Result<AuthRecord> {
         head,
         text: body[..n].to_vec(),
     })
+}
+
+fn decode_transfer(buf: &[u8]) -> Result<XferRecord> {
+    let head: XferHead = read(buf)?;
+    let body = &buf[std::mem::size_of::<XferHead>()..];
+    let (plen, a1, a2) = (
+        head.path_len as usize,
+        head.arg1_len as usize,
+        head.arg2_len as usize,
+    );
+    let args = head.flags & XFER_FLAG_ARGS != 0;
+    // The arguments are bounds-checked where they are read.
+    let fits = plen <= XFER_PATH_AREA && a1 <= XFER_ARG_BYTES && a2 <= XFER_ARG_BYTES;
+    if !fits || body.len() < plen {
+        bail!(
+            "transfer record lengths out of range (path {plen}, args {a1}/{a2}, body {})",
+            body.len()
+        );
+    }
+    let (walked, chroot) = assemble(&body[..plen], head.root_at);
+    let arg = |at: usize, len: usize| -> Result<Option<String>> {
+        if !args || len == 0 {
+            return Ok(None);
+        }
+        let raw = body
+            .get(at..at + len)
+            .with_context(|| format!("transfer record ends before its argument at {at}"))?;
+        Ok(Some(escape_bytes(raw)))
+    };
+    Ok(XferRecord {
+        head,
+        walked,
+        arg1: arg(XFER_PATH_AREA, a1)?,
+        arg2: arg(XFER_PATH_AREA + XFER_ARG_BYTES, a2)?,
+        chroot,
+    })
+}
+
+/// Names leaf first, each NUL-terminated → the path below the process's
+/// root (`root_at` names) and the root's own path when it is not "/".
+fn assemble(raw: &[u8], root_at: u32) -> (String, Option<String>) {
+    let names: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(escape_bytes)
+        .collect();
+    let cut = if root_at == XFER_NO_ROOT {
+        names.len()
+    } else {
+        (root_at as usize).min(names.len())
+    };
+    let join = |part: &[String]| {
+        let mut p = String::new();
+        for n in part.iter().rev() {
+            p.push('/');
+            p.push_str(n);
+        }
+        if p.is_empty() {
+            p.push('/');
+        }
+        p
+    };
+    let chroot = (cut < names.len()).then(|| join(&names[cut..]));
+    (join(&names[..cut]), chroot)
 }
 
 fn decode_exec(buf: &[u8]) -> Result<Exec> {
@@ -287,6 +371,37 @@ mod tests {
         let mut buf = bytes_of(&head);
         buf.resize(buf.len() + EXEC_FILENAME_MAX + 10, 0);
         assert!(decode(&buf).is_err());
+    }
+
+    #[test]
+    fn transfer_paths_are_assembled_and_lengths_checked() {
+        assert_eq!(
+            assemble(b"x\0upload\0alice\0srv\0", 2),
+            ("/upload/x".into(), Some("/srv/alice".into()))
+        );
+        assert_eq!(assemble(b"x\0tmp\0", XFER_NO_ROOT), ("/tmp/x".into(), None));
+        assert_eq!(assemble(b"alice\0", 0), ("/".into(), Some("/alice".into())));
+        assert_eq!(assemble(b"", 0), ("/".into(), None));
+        let head = XferHead {
+            hdr: EventHeader {
+                kind: EventKind::Transfer as u32,
+                ..Default::default()
+            },
+            path_len: 10,
+            ..Default::default()
+        };
+        let mut buf = bytes_of(&head);
+        buf.extend(b"abc\0");
+        assert!(decode(&buf).is_err(), "path longer than the record");
+        let head = XferHead {
+            flags: XFER_FLAG_ARGS,
+            arg1_len: 5,
+            path_len: 0,
+            ..head
+        };
+        let mut buf = bytes_of(&head);
+        buf.resize(buf.len() + XFER_PATH_AREA + 2, 0);
+        assert!(decode(&buf).is_err(), "argument past the end");
     }
 
     #[test]

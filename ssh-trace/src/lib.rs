@@ -6,6 +6,7 @@ use clap_complete as _;
 use clap_mangen as _;
 
 pub mod agent;
+pub mod backfill;
 pub mod capture;
 pub mod cli;
 pub mod config;

@@ -23,3 +23,26 @@ pub fn drop_all() -> Result<()> {
     }
     Ok(())
 }
+
+/// For a thread that needs `keep` after loading (the transfer hook
+/// thread attaches programs): every other capability is dropped from it,
+/// and no-new-privs is set. Capabilities are per thread.
+pub fn keep_only(keep: &[caps::Capability]) -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("PR_SET_NO_NEW_PRIVS");
+    }
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            let _ = caps::drop(None, CapSet::Bounding, cap);
+        }
+    }
+    let set: caps::CapsHashSet = keep.iter().copied().collect();
+    for s in [CapSet::Ambient, CapSet::Inheritable] {
+        caps::clear(None, s).with_context(|| format!("clearing the {s:?} capability set"))?;
+    }
+    for s in [CapSet::Effective, CapSet::Permitted] {
+        caps::set(None, s, &set).with_context(|| format!("setting the {s:?} capability set"))?;
+    }
+    Ok(())
+}

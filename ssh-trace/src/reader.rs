@@ -1,12 +1,13 @@
-//! Ring buffer reader: a thread that drains the kernel's two ring buffers
-//! (milestones first) into a queue bounded by bytes, so that a slow
-//! consumer never stalls the kernel side and a flood cannot grow memory.
-//! Past a soft limit only milestones (connects, uid changes, ends) are
+//! Ring buffer reader: a thread that drains the kernel's ring buffers
+//! (milestones first, then file transfers, then the process tree, then
+//! terminals) into a queue bounded by bytes, so that a slow consumer never
+//! stalls the kernel side and a flood cannot grow memory.
+//! Past a soft limit only milestones (connects, uid changes, ends, transfers) are
 //! queued — the headroom is theirs; past the hard limit nothing is.
-//! Terminal records (a third ring) are queued only below a lower mark, so a
-//! terminal flood never crowds out the rest. Every record dropped is
-//! counted, per session; a terminal's dropped bytes are added to its later
-//! records' loss count, which marks them in the recording.
+//! Terminal records are queued only below a lower mark, so a terminal
+//! flood never crowds out the rest. Every record dropped is counted, per
+//! session; a terminal's dropped bytes are added to its later records'
+//! loss count, which marks them in the recording.
 use std::{
     collections::HashMap,
     os::fd::AsRawFd,
@@ -228,6 +229,7 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
     let fds = [
         rings.milestones.as_raw_fd(),
         rings.events.as_raw_fd(),
+        rings.transfers.as_raw_fd(),
         rings.tty.as_raw_fd(),
     ];
     // The kernel wakes us for a milestone at most once a millisecond per
@@ -247,6 +249,7 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
             PASS_RECORDS
         };
         let more = drain(&mut rings.milestones, &mut pass, max, &st, &stop)
+            | drain(&mut rings.transfers, &mut pass, max, &st, &stop)
             | drain(&mut rings.events, &mut pass, max, &st, &stop)
             | drain(&mut rings.tty, &mut pass, max, &st, &stop);
         let milestones = pass.iter().any(KernelEvent::is_milestone);
@@ -301,13 +304,13 @@ fn drain(
     true
 }
 
-fn wait(fds: &[i32; 3], timeout_ms: i32) {
+fn wait(fds: &[i32; 4], timeout_ms: i32) {
     let mut pfd = fds.map(|fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     });
-    // SAFETY: three valid pollfds.
+    // SAFETY: valid pollfds.
     unsafe { libc::poll(pfd.as_mut_ptr(), pfd.len() as libc::nfds_t, timeout_ms) };
 }
 

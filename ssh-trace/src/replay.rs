@@ -2,11 +2,14 @@
 //! cut to a time window, filtered; warnings about damage go to stderr.
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::{
     capture::merge::Merged,
-    event::Event,
+    event::{
+        resolve::{Resolver, Unresolved},
+        Event,
+    },
     filter::Filter,
     format::Formatter,
     pipeline::{selected, Lines},
@@ -25,6 +28,8 @@ pub fn for_each(
     sel: &Selection,
     mut f: impl FnMut(&Event, &str) -> bool,
 ) -> Result<()> {
+    let resolved = resolve_ids(paths, sel.filter.as_ref())?;
+    let filter = resolved.as_ref().or(sel.filter.as_ref());
     let mut files = Merged::open(paths)?;
     let hosts: Vec<String> = files
         .readers()
@@ -38,7 +43,7 @@ pub fn for_each(
         if sel.since.is_some_and(|s| ev.time_ns < s) || sel.until.is_some_and(|u| ev.time_ns >= u) {
             continue;
         }
-        if selected(sel.filter.as_ref(), &ev, host) && !f(&ev, host) {
+        if selected(filter, &ev, host) && !f(&ev, host) {
             break;
         }
     }
@@ -50,6 +55,37 @@ pub fn for_each(
         bail!("no event could be read");
     }
     Ok(())
+}
+
+/// The filter with its session ids written in part (short forms) made
+/// whole, resolved against the sessions of the files (one pass to find
+/// them); None when it has none.
+fn resolve_ids(paths: &[PathBuf], filter: Option<&Filter>) -> Result<Option<Filter>> {
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
+    let partial = filter.partial_ids();
+    if partial.is_empty() {
+        return Ok(None);
+    }
+    let mut resolvers: Vec<Resolver> = partial.iter().map(|q| Resolver::new(q)).collect();
+    let mut files = Merged::open(paths)?;
+    while let Some((ev, _)) = files.next_event() {
+        let Some(s) = &ev.session else { continue };
+        for r in &mut resolvers {
+            r.offer(s.id);
+            if let Some(p) = s.parent {
+                r.offer(p);
+            }
+        }
+    }
+    let mut answers = resolvers.iter().map(Resolver::resolved);
+    // The ids come back in the order partial_ids gave them.
+    let mut filter = filter.clone();
+    filter
+        .resolve_ids(&mut |_| answers.next().unwrap_or(Err(Unresolved::NoQuery)))
+        .map_err(|e| anyhow!("--filter: {e}"))?;
+    Ok(Some(filter))
 }
 
 /// `replay`: the lines `tail` would have printed.

@@ -5,8 +5,11 @@
 //! (a TCP peer that never reads) the drops and the peak memory; with the
 //! user and kernel CPU time of the run, since writing to a file is mostly
 //! the kernel's page-cache work. `file-null` is the file sink writing to
-//! /dev/null: the sink's own cost without the filesystem's.
-//! Usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled FORMAT EVENTS DIR
+//! /dev/null: the sink's own cost without the filesystem's. `clickhouse`
+//! and `clickhouse-plain` (no gzip) insert into the ClickHouse server at
+//! $SSH_TRACE_BENCH_CLICKHOUSE (the shipped schema; `cargo xtask bench
+//! clickhouse` starts one).
+//! Usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled|clickhouse|clickhouse-plain FORMAT EVENTS DIR
 // A binary or test target sees all of its package's dependencies.
 #![allow(unused_crate_dependencies)]
 use std::{
@@ -104,8 +107,31 @@ fn sink_kind(what: &str, dir: &str, usage: &str) -> Result<SinkKind> {
             app_name: "ssh-trace".into(),
             timeout: Duration::from_secs(3600),
         }),
+        "clickhouse" | "clickhouse-plain" => {
+            SinkKind::ClickHouse(ssh_trace::sinks::clickhouse::Spec {
+                url: std::env::var("SSH_TRACE_BENCH_CLICKHOUSE")
+                    .context("SSH_TRACE_BENCH_CLICKHOUSE: the server's URL")?,
+                database: "ssh_trace".into(),
+                table: "events".into(),
+                user: None,
+                password: None,
+                ca_file: None,
+                gzip: what == "clickhouse",
+                timeout: Duration::from_secs(60),
+            })
+        }
         _ => bail!("{usage}"),
     })
+}
+
+/// Batching as a configured sink has it (the ClickHouse sink's defaults:
+/// 8 MiB or 5 s; never waiting here, where events come faster).
+fn limits(what: &str) -> Limits {
+    let mut l = Limits::default();
+    if what.starts_with("clickhouse") {
+        l.send_bytes = 8 << 20;
+    }
+    l
 }
 
 type Batch = Arc<Vec<Arc<ssh_trace::event::Event>>>;
@@ -139,8 +165,12 @@ fn push(worker: &Worker, batches: &[Batch], total: u64, stalled: bool) -> u64 {
             if stalled {
                 worker.send(b);
             } else {
+                // Backing off to 1 ms: a pusher polling a slow sink every
+                // 50 µs would cost more CPU than the sink it measures.
+                let mut pause = Duration::from_micros(50);
                 while worker.try_send(b).is_err() {
-                    std::thread::sleep(Duration::from_micros(50));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(1));
                 }
             }
         }
@@ -148,7 +178,7 @@ fn push(worker: &Worker, batches: &[Batch], total: u64, stalled: bool) -> u64 {
 }
 
 fn main() -> Result<()> {
-    let usage = "usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled FORMAT EVENTS DIR";
+    let usage = "usage: ssh-trace-sinkbench file|file-null|syslog-tcp|stalled|clickhouse|clickhouse-plain FORMAT EVENTS DIR";
     let a: Vec<String> = std::env::args().skip(1).collect();
     let [what, format, events, dir] = &a[..] else {
         bail!(usage)
@@ -161,7 +191,7 @@ fn main() -> Result<()> {
         name: "bench".into(),
         format,
         filter: None,
-        limits: Limits::default(),
+        limits: limits(what),
         kind,
         tty: false,
     };

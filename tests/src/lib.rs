@@ -4,6 +4,7 @@
 // The lib's unit tests see the dev-dependencies of the examples and tests.
 #![cfg_attr(test, allow(unused_crate_dependencies))]
 pub mod auth;
+pub mod clickhouse;
 pub mod conformance;
 pub mod held;
 pub mod json_schema;
@@ -11,6 +12,7 @@ pub mod peers;
 pub mod prometheus;
 pub mod schema;
 pub mod servers;
+pub mod sinks;
 pub mod syslog;
 pub mod tmux;
 
@@ -340,7 +342,18 @@ impl Tracer {
         Self::spawn(&["tail", "--format", format], extra)
     }
 
+    /// `tail --json` started by `wrapper`, a command that runs the rest of
+    /// its arguments (the agent keeps the pid: it must exec it), e.g. in a
+    /// UTS namespace with another host name.
+    pub fn start_wrapped(wrapper: &[&str], extra: &[&str]) -> Result<Self> {
+        Self::spawn_with(wrapper, &["tail", "--json"], extra)
+    }
+
     fn spawn(tail: &[&str], extra: &[&str]) -> Result<Self> {
+        Self::spawn_with(&[], tail, extra)
+    }
+
+    fn spawn_with(wrapper: &[&str], tail: &[&str], extra: &[&str]) -> Result<Self> {
         let bin = agent_bin();
         if !bin.exists() {
             bail!(
@@ -348,7 +361,15 @@ impl Tracer {
                 bin.display()
             );
         }
-        let mut child = Command::new(&bin)
+        let mut cmd = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let mut child = cmd
             .args(tail)
             .args(extra)
             .stdout(Stdio::piped())
@@ -397,6 +418,17 @@ impl Tracer {
             .iter()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+
+    /// SIGKILL (a crash), then every event it had written: what was still
+    /// in the pipe is read to its end first.
+    pub fn kill(mut self) -> Vec<Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.events()
     }
 
     pub fn raw_lines(&self) -> Vec<String> {

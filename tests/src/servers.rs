@@ -21,6 +21,7 @@ pub const OPENSSH10_BINARIES: &[&str] = &[
     "usr/lib/openssh/sshd-session",
     "usr/lib/openssh/sshd-auth",
     "usr/lib/openssh/sftp-server",
+    "usr/bin/scp",
 ];
 const SYSTEM_SSHD: &str = "/usr/sbin/sshd";
 const DROPBEAR: &str = "/usr/sbin/dropbear";
@@ -40,6 +41,22 @@ pub fn openssh10_dir() -> PathBuf {
 
 fn openssh10(path: &str) -> String {
     openssh10_dir().join(path).display().to_string()
+}
+
+/// OpenSSH 10's programs that run as the test user (sftp-server, scp): a
+/// copy in the tests' world-readable directory, since the tree is in
+/// root's home, which the user cannot enter.
+pub fn openssh10_user_binary(path: &str) -> String {
+    static COPIED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let dest = world().dir.join("openssh10-bin").join(path);
+    let mut copied = COPIED.lock().unwrap_or_else(|e| e.into_inner());
+    if !copied.iter().any(|p| p == path) {
+        let _ = std::fs::create_dir_all(dest.parent().unwrap_or(&dest));
+        if std::fs::copy(openssh10(path), &dest).is_ok() {
+            copied.push(path.to_owned());
+        }
+    }
+    dest.display().to_string()
 }
 
 /// Which SSH server a test runs.
@@ -119,10 +136,54 @@ impl Kind {
         }
         let mut paths: Vec<String> = vec![SYSTEM_SSHD.into(), DROPBEAR.into()];
         paths.extend(Kind::OpenSsh10.own_executables());
-        paths
+        let mut args: Vec<String> = paths
             .into_iter()
             .flat_map(|p| ["--server-binary".to_string(), p])
-            .collect()
+            .collect();
+        // Its sftp-server and scp, and the system's (the lists replace the defaults).
+        for (opt, path) in [
+            ("--sftp-server", Kind::OpenSsh10.sftp_server()),
+            ("--sftp-server", "/usr/lib/openssh/sftp-server".into()),
+            ("--scp-binary", Kind::OpenSsh10.scp_binary()),
+            ("--scp-binary", "/usr/bin/scp".into()),
+        ] {
+            args.extend([opt.to_string(), path]);
+        }
+        args
+    }
+
+    /// The sshd_config lines that make a session's `scp -t`/`-f` (legacy
+    /// scp) this server's own scp: OpenSSH 10's is in its private tree.
+    pub fn scp_path_config(self) -> String {
+        match self {
+            Kind::OpenSsh10 => {
+                let scp = Kind::OpenSsh10.scp_binary();
+                let dir = Path::new(&scp).parent().map(Path::to_path_buf);
+                format!(
+                    "SetEnv PATH={}:/usr/bin:/bin\n",
+                    dir.unwrap_or_default().display()
+                )
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// The scp a session of this server runs for legacy scp.
+    pub fn scp_binary(self) -> String {
+        match self {
+            Kind::OpenSsh10 => openssh10_user_binary("usr/bin/scp"),
+            _ => "/usr/bin/scp".into(),
+        }
+    }
+
+    /// The sftp-server this server runs for the sftp subsystem.
+    pub fn sftp_server(self) -> String {
+        match self {
+            Kind::OpenSsh10 => openssh10_user_binary("usr/lib/openssh/sftp-server"),
+            // Debian's dropbear runs /usr/lib/sftp-server, a link to the system's.
+            Kind::Dropbear => "/usr/lib/sftp-server".into(),
+            _ => "/usr/lib/openssh/sftp-server".into(),
+        }
     }
 
     fn check_installed(self) -> Result<()> {
@@ -202,10 +263,10 @@ impl Server {
         Self::launch(kind, name, &["127.0.0.1"], setup)
     }
 
-    /// An OpenSSH server of `kind` on 127.0.0.1 with `extra` lines in its
-    /// sshd_config (e.g. `X11Forwarding yes`).
+    /// An OpenSSH server of `kind` on 127.0.0.1 whose sshd_config ends
+    /// with `extra` (e.g. `X11Forwarding yes`, or a `Match User` block).
     pub fn with_config(kind: Kind, name: &str, extra: &str) -> Result<Self> {
-        if kind == Kind::Dropbear {
+        if kind == Kind::Dropbear && !extra.is_empty() {
             bail!("dropbear has no sshd_config");
         }
         let setup = Setup {
@@ -396,13 +457,12 @@ fn sshd_config(
     let mut cfg = format!(
         "Port {port}\n{listen}HostKey {}\nUsePAM {}\nStrictModes no\n\
          AllowUsers {TEST_USER}{users}\nPasswordAuthentication {}\nKbdInteractiveAuthentication {}\n\
-         PidFile none\nLogLevel {}\nMaxStartups 200\nMaxSessions 200\n{}",
+         PidFile none\nLogLevel {}\nMaxStartups 200\nMaxSessions 200\n",
         host_key.display(),
         yes(setup.pam),
         yes(setup.passwords),
         yes(setup.pam),
         setup.log_level.unwrap_or("VERBOSE"),
-        setup.config,
     );
     if kind == Kind::OpenSsh10 {
         // Tests connect often from 127.0.0.1, failures included: no penalties.
@@ -410,11 +470,13 @@ fn sshd_config(
             "SshdSessionPath {}\nSshdAuthPath {}\nSubsystem sftp {}\nPerSourcePenalties no\n",
             openssh10("usr/lib/openssh/sshd-session"),
             openssh10("usr/lib/openssh/sshd-auth"),
-            openssh10("usr/lib/openssh/sftp-server"),
+            Kind::OpenSsh10.sftp_server(),
         ));
     } else {
         cfg.push_str("Subsystem sftp /usr/lib/openssh/sftp-server\n");
     }
+    // Last: a `Match` block there takes only what follows it.
+    cfg.push_str(&setup.config);
     cfg
 }
 

@@ -66,8 +66,9 @@ fn killed_agent_restarted_with_persist_misses_no_exec_of_a_busy_session() {
     let port: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     let busy = |e: &Value| args_of(e) == ["/bin/echo", "busy-20"];
     assert!(first.wait_for(WAIT, busy), "busy session not seen");
-    let before = first.events();
-    drop(first); // SIGKILL
+    // SIGKILL; what it wrote before dying is read to the pipe's end (the
+    // next agent does not write again what this one took from the kernel).
+    let before = first.kill();
     std::thread::sleep(Duration::from_secs(2));
     let second = Tracer::start(&["--persist", &name]).unwrap();
     assert!(client.wait().unwrap().success());

@@ -6,146 +6,12 @@
 // A binary or test target sees all of its package's dependencies.
 #![allow(unused_crate_dependencies)]
 use std::{
-    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use ssh_trace_tests::{peers::*, schema::Schema, *};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn test_dir(name: &str) -> PathBuf {
-    let d = world().dir.join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Session events (agent events left out) as canonical JSON without their
-/// time, sorted, each with its time in ns. Each agent numbers sessions its
-/// own way and converts kernel clocks with its own offset, so the id is
-/// replaced by the client port (one port must keep one id) and times are
-/// compared separately (`assert_same`).
-fn session_lines(lines: &[String]) -> Vec<(String, i128)> {
-    let mut ids = std::collections::HashMap::new();
-    let mut v: Vec<(String, i128)> = lines
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .filter(|e| !e["event"].as_str().unwrap_or("").starts_with("agent."))
-        // session.bytes are samples each agent takes on its own one-second
-        // clock (sock_diag), so two agents' samples differ; session.end's
-        // totals are the kernel's and the same in both.
-        .filter(|e| e["event"] != "session.bytes")
-        .map(|mut e| {
-            let port = e["session"]["source"]["port"].clone();
-            let id = e["session"]["id"].take();
-            let first = ids.entry(port.to_string()).or_insert_with(|| id.clone());
-            assert_eq!(*first, id, "two ids for client port {port}");
-            e["session"]["id"] = Value::from(format!("session from port {port}"));
-            let time = e["time"].take();
-            let t = humantime::parse_rfc3339(time.as_str().unwrap()).unwrap();
-            let ns = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128;
-            (e.to_string(), ns)
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// Runs `n` sessions, `pause` apart; returns their client ports.
-fn sessions(sshd: &Sshd, n: usize, pause: Duration) -> Vec<u16> {
-    (0..n)
-        .map(|i| {
-            if i > 0 {
-                std::thread::sleep(pause);
-            }
-            // Test processes of other suites rewrite the test user's
-            // authorized_keys with their own key (world()): retry once.
-            let mut r = ssh(sshd, &[], "echo $SSH_CONNECTION; id -u; ls /").unwrap();
-            if !r.success && r.stderr.contains("Permission denied") {
-                std::thread::sleep(Duration::from_secs(1));
-                let _ = std::fs::copy(
-                    world().key.with_extension("pub"),
-                    format!("/home/{TEST_USER}/.ssh/authorized_keys"),
-                );
-                r = ssh(sshd, &[], "echo $SSH_CONNECTION; id -u; ls /").unwrap();
-            }
-            assert!(r.success, "{}", r.stderr);
-            r.client_port.unwrap()
-        })
-        .collect()
-}
-
-/// What `tail --json` saw, once every session in `ports` has ended.
-fn reference(tracer: Tracer, ports: &[u16]) -> Vec<(String, i128)> {
-    for &p in ports {
-        assert!(tracer.wait_for(WAIT, |e| e["event"] == "session.end"
-            && e["session"]["source"]["port"] == p));
-    }
-    let events = tracer.stop().unwrap();
-    let schema = Schema::load().unwrap();
-    // The tracer and the sinks share one filter (this sshd's port): every
-    // session it saw counts, a refused attempt included.
-    let mut lines = Vec::new();
-    for e in &events {
-        schema.check(e).unwrap();
-        lines.push(e.to_string());
-    }
-    session_lines(&lines)
-}
-
-/// Waits until `got` holds exactly the events of `want` (a count alone
-/// returns early when one event is there twice or differs: the last batch,
-/// maybe still in a retry's backoff, would then be missed); returns what it
-/// holds last, for `assert_same` to name what is missing or extra.
-fn wait_for_same(
-    want: &[(String, i128)],
-    got: impl Fn() -> Vec<(String, i128)>,
-) -> Vec<(String, i128)> {
-    let text = |v: &[(String, i128)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
-    wait_until(WAIT, || {
-        let g = got();
-        (text(&g) == text(want)).then_some(g)
-    })
-    .unwrap_or_else(got)
-}
-
-/// Same events, none missing, none twice; times within 50 ms (each agent
-/// converts kernel clocks to wall time with its own reading).
-fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) {
-    let text = |v: &[(String, i128)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
-    let (g, w) = (text(got), text(want));
-    let missing: Vec<_> = w.iter().filter(|x| !g.contains(x)).collect();
-    let extra: Vec<_> = g.iter().filter(|x| !w.contains(x)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{what}: missing {missing:#?}, unexpected {extra:#?}"
-    );
-    assert_eq!(g, w, "{what}: duplicates");
-    let offsets: Vec<i128> = got.iter().zip(want).map(|(a, b)| a.1 - b.1).collect();
-    let worst = offsets.iter().map(|o| o.abs()).max().unwrap_or(0);
-    assert!(
-        worst < 50_000_000,
-        "{what}: times differ by up to {worst} ns"
-    );
-}
-
-fn write_config(dir: &Path, body: &str) -> (PathBuf, PathBuf) {
-    let file = dir.join("events.json");
-    let cfg = dir.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[agent]\nspool_dir = \"{}\"\n\n[[sink]]\nname = \"file\"\ntype = \"file\"\npath = \"{}\"\n\n{body}",
-            dir.join("spool").display(),
-            file.display()
-        ),
-    )
-    .unwrap();
-    (cfg, file)
-}
+use ssh_trace_tests::{peers::*, sinks::*, *};
 
 #[test]
 fn sessions_reach_rsyslog_and_http_as_tail_saw_them() {
@@ -330,12 +196,6 @@ fn assert_nothing_lost(loss: &Value, outputs: &[&str]) {
             _ => assert_eq!(*v, 0, "{name}: {loss:#}"),
         }
     }
-}
-
-/// The time of an event line, in ns since the epoch.
-fn time_ns(event: &Value) -> i128 {
-    let t = humantime::parse_rfc3339(event["time"].as_str().unwrap()).unwrap();
-    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128
 }
 
 /// Each request as the receiver logged it: POST to `path` with these
@@ -549,7 +409,7 @@ fn bad_configs_name_the_key_and_line() {
     let cases = [
         (
             "[[sink]]\nname = \"a\"\ntype = \"kafka\"\n",
-            "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog or http)",
+            "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog, http or clickhouse)",
         ),
         (
             "[[sink]]\nname = \"a\"\ntype = \"file\"\npath = \"/tmp/x\"\nurl = \"http://x\"\n",
@@ -589,76 +449,6 @@ fn bad_configs_name_the_key_and_line() {
             missing.display()
         )
     );
-}
-
-/// A test CA and a certificate for 127.0.0.1 signed by it (openssl).
-fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=ssh-trace test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-    ]);
-    (
-        dir.join("ca.pem"),
-        dir.join("leaf.pem"),
-        dir.join("leaf.key"),
-    )
 }
 
 #[test]

@@ -8,36 +8,6 @@ use std::{process::Command, time::Duration};
 use ops::*;
 use ssh_trace_tests::*;
 
-struct Tmux(String);
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux (run `cargo xtask setup`)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", &self.0])
-    }
-
-    fn wait_screen(&self, what: impl Fn(&str) -> bool) -> Option<String> {
-        wait_until(Duration::from_secs(15), || {
-            Some(self.screen()).filter(|s| what(s))
-        })
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
-}
-
 #[test]
 fn top_shows_a_session_its_tree_and_events_and_quits() {
     if !root_or_skip("top_shows_a_session_its_tree_and_events_and_quits") {

@@ -34,7 +34,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Set up, build (release) and print figures: `cost` (default), `capture`, `compare`,
-    /// `fidelity`, `sinks`, `operators`, `alloc`.
+    /// `fidelity`, `sinks`, `clickhouse`, `operators`, `alloc`.
     Bench {
         #[command(subcommand)]
         what: Option<bench::What>,

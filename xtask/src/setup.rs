@@ -28,6 +28,10 @@ const PACKAGES: &[&str] = &[
     "rsyslog",
     // The HTTPS sink test makes a CA and a certificate.
     "openssl",
+    // The ClickHouse sink's tests and benchmark run a private server
+    // (18.16); curl runs dist/clickhouse/retention.sh.
+    "clickhouse-server",
+    "curl",
     // Operators' view tests: a real Prometheus (and promtool), tmux for `top`.
     "prometheus",
     "tmux",

@@ -27,10 +27,23 @@ pub struct Found<'a> {
     pub events: &'a mut Vec<Event>,
 }
 
+/// The transfer servers' side of discovery (agent/transfers.rs).
+pub struct Xfer<'a> {
+    pub binaries: &'a crate::probes::TransferBinaries,
+    pub procs:
+        &'a mut aya::maps::HashMap<aya::maps::MapData, u32, ssh_trace_common::maps::XferProc>,
+}
+
 /// Puts listeners and open sessions found in /proc into the kernel maps and
 /// the session table. Run twice: a process forked between the programs
 /// attaching and the first scan has an untracked parent in the kernel.
-pub fn run(maps: &mut Maps, servers: &ServerBinaries, privsep: &HashSet<u32>, to: Found) -> Missed {
+pub fn run(
+    maps: &mut Maps,
+    servers: &ServerBinaries,
+    privsep: &HashSet<u32>,
+    to: Found,
+    mut xfer: Xfer,
+) -> Missed {
     let boot = discover::boot_wall_ns();
     let mut seen: HashSet<u64> = HashSet::new();
     let mut missed = Missed::default();
@@ -55,6 +68,7 @@ pub fn run(maps: &mut Maps, servers: &ServerBinaries, privsep: &HashSet<u32>, to
                 found.session.rekey(k, to.table.session_id(k));
             }
             missed.processes += track(maps, &found, &procs);
+            transfers(maps, &found, &procs, &mut xfer);
             let key = found.session.key;
             if let Some(conn) = found.conn {
                 // A session the kernel knows has its connection in SESSION_SOCKS.
@@ -78,6 +92,28 @@ pub fn run(maps: &mut Maps, servers: &ServerBinaries, privsep: &HashSet<u32>, to
         );
     }
     missed
+}
+
+/// Marks the session's transfer servers (sftp-server, scp -t/-f,
+/// internal-sftp) that the kernel does not know yet.
+fn transfers(
+    maps: &mut Maps,
+    found: &discover::Found,
+    procs: &std::collections::HashMap<u32, discover::ProcInfo>,
+    xfer: &mut Xfer,
+) {
+    for &(pid, _) in &found.procs {
+        if xfer.procs.get(&pid, 0).is_ok() {
+            continue;
+        }
+        let server = procs.get(&pid).is_some_and(|p| p.server);
+        let Some(kind) = super::transfers::server_of(pid, server, xfer.binaries) else {
+            continue;
+        };
+        if let Err(e) = super::transfers::mark(maps, xfer.procs, pid, kind) {
+            eprintln!("ssh-trace: warning: transfer server {pid} not followed: {e:#}");
+        }
+    }
 }
 
 /// Puts a session's processes into PROCS; returns how many it refused.

@@ -10,7 +10,7 @@ use std::{
 
 use ssh_trace_common::maps::{
     LOST_AUTH_FULL, LOST_CRED_RATE, LOST_FWD_FULL, LOST_MILESTONES, LOST_RINGBUF, LOST_SOCKS_FULL,
-    LOST_TRACKED_FULL, LOST_USER_LISTENERS,
+    LOST_TRACKED_FULL, LOST_USER_LISTENERS, LOST_XFER,
 };
 
 use super::discovery::Missed;
@@ -98,7 +98,9 @@ impl Kernel for Attached {
         KernelLosses {
             ringbuf: k[LOST_RINGBUF as usize],
             milestones: k[LOST_MILESTONES as usize],
-            tracked_full: k[LOST_TRACKED_FULL as usize],
+            // A transfer process or file its tables could not hold is a
+            // process (part) not tracked, like a full process table.
+            tracked_full: k[LOST_TRACKED_FULL as usize] + k[LOST_XFER as usize],
             listeners_full: k[LOST_USER_LISTENERS as usize],
             // AUTH_SESSIONS is keyed by connection and sized like
             // SESSION_SOCKS: a full one is a connection not followed; so is

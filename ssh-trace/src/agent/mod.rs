@@ -1,14 +1,21 @@
 //! The agent: loads the probes, discovers open sessions, then turns kernel
 //! records into events until stopped, reporting every loss. The loop itself
 //! is in run_loop.rs; what was already running is found by discovery.rs.
+mod banner;
 mod discovery;
 mod losses;
 pub mod run_loop;
 #[cfg(test)]
 mod tests;
+mod transfers;
 pub mod tty;
 
-use std::{collections::HashSet, path::PathBuf, sync::Arc};
+use std::{
+    collections::HashSet,
+    io::IsTerminal,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
 
 use anyhow::{bail, Context, Result};
 
@@ -20,7 +27,10 @@ use crate::{
     host,
     operators::{self, Operators},
     pipeline::{Consumer, Failures, Lines, Pipeline},
-    probes::{self, tty::TtyKernel, Probes, ServerBinaries},
+    probes::{
+        self, hooks::HookThread, tty::TtyKernel, Probes, ServerBinaries, SharedProbes,
+        TransferBinaries,
+    },
     reader::Reader,
     session::{users, SessionTable},
     sinks::Queued,
@@ -38,6 +48,9 @@ pub struct Options {
     /// The kernel programs explain their SSH-server decisions on stderr.
     pub debug_kernel: bool,
     pub server_binaries: Vec<String>,
+    /// sftp-server and scp executables (file transfers).
+    pub sftp_servers: Vec<String>,
+    pub scp_binaries: Vec<String>,
     pub privsep_users: Vec<String>,
     /// Lines on standard output, if any.
     pub formatter: Option<Formatter>,
@@ -78,6 +91,12 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         server_binaries: cfg
             .server_binaries
             .unwrap_or_else(|| default_list(probes::DEFAULT_SERVER_BINARIES)),
+        sftp_servers: cfg
+            .sftp_servers
+            .unwrap_or_else(|| default_list(probes::DEFAULT_SFTP_SERVERS)),
+        scp_binaries: cfg
+            .scp_binaries
+            .unwrap_or_else(|| default_list(probes::DEFAULT_SCP_BINARIES)),
         privsep_users: cfg
             .privsep_users
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
@@ -149,25 +168,31 @@ pub async fn run(mut opts: Options) -> Result<()> {
             opts.server_binaries.join(", ")
         );
     }
+    let transfers = TransferBinaries::resolve(&opts.sftp_servers, &opts.scp_binaries);
     probes::check_environment()?;
     let host_name = host::hostname();
     let boot_id = host::boot_id();
     let mut agent = agent_info(&opts, &servers);
     let sink_stats = opts.queued.stats();
+    // `tail` on a terminal says first what it watches.
+    let banner = opts.formatter.is_some() && std::io::stdout().is_terminal();
     let (outputs, failures) = outputs(&mut opts, &host_name, &agent, boot_id)?;
     // Sockets are bound and alert files read while privileges last.
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
     let tty_filter = opts.filter.clone();
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
 
-    let mut probes = load(&opts, &servers)?;
+    let mut probes = load(&opts, &servers, &transfers)?;
     agent.previous = probes.previous.map(previous_agent);
     let (rings, mut maps) = probes.take_maps()?;
+    let mut xfer_maps = probes.take_xfer_maps()?;
     let persistent = probes.persistent();
-    // Both helpers are made while the agent is still privileged; terminal
-    // recording then takes the programs to its own thread.
+    // The helpers are made while the agent is still privileged: the auth
+    // hook's process, then the threads that attach on demand (terminal
+    // recording's switch, the transfer hooks), which share the programs.
     let auth_hook = probes.auth_hook()?;
-    let (probes, tty_kernel) = terminals(&opts, probes)?;
+    let probes: SharedProbes = Arc::new(Mutex::new(probes));
+    let tty_kernel = terminals(&opts, &probes)?;
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
         .privsep_users
@@ -188,8 +213,17 @@ pub async fn run(mut opts: Options) -> Result<()> {
         bytes: &mut bytes,
         events: &mut events,
     };
-    let missed = discovery::run(&mut maps, &servers, &privsep, found);
+    let xfer = discovery::Xfer {
+        binaries: &transfers,
+        procs: &mut xfer_maps.procs,
+    };
+    let missed = discovery::run(&mut maps, &servers, &privsep, found, xfer);
+    // The hook thread keeps what attaching needs; every other thread nothing.
+    let hooks = HookThread::spawn(probes.clone(), xfer_maps)?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;
+    if banner {
+        eprintln!("{}", banner::line(&servers, &events, opts.ring_bytes));
+    }
     pipeline.ops.start()?;
     let start = Body::AgentStart(Box::new(agent.clone()));
     pipeline.push(Event::new(host::now_unix_ns(), None, start))?;
@@ -224,24 +258,46 @@ pub async fn run(mut opts: Options) -> Result<()> {
     };
     let kernel = run.until_stopped(agent, signals()?).await?;
     host::close_stdout();
-    // The programs go (detached side by side) once stdout is closed: those
-    // of terminal recording with their switch thread, the others here.
+    // The programs go (detached side by side) once stdout is closed and
+    // the last of their holders lets them go: terminal recording's switch
+    // thread, the transfer hook thread, then this one.
     drop(kernel);
+    let st = hooks.stats.clone();
+    hooks.stop();
+    report_hooks(&st);
     drop(probes);
     Ok(())
 }
 
-/// Terminal recording takes the programs to the thread that switches them
-/// (probes/tty.rs); otherwise they stay with the caller until the end.
-fn terminals(opts: &Options, probes: Probes) -> Result<(Option<Probes>, Option<TtyKernel>)> {
-    Ok(match &opts.tty {
-        Some(t) => (None, Some(TtyKernel::start(probes, t.input, t.limits)?)),
-        None => (Some(probes), None),
-    })
+/// One line on stderr at the stop: how often and how long the transfer
+/// hooks were attached (the cost every process paid meanwhile).
+fn report_hooks(st: &probes::hooks::HookStats) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let n = st.attaches.load(Relaxed);
+    if n == 0 {
+        return;
+    }
+    eprintln!(
+        "ssh-trace: transfer hooks attached {n} times, {:.3} s in all (last attach {} µs after its wake-up){}",
+        st.attached_ns.load(Relaxed) as f64 / 1e9,
+        st.last_attach_us.load(Relaxed),
+        match st.errors.load(Relaxed) {
+            0 => String::new(),
+            e => format!(", {e} errors"),
+        }
+    );
+}
+
+/// Terminal recording's switch thread (probes/tty.rs), when asked for.
+fn terminals(opts: &Options, probes: &SharedProbes) -> Result<Option<TtyKernel>> {
+    opts.tty
+        .as_ref()
+        .map(|t| TtyKernel::start(probes.clone(), t.input, t.limits))
+        .transpose()
 }
 
 /// Loads (or, with --persist, reuses) the kernel programs.
-fn load(opts: &Options, servers: &ServerBinaries) -> Result<Probes> {
+fn load(opts: &Options, servers: &ServerBinaries, transfers: &TransferBinaries) -> Result<Probes> {
     let persist = opts
         .persist
         .as_deref()
@@ -250,6 +306,7 @@ fn load(opts: &Options, servers: &ServerBinaries) -> Result<Probes> {
     Probes::load(&probes::Options {
         ring_bytes: opts.ring_bytes,
         servers,
+        transfers,
         persist,
         procs_max: opts.procs_max,
         debug_kernel: opts.debug_kernel,

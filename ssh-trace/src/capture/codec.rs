@@ -659,6 +659,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_opt_str(out, c.user.as_deref());
             put_opt_str(out, c.effective_user.as_deref());
         }
+        Body::FileTransfer(t) => put_transfer(out, t),
         Body::SessionForward(f) => put_forward(out, f),
         Body::AgentStart(agent) => {
             put_agent(out, agent);
@@ -829,6 +830,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             signal: get_opt_u8(c)?,
         }),
         Kind::UserChange => Body::UserChange(get_change(c)?),
+        Kind::FileTransfer => Body::FileTransfer(Box::new(get_transfer(c)?)),
         Kind::SessionForward => Body::SessionForward(Box::new(get_forward(c)?)),
         Kind::AgentStart => {
             let mut agent = get_agent(c)?;
@@ -925,6 +927,89 @@ fn get_change(c: &mut Cursor) -> Result<IdChange> {
             new,
             user,
             effective_user,
+        },
+    })
+}
+
+/// An enum as its index in `all` (one byte).
+fn put_index<T: PartialEq>(out: &mut Vec<u8>, all: &[T], v: &T) {
+    out.push(all.iter().position(|a| a == v).unwrap_or(0) as u8);
+}
+
+fn get_index<T: Copy>(c: &mut Cursor, all: &[T], what: &str) -> Result<T> {
+    let i = c.u8()? as usize;
+    all.get(i)
+        .copied()
+        .with_context(|| format!("unknown {what} code {i}"))
+}
+
+fn put_transfer(
+    out: &mut Vec<u8>,
+    FileTransfer {
+        process,
+        transfer: t,
+    }: &FileTransfer,
+) {
+    put_varint(out, process.pid as u64);
+    put_index(out, TransferServer::ALL, &t.server);
+    put_index(out, TransferAction::ALL, &t.action);
+    put_index(out, TransferOutcome::ALL, &t.outcome);
+    put_str(out, &t.path);
+    put_opt_str(out, t.target.as_deref());
+    put_opt_str(out, t.chroot.as_deref());
+    put_varint(out, t.bytes);
+    put_opt_u64(out, t.size);
+    put_opt_str(out, t.mode.as_deref());
+    match t.file_type {
+        Some(ft) => {
+            out.push(1);
+            put_index(out, FileType::ALL, &ft);
+        }
+        None => out.push(0),
+    }
+    put_opt_u64(out, t.errno.map(|e| zigzag(e as i64)));
+    put_opt_u64(out, t.duration_ms);
+    out.push(t.path_truncated as u8 | (t.late as u8) << 1);
+}
+
+fn get_transfer(c: &mut Cursor) -> Result<FileTransfer> {
+    let pid = c.u32()?;
+    let server = get_index(c, TransferServer::ALL, "transfer server")?;
+    let action = get_index(c, TransferAction::ALL, "transfer action")?;
+    let outcome = get_index(c, TransferOutcome::ALL, "transfer outcome")?;
+    let path = c.string()?;
+    let (target, chroot) = (c.opt_str()?, c.opt_str()?);
+    let bytes = c.varint()?;
+    let size = c.opt_u64()?;
+    let mode = c.opt_str()?;
+    let file_type = if c.bool()? {
+        Some(get_index(c, FileType::ALL, "file type")?)
+    } else {
+        None
+    };
+    let errno = c
+        .opt_u64()?
+        .map(|z| i32::try_from(unzigzag(z)).context("errno over 32 bits"))
+        .transpose()?;
+    let duration_ms = c.opt_u64()?;
+    let flags = c.u8()?;
+    Ok(FileTransfer {
+        process: Pid { pid },
+        transfer: Transfer {
+            server,
+            action,
+            path,
+            target,
+            chroot,
+            bytes,
+            size,
+            mode,
+            file_type,
+            outcome,
+            errno,
+            duration_ms,
+            path_truncated: flags & 1 != 0,
+            late: flags & 2 != 0,
         },
     })
 }

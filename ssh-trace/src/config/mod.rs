@@ -37,11 +37,14 @@ struct RawFile {
 struct RawAgent {
     ring_buffer_size: Option<u32>,
     server_binaries: Option<Vec<String>>,
+    sftp_servers: Option<Vec<String>>,
+    scp_binaries: Option<Vec<String>>,
     privsep_users: Option<Vec<String>>,
     spool_dir: Option<PathBuf>,
     drain_timeout: Option<Spanned<String>>,
     /// Operators' view (docs/operators.md), as the tail flags of the same names.
     sessions_socket: Option<PathBuf>,
+    sessions_group: Option<String>,
     metrics_listen: Option<String>,
     metrics_source_ip: Option<bool>,
     metrics_source_ip_limit: Option<usize>,
@@ -58,6 +61,8 @@ struct RawAgent {
 pub struct Config {
     pub ring_buffer_size: Option<u32>,
     pub server_binaries: Option<Vec<String>>,
+    pub sftp_servers: Option<Vec<String>>,
+    pub scp_binaries: Option<Vec<String>>,
     pub privsep_users: Option<Vec<String>>,
     /// How long a stopping agent keeps trying to deliver.
     pub drain_timeout: Duration,
@@ -142,6 +147,8 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
         capture,
         ring_buffer_size: raw.agent.ring_buffer_size,
         server_binaries: raw.agent.server_binaries,
+        sftp_servers: raw.agent.sftp_servers,
+        scp_binaries: raw.agent.scp_binaries,
         privsep_users: raw.agent.privsep_users,
         drain_timeout,
         sinks,
@@ -154,6 +161,7 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
                     .sessions_socket
                     .unwrap_or_else(|| socket::DEFAULT_PATH.into()),
             ),
+            sessions_group: raw.agent.sessions_group,
             metrics_listen: raw.agent.metrics_listen,
             metrics_source_ip: Some(SourceIpLabel {
                 enabled: raw.agent.metrics_source_ip.unwrap_or(false),

@@ -30,7 +30,7 @@ fn example_config_parses_with_its_example_sinks_enabled() {
         .collect();
     let cfg = parse(&enabled).unwrap();
     let names: Vec<&str> = cfg.sinks.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["archive", "siem-syslog", "splunk"]);
+    assert_eq!(names, ["archive", "siem-syslog", "splunk", "clickhouse"]);
     assert!(matches!(
         &cfg.sinks[1].kind,
         SinkKind::Syslog(syslog::Spec { address: syslog::Address::Tcp(a), facility: 10, .. }) if a == "127.0.0.1:514"
@@ -46,6 +46,10 @@ fn example_config_parses_with_its_example_sinks_enabled() {
             gzip: true,
             ..
         })
+    ));
+    assert!(matches!(
+        &cfg.sinks[3].kind,
+        SinkKind::ClickHouse(c) if c.url == "https://clickhouse.example.com:8443" && c.gzip
     ));
     assert_eq!(cfg.drain_timeout, Duration::from_secs(5));
 }
@@ -67,8 +71,8 @@ fn heartbeat_is_every_minute_unless_set_and_zero_means_none() {
 #[test]
 fn errors_name_line_and_key() {
     let cases: &[(String, &str)] = &[
-        (format!("{SINK}type = \"kafka\"\n"), "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog or http)"),
-        (format!("{SINK}type = \"stdout\"\nfromat = \"json\"\n"), "4: unknown field `fromat`, expected one of `name`, `type`, `format`, `filter`, `queue_size`, `spool_size`, `tty`, `retry_max`, `timeout`, `path`, `rotate_size`, `rotate_time`, `rotate_count`, `compress`, `address`, `facility`, `app_name`, `url`, `preset`, `auth`, `ca_file`, `index`, `sourcetype`, `gzip`, `batch_size`, `batch_wait`"),
+        (format!("{SINK}type = \"kafka\"\n"), "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog, http or clickhouse)"),
+        (format!("{SINK}type = \"stdout\"\nfromat = \"json\"\n"), "4: unknown field `fromat`, expected one of `name`, `type`, `format`, `filter`, `queue_size`, `spool_size`, `tty`, `retry_max`, `timeout`, `path`, `rotate_size`, `rotate_time`, `rotate_count`, `compress`, `address`, `facility`, `app_name`, `url`, `preset`, `auth`, `ca_file`, `index`, `sourcetype`, `gzip`, `batch_size`, `batch_wait`, `database`, `table`, `user`, `password`"),
         (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_count = \"ten\"\n"), "5: rotate_count: invalid type: string \"ten\", expected u64"),
         (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_count = 0\n"), "5: rotate_count: must be at least 1"),
         (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_size = \"huge\"\n"), "5: rotate_size: \"huge\" is not a size (e.g. \"64MiB\", \"1GB\")"),
@@ -79,6 +83,10 @@ fn errors_name_line_and_key() {
         (format!("{SINK}type = \"http\"\nurl = \"http://x\"\npreset = \"loki\"\n"), "5: preset: unknown preset \"loki\" (expected json_lines, splunk_hec or elasticsearch_bulk)"),
         (format!("{SINK}type = \"http\"\nurl = \"http://x\"\npreset = \"elasticsearch_bulk\"\nformat = \"human\"\n"), "6: format: elasticsearch_bulk needs a JSON format, not human"),
         (format!("{SINK}type = \"http\"\nurl = \"http://x\"\ntimeout = \"soon\"\n"), "5: timeout: expected number at 0 (e.g. \"30s\", \"5m\", \"1h\")"),
+        (format!("{SINK}type = \"clickhouse\"\n"), "3: url: a clickhouse sink needs url"),
+        (format!("{SINK}type = \"clickhouse\"\nurl = \"http://x:8123\"\nformat = \"human\"\n"), "5: format: a clickhouse sink keeps events as JSON (json, ecs or ocsf), not human"),
+        (format!("{SINK}type = \"clickhouse\"\nurl = \"http://x:8123\"\ntable = \"events; DROP TABLE x\"\n"), "5: table: \"events; DROP TABLE x\": use letters, digits and _ (not first)"),
+        (format!("{SINK}type = \"clickhouse\"\nurl = \"http://x:8123\"\npreset = \"splunk_hec\"\n"), "5: preset: does not apply to a clickhouse sink"),
         (format!("{SINK}type = \"stdout\"\nfilter = \"user ==\"\n"), "4: filter: filter error at column 8: expected a value after `=`, found end of input\n  user ==\n         ^"),
         (format!("{SINK}type = \"stdout\"\ngzip = true\n"), "4: gzip: does not apply to a stdout sink"),
         (format!("{SINK}type = \"stdout\"\n{SINK}type = \"stdout\"\n"), "5: name: sink name \"a\" is used twice"),
@@ -138,4 +146,13 @@ fn terminal_recording_needs_a_place_to_go_and_sane_limits() {
     assert!(e.starts_with("2: rate:"), "{e}");
     let e = err(&format!("[tty]\nspeed = 1\n{stdout}"));
     assert!(e.contains("unknown field `speed`"), "{e}");
+}
+
+#[test]
+fn sessions_group_is_read_for_the_session_socket() {
+    let with =
+        |agent: &str| parse(&format!("[agent]\n{agent}\n{SINK}type = \"stdout\"\n")).unwrap();
+    assert_eq!(with("").operators.sessions_group, None);
+    let cfg = with("sessions_group = \"adm\"");
+    assert_eq!(cfg.operators.sessions_group.as_deref(), Some("adm"));
 }

@@ -50,6 +50,9 @@ pub enum AlertKind {
     /// A session's server connected (or tried to) on the client's behalf
     /// to an address outside the rule's `allowed` networks.
     ForwardTarget,
+    /// A file transfer (upload or download of one file) moved more than
+    /// `max_bytes`.
+    TransferBytes,
 }
 
 impl AlertKind {
@@ -115,6 +118,9 @@ pub struct Evidence {
     /// The program an exec rule fired on.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub executable: Option<String>,
+    /// The file of a transfer, as the client named it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub path: Option<String>,
     /// The alert an action failed for, and the action's name and last error.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub action: Option<String>,

@@ -618,6 +618,189 @@ impl Terminal {
     }
 }
 
+/// Which file-transfer server did it.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransferServer {
+    /// The sftp-server program (the sftp subsystem; scp's default since
+    /// OpenSSH 9.0 uses it too).
+    SftpServer,
+    /// The SSH server itself (`Subsystem sftp internal-sftp`), maybe chrooted.
+    InternalSftp,
+    /// Legacy scp (`scp -O`): `scp -t` receiving or `scp -f` sending.
+    Scp,
+}
+
+/// What was done to the path.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferAction {
+    /// The client wrote the file (opened for writing).
+    Upload,
+    /// The client read the file.
+    Download,
+    Rename,
+    /// A file removed (unlink).
+    Remove,
+    Mkdir,
+    Rmdir,
+    /// A hard link made (sftp's hardlink; its plain rename of a file is a
+    /// link and a remove).
+    Link,
+}
+
+/// How it ended.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferOutcome {
+    /// A download read to the end of the file; an upload was closed by the
+    /// client; an operation succeeded.
+    Complete,
+    /// A download stopped before the end of the file, or an upload's server
+    /// exited with the file still open (a dropped connection).
+    Partial,
+    /// The open, a read or write, or the operation failed (`errno`).
+    Error,
+}
+
+/// The kind of file, from its mode.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileType {
+    File,
+    Directory,
+    BlockDevice,
+    CharDevice,
+    Other,
+}
+
+/// A file moved or an operation done by a file-transfer server.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct Transfer {
+    pub server: TransferServer,
+    pub action: TransferAction,
+    /// The file as the client named it: the path the server process sees,
+    /// inside its chroot when it has one. For files the kernel's own path
+    /// of the file opened (symlinks resolved).
+    pub path: String,
+    /// The new path of a rename or link.
+    pub target: Option<String>,
+    /// The server process's root directory when it is not "/"
+    /// (ChrootDirectory): the file is `chroot` + `path` on the host.
+    pub chroot: Option<String>,
+    /// Bytes of the file read (download) or written (upload); 0 for operations.
+    pub bytes: u64,
+    /// The file's size when it was closed.
+    pub size: Option<u64>,
+    /// Its permission bits in octal, e.g. "0644", when it was closed.
+    pub mode: Option<String>,
+    #[serde(rename = "type")]
+    pub file_type: Option<FileType>,
+    pub outcome: TransferOutcome,
+    /// errno of what failed.
+    pub errno: Option<i32>,
+    /// From open to close.
+    pub duration_ms: Option<u64>,
+    /// The path is cut (deeper than the kernel programs follow, or a longer argument).
+    pub path_truncated: bool,
+    /// The file was open before the agent's transfer hooks were attached:
+    /// the bytes moved until then are taken from its position.
+    pub late: bool,
+}
+
+/// `file.transfer`: the server process and what it did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileTransfer {
+    pub process: Pid,
+    pub transfer: Transfer,
+}
+
+/// Names as in the JSON (serde's renames; a test checks they agree).
+macro_rules! names {
+    ($t:ty { $($v:ident => $n:literal),+ $(,)? }) => {
+        impl $t {
+            pub const ALL: &'static [$t] = &[$(<$t>::$v),+];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(<$t>::$v => $n),+
+                }
+            }
+
+            /// The value named `name`.
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.name() == name)
+            }
+        }
+    };
+}
+
+names!(TransferServer {
+    SftpServer => "sftp-server",
+    InternalSftp => "internal-sftp",
+    Scp => "scp",
+});
+names!(TransferAction {
+    Upload => "upload",
+    Download => "download",
+    Rename => "rename",
+    Remove => "remove",
+    Mkdir => "mkdir",
+    Rmdir => "rmdir",
+    Link => "link",
+});
+names!(TransferOutcome {
+    Complete => "complete",
+    Partial => "partial",
+    Error => "error",
+});
+names!(FileType {
+    File => "file",
+    Directory => "directory",
+    BlockDevice => "block-device",
+    CharDevice => "char-device",
+    Other => "other",
+});
+
+impl Transfer {
+    /// The file's path on the host: `chroot` + `path`.
+    pub fn host_path(&self) -> String {
+        match &self.chroot {
+            Some(root) if self.path == "/" => root.clone(),
+            Some(root) => format!("{}{}", root.trim_end_matches('/'), self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// The target's path on the host.
+    pub fn host_target(&self) -> Option<String> {
+        let t = self.target.as_ref()?;
+        Some(match &self.chroot {
+            Some(root) => format!("{}{t}", root.trim_end_matches('/')),
+            None => t.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod transfer_tests {
+    use super::*;
+
+    fn serde_names<T: Serialize + Copy>(all: &[T], name: fn(T) -> &'static str) {
+        for &v in all {
+            assert_eq!(serde_json::to_value(v).unwrap(), name(v));
+        }
+    }
+
+    #[test]
+    fn transfer_names_are_the_json_values() {
+        serde_names(TransferServer::ALL, TransferServer::name);
+        serde_names(TransferAction::ALL, TransferAction::name);
+        serde_names(TransferOutcome::ALL, TransferOutcome::name);
+        serde_names(FileType::ALL, FileType::name);
+    }
+}
+
 /// What a forward is, in sshd's own terms (AllowTcpForwarding
 /// local/remote): the server cannot tell `-L`, `-D` and `-W` (ProxyJump)
 /// apart, all three reach it as the same request to connect.

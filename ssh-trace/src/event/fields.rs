@@ -141,15 +141,22 @@ fn change(ev: &Event) -> Option<&UserChange> {
     Some(&c.change)
 }
 
-/// `process.pid`: exec, exit, user.change and session.auth have a process.
+/// `process.pid`: exec, exit, user.change, session.auth and file.transfer have a process.
 fn pid(ev: &Event) -> Option<u32> {
     if let Body::UserChange(c) = &ev.body {
         return Some(c.process.pid);
+    }
+    if let Some(t) = ev.body.transfer() {
+        return Some(t.process.pid);
     }
     if let Body::SessionAuth(a) = &ev.body {
         return Some(a.pid);
     }
     exec(ev).map(|p| p.pid).or_else(|| exit(ev).map(|p| p.pid))
+}
+
+fn transfer(ev: &Event) -> Option<&Transfer> {
+    ev.body.transfer().map(|t| &t.transfer)
 }
 
 fn fwd(ev: &Event) -> Option<&Forward> {
@@ -486,6 +493,47 @@ pub static FIELDS: &[FieldDef] = &[
     f("change.effective_user", T::Text, |e, _| {
         change(e)?.effective_user.as_deref().map(text)
     }),
+    f("transfer", T::Object, |e, _| {
+        transfer(e).map(|_| Val::Object)
+    }),
+    f("transfer.server", T::Text, |e, _| {
+        transfer(e).map(|t| text(t.server.name()))
+    }),
+    f("transfer.action", T::Text, |e, _| {
+        transfer(e).map(|t| text(t.action.name()))
+    }),
+    f("transfer.path", T::Text, |e, _| {
+        transfer(e).map(|t| text(&t.path))
+    }),
+    f("transfer.target", T::Text, |e, _| {
+        transfer(e)?.target.as_deref().map(text)
+    }),
+    f("transfer.chroot", T::Text, |e, _| {
+        transfer(e)?.chroot.as_deref().map(text)
+    }),
+    f("transfer.bytes", T::Int, |e, _| {
+        transfer(e).map(|t| int(t.bytes))
+    }),
+    f("transfer.size", T::Int, |e, _| transfer(e)?.size.map(int)),
+    f("transfer.mode", T::Text, |e, _| {
+        transfer(e)?.mode.as_deref().map(text)
+    }),
+    f("transfer.type", T::Text, |e, _| {
+        transfer(e)?.file_type.map(|t| text(t.name()))
+    }),
+    f("transfer.outcome", T::Text, |e, _| {
+        transfer(e).map(|t| text(t.outcome.name()))
+    }),
+    f("transfer.errno", T::Int, |e, _| transfer(e)?.errno.map(int)),
+    f("transfer.duration_ms", T::Int, |e, _| {
+        transfer(e)?.duration_ms.map(int)
+    }),
+    f("transfer.path_truncated", T::Bool, |e, _| {
+        transfer(e).map(|t| Val::Bool(t.path_truncated))
+    }),
+    f("transfer.late", T::Bool, |e, _| {
+        transfer(e).map(|t| Val::Bool(t.late))
+    }),
     f("forward", T::Object, |e, _| fwd(e).map(|_| Val::Object)),
     f("forward.id", T::Int, |e, _| fwd(e).map(|x| int(x.id))),
     f("forward.kind", T::Text, |e, _| {
@@ -771,6 +819,9 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("alert.evidence.executable", T::Text, |e, _| {
         evidence(e)?.executable.as_deref().map(text)
+    }),
+    f("alert.evidence.path", T::Text, |e, _| {
+        evidence(e)?.path.as_deref().map(text)
     }),
     f("alert.evidence.action", T::Text, |e, _| {
         evidence(e)?.action.as_deref().map(text)

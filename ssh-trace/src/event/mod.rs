@@ -6,6 +6,7 @@ mod alert;
 mod auth;
 mod body;
 pub mod fields;
+pub mod resolve;
 mod session;
 pub mod spec;
 
@@ -39,6 +40,8 @@ pub enum Body {
     UserChange(IdChange),
     SessionBytes(Traffic),
     SessionEnd(Closed),
+    /// A file-transfer server moved a file or changed a directory.
+    FileTransfer(Box<FileTransfer>),
     SessionForward(Box<Forward>),
     AgentStart(Box<AgentInfo>),
     AgentLoss(Box<AgentLoss>),
@@ -62,6 +65,7 @@ pub enum Kind {
     UserChange,
     SessionBytes,
     SessionEnd,
+    FileTransfer,
     SessionForward,
     AgentStart,
     AgentLoss,
@@ -73,7 +77,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 14] = [
+    pub const BASE: [Kind; 15] = [
         Kind::SessionConnect,
         Kind::SessionAuth,
         Kind::SessionLogin,
@@ -82,6 +86,7 @@ impl Kind {
         Kind::UserChange,
         Kind::SessionBytes,
         Kind::SessionEnd,
+        Kind::FileTransfer,
         Kind::SessionForward,
         Kind::AgentStart,
         Kind::AgentLoss,
@@ -133,6 +138,7 @@ impl Body {
             Body::UserChange(_) => Kind::UserChange,
             Body::SessionBytes(_) => Kind::SessionBytes,
             Body::SessionEnd(_) => Kind::SessionEnd,
+            Body::FileTransfer(_) => Kind::FileTransfer,
             Body::SessionForward(_) => Kind::SessionForward,
             Body::AgentStart(_) => Kind::AgentStart,
             Body::AgentLoss(_) => Kind::AgentLoss,
@@ -154,6 +160,7 @@ impl Body {
             | Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::UserChange(_)
+            | Body::FileTransfer(_)
             | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
@@ -175,6 +182,7 @@ impl Body {
             | Body::UserChange(_)
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
+            | Body::FileTransfer(_)
             | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
@@ -182,6 +190,14 @@ impl Body {
             | Body::AgentHeartbeat(_)
             | Body::SessionTty(_) => None,
         }
+    }
+
+    /// The file transfer of a file.transfer event.
+    pub fn transfer(&self) -> Option<&FileTransfer> {
+        let Body::FileTransfer(t) = self else {
+            return None;
+        };
+        Some(t)
     }
 }
 
@@ -208,6 +224,13 @@ impl Event {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
             Body::SessionTty(t) => t.bytes().len(),
+            Body::FileTransfer(t) => {
+                let t = &t.transfer;
+                std::mem::size_of::<FileTransfer>()
+                    + t.path.capacity()
+                    + t.target.as_ref().map_or(0, String::capacity)
+                    + t.chroot.as_ref().map_or(0, String::capacity)
+            }
             Body::SessionForward(f) => {
                 std::mem::size_of::<Forward>() + f.path.as_ref().map_or(0, String::capacity)
             }

@@ -12,11 +12,33 @@ use serde::{Serialize, Serializer};
 pub struct SessionId(pub u128);
 
 impl SessionId {
-    /// The one place ids are made: the boot id (random per boot) with the
-    /// kernel session key folded into its last 8 bytes, so every agent on
-    /// this boot names a session alike.
+    /// Characters of the short form people read and type (like git's).
+    pub const SHORT: usize = 8;
+
+    /// The one place ids are made: an RFC 9562 version-8 UUID whose 122
+    /// free bits are the SHA-256 of the boot id (random per boot, so
+    /// unique across hosts and boots) and the kernel's session key (from
+    /// the connection, so every agent on this boot names a session alike).
+    /// Every character, the first ones too, is the session's own.
     pub fn new(boot_id: &[u8; 16], key: u64) -> Self {
-        Self(u128::from_be_bytes(*boot_id) ^ u128::from(key))
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"ssh-trace session id\0");
+        h.update(boot_id);
+        h.update(key.to_le_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(
+            uuid::Builder::from_custom_bytes(bytes)
+                .into_uuid()
+                .as_u128(),
+        )
+    }
+
+    /// Made by `new` (RFC 9562 version 8); ids in older captures are not.
+    pub fn is_v8(self) -> bool {
+        uuid::Uuid::from_u128(self.0).get_version_num() == 8
     }
 
     /// The UUID text, without allocating.
@@ -44,6 +66,11 @@ impl IdText {
     pub fn as_str(&self) -> &str {
         // Only ASCII hex digits and dashes are ever written.
         std::str::from_utf8(&self.0).unwrap_or("")
+    }
+
+    /// The short form: the first `SessionId::SHORT` characters.
+    pub fn short(&self) -> &str {
+        &self.as_str()[..SessionId::SHORT]
     }
 }
 
@@ -185,18 +212,53 @@ impl SessionInfo {
 mod tests {
     use super::*;
 
-    #[test]
-    fn session_ids_differ_by_key_and_boot() {
-        let boot = SessionId::from_str("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    /// The id of key 1 on `boot()`, computed independently (Python's
+    /// hashlib and uuid) from the layout the doc comment of `new` states.
+    const KNOWN_ID: &str = "05730d28-2db4-8bc4-96af-4550fbed3a83";
+
+    fn boot() -> [u8; 16] {
+        SessionId::from_str("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
             .unwrap()
             .0
-            .to_be_bytes();
-        let a = SessionId::new(&boot, 1);
-        assert_eq!(a.to_string(), "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1");
-        assert_ne!(a, SessionId::new(&boot, 2));
-        let mut other = boot;
+            .to_be_bytes()
+    }
+
+    #[test]
+    fn session_ids_are_rfc9562_version_8() {
+        for key in [0, 1, 2, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let id = SessionId::new(&boot(), key);
+            let u = uuid::Uuid::from_u128(id.0);
+            assert_eq!(u.get_version_num(), 8, "{id}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{id}");
+            let t = id.to_string();
+            // xxxxxxxx-xxxx-8xxx-[89ab]xxx-xxxxxxxxxxxx
+            assert_eq!(&t[14..15], "8", "{t}");
+            assert!("89ab".contains(&t[19..20]), "{t}");
+            assert_eq!(t.parse::<SessionId>().unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn session_ids_are_derived_alike_and_differ_by_key_and_boot() {
+        let a = SessionId::new(&boot(), 1);
+        assert_eq!(a, SessionId::new(&boot(), 1));
+        // Fixed: agents of different versions on one boot must agree.
+        assert_eq!(a.to_string(), KNOWN_ID);
+        assert_ne!(a, SessionId::new(&boot(), 2));
+        let mut other = boot();
         other[0] ^= 1;
         assert_ne!(a, SessionId::new(&other, 1));
+    }
+
+    #[test]
+    fn short_forms_of_neighbouring_keys_differ() {
+        // Keys of one boot are close together: the short forms, which are
+        // all a person sees, must still tell the sessions apart.
+        let shorts: std::collections::HashSet<String> = (1..=1000u64)
+            .map(|k| SessionId::new(&boot(), k).text().short().to_owned())
+            .collect();
+        assert_eq!(shorts.len(), 1000);
+        assert_eq!(SessionId::new(&boot(), 1).text().short(), &KNOWN_ID[..8]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! of it. Every output matches on the type exhaustively, through this table
 //! or through `Body`, so a new type that misses a mapping does not compile.
 //! Adding an event type: docs/design.md.
-use super::{AlertKind, Kind};
+use super::{AlertKind, Kind, TransferAction};
 
 /// What one event type is, for every output.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ pub enum Ecs {
     },
     /// `session.forward`: by the forward's state.
     ByForward(ByState<EcsClass>),
+    /// file.transfer: by what was done to the file.
+    ByAction(&'static [(TransferAction, EcsClass)]),
 }
 
 /// One value per `forward.state` (session.forward).
@@ -83,6 +85,8 @@ pub enum Ocsf {
         logged_in: Activity,
         not: Activity,
     },
+    /// File System Activity by what was done to the file.
+    ByAction(&'static [(TransferAction, Activity)]),
     /// `session.forward`: Network Activity by the forward's state.
     ByForward(ByState<Activity>),
 }
@@ -103,6 +107,7 @@ const fn act(class_uid: u32, activity_id: u32, activity_name: &'static str) -> A
         4001 => "Network Activity",
         4007 => "SSH Activity",
         2004 => "Detection Finding",
+        1001 => "File System Activity",
         _ => "Application Lifecycle",
     };
     Activity {
@@ -132,6 +137,11 @@ pub const APP_LOSS: Activity = act(6002, 99, "Loss");
 pub const APP_HEARTBEAT: Activity = act(6002, 99, "Heartbeat");
 pub const APP_ACTION_FAILED: Activity = act(6002, 99, "Action Failed");
 pub const FINDING: Activity = act(2004, 1, "Create");
+pub const FILE_CREATE: Activity = act(1001, 1, "Create");
+pub const FILE_READ: Activity = act(1001, 2, "Read");
+pub const FILE_UPDATE: Activity = act(1001, 3, "Update");
+pub const FILE_DELETE: Activity = act(1001, 4, "Delete");
+pub const FILE_RENAME: Activity = act(1001, 5, "Rename");
 
 impl Activity {
     pub fn category_uid(self) -> u32 {
@@ -243,6 +253,7 @@ impl Kind {
             Kind::UserChange => &USER_CHANGE,
             Kind::SessionBytes => &SESSION_BYTES,
             Kind::SessionEnd => &SESSION_END,
+            Kind::FileTransfer => &FILE_TRANSFER,
             Kind::SessionForward => &SESSION_FORWARD,
             Kind::AgentStart => &AGENT_START,
             Kind::AgentLoss => &AGENT_LOSS,
@@ -271,6 +282,7 @@ impl AlertKind {
             AlertKind::PasswordSpraying => &PASSWORD_SPRAYING,
             AlertKind::DistributedGuessing => &DISTRIBUTED_GUESSING,
             AlertKind::ForwardTarget => &FORWARD_TARGET,
+            AlertKind::TransferBytes => &TRANSFER_BYTES,
         }
     }
 }
@@ -339,6 +351,35 @@ static SESSION_END: Spec = Spec {
         CYAN,
         event(&["network", "session"], &["connection", "end"]),
         SSH_CLOSE,
+    )
+};
+/// Uploads change a file's content (new or not), downloads read it.
+static FILE_TRANSFER: Spec = Spec {
+    ecs: Ecs::ByAction(&[
+        (TransferAction::Upload, event(&["file"], &["change"])),
+        (TransferAction::Download, event(&["file"], &["access"])),
+        (TransferAction::Rename, event(&["file"], &["change"])),
+        (TransferAction::Remove, event(&["file"], &["deletion"])),
+        (TransferAction::Mkdir, event(&["file"], &["creation"])),
+        (TransferAction::Rmdir, event(&["file"], &["deletion"])),
+        (TransferAction::Link, event(&["file"], &["creation"])),
+    ]),
+    ocsf: Ocsf::ByAction(&[
+        (TransferAction::Upload, FILE_UPDATE),
+        (TransferAction::Download, FILE_READ),
+        (TransferAction::Rename, FILE_RENAME),
+        (TransferAction::Remove, FILE_DELETE),
+        (TransferAction::Mkdir, FILE_CREATE),
+        (TransferAction::Rmdir, FILE_DELETE),
+        (TransferAction::Link, FILE_CREATE),
+    ]),
+    ..base(
+        "file.transfer",
+        13,
+        true,
+        "\x1b[35m",
+        event(&["file"], &["access"]),
+        FILE_READ,
     )
 };
 /// One decision of the server: a logon attempt, whatever its outcome.
@@ -424,7 +465,7 @@ static SESSION_TTY: Spec = Spec {
 };
 
 // Alert codes are fixed per type, never reused (docs/capture.md): 32-41 in
-// AlertKind order, then 42-44 authentication, 48 forwards.
+// AlertKind order, then 42-44 authentication, 45 file transfers, 48 forwards.
 static NEW_SOURCE: Spec = alert("alert.new_source", 32, true, WHO, &[]);
 static CONNECTION_RATE: Spec = alert("alert.connection_rate", 33, true, RATE, &[]);
 static UNAUTHENTICATED_RATE: Spec = alert("alert.unauthenticated_rate", 34, true, RATE, &[]);
@@ -434,7 +475,15 @@ static ALERT_SESSION_BYTES: Spec = alert("alert.session_bytes", 37, true, &["cou
 static IDLE: Spec = alert("alert.idle", 38, false, &["idle_s"], &[]);
 static FILELESS_EXEC: Spec = alert("alert.fileless_exec", 41, true, &["pid", "executable"], WHO);
 static LOGIN_AFTER_IDLE: Spec = alert("alert.login_after_idle", 39, true, &["idle_s"], WHO);
-// Codes are fixed per type (docs/capture.md): 42-44 authentication, 48 forwards.
+// Codes are fixed per type (docs/capture.md): 42-44 authentication, 45 file
+// transfers, 48 forwards.
+static TRANSFER_BYTES: Spec = alert(
+    "alert.transfer_bytes",
+    45,
+    true,
+    &["count", "limit", "pid", "path"],
+    WHO,
+);
 static FORWARD_TARGET: Spec = alert(
     "alert.forward_target",
     48,

@@ -4,6 +4,7 @@
 //! types every value, so `matches` is a walk over the event's own structs.
 mod ast;
 mod eval;
+mod ids;
 mod lexer;
 mod literal;
 pub(crate) mod net;

@@ -52,6 +52,7 @@ impl Doc {
         put("pid", e.pid.map(Value::from));
         put("syscall", e.syscall.clone().map(Value::from));
         put("executable", e.executable.clone().map(Value::from));
+        put("path", e.path.clone().map(Value::from));
         put("action", e.action.clone().map(Value::from));
         put("error", e.error.clone().map(Value::from));
         put(

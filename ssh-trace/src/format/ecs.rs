@@ -4,8 +4,9 @@ use super::doc::{base_name, Doc};
 use crate::{
     event::{
         spec::{Ecs as ByType, EcsClass},
-        AlertKind, Attempts, AuthDecision, Body, Certificate, Event, IdChange, Key, Method,
-        Outcome, ProcessExec, SessionInfo, Severity, Terminal, Traffic, TtyKind,
+        AlertKind, Attempts, AuthDecision, Body, Certificate, Event, FileTransfer, FileType,
+        IdChange, Key, Method, Outcome, ProcessExec, SessionInfo, Severity, Terminal, Traffic,
+        TransferOutcome, TtyKind,
     },
     host::rfc3339,
 };
@@ -35,6 +36,12 @@ fn outcome(ev: &Event) -> Option<&'static str> {
         Body::SessionBytes(_) => None,
         Body::SessionForward(f) => success(f.state != crate::event::ForwardState::Failed),
         Body::SessionEnd(c) => success(c.end.logged_in),
+        Body::FileTransfer(t) => match t.transfer.outcome {
+            TransferOutcome::Complete => success(true),
+            TransferOutcome::Error => success(false),
+            // Neither: the client stopped early, or the connection dropped.
+            TransferOutcome::Partial => Some("unknown"),
+        },
         Body::AgentStart(_) | Body::AgentStop(_) => success(true),
         Body::AgentLoss(_) => success(false),
         Body::AgentHeartbeat(_) => success(true),
@@ -81,6 +88,13 @@ fn class(ev: &Event) -> &'static EcsClass {
             } else {
                 not
             }
+        }
+        ByType::ByAction(table) => {
+            let action = ev.body.transfer().map(|t| t.transfer.action);
+            table
+                .iter()
+                .find(|(a, _)| Some(*a) == action)
+                .map_or(&table[0].1, |(_, c)| c)
         }
     }
 }
@@ -155,6 +169,7 @@ fn body(d: &mut Doc, body: &Body) {
             d.put_opt("ssh_trace.process.signal", p.signal);
         }
         Body::UserChange(c) => change(d, c),
+        Body::FileTransfer(t) => transfer(d, t),
         Body::AgentStart(agent) => agent_fields(d, agent),
         Body::AgentLoss(l) => {
             d.put_loss_report("ssh_trace.loss", &l.loss);
@@ -291,6 +306,56 @@ fn change(d: &mut Doc, IdChange { process, change: c }: &IdChange) {
     d.put("ssh_trace.change.syscall", c.syscall);
     d.put("ssh_trace.change.args", c.args.as_slice().to_vec());
     d.put_ids("ssh_trace.change.old", &c.old);
+}
+
+/// `file.*` is the file on the host (chroot included); what the client
+/// named it, and the rest, under ssh_trace.transfer.
+fn transfer(
+    d: &mut Doc,
+    FileTransfer {
+        process,
+        transfer: t,
+    }: &FileTransfer,
+) {
+    d.put("process.pid", process.pid);
+    let path = t.host_path();
+    d.put("file.name", base_name(&path));
+    d.put("file.directory", parent_dir(&path));
+    d.put("file.path", path);
+    d.put_opt("file.size", t.size);
+    d.put_opt("file.mode", t.mode.clone());
+    d.put_opt("file.type", t.file_type.map(ecs_file_type));
+    d.put_opt("error.code", t.errno.map(|e| e.to_string()));
+    d.put_opt(
+        "event.duration",
+        t.duration_ms.map(|ms| ms.saturating_mul(1_000_000)),
+    );
+    d.put("ssh_trace.transfer.server", t.server.name());
+    d.put("ssh_trace.transfer.action", t.action.name());
+    d.put("ssh_trace.transfer.path", t.path.as_str());
+    d.put_opt("ssh_trace.transfer.target", t.host_target());
+    d.put_opt("ssh_trace.transfer.chroot", t.chroot.clone());
+    d.put("ssh_trace.transfer.bytes", t.bytes);
+    d.put("ssh_trace.transfer.outcome", t.outcome.name());
+    d.put("ssh_trace.transfer.path_truncated", t.path_truncated);
+    d.put("ssh_trace.transfer.late", t.late);
+}
+
+/// ECS file.type: file, dir, symlink (the others as ssh-trace names them).
+fn ecs_file_type(t: FileType) -> &'static str {
+    match t {
+        FileType::File => "file",
+        FileType::Directory => "dir",
+        FileType::BlockDevice | FileType::CharDevice | FileType::Other => t.name(),
+    }
+}
+
+/// `/a/b/c` → `/a/b`; `/c` → `/`.
+pub fn parent_dir(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
 }
 
 /// ECS event.severity is a number; larger is more severe (OCSF's scale).

@@ -1,23 +1,45 @@
 //! Readable lines: time, event, session, user@source, then details.
-use std::fmt::Write as _;
+use std::{cell::RefCell, fmt::Write as _};
+
+use super::quiet::Quiet;
 
 use super::auth_text;
 
 use crate::{
     event::{
-        Body, Event, Heartbeat, IdChange, Kind, LossCounts, LossReport, ProcessExec, ProcessExit,
-        Role, ServerMode, SessionInfo,
+        Body, Event, FileTransfer, Heartbeat, IdChange, Kind, LossCounts, LossReport, ProcessExec,
+        ProcessExit, Role, ServerMode, SessionInfo,
     },
     host::rfc3339,
     text::printable,
 };
 
 pub struct Human {
-    pub color: bool,
+    color: bool,
+    /// The quiet view's state (format/quiet.rs); None: every event.
+    quiet: Option<RefCell<Quiet>>,
 }
 
 impl Human {
+    /// Every event, one line each.
+    pub fn new(color: bool) -> Self {
+        Self { color, quiet: None }
+    }
+
+    /// The quiet view: the SSH server's own work folded away.
+    pub fn quiet(color: bool) -> Self {
+        Self {
+            color,
+            quiet: Some(RefCell::default()),
+        }
+    }
+
     pub fn write(&self, ev: &Event, out: &mut Vec<u8>) {
+        if let Some(q) = &self.quiet {
+            if !q.borrow_mut().shows(ev) {
+                return;
+            }
+        }
         let mut line = String::with_capacity(160);
         // HH:MM:SS.mmm of the RFC 3339 time.
         let t = rfc3339(ev.time_ns);
@@ -69,7 +91,7 @@ fn session(line: &mut String, s: &SessionInfo, kind: Kind) {
         .map(|e| format!("{}:{}", e.ip, e.port))
         .unwrap_or_else(|| "?".into());
     let id = s.id.text();
-    let _ = write!(line, " {:<8} {:<12} {:<21}", &id.as_str()[..8], who, src);
+    let _ = write!(line, " {:<8} {:<12} {:<21}", id.short(), who, src);
     if s.discovered && matches!(kind, Kind::SessionConnect | Kind::SessionLogin) {
         line.push_str(" (discovered)");
     }
@@ -81,7 +103,7 @@ fn session(line: &mut String, s: &SessionInfo, kind: Kind) {
             line.push_str(" inetd");
         }
         if let Some(p) = s.parent {
-            let _ = write!(line, " from_session={}", &p.text().as_str()[..8]);
+            let _ = write!(line, " from_session={}", p.text().short());
         }
     }
 }
@@ -117,6 +139,7 @@ fn details(line: &mut String, body: &Body) {
         Body::SessionForward(f) => {
             let _ = write!(line, " pid={} {}", f.pid, super::forward::summary(f));
         }
+        Body::FileTransfer(t) => transfer(line, t),
         Body::AgentStart(agent) => {
             let _ = write!(
                 line,
@@ -183,6 +206,37 @@ fn change(line: &mut String, c: &IdChange) {
     );
 }
 
+/// ` pid=N sftp-server upload /path bytes=N size=N mode=0644 complete`.
+fn transfer(line: &mut String, t: &FileTransfer) {
+    let (pid, t) = (t.process.pid, &t.transfer);
+    let _ = write!(
+        line,
+        " pid={pid} {} {} {}",
+        t.server.name(),
+        t.action.name(),
+        printable(&t.path)
+    );
+    if let Some(target) = &t.target {
+        let _ = write!(line, " -> {}", printable(target));
+    }
+    if let Some(root) = &t.chroot {
+        let _ = write!(line, " chroot={}", printable(root));
+    }
+    if t.size.is_some() || t.bytes > 0 {
+        let _ = write!(line, " bytes={}", t.bytes);
+    }
+    if let (Some(size), Some(mode)) = (t.size, &t.mode) {
+        let _ = write!(line, " size={size} mode={mode}");
+    }
+    let _ = write!(line, " {}", t.outcome.name());
+    if let Some(e) = t.errno {
+        let _ = write!(line, " errno={e}");
+    }
+    if t.late {
+        line.push_str(" [opened before the hooks]");
+    }
+}
+
 fn heartbeat(line: &mut String, h: &Heartbeat) {
     let _ = write!(
         line,
@@ -230,7 +284,7 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
         let _ = write!(
             line,
             "{sep}{}:{}",
-            &s.id.text().as_str()[..8],
+            s.id.text().short(),
             s.records + s.untracked
         );
         if s.tty_bytes > 0 {

@@ -79,6 +79,12 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             out.extend_from_slice(b"},\"change\":");
             change(&c.change, out);
         }
+        Body::FileTransfer(t) => {
+            out.extend_from_slice(b",\"process\":{\"pid\":");
+            int(t.process.pid, out);
+            out.push(b'}');
+            serde_entry("transfer", &t.transfer, out);
+        }
         Body::SessionForward(f) => serde_entry("forward", f, out),
         Body::AgentStart(a) => serde_entry("agent", a, out),
         Body::AgentLoss(l) => {

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::event::{
     Accepted, AgentInfo, AgentTotals, AlertKind, Attempts, Auth, Evidence, Forward, Heartbeat,
     Kind, LossCounts, LossReport, Pid, ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity,
-    Terminal, Traffic, UserChange,
+    Terminal, Traffic, Transfer, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`)
@@ -30,6 +30,10 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value,
         Kind::UserChange => vec![
             f("process", g.subschema_for::<Pid>()),
             f("change", g.subschema_for::<UserChange>()),
+        ],
+        Kind::FileTransfer => vec![
+            f("process", g.subschema_for::<Pid>()),
+            f("transfer", g.subschema_for::<Transfer>()),
         ],
         Kind::AgentStart => vec![f("agent", g.subschema_for::<AgentInfo>())],
         Kind::AgentLoss => vec![
@@ -85,6 +89,7 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         | Kind::ProcessExec
         | Kind::ProcessExit
         | Kind::UserChange
+        | Kind::FileTransfer
         | Kind::SessionForward
         | Kind::AgentStart
         | Kind::AgentLoss

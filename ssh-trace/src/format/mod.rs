@@ -8,6 +8,7 @@ pub mod human;
 pub mod json;
 pub mod json_schema;
 pub mod ocsf;
+pub mod quiet;
 #[doc(hidden)]
 pub mod samples;
 #[cfg(test)]
@@ -37,14 +38,23 @@ pub enum Formatter {
 impl Formatter {
     pub fn new(kind: FormatKind, color: bool) -> Self {
         match kind {
-            FormatKind::Human => Self::Human(human::Human { color }),
+            FormatKind::Human => Self::Human(human::Human::new(color)),
             FormatKind::Json => Self::Json(json::Json),
             FormatKind::Ecs => Self::Ecs(ecs::Ecs),
             FormatKind::Ocsf => Self::Ocsf(ocsf::Ocsf),
         }
     }
 
-    /// Appends one line (with its newline) to `out`; `host` is the machine
+    /// A person's view: the human format folds the SSH server's own work
+    /// away unless `verbose` (format/quiet.rs); other formats keep all.
+    pub fn for_person(kind: FormatKind, color: bool, verbose: bool) -> Self {
+        match kind {
+            FormatKind::Human if !verbose => Self::Human(human::Human::quiet(color)),
+            _ => Self::new(kind, color),
+        }
+    }
+
+    /// Appends one line (none for an event the quiet view folds) (with its newline) to `out`; `host` is the machine
     /// the event happened on.
     pub fn write(&self, ev: &Event, host: &str, out: &mut Vec<u8>) {
         match self {

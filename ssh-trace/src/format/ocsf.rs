@@ -2,8 +2,9 @@
 //! no attribute for go under `unmapped`.
 use super::doc::{base_name, Doc};
 use crate::event::{
-    spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, AuthDecision, Body, Event, IdChange,
-    Kind, Method, Outcome, ProcessExec, SessionInfo, Severity, Terminal, Traffic, TtyKind,
+    spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, AuthDecision, Body, Event, FileTransfer,
+    FileType, IdChange, Kind, Method, Outcome, ProcessExec, SessionInfo, Severity, Terminal,
+    Traffic, TransferOutcome, TtyKind,
 };
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -35,6 +36,13 @@ pub fn activity(ev: &Event) -> Activity {
             } else {
                 *not
             }
+        }
+        OcsfClass::ByAction(table) => {
+            let action = ev.body.transfer().map(|t| t.transfer.action);
+            table
+                .iter()
+                .find(|(a, _)| Some(*a) == action)
+                .map_or(table[0].1, |(_, act)| *act)
         }
     }
 }
@@ -94,6 +102,7 @@ fn severity(ev: &Event) -> (u8, &'static str) {
         | Body::UserChange(_)
         | Body::SessionBytes(_)
         | Body::SessionEnd(_)
+        | Body::FileTransfer(_)
         | Body::SessionForward(_)
         | Body::AgentStart(_)
         | Body::AgentStop(_)
@@ -109,7 +118,12 @@ fn session(d: &mut Doc, s: &SessionInfo, a: Activity, host: &str) {
     // Only the network and authentication classes have endpoints; a
     // Detection Finding has them in its evidences (see finding).
     if a.class_uid != 2004 {
-        let under = if a.class_uid == 1007 { "unmapped." } else { "" };
+        // Process and File System Activity have no endpoints.
+        let under = if matches!(a.class_uid, 1007 | 1001) {
+            "unmapped."
+        } else {
+            ""
+        };
         if let Some(src) = &s.source {
             d.put_endpoint(&format!("{under}src_endpoint"), src);
         }
@@ -195,6 +209,7 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             status(d, p.exit_code == Some(0));
         }
         Body::UserChange(c) => change(d, c),
+        Body::FileTransfer(t) => transfer(d, t),
         Body::AgentStart(agent) => {
             app(d, agent);
             status(d, true);
@@ -314,6 +329,59 @@ fn change(d: &mut Doc, IdChange { process, change: c }: &IdChange) {
     d.put_ids("unmapped.old", &c.old);
     d.put_ids("unmapped.new", &c.new);
     d.put_opt("unmapped.user", c.user.as_deref());
+}
+
+/// File System Activity: the server process is the actor, `file` the file
+/// on the host (chroot included), `file_result` a rename's or link's target.
+fn transfer(
+    d: &mut Doc,
+    FileTransfer {
+        process,
+        transfer: t,
+    }: &FileTransfer,
+) {
+    d.put("actor.process.pid", process.pid);
+    file(d, "file", &t.host_path(), t.file_type);
+    d.put_opt("file.size", t.size);
+    if let Some(target) = t.host_target() {
+        file(d, "file_result", &target, t.file_type);
+    }
+    d.put_opt("duration", t.duration_ms);
+    match t.outcome {
+        TransferOutcome::Complete => status(d, true),
+        TransferOutcome::Error => status(d, false),
+        TransferOutcome::Partial => {
+            d.put("status_id", 99);
+            d.put("status", "Partial");
+        }
+    }
+    d.put_opt("status_code", t.errno.map(|e| e.to_string()));
+    d.put("unmapped.transfer.server", t.server.name());
+    d.put("unmapped.transfer.action", t.action.name());
+    d.put("unmapped.transfer.path", t.path.as_str());
+    d.put_opt("unmapped.transfer.chroot", t.chroot.clone());
+    d.put("unmapped.transfer.bytes", t.bytes);
+    d.put_opt("unmapped.transfer.mode", t.mode.clone());
+    d.put("unmapped.transfer.outcome", t.outcome.name());
+    d.put("unmapped.transfer.path_truncated", t.path_truncated);
+    d.put("unmapped.transfer.late", t.late);
+}
+
+/// An OCSF file object: name, path, parent folder and type.
+fn file(d: &mut Doc, at: &str, path: &str, t: Option<FileType>) {
+    d.put(&format!("{at}.name"), base_name(path));
+    d.put(&format!("{at}.path"), path);
+    d.put(&format!("{at}.parent_folder"), super::ecs::parent_dir(path));
+    let (id, name) = match t {
+        Some(FileType::File) => (1, "Regular File"),
+        Some(FileType::Directory) => (2, "Folder"),
+        Some(FileType::CharDevice) => (3, "Character Device"),
+        Some(FileType::BlockDevice) => (4, "Block Device"),
+        Some(FileType::Other) => (99, "Other"),
+        None => (0, "Unknown"),
+    };
+    d.put(&format!("{at}.type_id"), id);
+    d.put(&format!("{at}.type"), name);
 }
 
 /// Detection Finding: the rule is the analytic; the session's endpoints and

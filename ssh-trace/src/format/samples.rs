@@ -163,6 +163,58 @@ fn change() -> Body {
     })
 }
 
+/// internal-sftp in a chroot, uploading: every field has a value.
+pub fn transfer() -> Body {
+    Body::FileTransfer(Box::new(FileTransfer {
+        process: Pid { pid: 4250 },
+        transfer: Transfer {
+            server: TransferServer::InternalSftp,
+            action: TransferAction::Upload,
+            path: "/upload/report.pdf".into(),
+            target: None,
+            chroot: Some("/srv/sftp/alice".into()),
+            bytes: 1_048_576,
+            size: Some(1_048_576),
+            mode: Some("0640".into()),
+            file_type: Some(FileType::File),
+            outcome: TransferOutcome::Complete,
+            errno: None,
+            duration_ms: Some(420),
+            path_truncated: false,
+            late: false,
+        },
+    }))
+}
+
+/// The other shapes: a rename, a refused download, a dropped upload.
+pub fn transfer_shapes() -> Vec<Event> {
+    let with = |f: &dyn Fn(&mut Transfer)| {
+        let mut b = transfer();
+        if let Body::FileTransfer(t) = &mut b {
+            f(&mut t.transfer);
+        }
+        Event::new(TIME_NS, Some(session(true)), b)
+    };
+    vec![
+        with(&|t| {
+            (t.server, t.action, t.chroot) =
+                (TransferServer::SftpServer, TransferAction::Rename, None);
+            t.path = "/home/alice/a.txt".into();
+            t.target = Some("/home/alice/b.txt".into());
+            (t.bytes, t.size, t.mode, t.file_type, t.duration_ms) = (0, None, None, None, None);
+        }),
+        with(&|t| {
+            (t.server, t.action, t.chroot) = (TransferServer::Scp, TransferAction::Download, None);
+            t.path = "/etc/shadow".into();
+            (t.outcome, t.errno) = (TransferOutcome::Error, Some(13));
+            (t.bytes, t.size, t.mode, t.file_type, t.duration_ms) = (0, None, None, None, None);
+        }),
+        with(&|t| {
+            (t.outcome, t.bytes, t.late) = (TransferOutcome::Partial, 65_536, true);
+        }),
+    ]
+}
+
 /// A local forward's close, every field that can be there filled.
 pub fn forward() -> Forward {
     Forward {
@@ -314,6 +366,11 @@ fn alert(k: AlertKind) -> Event {
             e.action = Some("webhook".into());
             e.error = Some("connection refused".into());
         }
+        A::TransferBytes => {
+            (e.user, e.source_ip) = (Some("alice".into()), ip);
+            (e.count, e.limit) = (Some(1_048_576), Some(1_000_000));
+            (e.pid, e.path) = (Some(4250), Some("/srv/sftp/alice/upload/report.pdf".into()));
+        }
         A::ForwardTarget => {
             (e.user, e.source_ip, e.pid) = (Some("alice".into()), ip, Some(4240));
             (e.target_ip, e.target_port) = (Some([198, 51, 100, 7].into()), Some(8080));
@@ -375,6 +432,7 @@ pub fn event(kind: Kind) -> Event {
                 attempts: None,
             }),
         ),
+        Kind::FileTransfer => ev(Some(session(true)), transfer()),
         Kind::SessionForward => ev(
             Some(session(true)),
             Body::SessionForward(Box::new(forward())),
@@ -416,7 +474,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 14] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 15] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.
@@ -508,6 +566,7 @@ pub fn events() -> Vec<Event> {
         });
     }
     out.extend([killed, refused, no_login, discovered, fileless, restarted]);
+    out.extend(transfer_shapes());
     out.extend(forward_shapes());
     out.extend([failed, unnamed, partial, unlogged]);
     out.extend(marks);

@@ -16,10 +16,14 @@ use super::{
 #[derive(Args, Clone, Debug)]
 pub struct OperatorArgs {
     /// Serve the open sessions (for `ssh-trace sessions` and `top`) on this
-    /// root-only unix socket [default: /run/ssh-trace/sessions.sock, skipped
+    /// unix socket, root's only unless --sessions-group [default: /run/ssh-trace/sessions.sock, skipped
     /// with a warning when another agent serves it].
     #[arg(long, value_name = "PATH")]
     sessions_socket: Option<PathBuf>,
+    /// Let members of GROUP read the session socket (`ssh-trace sessions`
+    /// and `top` without root): it is made mode 0660, owned root:GROUP.
+    #[arg(long, value_name = "GROUP", conflicts_with = "no_sessions_socket")]
+    sessions_group: Option<String>,
     /// Do not serve the session socket.
     #[arg(long, conflicts_with = "sessions_socket")]
     no_sessions_socket: bool,
@@ -53,6 +57,7 @@ impl OperatorArgs {
                     .unwrap_or_else(|| DEFAULT_PATH.into())
             }),
             sessions_socket_given: self.sessions_socket.is_some(),
+            sessions_group: self.sessions_group.clone(),
             metrics_listen: self.metrics_listen.clone(),
             metrics_source_ip: Some(SourceIpLabel {
                 enabled: self.metrics_source_ip,
@@ -68,10 +73,12 @@ impl OperatorArgs {
 }
 
 /// The agent's listing, or (saying so on standard error) a /proc snapshot.
+/// A socket this user may not read is a refusal, not "no agent".
 pub fn listing(path: &Path) -> Result<Listing> {
     match socket::request(path, &Request::List) {
         Ok(json) => serde_json::from_str(&json)
             .with_context(|| format!("unexpected answer from {}: {json:?}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(socket::refusal(path)),
         Err(e) => {
             eprintln!(
                 "ssh-trace: no running agent ({}: {e}); showing a one-shot /proc snapshot instead (no traffic, no idle time)",
@@ -92,6 +99,11 @@ pub fn sessions(path: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// The short form of an id as text (the listing's ids are text).
+pub fn short(id: &str) -> &str {
+    id.get(..crate::event::SessionId::SHORT).unwrap_or(id)
+}
+
 pub fn duration(s: u64) -> String {
     match s {
         0..=59 => format!("{s}s"),
@@ -110,7 +122,7 @@ pub fn table(l: &Listing) -> String {
         out.push_str("# one-shot /proc snapshot: no agent running\n");
     }
     out.push_str(&format!(
-        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {:<20} {:<58} {}\n",
+        "{:<8} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {:<20} {:<58} {}\n",
         "SESSION",
         "USER",
         "SOURCE",
@@ -132,8 +144,8 @@ pub fn table(l: &Listing) -> String {
 
 fn row(r: &Row) -> String {
     format!(
-        "{:<16} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {:<20} {:<58} {}\n",
-        r.id.get(..16).unwrap_or(&r.id),
+        "{:<8} {:<12} {:<21} {:<8} {:>7} {:>10} {:>10} {:<7} {:>5} {:<20} {:<58} {}\n",
+        short(&r.id),
         r.user.as_deref().unwrap_or("-"),
         r.source.as_deref().unwrap_or("?"),
         r.start.get(11..19).unwrap_or(&r.start),

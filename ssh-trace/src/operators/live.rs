@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     event::{Accepted, Body, Endpoint, Key, SessionId},
-    format::human::Human,
+    format::{human::Human, quiet::Quiet},
     host::rfc3339,
     pipeline::Shared,
     session::procfs,
@@ -92,6 +92,8 @@ pub struct Listing {
 #[derive(Default)]
 pub struct Live {
     sessions: HashMap<SessionId, LiveSession>,
+    /// Recent events are those the quiet human view shows (format/quiet.rs).
+    quiet: Quiet,
 }
 
 impl Live {
@@ -117,6 +119,7 @@ impl Live {
         if ev.spec().bulk {
             return;
         }
+        let shown = self.quiet.shows(ev);
         if let Body::SessionEnd(_) = ev.body {
             self.sessions.remove(&s.id);
             return;
@@ -151,7 +154,7 @@ impl Live {
         }
         l.user.clone_from(&s.user);
         l.source = s.source;
-        update(l, ev);
+        update(l, ev, shown);
     }
 
     /// Rows of all open sessions; `pids` gives each session's processes as
@@ -187,10 +190,15 @@ impl Live {
         }
     }
 
+    /// The open sessions' ids.
+    pub fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.sessions.keys().copied()
+    }
+
     pub fn detail(&self, id: SessionId, now_ns: u64, pids: Option<Vec<u32>>) -> Option<Detail> {
         let l = self.sessions.get(&id)?;
         let pids = pids.unwrap_or_default();
-        let human = Human { color: false };
+        let human = Human::new(false);
         let recent = l
             .recent
             .iter()
@@ -210,7 +218,7 @@ impl Live {
 
 /// What an event of an open session changes: activity, last command,
 /// traffic, recent events.
-fn update(l: &mut LiveSession, ev: &Shared) {
+fn update(l: &mut LiveSession, ev: &Shared, shown: bool) {
     if let Body::ProcessExec(process) = &ev.body {
         l.last_activity_ns = ev.time_ns;
         l.last_exec = Some((process.pid, ev.clone()));
@@ -228,7 +236,7 @@ fn update(l: &mut LiveSession, ev: &Shared) {
         l.bytes_out = t.bytes_out;
     }
     // Byte updates come every second: only the rest is worth recalling.
-    if !matches!(ev.body, Body::SessionBytes(_)) {
+    if shown && !matches!(ev.body, Body::SessionBytes(_)) {
         if l.recent.len() == RECENT {
             l.recent.pop_front();
         }
@@ -307,4 +315,51 @@ pub fn order_tree(rows: Vec<ProcRow>) -> Vec<ProcRow> {
         stack.extend(rows.iter().filter(|c| c.ppid == r.pid).rev());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        event::{Event, Kind, Role},
+        format::samples::{self, event},
+    };
+
+    #[test]
+    fn recent_events_are_those_of_the_quiet_view() {
+        let mut live = Live::new();
+        let login = event(Kind::SessionLogin);
+        let id = login.session.as_ref().unwrap().id;
+        let mut server = event(Kind::ProcessExec);
+        if let Body::ProcessExec(p) = &mut server.body {
+            p.role = Some(Role::Server);
+        }
+        let user = event(Kind::ProcessExec);
+        let clean_exit = Event::new(
+            samples::TIME_NS,
+            Some(samples::session(true)),
+            Body::ProcessExit(crate::event::ProcessExit {
+                pid: 7,
+                exit_code: Some(0),
+                signal: None,
+            }),
+        );
+        for ev in [login, server, user, clean_exit] {
+            live.observe(&Arc::new(ev));
+        }
+        let kinds: Vec<Kind> = live
+            .get(id)
+            .unwrap()
+            .recent
+            .iter()
+            .map(|e| e.kind())
+            .collect();
+        assert_eq!(kinds, [Kind::SessionLogin, Kind::ProcessExec]);
+        let Body::ProcessExec(p) = &live.get(id).unwrap().recent[1].body else {
+            panic!()
+        };
+        assert_eq!(p.role, Some(Role::User));
+    }
 }

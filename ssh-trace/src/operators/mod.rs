@@ -21,7 +21,7 @@ use anyhow::Result;
 use tokio::net::UnixStream;
 
 use crate::{
-    event::{Alert, AlertKind, Body, Event, Evidence, SessionId, Severity},
+    event::{resolve::resolve, Alert, AlertKind, Body, Event, Evidence, SessionId, Severity},
     format::{human::Human, json::Json},
     host,
     pipeline::{Consumer, Shared},
@@ -43,6 +43,8 @@ pub struct Options {
     pub sessions_socket: Option<PathBuf>,
     /// Given explicitly: failing to serve it is an error, not a warning.
     pub sessions_socket_given: bool,
+    /// A group whose members may read the session socket (0660 root:GROUP).
+    pub sessions_group: Option<String>,
     pub metrics_listen: Option<String>,
     pub metrics_source_ip: Option<SourceIpLabel>,
     /// The user label of ssh_trace_auth_attempts (off unless asked).
@@ -83,7 +85,12 @@ impl Operators {
             .as_deref()
             .map(server::bind)
             .transpose()?;
-        let socket = match opts.sessions_socket.as_deref().map(socket::bind) {
+        let group = opts.sessions_group.as_deref();
+        let socket = match opts
+            .sessions_socket
+            .as_deref()
+            .map(|p| socket::bind(p, group))
+        {
             Some(Err(e)) if !opts.sessions_socket_given => {
                 // The default socket is a convenience: a second agent
                 // (another `tail`) still runs, without it.
@@ -141,7 +148,7 @@ impl Operators {
         let mut json = Vec::new();
         Json.write(ev, &self.host, &mut json);
         let mut line = Vec::new();
-        Human { color: false }.write(ev, &mut line);
+        Human::new(false).write(ev, &mut line);
         let text = format!(
             "ssh-trace on {}: {}",
             self.host,
@@ -184,13 +191,14 @@ impl Operators {
                 sessions: self.live.rows(now, &|id| pids.get(&id).cloned()),
             }),
             Request::Detail(text) => {
-                let id = text.parse::<SessionId>().ok();
-                match id.and_then(|id| self.live.detail(id, now, pids.get(&id).cloned())) {
-                    Some(d) => serde_json::to_string(&d),
-                    None => Ok(
-                        serde_json::json!({ "error": format!("no open session {text}") })
-                            .to_string(),
-                    ),
+                let found = resolve(&text, self.live.ids()).map_err(|e| e.to_string());
+                match found.and_then(|id| {
+                    self.live
+                        .detail(id, now, pids.get(&id).cloned())
+                        .ok_or_else(|| format!("no open session {text}"))
+                }) {
+                    Ok(d) => serde_json::to_string(&d),
+                    Err(e) => Ok(serde_json::json!({ "error": e }).to_string()),
                 }
             }
             Request::Screen(text) => {

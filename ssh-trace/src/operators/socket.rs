@@ -1,4 +1,5 @@
-//! The agent's session socket: a root-only (0600) unix socket answering one
+//! The agent's session socket: a root-only (0600) unix socket, or 0660
+//! root:GROUP with `--sessions-group` (`sessions_group`), answering one
 //! request line per connection with one JSON document:
 //! `list` → live::Listing, `detail ID` → live::Detail, `screen ID` →
 //! terminal::screen::Screen (or `{"error": …}`).
@@ -53,9 +54,11 @@ pub struct Bound {
     listener: std::os::unix::net::UnixListener,
 }
 
-/// Binds `path` with mode 0600 (while the agent still has its privileges).
-/// A live socket of another agent is left alone: that is an error.
-pub fn bind(path: &Path) -> Result<Bound> {
+/// Binds `path` with mode 0600, or 0660 owned by `group` (while the agent
+/// still has its privileges: it is made before they drop). A live socket
+/// of another agent is left alone: that is an error.
+pub fn bind(path: &Path, group: Option<&str>) -> Result<Bound> {
+    let gid = group.map(group_id).transpose()?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -69,15 +72,62 @@ pub fn bind(path: &Path) -> Result<Bound> {
         // Left over by an agent that did not exit cleanly.
         std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
     }
-    let listener = std::os::unix::net::UnixListener::bind(path)
-        .with_context(|| format!("--sessions-socket {}: cannot bind", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("chmod 0600 {}", path.display()))?;
+    // Never reachable by others, not even between bind and chmod: the
+    // umask applies to the bind itself.
+    // SAFETY: umask only sets the process's file mode mask.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    // SAFETY: as above, restoring it.
+    unsafe { libc::umask(old) };
+    let listener =
+        bound.with_context(|| format!("--sessions-socket {}: cannot bind", path.display()))?;
+    let mode = if let Some(gid) = gid {
+        std::os::unix::fs::lchown(path, Some(0), Some(gid))
+            .with_context(|| format!("chown root:{gid} {}", path.display()))?;
+        0o660
+    } else {
+        0o600
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
+    if let (Some(g), Some(dir)) = (group, path.parent()) {
+        warn_if_closed(dir, g);
+    }
     listener.set_nonblocking(true)?;
     Ok(Bound {
         path: path.to_owned(),
         listener,
     })
+}
+
+/// The group's members reach the socket only through its directory.
+fn warn_if_closed(dir: &Path, group: &str) {
+    let mode = std::fs::metadata(dir).map_or(0, |m| m.permissions().mode());
+    if mode & 0o011 == 0 {
+        eprintln!(
+            "ssh-trace: warning: --sessions-group {group}: {} is mode {:04o}: members of {group} cannot reach the socket in it (make it 0755)",
+            dir.display(),
+            mode & 0o7777
+        );
+    }
+}
+
+fn group_id(name: &str) -> Result<u32> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => bail!("--sessions-group {name:?}: no such group"),
+        Err(e) => bail!("--sessions-group {name:?}: cannot look it up: {e}"),
+    }
+}
+
+/// What `sessions`/`top` say when the socket refuses this user.
+pub fn refusal(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "permission denied reading the running agent's session socket {}: it is root's. \
+         Run this as root (e.g. with sudo), or start the agent with --sessions-group GROUP \
+         (agent config: sessions_group = \"GROUP\") and be a member of GROUP",
+        path.display()
+    )
 }
 
 impl Drop for Bound {

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use aya::maps::{Array, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
 use ssh_trace_common::maps::{
     AgentState, Proc, SessionLoss, SockTuple, AGENT_STOPPED_CLEANLY, LOST_SLOTS, PROC_LISTENER,
-    PROC_SERVER,
+    PROC_SERVER, PROC_XFER,
 };
 
 /// Reads (about seconds) a SESSION_LOSS entry stays after it last grew.
@@ -152,6 +152,19 @@ impl Maps {
             .insert(pid, entry, 0)
             .with_context(|| format!("adding process {pid} to PROCS"))?;
         self.mark(pid)
+    }
+
+    /// A file-transfer server found in /proc (its PROCS entry is made):
+    /// the I/O hooks look it up in XFER_PROCS from now on.
+    pub fn mark_transfer(&mut self, pid: u32) -> Result<()> {
+        let mut entry = self
+            .procs
+            .get(&pid, 0)
+            .with_context(|| format!("process {pid} is not in PROCS"))?;
+        entry.flags |= PROC_XFER;
+        self.procs
+            .insert(pid, entry, 0)
+            .with_context(|| format!("marking process {pid} as a transfer server"))
     }
 
     /// The connection of a session found in /proc: its end (and final byte

@@ -2,11 +2,13 @@
 //! kernel maps.
 pub mod auth_hook;
 pub mod btf;
+pub mod hooks;
 mod klog;
 mod kmaps;
 pub mod offsets;
 pub mod pin;
 mod servers;
+mod transfers;
 pub mod tty;
 
 use std::os::fd::AsFd;
@@ -15,19 +17,22 @@ use anyhow::{bail, Context, Result};
 use aya::{
     maps::{Array, HashMap as BpfHashMap, Map, MapData, RingBuf},
     programs::{
-        links::FdLink, raw_trace_point::RawTracePointLink, trace_point::TracePointLink,
+        links::FdLink,
+        raw_trace_point::{RawTracePointLink, RawTracePointLinkId},
+        trace_point::TracePointLink,
         RawTracePoint, TracePoint,
     },
     Ebpf, EbpfLoader,
 };
 use ssh_trace_common::{
-    maps::{AgentState, ServerDevs, MILESTONE_RING_BYTES, PROC_BITS_WORDS},
+    maps::{AgentState, ServerDevs, XferBinary, XferProc, MILESTONE_RING_BYTES, PROC_BITS_WORDS},
     offsets::KernelOffsets,
 };
 
 pub use kmaps::Maps;
 pub use pin::PinDir;
 pub use servers::{binary_id, ServerBinaries, DEFAULT_SERVER_BINARIES};
+pub use transfers::{TransferBinaries, DEFAULT_SCP_BINARIES, DEFAULT_SFTP_SERVERS};
 
 static PROBES: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ssh-trace-probes"));
 
@@ -80,12 +85,19 @@ const PROGRAMS: &[(&str, Hook)] = &[
     (AUTH_PROGRAM, Hook::Raw("sys_enter")),
 ];
 
+/// Programs attached only while a file transfer may be going on (see
+/// hooks.rs): raw sys_enter and sys_exit, which every syscall on the
+/// machine pays for while they are attached.
+pub const XFER_PROGRAMS: &[(&str, &str)] =
+    &[("xfer_enter", "sys_enter"), ("xfer_exit", "sys_exit")];
+
 /// Attached only while some session authenticates (by auth_hook's helper).
 const AUTH_PROGRAM: &str = "auth_sys_enter";
 
 pub struct Options<'a> {
     pub ring_bytes: u32,
     pub servers: &'a ServerBinaries,
+    pub transfers: &'a TransferBinaries,
     /// Pin programs and maps here, and reuse what an earlier agent pinned.
     pub persist: Option<PinDir>,
     /// Size of the process table (tests make it small to fill it).
@@ -106,10 +118,27 @@ pub struct Previous {
 
 /// Loaded and attached programs. Dropping it detaches them, unless they
 /// are pinned (then they run on until `ssh-trace unload`).
+/// The programs, shared by the threads that attach some of them on demand
+/// (terminal recording's switch, the transfer hooks); the last one to let
+/// go drops them, detaching everything.
+pub type SharedProbes = std::sync::Arc<std::sync::Mutex<Probes>>;
+
+/// A lock on the shared programs (a thread that panicked holding it left
+/// them as they were: go on).
+pub fn lock(p: &SharedProbes) -> std::sync::MutexGuard<'_, Probes> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct Probes {
     ebpf: Option<Ebpf>,
     pins: Option<PinDir>,
     pub previous: Option<Previous>,
+    /// The transfer hooks loaded from pins (reused pinned programs).
+    pinned_hooks: Vec<RawTracePoint>,
+    /// Their links while attached.
+    hook_links: Vec<(usize, RawTracePointLinkId)>,
+    /// This kernel's BTF has what the transfer programs read (x86_64).
+    pub transfers_supported: bool,
     /// Links of programs that are not pinned, detached when dropped.
     links: Vec<Link>,
 }
@@ -137,12 +166,19 @@ impl Drop for Probes {
     }
 }
 
-/// The two ring buffers the reader drains.
+/// The maps the transfer hook thread reads.
+pub struct XferMaps {
+    pub wake: RingBuf<MapData>,
+    pub procs: BpfHashMap<MapData, u32, XferProc>,
+}
+
+/// The ring buffers the reader drains.
 pub struct Rings {
     pub events: RingBuf<MapData>,
     pub milestones: RingBuf<MapData>,
     /// Terminal recordings (empty while recording is off).
     pub tty: RingBuf<MapData>,
+    pub transfers: RingBuf<MapData>,
 }
 
 pub fn check_ring_bytes(n: u32) -> Result<()> {
@@ -195,41 +231,53 @@ impl Probes {
     pub fn load(opts: &Options) -> Result<Self> {
         let offsets = offsets::from_kernel()?;
         let build = build_hash(&offsets, opts.ring_bytes, opts.procs_max);
+        let fresh = |ebpf, links, pins: Option<&PinDir>, previous| Self {
+            ebpf: Some(ebpf),
+            pins: pins.cloned(),
+            previous,
+            pinned_hooks: Vec::new(),
+            hook_links: Vec::new(),
+            transfers_supported: offsets.regs_di != 0,
+            links,
+        };
         let Some(pins) = &opts.persist else {
             let (ebpf, links) = load_fresh(opts, &offsets, None)?;
-            return Ok(Self {
-                ebpf: Some(ebpf),
-                pins: None,
-                previous: None,
-                links,
-            });
+            return Ok(fresh(ebpf, links, None, None));
         };
         let names = PROGRAMS.iter().map(|(n, _)| *n);
-        let old = pins.complete(names).then(|| pinned_state(pins)).flatten();
+        let hooks = XFER_PROGRAMS.iter().map(|(n, _)| *n);
+        let old = pins
+            .complete(names, hooks)
+            .then(|| pinned_state(pins))
+            .flatten();
         if let Some(state) = old.filter(|s| s.build == build) {
-            refill_pinned_inodes(pins, opts.servers)?;
+            refill_pinned_inodes(pins, opts)?;
+            let pinned_hooks = XFER_PROGRAMS
+                .iter()
+                .map(|(n, _)| RawTracePoint::from_pin(pins.prog(n)))
+                .collect::<Result<_, _>>()
+                .context("opening the pinned transfer hooks")?;
             return Ok(Self {
+                pinned_hooks,
                 ebpf: None,
-                pins: Some(pins.clone()),
                 previous: Some(Previous {
                     state,
                     reused: true,
                 }),
+                pins: Some(pins.clone()),
+                hook_links: Vec::new(),
+                transfers_supported: offsets.regs_di != 0,
                 links: Vec::new(),
             });
         }
         pins.clear()?;
         pins.create()?;
         let (ebpf, links) = load_fresh(opts, &offsets, Some(pins))?;
-        let mut probes = Self {
-            ebpf: Some(ebpf),
-            pins: Some(pins.clone()),
-            previous: old.map(|state| Previous {
-                state,
-                reused: false,
-            }),
-            links,
-        };
+        let previous = old.map(|state| Previous {
+            state,
+            reused: false,
+        });
+        let mut probes = fresh(ebpf, links, Some(pins), previous);
         probes.write_build(build)?;
         Ok(probes)
     }
@@ -267,6 +315,7 @@ impl Probes {
             events: RingBuf::try_from(self.take_map("EVENTS")?)?,
             milestones: RingBuf::try_from(self.take_map("MILESTONES")?)?,
             tty: RingBuf::try_from(self.take_map("TTY_RING")?)?,
+            transfers: RingBuf::try_from(self.take_map("XFER_RECORDS")?)?,
         };
         let maps = Maps::take(&mut |name| self.take_map(name))?;
         Ok((rings, maps))
@@ -275,6 +324,57 @@ impl Probes {
     /// Whether the programs outlive this agent (pinned).
     pub fn persistent(&self) -> bool {
         self.pins.is_some()
+    }
+
+    /// The maps the transfer hook thread needs.
+    pub fn take_xfer_maps(&mut self) -> Result<XferMaps> {
+        Ok(XferMaps {
+            wake: RingBuf::try_from(self.take_map("XFER_WAKE")?)?,
+            procs: BpfHashMap::try_from(self.take_map("XFER_PROCS")?)?,
+        })
+    }
+
+    fn hook(&mut self, i: usize) -> Result<&mut RawTracePoint> {
+        let name = XFER_PROGRAMS[i].0;
+        match &mut self.ebpf {
+            Some(ebpf) => Ok(ebpf
+                .program_mut(name)
+                .with_context(|| format!("program {name} missing from the object"))?
+                .try_into()?),
+            None => self
+                .pinned_hooks
+                .get_mut(i)
+                .with_context(|| format!("pinned program {name} not opened")),
+        }
+    }
+
+    /// Attaches the transfer hooks (raw sys_enter and sys_exit).
+    pub fn attach_transfer_hooks(&mut self) -> Result<()> {
+        for (i, &(_, tp)) in XFER_PROGRAMS.iter().enumerate() {
+            if self.hook_links.iter().any(|(j, _)| *j == i) {
+                continue;
+            }
+            let id = self
+                .hook(i)?
+                .attach(tp)
+                .with_context(|| format!("attaching raw tracepoint {tp}"))?;
+            self.hook_links.push((i, id));
+        }
+        Ok(())
+    }
+
+    /// Detaches them: syscalls on the machine cost nothing more again.
+    pub fn detach_transfer_hooks(&mut self) -> Result<()> {
+        while let Some((i, id)) = self.hook_links.pop() {
+            self.hook(i)?
+                .detach(id)
+                .context("detaching a transfer hook")?;
+        }
+        Ok(())
+    }
+
+    pub fn transfer_hooks_attached(&self) -> bool {
+        !self.hook_links.is_empty()
     }
 
     /// The helper that attaches the servers' log capture on demand (before
@@ -333,6 +433,7 @@ fn load_fresh(
         .load(PROBES)
         .context("loading the eBPF programs (is BPF enabled in this kernel?)")?;
     fill_server_inodes(&mut ebpf, opts.servers)?;
+    fill_xfer_inodes(&mut ebpf, opts.transfers)?;
     if opts.debug_kernel {
         klog::start(&mut ebpf)?;
     }
@@ -343,6 +444,19 @@ fn load_fresh(
             continue;
         }
         links.extend(attach(&mut ebpf, name, hook, pins)?);
+    }
+    set_tail_calls(&mut ebpf)?;
+    for &(name, tp) in XFER_PROGRAMS {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut(name)
+            .with_context(|| format!("program {name} missing from the object"))?
+            .try_into()?;
+        p.load()
+            .with_context(|| format!("verifying program for raw tracepoint {tp}"))?;
+        if let Some(pins) = pins {
+            p.pin(pins.prog(name))
+                .with_context(|| format!("pinning program {name}"))?;
+        }
     }
     Ok((ebpf, links))
 }
@@ -368,10 +482,12 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
     let path = pins.map(name);
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok(match name {
-        "EVENTS" | "MILESTONES" | "AYA_LOGS" | "TTY_RING" => Map::RingBuf(data),
-        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "AUTH_SCRATCH" | "FWD_SCRATCH" | "TTY_SCRATCH" => {
-            Map::PerCpuArray(data)
+        "EVENTS" | "MILESTONES" | "AYA_LOGS" | "XFER_WAKE" | "XFER_RECORDS" | "TTY_RING" => {
+            Map::RingBuf(data)
         }
+        "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "XFER_SCRATCH" | "XFER_EXEC_WAS"
+        | "AUTH_SCRATCH" | "FWD_SCRATCH" | "TTY_SCRATCH" => Map::PerCpuArray(data),
+        "XFER_TAILS" => Map::ProgramArray(data),
         "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" | "FWD_COUNT" | "TTY_CONFIG" => {
             Map::Array(data)
         }
@@ -386,18 +502,27 @@ fn pinned_state(pins: &PinDir) -> Option<AgentState> {
     state.get(&0, 0).ok()
 }
 
-/// The server list may have changed since the programs were pinned.
-fn refill_pinned_inodes(pins: &PinDir, servers: &ServerBinaries) -> Result<()> {
+/// The server and transfer lists may have changed since the programs were pinned.
+fn refill_pinned_inodes(pins: &PinDir, opts: &Options) -> Result<()> {
     let mut inodes: BpfHashMap<MapData, u64, ServerDevs> =
         BpfHashMap::try_from(pinned_map(pins, "SERVER_INODES")?)?;
     let old: Vec<u64> = inodes.keys().filter_map(Result::ok).collect();
     for k in old {
         let _ = inodes.remove(&k);
     }
-    for (ino, devs) in servers.by_inode() {
+    for (ino, devs) in opts.servers.by_inode() {
         inodes
             .insert(ino, devs, 0)
             .context("filling SERVER_INODES")?;
+    }
+    let mut xfer: BpfHashMap<MapData, u64, XferBinary> =
+        BpfHashMap::try_from(pinned_map(pins, "XFER_INODES")?)?;
+    let old: Vec<u64> = xfer.keys().filter_map(Result::ok).collect();
+    for k in old {
+        let _ = xfer.remove(&k);
+    }
+    for (ino, bin) in opts.transfers.by_inode() {
+        xfer.insert(ino, bin, 0).context("filling XFER_INODES")?;
     }
     Ok(())
 }
@@ -419,6 +544,36 @@ fn fill_server_inodes(ebpf: &mut Ebpf, servers: &ServerBinaries) -> Result<()> {
         inodes
             .insert(ino, devs, 0)
             .context("filling SERVER_INODES")?;
+    }
+    Ok(())
+}
+
+/// Programs tail-called on sched_process_exec, by their XFER_TAILS index:
+/// loaded, never attached.
+const TAIL_PROGRAMS: &[&str] = &["xfer_exec", "xfer_scp"];
+
+fn set_tail_calls(ebpf: &mut Ebpf) -> Result<()> {
+    for (i, name) in TAIL_PROGRAMS.iter().enumerate() {
+        let p: &mut RawTracePoint = ebpf
+            .program_mut(name)
+            .with_context(|| format!("program {name} missing from the object"))?
+            .try_into()?;
+        p.load()
+            .with_context(|| format!("verifying program {name} (sched_process_exec, tail call)"))?;
+        let fd = p.fd()?.try_clone()?;
+        let mut tails = aya::maps::ProgramArray::try_from(
+            ebpf.map_mut("XFER_TAILS").context("XFER_TAILS map")?,
+        )?;
+        tails.set(i as u32, &fd, 0).context("setting XFER_TAILS")?;
+    }
+    Ok(())
+}
+
+fn fill_xfer_inodes(ebpf: &mut Ebpf, transfers: &TransferBinaries) -> Result<()> {
+    let mut inodes: BpfHashMap<_, u64, XferBinary> =
+        BpfHashMap::try_from(ebpf.map_mut("XFER_INODES").context("XFER_INODES map")?)?;
+    for (ino, bin) in transfers.by_inode() {
+        inodes.insert(ino, bin, 0).context("filling XFER_INODES")?;
     }
     Ok(())
 }

@@ -97,6 +97,41 @@ pub fn from_btf(b: &Btf) -> Result<KernelOffsets> {
         tty_lflag: b.offset("tty_struct", "termios")? + b.offset("ktermios", "c_lflag")?,
         tty_ws_row: b.offset("tty_struct", "winsize")? + b.offset("winsize", "ws_row")?,
         tty_ws_col: b.offset("tty_struct", "winsize")? + b.offset("winsize", "ws_col")?,
+        ..transfer_offsets(b).unwrap_or_else(|e| {
+            eprintln!("ssh-trace: file transfers are not traced on this kernel: {e:#}");
+            KernelOffsets::default()
+        })
+    })
+}
+
+/// What the file-transfer programs read: the path walk (fs_struct, path,
+/// mount), open files (fdtable, file, inode) and the syscall's registers
+/// (x86_64's `pt_regs`; elsewhere this fails and transfers are not traced).
+pub fn transfer_offsets(b: &Btf) -> Result<KernelOffsets> {
+    let regs = |m| b.offset("pt_regs", m);
+    Ok(KernelOffsets {
+        task_fs: b.offset("task_struct", "fs")?,
+        fs_root: b.offset("fs_struct", "root")?,
+        fs_pwd: b.offset("fs_struct", "pwd")?,
+        path_mnt: b.offset("path", "mnt")?,
+        path_dentry: b.offset("path", "dentry")?,
+        file_path: b.offset("file", "f_path")?,
+        file_flags: b.offset("file", "f_flags")?,
+        file_pos: b.offset("file", "f_pos")?,
+        dentry_parent: b.offset("dentry", "d_parent")?,
+        vfsmount_root: b.offset("vfsmount", "mnt_root")?,
+        mount_mnt: b.offset("mount", "mnt")?,
+        mount_parent: b.offset("mount", "mnt_parent")?,
+        mount_mountpoint: b.offset("mount", "mnt_mountpoint")?,
+        fdt_close_on_exec: b.offset("fdtable", "close_on_exec")?,
+        inode_size: b.offset("inode", "i_size")?,
+        regs_orig_ax: regs("orig_ax")?,
+        regs_di: regs("di")?,
+        regs_si: regs("si")?,
+        regs_dx: regs("dx")?,
+        regs_r10: regs("r10")?,
+        regs_r8: regs("r8")?,
+        ..Default::default()
     })
 }
 

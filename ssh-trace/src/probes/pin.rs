@@ -2,7 +2,9 @@
 //! restarted agent (kill -9, upgrade, `systemctl restart`) reads what the
 //! kernel recorded meanwhile and continues the same sessions.
 //!
-//! Layout: /sys/fs/bpf/ssh-trace/NAME/maps/MAP and …/links/PROGRAM.
+//! Layout: /sys/fs/bpf/ssh-trace/NAME/maps/MAP and …/links/PROGRAM; the
+//! programs attached only on demand (the transfer hooks) are pinned
+//! unattached, as …/progs/PROGRAM.
 use std::{
     os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
@@ -37,6 +39,14 @@ pub const MAP_NAMES: &[&str] = &[
     "FWD_CALLS",
     "FWD_SCRATCH",
     "AYA_LOGS",
+    "XFER_PROCS",
+    "XFER_FILES",
+    "XFER_INODES",
+    "XFER_SCRATCH",
+    "XFER_WAKE",
+    "XFER_TAILS",
+    "XFER_EXEC_WAS",
+    "XFER_RECORDS",
     "AUTH_SESSIONS",
     "AUTH_SCRATCH",
     "TTY_RING",
@@ -81,16 +91,27 @@ impl PinDir {
         self.root.join("links").join(program)
     }
 
-    /// Whether every map and every program's link is pinned.
-    pub fn complete<'a>(&self, programs: impl IntoIterator<Item = &'a str>) -> bool {
+    /// A program pinned unattached (attached on demand by each agent).
+    pub fn prog(&self, program: &str) -> PathBuf {
+        self.root.join("progs").join(program)
+    }
+
+    /// Whether every map, every program's link and every on-demand
+    /// program is pinned.
+    pub fn complete<'a>(
+        &self,
+        programs: impl IntoIterator<Item = &'a str>,
+        on_demand: impl IntoIterator<Item = &'a str>,
+    ) -> bool {
         MAP_NAMES.iter().all(|m| self.map(m).exists())
             && programs.into_iter().all(|p| self.link(p).exists())
+            && on_demand.into_iter().all(|p| self.prog(p).exists())
     }
 
     /// Creates the directories (0700) on a mounted bpffs.
     pub fn create(&self) -> Result<()> {
         ensure_bpffs()?;
-        for d in [self.root.join("maps"), self.root.join("links")] {
+        for d in ["maps", "links", "progs"].map(|d| self.root.join(d)) {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)

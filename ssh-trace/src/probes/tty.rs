@@ -22,7 +22,7 @@ use aya::{
 use caps::{CapSet, Capability};
 use ssh_trace_common::maps::{TtyConfig, TtyState, TTY_REC_INPUT, TTY_REC_OUTPUT};
 
-use super::Probes;
+use super::{Probes, SharedProbes};
 
 /// (program, syscall tracepoint, records input).
 const PROGRAMS: [(&str, &str, bool); 6] = [
@@ -92,13 +92,14 @@ pub struct TtyKernel {
 impl TtyKernel {
     /// Verifies the programs, writes their settings and hands them to the
     /// switch thread (to be called while the agent is still privileged).
-    pub fn start(mut probes: Probes, input: bool, limits: Limits) -> Result<Self> {
+    pub fn start(shared: SharedProbes, input: bool, limits: Limits) -> Result<Self> {
         if limits.rate == 0 || limits.rate > MAX_RATE {
             bail!(
                 "terminal rate limit {} B/s: between 1 and {MAX_RATE}",
                 limits.rate
             );
         }
+        let mut probes = super::lock(&shared);
         for (name, tp, _) in wanted(input) {
             tracepoint(&mut probes, name)?
                 .load()
@@ -115,11 +116,12 @@ impl TtyKernel {
             Array::try_from(probes.take_map("TTY_CONFIG")?)?;
         config.set(0, cfg, 0).context("writing TTY_CONFIG")?;
         let sessions = BpfHashMap::try_from(probes.take_map("TTY_SESSIONS")?)?;
+        drop(probes);
         let (to, commands) = channel::<bool>();
         let (answers, from) = channel();
         let thread = std::thread::Builder::new()
             .name("tty-switch".into())
-            .spawn(move || switch(probes, input, commands, answers))
+            .spawn(move || switch(shared, input, commands, answers))
             .context("starting the terminal switch thread")?;
         Ok(Self {
             input,
@@ -195,20 +197,26 @@ impl Drop for TtyKernel {
 
 /// The switch thread: keeps CAP_BPF and CAP_PERFMON (attaching needs
 /// them), nothing else; attaches or detaches on each command.
-fn switch(mut probes: Probes, input: bool, commands: Receiver<bool>, answers: Sender<Result<()>>) {
+fn switch(
+    shared: SharedProbes,
+    input: bool,
+    commands: Receiver<bool>,
+    answers: Sender<Result<()>>,
+) {
     let kept = keep_only(&[Capability::CAP_BPF, Capability::CAP_PERFMON]);
     let mut links: Vec<(&str, TracePointLinkId)> = Vec::new();
     while let Ok(on) = commands.recv() {
         let done = kept
             .as_ref()
             .map_err(|e| anyhow!("{e:#}"))
-            .and_then(|_| toggle(&mut probes, input, on, &mut links));
+            .and_then(|_| toggle(&mut super::lock(&shared), input, on, &mut links));
         if answers.send(done).is_err() {
             break;
         }
     }
     // What is still attached is detached with the other programs' links,
     // side by side (probes/mod.rs), when the programs are dropped.
+    let mut probes = super::lock(&shared);
     for (name, id) in links {
         if let Ok(link) = tracepoint(&mut probes, name).and_then(|p| Ok(p.take_link(id)?)) {
             probes.links.push(super::Link::Tp(link));

@@ -1,6 +1,6 @@
 //! Short one-line descriptions of events for text reports. Text from the
 //! monitored system goes through `printable` so it cannot drive a terminal.
-use crate::event::{Body, Event, ProcessExec, ProcessExit, UserChange};
+use crate::event::{Body, Event, FileTransfer, ProcessExec, ProcessExit, UserChange};
 use crate::format::auth_text;
 use crate::text::printable;
 
@@ -72,6 +72,32 @@ pub fn change(c: &UserChange) -> String {
     s
 }
 
+/// `pid=N sftp-server upload /path 1048576 bytes complete (chroot /srv/x)`.
+pub fn transfer(t: &FileTransfer) -> String {
+    let (pid, t) = (t.process.pid, &t.transfer);
+    let mut s = format!(
+        "pid={pid} {} {} {}",
+        t.server.name(),
+        t.action.name(),
+        printable(&t.path)
+    );
+    if let Some(target) = &t.target {
+        s.push_str(&format!(" -> {}", printable(target)));
+    }
+    if matches!(t.action.name(), "upload" | "download") {
+        s.push_str(&format!(" {} bytes", t.bytes));
+    }
+    s.push(' ');
+    s.push_str(t.outcome.name());
+    if let Some(e) = t.errno {
+        s.push_str(&format!(" errno={e}"));
+    }
+    if let Some(root) = &t.chroot {
+        s.push_str(&format!(" (chroot {})", printable(root)));
+    }
+    s
+}
+
 /// Details of any event for the timeline.
 pub fn event(ev: &Event) -> String {
     let info = ev.session.as_deref();
@@ -125,6 +151,7 @@ pub fn event(ev: &Event) -> String {
             }
             s
         }
+        Body::FileTransfer(t) => transfer(t),
         // Agent events carry no session, so a timeline never holds them.
         Body::AgentStart(_) | Body::AgentLoss(_) | Body::AgentStop(_) | Body::AgentHeartbeat(_) => {
             String::new()

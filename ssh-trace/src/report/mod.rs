@@ -9,6 +9,7 @@ mod sessions;
 mod sources;
 mod table;
 mod timeline;
+mod transfers;
 mod tree;
 mod users;
 
@@ -60,6 +61,8 @@ pub enum ReportKind {
     Tree { session: String },
     /// Every event of one session (full id, unique prefix or unique suffix).
     Timeline { session: String },
+    /// Every file transfer: who, which file, which way, bytes, outcome.
+    Transfers,
     /// One row per forward (listeners and connections) of every session.
     Forwards,
 }
@@ -70,6 +73,7 @@ enum State {
     Sources(sessions::Sessions),
     Tree(select::Selected),
     Timeline(select::Selected),
+    Transfers(transfers::Transfers),
     Forwards(forwards::Forwards),
 }
 
@@ -87,6 +91,7 @@ impl Report {
             ReportKind::Sources => State::Sources(sessions::Sessions::default()),
             ReportKind::Tree { session } => State::Tree(select::Selected::new(&session)),
             ReportKind::Timeline { session } => State::Timeline(select::Selected::new(&session)),
+            ReportKind::Transfers => State::Transfers(transfers::Transfers::default()),
             ReportKind::Forwards => State::Forwards(forwards::Forwards::default()),
         };
         Report { state, lost: 0 }
@@ -101,6 +106,7 @@ impl Report {
             State::Sessions(s) | State::Sources(s) => s.add(ev),
             State::Users(u) => u.add(ev),
             State::Tree(s) | State::Timeline(s) => s.add(ev),
+            State::Transfers(t) => t.add(ev),
             State::Forwards(f) => f.add(ev),
         }
     }
@@ -130,6 +136,7 @@ impl Report {
                 let (id, events) = s.chosen().map_err(invalid)?;
                 timeline::write_text(id, events, out)?
             }
+            State::Transfers(t) => t.write_text(out)?,
         }
         if self.lost > 0 {
             writeln!(
@@ -158,6 +165,7 @@ impl Report {
                 let (id, events) = s.chosen().map_err(invalid)?;
                 timeline::write_json(id, events, self.lost, out)?
             }
+            State::Transfers(t) => t.write_json(self.lost, out)?,
         }
         out.write_all(b"\n")
     }

@@ -30,6 +30,7 @@ pub struct Summary {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub commands: u64,
+    pub transfers: TransferCounts,
     pub forwards: super::forwards::Totals,
     /// What the server decided about its authentication (None: nothing
     /// known, as in captures made before session.auth existed).
@@ -68,6 +69,47 @@ impl AuthSeen {
     }
 }
 
+/// The file transfers of a session: files each way and their bytes, and
+/// the directory operations.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct TransferCounts {
+    pub uploads: u64,
+    pub downloads: u64,
+    pub bytes_uploaded: u64,
+    pub bytes_downloaded: u64,
+    pub operations: u64,
+}
+
+impl TransferCounts {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    pub fn add(&mut self, t: &crate::event::Transfer) {
+        use crate::event::TransferAction as A;
+        match t.action {
+            A::Upload => {
+                self.uploads += 1;
+                self.bytes_uploaded += t.bytes;
+            }
+            A::Download => {
+                self.downloads += 1;
+                self.bytes_downloaded += t.bytes;
+            }
+            A::Rename | A::Remove | A::Mkdir | A::Rmdir | A::Link => self.operations += 1,
+        }
+    }
+
+    /// `2 up 1 down 3 ops`, for a table cell.
+    pub fn text(&self) -> String {
+        let mut s = format!("{} up {} down", self.uploads, self.downloads);
+        if self.operations > 0 {
+            s.push_str(&format!(" {} ops", self.operations));
+        }
+        s
+    }
+}
+
 impl Summary {
     fn new(id: SessionId, time_ns: u64) -> Self {
         Self {
@@ -86,6 +128,7 @@ impl Summary {
             bytes_in: 0,
             bytes_out: 0,
             commands: 0,
+            transfers: TransferCounts::default(),
             forwards: Default::default(),
             auth: None,
         }
@@ -146,6 +189,7 @@ impl Sessions {
             Body::SessionLogin(_) => s.logged_in = true,
             Body::SessionForward(f) => s.forwards.add(f),
             Body::ProcessExec(_) if after_login => s.commands += 1,
+            Body::FileTransfer(t) => s.transfers.add(&t.transfer),
             Body::SessionEnd(c) => {
                 s.end_ns = Some(ev.time_ns);
                 s.duration_ms = Some(c.end.duration_ms);
@@ -195,8 +239,16 @@ fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }
 
+/// The columns of file transfers, shown when any session has one (the
+/// table is unchanged for captures without).
+const TRANSFER_COLUMNS: [(&str, Align); 3] = [
+    ("FILES", Align::Left),
+    ("UPLOADED", Align::Right),
+    ("DOWNLOADED", Align::Right),
+];
+
 pub fn write_text(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()> {
-    let mut t = Table::new(&[
+    let mut columns = vec![
         ("SESSION", Align::Left),
         ("USER", Align::Left),
         ("SOURCE", Align::Left),
@@ -207,8 +259,14 @@ pub fn write_text(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()
         ("BYTES IN", Align::Right),
         ("BYTES OUT", Align::Right),
         ("COMMANDS", Align::Right),
-    ]);
-    for s in sessions.sorted() {
+    ];
+    let sorted = sessions.sorted();
+    if sorted.iter().any(|s| !s.transfers.is_empty()) {
+        columns.extend(TRANSFER_COLUMNS);
+    }
+    let mut t = Table::new(&columns);
+    for s in sorted {
+        let x = &s.transfers;
         t.row(vec![
             s.id.to_string(),
             printable(&s.user_label()).into_owned(),
@@ -222,6 +280,9 @@ pub fn write_text(sessions: &Sessions, out: &mut dyn io::Write) -> io::Result<()
             s.bytes_in.to_string(),
             s.bytes_out.to_string(),
             s.commands.to_string(),
+            x.text(),
+            x.bytes_uploaded.to_string(),
+            x.bytes_downloaded.to_string(),
         ]);
     }
     t.write(out)?;
@@ -284,6 +345,8 @@ struct Row<'a> {
     bytes_in: u64,
     bytes_out: u64,
     commands: u64,
+    #[serde(skip_serializing_if = "TransferCounts::is_empty")]
+    transfers: TransferCounts,
     #[serde(skip_serializing_if = "super::forwards::Totals::is_empty")]
     forwards: &'a super::forwards::Totals,
 }
@@ -311,6 +374,7 @@ pub fn write_json(sessions: &Sessions, lost: u64, out: &mut dyn io::Write) -> io
                 bytes_in: s.bytes_in,
                 bytes_out: s.bytes_out,
                 commands: s.commands,
+                transfers: s.transfers,
                 forwards: &s.forwards,
             })
             .collect(),

@@ -106,6 +106,7 @@ fn build(events: &[Event]) -> Tree<'_> {
             | Body::SessionLogin(_)
             | Body::SessionBytes(_)
             | Body::SessionEnd(_)
+            | Body::FileTransfer(_)
             | Body::SessionForward(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)

@@ -10,6 +10,7 @@ pub mod discover;
 pub mod forward;
 mod model;
 pub mod procfs;
+mod transfers;
 pub mod tty;
 pub mod users;
 

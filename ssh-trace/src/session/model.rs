@@ -251,6 +251,11 @@ impl SessionTable {
             KernelEvent::Cred(c) => self.on_cred(&c, time, out),
             KernelEvent::Bytes(b) => self.on_bytes(&b, time, out),
             KernelEvent::Tty(t) => self.on_tty(t, time, out),
+            KernelEvent::Transfer(t) => {
+                let s = self.session(key, time);
+                let body = Body::FileTransfer(Box::new(super::transfers::body(*t)));
+                out.push(Event::new(time, Some(s.info.clone()), body));
+            }
             KernelEvent::Forward(f) => self.on_forward(&f, time, out),
             KernelEvent::Auth(a) => self.on_auth(&a, time, out),
         }

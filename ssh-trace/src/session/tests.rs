@@ -126,6 +126,53 @@ pub(crate) fn bytes(i: u64, o: u64, closed: bool, t: u64) -> KernelEvent {
     })
 }
 
+/// A transfer record as the kernel writes it, decoded: `names` are the
+/// walk's (leaf first), `args` an operation's path arguments.
+pub(crate) fn xfer(
+    pid: u32,
+    names: &[&str],
+    root_at: u32,
+    args: Option<(&str, Option<&str>)>,
+    f: impl FnOnce(&mut XferHead),
+    t: u64,
+) -> KernelEvent {
+    let mut path: Vec<u8> = Vec::new();
+    for n in names {
+        path.extend_from_slice(n.as_bytes());
+        path.push(0);
+    }
+    let mut head = XferHead {
+        hdr: hdr(EventKind::Transfer, pid, t),
+        op: XFER_OP_FILE,
+        server: XFER_SFTP_SERVER,
+        root_at,
+        path_len: path.len() as u32,
+        ..Default::default()
+    };
+    f(&mut head);
+    let mut buf = Vec::new();
+    if let Some((a1, a2)) = args {
+        head.flags |= XFER_FLAG_ARGS;
+        head.arg1_len = a1.len() as u32;
+        head.arg2_len = a2.map_or(0, |a| a.len() as u32);
+        path.resize(XFER_PATH_AREA, 0);
+        path.extend(a1.bytes());
+        if let Some(a2) = a2 {
+            path.resize(XFER_PATH_AREA + XFER_ARG_BYTES, 0);
+            path.extend(a2.bytes());
+        }
+    }
+    // SAFETY: XferHead is plain integers without padding.
+    buf.extend_from_slice(unsafe {
+        std::slice::from_raw_parts(
+            &head as *const XferHead as *const u8,
+            std::mem::size_of::<XferHead>(),
+        )
+    });
+    buf.extend(path);
+    crate::decode::decode(&buf).unwrap()
+}
+
 /// A forward record of the session's server process 601.
 pub(crate) fn forward(phase: u16, how: u16, sock: u64, t: u64) -> KernelEvent {
     let mut f = ForwardEvent {
@@ -616,6 +663,14 @@ fn json_lines_match_the_documented_schema() {
         tty(TTY_INPUT, TTY_FLAG_WITHHELD, 0, b"", 12),
         tty(TTY_OUTPUT, 0, 4096, b"x", 12),
         exit(602, 0, 13),
+        xfer(
+            603,
+            &["x", "alice", "home"],
+            3,
+            None,
+            |h| h.mode = 0o100644,
+            13,
+        ),
         bytes(1, 1, false, 13),
         forward(FWD_OPEN, FWD_CONNECT, 9, 13),
         forward(FWD_CLOSE, FWD_CONNECT, 9, 13),
@@ -693,7 +748,7 @@ fn human_lines_escape_control_characters() {
         connect(0),
         exec(600, 500, all(USER), "/bin/x", &[b"x", b"\x1b[2J\n"], 1),
     ]);
-    let h = crate::format::human::Human { color: false };
+    let h = crate::format::human::Human::new(false);
     let mut buf = Vec::new();
     h.write(&out[1], &mut buf);
     let line = String::from_utf8(buf).unwrap();
@@ -703,4 +758,113 @@ fn human_lines_escape_control_characters() {
     );
     assert!(line.contains("127.0.0.1:39286"));
     assert_eq!(line.matches('\n').count(), 1);
+}
+
+fn transfer_of(ev: KernelEvent) -> FileTransfer {
+    let (_, out) = run(&[connect(0), ev]);
+    let Body::FileTransfer(t) = &out[1].body else {
+        panic!("{out:?}")
+    };
+    (**t).clone()
+}
+
+#[test]
+fn a_chrooted_upload_has_the_users_path_and_the_chroot() {
+    let names = ["c.bin", "upload", "alice", "sftp", "srv"];
+    let t = transfer_of(xfer(
+        700,
+        &names,
+        2,
+        None,
+        |h| {
+            h.server = XFER_INTERNAL_SFTP;
+            (h.open_flags, h.bytes_written, h.high_pos) = (0o1101, 5000, 5000);
+            (h.size, h.mode, h.open_ns) = (5000, 0o100640, 1_000_000);
+        },
+        43,
+    ));
+    assert_eq!(t.process.pid, 700);
+    let x = &t.transfer;
+    assert_eq!(
+        (x.server, x.action),
+        (TransferServer::InternalSftp, TransferAction::Upload)
+    );
+    assert_eq!(x.path, "/upload/c.bin");
+    assert_eq!(x.chroot.as_deref(), Some("/srv/sftp/alice"));
+    assert_eq!(x.host_path(), "/srv/sftp/alice/upload/c.bin");
+    assert_eq!(
+        (x.bytes, x.size, x.mode.as_deref()),
+        (5000, Some(5000), Some("0640"))
+    );
+    assert_eq!(
+        (x.outcome, x.duration_ms),
+        (TransferOutcome::Complete, Some(42))
+    );
+    assert_eq!(x.file_type, Some(FileType::File));
+}
+
+#[test]
+fn operations_resolve_their_arguments_against_the_directory() {
+    let home = ["alice", "home"];
+    let rename = |h: &mut XferHead| h.op = XFER_OP_RENAME;
+    let t = transfer_of(xfer(
+        701,
+        &home,
+        2,
+        Some(("a", Some("./d/../b"))),
+        rename,
+        5,
+    ));
+    let x = &t.transfer;
+    assert_eq!(x.action, TransferAction::Rename);
+    assert_eq!(
+        (x.path.as_str(), x.target.as_deref()),
+        ("/home/alice/a", Some("/home/alice/b"))
+    );
+    assert_eq!(
+        (x.chroot.as_ref(), x.size, x.outcome),
+        (None, None, TransferOutcome::Complete)
+    );
+    let refused = |h: &mut XferHead| (h.errno, h.open_flags) = (13, 0);
+    let t = transfer_of(xfer(
+        701,
+        &home,
+        2,
+        Some(("../../etc/shadow", None)),
+        refused,
+        6,
+    ));
+    let x = &t.transfer;
+    assert_eq!(
+        (x.action, x.path.as_str()),
+        (TransferAction::Download, "/etc/shadow")
+    );
+    assert_eq!(
+        (x.outcome, x.errno, x.bytes),
+        (TransferOutcome::Error, Some(13), 0)
+    );
+}
+
+#[test]
+fn a_short_read_or_an_exit_with_the_file_open_is_partial() {
+    let file = ["f", "tmp"];
+    let short = |h: &mut XferHead| (h.bytes_read, h.high_pos, h.size) = (100, 100, 1000);
+    assert_eq!(
+        transfer_of(xfer(702, &file, 2, None, short, 5))
+            .transfer
+            .outcome,
+        TransferOutcome::Partial
+    );
+    let resumed = |h: &mut XferHead| (h.bytes_read, h.high_pos, h.size) = (400, 1000, 1000);
+    let t = transfer_of(xfer(702, &file, 2, None, resumed, 5)).transfer;
+    assert_eq!((t.outcome, t.bytes), (TransferOutcome::Complete, 400));
+    let dropped = |h: &mut XferHead| {
+        (h.open_flags, h.bytes_written, h.size) = (1, 64, 64);
+        h.flags |= XFER_FLAG_AT_EXIT | XFER_FLAG_LATE;
+    };
+    let t = transfer_of(xfer(702, &file, 2, None, dropped, 5)).transfer;
+    assert_eq!(
+        (t.action, t.outcome, t.late),
+        (TransferAction::Upload, TransferOutcome::Partial, true)
+    );
 }

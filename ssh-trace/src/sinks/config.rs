@@ -12,7 +12,7 @@ use toml::{
     Spanned,
 };
 
-use super::{file, http, queue::Limits, syslog, SinkKind, SinkSpec};
+use super::{clickhouse, file, http, queue::Limits, syslog, SinkKind, SinkSpec};
 use crate::{
     filter::Filter,
     format::FormatKind,
@@ -62,7 +62,7 @@ struct Type {
     delivery: bool,
 }
 
-const TYPES: [Type; 4] = [
+const TYPES: [Type; 5] = [
     Type {
         name: "stdout",
         own: || &[],
@@ -81,6 +81,11 @@ const TYPES: [Type; 4] = [
     Type {
         name: "http",
         own: fields_of::<http::Config>,
+        delivery: true,
+    },
+    Type {
+        name: "clickhouse",
+        own: fields_of::<clickhouse::Config>,
         delivery: true,
     },
 ];
@@ -239,7 +244,9 @@ pub fn sink(
     check_name(&c.name)?;
     let kind = c.kind.get_ref().as_str();
     if type_named(kind).is_none() {
-        let msg = format!("unknown sink type {kind:?} (expected stdout, file, syslog or http)");
+        let msg = format!(
+            "unknown sink type {kind:?} (expected stdout, file, syslog, http or clickhouse)"
+        );
         return Err(at(&c.kind, "type", msg));
     }
     let format = format(&c.format)?;
@@ -248,6 +255,7 @@ pub fn sink(
         None => None,
     };
     let mut limits = limits(&c, spool_dir)?;
+    let format_at = c.format.as_ref().map_or(c.kind.span(), |f| f.span());
     let delivery: Delivery = part(text, parts.delivery, span.clone())?;
     let kind = match kind {
         "stdout" => SinkKind::Stdout,
@@ -257,11 +265,15 @@ pub fn sink(
             let own: syslog::Config = part(text, parts.own, span)?;
             SinkKind::Syslog(own.spec(&c.kind, timeout)?)
         }
-        _ => {
+        "http" => {
             let timeout = delivery.apply(&mut limits)?;
             let own: http::Config = part(text, parts.own, span)?;
-            let format_at = c.format.as_ref().map_or(c.kind.span(), |f| f.span());
             SinkKind::Http(own.spec(&c.kind, (format, format_at), timeout, &mut limits)?)
+        }
+        _ => {
+            let timeout = delivery.apply(&mut limits)?;
+            let own: clickhouse::Config = part(text, parts.own, span)?;
+            SinkKind::ClickHouse(own.spec(&c.kind, (format, format_at), timeout, &mut limits)?)
         }
     };
     Ok(SinkSpec {

@@ -2,6 +2,7 @@
 //! (its configuration, builder, encoder, transport, tests), all behind the
 //! same queue (queue/: bounded memory, on-disk spool, retries). The
 //! pipeline hands them the selected events, shared.
+pub mod clickhouse;
 pub mod config;
 pub mod file;
 pub mod http;
@@ -23,7 +24,7 @@ use crate::{
 use queue::{Encode, Limits, Transport, Worker};
 
 /// A configured sink, checked (sinks/config.rs), not yet started.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SinkSpec {
     pub name: String,
     pub format: FormatKind,
@@ -35,12 +36,13 @@ pub struct SinkSpec {
 }
 
 /// Each sink type's own settings.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum SinkKind {
     Stdout,
     File(file::Spec),
     Syslog(syslog::Spec),
     Http(http::Spec),
+    ClickHouse(clickhouse::Spec),
 }
 
 /// What a sink type builds: how it encodes, where it sends.
@@ -55,6 +57,7 @@ pub fn start(spec: SinkSpec, host: &str) -> Result<Worker> {
         SinkKind::File(f) => file::build(f, formatter),
         SinkKind::Syslog(s) => syslog::build(s, formatter),
         SinkKind::Http(h) => http::build(h, formatter),
+        SinkKind::ClickHouse(c) => clickhouse::build(c, formatter),
     }
     .with_context(|| format!("sink {name}"))?;
     if let Some((spool, _)) = &spec.limits.spool {
@@ -68,6 +71,14 @@ pub fn start(spec: SinkSpec, host: &str) -> Result<Worker> {
         .with_context(|| format!("sink {name}"))?;
     w.tty = spec.tty;
     Ok(w)
+}
+
+/// What a sink did, on standard error when it stops.
+pub fn report(name: &str, s: &queue::Summary) {
+    eprintln!(
+        "ssh-trace: sink {name}: {} events delivered, {} dropped, {} left in the spool",
+        s.delivered, s.dropped, s.spooled
+    );
 }
 
 /// Agent-mode sinks: the events of a pass are shared with every sink's
@@ -137,11 +148,7 @@ impl Consumer for Queued {
         self.flush()?;
         for w in std::mem::take(&mut self.workers) {
             let name = w.name.clone();
-            let s = w.finish(self.drain);
-            eprintln!(
-                "ssh-trace: sink {name}: {} events delivered, {} dropped, {} left in the spool",
-                s.delivered, s.dropped, s.spooled
-            );
+            report(&name, &w.finish(self.drain));
         }
         Ok(())
     }

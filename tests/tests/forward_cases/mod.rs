@@ -57,8 +57,8 @@ struct Conn {
     sent: u64,
 }
 
-/// The counting HTTP server: in a namespace of its own (10.252.N.2, the
-/// host's end 10.252.N.1), or on a unix socket.
+/// The counting HTTP server: in a namespace of its own (10.P.N.2, the
+/// host's end 10.P.N.1, P from the test process's pid), or on a unix socket.
 struct Target {
     ns: Option<(String, String)>,
     child: Child,
@@ -73,7 +73,7 @@ impl Target {
         Self::in_namespace_on(false)
     }
 
-    /// The same over IPv6 (fd52:252:N::2, the host's end fd52:252:N::1).
+    /// The same over IPv6 (fd52:P:N::2, the host's end fd52:P:N::1).
     fn in_namespace_v6() -> Target {
         Self::in_namespace_on(true)
     }
@@ -81,6 +81,10 @@ impl Target {
     fn in_namespace_on(v6: bool) -> Target {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed) % 250 + 1;
+        // The second octet is the test process's: two test runs at once
+        // (other suites, other checkouts) never share a subnet, whose
+        // connections the host would route to either's target.
+        let net = 100 + std::process::id() % 150;
         let id = format!("{}x{n}", std::process::id() % 10_000);
         let (ns, veth, peer) = (
             format!("sshtr-fwd-{id}"),
@@ -92,14 +96,14 @@ impl Target {
         run_ip(&["netns", "add", &ns]);
         run_ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer]);
         run_ip(&["link", "set", &peer, "netns", &ns]);
-        run_ip(&["addr", "add", &format!("10.252.{n}.1/24"), "dev", &veth]);
+        run_ip(&["addr", "add", &format!("10.{net}.{n}.1/24"), "dev", &veth]);
         run_ip(&["link", "set", &veth, "up"]);
-        let ip = format!("10.252.{n}.2");
+        let ip = format!("10.{net}.{n}.2");
         run_ip(&["-n", &ns, "addr", "add", &format!("{ip}/24"), "dev", &peer]);
         run_ip(&["-n", &ns, "link", "set", &peer, "up"]);
         run_ip(&["-n", &ns, "link", "set", "lo", "up"]);
         let ip = if v6 {
-            let (host, target) = (format!("fd52:252:{n}::1"), format!("fd52:252:{n}::2"));
+            let (host, target) = (format!("fd52:{net}:{n}::1"), format!("fd52:{net}:{n}::2"));
             // nodad: usable at once, not after duplicate address detection.
             run_ip(&["addr", "add", &format!("{host}/64"), "dev", &veth, "nodad"]);
             let dev = [

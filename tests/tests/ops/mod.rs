@@ -3,6 +3,7 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
+    time::Duration,
 };
 
 use serde_json::Value;
@@ -119,4 +120,58 @@ pub fn tracer_with_socket(sshd: &Sshd, name: &str) -> (Tracer, std::path::PathBu
     ])
     .unwrap();
     (tracer, sock)
+}
+
+/// A tmux session (a real terminal) running one command; killed when dropped.
+pub struct Tmux(pub String);
+
+impl Tmux {
+    pub fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux (run `cargo xtask setup`)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A detached session `name` of WIDTHx50 running `command`.
+    pub fn start(name: &str, width: u16, command: &str) -> Tmux {
+        let t = Tmux(name.to_owned());
+        let w = width.to_string();
+        t.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &w,
+            "-y",
+            "50",
+            command,
+        ]);
+        t
+    }
+
+    /// Everything the pane printed, scrolled-off lines too, wrapped lines joined.
+    pub fn history(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-J", "-S", "-", "-t", &self.0])
+    }
+
+    pub fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", &self.0])
+    }
+
+    pub fn wait_screen(&self, what: impl Fn(&str) -> bool) -> Option<String> {
+        wait_until(Duration::from_secs(15), || {
+            Some(self.screen()).filter(|s| what(s))
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
 }

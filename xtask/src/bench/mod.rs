@@ -6,6 +6,7 @@ mod alloc;
 mod auditd;
 mod bpf_stats;
 mod capture;
+mod clickhouse;
 mod compare;
 mod cost;
 mod fidelity;
@@ -14,6 +15,7 @@ mod measure;
 mod operators;
 mod sinks;
 mod tools;
+mod transfers;
 mod tty;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +35,9 @@ pub enum What {
     Fidelity(fidelity::Args),
     /// Agent-mode sinks: events/s per sink and format, memory when stalled.
     Sinks(sinks::Args),
+    /// The ClickHouse sink: events/s into a real ClickHouse on one CPU,
+    /// bytes on disk per event.
+    Clickhouse(clickhouse::Args),
     /// Operators' view: RSS, metrics scrape, alert cost with N open sessions.
     Operators(operators::Args),
     /// Allocations per exec event on the `tail --json` path, and its rate.
@@ -40,6 +45,9 @@ pub enum What {
     /// Terminal recording: pty throughput and non-SSH reads/writes with it
     /// off, output on, input on; the agent's CPU under a flood.
     Tty(tty::Args),
+    /// The file-transfer hooks: syscalls with them detached and attached,
+    /// their bpf_stats, an sftp download with the agent off and on.
+    Transfers(transfers::Args),
 }
 
 pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
@@ -50,9 +58,11 @@ pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
         Some(What::Compare(a)) => compare::run(bin, a),
         Some(What::Fidelity(a)) => fidelity::run(bin, a),
         Some(What::Sinks(a)) => sinks::run(a),
+        Some(What::Clickhouse(a)) => clickhouse::run(a),
         Some(What::Operators(a)) => operators::run(a),
         Some(What::Alloc(a)) => alloc::run(a),
         Some(What::Tty(a)) => tty::run(bin, a),
+        Some(What::Transfers(a)) => transfers::run(bin, a),
     }
 }
 

@@ -13,6 +13,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("storm", include_str!("tools/storm.c")),
     ("unixpp", include_str!("tools/unixpp.c")),
     ("writes", include_str!("tools/writes.c")),
+    ("files", include_str!("tools/files.c")),
     ("connects", include_str!("tools/connects.c")),
 ];
 

@@ -405,7 +405,9 @@ fn every_field_parses_and_some_event_has_it() {
         output_loss(),
         restarted(),
         tty_output(),
+        crate::format::samples::event(crate::event::Kind::FileTransfer),
     ];
+    more.extend(crate::format::samples::transfer_shapes());
     let forwards: Vec<Event> = crate::format::samples::events()
         .into_iter()
         .filter(|e| matches!(e.body, Body::SessionForward(_)))
@@ -472,6 +474,7 @@ fn alert() -> Event {
         pid: Some(4242),
         syscall: Some("execve".into()),
         executable: Some("memfd:x".into()),
+        path: Some("/srv/x".into()),
         action: Some("webhook".into()),
         error: Some("refused".into()),
         target_ip: Some([10, 9, 9, 9].into()),

@@ -78,6 +78,10 @@ fn reference(ev: &crate::event::Event) -> Value {
             v["process"] = to(&c.process);
             v["change"] = to(&c.change);
         }
+        Body::FileTransfer(t) => {
+            v["process"] = to(&t.process);
+            v["transfer"] = to(&t.transfer);
+        }
         Body::SessionForward(f) => v["forward"] = to(&**f),
         Body::AgentStart(a) => v["agent"] = to(&**a),
         Body::AgentLoss(l) => {

@@ -524,7 +524,8 @@ fn ev_user(k: crate::event::AlertKind) -> Option<&'static str> {
         | A::SessionBytes
         | A::LoginAfterIdle
         | A::FilelessExec
-        | A::ForwardTarget => Some("alice"),
+        | A::ForwardTarget
+        | A::TransferBytes => Some("alice"),
         A::DistributedGuessing => Some("root"),
         A::ConnectionRate
         | A::UnauthenticatedRate
@@ -608,6 +609,7 @@ fn alerts_map_to_ocsf_detection_findings() {
         let pid = match k {
             AlertKind::PrivilegeGain | AlertKind::FilelessExec => Some(json!({"pid": 4242})),
             AlertKind::ForwardTarget => Some(json!({"pid": 4240})),
+            AlertKind::TransferBytes => Some(json!({"pid": 4250})),
             _ => None,
         };
         assert_eq!(e.get("process"), pid.as_ref(), "{d}");

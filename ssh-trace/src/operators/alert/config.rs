@@ -214,7 +214,7 @@ fn check_needs(
         | AlertKind::DistributedGuessing => {
             needs("max and window", r.max.is_some() && window.is_some())
         }
-        AlertKind::SessionBytes => needs("max (bytes)", r.max.is_some()),
+        AlertKind::SessionBytes | AlertKind::TransferBytes => needs("max (bytes)", r.max.is_some()),
         AlertKind::Idle | AlertKind::LoginAfterIdle => needs("after", after.is_some()),
         AlertKind::ActionFailed => bail!("rule {name}: action_failed is not a rule type"),
         AlertKind::ForwardTarget => needs(

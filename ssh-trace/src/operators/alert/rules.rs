@@ -11,8 +11,8 @@ use anyhow::Result;
 
 use super::{config::Rule, guesses::Guesses, state::KnownSources};
 use crate::event::{
-    Alert, AlertKind, Body, Endpoint, Event, Evidence, Forward, ForwardKind, ForwardState,
-    ProcessExec, SessionId, SessionInfo,
+    Alert, AlertKind, Body, Endpoint, Event, Evidence, FileTransfer, Forward, ForwardKind,
+    ForwardState, ProcessExec, SessionId, SessionInfo,
 };
 
 pub struct Engine {
@@ -112,6 +112,7 @@ impl Engine {
                 }
             }
             Body::ProcessExec(p) if p.fileless => self.on_fileless(ev, p, s, ip, out),
+            Body::FileTransfer(t) => self.check_transfer(ev, s, ip, t, out),
             Body::ProcessExec(_)
             | Body::ProcessExit(_)
             | Body::AgentStart(_)
@@ -248,6 +249,32 @@ impl Engine {
                 source_ip: ip,
                 count: Some(total),
                 limit: Some(rule.max),
+                ..Default::default()
+            };
+            out.push(alert_event(rule, ev.time_ns, Some(s), evidence));
+        }
+    }
+
+    /// Every file moved beyond a transfer_bytes rule's limit fires it.
+    fn check_transfer(
+        &self,
+        ev: &Event,
+        s: &Arc<SessionInfo>,
+        ip: Option<IpAddr>,
+        t: &FileTransfer,
+        out: &mut Vec<Event>,
+    ) {
+        for rule in &self.rules {
+            if rule.kind != AlertKind::TransferBytes || t.transfer.bytes <= rule.max {
+                continue;
+            }
+            let evidence = Evidence {
+                user: s.user.clone(),
+                source_ip: ip,
+                count: Some(t.transfer.bytes),
+                limit: Some(rule.max),
+                pid: Some(t.process.pid),
+                path: Some(t.transfer.host_path()),
                 ..Default::default()
             };
             out.push(alert_event(rule, ev.time_ns, Some(s), evidence));

@@ -207,6 +207,10 @@ pub(crate) fn sample_alerts(session: &Arc<SessionInfo>) -> Vec<Event> {
                 AlertKind::FilelessExec => {
                     (e.pid, e.executable) = (Some(7), Some("memfd:x".into()))
                 }
+                AlertKind::TransferBytes => {
+                    (e.count, e.limit) = (Some(9), Some(8));
+                    (e.pid, e.path) = (Some(7), Some("/home/alice/x".into()));
+                }
                 AlertKind::LoginAfterIdle => e.idle_s = Some(600),
                 AlertKind::Idle => {
                     e = Evidence {

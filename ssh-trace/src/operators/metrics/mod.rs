@@ -19,6 +19,7 @@ use prometheus_client::{
 use super::alert::actions::ActionCounts;
 use crate::event::{
     AuthDecision, Body, Event, Forward, LossCounts, Method, SessionId, SessionInfo, Traffic,
+    Transfer,
 };
 
 type Labels = Vec<(&'static str, String)>;
@@ -46,6 +47,8 @@ pub struct Families {
     pub lost: Family<Labels, Counter>,
     pub alerts: Family<Labels, Counter>,
     pub actions: Family<Labels, Counter>,
+    pub transfer_bytes: Family<Labels, Counter>,
+    pub transfers: Family<Labels, Counter>,
     pub forwards: Family<Labels, Counter>,
     pub forward_bytes: Family<Labels, Counter>,
     pub auth_attempts: Family<Labels, Counter>,
@@ -119,6 +122,16 @@ impl Families {
             f.alerts.clone(),
         );
         r.register(
+            "ssh_trace_transfer_bytes",
+            "Bytes of files moved by scp and sftp (action: upload, download)",
+            f.transfer_bytes.clone(),
+        );
+        r.register(
+            "ssh_trace_transfers",
+            "File transfers and directory operations by scp and sftp, by outcome",
+            f.transfers.clone(),
+        );
+        r.register(
             "ssh_trace_forwards",
             "Forward events by kind (local, remote, agent, x11) and state (listen, open, close, failed)",
             f.forwards.clone(),
@@ -185,6 +198,8 @@ impl Metrics {
             lost: Family::default(),
             alerts: Family::default(),
             actions: Family::default(),
+            transfer_bytes: Family::default(),
+            transfers: Family::default(),
             forwards: Family::default(),
             forward_bytes: Family::default(),
             auth_attempts: Family::default(),
@@ -260,6 +275,9 @@ impl Metrics {
         if let Some(t) = ev.body.traffic() {
             self.traffic(s.id, t, &user);
         }
+        if let Some(t) = ev.body.transfer() {
+            self.transfer(&t.transfer, user.clone());
+        }
         if let Body::SessionEnd(c) = &ev.body {
             if let Some(labels) = self.open.remove(&s.id).and_then(|o| o.active) {
                 self.f.sessions_active.get_or_create(&labels).dec();
@@ -307,6 +325,28 @@ impl Metrics {
                     .get_or_create(&vec![("user", user.to_owned()), ("direction", dir.into())])
                     .inc_by(d);
             }
+        }
+    }
+
+    fn transfer(&self, t: &Transfer, user: String) {
+        let (server, action) = (t.server.name().to_owned(), t.action.name().to_owned());
+        self.f
+            .transfers
+            .get_or_create(&vec![
+                ("server", server.clone()),
+                ("action", action.clone()),
+                ("outcome", t.outcome.name().into()),
+            ])
+            .inc();
+        if t.bytes > 0 {
+            self.f
+                .transfer_bytes
+                .get_or_create(&vec![
+                    ("user", user),
+                    ("server", server),
+                    ("action", action),
+                ])
+                .inc_by(t.bytes);
         }
     }
 

@@ -208,3 +208,27 @@ fn auth_user_label_is_opt_in_and_capped() {
     }
     assert!(!text.contains("oracle"), "{text}");
 }
+
+#[test]
+fn transfers_count_their_bytes_by_server_and_action() {
+    let mut m = Metrics::new(SourceIpLabel {
+        enabled: false,
+        limit: 0,
+    });
+    let ev = crate::format::samples::event(Kind::FileTransfer);
+    m.observe(&ev);
+    m.observe(&ev);
+    for shape in crate::format::samples::transfer_shapes() {
+        m.observe(&shape);
+    }
+    let text = m.encode();
+    for line in [
+        r#"ssh_trace_transfer_bytes_total{user="alice",server="internal-sftp",action="upload"} 2162688"#,
+        r#"ssh_trace_transfers_total{server="internal-sftp",action="upload",outcome="complete"} 2"#,
+        r#"ssh_trace_transfers_total{server="internal-sftp",action="upload",outcome="partial"} 1"#,
+        r#"ssh_trace_transfers_total{server="sftp-server",action="rename",outcome="complete"} 1"#,
+        r#"ssh_trace_transfers_total{server="scp",action="download",outcome="error"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+}

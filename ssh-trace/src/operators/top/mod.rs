@@ -67,6 +67,9 @@ fn fetch_screen(path: &Path, s: &mut TopState) {
 pub fn run(path: &Path) -> Result<()> {
     // Fail before taking over the terminal when no agent answers.
     if let Err(e) = socket::request(path, &Request::List) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(socket::refusal(path));
+        }
         bail!("no running agent: cannot read {}: {e}", path.display());
     }
     let mut terminal = ratatui::try_init().context("setting up the terminal")?;

@@ -36,7 +36,7 @@ pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
     let rows = s.rows.iter().map(|r| {
         let age = now_ns.saturating_sub(r.row.start_ns) / 1_000_000_000;
         TRow::new([
-            r.row.id.get(..12).unwrap_or(&r.row.id).to_owned(),
+            crate::operators::cli::short(&r.row.id).to_owned(),
             r.row.user.clone().unwrap_or_else(|| "-".into()),
             r.row.source.clone().unwrap_or_else(|| "?".into()),
             r.row.method.clone().unwrap_or_else(|| "-".into()),

@@ -4,6 +4,7 @@ mod robustness;
 mod sessions;
 mod sources;
 mod timeline;
+mod transfers;
 mod tree;
 mod users;
 
@@ -132,6 +133,16 @@ impl Sess {
                 },
             }),
         )
+    }
+
+    /// A file.transfer of process `pid` (its other fields the sample's).
+    pub fn transfer(&self, ms: u64, pid: u32, f: impl FnOnce(&mut Transfer)) -> Event {
+        let mut b = crate::format::samples::transfer();
+        if let Body::FileTransfer(t) = &mut b {
+            t.process.pid = pid;
+            f(&mut t.transfer);
+        }
+        self.ev(ms, b)
     }
 
     /// A decision the server logged for `user` (None: unnamed).

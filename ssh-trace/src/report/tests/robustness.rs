@@ -85,10 +85,7 @@ fn empty_stream_gives_headers_or_a_clear_error() {
         serde_json::json!([])
     );
     let r = report(ReportKind::Timeline { session: A.into() }, &[]);
-    assert!(r
-        .error()
-        .unwrap()
-        .starts_with("no session id starts or ends with"));
+    assert!(r.error().unwrap().starts_with("no session id matches"));
 }
 
 #[test]

@@ -47,8 +47,10 @@ pub struct Spec {
     pub timeout: Duration,
 }
 
-fn url(kind: &Spanned<String>, u: Option<Spanned<String>>) -> Result<String, At> {
-    let u = u.ok_or_else(|| at(kind, "url", "a http sink needs url"))?;
+/// The required `url` of a sink of type `kind`: http:// or https://.
+pub fn url(kind: &Spanned<String>, u: Option<Spanned<String>>) -> Result<String, At> {
+    let msg = format!("a {} sink needs url", kind.get_ref());
+    let u = u.ok_or_else(|| at(kind, "url", msg))?;
     let url = u.get_ref();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(at(
@@ -74,6 +76,23 @@ fn preset(p: &Opt<String>) -> Result<Preset, At> {
     })
 }
 
+/// `batch_size` (most bytes per request) and `batch_wait` (how long to
+/// wait for a fuller batch, `default_wait` if not given) into `limits`.
+pub fn batching(
+    (batch_size, batch_wait): (&Opt<String>, &Opt<String>),
+    default_wait: Duration,
+    limits: &mut Limits,
+) -> Result<(), At> {
+    if let Some(b) = batch_size {
+        limits.send_bytes = size(b, "batch_size")?.clamp(1, u32::MAX as u64) as usize;
+    }
+    limits.linger = match batch_wait {
+        Some(w) => duration(w, "batch_wait")?,
+        None => default_wait,
+    };
+    Ok(())
+}
+
 impl Config {
     /// `format` is the sink's format and where it was given (for the
     /// bulk-needs-JSON error); batching goes into `limits`.
@@ -91,13 +110,11 @@ impl Config {
             let span = Spanned::new(format_at, ());
             return Err(at(&span, "format", msg));
         }
-        if let Some(b) = &self.batch_size {
-            limits.send_bytes = size(b, "batch_size")?.clamp(1, u32::MAX as u64) as usize;
-        }
-        limits.linger = match &self.batch_wait {
-            Some(w) => duration(w, "batch_wait")?,
-            None => Duration::from_secs(1),
-        };
+        batching(
+            (&self.batch_size, &self.batch_wait),
+            Duration::from_secs(1),
+            limits,
+        )?;
         Ok(Spec {
             url,
             preset,

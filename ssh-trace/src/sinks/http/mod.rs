@@ -1,5 +1,6 @@
 //! The HTTP sink: batched POSTs of JSON lines, Splunk HEC events or
 //! Elasticsearch bulk actions, optionally gzip'd, over HTTP or HTTPS.
+mod client;
 mod config;
 mod encoder;
 #[cfg(test)]
@@ -8,7 +9,8 @@ mod transport;
 
 use anyhow::Result;
 
-pub use config::{Config, Preset, Spec};
+pub use client::Client;
+pub use config::{batching, url, Config, Preset, Spec};
 pub use encoder::{ElasticBulk, SplunkHec};
 pub use transport::{HttpOptions, HttpTransport};
 

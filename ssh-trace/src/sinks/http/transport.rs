@@ -2,12 +2,11 @@
 //! Elasticsearch bulk actions), optionally gzip'd, over HTTP or HTTPS
 //! (rustls). Anything but a 2xx answer is a failure, retried by the queue;
 //! so is an Elasticsearch `_bulk` reply with `"errors": true`.
-use std::{io::Write, path::Path, time::Duration};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use flate2::{write::GzEncoder, Compression};
-use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 
+use super::client::Client;
 use crate::sinks::queue::Transport;
 
 pub struct HttpOptions {
@@ -24,58 +23,24 @@ pub struct HttpOptions {
 }
 
 pub struct HttpTransport {
-    agent: ureq::Agent,
+    client: Client,
     opts: HttpOptions,
-}
-
-fn roots(ca_file: &Path) -> Result<RootCerts> {
-    let pem = std::fs::read(ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
-    let mut certs = Vec::new();
-    for item in parse_pem(&pem) {
-        if let PemItem::Certificate(c) = item.with_context(|| format!("{}", ca_file.display()))? {
-            certs.push(c);
-        }
-    }
-    if certs.is_empty() {
-        bail!("{} holds no certificate", ca_file.display());
-    }
-    Ok(RootCerts::new_with_certs(&certs))
 }
 
 impl HttpTransport {
     pub fn new(opts: HttpOptions) -> Result<Self> {
-        let mut tls = TlsConfig::builder();
-        if let Some(ca) = &opts.ca_file {
-            tls = tls.root_certs(roots(ca)?);
-        }
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(opts.timeout))
-            .http_status_as_error(false)
-            .tls_config(tls.build())
-            .build()
-            .into();
-        Ok(Self { agent, opts })
+        let client = Client::new(opts.timeout, opts.ca_file.as_deref(), opts.gzip)?;
+        Ok(Self { client, opts })
     }
 }
 
 impl Transport for HttpTransport {
     fn send(&mut self, data: &[u8]) -> Result<()> {
-        let mut req = self
-            .agent
-            .post(&self.opts.url)
-            .header("Content-Type", self.opts.content_type);
+        let mut headers = vec![("Content-Type", self.opts.content_type)];
         if let Some(a) = &self.opts.auth {
-            req = req.header("Authorization", a);
+            headers.push(("Authorization", a));
         }
-        let resp = if self.opts.gzip {
-            let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::fast());
-            gz.write_all(data)?;
-            let body = gz.finish()?;
-            req.header("Content-Encoding", "gzip").send(&body[..])
-        } else {
-            req.send(data)
-        }
-        .with_context(|| format!("POST {}", self.opts.url))?;
+        let resp = self.client.post(&self.opts.url, &headers, data)?;
         let status = resp.status();
         if !status.is_success() {
             bail!("POST {}: {status}", self.opts.url);
