@@ -16,6 +16,7 @@ pub enum EventKind {
     Forward = 8,
     /// A file-transfer process's file (at close) or directory operation.
     Transfer = 9,
+    Tty = 10,
 }
 
 impl EventKind {
@@ -30,6 +31,7 @@ impl EventKind {
             7 => Self::Auth,
             8 => Self::Forward,
             9 => Self::Transfer,
+            10 => Self::Tty,
             _ => return None,
         })
     }
@@ -469,6 +471,55 @@ impl Default for ForwardEvent {
     }
 }
 
+/// [`TtyEvent::stream`]: what the server read from the pty master (the
+/// terminal's output).
+pub const TTY_OUTPUT: u8 = 1;
+/// [`TtyEvent::stream`]: what the server wrote to the pty master (what the
+/// client typed).
+pub const TTY_INPUT: u8 = 2;
+/// [`TtyEvent::flags`]: input typed while the terminal did not echo in
+/// canonical mode (a password prompt): `bytes` were written, none are sent.
+pub const TTY_FLAG_WITHHELD: u8 = 1;
+/// Terminal bytes per record; a larger read or write takes several.
+pub const TTY_CHUNK: usize = 8192;
+/// Records per syscall at most: bytes beyond `TTY_CHUNK * TTY_CHUNKS` of
+/// one read or write are counted lost (OpenSSH and dropbear move ≤ 32 KiB).
+pub const TTY_CHUNKS: usize = 8;
+/// iovecs of one writev read at most, one record each (dropbear writes
+/// input with two: its circular buffer's halves); the rest is counted lost.
+pub const TTY_IOVECS: usize = 4;
+
+/// Terminal data of a session, taken where its server process reads or
+/// writes the pty master. On the ring buffer it is followed by `len` bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TtyEvent {
+    pub hdr: EventHeader,
+    /// TTY_OUTPUT or TTY_INPUT.
+    pub stream: u8,
+    /// TTY_FLAG_*.
+    pub flags: u8,
+    pub _pad: u16,
+    /// The terminal's window size when the bytes moved.
+    pub rows: u16,
+    pub cols: u16,
+    /// Bytes of data that follow.
+    pub len: u32,
+    /// Bytes the syscall moved that this record stands for (`len`, or the
+    /// withheld input's length).
+    pub bytes: u32,
+    /// Bytes of this session's terminal lost so far (rate limit, cap, full
+    /// ring): cumulative, so the agent marks a loss where it happened.
+    pub lost: u64,
+}
+
+/// A terminal record as built in the per-CPU scratch buffer.
+#[repr(C)]
+pub struct TtyRecord {
+    pub head: TtyEvent,
+    pub data: [u8; TTY_CHUNK],
+}
+
 // No implicit padding: each record's size is the sum of its fields.
 const _: () = {
     use core::mem::size_of;
@@ -487,4 +538,6 @@ const _: () = {
     assert!(size_of::<ForwardEvent>() == 24 + 4 * 8 + 6 * 2 + 4 + 16 + 16 + FWD_PATH_MAX + 4);
     assert!(size_of::<AuthHead>() == 24 + 4 * 4);
     assert!(size_of::<AuthEvent>() == size_of::<AuthHead>() + AUTH_TEXT_MAX);
+    assert!(size_of::<TtyEvent>() == 24 + 1 + 1 + 2 + 2 + 2 + 4 + 4 + 8);
+    assert!(size_of::<TtyRecord>() == size_of::<TtyEvent>() + TTY_CHUNK);
 };

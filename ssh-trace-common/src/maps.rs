@@ -67,8 +67,10 @@ pub const LOST_FWD_FULL: u32 = 7;
 /// A file-transfer process, or a file of one, that XFER_PROCS or
 /// XFER_FILES could not hold (or a file descriptor past XFER_FD_MAX).
 pub const LOST_XFER: u32 = 8;
+/// Terminal bytes not recorded (rate limit, cap, full ring): bytes, not records.
+pub const LOST_TTY: u32 = 9;
 /// uid/gid calls that changed nothing or failed, over a session's
-/// CRED_RATE_PER_SEC: counted, not sent. (Slots 8 and 9 are other features'.)
+/// CRED_RATE_PER_SEC: counted, not sent. (Slot 8 is another feature's.)
 pub const LOST_CRED_RATE: u32 = 10;
 pub const LOST_SLOTS: u32 = 11;
 
@@ -231,6 +233,63 @@ pub struct CredWindow {
     pub count: u64,
 }
 
+/// Terminal records (bulk: never wakes the reader, which polls).
+pub const TTY_RING_BYTES: u32 = 4 << 20;
+/// Sessions whose terminal the programs know (LRU: the agent removes
+/// ended ones; beyond this the oldest is forgotten, its counters restart).
+pub const TTY_SESSIONS_MAX: u32 = 4_096;
+/// reads/writes of pty masters in flight (enter seen, exit not yet), by tid.
+pub const TTY_ARGS_MAX: u32 = 4_096;
+
+/// `TtyState::flags` / `TtyConfig::flags`: record what the terminal shows.
+pub const TTY_REC_OUTPUT: u32 = 1;
+/// Record what is typed (echo-off canonical input is withheld).
+pub const TTY_REC_INPUT: u32 = 2;
+
+/// Recording settings, written by the agent (TTY_CONFIG[0]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TtyConfig {
+    /// TTY_REC_* for a session the agent has not decided on yet.
+    pub flags: u32,
+    pub _pad: u32,
+    /// Per-session rate limit, bytes per second, and the burst above it.
+    pub rate: u64,
+    pub burst: u64,
+    /// Bytes recorded per session at most.
+    pub cap: u64,
+}
+
+/// One session's terminal recording (TTY_SESSIONS, by session key).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TtyState {
+    /// TTY_REC_*; 0 = not recorded (the agent's decision for the session).
+    pub flags: u32,
+    pub _pad: u32,
+    /// Token bucket of the rate limit (bytes) and when it was last filled.
+    pub tokens: u64,
+    pub last_ns: u64,
+    /// Bytes recorded and bytes lost so far.
+    pub recorded: u64,
+    pub lost: u64,
+}
+
+/// A read or write of a pty master between its enter and exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TtyArgs {
+    /// The user buffer.
+    pub buf: u64,
+    /// The master's `struct tty_struct *`.
+    pub tty: u64,
+    pub session: u64,
+    /// TTY_OUTPUT (read) or TTY_INPUT (write, writev).
+    pub stream: u32,
+    /// writev: the number of iovecs at `buf`; 0: `buf` is the data.
+    pub iovcnt: u32,
+}
+
 /// `AgentState::flags`: the last agent stopped cleanly.
 pub const AGENT_STOPPED_CLEANLY: u32 = 1;
 
@@ -277,6 +336,9 @@ const _: () = {
     assert!(size_of::<FwdCall>() == 8 + 4 + 4);
     assert!(size_of::<CredWindow>() == 16);
     assert!(size_of::<AgentState>() == 4 * 8 + 4 + 4);
+    assert!(size_of::<TtyConfig>() == 4 + 4 + 3 * 8);
+    assert!(size_of::<TtyState>() == 4 + 4 + 4 * 8);
+    assert!(size_of::<TtyArgs>() == 3 * 8 + 4 + 4);
     assert!(size_of::<XferProc>() == 8);
     assert!(size_of::<XferBinary>() == 32);
 };

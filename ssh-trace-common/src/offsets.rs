@@ -106,6 +106,14 @@ pub struct KernelOffsets {
     /// Values: this architecture's numbers of write(2) and sendto(2).
     pub nr_write: u32,
     pub nr_sendto: u32,
+    /// Terminal recording: `inode.i_rdev`, `tty_file_private.tty`,
+    /// `tty_struct.link`, `.termios.c_lflag`, `.winsize.ws_row`/`ws_col`.
+    pub inode_rdev: u32,
+    pub tty_private_tty: u32,
+    pub tty_link: u32,
+    pub tty_lflag: u32,
+    pub tty_ws_row: u32,
+    pub tty_ws_col: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 86 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 92 * 4);

@@ -2,8 +2,8 @@
 use crate::{
     event::Creds,
     maps::{
-        AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple, XferBinary,
-        XferProc,
+        AgentState, BinaryId, CredArgs, Proc, ServerDevs, SessionLoss, SockTuple, TtyConfig,
+        TtyState, XferBinary, XferProc,
     },
     offsets::KernelOffsets,
 };
@@ -18,5 +18,7 @@ unsafe impl aya::Pod for ServerDevs {}
 unsafe impl aya::Pod for CredArgs {}
 unsafe impl aya::Pod for SessionLoss {}
 unsafe impl aya::Pod for Creds {}
+unsafe impl aya::Pod for TtyConfig {}
+unsafe impl aya::Pod for TtyState {}
 unsafe impl aya::Pod for XferProc {}
 unsafe impl aya::Pod for XferBinary {}

@@ -27,6 +27,8 @@ mod task;
 #[cfg(target_arch = "bpf")]
 mod tp;
 #[cfg(target_arch = "bpf")]
+mod tty;
+#[cfg(target_arch = "bpf")]
 mod xfer;
 
 #[cfg(target_arch = "bpf")]

@@ -14,6 +14,7 @@ use crate::{
     probes::{DEFAULT_SCP_BINARIES, DEFAULT_SERVER_BINARIES, DEFAULT_SFTP_SERVERS},
     replay::{self, Selection},
     report::{Bucket, Report, ReportKind},
+    terminal::cli::{ExportArgs, PaceArgs, RecordArgs},
 };
 
 #[derive(Parser)]
@@ -71,7 +72,8 @@ enum Command {
         config: PathBuf,
     },
     /// Print the events of capture files as `tail` would have, or send
-    /// them to the sinks of an agent configuration (`--to`).
+    /// them to the sinks of an agent configuration (`--to`); with --tty,
+    /// play a session's recorded terminal instead.
     Replay {
         /// Capture files (several are merged in time order).
         #[arg(short = 'r', long = "read", value_name = "FILE", required = true, num_args = 1..)]
@@ -89,6 +91,17 @@ enum Command {
         /// With --to: only the sink named NAME (repeatable).
         #[arg(long = "sink", value_name = "NAME", requires = "to")]
         sinks: Vec<String>,
+        /// Play this session's recorded terminal at its pace (its id, or a
+        /// unique prefix or suffix of it).
+        #[arg(long, value_name = "SESSION")]
+        tty: Option<String>,
+        #[command(flatten)]
+        pace: PaceArgs,
+    },
+    /// Write a recorded terminal in another format.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
     },
     /// Open sessions, from the running agent's session socket.
     Sessions {
@@ -133,6 +146,12 @@ enum Command {
         #[command(subcommand)]
         name: ReportName,
     },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    /// asciicast v2, for `asciinema play` and `asciinema cat`.
+    Asciicast(ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -270,6 +289,8 @@ struct AgentArgs {
     /// Privilege-separation users of the SSH servers (their uid is not a login).
     #[arg(long = "privsep-user", value_name = "NAME", default_values_t = ["sshd".to_string(), "_sshd".to_string()])]
     privsep_users: Vec<String>,
+    #[command(flatten)]
+    tty: RecordArgs,
     /// Write agent.heartbeat every DUR (whole seconds, e.g. 30s, 1m): the
     /// agent's counts, open sessions and queues, so its silence shows.
     #[arg(long, value_name = "DUR", value_parser = parse_heartbeat)]
@@ -365,6 +386,7 @@ impl AgentArgs {
             filter,
             queued: Default::default(),
             operators: Default::default(),
+            tty: self.tty.options(),
             heartbeat: self
                 .heartbeat
                 .and_then(|d| agent::run_loop::heartbeat_interval(d).ok().flatten()),
@@ -422,12 +444,27 @@ pub fn run() -> Result<()> {
             read,
             out,
             window,
+            tty: Some(session),
+            pace,
+            ..
+        } => {
+            let _ = (out, window);
+            crate::terminal::cli::replay(&read, &session, &pace)
+        }
+        Command::Replay {
+            read,
+            out,
+            window,
             to,
             sinks,
+            ..
         } => match to {
             Some(config) => crate::backfill::run(&read, &config, &sinks, &window.selection()?),
             None => replay::run(&read, out.formatter(), &window.selection()?),
         },
+        Command::Export {
+            what: ExportWhat::Asciicast(a),
+        } => crate::terminal::cli::export(&a),
         Command::Report {
             read,
             json,

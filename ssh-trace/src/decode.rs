@@ -17,7 +17,15 @@ pub enum KernelEvent {
     Transfer(Box<XferRecord>),
     /// Boxed: rare, and larger than the other records.
     Forward(Box<ForwardEvent>),
+    Tty(Tty),
     Auth(AuthRecord),
+}
+
+/// A terminal record and its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tty {
+    pub head: TtyEvent,
+    pub data: Vec<u8>,
 }
 
 /// A transfer record with its paths assembled and escaped: the walk's
@@ -63,6 +71,7 @@ impl KernelEvent {
             Self::Bytes(e) => &e.hdr,
             Self::Transfer(t) => &t.head.hdr,
             Self::Forward(e) => &e.hdr,
+            Self::Tty(e) => &e.head.hdr,
             Self::Auth(e) => &e.head.hdr,
         }
     }
@@ -78,7 +87,7 @@ impl KernelEvent {
             | Self::Forward(_)
             | Self::Auth(_)
             | Self::Transfer(_) => true,
-            Self::Fork(_) | Self::Exec(_) | Self::Exit(_) => false,
+            Self::Fork(_) | Self::Exec(_) | Self::Exit(_) | Self::Tty(_) => false,
         }
     }
 }
@@ -109,8 +118,25 @@ pub fn decode(buf: &[u8]) -> Result<KernelEvent> {
         EventKind::Bytes => KernelEvent::Bytes(read(buf)?),
         EventKind::Forward => KernelEvent::Forward(Box::new(read(buf)?)),
         EventKind::Exec => KernelEvent::Exec(decode_exec(buf)?),
+        EventKind::Tty => KernelEvent::Tty(decode_tty(buf)?),
         EventKind::Transfer => KernelEvent::Transfer(Box::new(decode_transfer(buf)?)),
         EventKind::Auth => KernelEvent::Auth(decode_auth(buf)?),
+    })
+}
+
+fn decode_tty(buf: &[u8]) -> Result<Tty> {
+    let head: TtyEvent = read(buf)?;
+    let body = &buf[std::mem::size_of::<TtyEvent>()..];
+    let len = head.len as usize;
+    if len > TTY_CHUNK || body.len() < len {
+        bail!(
+            "terminal record length {len} out of range (body {})",
+            body.len()
+        );
+    }
+    Ok(Tty {
+        head,
+        data: body[..len].to_vec(),
     })
 }
 

@@ -27,6 +27,7 @@ pub mod session;
 pub mod sinks;
 pub mod sockdiag;
 pub mod spanned;
+pub mod terminal;
 pub mod text;
 pub mod unixdiag;
 

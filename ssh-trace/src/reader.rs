@@ -1,10 +1,13 @@
 //! Ring buffer reader: a thread that drains the kernel's ring buffers
-//! (milestones first, then file transfers, then the process tree) into a
-//! queue bounded by bytes, so that a slow consumer never stalls the kernel
-//! side and a flood cannot grow memory.
+//! (milestones first, then file transfers, then the process tree, then
+//! terminals) into a queue bounded by bytes, so that a slow consumer never
+//! stalls the kernel side and a flood cannot grow memory.
 //! Past a soft limit only milestones (connects, uid changes, ends, transfers) are
-//! queued — the headroom is theirs; past the hard limit nothing is. Every
-//! record dropped is counted, per session.
+//! queued — the headroom is theirs; past the hard limit nothing is.
+//! Terminal records are queued only below a lower mark, so a terminal
+//! flood never crowds out the rest. Every record dropped is counted, per
+//! session; a terminal's dropped bytes are added to its later records'
+//! loss count, which marks them in the recording.
 use std::{
     collections::HashMap,
     os::fd::AsRawFd,
@@ -38,6 +41,8 @@ const STOP_CHECK_RECORDS: usize = 64;
 /// process-tree records are dropped, above the hard limit everything.
 pub const QUEUE_SOFT_BYTES: usize = 16 << 20;
 pub const QUEUE_HARD_BYTES: usize = 20 << 20;
+/// Terminal records are queued only while the queue holds less than this.
+pub const QUEUE_TTY_BYTES: usize = 4 << 20;
 /// Batches in flight (a second bound; the byte budget is the real one).
 const QUEUE_BATCHES: usize = 4096;
 
@@ -51,6 +56,10 @@ pub struct ReaderStats {
     queue_lost_by_session: Mutex<HashMap<u64, u64>>,
     /// Bytes of decoded records queued and not yet handled.
     queued_bytes: AtomicUsize,
+    /// Terminal bytes dropped from the queue, in all and per session key
+    /// (cumulative: later records of the session carry it).
+    pub tty_lost_bytes: AtomicU64,
+    tty_lost_by_session: Mutex<HashMap<u64, u64>>,
 }
 
 impl ReaderStats {
@@ -66,6 +75,49 @@ impl ReaderStats {
 
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Terminal bytes of session `key` dropped from the queue so far.
+    pub fn tty_lost_of(&self, key: u64) -> u64 {
+        let by = self.tty_lost_by_session.lock();
+        by.map_or(0, |m| m.get(&key).copied().unwrap_or(0))
+    }
+
+    /// Terminal records: those over the mark are dropped (their bytes
+    /// counted); the rest carry their session's queue losses so far.
+    fn admit_tty(&self, events: &mut Vec<KernelEvent>, mut queued: usize) {
+        let mut by = self
+            .tty_lost_by_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        events.retain_mut(|ev| {
+            let KernelEvent::Tty(t) = ev else {
+                return true;
+            };
+            let key = t.head.hdr.session;
+            let size = cost(ev);
+            if queued + size > QUEUE_TTY_BYTES {
+                let KernelEvent::Tty(t) = ev else {
+                    return false;
+                };
+                let n = t.head.bytes as u64;
+                self.tty_lost_bytes.fetch_add(n, Ordering::Relaxed);
+                *by.entry(key).or_default() += n;
+                return false;
+            }
+            queued += size;
+            if let (KernelEvent::Tty(t), Some(n)) = (ev, by.get(&key)) {
+                t.head.lost += n;
+            }
+            true
+        });
+    }
+
+    /// A session ended: its queue losses are no longer needed.
+    pub fn forget_tty(&self, key: u64) {
+        if let Ok(mut by) = self.tty_lost_by_session.lock() {
+            by.remove(&key);
+        }
     }
 
     fn lose(&self, lost: &[KernelEvent]) {
@@ -178,6 +230,7 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
         rings.milestones.as_raw_fd(),
         rings.events.as_raw_fd(),
         rings.transfers.as_raw_fd(),
+        rings.tty.as_raw_fd(),
     ];
     // The kernel wakes us for a milestone at most once a millisecond per
     // CPU; after milestones came, look again a millisecond later, so that a
@@ -197,7 +250,8 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
         };
         let more = drain(&mut rings.milestones, &mut pass, max, &st, &stop)
             | drain(&mut rings.transfers, &mut pass, max, &st, &stop)
-            | drain(&mut rings.events, &mut pass, max, &st, &stop);
+            | drain(&mut rings.events, &mut pass, max, &st, &stop)
+            | drain(&mut rings.tty, &mut pass, max, &st, &stop);
         let milestones = pass.iter().any(KernelEvent::is_milestone);
         if !pass.is_empty() {
             // Two rings, one stream: records in the order they happened.
@@ -250,7 +304,7 @@ fn drain(
     true
 }
 
-fn wait(fds: &[i32; 3], timeout_ms: i32) {
+fn wait(fds: &[i32; 4], timeout_ms: i32) {
     let mut pfd = fds.map(|fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -265,13 +319,15 @@ fn cost(ev: &KernelEvent) -> usize {
     std::mem::size_of::<KernelEvent>()
         + match ev {
             KernelEvent::Exec(e) => e.executable.len() + e.args.text_len(),
+            KernelEvent::Tty(t) => t.data.len(),
             KernelEvent::Auth(a) => a.text.len(),
             _ => 0,
         }
 }
 
-fn send(tx: &mpsc::Sender<Batch>, events: Vec<KernelEvent>, st: &Arc<ReaderStats>) {
+fn send(tx: &mpsc::Sender<Batch>, mut events: Vec<KernelEvent>, st: &Arc<ReaderStats>) {
     let queued = st.queued_bytes.load(Ordering::Relaxed);
+    st.admit_tty(&mut events, queued);
     let events = admit(events, queued, st);
     if events.is_empty() {
         return;

@@ -118,3 +118,31 @@ impl<'de> Deserializer<'de> for Probe<'_> {
         tuple_struct map enum identifier ignored_any
     }
 }
+
+/// `rotate_count` (at least 1) of a rotated file's table.
+pub fn rotate_count(c: &Opt<u64>) -> Result<Option<usize>, At> {
+    match c {
+        Some(c) if *c.get_ref() == 0 => Err(at(c, "rotate_count", "must be at least 1")),
+        c => Ok(c.as_ref().map(|c| *c.get_ref() as usize)),
+    }
+}
+
+/// `rotate_size` and `rotate_time` of a rotated file's table, keeping
+/// `count` files.
+pub fn rotation(
+    size_key: &Opt<String>,
+    time_key: &Opt<String>,
+    count: Option<usize>,
+) -> Result<crate::rotate::Policy, At> {
+    Ok(crate::rotate::Policy {
+        size: size_key
+            .as_ref()
+            .map(|s| size(s, "rotate_size"))
+            .transpose()?,
+        age: time_key
+            .as_ref()
+            .map(|s| duration(s, "rotate_time"))
+            .transpose()?,
+        count,
+    })
+}

@@ -193,6 +193,7 @@ fn main() -> Result<()> {
         filter: None,
         limits: limits(what),
         kind,
+        tty: false,
     };
     let worker = build::start(spec, "bench-host")?;
     let batches = batches(total);

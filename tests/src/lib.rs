@@ -14,6 +14,7 @@ pub mod schema;
 pub mod servers;
 pub mod sinks;
 pub mod syslog;
+pub mod tmux;
 
 pub use servers::{Kind, Server, Setup, Sshd};
 
@@ -535,6 +536,18 @@ pub fn session_events(events: &[Value], port: u16) -> Vec<Value> {
         .filter(|e| e["session"]["source"]["port"] == port)
         .cloned()
         .collect()
+}
+
+/// The sum of `field` (records, untracked, tty_bytes) over the entries
+/// for session `id` in every agent.loss's `loss.sessions`.
+pub fn loss_share(events: &[Value], id: &Value, field: &str) -> u64 {
+    of_kind(events, "agent.loss")
+        .iter()
+        .filter_map(|e| e["loss"]["sessions"].as_array())
+        .flatten()
+        .filter(|s| &s["id"] == id)
+        .map(|s| s[field].as_u64().unwrap_or(0))
+        .sum()
 }
 
 pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {

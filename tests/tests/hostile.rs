@@ -307,17 +307,7 @@ fn a_full_process_table_is_counted_and_names_the_session_it_hid() {
     );
     let id = &session_events(&all, port)[0]["session"]["id"];
     // The loss names the session whose processes went untracked.
-    let named: u64 = of_kind(&all, "agent.loss")
-        .iter()
-        .flat_map(|e| {
-            e["loss"]["sessions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter(|s| &s["id"] == id)
-        .map(|s| s["untracked"].as_u64().unwrap_or(0))
-        .sum();
+    let named = loss_share(&all, id, "untracked");
     assert!(named > 0, "the loss does not name the session {id}");
 }
 

@@ -35,6 +35,10 @@ const PACKAGES: &[&str] = &[
     // Operators' view tests: a real Prometheus (and promtool), tmux for `top`.
     "prometheus",
     "tmux",
+    // Terminal recording: the real asciicast player, and bpftool to see
+    // which programs are attached.
+    "asciinema",
+    "bpftool",
     // The package test: `man` renders the installed pages (systemd, above,
     // also gives it systemd-analyze to verify the installed unit).
     "man-db",

@@ -20,7 +20,7 @@ use crate::{
         SinkLoss,
     },
     pipeline::Failures,
-    probes::{auth_hook::AuthHook, Maps},
+    probes::{auth_hook::AuthHook, tty::TtyKernel, Maps},
     reader::Reader,
     sinks::queue::Stats,
 };
@@ -43,6 +43,8 @@ pub struct KernelLosses {
 pub struct Shares {
     pub records: u64,
     pub untracked: u64,
+    /// Terminal bytes (marked in its recording since the last report).
+    pub tty_bytes: u64,
 }
 
 /// What the kernel side counted lost so far, and how to stop reading it.
@@ -55,6 +57,20 @@ pub trait Kernel {
     /// Notes for a successor (persistent programs) how far this agent got:
     /// `done` records had their events written out; `stopped`: cleanly.
     fn note_progress(&mut self, done: u64, stopped: bool);
+    /// Terminal bytes lost (in the kernel and in the reader's queue).
+    fn tty_lost(&self) -> u64 {
+        0
+    }
+    /// Terminal recording's kernel side, when recording is on.
+    fn tty(&mut self) -> Option<&mut TtyKernel> {
+        None
+    }
+    /// Terminal bytes of session `key` the reader's queue dropped so far.
+    fn tty_queue_lost(&self, _key: u64) -> u64 {
+        0
+    }
+    /// Session `key` ended: its terminal's state goes.
+    fn tty_forget(&mut self, _key: u64) {}
     /// These sessions logged in: the kernel stops reading their server's
     /// log output.
     fn auth_done(&mut self, _sessions: &[u64]) {}
@@ -67,6 +83,8 @@ pub trait Kernel {
 pub struct Attached {
     pub maps: Maps,
     pub reader: Reader,
+    /// Terminal recording (it owns the programs then: tty.rs).
+    pub tty: Option<TtyKernel>,
     /// The programs are pinned: progress is noted for the next agent.
     pub persistent: bool,
     /// Attaches the servers' log capture on demand (None: pinned, always).
@@ -113,6 +131,26 @@ impl Kernel for Attached {
         self.reader.stop();
     }
 
+    fn tty_lost(&self) -> u64 {
+        self.maps.lost_totals()[ssh_trace_common::maps::LOST_TTY as usize]
+            + self.reader.stats.tty_lost_bytes.load(Ordering::Relaxed)
+    }
+
+    fn tty(&mut self) -> Option<&mut TtyKernel> {
+        self.tty.as_mut()
+    }
+
+    fn tty_queue_lost(&self, key: u64) -> u64 {
+        self.reader.stats.tty_lost_of(key)
+    }
+
+    fn tty_forget(&mut self, key: u64) {
+        if let Some(t) = &mut self.tty {
+            t.forget(key);
+        }
+        self.reader.stats.forget_tty(key);
+    }
+
     fn auth_wanted(&mut self, wanted: bool) {
         if let Some(h) = &mut self.auth_hook {
             h.set(wanted);
@@ -146,6 +184,8 @@ pub struct Losses {
     dropped_at_stop: u64,
     /// The same, per session key (until the next report).
     dropped_at_stop_by_session: BTreeMap<u64, u64>,
+    /// Terminal bytes marked lost per session key (until the next report).
+    tty_marked: BTreeMap<u64, u64>,
     /// Server log records cut at the kernel's copy limit that made no
     /// event: a decision may have been lost (counted as undecodable).
     pub auth_cut: u64,
@@ -166,6 +206,7 @@ impl Losses {
             restart: 0,
             dropped_at_stop: 0,
             dropped_at_stop_by_session: BTreeMap::new(),
+            tty_marked: BTreeMap::new(),
             auth_cut: 0,
             reported: LossCounts::default(),
         }
@@ -196,6 +237,7 @@ impl Losses {
             queue: k.queue + self.dropped_at_stop,
             decode: k.decode + self.auth_cut,
             agent_restart: self.restart,
+            tty_bytes: kernel.tty_lost(),
             sinks: self
                 .sinks
                 .iter()
@@ -219,6 +261,14 @@ impl Losses {
         }
     }
 
+    /// Terminal bytes of a session marked lost in its recording (read
+    /// before the totals that include them: agent/tty.rs).
+    pub fn tty_marked(&mut self, marked: BTreeMap<u64, u64>) {
+        for (key, n) in marked {
+            *self.tty_marked.entry(key).or_default() += n;
+        }
+    }
+
     /// An `agent.loss` event when something more was lost, or an output
     /// failed again, since the last, naming (up to MAX_NAMED, the most hurt first) the sessions it hit.
     pub fn report(
@@ -231,6 +281,9 @@ impl Losses {
         let mut shares = kernel.take_session_losses();
         for (key, n) in std::mem::take(&mut self.dropped_at_stop_by_session) {
             shares.entry(key).or_default().records += n;
+        }
+        for (key, n) in std::mem::take(&mut self.tty_marked) {
+            shares.entry(key).or_default().tty_bytes += n;
         }
         let now = self.now(kernel);
         if now.total() <= self.reported.total()
@@ -251,7 +304,7 @@ fn named_sessions(
     id_of: &dyn Fn(u64) -> SessionId,
 ) -> LossReport {
     let mut v: Vec<(u64, Shares)> = shares.into_iter().collect();
-    v.sort_by_key(|(_, s)| std::cmp::Reverse(s.records + s.untracked));
+    v.sort_by_key(|(_, s)| std::cmp::Reverse((s.records + s.untracked, s.tty_bytes)));
     let more_sessions = v.len().saturating_sub(LossReport::MAX_NAMED) as u64;
     let sessions = v
         .into_iter()
@@ -260,6 +313,7 @@ fn named_sessions(
             id: id_of(key),
             records: s.records,
             untracked: s.untracked,
+            tty_bytes: s.tty_bytes,
         })
         .collect();
     LossReport {

@@ -8,8 +8,14 @@ pub mod run_loop;
 #[cfg(test)]
 mod tests;
 mod transfers;
+pub mod tty;
 
-use std::{collections::HashSet, io::IsTerminal, path::PathBuf, sync::Arc};
+use std::{
+    collections::HashSet,
+    io::IsTerminal,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
 
 use anyhow::{bail, Context, Result};
 
@@ -21,7 +27,10 @@ use crate::{
     host,
     operators::{self, Operators},
     pipeline::{Consumer, Failures, Lines, Pipeline},
-    probes::{self, hooks::HookThread, Probes, ServerBinaries, TransferBinaries},
+    probes::{
+        self, hooks::HookThread, tty::TtyKernel, Probes, ServerBinaries, SharedProbes,
+        TransferBinaries,
+    },
     reader::Reader,
     session::{users, SessionTable},
     sinks::Queued,
@@ -51,6 +60,8 @@ pub struct Options {
     pub filter: Option<Filter>,
     /// Agent-mode sinks (`ssh-trace agent --config`), already started.
     pub queued: Queued,
+    /// Record terminals (None: off).
+    pub tty: Option<tty::Options>,
     /// Session socket, metrics, alerts.
     pub operators: operators::Options,
     /// agent.heartbeat every so often (agent mode: every minute by default).
@@ -90,9 +101,10 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
             .privsep_users
             .unwrap_or_else(|| default_list(&["sshd", "_sshd"])),
         formatter: None,
-        capture: None,
+        capture: cfg.capture,
         filter: None,
         queued: Queued::new(workers, cfg.drain_timeout),
+        tty: cfg.tty,
         operators: cfg.operators,
         heartbeat: cfg.heartbeat,
     })
@@ -146,6 +158,9 @@ fn outputs(
 
 pub async fn run(mut opts: Options) -> Result<()> {
     probes::check_ring_bytes(opts.ring_bytes)?;
+    if opts.tty.is_some() && opts.persist.is_some() {
+        bail!("--tty cannot be combined with --persist: terminal programs are attached by the running agent only");
+    }
     let servers = ServerBinaries::resolve(&opts.server_binaries);
     if servers.ids().next().is_none() {
         bail!(
@@ -164,6 +179,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let (outputs, failures) = outputs(&mut opts, &host_name, &agent, boot_id)?;
     // Sockets are bound and alert files read while privileges last.
     let ops = Operators::prepare(std::mem::take(&mut opts.operators), &host_name)?;
+    let tty_filter = opts.filter.clone();
     let mut pipeline = Pipeline::new(&host_name, opts.filter.take(), ops, outputs);
 
     let mut probes = load(&opts, &servers, &transfers)?;
@@ -171,6 +187,12 @@ pub async fn run(mut opts: Options) -> Result<()> {
     let (rings, mut maps) = probes.take_maps()?;
     let mut xfer_maps = probes.take_xfer_maps()?;
     let persistent = probes.persistent();
+    // The helpers are made while the agent is still privileged: the auth
+    // hook's process, then the threads that attach on demand (terminal
+    // recording's switch, the transfer hooks), which share the programs.
+    let auth_hook = probes.auth_hook()?;
+    let probes: SharedProbes = Arc::new(Mutex::new(probes));
+    let tty_kernel = terminals(&opts, &probes)?;
     let (reader, rx) = Reader::spawn(rings).context("starting the ring buffer reader")?;
     let privsep: HashSet<u32> = opts
         .privsep_users
@@ -178,6 +200,9 @@ pub async fn run(mut opts: Options) -> Result<()> {
         .filter_map(|u| users::uid_of(u))
         .collect();
     let mut table = SessionTable::new(boot_id, host::Clock::now(), privsep.clone(), users::name_of);
+    if let Some(t) = &opts.tty {
+        table.record_terminals(t.selection.clone());
+    }
 
     // Programs are attached: whatever starts from now on is seen. What was
     // already running is found in /proc and put into the kernel maps.
@@ -193,9 +218,8 @@ pub async fn run(mut opts: Options) -> Result<()> {
         procs: &mut xfer_maps.procs,
     };
     let missed = discovery::run(&mut maps, &servers, &privsep, found, xfer);
-    let auth_hook = probes.auth_hook()?;
     // The hook thread keeps what attaching needs; every other thread nothing.
-    let hooks = HookThread::spawn(probes, xfer_maps)?;
+    let hooks = HookThread::spawn(probes.clone(), xfer_maps)?;
     crate::privileges::drop_all().context("dropping privileges after loading")?;
     if banner {
         eprintln!("{}", banner::line(&servers, &events, opts.ring_bytes));
@@ -210,6 +234,10 @@ pub async fn run(mut opts: Options) -> Result<()> {
 
     let mut losses = Losses::new(sink_stats, failures, missed);
     losses.restart = agent.previous.as_ref().map_or(0, |p| p.lost_in_flight);
+    let tty = opts
+        .tty
+        .as_ref()
+        .map(|t| tty::TtyControl::new(t, boot_id, &table, tty_filter, &host_name));
     let run = run_loop::Run {
         pipeline,
         table,
@@ -218,20 +246,27 @@ pub async fn run(mut opts: Options) -> Result<()> {
             maps,
             reader,
             persistent,
+            tty: tty_kernel,
             auth_hook,
         },
         rx,
         bytes,
         unix: Default::default(),
         done: 0,
+        tty,
         heartbeat: opts.heartbeat.map(run_loop::Beat::new),
     };
-    let stopped = run.until_stopped(agent, signals()?).await;
+    let kernel = run.until_stopped(agent, signals()?).await?;
     host::close_stdout();
+    // The programs go (detached side by side) once stdout is closed and
+    // the last of their holders lets them go: terminal recording's switch
+    // thread, the transfer hook thread, then this one.
+    drop(kernel);
     let st = hooks.stats.clone();
-    drop(hooks.stop());
+    hooks.stop();
     report_hooks(&st);
-    stopped
+    drop(probes);
+    Ok(())
 }
 
 /// One line on stderr at the stop: how often and how long the transfer
@@ -251,6 +286,14 @@ fn report_hooks(st: &probes::hooks::HookStats) {
             e => format!(", {e} errors"),
         }
     );
+}
+
+/// Terminal recording's switch thread (probes/tty.rs), when asked for.
+fn terminals(opts: &Options, probes: &SharedProbes) -> Result<Option<TtyKernel>> {
+    opts.tty
+        .as_ref()
+        .map(|t| TtyKernel::start(probes.clone(), t.input, t.limits))
+        .transpose()
 }
 
 /// Loads (or, with --persist, reuses) the kernel programs.

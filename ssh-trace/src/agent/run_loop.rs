@@ -42,6 +42,8 @@ pub struct Run<K: Kernel> {
     pub unix: unixdiag::Poller,
     /// Records whose events went through the pipeline and out.
     pub done: u64,
+    /// Terminal recording, when on.
+    pub tty: Option<super::tty::TtyControl>,
     /// agent.heartbeat every so often, if at all.
     pub heartbeat: Option<Beat>,
 }
@@ -93,10 +95,16 @@ impl Beat {
 
 impl<K: Kernel> Run<K> {
     /// Runs until `stop` completes (SIGTERM, SIGINT) or the records end.
-    pub async fn until_stopped(mut self, agent: AgentInfo, stop: impl Future) -> Result<()> {
+    /// Gives the kernel side back: the caller closes stdout first, then
+    /// drops it (detaching programs takes a while).
+    pub async fn until_stopped(mut self, agent: AgentInfo, stop: impl Future) -> Result<K> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut events = Vec::new();
+        // Sessions found open at start-up: the terminal hooks are due now.
+        if let Some(t) = &mut self.tty {
+            t.sync(&mut self.kernel);
+        }
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -151,8 +159,18 @@ impl<K: Kernel> Run<K> {
         for rec in records {
             self.bytes.observe(&rec);
             self.unix.observe(&rec);
+            if let Some(t) = &mut self.tty {
+                t.before_record(&rec, &mut self.table, events);
+            }
             self.table.handle(rec, events);
             for ev in events.drain(..) {
+                let last = self
+                    .tty
+                    .as_mut()
+                    .and_then(|t| t.observe(&ev, &mut self.kernel));
+                if let Some(mark) = last {
+                    self.pipeline.push(mark)?;
+                }
                 self.pipeline.push(ev)?;
             }
         }
@@ -165,6 +183,13 @@ impl<K: Kernel> Run<K> {
         // Detached once no session authenticates (a connect attaches it).
         self.kernel.auth_wanted(self.table.authenticating());
         self.losses.auth_cut = self.table.auth_cut;
+        // Terminal losses are marked before the totals are read: every
+        // session share is in the report whose totals have its bytes.
+        let mut marks = Vec::new();
+        if let Some(t) = &mut self.tty {
+            t.tick(&mut self.kernel, now, &mut marks);
+            self.losses.tty_marked(t.take_marked());
+        }
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);
         if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
@@ -179,6 +204,9 @@ impl<K: Kernel> Run<K> {
         counts.extend(self.unix.poll(host::monotonic_ns()));
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
+        for ev in marks {
+            self.pipeline.push(ev)?;
+        }
         self.pipeline.tick(now)
     }
 
@@ -211,7 +239,7 @@ impl<K: Kernel> Run<K> {
 
     /// Reads what the kernel already produced (for a bounded time), accounts
     /// for it all, and writes agent.stop.
-    fn stop(mut self, agent: AgentInfo, events: &mut Vec<Event>) -> Result<()> {
+    fn stop(mut self, agent: AgentInfo, events: &mut Vec<Event>) -> Result<K> {
         self.kernel.stop();
         // Nothing more comes in: what is queued now is all there is to read.
         self.rx.close();
@@ -227,9 +255,18 @@ impl<K: Kernel> Run<K> {
             }
         }
         self.losses.auth_cut = self.table.auth_cut;
+        let now = host::now_unix_ns();
+        // Losses of terminals still open are marked before the last report.
+        if let Some(t) = &mut self.tty {
+            let mut marks = Vec::new();
+            t.mark_open(&mut self.kernel, now, &mut marks);
+            self.losses.tty_marked(t.take_marked());
+            for ev in marks {
+                self.pipeline.push(ev)?;
+            }
+        }
         let table = &self.table;
         let id_of = |k: u64| table.session_id(k);
-        let now = host::now_unix_ns();
         if let Some(loss) = self.losses.report(&mut self.kernel, now, &id_of) {
             self.pipeline.push(loss)?;
         }
@@ -266,6 +303,6 @@ impl<K: Kernel> Run<K> {
         if let Some(line) = alert_summary {
             eprintln!("{line}");
         }
-        finished.map(drop)
+        finished.map(|_| self.kernel)
     }
 }

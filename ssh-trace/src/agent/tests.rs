@@ -103,6 +103,7 @@ async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
         bytes: Default::default(),
         unix: Default::default(),
         done: 0,
+        tty: None,
         heartbeat: None,
     };
     let flood = Duration::from_secs(3);

@@ -268,38 +268,81 @@ fn get_loss(c: &mut Cursor) -> Result<LossCounts> {
 /// without them (all older ones) end before; a reader skips tags it does not
 /// know.
 const SECTION_OUTPUTS: u8 = 1;
+/// Terminal bytes lost (`tty_bytes`) of each count, then each named
+/// session's share (agent.loss).
+const SECTION_TTY: u8 = 2;
 
-/// The outputs' failed writes of each of `counts`, when any has some.
-fn put_sections(out: &mut Vec<u8>, counts: &[&LossCounts]) {
-    if counts.iter().all(|l| l.outputs.is_empty()) {
-        return;
-    }
-    let mut p = Vec::new();
-    for l in counts {
-        put_varint(&mut p, l.outputs.len() as u64);
-        for o in &l.outputs {
-            put_str(&mut p, &o.output);
-            put_str(&mut p, &o.error);
-            put_varint(&mut p, o.failures);
-            put_varint(&mut p, o.events);
+/// The outputs' failed writes of each of `counts`, when any has some; the
+/// terminal bytes lost, when any were.
+fn put_sections(out: &mut Vec<u8>, counts: &[&LossCounts], sessions: &[SessionLoss]) {
+    if counts.iter().any(|l| !l.outputs.is_empty()) {
+        let mut p = Vec::new();
+        for l in counts {
+            put_varint(&mut p, l.outputs.len() as u64);
+            for o in &l.outputs {
+                put_str(&mut p, &o.output);
+                put_str(&mut p, &o.error);
+                put_varint(&mut p, o.failures);
+                put_varint(&mut p, o.events);
+            }
         }
+        put_section(out, SECTION_OUTPUTS, &p);
     }
-    out.push(SECTION_OUTPUTS);
-    put_varint(out, p.len() as u64);
-    out.extend_from_slice(&p);
+    if counts.iter().any(|l| l.tty_bytes > 0) {
+        let mut p = Vec::new();
+        for l in counts {
+            put_varint(&mut p, l.tty_bytes);
+        }
+        put_varint(&mut p, sessions.len() as u64);
+        for s in sessions {
+            put_varint(&mut p, s.tty_bytes);
+        }
+        put_section(out, SECTION_TTY, &p);
+    }
 }
 
-fn get_sections(c: &mut Cursor, counts: &mut [&mut LossCounts]) -> Result<()> {
+fn put_section(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+    out.push(tag);
+    put_varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+fn get_sections(
+    c: &mut Cursor,
+    counts: &mut [&mut LossCounts],
+    sessions: &mut [SessionLoss],
+) -> Result<()> {
     while c.more() {
         let tag = c.u8()?;
         let len = c.varint()? as usize;
         let mut p = Cursor::new(c.bytes(len)?);
-        if tag != SECTION_OUTPUTS {
-            continue;
+        match tag {
+            SECTION_OUTPUTS => {
+                for l in counts.iter_mut() {
+                    let n = p.len(MAX_ITEMS)?;
+                    l.outputs = (0..n).map(|_| get_output(&mut p)).collect::<Result<_>>()?;
+                }
+            }
+            SECTION_TTY => get_tty_section(&mut p, counts, sessions)?,
+            _ => {}
         }
-        for l in counts.iter_mut() {
-            let n = p.len(MAX_ITEMS)?;
-            l.outputs = (0..n).map(|_| get_output(&mut p)).collect::<Result<_>>()?;
+    }
+    Ok(())
+}
+
+fn get_tty_section(
+    p: &mut Cursor,
+    counts: &mut [&mut LossCounts],
+    sessions: &mut [SessionLoss],
+) -> Result<()> {
+    for l in counts.iter_mut() {
+        l.tty_bytes = p.varint()?;
+    }
+    let n = p.len(LossReport::MAX_NAMED)?;
+    for i in 0..n {
+        let bytes = p.varint()?;
+        if let Some(s) = sessions.get_mut(i) {
+            s.tty_bytes = bytes;
         }
     }
     Ok(())
@@ -358,6 +401,7 @@ fn get_named_sessions(c: &mut Cursor, l: &mut LossReport) -> Result<()> {
             id: c.str()?.parse()?,
             records: c.varint()?,
             untracked: c.varint()?,
+            tty_bytes: 0,
         });
     }
     l.more_sessions = c.varint()?;
@@ -627,7 +671,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss_tail(out, &l.loss.counts);
             put_loss_tail(out, &l.total);
             put_named_sessions(out, &l.loss);
-            put_sections(out, &[&l.loss.counts, &l.total]);
+            put_sections(out, &[&l.loss.counts, &l.total], &l.loss.sessions);
         }
         Body::AgentStop(s) => {
             put_agent(out, &s.agent);
@@ -635,12 +679,59 @@ fn body(body: &Body, out: &mut Vec<u8>) {
             put_loss(out, &s.totals.lost);
             put_loss_tail(out, &s.totals.lost);
             put_agent_tail(out, &s.agent);
-            put_sections(out, &[&s.totals.lost]);
+            put_sections(out, &[&s.totals.lost], &[]);
         }
         Body::AgentHeartbeat(h) => put_heartbeat(out, h),
         // Alerts are rare: their JSON form is compact enough.
         Body::Alert(_, alert) => put_str(out, &serde_json::to_string(alert).unwrap_or_default()),
+        Body::SessionTty(t) => put_tty(out, t),
     }
+}
+
+const TTY_KINDS: [TtyKind; 5] = [
+    TtyKind::Output,
+    TtyKind::Input,
+    TtyKind::Resize,
+    TtyKind::Lost,
+    TtyKind::Withheld,
+];
+
+/// Terminal data is stored raw (not escaped): replay needs the bytes.
+fn put_tty(out: &mut Vec<u8>, t: &Terminal) {
+    out.push(TTY_KINDS.iter().position(|k| *k == t.kind).unwrap_or(0) as u8);
+    put_varint(out, t.rows as u64);
+    put_varint(out, t.cols as u64);
+    put_varint(out, t.bytes);
+    match &t.data {
+        Some(d) => {
+            out.push(1);
+            put_varint(out, d.0.len() as u64);
+            out.extend_from_slice(&d.0);
+        }
+        None => out.push(0),
+    }
+}
+
+fn get_tty(c: &mut Cursor) -> Result<Terminal> {
+    let kind = *TTY_KINDS
+        .get(c.u8()? as usize)
+        .context("unknown terminal record type")?;
+    let rows = u16::try_from(c.varint()?).context("rows over 16 bits")?;
+    let cols = u16::try_from(c.varint()?).context("cols over 16 bits")?;
+    let bytes = c.varint()?;
+    let data = if c.bool()? {
+        let n = c.len(MAX_STR)?;
+        Some(TtyBytes(c.bytes(n)?.to_vec()))
+    } else {
+        None
+    };
+    Ok(Terminal {
+        kind,
+        rows,
+        cols,
+        bytes,
+        data,
+    })
 }
 
 /// What the session part of a record held besides the snapshot.
@@ -755,7 +846,10 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             get_loss_tail(c, &mut loss.counts)?;
             get_loss_tail(c, &mut total)?;
             get_named_sessions(c, &mut loss)?;
-            get_sections(c, &mut [&mut loss.counts, &mut total])?;
+            let LossReport {
+                counts, sessions, ..
+            } = &mut loss;
+            get_sections(c, &mut [counts, &mut total], sessions)?;
             Body::AgentLoss(Box::new(AgentLoss { loss, total }))
         }
         Kind::AgentStop => {
@@ -764,7 +858,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let mut lost = get_loss(c)?;
             get_loss_tail(c, &mut lost)?;
             get_agent_tail(c, &mut agent)?;
-            get_sections(c, &mut [&mut lost])?;
+            get_sections(c, &mut [&mut lost], &mut [])?;
             let totals = AgentTotals { events, lost };
             Body::AgentStop(Box::new(AgentStop { agent, totals }))
         }
@@ -773,6 +867,7 @@ fn get_body(kind: Kind, k: Counters, c: &mut Cursor) -> Result<Body> {
             let alert = serde_json::from_str(c.str()?).context("undecodable alert")?;
             Body::Alert(a, Box::new(alert))
         }
+        Kind::SessionTty => Body::SessionTty(get_tty(c)?),
     })
 }
 

@@ -4,6 +4,8 @@
 //! header: "SSHTRACE" | version u16 LE | flags u16 LE | body_len u32 LE | body | crc32 u32 LE
 //! block:  "STBK" | raw_len u32 | zstd_len u32 | events u32 | crc32 u32 | zstd(payload)
 //! ```
+//! Terminal recordings (`session.tty`) go in blocks of their own, framed
+//! alike with the magic "STTY": readers of events skip them unopened.
 //! The header crc covers everything before it; a block's crc covers its
 //! four length/count fields and the compressed payload. The payload is the
 //! events, each a varint length followed by its encoding (codec.rs).
@@ -14,6 +16,7 @@ use crate::event::SessionInfo;
 
 pub const MAGIC: &[u8; 8] = b"SSHTRACE";
 pub const BLOCK_MAGIC: &[u8; 4] = b"STBK";
+pub const TTY_BLOCK_MAGIC: &[u8; 4] = b"STTY";
 pub const VERSION: u16 = 1;
 pub const BLOCK_HEADER_LEN: usize = 4 + 4 * 4;
 /// A block is written once its events reach this size (or every second).
@@ -120,8 +123,8 @@ impl Header {
     }
 }
 
-/// Frames compressed events as a block.
-pub fn encode_block(raw: &[u8], events: u32) -> Result<Vec<u8>> {
+/// Frames compressed events as a block (`magic`: an event or terminal block).
+pub fn encode_block(raw: &[u8], events: u32, magic: &[u8; 4]) -> Result<Vec<u8>> {
     let z = zstd::bulk::compress(raw, 3).context("zstd compression")?;
     let mut fields = Vec::with_capacity(12 + z.len());
     fields.extend_from_slice(&(raw.len() as u32).to_le_bytes());
@@ -131,7 +134,7 @@ pub fn encode_block(raw: &[u8], events: u32) -> Result<Vec<u8>> {
     crc.update(&fields);
     crc.update(&z);
     let mut out = Vec::with_capacity(BLOCK_HEADER_LEN + z.len());
-    out.extend_from_slice(BLOCK_MAGIC);
+    out.extend_from_slice(magic);
     out.extend_from_slice(&fields);
     out.extend_from_slice(&crc.finalize().to_le_bytes());
     out.extend_from_slice(&z);
@@ -145,10 +148,13 @@ pub struct BlockHeader {
     pub zstd_len: usize,
     pub events: u32,
     pub crc: u32,
+    /// A block of terminal recordings.
+    pub tty: bool,
 }
 
 pub fn parse_block_header(h: &[u8; BLOCK_HEADER_LEN]) -> Result<BlockHeader> {
-    if &h[..4] != BLOCK_MAGIC {
+    let tty = &h[..4] == TTY_BLOCK_MAGIC;
+    if &h[..4] != BLOCK_MAGIC && !tty {
         bail!("bad block magic");
     }
     let u = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
@@ -157,6 +163,7 @@ pub fn parse_block_header(h: &[u8; BLOCK_HEADER_LEN]) -> Result<BlockHeader> {
         zstd_len: u(8) as usize,
         events: u(12),
         crc: u(16),
+        tty,
     };
     if b.raw_len > MAX_BLOCK || b.zstd_len > MAX_BLOCK {
         bail!(

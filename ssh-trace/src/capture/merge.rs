@@ -20,6 +20,19 @@ impl Merged {
             .iter()
             .map(|p| Reader::open(p))
             .collect::<Result<Vec<_>>>()?;
+        Ok(Self::of(readers))
+    }
+
+    /// The files' terminal recordings instead of their events.
+    pub fn open_terminals(paths: &[PathBuf]) -> Result<Self> {
+        let readers = paths
+            .iter()
+            .map(|p| Reader::open(p).map(Reader::terminals))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::of(readers))
+    }
+
+    fn of(readers: Vec<Reader>) -> Self {
         let mut m = Self {
             next: (0..readers.len()).map(|_| None).collect(),
             readers,
@@ -29,7 +42,7 @@ impl Merged {
         for i in 0..m.readers.len() {
             m.refill(i);
         }
-        Ok(m)
+        m
     }
 
     pub fn readers(&self) -> &[Reader] {

@@ -4,7 +4,9 @@
 //! and never by how many events a block claims or how often they repeat a
 //! large session snapshot. A corrupt block is skipped with a warning naming
 //! its offset and reading resumes at the next block; a file cut short (the
-//! recorder was killed) yields every complete block and a warning.
+//! recorder was killed) yields every complete block and a warning. A reader
+//! reads either the events or the terminal recordings: blocks of the other
+//! kind are skipped without being opened.
 use std::{
     fs::File,
     io::{BufReader, ErrorKind, Read, Seek, SeekFrom},
@@ -15,7 +17,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{
     codec::{Cursor, Decoder},
-    file::{self, Header, BLOCK_HEADER_LEN, BLOCK_MAGIC},
+    file::{self, Header, BLOCK_HEADER_LEN, BLOCK_MAGIC, TTY_BLOCK_MAGIC},
 };
 use crate::event::Event;
 
@@ -37,6 +39,8 @@ pub struct Reader {
     /// Warnings beyond MAX_WARNINGS.
     unshown: u64,
     eof: bool,
+    /// Read the terminal blocks instead of the event blocks.
+    tty: bool,
 }
 
 /// The block being read: its decompressed events, decoded one by one.
@@ -106,7 +110,14 @@ impl Reader {
             warnings: Vec::new(),
             unshown: 0,
             eof: false,
+            tty: false,
         })
+    }
+
+    /// Reads the terminal recordings (`session.tty`) instead of the events.
+    pub fn terminals(mut self) -> Self {
+        self.tty = true;
+        self
     }
 
     pub fn header(&self) -> &Header {
@@ -225,6 +236,10 @@ impl Reader {
                 return;
             }
         };
+        if b.tty != self.tty {
+            self.skip(start, b.zstd_len);
+            return;
+        }
         // As much as the file holds, not as much as the header claims.
         let mut z = Vec::new();
         let read = (&mut self.inner)
@@ -265,6 +280,28 @@ impl Reader {
         });
     }
 
+    /// Steps over a block of the other kind; past the end is a cut file.
+    fn skip(&mut self, start: u64, len: usize) {
+        match self.inner.seek_relative(len as i64) {
+            Ok(()) => self.pos += len as u64,
+            Err(e) => return self.give_up(start, format!("read error: {e}")),
+        }
+        let Ok(size) = self.inner.get_mut().seek(SeekFrom::End(0)) else {
+            return self.give_up(start, "cannot seek");
+        };
+        if self.pos > size {
+            self.give_up(start, format!(
+                "truncated block at the end of the file ({} of {len} bytes; the recorder stopped mid-write); ignored",
+                len as u64 - (self.pos - size)
+            ));
+            return;
+        }
+        // Back to where the buffered reader thinks it is.
+        if self.inner.seek(SeekFrom::Start(self.pos)).is_err() {
+            self.eof = true;
+        }
+    }
+
     /// Scans forward from `from` for the next block magic and continues
     /// there; bytes in between are skipped (their offsets were warned of).
     fn resync(&mut self, from: u64) {
@@ -284,7 +321,8 @@ impl Reader {
                 Ok(k) => k,
             };
             window.extend_from_slice(&chunk[..k]);
-            if let Some(i) = window.windows(4).position(|w| w == BLOCK_MAGIC) {
+            let magic = |w: &[u8]| w == BLOCK_MAGIC || w == TTY_BLOCK_MAGIC;
+            if let Some(i) = window.windows(4).position(magic) {
                 let at = base + i as u64;
                 self.pos = at;
                 if self.inner.seek(SeekFrom::Start(at)).is_err() {

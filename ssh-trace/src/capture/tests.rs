@@ -224,7 +224,13 @@ fn round_trips_the_format_samples_forwards_and_alerts_included() {
     write_all(&p, &events, Rotation::default());
     let (back, warnings) = read_all(&p);
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(back, events);
+    // Terminal records are in blocks of their own, read apart.
+    let (tty, others): (Vec<Event>, Vec<Event>) = events.into_iter().partition(|e| e.spec().bulk);
+    assert_eq!(back, others);
+    let mut r = Reader::open(&p).unwrap().terminals();
+    let terminals: Vec<Event> = std::iter::from_fn(|| r.next_event()).collect();
+    assert!(!tty.is_empty());
+    assert_eq!(terminals, tty);
 }
 
 #[test]
@@ -418,6 +424,96 @@ fn garbage_never_panics() {
     }
 }
 
+/// `sample(n)` with a terminal record after every event of a session.
+fn with_terminals(n: u32) -> (Vec<Event>, Vec<Event>) {
+    let mut all = Vec::new();
+    let mut tty = Vec::new();
+    for ev in sample(n) {
+        let t = ev.session.clone().map(|s| {
+            let data = format!("\x1b[1m{}\x1b[0m\r\n\u{e9}", ev.time_ns).into_bytes();
+            let mut bytes = data;
+            bytes.push(0xff);
+            Event::new(
+                ev.time_ns,
+                Some(s),
+                Body::SessionTty(Terminal::data(TtyKind::Output, 24, 80, bytes)),
+            )
+        });
+        all.push(ev);
+        if let Some(t) = t {
+            tty.push(t.clone());
+            all.push(t);
+        }
+    }
+    let lost = Terminal::mark(TtyKind::Lost, 24, 80, 4096);
+    let mark = Event::new(9, Some(session(1)), Body::SessionTty(lost));
+    tty.push(mark.clone());
+    all.push(mark);
+    (all, tty)
+}
+
+#[test]
+fn terminal_records_are_in_blocks_of_their_own_that_event_readers_skip() {
+    let d = dir();
+    let (with, without) = (d.join("tty.cap"), d.join("plain.cap"));
+    let (all, tty) = with_terminals(30_000);
+    write_all(&with, &all, Rotation::default());
+    let plain: Vec<Event> = all.iter().filter(|e| !e.spec().bulk).cloned().collect();
+    write_all(&without, &plain, Rotation::default());
+    let bytes = std::fs::read(&with).unwrap();
+    let tty_blocks = bytes
+        .windows(4)
+        .filter(|w| *w == file::TTY_BLOCK_MAGIC)
+        .count();
+    assert!(tty_blocks >= 2, "{tty_blocks}");
+    // Events are read as from a file without recordings.
+    let (back, warnings) = read_all(&with);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(back, read_all(&without).0);
+    assert_eq!(back, plain);
+    // Terminal records, raw bytes and all, read on their own.
+    let mut r = Reader::open(&with).unwrap().terminals();
+    let mut got = Vec::new();
+    while let Some(e) = r.next_event() {
+        got.push(e);
+    }
+    assert!(r.take_warnings().is_empty());
+    assert_eq!(got, tty);
+    let mut none = Reader::open(&without).unwrap().terminals();
+    assert!(none.next_event().is_none());
+}
+
+#[test]
+fn terminal_loss_counts_round_trip_and_old_loss_records_still_decode() {
+    let d = dir();
+    let p = d.join("loss.cap");
+    let mut events = sample(10);
+    for e in &mut events {
+        match &mut e.body {
+            Body::AgentLoss(l) => {
+                (l.loss.counts.tty_bytes, l.total.tty_bytes) = (7, 70);
+                let id = "5bedc86c-1cdc-4597-8f3a-0a1b2c3d4e5f".parse().unwrap();
+                let share = |records, tty_bytes| SessionLoss {
+                    id,
+                    records,
+                    untracked: 0,
+                    tty_bytes,
+                };
+                l.loss.sessions = vec![share(0, 5), share(3, 2)];
+            }
+            Body::AgentStop(s) => s.totals.lost.tty_bytes = 70,
+            _ => {}
+        }
+    }
+    write_all(&p, &events, Rotation::default());
+    assert_eq!(read_all(&p).0, events);
+    // Without terminal losses the records are as format v1 wrote them.
+    let plain = d.join("plain.cap");
+    let old = sample(10);
+    write_all(&plain, &old, Rotation::default());
+    assert_eq!(read_all(&plain).0, old);
+}
+
 /// A valid file of 845 bytes: one block whose first event carries a session
 /// snapshot with a 1 MiB user name and whose 1.2 million other events all
 /// refer to it (zstd makes that almost nothing). Before the reader decoded
@@ -449,7 +545,7 @@ fn crafted_capture() -> (Vec<u8>, u32) {
         raw.extend_from_slice(&again);
     }
     let mut bytes = h.encode();
-    bytes.extend(file::encode_block(&raw, n as u32 + 1).unwrap());
+    bytes.extend(file::encode_block(&raw, n as u32 + 1, file::BLOCK_MAGIC).unwrap());
     (bytes, n as u32 + 1)
 }
 
@@ -517,6 +613,7 @@ fn failed_writes_come_after_every_older_field_and_older_records_read_as_before()
                     id: SessionId(7),
                     records: 3,
                     untracked: 1,
+                    tty_bytes: 0,
                 };
                 w.loss.sessions.push(named.clone());
                 wo.loss.sessions.push(named);

@@ -3,7 +3,8 @@
 //! the last second is readable. Files are created 0600 (rotate.rs).
 //! Rotation by size and/or time keeps at most `count` files (oldest
 //! deleted); every new file carries the sessions open at that moment in its
-//! header.
+//! header. Terminal recordings (bulk events) collect in a block of their
+//! own, written right after the events' block of the same interval.
 //!
 //! A write that fails (disk full, I/O error) never stops the agent: the
 //! file is cut back to its last whole block, the block's events are counted
@@ -36,6 +37,39 @@ pub struct Origin {
     pub agent_version: String,
 }
 
+/// Events waiting to be written as one block.
+#[derive(Default)]
+struct Pending {
+    raw: Vec<u8>,
+    events: u32,
+    enc: Encoder,
+}
+
+impl Pending {
+    fn add(&mut self, ev: &Event, scratch: &mut Vec<u8>) {
+        scratch.clear();
+        self.enc.encode(ev, scratch);
+        super::codec::put_varint(&mut self.raw, scratch.len() as u64);
+        self.raw.extend_from_slice(scratch);
+        self.events += 1;
+    }
+
+    /// The framed block, if any events wait, appended to `out`.
+    fn block_into(&self, magic: &[u8; 4], out: &mut Vec<u8>) -> Result<()> {
+        if self.events > 0 {
+            out.extend(file::encode_block(&self.raw, self.events, magic)?);
+        }
+        Ok(())
+    }
+
+    /// Empty again (a block decodes on its own: the encoder starts afresh).
+    fn clear(&mut self) {
+        self.raw.clear();
+        self.events = 0;
+        self.enc = Encoder::default();
+    }
+}
+
 pub struct Writer {
     origin: Origin,
     files: Rotating,
@@ -43,9 +77,8 @@ pub struct Writer {
     /// the header is still to be written).
     written: u64,
     header_len: u64,
-    raw: Vec<u8>,
-    events: u32,
-    enc: Encoder,
+    events: Pending,
+    tty: Pending,
     scratch: Vec<u8>,
     /// Sessions open now (connect seen, end not yet), for the next header.
     open: HashMap<SessionId, (Arc<SessionInfo>, u64)>,
@@ -71,9 +104,8 @@ impl Writer {
             files,
             written: 0,
             header_len: 0,
-            raw: Vec::with_capacity(file::BLOCK_TARGET + 4096),
-            events: 0,
-            enc: Encoder::default(),
+            events: Pending::default(),
+            tty: Pending::default(),
             scratch: Vec::with_capacity(512),
             open: HashMap::new(),
             last_flush: Instant::now(),
@@ -150,12 +182,13 @@ impl Writer {
                 }
             }
         }
-        self.scratch.clear();
-        self.enc.encode(ev, &mut self.scratch);
-        super::codec::put_varint(&mut self.raw, self.scratch.len() as u64);
-        self.raw.extend_from_slice(&self.scratch);
-        self.events += 1;
-        if self.raw.len() >= file::BLOCK_TARGET {
+        let pending = if ev.spec().bulk {
+            &mut self.tty
+        } else {
+            &mut self.events
+        };
+        pending.add(ev, &mut self.scratch);
+        if pending.raw.len() >= file::BLOCK_TARGET {
             self.flush();
         }
     }
@@ -167,18 +200,20 @@ impl Writer {
         }
     }
 
-    /// Writes the pending events as one block (a block decodes on its own,
-    /// so the encoder starts afresh). A due rotation happens first, so a new
-    /// file is only started when there is something to put in it. Returns
-    /// whether the block was written; if not, its events are counted lost.
+    /// Writes the pending events as one block, then the pending terminal
+    /// records as another (one write: both or neither). A due rotation
+    /// happens first, so a new file is only started when there is something
+    /// to put in it. Returns whether the blocks were written; if not, their
+    /// events are counted lost.
     pub fn flush(&mut self) -> bool {
         self.last_flush = Instant::now();
-        if self.events == 0 {
+        let events = self.events.events + self.tty.events;
+        if events == 0 {
             return true;
         }
         let written = self.write_block();
         match &written {
-            Err(e) => self.failed(e, self.events as u64),
+            Err(e) => self.failed(e, events as u64),
             Ok(()) if self.failing => {
                 eprintln!(
                     "ssh-trace: capture file {}: writing again",
@@ -188,9 +223,8 @@ impl Writer {
             }
             Ok(()) => {}
         }
-        self.raw.clear();
-        self.events = 0;
-        self.enc = Encoder::default();
+        self.events.clear();
+        self.tty.clear();
         written.is_ok()
     }
 
@@ -199,8 +233,10 @@ impl Writer {
         if self.written == 0 {
             self.write_header()?;
         }
-        let block = file::encode_block(&self.raw, self.events)?;
-        self.put(&block)
+        let mut blocks = Vec::new();
+        self.events.block_into(file::BLOCK_MAGIC, &mut blocks)?;
+        self.tty.block_into(file::TTY_BLOCK_MAGIC, &mut blocks)?;
+        self.put(&blocks)
     }
 
     /// A rotation that fails is reported; writing goes on in this file.
@@ -219,7 +255,7 @@ impl Writer {
     /// The last block and the file's sync; an error names what was lost
     /// (too late for an `agent.loss`).
     pub fn finish(mut self) -> Result<()> {
-        let events = self.events;
+        let events = self.events.events + self.tty.events;
         if !self.flush() {
             anyhow::bail!(
                 "capture file {}: the last {events} events could not be written",

@@ -22,6 +22,10 @@ use crate::{
 struct RawFile {
     #[serde(default)]
     agent: RawAgent,
+    /// Terminal recording (config/tty.rs).
+    tty: Option<tty::RawTty>,
+    /// A capture file of everything selected, recordings included.
+    capture: Option<toml::Spanned<tty::RawCapture>>,
     /// Parsed apart, table by table (sinks/config.rs).
     #[serde(default)]
     #[allow(dead_code)]
@@ -65,6 +69,8 @@ pub struct Config {
     pub sinks: Vec<SinkSpec>,
     /// Session socket, metrics, alerts.
     pub operators: operators::Options,
+    pub tty: Option<crate::agent::tty::Options>,
+    pub capture: Option<(PathBuf, crate::capture::writer::Rotation)>,
     pub heartbeat: Option<Duration>,
     pub persist: Option<String>,
 }
@@ -124,7 +130,21 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
             msg: "no [[sink]] configured".into(),
         });
     }
+    let capture = match raw.capture {
+        Some(c) => Some(c.into_inner().file()?),
+        None => None,
+    };
+    let tty = raw.tty.map(tty::RawTty::options).transpose()?;
+    if tty.is_some() && capture.is_none() && !sinks.iter().any(|s| s.tty) {
+        return Err(At {
+            span: 0..0,
+            key: "tty".into(),
+            msg: "terminal recordings need somewhere to go: a [capture] file or a sink with tty = true".into(),
+        });
+    }
     Ok(Config {
+        tty,
+        capture,
         ring_buffer_size: raw.agent.ring_buffer_size,
         server_binaries: raw.agent.server_binaries,
         sftp_servers: raw.agent.sftp_servers,
@@ -158,3 +178,4 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
 
 #[cfg(test)]
 mod tests;
+mod tty;

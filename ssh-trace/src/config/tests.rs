@@ -72,7 +72,7 @@ fn heartbeat_is_every_minute_unless_set_and_zero_means_none() {
 fn errors_name_line_and_key() {
     let cases: &[(String, &str)] = &[
         (format!("{SINK}type = \"kafka\"\n"), "3: type: unknown sink type \"kafka\" (expected stdout, file, syslog, http or clickhouse)"),
-        (format!("{SINK}type = \"stdout\"\nfromat = \"json\"\n"), "4: unknown field `fromat`, expected one of `name`, `type`, `format`, `filter`, `queue_size`, `spool_size`, `retry_max`, `timeout`, `path`, `rotate_size`, `rotate_time`, `rotate_count`, `compress`, `address`, `facility`, `app_name`, `url`, `preset`, `auth`, `ca_file`, `index`, `sourcetype`, `gzip`, `batch_size`, `batch_wait`, `database`, `table`, `user`, `password`"),
+        (format!("{SINK}type = \"stdout\"\nfromat = \"json\"\n"), "4: unknown field `fromat`, expected one of `name`, `type`, `format`, `filter`, `queue_size`, `spool_size`, `tty`, `retry_max`, `timeout`, `path`, `rotate_size`, `rotate_time`, `rotate_count`, `compress`, `address`, `facility`, `app_name`, `url`, `preset`, `auth`, `ca_file`, `index`, `sourcetype`, `gzip`, `batch_size`, `batch_wait`, `database`, `table`, `user`, `password`"),
         (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_count = \"ten\"\n"), "5: rotate_count: invalid type: string \"ten\", expected u64"),
         (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_count = 0\n"), "5: rotate_count: must be at least 1"),
         (format!("{SINK}type = \"file\"\npath = \"/x\"\nrotate_size = \"huge\"\n"), "5: rotate_size: \"huge\" is not a size (e.g. \"64MiB\", \"1GB\")"),
@@ -109,6 +109,43 @@ fn unknown_format_lists_the_formats() {
         e.starts_with("4: format: unknown format \"xml\" (expected human, json"),
         "{e}"
     );
+}
+
+#[test]
+fn terminal_recording_and_its_capture_file() {
+    let cfg = parse(
+        "[tty]\ninput = true\nusers = [\"alice\"]\ngroups = [\"admins\"]\nrate = \"64KiB\"\n\
+         [capture]\npath = \"/var/lib/ssh-trace/capture\"\nrotate_size = \"100MB\"\nrotate_count = 5\n\
+         [[sink]]\nname = \"a\"\ntype = \"stdout\"\n",
+    )
+    .unwrap();
+    let tty = cfg.tty.unwrap();
+    assert!(tty.input);
+    assert!(tty.selection.users.contains("alice") && tty.selection.groups.contains("admins"));
+    assert_eq!(tty.limits.rate, 64 << 10);
+    assert_eq!(tty.limits.cap, 256 << 20, "default cap");
+    let (path, rotation) = cfg.capture.unwrap();
+    assert_eq!(path, std::path::Path::new("/var/lib/ssh-trace/capture"));
+    assert_eq!(
+        (rotation.size, rotation.count),
+        (Some(100_000_000), Some(5))
+    );
+    assert!(
+        !cfg.sinks[0].tty,
+        "sinks take no terminal data unless they ask"
+    );
+}
+
+#[test]
+fn terminal_recording_needs_a_place_to_go_and_sane_limits() {
+    let stdout = "[[sink]]\nname = \"a\"\ntype = \"stdout\"\n";
+    assert!(err(&format!("[tty]\n{stdout}")).contains("a [capture] file or a sink with tty = true"));
+    let cfg = parse(&format!("[tty]\n{stdout}tty = true\n")).unwrap();
+    assert!(cfg.sinks[0].tty);
+    let e = err(&format!("[tty]\nrate = \"0\"\n{stdout}tty = true\n"));
+    assert!(e.starts_with("2: rate:"), "{e}");
+    let e = err(&format!("[tty]\nspeed = 1\n{stdout}"));
+    assert!(e.contains("unknown field `speed`"), "{e}");
 }
 
 #[test]

@@ -305,6 +305,11 @@ pub struct LossCounts {
     /// Outputs whose writes failed (absent when none did).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputLoss>,
+    /// Bytes of recorded terminals not recorded: rate limit, cap, full
+    /// buffers (absent while none were lost; each loss is also marked in
+    /// the recording, docs/tty.md).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tty_bytes: u64,
 }
 
 /// `agent.loss`'s `loss`: what was lost since the previous report, and the
@@ -372,6 +377,9 @@ pub struct SessionLoss {
     pub id: super::SessionId,
     pub records: u64,
     pub untracked: u64,
+    /// Bytes of its recorded terminal not recorded (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tty_bytes: u64,
 }
 
 impl LossCounts {
@@ -394,6 +402,7 @@ impl LossCounts {
         self.named().iter().map(|(_, n)| n).sum::<u64>()
             + self.sinks.iter().map(|s| s.dropped).sum::<u64>()
             + self.outputs.iter().map(|o| o.events).sum::<u64>()
+            + self.tty_bytes
     }
 
     /// Failed writes of every output.
@@ -429,6 +438,7 @@ impl LossCounts {
             queue: self.queue - earlier.queue,
             decode: self.decode - earlier.decode,
             agent_restart: self.agent_restart - earlier.agent_restart,
+            tty_bytes: self.tty_bytes - earlier.tty_bytes,
             // Sinks never go away, so they line up with the earlier counts.
             sinks: self
                 .sinks
@@ -534,6 +544,78 @@ pub struct AgentLoss {
 pub struct AgentStop {
     pub agent: AgentInfo,
     pub totals: AgentTotals,
+}
+
+/// What a `session.tty` event is (`tty.type`).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TtyKind {
+    /// Bytes the terminal showed (the server read them from the pty master).
+    Output,
+    /// Bytes typed (the server wrote them to the pty master).
+    Input,
+    /// The window changed to `rows` × `cols`.
+    Resize,
+    /// `bytes` of the terminal were not recorded here (rate limit, cap, a
+    /// full buffer).
+    Lost,
+    /// `bytes` were typed while the terminal did not echo (a password
+    /// prompt): never recorded.
+    Withheld,
+}
+
+/// Terminal bytes as recorded; in JSON, text escaped as argv is (text.rs).
+#[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(transparent, inline)]
+pub struct TtyBytes(#[schemars(with = "String")] pub Vec<u8>);
+
+impl Serialize for TtyBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::text::escape_bytes(&self.0))
+    }
+}
+
+/// `session.tty`: a piece of a recorded terminal (docs/tty.md).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, JsonSchema)]
+pub struct Terminal {
+    #[serde(rename = "type")]
+    pub kind: TtyKind,
+    /// The window size at the time.
+    pub rows: u16,
+    pub cols: u16,
+    /// Bytes of `data`, or bytes lost or withheld.
+    pub bytes: u64,
+    /// The bytes (output and input only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<TtyBytes>,
+}
+
+impl Terminal {
+    /// Output or input bytes.
+    pub fn data(kind: TtyKind, rows: u16, cols: u16, data: Vec<u8>) -> Self {
+        Self {
+            kind,
+            rows,
+            cols,
+            bytes: data.len() as u64,
+            data: Some(TtyBytes(data)),
+        }
+    }
+
+    /// A resize, a loss or withheld input: no data.
+    pub fn mark(kind: TtyKind, rows: u16, cols: u16, bytes: u64) -> Self {
+        Self {
+            kind,
+            rows,
+            cols,
+            bytes,
+            data: None,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.data.as_ref().map_or(&[], |d| &d.0)
+    }
 }
 
 /// Which file-transfer server did it.

@@ -268,6 +268,18 @@ fn evidence(ev: &Event) -> Option<&Evidence> {
     ev.body.alert().map(|a| &a.evidence)
 }
 
+fn tty(ev: &Event) -> Option<&Terminal> {
+    let Body::SessionTty(t) = &ev.body else {
+        return None;
+    };
+    Some(t)
+}
+
+/// `tty_bytes` is in the JSON only once terminal bytes were lost.
+fn tty_bytes<'a>(l: &LossCounts) -> Option<Val<'a>> {
+    (l.tty_bytes > 0).then(|| int(l.tty_bytes))
+}
+
 /// `sinks` is in the JSON only when there are agent-mode sinks.
 fn sinks(l: &LossCounts) -> Option<Val<'static>> {
     (!l.sinks.is_empty()).then_some(Val::Object)
@@ -638,6 +650,9 @@ pub static FIELDS: &[FieldDef] = &[
         let l = &loss(e)?.loss;
         (l.more_sessions > 0).then(|| int(l.more_sessions))
     }),
+    f("loss.tty_bytes", T::Int, |e, _| {
+        tty_bytes(&loss(e)?.loss.counts)
+    }),
     f("total", T::Object, |e, _| loss(e).map(|_| Val::Object)),
     f("total.kernel_ringbuf", T::Int, |e, _| {
         loss(e).map(|l| int(l.total.kernel_ringbuf))
@@ -671,6 +686,7 @@ pub static FIELDS: &[FieldDef] = &[
         loss(e).map(|l| &l.total).map(|l| int(l.agent_restart))
     }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
+    f("total.tty_bytes", T::Int, |e, _| tty_bytes(&loss(e)?.total)),
     f("total.outputs", T::Object, |e, _| outputs(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
     f("totals.events", T::Int, |e, _| {
@@ -712,6 +728,21 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.sinks", T::Object, |e, _| {
         sinks(&totals(e)?.lost)
+    }),
+    f("totals.lost.tty_bytes", T::Int, |e, _| {
+        tty_bytes(&totals(e)?.lost)
+    }),
+    f("tty", T::Object, |e, _| tty(e).map(|_| Val::Object)),
+    f("tty.type", T::Text, |e, _| {
+        tty(e).map(|t| text(crate::format::ecs::tty_kind_name(t.kind)))
+    }),
+    f("tty.rows", T::Int, |e, _| tty(e).map(|t| int(t.rows))),
+    f("tty.cols", T::Int, |e, _| tty(e).map(|t| int(t.cols))),
+    f("tty.bytes", T::Int, |e, _| tty(e).map(|t| int(t.bytes))),
+    // Compared as text where the bytes are UTF-8.
+    f("tty.data", T::Text, |e, _| {
+        let d = tty(e)?.data.as_ref()?;
+        std::str::from_utf8(&d.0).ok().map(text)
     }),
     f("totals.lost.outputs", T::Object, |e, _| {
         outputs(&totals(e)?.lost)

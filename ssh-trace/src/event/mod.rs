@@ -49,6 +49,9 @@ pub enum Body {
     AgentHeartbeat(Box<Heartbeat>),
     /// An alert rule fired: one event type per rule type.
     Alert(AlertKind, Box<Alert>),
+    /// A piece of a recorded terminal: bulk data that only the consumers
+    /// that ask for it take (spec `bulk`).
+    SessionTty(Terminal),
 }
 
 /// An event type: the body's variant (alert types apart).
@@ -69,11 +72,12 @@ pub enum Kind {
     AgentStop,
     AgentHeartbeat,
     Alert(AlertKind),
+    SessionTty,
 }
 
 impl Kind {
     /// Every event type but the alerts, in docs/schema.md's order.
-    pub const BASE: [Kind; 14] = [
+    pub const BASE: [Kind; 15] = [
         Kind::SessionConnect,
         Kind::SessionAuth,
         Kind::SessionLogin,
@@ -88,6 +92,7 @@ impl Kind {
         Kind::AgentLoss,
         Kind::AgentStop,
         Kind::AgentHeartbeat,
+        Kind::SessionTty,
     ];
 
     /// Every event type, alerts included.
@@ -140,6 +145,7 @@ impl Body {
             Body::AgentStop(_) => Kind::AgentStop,
             Body::AgentHeartbeat(_) => Kind::AgentHeartbeat,
             Body::Alert(k, _) => Kind::Alert(*k),
+            Body::SessionTty(_) => Kind::SessionTty,
         }
     }
 
@@ -160,7 +166,8 @@ impl Body {
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
             | Body::AgentHeartbeat(_)
-            | Body::Alert(..) => None,
+            | Body::Alert(..)
+            | Body::SessionTty(_) => None,
         }
     }
 
@@ -180,7 +187,8 @@ impl Body {
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
-            | Body::AgentHeartbeat(_) => None,
+            | Body::AgentHeartbeat(_)
+            | Body::SessionTty(_) => None,
         }
     }
 
@@ -215,6 +223,7 @@ impl Event {
     pub fn heap_bytes(&self) -> usize {
         match &self.body {
             Body::ProcessExec(p) => p.executable.capacity() + p.args.heap_bytes(),
+            Body::SessionTty(t) => t.bytes().len(),
             Body::FileTransfer(t) => {
                 let t = &t.transfer;
                 std::mem::size_of::<FileTransfer>()

@@ -24,6 +24,10 @@ pub struct Spec {
     pub ocsf: Ocsf,
     /// Alert evidence fields: always there, and there when known.
     pub evidence: (&'static [&'static str], &'static [&'static str]),
+    /// Bulk data (terminal recordings): only consumers that ask take it —
+    /// the capture file, the operators' screens, sinks with `tty = true`;
+    /// standard output and other sinks never see it.
+    pub bulk: bool,
 }
 
 /// The ECS classification of a type; `session.end` has two (ECS expects
@@ -122,6 +126,7 @@ pub const LAUNCH: Activity = act(1007, 1, "Launch");
 pub const TERMINATE: Activity = act(1007, 2, "Terminate");
 pub const SET_USER_ID: Activity = act(1007, 5, "Set User ID");
 pub const TRAFFIC: Activity = act(4001, 6, "Traffic");
+pub const SSH_TRAFFIC: Activity = act(4007, 6, "Traffic");
 pub const NET_OPEN: Activity = act(4001, 1, "Open");
 pub const NET_CLOSE: Activity = act(4001, 2, "Close");
 pub const NET_FAIL: Activity = act(4001, 4, "Fail");
@@ -200,6 +205,7 @@ const fn base(
         ecs: Ecs::Always(ecs),
         ocsf: Ocsf::Always(ocsf),
         evidence: (&[], &[]),
+        bulk: false,
     }
 }
 
@@ -229,6 +235,7 @@ const fn alert(
         ecs: Ecs::Always(ALERT_ECS),
         ocsf: Ocsf::Always(FINDING),
         evidence: (always, known),
+        bulk: false,
     }
 }
 
@@ -253,6 +260,7 @@ impl Kind {
             Kind::AgentStop => &AGENT_STOP,
             Kind::AgentHeartbeat => &AGENT_HEARTBEAT,
             Kind::Alert(a) => a.spec(),
+            Kind::SessionTty => &SESSION_TTY,
         }
     }
 }
@@ -443,6 +451,18 @@ static AGENT_HEARTBEAT: Spec = base(
     event(&["host"], &["info"]),
     APP_HEARTBEAT,
 );
+
+static SESSION_TTY: Spec = Spec {
+    bulk: true,
+    ..base(
+        "session.tty",
+        14,
+        true,
+        DIM,
+        event(&["session"], &["info"]),
+        SSH_TRAFFIC,
+    )
+};
 
 // Alert codes are fixed per type, never reused (docs/capture.md): 32-41 in
 // AlertKind order, then 42-44 authentication, 45 file transfers, 48 forwards.

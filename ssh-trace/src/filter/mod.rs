@@ -34,6 +34,18 @@ impl Filter {
     pub fn matches(&self, ev: &Event, host: &str) -> bool {
         eval::matches(&self.expr, ev, host)
     }
+
+    /// Whether it tests a field `pick` says yes to.
+    pub fn tests(&self, pick: &dyn Fn(&str) -> bool) -> bool {
+        fn walk(e: &ast::Expr, pick: &dyn Fn(&str) -> bool) -> bool {
+            match e {
+                ast::Expr::And(v) | ast::Expr::Or(v) => v.iter().any(|e| walk(e, pick)),
+                ast::Expr::Not(e) => walk(e, pick),
+                ast::Expr::Test(f, _) => pick(f.name),
+            }
+        }
+        walk(&self.expr, pick)
+    }
 }
 
 /// Why a filter did not parse. `Display` gives the message, the filter and

@@ -103,6 +103,9 @@ impl Doc {
                 .collect();
             self.put(&format!("{prefix}.sinks"), sinks);
         }
+        if l.tty_bytes > 0 {
+            self.put(&format!("{prefix}.tty_bytes"), l.tty_bytes);
+        }
         if !l.outputs.is_empty() {
             let outputs = serde_json::to_value(&l.outputs).unwrap_or_default();
             self.put(&format!("{prefix}.outputs"), outputs);
@@ -117,7 +120,11 @@ impl Doc {
                 .sessions
                 .iter()
                 .map(|s| {
-                    serde_json::json!({"id": s.id.to_string(), "records": s.records, "untracked": s.untracked})
+                    let mut v = serde_json::json!({"id": s.id.to_string(), "records": s.records, "untracked": s.untracked});
+                    if s.tty_bytes > 0 {
+                        v["tty_bytes"] = s.tty_bytes.into();
+                    }
+                    v
                 })
                 .collect();
             self.put(&format!("{prefix}.sessions"), sessions);

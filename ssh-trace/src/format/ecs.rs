@@ -5,8 +5,8 @@ use crate::{
     event::{
         spec::{Ecs as ByType, EcsClass},
         AlertKind, Attempts, AuthDecision, Body, Certificate, Event, FileTransfer, FileType,
-        IdChange, Key, Method, Outcome, ProcessExec, SessionInfo, Severity, Traffic,
-        TransferOutcome,
+        IdChange, Key, Method, Outcome, ProcessExec, SessionInfo, Severity, Terminal, Traffic,
+        TransferOutcome, TtyKind,
     },
     host::rfc3339,
 };
@@ -48,6 +48,7 @@ fn outcome(ev: &Event) -> Option<&'static str> {
         // ECS alerts: event.kind "alert"; action failures are the agent's own.
         Body::Alert(AlertKind::ActionFailed, _) => success(false),
         Body::Alert(..) => None,
+        Body::SessionTty(_) => None,
     }
 }
 
@@ -186,6 +187,34 @@ fn body(d: &mut Doc, body: &Body) {
             d.put_evidence("ssh_trace.alert.evidence", &alert.evidence);
             d.put_opt("error.message", alert.evidence.error.as_deref());
         }
+        Body::SessionTty(t) => tty(d, t),
+    }
+}
+
+/// Terminal data as ECS's process.io (what a session's terminal showed);
+/// input, window sizes and the kind of record under ssh_trace.tty.
+fn tty(d: &mut Doc, t: &Terminal) {
+    d.put("process.io.type", "tty");
+    match t.kind {
+        TtyKind::Output | TtyKind::Input => {
+            d.put("process.io.text", crate::text::escape_bytes(t.bytes()));
+            d.put("process.io.total_bytes_captured", t.bytes);
+        }
+        TtyKind::Lost | TtyKind::Withheld => d.put("process.io.total_bytes_skipped", t.bytes),
+        TtyKind::Resize => {}
+    }
+    d.put("ssh_trace.tty.type", tty_kind_name(t.kind));
+    d.put("ssh_trace.tty.rows", t.rows);
+    d.put("ssh_trace.tty.cols", t.cols);
+}
+
+pub fn tty_kind_name(k: TtyKind) -> &'static str {
+    match k {
+        TtyKind::Output => "output",
+        TtyKind::Input => "input",
+        TtyKind::Resize => "resize",
+        TtyKind::Lost => "lost",
+        TtyKind::Withheld => "withheld",
     }
 }
 

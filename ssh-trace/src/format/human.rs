@@ -154,6 +154,10 @@ fn details(line: &mut String, body: &Body) {
         }
         Body::AgentHeartbeat(h) => heartbeat(line, h),
         Body::Alert(_, alert) => super::alert_text::write(alert, line),
+        Body::SessionTty(t) => {
+            let kind = super::ecs::tty_kind_name(t.kind);
+            let _ = write!(line, " {kind} bytes={} {}x{}", t.bytes, t.cols, t.rows);
+        }
     }
 }
 
@@ -268,6 +272,7 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
         ("listeners_full", loss.kernel_listeners_full),
         ("agent_restart", loss.agent_restart),
         ("rate_limited", loss.kernel_rate_limited),
+        ("tty_bytes", loss.tty_bytes),
     ] {
         if n > 0 {
             let _ = write!(line, " {name}={n}");
@@ -282,6 +287,9 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
             s.id.text().short(),
             s.records + s.untracked
         );
+        if s.tty_bytes > 0 {
+            let _ = write!(line, "+{}B", s.tty_bytes);
+        }
     }
     if report.more_sessions > 0 {
         let _ = write!(line, " +{} more", report.more_sessions);

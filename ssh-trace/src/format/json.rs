@@ -97,6 +97,7 @@ fn body(body: &Body, out: &mut Vec<u8>) {
         }
         Body::AgentHeartbeat(h) => serde_entry("heartbeat", h, out),
         Body::Alert(_, a) => serde_entry("alert", a, out),
+        Body::SessionTty(t) => serde_entry("tty", t, out),
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::event::{
     Accepted, AgentInfo, AgentTotals, AlertKind, Attempts, Auth, Evidence, Forward, Heartbeat,
     Kind, LossCounts, LossReport, Pid, ProcessExec, ProcessExit, SessionEnd, SessionInfo, Severity,
-    Traffic, Transfer, UserChange,
+    Terminal, Traffic, Transfer, UserChange,
 };
 
 /// The top-level body fields of each event type (json.rs flattens `Body`)
@@ -48,6 +48,7 @@ fn body_fields(kind: Kind, g: &mut SchemaGenerator) -> Vec<(&'static str, Value,
         Kind::AgentHeartbeat => vec![f("heartbeat", g.subschema_for::<Heartbeat>())],
         Kind::SessionConnect | Kind::SessionBytes => vec![],
         Kind::Alert(k) => vec![("alert", alert_schema(k, g), true)],
+        Kind::SessionTty => vec![f("tty", g.subschema_for::<Terminal>())],
     }
 }
 
@@ -94,7 +95,8 @@ fn session_def(kind: Kind) -> Option<&'static str> {
         | Kind::AgentLoss
         | Kind::AgentStop
         | Kind::AgentHeartbeat
-        | Kind::Alert(_) => "Session",
+        | Kind::Alert(_)
+        | Kind::SessionTty => "Session",
     })
 }
 

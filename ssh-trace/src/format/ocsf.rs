@@ -3,8 +3,8 @@
 use super::doc::{base_name, Doc};
 use crate::event::{
     spec::Ocsf as OcsfClass, AgentInfo, Alert, AlertKind, AuthDecision, Body, Event, FileTransfer,
-    FileType, IdChange, Kind, Method, Outcome, ProcessExec, SessionInfo, Severity, Traffic,
-    TransferOutcome,
+    FileType, IdChange, Kind, Method, Outcome, ProcessExec, SessionInfo, Severity, Terminal,
+    Traffic, TransferOutcome, TtyKind,
 };
 
 pub const OCSF_VERSION: &str = "1.3.0";
@@ -106,6 +106,7 @@ fn severity(ev: &Event) -> (u8, &'static str) {
         | Body::SessionForward(_)
         | Body::AgentStart(_)
         | Body::AgentStop(_)
+        | Body::SessionTty(_)
         | Body::AgentHeartbeat(_) => (1, "Informational"),
     }
 }
@@ -217,13 +218,15 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
             let (loss, total) = (&l.loss, &l.total);
             d.put("app.name", "ssh-trace");
             d.put("app.vendor_name", "ssh-trace");
-            d.put(
-                "message",
-                format!(
-                    "{} records lost since the previous agent.loss",
-                    loss.counts.total()
-                ),
+            let tty = loss.counts.tty_bytes;
+            let mut message = format!(
+                "{} records lost since the previous agent.loss",
+                loss.counts.total() - tty
             );
+            if tty > 0 {
+                message.push_str(&format!(", {tty} terminal bytes not recorded"));
+            }
+            d.put("message", message);
             d.put_loss_report("unmapped.loss", loss);
             d.put_loss("unmapped.total", total);
             status(d, false);
@@ -249,7 +252,26 @@ fn body(d: &mut Doc, ev: &Event, a: Activity) {
         }
         Body::Alert(AlertKind::ActionFailed, alert) => action_failed(d, alert),
         Body::Alert(kind, alert) => finding(d, ev, *kind, alert),
+        Body::SessionTty(t) => tty(d, t),
     }
+}
+
+/// SSH Activity, Traffic: terminal bytes to the client (output) count as
+/// its bytes_in, typed ones as its bytes_out; the record under unmapped.tty.
+fn tty(d: &mut Doc, t: &Terminal) {
+    match t.kind {
+        TtyKind::Output => d.put("traffic.bytes_in", t.bytes),
+        TtyKind::Input => d.put("traffic.bytes_out", t.bytes),
+        TtyKind::Resize | TtyKind::Lost | TtyKind::Withheld => {}
+    }
+    d.put("unmapped.tty.type", super::ecs::tty_kind_name(t.kind));
+    d.put("unmapped.tty.rows", t.rows);
+    d.put("unmapped.tty.cols", t.cols);
+    d.put("unmapped.tty.bytes", t.bytes);
+    if let Some(data) = &t.data {
+        d.put("unmapped.tty.data", crate::text::escape_bytes(&data.0));
+    }
+    status(d, true);
 }
 
 /// A logon attempt: its user is the name tried (dropbear does not name a

@@ -86,6 +86,7 @@ impl Quiet {
             | Body::SessionLogin(_)
             | Body::SessionForward(_)
             | Body::FileTransfer(_)
+            | Body::SessionTty(_)
             | Body::AgentStart(_)
             | Body::AgentLoss(_)
             | Body::AgentStop(_)

@@ -51,6 +51,7 @@ pub fn loss() -> LossReport {
         decode: 7,
         agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
+        tty_bytes: 0,
         outputs: vec![output_loss(1, 2)],
     };
     LossReport {
@@ -59,6 +60,7 @@ pub fn loss() -> LossReport {
             id: SESSION_ID.parse().unwrap(),
             records: 2,
             untracked: 1,
+            tty_bytes: 0,
         }],
         more_sessions: 24,
     }
@@ -96,6 +98,7 @@ pub fn total() -> LossCounts {
         decode: 17,
         agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
+        tty_bytes: 0,
         outputs: vec![output_loss(11, 12)],
     }
 }
@@ -454,6 +457,15 @@ pub fn event(kind: Kind) -> Event {
         ),
         Kind::AgentHeartbeat => ev(None, Body::AgentHeartbeat(Box::new(heartbeat()))),
         Kind::Alert(k) => alert(k),
+        Kind::SessionTty => ev(
+            Some(session(true)),
+            Body::SessionTty(Terminal::data(
+                TtyKind::Output,
+                24,
+                80,
+                b"$ id\r\nuid=1001(alice)\x1b[0m\r\n".to_vec(),
+            )),
+        ),
     }
 }
 
@@ -462,7 +474,7 @@ pub fn every_kind() -> Vec<Kind> {
     Kind::all().collect()
 }
 
-pub const ALL_KINDS: [Kind; 14] = Kind::BASE;
+pub const ALL_KINDS: [Kind; 15] = Kind::BASE;
 
 /// The sample of every kind, then the shapes where optional parts are
 /// absent or a mapping takes another branch.
@@ -522,6 +534,14 @@ pub fn events() -> Vec<Event> {
     let mut s = (*session(true)).clone();
     (s.discovered, s.source, s.destination) = (true, None, None);
     discovered.session = Some(Arc::new(s));
+    // Terminal records of the other types: typed, lost, withheld, resized.
+    let marks = [
+        Terminal::data(TtyKind::Input, 24, 80, b"id\r".to_vec()),
+        Terminal::mark(TtyKind::Lost, 24, 80, 65536),
+        Terminal::mark(TtyKind::Withheld, 24, 80, 9),
+        Terminal::mark(TtyKind::Resize, 30, 100, 0),
+    ]
+    .map(|t| Event::new(TIME_NS, Some(session(true)), Body::SessionTty(t)));
     // A program run from a memfd, in a session served by a user's own
     // server started from another session.
     let mut fileless = event(Kind::ProcessExec);
@@ -549,6 +569,7 @@ pub fn events() -> Vec<Event> {
     out.extend(transfer_shapes());
     out.extend(forward_shapes());
     out.extend([failed, unnamed, partial, unlogged]);
+    out.extend(marks);
     out
 }
 

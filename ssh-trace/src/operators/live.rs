@@ -115,6 +115,10 @@ impl Live {
 
     pub fn observe(&mut self, ev: &Shared) {
         let Some(s) = &ev.session else { return };
+        // Terminal data has the screens of its own (terminal/screen.rs).
+        if ev.spec().bulk {
+            return;
+        }
         let shown = self.quiet.shows(ev);
         if let Body::SessionEnd(_) = ev.body {
             self.sessions.remove(&s.id);

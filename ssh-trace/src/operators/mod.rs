@@ -26,6 +26,7 @@ use crate::{
     host,
     pipeline::{Consumer, Shared},
     session::SessionTable,
+    terminal::screen::Screens,
 };
 use alert::{
     actions::{Dispatcher, Failure},
@@ -53,6 +54,8 @@ pub struct Options {
 
 pub struct Operators {
     live: Live,
+    /// Live screens of recorded terminals.
+    screens: Screens,
     socket: Option<Bound>,
     incoming: Option<Incoming>,
     metrics_listener: Option<TcpListener>,
@@ -108,6 +111,7 @@ impl Operators {
         });
         Ok(Self {
             live: Live::new(),
+            screens: Screens::default(),
             socket,
             incoming: None,
             metrics_listener,
@@ -197,6 +201,16 @@ impl Operators {
                     Err(e) => Ok(serde_json::json!({ "error": e }).to_string()),
                 }
             }
+            Request::Screen(text) => {
+                let id = text.parse::<SessionId>().ok();
+                match id.and_then(|id| self.screens.screen(id)) {
+                    Some(s) => serde_json::to_string(&s),
+                    None => Ok(serde_json::json!({
+                        "error": format!("no recorded terminal of an open session {text}")
+                    })
+                    .to_string()),
+                }
+            }
         };
         socket::answer(stream, json.unwrap_or_default());
     }
@@ -221,6 +235,7 @@ impl Operators {
 impl Consumer for Operators {
     fn take(&mut self, ev: &Shared, more: &mut Vec<Event>) -> Result<()> {
         self.live.observe(ev);
+        self.screens.observe(ev);
         if let Some(m) = &mut self.metrics {
             m.observe(ev);
         }

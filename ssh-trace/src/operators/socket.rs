@@ -1,7 +1,8 @@
 //! The agent's session socket: a root-only (0600) unix socket, or 0660
 //! root:GROUP with `--sessions-group` (`sessions_group`), answering one
 //! request line per connection with one JSON document:
-//! `list` → live::Listing, `detail ID` → live::Detail (or `{"error": …}`).
+//! `list` → live::Listing, `detail ID` → live::Detail, `screen ID` →
+//! terminal::screen::Screen (or `{"error": …}`).
 use std::{
     io::{BufRead, BufReader, Write},
     os::unix::{fs::PermissionsExt, net::UnixStream as StdStream},
@@ -23,6 +24,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Request {
     List,
     Detail(String),
+    /// The live screen of a recorded session.
+    Screen(String),
 }
 
 impl Request {
@@ -31,6 +34,7 @@ impl Request {
         match line.split_once(' ') {
             None if line == "list" => Some(Self::List),
             Some(("detail", id)) => Some(Self::Detail(id.trim().to_owned())),
+            Some(("screen", id)) => Some(Self::Screen(id.trim().to_owned())),
             _ => None,
         }
     }
@@ -39,6 +43,7 @@ impl Request {
         match self {
             Self::List => "list\n".into(),
             Self::Detail(id) => format!("detail {id}\n"),
+            Self::Screen(id) => format!("screen {id}\n"),
         }
     }
 }
@@ -155,7 +160,7 @@ pub fn serve(bound: &Bound) -> Result<Incoming> {
                     _ => {
                         let msg = format!(
                             "{}\n",
-                            serde_json::json!({"error": format!("bad request {:?}: expected \"list\" or \"detail ID\"", line.trim())})
+                            serde_json::json!({"error": format!("bad request {:?}: expected \"list\", \"detail ID\" or \"screen ID\"", line.trim())})
                         );
                         let _ = stream.write_all(msg.as_bytes()).await;
                     }

@@ -51,8 +51,12 @@ impl Lines {
         self.failures.clone()
     }
 
-    /// One event seen on `host` (replay: each file has its own).
+    /// One event seen on `host` (replay: each file has its own). Terminal
+    /// data (bulk) is never printed: `replay --tty` plays it.
     pub fn line(&mut self, ev: &Event, host: &str) {
+        if ev.spec().bulk {
+            return;
+        }
         self.formatter.write(ev, host, &mut self.buf);
         self.events += 1;
         if self.buf.len() >= BUFFER {
@@ -85,11 +89,9 @@ impl Lines {
 
 impl Consumer for Lines {
     fn take(&mut self, ev: &Shared, _: &mut Vec<Event>) -> Result<()> {
-        self.formatter.write(ev, &self.host, &mut self.buf);
-        self.events += 1;
-        if self.buf.len() >= BUFFER {
-            self.write_out();
-        }
+        let host = std::mem::take(&mut self.host);
+        self.line(ev, &host);
+        self.host = host;
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use std::{
 use anyhow::{Context, Result};
 use ssh_trace_common::maps::{XFER_ACTIVE, XFER_CANDIDATE};
 
-use super::{Probes, XferMaps};
+use super::{lock, SharedProbes, XferMaps};
 
 /// The hooks stay attached this long after the last wake-up: a shell the
 /// server started for sftp-server execs it within milliseconds, a loaded
@@ -46,13 +46,13 @@ pub struct HookStats {
 pub struct HookThread {
     stop: Arc<AtomicBool>,
     pub stats: Arc<HookStats>,
-    thread: Option<JoinHandle<Probes>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl HookThread {
-    /// Takes the probes (they are dropped, detaching everything, when the
-    /// thread is stopped). Call before the agent drops its capabilities.
-    pub fn spawn(probes: Probes, maps: XferMaps) -> Result<Self> {
+    /// Shares the probes (the last holder drops them, detaching
+    /// everything). Call before the agent drops its capabilities.
+    pub fn spawn(probes: SharedProbes, maps: XferMaps) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(HookStats::default());
         let (st, sp) = (stats.clone(), stop.clone());
@@ -67,27 +67,29 @@ impl HookThread {
         })
     }
 
-    /// Stops the thread and gives the probes back (to be dropped).
-    pub fn stop(mut self) -> Option<Probes> {
+    /// Stops the thread (the hooks detached).
+    pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().and_then(|t| t.join().ok())
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
 struct State {
-    probes: Probes,
+    probes: SharedProbes,
     maps: XferMaps,
     stats: Arc<HookStats>,
     since: Option<Instant>,
     last_wake: Option<Instant>,
 }
 
-fn run(probes: Probes, maps: XferMaps, stats: Arc<HookStats>, stop: Arc<AtomicBool>) -> Probes {
+fn run(probes: SharedProbes, maps: XferMaps, stats: Arc<HookStats>, stop: Arc<AtomicBool>) {
     realtime();
     if let Err(e) = crate::privileges::keep_only(&[caps::Capability::CAP_BPF]) {
         eprintln!("ssh-trace: transfer hooks: {e:#}");
     }
-    let supported = probes.transfers_supported;
+    let supported = lock(&probes).transfers_supported;
     let mut s = State {
         probes,
         maps,
@@ -113,7 +115,6 @@ fn run(probes: Probes, maps: XferMaps, stats: Arc<HookStats>, stop: Arc<AtomicBo
         }
     }
     s.detach();
-    s.probes
 }
 
 impl State {
@@ -123,7 +124,8 @@ impl State {
         if self.since.is_some() {
             return;
         }
-        match self.probes.attach_transfer_hooks() {
+        let attached = lock(&self.probes).attach_transfer_hooks();
+        match attached {
             Ok(()) => {
                 self.since = Some(Instant::now());
                 self.stats.attaches.fetch_add(1, Ordering::Relaxed);
@@ -133,7 +135,7 @@ impl State {
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("ssh-trace: attaching the transfer hooks: {e:#}");
-                let _ = self.probes.detach_transfer_hooks();
+                let _ = lock(&self.probes).detach_transfer_hooks();
             }
         }
     }
@@ -160,7 +162,8 @@ impl State {
         let Some(since) = self.since.take() else {
             return;
         };
-        if let Err(e) = self.probes.detach_transfer_hooks() {
+        let detached = lock(&self.probes).detach_transfer_hooks();
+        if let Err(e) = detached {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
             eprintln!("ssh-trace: detaching the transfer hooks: {e:#}");
         }

@@ -9,6 +9,7 @@ pub mod offsets;
 pub mod pin;
 mod servers;
 mod transfers;
+pub mod tty;
 
 use std::os::fd::AsFd;
 
@@ -117,6 +118,17 @@ pub struct Previous {
 
 /// Loaded and attached programs. Dropping it detaches them, unless they
 /// are pinned (then they run on until `ssh-trace unload`).
+/// The programs, shared by the threads that attach some of them on demand
+/// (terminal recording's switch, the transfer hooks); the last one to let
+/// go drops them, detaching everything.
+pub type SharedProbes = std::sync::Arc<std::sync::Mutex<Probes>>;
+
+/// A lock on the shared programs (a thread that panicked holding it left
+/// them as they were: go on).
+pub fn lock(p: &SharedProbes) -> std::sync::MutexGuard<'_, Probes> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct Probes {
     ebpf: Option<Ebpf>,
     pins: Option<PinDir>,
@@ -164,6 +176,8 @@ pub struct XferMaps {
 pub struct Rings {
     pub events: RingBuf<MapData>,
     pub milestones: RingBuf<MapData>,
+    /// Terminal recordings (empty while recording is off).
+    pub tty: RingBuf<MapData>,
     pub transfers: RingBuf<MapData>,
 }
 
@@ -300,6 +314,7 @@ impl Probes {
         let rings = Rings {
             events: RingBuf::try_from(self.take_map("EVENTS")?)?,
             milestones: RingBuf::try_from(self.take_map("MILESTONES")?)?,
+            tty: RingBuf::try_from(self.take_map("TTY_RING")?)?,
             transfers: RingBuf::try_from(self.take_map("XFER_RECORDS")?)?,
         };
         let maps = Maps::take(&mut |name| self.take_map(name))?;
@@ -467,13 +482,16 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
     let path = pins.map(name);
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     Ok(match name {
-        "EVENTS" | "MILESTONES" | "AYA_LOGS" | "XFER_WAKE" | "XFER_RECORDS" => Map::RingBuf(data),
+        "EVENTS" | "MILESTONES" | "AYA_LOGS" | "XFER_WAKE" | "XFER_RECORDS" | "TTY_RING" => {
+            Map::RingBuf(data)
+        }
         "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "XFER_SCRATCH" | "XFER_EXEC_WAS"
-        | "AUTH_SCRATCH" | "FWD_SCRATCH" => Map::PerCpuArray(data),
+        | "AUTH_SCRATCH" | "FWD_SCRATCH" | "TTY_SCRATCH" => Map::PerCpuArray(data),
         "XFER_TAILS" => Map::ProgramArray(data),
-        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" | "FWD_COUNT" => {
+        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" | "FWD_COUNT" | "TTY_CONFIG" => {
             Map::Array(data)
         }
+        "TTY_SESSIONS" | "TTY_ARGS" => Map::LruHashMap(data),
         _ => Map::HashMap(data),
     })
 }

@@ -91,6 +91,12 @@ pub fn from_btf(b: &Btf) -> Result<KernelOffsets> {
         regs_arg2: syscall_arg(b, 2)?,
         nr_write: libc::SYS_write as u32,
         nr_sendto: libc::SYS_sendto as u32,
+        inode_rdev: b.offset("inode", "i_rdev")?,
+        tty_private_tty: b.offset("tty_file_private", "tty")?,
+        tty_link: b.offset("tty_struct", "link")?,
+        tty_lflag: b.offset("tty_struct", "termios")? + b.offset("ktermios", "c_lflag")?,
+        tty_ws_row: b.offset("tty_struct", "winsize")? + b.offset("winsize", "ws_row")?,
+        tty_ws_col: b.offset("tty_struct", "winsize")? + b.offset("winsize", "ws_col")?,
         ..transfer_offsets(b).unwrap_or_else(|e| {
             eprintln!("ssh-trace: file transfers are not traced on this kernel: {e:#}");
             KernelOffsets::default()

@@ -49,6 +49,11 @@ pub const MAP_NAMES: &[&str] = &[
     "XFER_RECORDS",
     "AUTH_SESSIONS",
     "AUTH_SCRATCH",
+    "TTY_RING",
+    "TTY_CONFIG",
+    "TTY_SESSIONS",
+    "TTY_ARGS",
+    "TTY_SCRATCH",
 ];
 
 #[derive(Clone, Debug)]

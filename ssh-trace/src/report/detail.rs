@@ -159,5 +159,12 @@ pub fn event(ev: &Event) -> String {
         // Kept as before the event types were declared in one place (the
         // timeline showed no detail for alerts); see the redesign notes.
         Body::Alert(..) => String::new(),
+        Body::SessionTty(t) => format!(
+            "{} bytes={} {}x{}",
+            crate::format::ecs::tty_kind_name(t.kind),
+            t.bytes,
+            t.cols,
+            t.rows
+        ),
     }
 }

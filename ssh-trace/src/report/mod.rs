@@ -4,7 +4,7 @@
 //! number of events (tree and timeline keep the one chosen session's events).
 mod detail;
 mod forwards;
-mod select;
+pub mod select;
 mod sessions;
 mod sources;
 mod table;

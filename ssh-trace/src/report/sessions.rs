@@ -210,7 +210,8 @@ impl Sessions {
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
             | Body::AgentHeartbeat(_)
-            | Body::Alert(..) => {}
+            | Body::Alert(..)
+            | Body::SessionTty(_) => {}
         }
         s.logged_in |= after_login;
     }

@@ -112,7 +112,8 @@ fn build(events: &[Event]) -> Tree<'_> {
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
             | Body::AgentHeartbeat(_)
-            | Body::Alert(..) => {}
+            | Body::Alert(..)
+            | Body::SessionTty(_) => {}
         }
     }
     let roots = (0..procs.len())

@@ -11,6 +11,7 @@ pub mod forward;
 mod model;
 pub mod procfs;
 mod transfers;
+pub mod tty;
 pub mod users;
 
 pub use model::{endpoint, ids, Session, SessionTable};

@@ -21,7 +21,7 @@ use super::{
     users::{NameLookup, UserNames},
 };
 use crate::{
-    decode::{AuthRecord, Exec, KernelEvent},
+    decode::{AuthRecord, Exec, KernelEvent, Tty},
     event::*,
     host::Clock,
 };
@@ -35,6 +35,8 @@ pub struct Session {
     pub ended: bool,
     pub traffic: Traffic,
     pub processes: HashSet<u32>,
+    /// Its terminal recording (session/tty.rs).
+    pub tty: super::tty::Track,
     /// Its forwards still open.
     pub forwards: Forwards,
     /// The process that made the login switch (OpenSSH's post-auth child).
@@ -53,6 +55,7 @@ impl Session {
             ended: false,
             traffic: Traffic::default(),
             processes: HashSet::new(),
+            tty: Default::default(),
             forwards: Forwards::default(),
             login_pid: None,
             attempts: Attempts::default(),
@@ -109,6 +112,8 @@ pub struct SessionTable {
     sessions: HashMap<u64, Session>,
     /// Last known ids of each session process (to see set-user-ID execs).
     procs: HashMap<u32, Creds>,
+    /// Whose terminals are recorded (None: recording is off).
+    tty: Option<Arc<super::tty::Selection>>,
     /// Sessions that logged in since the last `take_logged_in`: the kernel
     /// stops reading their server's log output.
     logged_in: Vec<u64>,
@@ -136,11 +141,44 @@ impl SessionTable {
             names: UserNames::new(names),
             sessions: HashMap::new(),
             procs: HashMap::new(),
+            tty: None,
             logged_in: Vec::new(),
             connected: false,
             auth_unparsed: 0,
             auth_cut: 0,
         }
+    }
+
+    /// Records the terminals of the sessions `sel` selects.
+    pub fn record_terminals(&mut self, sel: super::tty::Selection) {
+        self.tty = Some(Arc::new(sel));
+    }
+
+    /// Whether the session's terminal is recorded: decided once its user
+    /// is known (dropbear logs in after its pty exists: until then only a
+    /// selection of everyone records it).
+    pub fn tty_recorded(&mut self, key: u64, time_ns: u64) -> bool {
+        let Some(sel) = self.tty.clone() else {
+            return false;
+        };
+        let s = self.session(key, time_ns);
+        if let Some(decided) = s.tty.recorded {
+            return decided;
+        }
+        let yes = sel.selects(&s.info);
+        if yes || s.info.user.is_some() {
+            s.tty.recorded = Some(yes);
+        }
+        yes
+    }
+
+    pub fn get(&self, key: u64) -> Option<&Session> {
+        self.sessions.get(&key)
+    }
+
+    /// Unix ns of a kernel (monotonic) time.
+    pub fn wall_ns(&self, ktime_ns: u64) -> u64 {
+        self.clock.wall_ns(ktime_ns)
     }
 
     /// Sessions that logged in since the last call.
@@ -212,6 +250,7 @@ impl SessionTable {
             KernelEvent::Exit(x) => self.on_exit(&x, time, out),
             KernelEvent::Cred(c) => self.on_cred(&c, time, out),
             KernelEvent::Bytes(b) => self.on_bytes(&b, time, out),
+            KernelEvent::Tty(t) => self.on_tty(t, time, out),
             KernelEvent::Transfer(t) => {
                 let s = self.session(key, time);
                 let body = Body::FileTransfer(Box::new(super::transfers::body(*t)));
@@ -220,6 +259,15 @@ impl SessionTable {
             KernelEvent::Forward(f) => self.on_forward(&f, time, out),
             KernelEvent::Auth(a) => self.on_auth(&a, time, out),
         }
+    }
+
+    fn on_tty(&mut self, t: Tty, time: u64, out: &mut Vec<Event>) {
+        let key = t.head.hdr.session;
+        if !self.tty_recorded(key, time) {
+            return;
+        }
+        let s = self.session(key, time);
+        super::tty::events(&mut s.tty, t, time, &s.info, out);
     }
 
     fn on_forward(&mut self, r: &ForwardEvent, time: u64, out: &mut Vec<Event>) {

@@ -227,12 +227,33 @@ pub(crate) fn table() -> SessionTable {
 }
 
 pub(crate) fn run(events: &[KernelEvent]) -> (SessionTable, Vec<Event>) {
-    let mut t = table();
+    run_with(table(), events)
+}
+
+fn run_with(mut t: SessionTable, events: &[KernelEvent]) -> (SessionTable, Vec<Event>) {
     let mut out = Vec::new();
     for e in events {
         t.handle(e.clone(), &mut out);
     }
     (t, out)
+}
+
+/// A terminal record of the session's server process 602.
+fn tty(stream: u8, flags: u8, lost: u64, data: &[u8], t: u64) -> KernelEvent {
+    KernelEvent::Tty(crate::decode::Tty {
+        head: TtyEvent {
+            hdr: hdr(EventKind::Tty, 602, t),
+            stream,
+            flags,
+            rows: 24,
+            cols: 80,
+            len: data.len() as u32,
+            bytes: if flags != 0 { 8 } else { data.len() as u32 },
+            lost,
+            ..Default::default()
+        },
+        data: data.to_vec(),
+    })
 }
 
 const NONE: u32 = u32::MAX;
@@ -637,6 +658,10 @@ fn json_lines_match_the_documented_schema() {
             &[b"sudo", b"\xff"],
             12,
         ),
+        tty(TTY_OUTPUT, 0, 0, b"$ \x1b[1mid\x1b[0m\r\n\xff", 12),
+        tty(TTY_INPUT, 0, 0, b"id\r", 12),
+        tty(TTY_INPUT, TTY_FLAG_WITHHELD, 0, b"", 12),
+        tty(TTY_OUTPUT, 0, 4096, b"x", 12),
         exit(602, 0, 13),
         xfer(
             603,
@@ -652,7 +677,9 @@ fn json_lines_match_the_documented_schema() {
         forward(FWD_FAILED, FWD_CONNECT, 10, 13),
         bytes(1, 2, true, 14),
     ]);
-    let (_, mut out) = run(&seq);
+    let mut recording = table();
+    recording.record_terminals(Default::default());
+    let (_, mut out) = run_with(recording, &seq);
     let agent = AgentInfo {
         version: "0".into(),
         pid: 1,
@@ -663,6 +690,7 @@ fn json_lines_match_the_documented_schema() {
     };
     let loss = LossCounts {
         kernel_ringbuf: 3,
+        tty_bytes: 4096,
         ..Default::default()
     };
     out.push(Event::new(

@@ -30,6 +30,8 @@ struct Common {
     filter: Opt<String>,
     queue_size: Opt<String>,
     spool_size: Opt<String>,
+    /// Terminal recordings (session.tty) go to this sink too.
+    tty: Opt<bool>,
 }
 
 /// Retry and timeout keys of the sinks that talk to a peer.
@@ -280,6 +282,7 @@ pub fn sink(
         filter,
         limits,
         kind,
+        tty: c.tty.is_some_and(|t| *t.get_ref()),
     })
 }
 

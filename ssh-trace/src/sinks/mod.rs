@@ -31,6 +31,8 @@ pub struct SinkSpec {
     pub filter: Option<Filter>,
     pub limits: Limits,
     pub kind: SinkKind,
+    /// It takes terminal recordings (bulk events) too.
+    pub tty: bool,
 }
 
 /// Each sink type's own settings.
@@ -65,8 +67,10 @@ pub fn start(spec: SinkSpec, host: &str) -> Result<Worker> {
         }
     }
     let host = host.to_owned();
-    Worker::start(&name, host, spec.filter, encode, transport, spec.limits)
-        .with_context(|| format!("sink {name}"))
+    let mut w = Worker::start(&name, host, spec.filter, encode, transport, spec.limits)
+        .with_context(|| format!("sink {name}"))?;
+    w.tty = spec.tty;
+    Ok(w)
 }
 
 /// What a sink did, on standard error when it stops.
@@ -77,7 +81,8 @@ pub fn report(name: &str, s: &queue::Summary) {
     );
 }
 
-/// Agent-mode sinks: the events of a pass are shared with every sink's queue.
+/// Agent-mode sinks: the events of a pass are shared with every sink's
+/// queue; terminal recordings (bulk) only with the sinks that asked.
 #[derive(Default)]
 pub struct Queued {
     pub workers: Vec<queue::Worker>,
@@ -124,9 +129,17 @@ impl Consumer for Queued {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = Arc::new(std::mem::take(&mut self.pending));
+        let all = Arc::new(std::mem::take(&mut self.pending));
+        let bulk = all.iter().any(|e| e.spec().bulk);
+        let plain = match bulk && self.workers.iter().any(|w| !w.tty) {
+            true => Arc::new(all.iter().filter(|e| !e.spec().bulk).cloned().collect()),
+            false => all.clone(),
+        };
         for w in &self.workers {
-            w.send(&batch);
+            let batch = if w.tty { &all } else { &plain };
+            if !batch.is_empty() {
+                w.send(batch);
+            }
         }
         Ok(())
     }

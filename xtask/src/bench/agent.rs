@@ -17,8 +17,14 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(bin: &Path) -> Result<Self> {
+        Self::start_with(bin, &[])
+    }
+
+    /// With more flags (e.g. `--tty`).
+    pub fn start_with(bin: &Path, extra: &[&str]) -> Result<Self> {
         let mut child = Command::new(bin)
             .args(["tail", "--json", "--no-sessions-socket"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;

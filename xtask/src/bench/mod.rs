@@ -16,6 +16,7 @@ mod operators;
 mod sinks;
 mod tools;
 mod transfers;
+mod tty;
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,9 @@ pub enum What {
     Operators(operators::Args),
     /// Allocations per exec event on the `tail --json` path, and its rate.
     Alloc(alloc::Args),
+    /// Terminal recording: pty throughput and non-SSH reads/writes with it
+    /// off, output on, input on; the agent's CPU under a flood.
+    Tty(tty::Args),
     /// The file-transfer hooks: syscalls with them detached and attached,
     /// their bpf_stats, an sftp download with the agent off and on.
     Transfers(transfers::Args),
@@ -57,6 +61,7 @@ pub fn run(bin: &Path, what: Option<What>) -> Result<()> {
         Some(What::Clickhouse(a)) => clickhouse::run(a),
         Some(What::Operators(a)) => operators::run(a),
         Some(What::Alloc(a)) => alloc::run(a),
+        Some(What::Tty(a)) => tty::run(bin, a),
         Some(What::Transfers(a)) => transfers::run(bin, a),
     }
 }

@@ -221,7 +221,7 @@ fn values_of_the_wrong_type() {
         "unknown event `proces.exit`; events are session.connect, session.auth, session.login, \
          process.exec, process.exit, user.change, session.bytes, session.end, file.transfer, \
          session.forward, \
-         agent.start, agent.loss, agent.stop, agent.heartbeat, alert.new_source, alert.connection_rate, \
+         agent.start, agent.loss, agent.stop, agent.heartbeat, session.tty, alert.new_source, alert.connection_rate, \
          alert.unauthenticated_rate, alert.root_login, alert.privilege_gain, \
          alert.session_bytes, alert.idle, alert.login_after_idle, alert.action_failed, \
          alert.fileless_exec, alert.brute_force, alert.password_spraying, alert.distributed_guessing, \

@@ -404,6 +404,7 @@ fn every_field_parses_and_some_event_has_it() {
         sink_stop(),
         output_loss(),
         restarted(),
+        tty_output(),
         crate::format::samples::event(crate::event::Kind::FileTransfer),
     ];
     more.extend(crate::format::samples::transfer_shapes());
@@ -499,6 +500,7 @@ fn sink_stop() -> Event {
     let mut ev = agent_stop();
     if let Body::AgentStop(s) = &mut ev.body {
         s.totals.lost.sinks.push(SinkLoss::default());
+        s.totals.lost.tty_bytes = 1;
         s.totals.lost.outputs.push(OutputLoss::default());
     }
     ev
@@ -520,7 +522,8 @@ fn output_loss() -> Event {
     ev
 }
 
-/// agent.loss of an agent with sinks, naming a session.
+/// agent.loss of an agent with sinks, naming a session, having lost
+/// terminal bytes.
 fn sink_loss() -> Event {
     let mut ev = agent_loss();
     if let Body::AgentLoss(l) = &mut ev.body {
@@ -530,10 +533,12 @@ fn sink_loss() -> Event {
         };
         l.loss.counts.sinks.push(s.clone());
         l.total.sinks.push(s);
+        (l.loss.counts.tty_bytes, l.total.tty_bytes) = (100, 200);
         l.loss.sessions.push(SessionLoss {
             id: SID.parse().unwrap(),
             records: 3,
             untracked: 0,
+            tty_bytes: 100,
         });
         l.loss.more_sessions = 1;
     }
@@ -552,6 +557,34 @@ fn restarted() -> Event {
         });
     }
     ev
+}
+
+/// What a recorded terminal showed.
+fn tty_output() -> Event {
+    let t = Terminal::data(TtyKind::Output, 24, 80, b"uid=0(root)\r\n".to_vec());
+    let session = connect().session;
+    Event::new(T0 + 3, session, Body::SessionTty(t))
+}
+
+#[test]
+fn terminal_records_filter_by_type_size_and_text() {
+    assert!(m(
+        "event = session.tty and tty.type = output",
+        &tty_output()
+    ));
+    assert!(m(
+        "tty.data contains \"uid=0\" and tty.cols = 80",
+        &tty_output()
+    ));
+    assert!(m("tty.bytes = 13 and tty.rows < 25", &tty_output()));
+    assert!(m(
+        "loss.tty_bytes = 100 and total.tty_bytes = 200",
+        &sink_loss()
+    ));
+    assert!(
+        !m("loss.tty_bytes exists", &agent_loss()),
+        "absent while none were lost"
+    );
 }
 
 #[test]

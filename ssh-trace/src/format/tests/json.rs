@@ -94,6 +94,7 @@ fn reference(ev: &crate::event::Event) -> Value {
         }
         Body::AgentHeartbeat(h) => v["heartbeat"] = to(&**h),
         Body::Alert(_, a) => v["alert"] = to(&**a),
+        Body::SessionTty(t) => v["tty"] = to(t),
     }
     v
 }

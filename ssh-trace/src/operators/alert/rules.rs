@@ -119,7 +119,8 @@ impl Engine {
             | Body::AgentLoss(_)
             | Body::AgentStop(_)
             | Body::AgentHeartbeat(_)
-            | Body::Alert(..) => {}
+            | Body::Alert(..)
+            | Body::SessionTty(_) => {}
         }
     }
 

@@ -378,6 +378,13 @@ impl Metrics {
                     .inc_by(n);
             }
         }
+        if loss.tty_bytes > 0 {
+            // Bytes, not records: a series of its own.
+            self.f
+                .lost
+                .get_or_create(&vec![("where", "tty_bytes".into())])
+                .inc_by(loss.tty_bytes);
+        }
         // Agent-mode sinks: one series per sink that dropped.
         for s in loss.sinks.iter().filter(|s| s.dropped > 0) {
             self.f

@@ -1,5 +1,6 @@
 //! `ssh-trace top`: open sessions by traffic, refreshed every second from
 //! the agent's session socket.
+mod screen;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -19,10 +20,13 @@ use crate::{
         live::{Detail, Listing},
         socket::{self, Request},
     },
+    terminal::screen::Screen,
 };
 use state::{Key, TopState};
 
 const REFRESH: Duration = Duration::from_secs(1);
+/// A live screen is fetched this often.
+const SCREEN_REFRESH: Duration = Duration::from_millis(250);
 
 fn fetch(path: &Path, s: &mut TopState) {
     let now = host::now_unix_ns();
@@ -38,6 +42,26 @@ fn fetch(path: &Path, s: &mut TopState) {
             .ok()
             .and_then(|j| serde_json::from_str::<Detail>(&j).ok());
     }
+    fetch_screen(path, s);
+}
+
+/// The selected session's live screen, or why there is none.
+fn fetch_screen(path: &Path, s: &mut TopState) {
+    let (true, Some(id)) = (s.screen_open, s.selected.clone()) else {
+        return;
+    };
+    s.screen = Some(
+        socket::request(path, &Request::Screen(id))
+            .map_err(|e| e.to_string())
+            .and_then(|j| {
+                serde_json::from_str::<Screen>(&j).map_err(|_| {
+                    serde_json::from_str::<serde_json::Value>(&j)
+                        .ok()
+                        .and_then(|v| v["error"].as_str().map(str::to_owned))
+                        .unwrap_or(j)
+                })
+            }),
+    );
 }
 
 pub fn run(path: &Path) -> Result<()> {
@@ -55,7 +79,12 @@ pub fn run(path: &Path) -> Result<()> {
         while !s.quit {
             if Instant::now() >= next {
                 fetch(path, &mut s);
-                next = Instant::now() + REFRESH;
+                next = Instant::now()
+                    + if s.screen_open {
+                        SCREEN_REFRESH
+                    } else {
+                        REFRESH
+                    };
             }
             let now = host::now_unix_ns();
             terminal.draw(|f| view::draw(f, &s, now))?;
@@ -70,11 +99,12 @@ pub fn run(path: &Path) -> Result<()> {
                         KeyCode::Down | KeyCode::Char('j') => Key::Down,
                         KeyCode::Enter => Key::Enter,
                         KeyCode::Esc | KeyCode::Backspace => Key::Back,
+                        KeyCode::Char('s') => Key::Screen,
                         _ => continue,
                     };
                     s.key(key);
-                    if key == Key::Enter {
-                        // Show the detail at once, not at the next refresh.
+                    if matches!(key, Key::Enter | Key::Screen) {
+                        // Show it at once, not at the next refresh.
                         fetch(path, &mut s);
                     }
                 }

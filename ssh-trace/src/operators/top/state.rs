@@ -2,7 +2,10 @@
 //! selection (kept on the same session across refreshes) and the detail.
 use std::collections::HashMap;
 
-use crate::operators::live::{Detail, Listing, Row};
+use crate::{
+    operators::live::{Detail, Listing, Row},
+    terminal::screen::Screen,
+};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopRow {
@@ -17,6 +20,8 @@ pub enum Key {
     Down,
     Enter,
     Back,
+    /// Shows (or hides) the selected session's live screen.
+    Screen,
     Quit,
 }
 
@@ -29,6 +34,9 @@ pub struct TopState {
     pub selected: Option<String>,
     pub detail_open: bool,
     pub detail: Option<Detail>,
+    /// The selected session's recorded terminal, shown live.
+    pub screen_open: bool,
+    pub screen: Option<Result<Screen, String>>,
     pub error: Option<String>,
     pub quit: bool,
 }
@@ -75,7 +83,9 @@ impl TopState {
         {
             self.selected = self.rows.first().map(|r| r.row.id.clone());
             self.detail = None;
+            self.screen = None;
             self.detail_open &= self.selected.is_some();
+            self.screen_open &= self.selected.is_some();
         }
     }
 
@@ -103,10 +113,20 @@ impl TopState {
                     self.selected = pick(j);
                 }
             }
-            Key::Enter => self.detail_open = self.selected.is_some(),
+            Key::Enter => {
+                self.detail_open = self.selected.is_some();
+                self.screen_open = false;
+            }
+            Key::Screen => {
+                self.screen_open = !self.screen_open && self.selected.is_some();
+                self.detail_open = false;
+                self.screen = None;
+            }
             Key::Back => {
                 self.detail_open = false;
                 self.detail = None;
+                self.screen_open = false;
+                self.screen = None;
             }
         }
         if matches!(k, Key::Up | Key::Down)
@@ -116,6 +136,9 @@ impl TopState {
                 .is_some_and(|d| Some(&d.session.id) != self.selected.as_ref())
         {
             self.detail = None;
+        }
+        if matches!(k, Key::Up | Key::Down) {
+            self.screen = None;
         }
     }
 }

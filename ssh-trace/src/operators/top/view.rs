@@ -22,7 +22,9 @@ fn rate(b: f64) -> String {
 }
 
 pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
-    let areas = if s.detail_open {
+    let areas = if s.screen_open {
+        Layout::vertical([Constraint::Percentage(25), Constraint::Percentage(75)]).split(f.area())
+    } else if s.detail_open {
         Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).split(f.area())
     } else {
         Layout::vertical([Constraint::Percentage(100)]).split(f.area())
@@ -48,7 +50,7 @@ pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
     let title = match &s.error {
         Some(e) => format!(" ssh-trace top: {e} "),
         None => format!(
-            " ssh-trace top: {} open sessions (Enter: details, Esc: back, q: quit) ",
+            " ssh-trace top: {} open sessions (Enter: details, s: screen, Esc: back, q: quit) ",
             s.rows.len()
         ),
     };
@@ -71,12 +73,35 @@ pub fn draw(f: &mut Frame, s: &TopState, now_ns: u64) {
     .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
     let mut ts = TableState::default().with_selected(s.selected_index());
     f.render_stateful_widget(table, areas[0], &mut ts);
-    if s.detail_open {
+    if s.screen_open {
+        screen(f, s, areas[1]);
+    } else if s.detail_open {
         let title = format!(" session {} ", s.selected.as_deref().unwrap_or(""));
         f.render_widget(
             Paragraph::new(detail_lines(s.detail.as_ref())).block(Block::bordered().title(title)),
             areas[1],
         );
+    }
+}
+
+/// The screen pane: the session's terminal as it shows now, redrawn by a
+/// terminal emulator from the agent's copy.
+fn screen(f: &mut Frame, s: &TopState, area: ratatui::layout::Rect) {
+    let id = s.selected.as_deref().unwrap_or("");
+    match &s.screen {
+        Some(Ok(sc)) => {
+            let title = format!(" screen of {id} ({}x{}) ", sc.cols, sc.rows);
+            let block = Block::bordered().title(title);
+            f.render_widget(Paragraph::new(super::screen::lines(sc)).block(block), area);
+        }
+        other => {
+            let msg = match other {
+                Some(Err(e)) => e.clone(),
+                _ => "loading…".into(),
+            };
+            let block = Block::bordered().title(format!(" screen of {id} "));
+            f.render_widget(Paragraph::new(msg).block(block), area);
+        }
     }
 }
 

@@ -51,6 +51,11 @@ fn discriminator(body: &Body, h: &mut SipHasher13) {
             text(h, t.transfer.action.name());
             text(h, &t.transfer.path);
         }
+        // Pieces of one terminal at one instant: their type and size.
+        Body::SessionTty(t) => {
+            h.write(&[t.kind as u8]);
+            h.write(&t.bytes.to_le_bytes());
+        }
         Body::AgentStart(a) => h.write(&a.pid.to_le_bytes()),
         Body::AgentStop(a) => h.write(&a.agent.pid.to_le_bytes()),
         // Rules of one type fire on the same trigger: the rule names them.

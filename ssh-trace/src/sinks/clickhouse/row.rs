@@ -179,8 +179,10 @@ fn columns(row: &mut Row, body: &Body) {
     match body {
         // A heartbeat's counters are cumulative: queries read them from
         // `data`; `lost` holds only agent.loss's per-report figures.
+        // Terminal data (sinks with `tty = true` only) is in `data`.
         Body::SessionConnect
         | Body::SessionLogin(_)
+        | Body::SessionTty(_)
         | Body::AgentStart(_)
         | Body::AgentStop(_)
         | Body::AgentHeartbeat(_) => {}

@@ -6,7 +6,7 @@ use toml::Spanned;
 
 use crate::{
     rotate::Policy,
-    spanned::{at, duration, size, At, Opt},
+    spanned::{at, rotate_count, rotation, At, Opt},
 };
 
 #[derive(Deserialize)]
@@ -35,26 +35,8 @@ impl Config {
         let path = self
             .path
             .ok_or_else(|| at(kind, "path", "a file sink needs path"))?;
-        let count = match &self.rotate_count {
-            Some(c) if *c.get_ref() == 0 => {
-                return Err(at(c, "rotate_count", "must be at least 1"))
-            }
-            Some(c) => *c.get_ref() as usize,
-            None => 10,
-        };
-        let rotation = Policy {
-            size: self
-                .rotate_size
-                .as_ref()
-                .map(|s| size(s, "rotate_size"))
-                .transpose()?,
-            age: self
-                .rotate_time
-                .as_ref()
-                .map(|s| duration(s, "rotate_time"))
-                .transpose()?,
-            count: Some(count),
-        };
+        let count = rotate_count(&self.rotate_count)?.unwrap_or(10);
+        let rotation = rotation(&self.rotate_size, &self.rotate_time, Some(count))?;
         Ok(Spec {
             path: path.into_inner(),
             rotation,

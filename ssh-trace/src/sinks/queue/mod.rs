@@ -265,6 +265,8 @@ impl Inner {
 pub struct Worker {
     pub name: String,
     pub stats: Arc<Stats>,
+    /// It takes terminal recordings (set by sinks::start).
+    pub tty: bool,
     tx: Option<SyncSender<Arc<Vec<pipeline::Shared>>>>,
     shared: Arc<Inner>,
     threads: Vec<JoinHandle<()>>,
@@ -328,6 +330,7 @@ impl Worker {
         Ok(Self {
             name: name.to_owned(),
             stats,
+            tty: false,
             tx: Some(tx),
             shared,
             threads: vec![intake, deliver],
