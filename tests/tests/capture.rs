@@ -421,12 +421,12 @@ fn filters_and_reports_on_a_recorded_run() {
         .sum();
     assert_eq!(bucketed, sum("bytes_in"));
 
-    // tree and timeline of session a, named by a prefix... of its id's tail.
+    // tree and timeline of session a: timeline by a prefix of its id.
     let id = of_kind(&session_events(&all, pa), "session.connect")[0]["session"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let timeline = report(&cap, sshd.port, &["timeline", &id[id.len() - 12..]]);
+    let timeline = report(&cap, sshd.port, &["timeline", &id[..12]]);
     assert_eq!(
         timeline["events"].as_array().unwrap().len(),
         session_events(&all, pa).len()
