@@ -92,7 +92,7 @@ enum Command {
         #[arg(long = "sink", value_name = "NAME", requires = "to")]
         sinks: Vec<String>,
         /// Play this session's recorded terminal at its pace (its id, or a
-        /// unique prefix or suffix of it).
+        /// unique prefix of it).
         #[arg(long, value_name = "SESSION")]
         tty: Option<String>,
         #[command(flatten)]
@@ -170,7 +170,7 @@ enum ReportName {
     /// One row per forward of every session: -L/-D/-W (local), -R
     /// (remote), agent and X11, with targets, peers and bytes.
     Forwards,
-    /// The process tree of one session (id, or a unique prefix or suffix of it).
+    /// The process tree of one session (id, or a unique prefix of it).
     Tree { session: String },
     /// Every event of one session in order.
     Timeline { session: String },

@@ -107,7 +107,7 @@ pub struct ExportArgs {
     /// Capture files (several are merged in time order).
     #[arg(short = 'r', long = "read", value_name = "FILE", required = true, num_args = 1..)]
     read: Vec<PathBuf>,
-    /// The session (its id, or a unique prefix or suffix of it).
+    /// The session (its id, or a unique prefix of it).
     session: String,
     /// Write here (created 0600) instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]

@@ -1,6 +1,6 @@
 //! One session's terminal recording from capture files: their terminal
 //! blocks only (the event blocks are skipped unopened), merged in time
-//! order; the session named by its id, a unique prefix or a unique suffix.
+//! order; the session named by its id or a unique prefix of it (event/resolve.rs).
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
