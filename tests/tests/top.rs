@@ -52,7 +52,13 @@ fn top_shows_a_session_its_tree_and_events_and_quits() {
 
     tmux.cmd(&["send-keys", "-t", &tmux.0, "Enter"]);
     let screen = tmux
-        .wait_screen(|s| s.contains("Processes:") && s.contains("Recent events:"))
+        // The row comes from /proc; the exec event may reach the agent's
+        // live table a moment later: the pane refreshes until it shows.
+        .wait_screen(|s| {
+            s.contains("Processes:")
+                && s.contains("Recent events:")
+                && s.contains("/usr/bin/sleep sleep 60")
+        })
         .unwrap_or_else(|| panic!("no detail:\n{}", tmux.screen()));
     let detail: Vec<&str> = screen
         .lines()
