@@ -651,9 +651,9 @@ fn check_rules_evaluate(prom: &Prometheus) {
     let evaluated = wait_until(Duration::from_secs(20), || {
         let r = prom.api("rules", &[])?;
         let rules: Vec<Value> = r["data"]["groups"][0]["rules"].as_array()?.clone();
-        (rules.len() == 7 && rules.iter().all(|r| r["health"] != "unknown")).then_some(rules)
+        (rules.len() == 8 && rules.iter().all(|r| r["health"] != "unknown")).then_some(rules)
     })
-    .expect("Prometheus evaluated the 7 rules");
+    .expect("Prometheus evaluated the 8 rules");
     for r in &evaluated {
         assert_eq!(r["health"], "ok", "{r}");
         let q = prom

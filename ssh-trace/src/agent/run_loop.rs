@@ -162,12 +162,13 @@ impl<K: Kernel> Run<K> {
             if let Some(t) = &mut self.tty {
                 t.before_record(&rec, &mut self.table, events);
             }
+            let record_key = rec.header().session;
             self.table.handle(rec, events);
             for ev in events.drain(..) {
                 let last = self
                     .tty
                     .as_mut()
-                    .and_then(|t| t.observe(&ev, &mut self.kernel));
+                    .and_then(|t| t.observe(&ev, record_key, &mut self.kernel));
                 if let Some(mark) = last {
                     self.pipeline.push(mark)?;
                 }

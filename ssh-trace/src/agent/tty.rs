@@ -50,7 +50,7 @@ struct Marked {
 
 pub struct TtyControl {
     selection: Selection,
-    boot_id: u128,
+    boot_id: [u8; 16],
     /// Keys of the sessions open now (recorded ones have a `Marked`).
     open: HashMap<u64, Option<Marked>>,
     /// Attaching failed once: said, not retried on every session.
@@ -80,7 +80,7 @@ impl TtyControl {
     ) -> Self {
         let mut me = Self {
             selection: opts.selection.clone(),
-            boot_id: u128::from_be_bytes(boot_id),
+            boot_id,
             open: HashMap::new(),
             failed: false,
             detach_after: opts.detach_after,
@@ -121,9 +121,15 @@ impl TtyControl {
             && crate::pipeline::selected(self.filter.as_ref(), login, &self.host)
     }
 
-    /// The kernel key of a session id (SessionId::new's inverse).
-    fn key(&self, id: SessionId) -> u64 {
-        (id.0 ^ self.boot_id) as u64
+    /// The kernel key of a session id: ids are a hash of the boot id and
+    /// the key, so it is the key of the record that made the event when
+    /// that is its session, else one of the terminals followed.
+    fn key(&self, id: SessionId, record_key: u64) -> Option<u64> {
+        let of = |k: u64| SessionId::new(&self.boot_id, k) == id;
+        if of(record_key) {
+            return Some(record_key);
+        }
+        self.open.keys().copied().find(|&k| of(k))
     }
 
     /// Before the session model takes a terminal record: a loss mark when
@@ -161,9 +167,22 @@ impl TtyControl {
     /// Follows the sessions: attach, decide, forget, detach. Returns the
     /// mark of a loss a session's end would otherwise leave unmarked (to go
     /// before its `session.end`).
-    pub fn observe(&mut self, ev: &Event, kernel: &mut dyn Kernel) -> Option<Event> {
+    pub fn observe(
+        &mut self,
+        ev: &Event,
+        record_key: u64,
+        kernel: &mut dyn Kernel,
+    ) -> Option<Event> {
         let s = ev.session.as_ref()?;
-        let key = self.key(s.id);
+        // Only these events change what is followed (and the id hash is
+        // not paid per event).
+        if !matches!(
+            ev.body,
+            Body::SessionEnd(_) | Body::SessionLogin(_) | Body::SessionConnect
+        ) {
+            return None;
+        }
+        let key = self.key(s.id, record_key)?;
         let mut last = None;
         match &ev.body {
             Body::SessionEnd(_) => {

@@ -505,7 +505,8 @@ pub struct Heartbeat {
     pub events: u64,
     /// Kernel records handled so far.
     pub records: u64,
-    /// Records and events lost so far, in all (the details are in agent.loss).
+    /// Everything lost so far, summed as agent.loss counts it (the details
+    /// are in agent.loss).
     pub lost: u64,
     /// Sessions open now.
     pub sessions_open: u64,
