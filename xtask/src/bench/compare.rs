@@ -477,9 +477,20 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     other_traffic_table(&res, &mut report)?;
     latency(bin, sshd, a.latency_samples, &mut report)?;
     memory_and_idle(bin, sshd, a.sessions, &mut report)?;
+    notes(&a, &mut report)?;
     let _ = std::fs::remove_file(&big);
     print!("{report}");
     write_section(&report)
+}
+
+/// How the figures were taken (written with them, so they stay true).
+fn notes(a: &Args, report: &mut String) -> Result<()> {
+    writeln!(report, "\n### Notes on these figures\n")?;
+    writeln!(report, "- Every workload runs under every tool in each round, in the same order; the tables show medians of the rounds. With few, short rounds the ratios move by several per cent from run to run on this VM: `cargo xtask bench cost` (7 ABBA rounds, with bpf_stats) is the measure of ssh-trace's own cost.")?;
+    writeln!(report, "- scp: {} MiB from a file to `/dev/null` on the same host, median of three transfers per measurement after one warm-up; single transfers vary by about ±20 % here.", a.scp_mib)?;
+    writeln!(report, "- Exec storm: `python3` fork+exec of `/bin/true` for {} s, in a session (over ssh) and outside any session; ssh-trace records only the former (every exec of the session is an event), bpftrace and auditd trace both alike.", a.seconds)?;
+    writeln!(report, "- Latency of `w` is from the client's start, so it includes the login itself (about 50 ms); `w` only ever sees sessions with a pty.")?;
+    Ok(())
 }
 
 /// Replaces docs/benchmarks.md up to its first section this bench does not
