@@ -4,17 +4,10 @@
 //! the metric counterpart for Prometheus.
 // A binary or test target sees all of its package's dependencies.
 #![allow(unused_crate_dependencies)]
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use serde_json::Value;
-use ssh_trace_tests::{peers::*, *};
-
-fn test_dir(name: &str) -> PathBuf {
-    let d = world().dir.join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use ssh_trace_tests::{peers::*, sinks::test_dir, *};
 
 fn parsed(lines: &[String]) -> Vec<Value> {
     lines

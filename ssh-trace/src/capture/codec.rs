@@ -1048,24 +1048,11 @@ const FORWARD_STATES: [ForwardState; 4] = [
 ];
 const FORWARD_SOCKETS: [ForwardSocket; 2] = [ForwardSocket::Tcp, ForwardSocket::Unix];
 
-/// Position of `v` in `table` (the code written for it).
-fn code_of<T: PartialEq>(table: &[T], v: &T) -> u8 {
-    table.iter().position(|t| t == v).unwrap_or(0) as u8
-}
-
-fn from_code<T: Copy>(table: &[T], c: &mut Cursor, what: &str) -> Result<T> {
-    let i = c.u8()? as usize;
-    table
-        .get(i)
-        .copied()
-        .with_context(|| format!("unknown {what} code {i}"))
-}
-
 fn put_forward(out: &mut Vec<u8>, f: &Forward) {
     put_varint(out, f.id as u64);
-    out.push(code_of(&FORWARD_KINDS, &f.kind));
-    out.push(code_of(&FORWARD_STATES, &f.state));
-    out.push(code_of(&FORWARD_SOCKETS, &f.socket));
+    put_index(out, &FORWARD_KINDS, &f.kind);
+    put_index(out, &FORWARD_STATES, &f.state);
+    put_index(out, &FORWARD_SOCKETS, &f.socket);
     put_varint(out, f.pid as u64);
     put_opt_u64(out, f.listener.map(u64::from));
     for e in [&f.local, &f.target, &f.listen, &f.peer] {
@@ -1080,9 +1067,9 @@ fn put_forward(out: &mut Vec<u8>, f: &Forward) {
 
 fn get_forward(c: &mut Cursor) -> Result<Forward> {
     let id = c.u32()?;
-    let kind = from_code(&FORWARD_KINDS, c, "forward kind")?;
-    let state = from_code(&FORWARD_STATES, c, "forward state")?;
-    let socket = from_code(&FORWARD_SOCKETS, c, "forward socket")?;
+    let kind = get_index(c, &FORWARD_KINDS, "forward kind")?;
+    let state = get_index(c, &FORWARD_STATES, "forward state")?;
+    let socket = get_index(c, &FORWARD_SOCKETS, "forward socket")?;
     let pid = c.u32()?;
     let listener = c.opt_u64()?.map(u32::try_from).transpose()?;
     let (local, target) = (get_opt_endpoint(c)?, get_opt_endpoint(c)?);
