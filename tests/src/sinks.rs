@@ -121,11 +121,12 @@ pub fn wait_for_same(
 pub fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) {
     let text = |v: &[(String, i128)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
     let (g, w) = (text(got), text(want));
-    let missing: Vec<_> = w.iter().filter(|x| !g.contains(x)).collect();
-    let extra: Vec<_> = g.iter().filter(|x| !w.contains(x)).collect();
+    let missing: Vec<&String> = w.iter().filter(|x| !g.contains(x)).collect();
+    let extra: Vec<&String> = g.iter().filter(|x| !w.contains(x)).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "{what}: missing {missing:#?}\nunexpected {extra:#?}"
+        "{what}:\n{}",
+        explain_difference(&missing, &extra)
     );
     assert_eq!(g, w, "{what}: duplicates");
     let offsets: Vec<i128> = got.iter().zip(want).map(|(a, b)| a.1 - b.1).collect();
@@ -134,6 +135,70 @@ pub fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) 
         worst < 50_000_000,
         "{what}: times differ by up to {worst} ns"
     );
+}
+
+/// One short line per missing or unexpected event: its type and port, and
+/// the fields where it differs from the other side's event of the same type
+/// and port, if there is one (whole lines are too long for a CI log).
+fn explain_difference(missing: &[&String], extra: &[&String]) -> String {
+    let parse = |l: &&String| serde_json::from_str::<Value>(l).unwrap();
+    let (m, x): (Vec<Value>, Vec<Value>) = (
+        missing.iter().map(parse).collect(),
+        extra.iter().map(parse).collect(),
+    );
+    let same_kind = |a: &Value, b: &Value| {
+        a["event"] == b["event"] && a["session"]["source"]["port"] == b["session"]["source"]["port"]
+    };
+    let mut out = Vec::new();
+    for (label, side, other) in [("missing", &m, &x), ("unexpected", &x, &m)] {
+        for e in side {
+            let head = format!(
+                "{label} {} port {}",
+                e["event"], e["session"]["source"]["port"]
+            );
+            out.push(match other.iter().find(|o| same_kind(e, o)) {
+                Some(o) => format!(
+                    "{head}; differs at {}",
+                    differing_paths(e, o, "").join(", ")
+                ),
+                None => format!("{head}: {}", short(&e.to_string())),
+            });
+        }
+    }
+    out.join("\n")
+}
+
+/// Paths where `a` and `b` differ, each with both values, shortened.
+fn differing_paths(a: &Value, b: &Value, at: &str) -> Vec<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .flat_map(|k| {
+                    let (va, vb) = (
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                    );
+                    differing_paths(va, vb, &format!("{at}.{k}"))
+                })
+                .collect()
+        }
+        _ if a == b => Vec::new(),
+        _ => vec![format!(
+            "{at}: {} vs {}",
+            short(&a.to_string()),
+            short(&b.to_string())
+        )],
+    }
+}
+
+fn short(s: &str) -> String {
+    match s.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 pub fn write_config(dir: &Path, body: &str) -> (PathBuf, PathBuf) {

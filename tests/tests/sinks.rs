@@ -103,13 +103,10 @@ fn sixty_second_outage_is_reported_and_loses_nothing() {
     let tracer = Tracer::start(&["--filter", &filter]).unwrap();
     let agent = Agent::start(&cfg, &file).unwrap();
     let before = sessions(&sshd, 1, Duration::ZERO);
-    wait_for_count(WAIT, 1, || {
-        rsyslog
-            .tcp_lines()
-            .iter()
-            .filter(|l| l.contains("session.end"))
-            .count()
-    });
+    // Its server's processes exit after session.end: rsyslog must hold
+    // those too before it stops, since a syslog peer that stops with
+    // received bytes unread loses them (no acknowledgement in RFC 6587).
+    wait_until_delivered(&tracer, before[0], || session_lines(&rsyslog.tcp_lines()));
     let down = Instant::now();
     rsyslog.stop();
     http.set_failing(true).unwrap();
@@ -175,6 +172,23 @@ fn sixty_second_outage_is_reported_and_loses_nothing() {
     for r in &reports {
         assert_nothing_lost(&r["loss"], &names);
     }
+}
+
+/// Waits until `got` holds every event `tracer` saw of the session from
+/// `port`, a second after its end (its server's exits come later).
+fn wait_until_delivered(tracer: &Tracer, port: u16, got: impl Fn() -> Vec<(String, i128)>) {
+    assert!(tracer.wait_for(WAIT, |e| e["event"] == "session.end"
+        && e["session"]["source"]["port"] == port));
+    std::thread::sleep(Duration::from_secs(1));
+    let seen: Vec<String> = tracer.events().iter().map(|e| e.to_string()).collect();
+    let want = session_lines(&seen);
+    let text = |v: Vec<(String, i128)>| v.into_iter().map(|e| e.0).collect::<Vec<_>>();
+    let want = text(want);
+    assert!(
+        wait_until(WAIT, || (text(got()) == want).then_some(())).is_some(),
+        "rsyslog never held the first session's {} events",
+        want.len()
+    );
 }
 
 /// A loss report whose every counter is 0, whose sinks dropped nothing and
