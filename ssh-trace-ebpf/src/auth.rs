@@ -8,8 +8,11 @@
 //! destination, has its message copied. Its writes to the client's TCP
 //! socket cost a few struct reads, only until the login.
 use aya_ebpf::{
-    helpers::bpf_probe_read_user_buf, macros::map, macros::raw_tracepoint, maps::HashMap,
-    maps::PerCpuArray, programs::RawTracePointContext,
+    helpers::{bpf_ktime_get_ns, bpf_probe_read_user_buf},
+    macros::map,
+    macros::raw_tracepoint,
+    maps::{Array, HashMap, PerCpuArray},
+    programs::RawTracePointContext,
 };
 use ssh_trace_common::{
     event::*,
@@ -26,6 +29,12 @@ use crate::{
 /// it at the login.
 #[map]
 pub static AUTH_SESSIONS: HashMap<u64, u64> = HashMap::with_max_entries(AUTH_SESSIONS_MAX, 0);
+
+/// Since when (ktime ns) the hook has run: set by its first write or
+/// sendto after the agent cleared it (at each attach request). A session
+/// that connected before then was not watched from its start.
+#[map]
+pub static AUTH_WATCH: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Log records are larger than the 512-byte stack: built here.
 #[map]
@@ -63,6 +72,14 @@ pub fn auth_sys_enter(ctx: RawTracePointContext) -> i32 {
     let id: u64 = ctx.arg(1);
     if id != off!(nr_write) as u64 && id != off!(nr_sendto) as u64 {
         return 0;
+    }
+    if let Some(since) = AUTH_WATCH.get_ptr_mut(0) {
+        // SAFETY: a one-entry array's value; a race writes a time as good.
+        unsafe {
+            if *since == 0 {
+                *since = bpf_ktime_get_ns();
+            }
+        }
     }
     let tgid = current_tgid();
     let Some(p) = proc_of(tgid) else {

@@ -57,5 +57,10 @@ every_server!(
 );
 every_server!(dropbear, Kind::Dropbear);
 
+#[test]
+fn a_gone_auth_helper_is_said_and_each_login_it_missed_is_counted() {
+    auth_cases::a_gone_auth_helper_is_said_and_each_login_it_missed_is_counted()
+}
+
 // The hook window test is tests/tests/auth_hook.rs: alone in its binary,
 // since every other test here keeps a session authenticating.

@@ -77,6 +77,12 @@ pub trait Kernel {
     /// Whether the servers' log output is read at all: some session is
     /// between its connect and its login or end.
     fn auth_wanted(&mut self, _wanted: bool) {}
+    /// Since when (ktime ns) the servers' log output has been read without
+    /// a break; None when it is not read (the hook is gone, or has not run
+    /// since its latest attach).
+    fn auth_watched_since(&mut self) -> Option<u64> {
+        Some(0)
+    }
 }
 
 /// The loaded programs' maps and the ring-buffer reader.
@@ -153,7 +159,19 @@ impl Kernel for Attached {
 
     fn auth_wanted(&mut self, wanted: bool) {
         if let Some(h) = &mut self.auth_hook {
+            if h.would_attach(wanted) {
+                // Its next run notes the time again.
+                self.maps.auth_watch_clear();
+            }
             h.set(wanted);
+        }
+    }
+
+    fn auth_watched_since(&mut self) -> Option<u64> {
+        match &mut self.auth_hook {
+            // Pinned programs: attached since they were loaded.
+            None => Some(0),
+            Some(h) => h.watching().then(|| self.maps.auth_watched_since())?,
         }
     }
 
@@ -189,6 +207,11 @@ pub struct Losses {
     /// Server log records cut at the kernel's copy limit that made no
     /// event: a decision may have been lost (counted as undecodable).
     pub auth_cut: u64,
+    /// Sessions whose authentication the servers' log hook did not watch
+    /// whole (session/auth/window.rs), and per session key until the next
+    /// report (charged as one record: the decision not read).
+    auth_unwatched: u64,
+    auth_unwatched_by_session: BTreeMap<u64, u64>,
     /// What `agent.loss` events reported so far.
     pub reported: LossCounts,
 }
@@ -208,6 +231,8 @@ impl Losses {
             dropped_at_stop_by_session: BTreeMap::new(),
             tty_marked: BTreeMap::new(),
             auth_cut: 0,
+            auth_unwatched: 0,
+            auth_unwatched_by_session: BTreeMap::new(),
             reported: LossCounts::default(),
         }
     }
@@ -238,6 +263,7 @@ impl Losses {
             decode: k.decode + self.auth_cut,
             agent_restart: self.restart,
             tty_bytes: kernel.tty_lost(),
+            auth_unwatched: self.auth_unwatched,
             sinks: self
                 .sinks
                 .iter()
@@ -261,6 +287,15 @@ impl Losses {
         }
     }
 
+    /// A session whose authentication decisions may not have been read.
+    pub fn auth_unwatched(&mut self, session_key: u64) {
+        self.auth_unwatched += 1;
+        *self
+            .auth_unwatched_by_session
+            .entry(session_key)
+            .or_default() += 1;
+    }
+
     /// Terminal bytes of a session marked lost in its recording (read
     /// before the totals that include them: agent/tty.rs).
     pub fn tty_marked(&mut self, marked: BTreeMap<u64, u64>) {
@@ -280,6 +315,9 @@ impl Losses {
         // Shares first: every share is also in the totals read after it.
         let mut shares = kernel.take_session_losses();
         for (key, n) in std::mem::take(&mut self.dropped_at_stop_by_session) {
+            shares.entry(key).or_default().records += n;
+        }
+        for (key, n) in std::mem::take(&mut self.auth_unwatched_by_session) {
             shares.entry(key).or_default().records += n;
         }
         for (key, n) in std::mem::take(&mut self.tty_marked) {

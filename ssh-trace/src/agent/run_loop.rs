@@ -139,6 +139,8 @@ impl<K: Kernel> Run<K> {
             records += batch.len() as u64;
             self.handle(batch.into_records(), events)?;
         }
+        // Before an attach request can reset the hook's watch time.
+        self.count_unwatched_auth();
         // Before the output: the first decisions follow the connect by
         // tens of milliseconds (the key exchange).
         if self.table.take_connected() {
@@ -152,6 +154,20 @@ impl<K: Kernel> Run<K> {
             self.kernel.auth_done(&logged_in);
         }
         Ok(())
+    }
+
+    /// Authentications that ended, and whose decisions the servers' log
+    /// hook may not have read (it ran late, or its helper is gone).
+    fn count_unwatched_auth(&mut self) {
+        let windows = self.table.take_auth_windows();
+        if windows.is_empty() {
+            return;
+        }
+        let since = self.kernel.auth_watched_since();
+        let since = since.map(|k| if k == 0 { 0 } else { self.table.wall_ns(k) });
+        for w in windows.iter().filter(|w| w.missed(since)) {
+            self.losses.auth_unwatched(w.key);
+        }
     }
 
     /// Each record through the session model, its events through the pipeline.
@@ -255,6 +271,7 @@ impl<K: Kernel> Run<K> {
                 self.handle(vec![rec], events)?;
             }
         }
+        self.count_unwatched_auth();
         self.losses.auth_cut = self.table.auth_cut;
         let now = host::now_unix_ns();
         // Losses of terminals still open are marked before the last report.

@@ -271,6 +271,9 @@ const SECTION_OUTPUTS: u8 = 1;
 /// Terminal bytes lost (`tty_bytes`) of each count, then each named
 /// session's share (agent.loss).
 const SECTION_TTY: u8 = 2;
+/// Sessions whose authentication was not watched whole (`auth_unwatched`)
+/// of each count.
+const SECTION_AUTH: u8 = 3;
 
 /// The outputs' failed writes of each of `counts`, when any has some; the
 /// terminal bytes lost, when any were.
@@ -299,6 +302,13 @@ fn put_sections(out: &mut Vec<u8>, counts: &[&LossCounts], sessions: &[SessionLo
         }
         put_section(out, SECTION_TTY, &p);
     }
+    if counts.iter().any(|l| l.auth_unwatched > 0) {
+        let mut p = Vec::new();
+        for l in counts {
+            put_varint(&mut p, l.auth_unwatched);
+        }
+        put_section(out, SECTION_AUTH, &p);
+    }
 }
 
 fn put_section(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
@@ -324,6 +334,11 @@ fn get_sections(
                 }
             }
             SECTION_TTY => get_tty_section(&mut p, counts, sessions)?,
+            SECTION_AUTH => {
+                for l in counts.iter_mut() {
+                    l.auth_unwatched = p.varint()?;
+                }
+            }
             _ => {}
         }
     }

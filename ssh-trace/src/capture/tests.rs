@@ -484,6 +484,22 @@ fn terminal_records_are_in_blocks_of_their_own_that_event_readers_skip() {
 }
 
 #[test]
+fn unwatched_authentication_counts_round_trip() {
+    let d = dir();
+    let p = d.join("auth_loss.cap");
+    let mut events = sample(10);
+    for e in &mut events {
+        match &mut e.body {
+            Body::AgentLoss(l) => (l.loss.counts.auth_unwatched, l.total.auth_unwatched) = (2, 9),
+            Body::AgentStop(s) => s.totals.lost.auth_unwatched = 9,
+            _ => {}
+        }
+    }
+    write_all(&p, &events, Rotation::default());
+    assert_eq!(read_all(&p).0, events);
+}
+
+#[test]
 fn terminal_loss_counts_round_trip_and_old_loss_records_still_decode() {
     let d = dir();
     let p = d.join("loss.cap");

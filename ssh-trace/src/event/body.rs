@@ -310,6 +310,12 @@ pub struct LossCounts {
     /// the recording, docs/tty.md).
     #[serde(skip_serializing_if = "is_zero")]
     pub tty_bytes: u64,
+    /// Sessions whose authentication the servers' log hook did not watch
+    /// whole, so that decisions of it may be missing: it ran after the
+    /// connect and no login decision was read, or not at all (its helper
+    /// is gone). Absent while there were none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub auth_unwatched: u64,
 }
 
 /// `agent.loss`'s `loss`: what was lost since the previous report, and the
@@ -403,6 +409,7 @@ impl LossCounts {
             + self.sinks.iter().map(|s| s.dropped).sum::<u64>()
             + self.outputs.iter().map(|o| o.events).sum::<u64>()
             + self.tty_bytes
+            + self.auth_unwatched
     }
 
     /// Failed writes of every output.
@@ -439,6 +446,7 @@ impl LossCounts {
             decode: self.decode - earlier.decode,
             agent_restart: self.agent_restart - earlier.agent_restart,
             tty_bytes: self.tty_bytes - earlier.tty_bytes,
+            auth_unwatched: self.auth_unwatched - earlier.auth_unwatched,
             // Sinks never go away, so they line up with the earlier counts.
             sinks: self
                 .sinks

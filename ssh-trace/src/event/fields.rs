@@ -280,6 +280,11 @@ fn tty_bytes<'a>(l: &LossCounts) -> Option<Val<'a>> {
     (l.tty_bytes > 0).then(|| int(l.tty_bytes))
 }
 
+/// `auth_unwatched` is in the JSON only once a session was not watched.
+fn auth_unwatched<'a>(l: &LossCounts) -> Option<Val<'a>> {
+    (l.auth_unwatched > 0).then(|| int(l.auth_unwatched))
+}
+
 /// `sinks` is in the JSON only when there are agent-mode sinks.
 fn sinks(l: &LossCounts) -> Option<Val<'static>> {
     (!l.sinks.is_empty()).then_some(Val::Object)
@@ -653,6 +658,9 @@ pub static FIELDS: &[FieldDef] = &[
     f("loss.tty_bytes", T::Int, |e, _| {
         tty_bytes(&loss(e)?.loss.counts)
     }),
+    f("loss.auth_unwatched", T::Int, |e, _| {
+        auth_unwatched(&loss(e)?.loss.counts)
+    }),
     f("total", T::Object, |e, _| loss(e).map(|_| Val::Object)),
     f("total.kernel_ringbuf", T::Int, |e, _| {
         loss(e).map(|l| int(l.total.kernel_ringbuf))
@@ -687,6 +695,9 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("total.sinks", T::Object, |e, _| sinks(&loss(e)?.total)),
     f("total.tty_bytes", T::Int, |e, _| tty_bytes(&loss(e)?.total)),
+    f("total.auth_unwatched", T::Int, |e, _| {
+        auth_unwatched(&loss(e)?.total)
+    }),
     f("total.outputs", T::Object, |e, _| outputs(&loss(e)?.total)),
     f("totals", T::Object, |e, _| totals(e).map(|_| Val::Object)),
     f("totals.events", T::Int, |e, _| {
@@ -731,6 +742,9 @@ pub static FIELDS: &[FieldDef] = &[
     }),
     f("totals.lost.tty_bytes", T::Int, |e, _| {
         tty_bytes(&totals(e)?.lost)
+    }),
+    f("totals.lost.auth_unwatched", T::Int, |e, _| {
+        auth_unwatched(&totals(e)?.lost)
     }),
     f("tty", T::Object, |e, _| tty(e).map(|_| Val::Object)),
     f("tty.type", T::Text, |e, _| {

@@ -106,6 +106,9 @@ impl Doc {
         if l.tty_bytes > 0 {
             self.put(&format!("{prefix}.tty_bytes"), l.tty_bytes);
         }
+        if l.auth_unwatched > 0 {
+            self.put(&format!("{prefix}.auth_unwatched"), l.auth_unwatched);
+        }
         if !l.outputs.is_empty() {
             let outputs = serde_json::to_value(&l.outputs).unwrap_or_default();
             self.put(&format!("{prefix}.outputs"), outputs);

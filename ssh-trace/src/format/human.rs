@@ -273,6 +273,7 @@ fn loss(line: &mut String, report: &LossReport, total: &LossCounts) {
         ("agent_restart", loss.agent_restart),
         ("rate_limited", loss.kernel_rate_limited),
         ("tty_bytes", loss.tty_bytes),
+        ("auth_unwatched", loss.auth_unwatched),
     ] {
         if n > 0 {
             let _ = write!(line, " {name}={n}");

@@ -52,6 +52,7 @@ pub fn loss() -> LossReport {
         agent_restart: 23,
         sinks: vec![sink_loss("siem", 8), sink_loss("archive", 9)],
         tty_bytes: 0,
+        auth_unwatched: 0,
         outputs: vec![output_loss(1, 2)],
     };
     LossReport {
@@ -99,6 +100,7 @@ pub fn total() -> LossCounts {
         agent_restart: 33,
         sinks: vec![sink_loss("siem", 18), sink_loss("archive", 19)],
         tty_bytes: 0,
+        auth_unwatched: 0,
         outputs: vec![output_loss(11, 12)],
     }
 }

@@ -26,9 +26,12 @@ const TRACEPOINT: &[u8] = b"sys_enter\0";
 pub struct AuthHook {
     /// Ends by itself when `to_child` closes (this struct dropped, or the
     /// agent gone).
-    _child: Child,
+    child: Child,
     to_child: ChildStdin,
     attached: bool,
+    /// The helper exited or stopped reading: the hook is detached for good
+    /// (its link died with it) and cannot be attached again (no CAP_BPF).
+    gone: bool,
 }
 
 impl AuthHook {
@@ -61,29 +64,43 @@ impl AuthHook {
         drop(prog);
         let to_child = child.stdin.take().context("the helper's stdin")?;
         let mut hook = Self {
-            _child: child,
+            child,
             to_child,
             attached: false,
+            gone: false,
         };
         hook.set(true);
         Ok(hook)
     }
 
-    /// Attach (`true`) or detach; a no-op when already so. A helper that is
-    /// gone leaves the hook as it was (counted by nothing: said on stderr).
+    /// Whether `set(attached)` would ask for an attach.
+    pub fn would_attach(&self, attached: bool) -> bool {
+        attached && !self.attached && !self.gone
+    }
+
+    /// Attach (`true`) or detach; a no-op when already so. A helper that is gone is said once on
+    /// stderr; the sessions it then misses are counted (`watching`).
     pub fn set(&mut self, attached: bool) {
-        if attached == self.attached {
+        if attached == self.attached || self.gone {
             return;
         }
         let byte = if attached { b"1" } else { b"0" };
-        match self.to_child.write_all(byte) {
-            Ok(()) => self.attached = attached,
-            Err(e) => {
-                eprintln!("ssh-trace: auth-hook helper: {e}");
-                // Not asked again for every pass.
-                self.attached = attached;
-            }
+        self.attached = attached;
+        if let Err(e) = self.to_child.write_all(byte) {
+            eprintln!("ssh-trace: auth-hook helper: {e}: server log decisions are no longer read");
+            self.gone = true;
         }
+    }
+
+    /// Whether the hook can be running: the helper is still there.
+    pub fn watching(&mut self) -> bool {
+        if !self.gone && !matches!(self.child.try_wait(), Ok(None)) {
+            eprintln!(
+                "ssh-trace: auth-hook helper exited: server log decisions are no longer read"
+            );
+            self.gone = true;
+        }
+        !self.gone
     }
 }
 

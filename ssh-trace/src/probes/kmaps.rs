@@ -23,6 +23,7 @@ pub struct Maps {
     discovered_bits: Array<MapData, u64>,
     state: Array<MapData, AgentState>,
     auth_sessions: BpfHashMap<MapData, u64, u64>,
+    auth_watch: Array<MapData, u64>,
 }
 
 impl Maps {
@@ -36,6 +37,7 @@ impl Maps {
             discovered_bits: Array::try_from(take("DISCOVERED_BITS")?)?,
             state: Array::try_from(take("AGENT_STATE")?)?,
             auth_sessions: BpfHashMap::try_from(take("AUTH_SESSIONS")?)?,
+            auth_watch: Array::try_from(take("AUTH_WATCH")?)?,
         })
     }
 
@@ -45,6 +47,17 @@ impl Maps {
         for s in sessions {
             let _ = self.auth_sessions.remove(s);
         }
+    }
+
+    /// Forgets since when the log hook ran: its next run sets it again
+    /// (called before each attach request).
+    pub fn auth_watch_clear(&mut self) {
+        let _ = self.auth_watch.set(0, 0, 0);
+    }
+
+    /// Since when (ktime ns) the log hook has run, if it has since cleared.
+    pub fn auth_watched_since(&self) -> Option<u64> {
+        self.auth_watch.get(&0, 0).ok().filter(|&t| t != 0)
     }
 
     /// Records this agent's progress for a successor (persistent programs):

@@ -488,9 +488,8 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
         "LOST" | "EXEC_SCRATCH" | "LAST_WAKE" | "XFER_SCRATCH" | "XFER_EXEC_WAS"
         | "AUTH_SCRATCH" | "FWD_SCRATCH" | "TTY_SCRATCH" => Map::PerCpuArray(data),
         "XFER_TAILS" => Map::ProgramArray(data),
-        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" | "FWD_COUNT" | "TTY_CONFIG" => {
-            Map::Array(data)
-        }
+        "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" | "FWD_COUNT" | "TTY_CONFIG"
+        | "AUTH_WATCH" => Map::Array(data),
         "TTY_SESSIONS" | "TTY_ARGS" => Map::LruHashMap(data),
         _ => Map::HashMap(data),
     })

@@ -49,6 +49,7 @@ pub const MAP_NAMES: &[&str] = &[
     "XFER_RECORDS",
     "AUTH_SESSIONS",
     "AUTH_SCRATCH",
+    "AUTH_WATCH",
     "TTY_RING",
     "TTY_CONFIG",
     "TTY_SESSIONS",

@@ -117,6 +117,9 @@ pub struct SessionTable {
     /// Sessions that logged in since the last `take_logged_in`: the kernel
     /// stops reading their server's log output.
     logged_in: Vec<u64>,
+    /// Authentications that ended (login or end) since the last
+    /// `take_auth_windows`.
+    auth_windows: Vec<super::auth::AuthWindow>,
     /// A connection came in since the last `take_connected`.
     connected: bool,
     /// Log records of servers that made no event (other messages, or
@@ -143,6 +146,7 @@ impl SessionTable {
             procs: HashMap::new(),
             tty: None,
             logged_in: Vec::new(),
+            auth_windows: Vec::new(),
             connected: false,
             auth_unparsed: 0,
             auth_cut: 0,
@@ -184,6 +188,11 @@ impl SessionTable {
     /// Sessions that logged in since the last call.
     pub fn take_logged_in(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.logged_in)
+    }
+
+    /// Authentications that ended since the last call.
+    pub fn take_auth_windows(&mut self) -> Vec<super::auth::AuthWindow> {
+        std::mem::take(&mut self.auth_windows)
     }
 
     /// Whether a connection came in since the last call (its server's log
@@ -357,12 +366,20 @@ impl SessionTable {
             logged_in: s.info.uid.is_some(),
         };
         let attempts = std::mem::take(&mut s.attempts);
+        let window = (!end.logged_in && !s.info.user_server()).then_some(super::auth::AuthWindow {
+            key,
+            opened_ns: s.start_ns,
+            closed_ns: time,
+            logged_in: false,
+            decided: attempts.attempts > 0,
+        });
         let closed = Closed {
             traffic: s.traffic,
             end,
             attempts: (!end.logged_in && !attempts.is_empty()).then(|| Box::new(attempts)),
         };
         out.push(Event::new(time, info, Body::SessionEnd(closed)));
+        self.auth_windows.extend(window);
         self.forget_if_done(key);
     }
 
@@ -510,11 +527,19 @@ impl SessionTable {
             let login = Login {
                 auth: s.accepted.take(),
             };
+            let window = super::auth::AuthWindow {
+                key,
+                opened_ns: s.start_ns,
+                closed_ns: time,
+                logged_in: true,
+                decided: login.auth.is_some(),
+            };
             out.push(Event::new(
                 time,
                 Some(s.info.clone()),
                 Body::SessionLogin(login),
             ));
+            self.auth_windows.push(window);
             self.logged_in.push(key);
         }
     }

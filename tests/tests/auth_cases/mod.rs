@@ -623,3 +623,87 @@ pub fn the_log_hook_is_attached_only_while_a_session_authenticates() {
         "the helper outlived the agent"
     );
 }
+
+/// One key login through a counting proxy: the client's run and its port.
+fn proxied_key_login(server: &Server, name: &str) -> (SshRun, u16) {
+    let proxy = CountProxy::new(server, name);
+    let out = ssh_base(server, &world().key)
+        .arg(format!("-o{}", proxy.option))
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg("echo $SSH_CONNECTION")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let port = wait_until(WAIT, || proxy.counted().ok())
+        .expect("the proxy wrote no counts")
+        .port;
+    (parse_run(out), port)
+}
+
+/// The `agent.loss` reports that name the session of `id` as not watched.
+fn unwatched_reports<'a>(events: &'a [Value], id: &Value) -> Vec<&'a Value> {
+    of_kind(events, "agent.loss")
+        .into_iter()
+        .filter(|l| {
+            l["loss"]["auth_unwatched"].as_u64() > Some(0)
+                && l["loss"]["sessions"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s["id"] == *id && s["records"] == 1))
+        })
+        .collect()
+}
+
+/// A helper that dies takes the hook with it (its link): the agent says so,
+/// and each login whose decision it then did not read is counted in
+/// `agent.loss` naming the session, not passed over in silence.
+pub fn a_gone_auth_helper_is_said_and_each_login_it_missed_is_counted() {
+    if !root_or_skip("a_gone_auth_helper_is_said_and_each_login_it_missed_is_counted") {
+        return;
+    }
+    let server = Server::of(Kind::OpenSsh92, "hookgone").unwrap();
+    let tracer = Tracer::start(&[]).unwrap();
+    let helper = wait_until(WAIT, || auth_helper(tracer.pid())).expect("no auth-hook helper");
+    let (run, watched) = proxied_key_login(&server, "hookgone1");
+    assert!(run.success, "{}", run.stderr);
+    assert!(tracer.wait_for(WAIT, ended(watched)));
+    // SAFETY: signalling the agent's helper, found by its parent and argv.
+    unsafe { libc::kill(helper as i32, libc::SIGKILL) };
+    let (run, missed) = proxied_key_login(&server, "hookgone2");
+    assert!(run.success, "{}", run.stderr);
+    assert!(tracer.wait_for(WAIT, ended(missed)));
+    let id_of = |port: u16, events: &[Value]| {
+        session_events(events, port)
+            .first()
+            .map(|e| e["session"]["id"].clone())
+            .unwrap()
+    };
+    let missed_id = id_of(missed, &tracer.events());
+    assert!(
+        tracer.wait_for(WAIT, |e| !unwatched_reports(
+            std::slice::from_ref(e),
+            &missed_id
+        )
+        .is_empty()),
+        "no agent.loss names the login the hook missed"
+    );
+    let stderr = tracer.stderr.lock().unwrap().clone();
+    let all = tracer.stop().unwrap();
+    check_schema(&all);
+    let first = session_events(&all, watched);
+    assert_eq!(of_kind(&first, "session.auth").len(), 1, "{first:#?}");
+    assert!(unwatched_reports(&all, &id_of(watched, &all)).is_empty());
+    let second = session_events(&all, missed);
+    assert!(of_kind(&second, "session.auth").is_empty(), "{second:#?}");
+    assert_eq!(of_kind(&second, "session.login")[0]["auth"], Value::Null);
+    let reported: u64 = of_kind(&all, "agent.loss")
+        .iter()
+        .map(|l| l["loss"]["auth_unwatched"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(reported, 1, "one session missed");
+    let stop = of_kind(&all, "agent.stop");
+    assert_eq!(stop[0]["totals"]["lost"]["auth_unwatched"], 1, "{stop:#?}");
+    assert!(
+        stderr.contains("ssh-trace: auth-hook helper"),
+        "not said: {stderr}"
+    );
+}

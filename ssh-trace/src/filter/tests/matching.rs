@@ -501,6 +501,7 @@ fn sink_stop() -> Event {
     if let Body::AgentStop(s) = &mut ev.body {
         s.totals.lost.sinks.push(SinkLoss::default());
         s.totals.lost.tty_bytes = 1;
+        s.totals.lost.auth_unwatched = 1;
         s.totals.lost.outputs.push(OutputLoss::default());
     }
     ev
@@ -523,7 +524,7 @@ fn output_loss() -> Event {
 }
 
 /// agent.loss of an agent with sinks, naming a session, having lost
-/// terminal bytes.
+/// terminal bytes and not watched a session's authentication.
 fn sink_loss() -> Event {
     let mut ev = agent_loss();
     if let Body::AgentLoss(l) = &mut ev.body {
@@ -534,6 +535,7 @@ fn sink_loss() -> Event {
         l.loss.counts.sinks.push(s.clone());
         l.total.sinks.push(s);
         (l.loss.counts.tty_bytes, l.total.tty_bytes) = (100, 200);
+        (l.loss.counts.auth_unwatched, l.total.auth_unwatched) = (1, 2);
         l.loss.sessions.push(SessionLoss {
             id: SID.parse().unwrap(),
             records: 3,
@@ -581,6 +583,11 @@ fn terminal_records_filter_by_type_size_and_text() {
         "loss.tty_bytes = 100 and total.tty_bytes = 200",
         &sink_loss()
     ));
+    assert!(m(
+        "loss.auth_unwatched = 1 and total.auth_unwatched = 2",
+        &sink_loss()
+    ));
+    assert!(!m("loss.auth_unwatched exists", &agent_loss()));
     assert!(
         !m("loss.tty_bytes exists", &agent_loss()),
         "absent while none were lost"

@@ -385,6 +385,13 @@ impl Metrics {
                 .get_or_create(&vec![("where", "tty_bytes".into())])
                 .inc_by(loss.tty_bytes);
         }
+        if loss.auth_unwatched > 0 {
+            // Sessions, not records.
+            self.f
+                .lost
+                .get_or_create(&vec![("where", "auth_unwatched".into())])
+                .inc_by(loss.auth_unwatched);
+        }
         // Agent-mode sinks: one series per sink that dropped.
         for s in loss.sinks.iter().filter(|s| s.dropped > 0) {
             self.f

@@ -10,6 +10,9 @@ mod dropbear;
 mod openssh;
 #[cfg(test)]
 mod tests;
+mod window;
+
+pub use window::AuthWindow;
 
 use std::net::IpAddr;
 
