@@ -32,10 +32,8 @@ const NO_COOKIE: [u8; 8] = [0xff; 8];
 /// Open session connections and their last counts.
 #[derive(Default)]
 pub struct Poller {
-    socket: Option<Socket>,
+    pub diag: DiagSocket,
     conns: HashMap<u64, Conn>,
-    /// Lookups that failed (netlink errors other than "no such socket").
-    pub errors: u64,
 }
 
 struct Conn {
@@ -94,14 +92,17 @@ impl Poller {
             return Vec::new();
         }
         let keys: Vec<u64> = self.conns.keys().copied().collect();
-        let counts = match self.query(&keys) {
-            Ok(c) => c,
-            Err(_) => {
-                self.errors += 1;
-                self.socket = None;
-                return Vec::new();
-            }
-        };
+        let mut requests = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            append_request(i as u32, request(&self.conns[k].tuple), &mut requests);
+        }
+        let mut counts = Vec::with_capacity(keys.len());
+        let answered = self.diag.exchange(&requests, keys.len(), |data| {
+            parse_replies(data, &keys, &mut counts)
+        });
+        if answered.is_none() {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         for (key, (rx, tx)) in counts {
             let Some(c) = self.conns.get_mut(&key) else {
@@ -127,33 +128,68 @@ impl Poller {
         }
         out
     }
+}
 
-    fn socket(&mut self) -> std::io::Result<&mut Socket> {
+/// A sock_diag socket as both pollers use it (this one, unixdiag.rs):
+/// opened on first use and dropped after any error (the next poll opens a
+/// new one); a poll's requests are sent together and replies read until
+/// each was answered.
+#[derive(Default)]
+pub struct DiagSocket {
+    socket: Option<Socket>,
+    /// Polls that failed (netlink errors other than "no such socket").
+    pub errors: u64,
+}
+
+impl DiagSocket {
+    /// Sends `requests` (`count` of them) and hands each reply buffer to
+    /// `parse`, which returns how many requests it answered. None: the
+    /// poll failed (counted).
+    pub fn exchange(
+        &mut self,
+        requests: &[u8],
+        count: usize,
+        mut parse: impl FnMut(&[u8]) -> std::io::Result<usize>,
+    ) -> Option<()> {
+        let r = self.try_exchange(requests, count, &mut parse);
+        if r.is_err() {
+            self.errors += 1;
+            self.socket = None;
+        }
+        r.ok()
+    }
+
+    fn try_exchange(
+        &mut self,
+        requests: &[u8],
+        count: usize,
+        parse: &mut impl FnMut(&[u8]) -> std::io::Result<usize>,
+    ) -> std::io::Result<()> {
         if self.socket.is_none() {
             self.socket = Some(diag_socket()?);
         }
-        Ok(self.socket.as_mut().expect("just opened"))
-    }
-
-    /// One exact lookup per connection (sequence number = index in `keys`),
-    /// sent together; returns (bytes received, bytes acked) of the ones
-    /// still established.
-    fn query(&mut self, keys: &[u64]) -> std::io::Result<Vec<(u64, (u64, u64))>> {
-        let mut buf = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            request(&self.conns[k].tuple, i as u32, &mut buf);
-        }
-        let socket = self.socket()?;
-        socket.send(&buf, 0)?;
-        let mut out = Vec::with_capacity(keys.len());
+        let socket = self.socket.as_mut().expect("just opened");
+        socket.send(requests, 0)?;
         let mut answered = 0;
         let mut rbuf = vec![0u8; 64 << 10];
-        while answered < keys.len() {
+        while answered < count {
             let n = socket.recv(&mut &mut rbuf[..], 0)?;
-            answered += parse_replies(&rbuf[..n], keys, &mut out)?;
+            answered += parse(&rbuf[..n])?;
         }
-        Ok(out)
+        Ok(())
     }
+}
+
+/// Appends `request` as one netlink message with sequence number `seq`.
+pub fn append_request(seq: u32, request: SockDiagMessage, out: &mut Vec<u8>) {
+    let mut hdr = NetlinkHeader::default();
+    hdr.flags = NLM_F_REQUEST;
+    hdr.sequence_number = seq;
+    let mut msg = NetlinkMessage::new(hdr, request.into());
+    msg.finalize();
+    let start = out.len();
+    out.resize(start + msg.buffer_len(), 0);
+    msg.serialize(&mut out[start..]);
 }
 
 /// A sock_diag netlink socket whose replies are waited for RECV_TIMEOUT.
@@ -195,32 +231,21 @@ fn ip(family: u16, addr: &[u8; 16]) -> IpAddr {
     }
 }
 
-fn request(t: &SockTuple, seq: u32, out: &mut Vec<u8>) {
-    let mut hdr = NetlinkHeader::default();
-    hdr.flags = NLM_F_REQUEST;
-    hdr.sequence_number = seq;
-    let mut msg = NetlinkMessage::new(
-        hdr,
-        SockDiagMessage::InetRequest(InetRequest {
-            family: t.family as u8,
-            protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::INFO,
-            states: StateFlags::all(),
-            socket_id: SocketId {
-                source_port: t.local_port,
-                destination_port: t.remote_port,
-                source_address: ip(t.family, &t.local_addr),
-                destination_address: ip(t.family, &t.remote_addr),
-                interface_id: 0,
-                cookie: NO_COOKIE,
-            },
-        })
-        .into(),
-    );
-    msg.finalize();
-    let start = out.len();
-    out.resize(start + msg.buffer_len(), 0);
-    msg.serialize(&mut out[start..]);
+fn request(t: &SockTuple) -> SockDiagMessage {
+    SockDiagMessage::InetRequest(InetRequest {
+        family: t.family as u8,
+        protocol: IPPROTO_TCP,
+        extensions: ExtensionFlags::INFO,
+        states: StateFlags::all(),
+        socket_id: SocketId {
+            source_port: t.local_port,
+            destination_port: t.remote_port,
+            source_address: ip(t.family, &t.local_addr),
+            destination_address: ip(t.family, &t.remote_addr),
+            interface_id: 0,
+            cookie: NO_COOKIE,
+        },
+    })
 }
 
 /// Parses the netlink messages in `data`; returns how many requests they
@@ -303,7 +328,7 @@ mod tests {
         let mut p = Poller::default();
         p.add(7, tuple_of(&server), 0);
         let got = p.poll(42);
-        assert_eq!(p.errors, 0);
+        assert_eq!(p.diag.errors, 0);
         let [KernelEvent::Bytes(b)] = got.as_slice() else {
             panic!("{got:?}");
         };
@@ -320,6 +345,6 @@ mod tests {
             0,
         );
         assert!(p.poll(44).is_empty());
-        assert_eq!(p.errors, 0);
+        assert_eq!(p.diag.errors, 0);
     }
 }

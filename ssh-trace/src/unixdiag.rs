@@ -7,38 +7,37 @@
 //! their process (session/forward.rs).
 use std::{collections::HashMap, os::unix::fs::MetadataExt};
 
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_REQUEST};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_sock_diag::{
     unix::{ShowFlags, StateFlags, UnixRequest},
     SockDiagMessage,
 };
-use netlink_sys::Socket;
 use ssh_trace_common::event::{ForwardEvent, AF_UNIX, FWD_CLOSE, FWD_LISTEN, FWD_OPEN};
 
-use crate::decode::KernelEvent;
+use crate::{
+    decode::KernelEvent,
+    sockdiag::{append_request, DiagSocket},
+};
 
 /// Cookie meaning "whichever socket has this inode".
 const NO_COOKIE: [u8; 8] = [0xff; 8];
 const ENOENT: i32 = 2;
 
 pub struct Poller {
-    socket: Option<Socket>,
+    pub diag: DiagSocket,
     /// Open unix-socket forwards by socket inode: the record that opened it.
     open: HashMap<u32, ForwardEvent>,
     /// Inode of the agent's network namespace (0: unknown, look up all).
     netns: u32,
-    /// Lookups that failed (netlink errors other than "no such socket").
-    pub errors: u64,
 }
 
 impl Default for Poller {
     fn default() -> Self {
         let netns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino() as u32);
         Self {
-            socket: None,
+            diag: DiagSocket::default(),
             open: HashMap::new(),
             netns,
-            errors: 0,
         }
     }
 }
@@ -76,14 +75,17 @@ impl Poller {
             return Vec::new();
         }
         let inodes: Vec<u32> = self.open.keys().copied().collect();
-        let gone = match self.query(&inodes) {
-            Ok(g) => g,
-            Err(_) => {
-                self.errors += 1;
-                self.socket = None;
-                return Vec::new();
-            }
-        };
+        let mut requests = Vec::new();
+        for (i, &ino) in inodes.iter().enumerate() {
+            append_request(i as u32, request(ino), &mut requests);
+        }
+        let mut gone = Vec::new();
+        let answered = self.diag.exchange(&requests, inodes.len(), |data| {
+            parse_replies(data, &inodes, &mut gone)
+        });
+        if answered.is_none() {
+            return Vec::new();
+        }
         gone.into_iter()
             .filter_map(|ino| self.open.remove(&ino))
             .map(|mut f| {
@@ -93,48 +95,17 @@ impl Poller {
             })
             .collect()
     }
-
-    /// One exact lookup per inode (sequence number = index); returns the
-    /// inodes the kernel no longer has.
-    fn query(&mut self, inodes: &[u32]) -> std::io::Result<Vec<u32>> {
-        let mut buf = Vec::new();
-        for (i, &ino) in inodes.iter().enumerate() {
-            request(ino, i as u32, &mut buf);
-        }
-        if self.socket.is_none() {
-            self.socket = Some(crate::sockdiag::diag_socket()?);
-        }
-        let socket = self.socket.as_mut().expect("just opened");
-        socket.send(&buf, 0)?;
-        let mut gone = Vec::new();
-        let mut answered = 0;
-        let mut rbuf = vec![0u8; 64 << 10];
-        while answered < inodes.len() {
-            let n = socket.recv(&mut &mut rbuf[..], 0)?;
-            answered += parse_replies(&rbuf[..n], inodes, &mut gone)?;
-        }
-        Ok(gone)
-    }
 }
 
-fn request(ino: u32, seq: u32, out: &mut Vec<u8>) {
-    let mut hdr = NetlinkHeader::default();
-    hdr.flags = NLM_F_REQUEST;
-    hdr.sequence_number = seq;
-    let mut msg = NetlinkMessage::new(
-        hdr,
-        SockDiagMessage::UnixRequest(UnixRequest {
-            state_flags: StateFlags::all(),
-            inode: ino,
-            show_flags: ShowFlags::empty(),
-            cookie: NO_COOKIE,
-        })
-        .into(),
-    );
-    msg.finalize();
-    let start = out.len();
-    out.resize(start + msg.buffer_len(), 0);
-    msg.serialize(&mut out[start..]);
+/// One exact lookup by inode (the inodes the kernel no longer has are
+/// answered ENOENT).
+fn request(ino: u32) -> SockDiagMessage {
+    SockDiagMessage::UnixRequest(UnixRequest {
+        state_flags: StateFlags::all(),
+        inode: ino,
+        show_flags: ShowFlags::empty(),
+        cookie: NO_COOKIE,
+    })
 }
 
 /// Parses the replies in `data`; returns how many requests they answered.
@@ -209,7 +180,7 @@ mod tests {
         };
         p.observe(&opened(ino, 5));
         assert!(p.poll(2).is_empty(), "still open");
-        assert_eq!(p.errors, 0);
+        assert_eq!(p.diag.errors, 0);
         drop(server);
         let got = p.poll(3);
         let [KernelEvent::Forward(f)] = got.as_slice() else {
