@@ -14,6 +14,7 @@ use ssh_trace_common::maps::{
 };
 
 use super::discovery::Missed;
+use crate::session::auth::Watch;
 use crate::{
     event::{
         AgentLoss, Body, Event, LossCounts, LossReport, SessionId, SessionLoss, SinkBacklog,
@@ -77,11 +78,9 @@ pub trait Kernel {
     /// Whether the servers' log output is read at all: some session is
     /// between its connect and its login or end.
     fn auth_wanted(&mut self, _wanted: bool) {}
-    /// Since when (ktime ns) the servers' log output has been read without
-    /// a break; None when it is not read (the hook is gone, or has not run
-    /// since its latest attach).
-    fn auth_watched_since(&mut self) -> Option<u64> {
-        Some(0)
+    /// Whether the servers' log output is being read, since when (ktime ns).
+    fn auth_watch(&mut self) -> Watch {
+        Watch::Since(0)
     }
 }
 
@@ -167,11 +166,20 @@ impl Kernel for Attached {
         }
     }
 
-    fn auth_watched_since(&mut self) -> Option<u64> {
-        match &mut self.auth_hook {
-            // Pinned programs: attached since they were loaded.
-            None => Some(0),
-            Some(h) => h.watching().then(|| self.maps.auth_watched_since())?,
+    fn auth_watch(&mut self) -> Watch {
+        // Pinned programs: attached since they were loaded.
+        let Some(h) = &mut self.auth_hook else {
+            return Watch::Since(0);
+        };
+        if !h.watching() {
+            Watch::Gone
+        } else if !h.attached() {
+            // Detached: a time noted before is stale.
+            Watch::Idle
+        } else {
+            self.maps
+                .auth_watched_since()
+                .map_or(Watch::Idle, Watch::Since)
         }
     }
 

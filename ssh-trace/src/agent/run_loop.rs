@@ -20,6 +20,7 @@ use crate::{
     event::{AgentInfo, AgentStop, AgentTotals, Body, Event, Heartbeat},
     host,
     reader::Batch,
+    session::auth::Watch,
     session::SessionTable,
     sockdiag, unixdiag,
 };
@@ -163,9 +164,11 @@ impl<K: Kernel> Run<K> {
         if windows.is_empty() {
             return;
         }
-        let since = self.kernel.auth_watched_since();
-        let since = since.map(|k| if k == 0 { 0 } else { self.table.wall_ns(k) });
-        for w in windows.iter().filter(|w| w.missed(since)) {
+        let watch = match self.kernel.auth_watch() {
+            Watch::Since(k) if k > 0 => Watch::Since(self.table.wall_ns(k)),
+            w => w,
+        };
+        for w in windows.iter().filter(|w| w.missed(watch)) {
             self.losses.auth_unwatched(w.key);
         }
     }

@@ -73,6 +73,11 @@ impl AuthHook {
         Ok(hook)
     }
 
+    /// Whether it was last asked to attach.
+    pub fn attached(&self) -> bool {
+        self.attached
+    }
+
     /// Whether `set(attached)` would ask for an attach.
     pub fn would_attach(&self, attached: bool) -> bool {
         attached && !self.attached && !self.gone

@@ -44,6 +44,9 @@ pub struct Session {
     /// What it tried before the login, and the accepted decision.
     pub attempts: Attempts,
     pub accepted: Option<Box<Accepted>>,
+    /// Unix ns of its connect, when this agent saw it (its authentication
+    /// is then this agent's to watch).
+    pub connected_ns: Option<u64>,
 }
 
 impl Session {
@@ -60,6 +63,7 @@ impl Session {
             login_pid: None,
             attempts: Attempts::default(),
             accepted: None,
+            connected_ns: None,
         }
     }
 
@@ -120,6 +124,9 @@ pub struct SessionTable {
     /// Authentications that ended (login or end) since the last
     /// `take_auth_windows`.
     auth_windows: Vec<super::auth::AuthWindow>,
+    /// Server ports whose server logged a decision that was read: there a
+    /// login without one means a missed one, not logging turned off.
+    logging_servers: HashSet<u16>,
     /// A connection came in since the last `take_connected`.
     connected: bool,
     /// Log records of servers that made no event (other messages, or
@@ -147,6 +154,7 @@ impl SessionTable {
             tty: None,
             logged_in: Vec::new(),
             auth_windows: Vec::new(),
+            logging_servers: HashSet::new(),
             connected: false,
             auth_unparsed: 0,
             auth_cut: 0,
@@ -307,6 +315,7 @@ impl SessionTable {
         self.connected = true;
         let s = self.session(c.hdr.session, time);
         s.start_ns = time;
+        s.connected_ns = Some(time);
         s.change(|i| {
             i.source = Some(endpoint(c.family, &c.remote_addr, c.remote_port));
             i.destination = Some(endpoint(c.family, &c.local_addr, c.local_port));
@@ -366,20 +375,24 @@ impl SessionTable {
             logged_in: s.info.uid.is_some(),
         };
         let attempts = std::mem::take(&mut s.attempts);
-        let window = (!end.logged_in && !s.info.user_server()).then_some(super::auth::AuthWindow {
-            key,
-            opened_ns: s.start_ns,
-            closed_ns: time,
-            logged_in: false,
-            decided: attempts.attempts > 0,
-        });
+        let window = s
+            .connected_ns
+            .filter(|_| !end.logged_in && !s.info.user_server())
+            .map(|opened_ns| super::auth::AuthWindow {
+                key,
+                opened_ns,
+                closed_ns: time,
+                logged_in: false,
+                decided: attempts.attempts > 0,
+                server_logs: false,
+            });
         let closed = Closed {
             traffic: s.traffic,
             end,
             attempts: (!end.logged_in && !attempts.is_empty()).then(|| Box::new(attempts)),
         };
         out.push(Event::new(time, info, Body::SessionEnd(closed)));
-        self.auth_windows.extend(window);
+        self.close_auth_window(window);
         self.forget_if_done(key);
     }
 
@@ -527,19 +540,20 @@ impl SessionTable {
             let login = Login {
                 auth: s.accepted.take(),
             };
-            let window = super::auth::AuthWindow {
+            let window = s.connected_ns.map(|opened_ns| super::auth::AuthWindow {
                 key,
-                opened_ns: s.start_ns,
+                opened_ns,
                 closed_ns: time,
                 logged_in: true,
                 decided: login.auth.is_some(),
-            };
+                server_logs: false,
+            });
             out.push(Event::new(
                 time,
                 Some(s.info.clone()),
                 Body::SessionLogin(login),
             ));
-            self.auth_windows.push(window);
+            self.close_auth_window(window);
             self.logged_in.push(key);
         }
     }
@@ -583,7 +597,21 @@ impl SessionTable {
             pid: a.head.hdr.tgid,
             auth: Arc::new(decision),
         }));
+        let port = s.info.destination.as_ref().map(|d| d.port);
         out.push(Event::new(time, Some(s.info.clone()), body));
+        self.logging_servers.extend(port);
+    }
+
+    /// Notes an authentication that ended, with whether its server is one
+    /// that logs decisions.
+    fn close_auth_window(&mut self, window: Option<super::auth::AuthWindow>) {
+        let Some(mut w) = window else { return };
+        let port = self
+            .sessions
+            .get(&w.key)
+            .and_then(|s| s.info.destination.as_ref().map(|d| d.port));
+        w.server_logs = port.is_some_and(|p| self.logging_servers.contains(&p));
+        self.auth_windows.push(w);
     }
 }
 

@@ -12,7 +12,7 @@ mod openssh;
 mod tests;
 mod window;
 
-pub use window::AuthWindow;
+pub use window::{AuthWindow, Watch};
 
 use std::net::IpAddr;
 

@@ -8,33 +8,48 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuthWindow {
     pub key: u64,
-    /// Unix ns of its connect and of its login or end.
+    /// Unix ns of its connect (as this agent saw it) and of its login or end.
     pub opened_ns: u64,
     pub closed_ns: u64,
     pub logged_in: bool,
     /// A decision of it was read (for a login: the accepted one).
     pub decided: bool,
+    /// Its server (by port) logged a decision that was read before: it
+    /// logs them (LogLevel QUIET logs none, and is no loss).
+    pub server_logs: bool,
+}
+
+/// What the agent knows of the hook as a window closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// Its helper is gone: nothing reads the servers' log output.
+    Gone,
+    /// Not running (detached, or not yet run since its latest attach).
+    Idle,
+    /// Running without a break since this Unix ns time (0: always).
+    Since(u64),
 }
 
 impl AuthWindow {
-    /// Whether decisions of it went unread, given since when (Unix ns) the
-    /// hook has run without a break (None: it has not).
-    pub fn missed(&self, watched_since: Option<u64>) -> bool {
-        match watched_since {
-            None => true,
-            Some(t) if t > self.closed_ns => true,
-            // Late: a login with logging on always has its decision, so
-            // none read means it came before the hook ran. A connection
-            // that ended without one may have had none at all.
-            Some(t) if t > self.opened_ns => self.logged_in && !self.decided,
-            Some(_) => false,
-        }
+    /// Whether decisions of it may have gone unread. With the hook gone,
+    /// any; else a login on a server that logs always has its decision,
+    /// so a login without one that the hook did not watch from its connect
+    /// missed it. A connection that ended without a login may have had no
+    /// decision at all: not counted (its attempts still are, from uid
+    /// switches).
+    pub fn missed(&self, watch: Watch) -> bool {
+        let late = match watch {
+            Watch::Gone => return true,
+            Watch::Idle => true,
+            Watch::Since(t) => t > self.opened_ns,
+        };
+        late && self.logged_in && !self.decided && self.server_logs
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::AuthWindow;
+    use super::{AuthWindow, Watch};
 
     fn window(logged_in: bool, decided: bool) -> AuthWindow {
         AuthWindow {
@@ -43,28 +58,43 @@ mod tests {
             closed_ns: 200,
             logged_in,
             decided,
+            server_logs: true,
         }
     }
+
+    const CASES: [(bool, bool); 4] = [(true, true), (true, false), (false, false), (false, true)];
 
     #[test]
     fn a_hook_watching_from_before_the_connect_misses_nothing() {
-        for (l, d) in [(true, true), (true, false), (false, false), (false, true)] {
-            assert!(!window(l, d).missed(Some(100)), "{l} {d}");
-            assert!(!window(l, d).missed(Some(0)), "{l} {d}");
+        for (l, d) in CASES {
+            assert!(!window(l, d).missed(Watch::Since(100)), "{l} {d}");
+            assert!(!window(l, d).missed(Watch::Since(0)), "{l} {d}");
         }
     }
 
     #[test]
-    fn a_hook_that_never_ran_or_ran_after_the_window_missed_it() {
-        assert!(window(true, false).missed(None));
-        assert!(window(false, false).missed(None));
-        assert!(window(false, false).missed(Some(201)));
+    fn a_gone_hook_misses_every_window() {
+        for (l, d) in CASES {
+            assert!(window(l, d).missed(Watch::Gone), "{l} {d}");
+        }
     }
 
     #[test]
-    fn a_late_hook_missed_only_a_login_without_its_decision() {
-        assert!(window(true, false).missed(Some(150)));
-        assert!(!window(true, true).missed(Some(150)));
-        assert!(!window(false, false).missed(Some(150)));
+    fn a_late_or_idle_hook_missed_only_a_login_without_its_decision() {
+        for watch in [Watch::Since(150), Watch::Idle] {
+            assert!(window(true, false).missed(watch));
+            assert!(!window(true, true).missed(watch));
+            assert!(!window(false, false).missed(watch), "may have had none");
+        }
+    }
+
+    #[test]
+    fn a_late_hook_on_a_server_that_logs_nothing_missed_nothing() {
+        let quiet = AuthWindow {
+            server_logs: false,
+            ..window(true, false)
+        };
+        assert!(!quiet.missed(Watch::Since(150)));
+        assert!(!quiet.missed(Watch::Idle));
     }
 }
