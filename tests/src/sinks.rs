@@ -115,19 +115,22 @@ pub fn wait_for_same(
     want: &[(String, i128)],
     got: impl Fn() -> Vec<(String, i128)>,
 ) -> Vec<(String, i128)> {
-    let text = |v: &[(String, i128)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
     crate::wait_until(WAIT, || {
         let g = got();
-        (text(&g) == text(want)).then_some(g)
+        (texts(&g) == texts(want)).then_some(g)
     })
     .unwrap_or_else(got)
+}
+
+/// The events of `session_lines` without their times.
+pub fn texts(v: &[(String, i128)]) -> Vec<String> {
+    v.iter().map(|e| e.0.clone()).collect()
 }
 
 /// Same events, none missing, none twice; times within 50 ms (each agent
 /// converts kernel clocks to wall time with its own reading).
 pub fn assert_same(what: &str, got: &[(String, i128)], want: &[(String, i128)]) {
-    let text = |v: &[(String, i128)]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
-    let (g, w) = (text(got), text(want));
+    let (g, w) = (texts(got), texts(want));
     let missing: Vec<&String> = w.iter().filter(|x| !g.contains(x)).collect();
     let extra: Vec<&String> = g.iter().filter(|x| !w.contains(x)).collect();
     assert!(

@@ -182,10 +182,8 @@ fn wait_until_delivered(tracer: &Tracer, port: u16, got: impl Fn() -> Vec<(Strin
     std::thread::sleep(Duration::from_secs(1));
     let seen: Vec<String> = tracer.events().iter().map(|e| e.to_string()).collect();
     let want = session_lines(&seen);
-    let text = |v: Vec<(String, i128)>| v.into_iter().map(|e| e.0).collect::<Vec<_>>();
-    let want = text(want);
     assert!(
-        wait_until(WAIT, || (text(got()) == want).then_some(())).is_some(),
+        texts(&wait_for_same(&want, got)) == texts(&want),
         "rsyslog never held the first session's {} events",
         want.len()
     );

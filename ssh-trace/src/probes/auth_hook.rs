@@ -83,8 +83,9 @@ impl AuthHook {
         attached && !self.attached && !self.gone
     }
 
-    /// Attach (`true`) or detach; a no-op when already so. A helper that is gone is said once on
-    /// stderr; the sessions it then misses are counted (`watching`).
+    /// Attach (`true`) or detach; a no-op when already so. A helper that
+    /// is gone is said once on stderr; the sessions it then misses are
+    /// counted (`watching`).
     pub fn set(&mut self, attached: bool) {
         if attached == self.attached || self.gone {
             return;

@@ -381,7 +381,6 @@ impl SessionTable {
             .map(|opened_ns| super::auth::AuthWindow {
                 key,
                 opened_ns,
-                closed_ns: time,
                 logged_in: false,
                 decided: attempts.attempts > 0,
                 server_logs: false,
@@ -543,7 +542,6 @@ impl SessionTable {
             let window = s.connected_ns.map(|opened_ns| super::auth::AuthWindow {
                 key,
                 opened_ns,
-                closed_ns: time,
                 logged_in: true,
                 decided: login.auth.is_some(),
                 server_logs: false,

@@ -99,16 +99,22 @@ fn key_login(
     extra: &[&str],
 ) -> Traced {
     trace(kind, CountProxy::new(server, name), |proxy| {
-        let out = ssh_base(server, key)
-            .arg(proxy)
-            .args(extra)
-            .arg(format!("{TEST_USER}@127.0.0.1"))
-            .arg("echo $SSH_CONNECTION")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        parse_run(out)
+        key_client(server, key, proxy, extra)
     })
+}
+
+/// `echo $SSH_CONNECTION` as the test user with `key`, through `proxy`
+/// (its `-o` option).
+fn key_client(server: &Server, key: &std::path::Path, proxy: &str, extra: &[&str]) -> SshRun {
+    let out = ssh_base(server, key)
+        .arg(proxy)
+        .args(extra)
+        .arg(format!("{TEST_USER}@127.0.0.1"))
+        .arg("echo $SSH_CONNECTION")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    parse_run(out)
 }
 
 pub fn password_login_is_an_accepted_password(kind: Kind) {
@@ -627,17 +633,11 @@ pub fn the_log_hook_is_attached_only_while_a_session_authenticates() {
 /// One key login through a counting proxy: the client's run and its port.
 fn proxied_key_login(server: &Server, name: &str) -> (SshRun, u16) {
     let proxy = CountProxy::new(server, name);
-    let out = ssh_base(server, &world().key)
-        .arg(format!("-o{}", proxy.option))
-        .arg(format!("{TEST_USER}@127.0.0.1"))
-        .arg("echo $SSH_CONNECTION")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let run = key_client(server, &world().key, &format!("-o{}", proxy.option), &[]);
     let port = wait_until(WAIT, || proxy.counted().ok())
         .expect("the proxy wrote no counts")
         .port;
-    (parse_run(out), port)
+    (run, port)
 }
 
 /// The `agent.loss` reports that name the session of `id` as not watched.

@@ -8,9 +8,8 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuthWindow {
     pub key: u64,
-    /// Unix ns of its connect (as this agent saw it) and of its login or end.
+    /// Unix ns of its connect, as this agent saw it.
     pub opened_ns: u64,
-    pub closed_ns: u64,
     pub logged_in: bool,
     /// A decision of it was read (for a login: the accepted one).
     pub decided: bool,
@@ -55,7 +54,6 @@ mod tests {
         AuthWindow {
             key: 1,
             opened_ns: 100,
-            closed_ns: 200,
             logged_in,
             decided,
             server_logs: true,
