@@ -252,6 +252,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         rx,
         bytes,
         unix: Default::default(),
+        held: Default::default(),
         done: 0,
         tty,
         heartbeat: opts.heartbeat.map(run_loop::Beat::new),

@@ -1,9 +1,13 @@
 //! The agent's loop, bounded per pass: each pass handles at most
-//! `PASS_RECORDS` kernel records, then the select is `biased` so signals,
-//! the one-second tick (loss reports, capture flush, idle alerts) and
-//! session-socket requests run before the next pass. A flood therefore
-//! neither stalls loss reporting nor delays SIGTERM by more than one pass.
+//! `PASS_RECORDS` kernel records or `PASS_TIME` of work, whichever comes
+//! first (the rest of a reader batch is held for the next pass), then the
+//! select is `biased` so signals, the one-second tick (loss reports,
+//! capture flush, idle alerts) and session-socket requests run before the
+//! next pass. A flood therefore neither stalls loss reporting nor delays
+//! SIGTERM by more than one pass, however slow its records are to handle
+//! (long argv in a debug build on a busy machine: ≈ 1 ms each).
 use std::{
+    collections::VecDeque,
     future::Future,
     time::{Duration, Instant},
 };
@@ -27,6 +31,8 @@ use crate::{
 
 /// Kernel records handled per pass (a few milliseconds of work).
 pub const PASS_RECORDS: usize = 1024;
+/// A pass ends after this long even if fewer records were handled.
+pub const PASS_TIME: Duration = Duration::from_millis(50);
 /// At the stop, records still queued are read for at most this long; the
 /// rest are counted lost (`queue`).
 pub const STOP_DRAIN: Duration = Duration::from_millis(200);
@@ -37,6 +43,9 @@ pub struct Run<K: Kernel> {
     pub losses: Losses,
     pub kernel: K,
     pub rx: mpsc::Receiver<Batch>,
+    /// The rest of a reader batch a pass did not get to (in order, before
+    /// the next batch).
+    pub held: VecDeque<KernelEvent>,
     /// Live byte counts of open sessions (sock_diag, once a tick).
     pub bytes: sockdiag::Poller,
     /// Ends of unix-socket forwards (sock_diag, once a tick).
@@ -115,9 +124,17 @@ impl<K: Kernel> Run<K> {
                 (req, stream) = self.pipeline.ops.request() => {
                     self.pipeline.ops.answer(req, stream, &self.table)
                 }
-                batch = self.rx.recv() => {
+                batch = self.rx.recv(), if self.held.is_empty() => {
                     let Some(batch) = batch else { break };
-                    self.pass(batch, &mut events)?;
+                    self.held.extend(batch.into_records());
+                    self.pass(&mut events)?;
+                    if self.pipeline.closed() {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                _ = std::future::ready(()), if !self.held.is_empty() => {
+                    self.pass(&mut events)?;
                     if self.pipeline.closed() {
                         break;
                     }
@@ -131,15 +148,10 @@ impl<K: Kernel> Run<K> {
         self.stop(agent, &mut events)
     }
 
-    /// One bounded pass: `first` and what else is queued, up to PASS_RECORDS.
-    fn pass(&mut self, first: Batch, events: &mut Vec<Event>) -> Result<()> {
-        let mut records = first.len() as u64;
-        self.handle(first.into_records(), events)?;
-        while records < PASS_RECORDS as u64 {
-            let Ok(batch) = self.rx.try_recv() else { break };
-            records += batch.len() as u64;
-            self.handle(batch.into_records(), events)?;
-        }
+    /// One bounded pass: what is held and what else is queued, up to
+    /// PASS_RECORDS or PASS_TIME.
+    pub(super) fn pass(&mut self, events: &mut Vec<Event>) -> Result<()> {
+        let records = self.handle_held(events)?;
         // Before an attach request can reset the hook's watch time.
         self.count_unwatched_auth();
         // Before the output: the first decisions follow the connect by
@@ -173,8 +185,32 @@ impl<K: Kernel> Run<K> {
         }
     }
 
+    /// Held and queued records, in order, until the pass's bound.
+    fn handle_held(&mut self, events: &mut Vec<Event>) -> Result<u64> {
+        let started = Instant::now();
+        let mut records = 0u64;
+        while records < PASS_RECORDS as u64 && started.elapsed() < PASS_TIME {
+            let Some(rec) = self.held.pop_front() else {
+                match self.rx.try_recv() {
+                    Ok(batch) => {
+                        self.held.extend(batch.into_records());
+                        continue;
+                    }
+                    Err(_) => break,
+                }
+            };
+            self.handle(std::iter::once(rec), events)?;
+            records += 1;
+        }
+        Ok(records)
+    }
+
     /// Each record through the session model, its events through the pipeline.
-    fn handle(&mut self, records: Vec<KernelEvent>, events: &mut Vec<Event>) -> Result<()> {
+    fn handle(
+        &mut self,
+        records: impl IntoIterator<Item = KernelEvent>,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
         for rec in records {
             self.bytes.observe(&rec);
             self.unix.observe(&rec);
@@ -264,15 +300,17 @@ impl<K: Kernel> Run<K> {
         // Nothing more comes in: what is queued now is all there is to read.
         self.rx.close();
         let deadline = Instant::now() + STOP_DRAIN;
+        let mut held = std::mem::take(&mut self.held);
         while let Ok(batch) = self.rx.try_recv() {
-            // Checked per record: a batch of long execs can take a while.
-            for rec in batch.into_records() {
-                if Instant::now() >= deadline {
-                    self.losses.drop_at_stop(rec.header().session);
-                    continue;
-                }
-                self.handle(vec![rec], events)?;
+            held.extend(batch.into_records());
+        }
+        // Checked per record: a batch of long execs can take a while.
+        for rec in held {
+            if Instant::now() >= deadline {
+                self.losses.drop_at_stop(rec.header().session);
+                continue;
             }
+            self.handle(std::iter::once(rec), events)?;
         }
         self.count_unwatched_auth();
         self.losses.auth_cut = self.table.auth_cut;

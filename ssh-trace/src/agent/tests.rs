@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::{
     discovery::Missed,
     losses::{Kernel, KernelLosses, Losses, Shares},
-    run_loop::Run,
+    run_loop::{Run, PASS_RECORDS},
 };
 use crate::{
     event::AgentInfo,
@@ -70,6 +70,73 @@ fn agent() -> AgentInfo {
     }
 }
 
+/// The agent's loop, its JSON lines written to `out`.
+fn loop_writing_to(rx: mpsc::Receiver<Batch>, out: &Written) -> Run<Dropping> {
+    let lines = Lines::to(
+        Formatter::new(FormatKind::Json, false),
+        "h",
+        Box::new(out.clone()),
+    );
+    let ops = Operators::prepare(Options::default(), "h").unwrap();
+    let outputs: Vec<Box<dyn Consumer>> = vec![Box::new(lines)];
+    Run {
+        pipeline: Pipeline::new("h", None, ops, outputs),
+        table: rec::table(),
+        losses: Losses::new(Vec::new(), Vec::new(), Missed::default()),
+        kernel: Dropping(Cell::new(0)),
+        rx,
+        held: Default::default(),
+        bytes: Default::default(),
+        unix: Default::default(),
+        done: 0,
+        tty: None,
+        heartbeat: None,
+    }
+}
+
+/// The reader hands over up to 4096 records at once; before, a pass took a
+/// whole batch, so long-argv execs (≈ 1 ms each in a debug build under an
+/// exec storm) kept SIGTERM and the tick waiting for seconds.
+#[tokio::test(flavor = "current_thread")]
+async fn a_reader_batch_bigger_than_a_pass_is_handled_over_several_passes() {
+    const RECORDS: usize = 5000;
+    let (tx, rx) = mpsc::channel(4);
+    let batch: Vec<_> = (0..RECORDS as u32)
+        .map(|i| rec::exec(700 + i, 600, all(USER), "/usr/bin/id", &[b"id"], 5))
+        .collect();
+    tx.send(Batch::unqueued(batch)).await.unwrap();
+    let out = Written::default();
+    let mut run = loop_writing_to(rx, &out);
+    let mut events = Vec::new();
+    run.pass(&mut events).unwrap();
+    let first = run.done;
+    assert!(
+        first > 0 && first <= PASS_RECORDS as u64,
+        "one pass handled {first} records"
+    );
+    assert_eq!(
+        run.held.len() as u64,
+        RECORDS as u64 - first,
+        "the rest held"
+    );
+    let mut passes = 1;
+    while !run.held.is_empty() {
+        run.pass(&mut events).unwrap();
+        passes += 1;
+    }
+    assert!(passes >= RECORDS.div_ceil(PASS_RECORDS), "{passes} passes");
+    assert_eq!(run.done, RECORDS as u64);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let pids: Vec<u64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "process.exec")
+        .map(|e| e["process"]["pid"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (700..700 + RECORDS as u64).collect();
+    assert_eq!(pids, expected, "every exec, in order");
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
     let (tx, rx) = mpsc::channel(1024);
@@ -87,25 +154,7 @@ async fn a_flood_neither_delays_loss_reports_nor_the_stop() {
         sent
     });
     let out = Written::default();
-    let lines = Lines::to(
-        Formatter::new(FormatKind::Json, false),
-        "h",
-        Box::new(out.clone()),
-    );
-    let ops = Operators::prepare(Options::default(), "h").unwrap();
-    let outputs: Vec<Box<dyn Consumer>> = vec![Box::new(lines)];
-    let run = Run {
-        pipeline: Pipeline::new("h", None, ops, outputs),
-        table: rec::table(),
-        losses: Losses::new(Vec::new(), Vec::new(), Missed::default()),
-        kernel: Dropping(Cell::new(0)),
-        rx,
-        bytes: Default::default(),
-        unix: Default::default(),
-        done: 0,
-        tty: None,
-        heartbeat: None,
-    };
+    let run = loop_writing_to(rx, &out);
     let flood = Duration::from_secs(3);
     let t0 = Instant::now();
     run.until_stopped(agent(), tokio::time::sleep(flood))
