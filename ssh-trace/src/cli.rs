@@ -295,6 +295,13 @@ struct AgentArgs {
     /// agent's counts, open sessions and queues, so its silence shows.
     #[arg(long, value_name = "DUR", value_parser = parse_heartbeat)]
     heartbeat: Option<Duration>,
+    /// The agent's nice value, -20 to 19 (like auditd's priority_boost:
+    /// under a storm of new processes its events keep their pace; 0 leaves
+    /// the priority it was started with).
+    #[arg(long, value_name = "N", default_value_t = crate::host::DEFAULT_NICE,
+          allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-20..=19))]
+    nice: i32,
 }
 
 fn parse_heartbeat(s: &str) -> Result<Duration, String> {
@@ -390,11 +397,14 @@ impl AgentArgs {
             heartbeat: self
                 .heartbeat
                 .and_then(|d| agent::run_loop::heartbeat_interval(d).ok().flatten()),
+            nice: self.nice,
         }
     }
 }
 
 fn run_agent(opts: agent::Options) -> Result<()> {
+    // Before the runtime's and the agent's threads: they inherit it.
+    crate::host::set_nice(opts.nice);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -116,6 +116,27 @@ pub fn close_stdout() {
     }
 }
 
+/// The agent's default nice value: like auditd's `priority_boost = 4`, the
+/// agent keeps its place against a storm of fresh processes (which the
+/// scheduler favours over a thread that has been busy reading them).
+pub const DEFAULT_NICE: i32 = -4;
+
+/// Sets the calling thread's nice value; threads it starts later inherit
+/// it (Linux keeps one per thread). Without CAP_SYS_NICE it says so and
+/// goes on at the inherited priority. 0 leaves the priority as started.
+pub fn set_nice(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    // SAFETY: setpriority with integer arguments (0: this thread).
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
+        eprintln!(
+            "ssh-trace: cannot set nice {nice} ({}): events may lag behind a busy machine",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

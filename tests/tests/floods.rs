@@ -333,3 +333,52 @@ fn the_agent_stops_promptly_during_an_exec_storm() {
         "SIGTERM took {output_ended:?}"
     );
 }
+
+/// Nice values of every thread of `pid` (field 19 of /proc/PID/task/TID/stat,
+/// read after the command name, which may hold spaces).
+fn thread_nices(pid: u32) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("", |(_, n)| n).to_owned();
+        // After ")": state is field 3, nice field 19.
+        let nice = rest.split_whitespace().nth(16).unwrap().parse().unwrap();
+        out.push((name, nice));
+    }
+    out
+}
+
+/// The agent keeps its pace under a storm of new processes (which the
+/// scheduler favours over a thread busy reading them): every one of its
+/// threads, and the auth hook's helper, run at the nice it was given
+/// (default -4, as auditd's priority_boost).
+#[test]
+fn every_agent_thread_runs_at_the_nice_it_was_given() {
+    if !root_or_skip("every_agent_thread_runs_at_the_nice_it_was_given") {
+        return;
+    }
+    for (args, want) in [(&[][..], -4), (&["--nice", "-9"][..], -9)] {
+        let mut all = vec!["--no-sessions-socket"];
+        all.extend_from_slice(args);
+        let tracer = Tracer::start(&all).unwrap();
+        let threads = thread_nices(tracer.pid());
+        assert!(threads.len() >= 3, "the agent's threads: {threads:?}");
+        for (name, nice) in &threads {
+            assert_eq!(*nice, want, "thread {name:?} with {args:?}: {threads:?}");
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", tracer.pid())).unwrap();
+        let helpers: Vec<u32> = children
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert!(!helpers.is_empty(), "the auth hook helper runs");
+        for h in helpers {
+            assert_eq!(thread_nices(h)[0].1, want, "helper {h} with {args:?}");
+        }
+        tracer.stop().unwrap();
+    }
+}

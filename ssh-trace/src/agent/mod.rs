@@ -66,6 +66,8 @@ pub struct Options {
     pub operators: operators::Options,
     /// agent.heartbeat every so often (agent mode: every minute by default).
     pub heartbeat: Option<std::time::Duration>,
+    /// The agent's nice value (set before its first thread starts).
+    pub nice: i32,
 }
 
 pub type AgentPipeline = Pipeline<Operators>;
@@ -74,6 +76,9 @@ pub type AgentPipeline = Pipeline<Operators>;
 /// started (a bad config or an unusable sink fails here, before loading).
 pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
     let cfg = crate::config::load(path)?;
+    // Before the sinks' threads start: they inherit it.
+    let nice = cfg.nice.unwrap_or(host::DEFAULT_NICE);
+    host::set_nice(nice);
     let host = host::hostname();
     let workers = cfg
         .sinks
@@ -107,6 +112,7 @@ pub fn options_from_config(path: &std::path::Path) -> Result<Options> {
         tty: cfg.tty,
         operators: cfg.operators,
         heartbeat: cfg.heartbeat,
+        nice,
     })
 }
 

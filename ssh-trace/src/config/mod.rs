@@ -14,7 +14,7 @@ use crate::{
     agent::run_loop::{heartbeat_interval, DEFAULT_HEARTBEAT},
     operators::{self, metrics::SourceIpLabel, socket},
     sinks::SinkSpec,
-    spanned::{duration, render, toml_error, At},
+    spanned::{at, duration, render, toml_error, At},
 };
 
 #[derive(Deserialize, Default)]
@@ -55,6 +55,8 @@ struct RawAgent {
     heartbeat: Option<Spanned<String>>,
     /// As `--persist NAME`: kernel programs pinned under this name.
     persist: Option<Spanned<String>>,
+    /// As `--nice N`: the agent's scheduling priority.
+    nice: Option<Spanned<i64>>,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,7 @@ pub struct Config {
     pub tty: Option<crate::agent::tty::Options>,
     pub capture: Option<(PathBuf, crate::capture::writer::Rotation)>,
     pub heartbeat: Option<Duration>,
+    pub nice: Option<i32>,
     pub persist: Option<String>,
 }
 
@@ -101,6 +104,18 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
     let sinks = crate::sinks::config::sinks(text, doc.get_ref(), &spool_dir)
         .map_err(|a| ConfigError(render(text, &a)))?;
     build(raw, sinks).map_err(|a| ConfigError(render(text, &a)))
+}
+
+/// A nice value, -20 (most favoured) to 19.
+fn nice(n: &Spanned<i64>) -> Result<i32, At> {
+    match i32::try_from(*n.get_ref()) {
+        Ok(v) if (-20..=19).contains(&v) => Ok(v),
+        _ => Err(at(
+            n,
+            "nice",
+            format!("{} is not a nice value (-20 to 19)", n.get_ref()),
+        )),
+    }
 }
 
 fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
@@ -154,6 +169,7 @@ fn build(raw: RawFile, sinks: Vec<SinkSpec>) -> Result<Config, At> {
         sinks,
         heartbeat,
         persist: raw.agent.persist.map(Spanned::into_inner),
+        nice: raw.agent.nice.as_ref().map(nice).transpose()?,
         operators: operators::Options {
             sessions_socket_given: raw.agent.sessions_socket.is_some(),
             sessions_socket: Some(

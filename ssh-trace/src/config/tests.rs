@@ -66,6 +66,8 @@ fn heartbeat_is_every_minute_unless_set_and_zero_means_none() {
     assert_eq!(with("heartbeat = \"0s\"").heartbeat, None);
     assert_eq!(with("").persist, None);
     assert_eq!(with("persist = \"main\"").persist.as_deref(), Some("main"));
+    assert_eq!(with("").nice, None);
+    assert_eq!(with("nice = -10").nice, Some(-10));
 }
 
 #[test]
@@ -94,6 +96,7 @@ fn errors_name_line_and_key() {
         ("[agent]\ndrain_timeout = \"5 parsecs\"\n[[sink]]\nname = \"a\"\ntype = \"stdout\"\n".into(), "2: drain_timeout: unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations) (e.g. \"30s\", \"5m\", \"1h\")"),
         ("[agent]\nheartbeat = \"1500ms\"\n[[sink]]\nname = \"a\"\ntype = \"stdout\"\n".into(), "2: heartbeat: 1s 500ms is not a whole number of seconds (e.g. \"30s\", \"5m\"; \"0s\" for none)"),
         ("[agent]\npersist = \"../x\"\n[[sink]]\nname = \"a\"\ntype = \"stdout\"\n".into(), "2: persist: persist name \"../x\": 1 to 64 letters, digits, '-', '_' or '.'"),
+        ("[agent]\nnice = 25\n[[sink]]\nname = \"a\"\ntype = \"stdout\"\n".into(), "2: nice: 25 is not a nice value (-20 to 19)"),
         ("[agent]\nring_buffer_size = 1\n".into(), "1: sink: no [[sink]] configured"),
         ("[agent\n".into(), "1: unclosed table, expected `]`"),
     ];

@@ -27,6 +27,12 @@ impl ProgStats {
         })
     }
 
+    /// Also counts these programs (held by another process, or this one).
+    pub fn with(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
+        self.ids.extend(ids);
+        self
+    }
+
     /// Program name → counts so far.
     pub fn read(&self) -> Result<BTreeMap<String, Counts>> {
         let mut out = BTreeMap::new();

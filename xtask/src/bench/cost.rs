@@ -353,7 +353,8 @@ fn print_table(samples: &mut Samples, configs: &[Config], rounds: usize, seconds
 /// each of the agent's programs.
 fn profile(bin: &Path, env: &Env, chosen: &[Workload], seconds: f64, held: bool) -> Result<()> {
     let agent = Agent::start(bin)?;
-    let stats = ProgStats::enable(agent.pid())?;
+    let floor = super::floor::Floor::attach()?;
+    let stats = ProgStats::enable(agent.pid())?.with(floor.progs.iter().map(|p| p.1));
     let _conn = held.then(|| hold_preauth(env.sshd.port)).transpose()?;
     let when = if held {
         ", a session authenticating"
@@ -361,6 +362,9 @@ fn profile(bin: &Path, env: &Env, chosen: &[Workload], seconds: f64, held: bool)
         ""
     };
     println!("\nkernel programs per workload (bpf_stats{when}; runs, average ns per run):\n");
+    println!(
+        "(empty_fork/exec/exit: an empty program on the same tracepoint, the floor of any hook there)\n"
+    );
     for &w in chosen {
         let before = stats.read()?;
         env.measure(w, seconds)?;
@@ -381,6 +385,7 @@ fn profile(bin: &Path, env: &Env, chosen: &[Workload], seconds: f64, held: bool)
         println!("- {}: {}", w.label(), cells.join("; "));
     }
     drop(stats);
+    drop(floor);
     agent.stop();
     Ok(())
 }

@@ -10,6 +10,7 @@ mod clickhouse;
 mod compare;
 mod cost;
 mod fidelity;
+mod floor;
 mod latency;
 mod measure;
 mod operators;
