@@ -237,10 +237,12 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
     // burst's later ones (a login right after its setgid calls) are not
     // left for the next slow poll. Process records alone never hurry us.
     let mut stop_by: Option<std::time::Instant> = None;
+    let mut linger = Linger::default();
     loop {
         if stop_by.is_none() && stop.load(Ordering::Relaxed) {
             stop_by = Some(std::time::Instant::now() + STOP_DRAIN);
         }
+        let drained_at = std::time::Instant::now();
         // Milestones first: they keep their place whatever the other ring holds.
         let mut pass = Vec::with_capacity(256);
         let max = if stop_by.is_some() {
@@ -252,7 +254,9 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
             | drain(&mut rings.transfers, &mut pass, max, &st, &stop)
             | drain(&mut rings.events, &mut pass, max, &st, &stop)
             | drain(&mut rings.tty, &mut pass, max, &st, &stop);
-        let milestones = pass.iter().any(KernelEvent::is_milestone);
+        if pass.iter().any(KernelEvent::is_milestone) {
+            linger.saw_milestones(drained_at);
+        }
         if !pass.is_empty() {
             // Two rings, one stream: records in the order they happened.
             pass.sort_by_key(|e| e.header().ktime_ns);
@@ -268,12 +272,38 @@ fn run(mut rings: Rings, tx: mpsc::Sender<Batch>, st: Arc<ReaderStats>, stop: Ar
         }
         wait(
             &fds,
-            if milestones {
-                LINGER_MS
-            } else {
-                READER_POLL_MS
-            },
+            linger.timeout_ms(drained_at, std::time::Instant::now()),
         );
+    }
+}
+
+/// Until when the reader must look again soon: a millisecond after the
+/// last pass that found milestones (the kernel woke it for one no earlier
+/// than that pass, and holds back the wake-ups of that CPU's next ones for
+/// MILESTONE_WAKE_NS). Before, only the very next pass lingered: when the
+/// process-tree ring's records woke it early, a login's later milestone
+/// could wait out the slow poll (20 ms).
+#[derive(Default)]
+struct Linger {
+    until: Option<std::time::Instant>,
+}
+
+impl Linger {
+    fn saw_milestones(&mut self, drained_at: std::time::Instant) {
+        self.until = Some(drained_at + std::time::Duration::from_millis(LINGER_MS as u64));
+    }
+
+    /// How long to wait, at `now`, after the pass that started at `drained_at`.
+    fn timeout_ms(&mut self, drained_at: std::time::Instant, now: std::time::Instant) -> i32 {
+        match self.until {
+            // That pass looked after the window: nothing is held back.
+            Some(t) if drained_at >= t => {
+                self.until = None;
+                READER_POLL_MS
+            }
+            Some(t) => t.saturating_duration_since(now).as_micros().div_ceil(1000) as i32,
+            None => READER_POLL_MS,
+        }
     }
 }
 
@@ -362,4 +392,40 @@ fn admit(events: Vec<KernelEvent>, queued: usize, st: &ReaderStats) -> Vec<Kerne
     }
     st.lose(&keep);
     Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Linger, LINGER_MS, READER_POLL_MS};
+
+    const US: Duration = Duration::from_micros(1);
+
+    #[test]
+    fn a_pass_cut_short_by_other_records_still_looks_again_within_the_wake_window() {
+        let t0 = Instant::now();
+        let mut l = Linger::default();
+        l.saw_milestones(t0);
+        // Process records woke the reader 200 µs later; that pass found no
+        // milestone, but the kernel may hold one back until t0 + 1 ms.
+        let t1 = t0 + 200 * US;
+        assert_eq!(l.timeout_ms(t1, t1 + 10 * US), 1);
+        // A pass started after the window: the slow poll again.
+        let t2 = t0 + Duration::from_millis(LINGER_MS as u64);
+        assert_eq!(l.timeout_ms(t2, t2 + 10 * US), READER_POLL_MS);
+        assert_eq!(l.timeout_ms(t2, t2 + 20 * US), READER_POLL_MS);
+    }
+
+    #[test]
+    fn a_late_pass_within_the_window_waits_no_longer_than_its_end() {
+        let t0 = Instant::now();
+        let mut l = Linger::default();
+        l.saw_milestones(t0);
+        let t1 = t0 + 900 * US;
+        // The pass ran past the window's end: look at once.
+        assert_eq!(l.timeout_ms(t1, t0 + 1100 * US), 0);
+        // Without milestones there is nothing to hurry for.
+        assert_eq!(Linger::default().timeout_ms(t0, t0), READER_POLL_MS);
+    }
 }

@@ -154,12 +154,14 @@ impl<K: Kernel> Run<K> {
         let records = self.handle_held(events)?;
         // Before an attach request can reset the hook's watch time.
         self.count_unwatched_auth();
-        // Before the output: the first decisions follow the connect by
-        // tens of milliseconds (the key exchange).
+        self.pipeline.flush()?;
+        // After the output: the helper's attach (patching the syscall
+        // tracepoint on every CPU) takes milliseconds on a busy machine, and
+        // it may run on this CPU first; the first decisions follow the
+        // connect by tens of milliseconds (the key exchange).
         if self.table.take_connected() {
             self.kernel.auth_wanted(true);
         }
-        self.pipeline.flush()?;
         self.done += records;
         self.kernel.note_progress(self.done, false);
         let logged_in = self.table.take_logged_in();

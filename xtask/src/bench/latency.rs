@@ -73,6 +73,11 @@ fn one_round(bin: &Path, env: &Env, extra: &[&str], logins: usize) -> Result<Sam
     let out = BufReader::new(agent.stdout.take().context("stdout")?);
     let l2 = lines.clone();
     std::thread::spawn(move || {
+        // The instrument must not be what waits: a normal thread can wait
+        // milliseconds for a CPU while the storm runs (as cyclictest does).
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: this thread (0), a valid parameter.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
         for line in out.lines().map_while(Result::ok) {
             if let Ok(v) = serde_json::from_str(&line) {
                 l2.lock().unwrap().push((wall(), v));
