@@ -125,7 +125,9 @@ pub const DEFAULT_NICE: i32 = -4;
 /// it (Linux keeps one per thread). Without CAP_SYS_NICE it says so and
 /// goes on at the inherited priority. 0 leaves the priority as started.
 pub fn set_nice(nice: i32) {
-    if nice == 0 {
+    // SAFETY: geteuid has no preconditions. Not root, the agent stops at
+    // its root check with one clear line; this would only add noise.
+    if nice == 0 || unsafe { libc::geteuid() } != 0 {
         return;
     }
     // SAFETY: setpriority with integer arguments (0: this thread).

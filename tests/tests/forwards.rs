@@ -36,6 +36,7 @@ server_cases!(
         agent_forwarding_shows_the_socket_and_each_use,
         failed_local_forward_names_its_target_and_errno,
         forwards_set_up_before_the_agent_starts_trace_new_connections,
+        a_remote_listener_made_before_the_agent_starts_is_reported,
         reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
         remote_forward_on_a_unix_socket_shows_its_path_and_each_connection,
@@ -54,6 +55,7 @@ server_cases!(
         agent_forwarding_shows_the_socket_and_each_use,
         failed_local_forward_names_its_target_and_errno,
         forwards_set_up_before_the_agent_starts_trace_new_connections,
+        a_remote_listener_made_before_the_agent_starts_is_reported,
         reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
         remote_forward_on_a_unix_socket_shows_its_path_and_each_connection,
@@ -73,6 +75,7 @@ server_cases!(
         agent_forwarding_shows_the_socket_and_each_use,
         failed_local_forward_names_its_target_and_errno,
         forwards_set_up_before_the_agent_starts_trace_new_connections,
+        a_remote_listener_made_before_the_agent_starts_is_reported,
         reports_show_the_forwards_with_the_bytes_their_peers_counted
     ]
 );
@@ -80,12 +83,6 @@ server_cases!(
 #[test]
 fn forward_outside_the_allowed_networks_fires_forward_target() {
     forward_cases::forward_outside_the_allowed_networks_fires_forward_target(Kind::OpenSsh92)
-}
-
-#[test]
-#[ignore = "finding: a -R listener made before the agent starts is not discovered (no listen event; its connections have listener null)"]
-fn a_remote_listener_made_before_the_agent_starts_is_reported() {
-    forward_cases::a_remote_listener_made_before_the_agent_starts_is_reported(Kind::OpenSsh92)
 }
 
 #[test]

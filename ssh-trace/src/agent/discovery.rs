@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use crate::{
     event::Event,
     probes::{Maps, ServerBinaries},
-    session::{discover, SessionTable},
+    session::{discover, Discovered, SessionTable},
     sockdiag,
 };
 
@@ -80,8 +80,13 @@ pub fn run(
                 to.bytes.add(key, conn, 0);
             }
             if seen.insert(key) {
+                let d = Discovered {
+                    session: found.session,
+                    procs: &found.procs,
+                    listening: &found.listening,
+                };
                 to.table
-                    .add_discovered(found.session, &found.procs, to.events);
+                    .add_discovered(d, crate::host::now_unix_ns(), to.events);
             }
         }
     }

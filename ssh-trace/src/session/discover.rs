@@ -35,6 +35,9 @@ pub struct Found {
     pub procs: Vec<(u32, Creds)>,
     /// The session's connection (its final byte counts are reported).
     pub conn: Option<SockTuple>,
+    /// TCP sockets the session's server processes listen on (`-R`
+    /// forwards, X11 displays): pid, socket inode, address.
+    pub listening: Vec<(u32, u64, Endpoint)>,
 }
 
 #[derive(Debug, Default)]
@@ -106,12 +109,14 @@ pub fn snapshot(
         children.entry(p.ppid).or_default().push(p.pid);
     }
     let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
+    let (tcp, listen) = tcp_tables();
     let found = Finder {
         procs,
         children: &children,
         privsep,
         ticks: clock_ticks(),
-        tcp: tcp_table(),
+        tcp,
+        listen,
         boot_wall_ns,
     };
     let mut snap = Snapshot::default();
@@ -147,10 +152,15 @@ struct Finder<'a> {
     privsep: &'a HashSet<u32>,
     ticks: u64,
     tcp: TcpTable,
+    listen: ListenTable,
     boot_wall_ns: u64,
 }
 
 impl Finder<'_> {
+    fn is_server(&self, pid: u32) -> bool {
+        self.procs.get(&pid).is_some_and(|p| p.server)
+    }
+
     /// Members in breadth-first order (root, then shallower first).
     fn members(&self, root: u32) -> Vec<u32> {
         let mut members = vec![root];
@@ -187,11 +197,23 @@ impl Finder<'_> {
         }
         // The root holds the connection (whatever its binary); else a server
         // process of the session does. User processes' sockets are not asked.
-        let conn = members
+        let servers: Vec<u32> = members
             .iter()
             .copied()
             .filter(|&m| m == root.pid || self.procs.get(&m).is_some_and(|p| p.server))
-            .find_map(|m| socket_conn(m, &self.tcp));
+            .collect();
+        let conn = servers.iter().find_map(|&m| socket_conn(m, &self.tcp));
+        // Forward listeners are the server's own (the root, and server
+        // processes whose parent is one): a user's own sshd in the session
+        // listens for sessions of its own.
+        let listening = servers
+            .iter()
+            .copied()
+            .filter(|&m| {
+                m == root.pid || self.procs.get(&m).is_some_and(|p| self.is_server(p.ppid))
+            })
+            .flat_map(|m| listening(m, &self.listen))
+            .collect();
         if let Some(c) = &conn {
             s.source = Some(c.remote);
             s.destination = Some(c.local);
@@ -206,6 +228,7 @@ impl Finder<'_> {
             session: Session::new(key, s, start),
             procs,
             conn: conn.map(|c| c.tuple),
+            listening,
         }
     }
 }
@@ -242,17 +265,23 @@ struct Conn {
 }
 
 type TcpTable = HashMap<u64, Conn>;
+/// Listening TCP sockets by inode: their address.
+type ListenTable = HashMap<u64, Endpoint>;
 
-/// Established TCP sockets by inode.
-fn tcp_table() -> TcpTable {
-    let mut out = HashMap::new();
+/// TCP state numbers in /proc/net/tcp.
+const ESTABLISHED: &str = "01";
+const LISTEN: &str = "0A";
+
+/// Established and listening TCP sockets by inode.
+fn tcp_tables() -> (TcpTable, ListenTable) {
+    let (mut conns, mut listen) = (HashMap::new(), HashMap::new());
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         let Ok(text) = fs::read_to_string(file) else {
             continue;
         };
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[3] != "01" {
+            if f.len() < 10 || (f[3] != ESTABLISHED && f[3] != LISTEN) {
                 continue;
             }
             let (Some((la, lp)), Some((ra, rp)), Ok(inode)) =
@@ -260,10 +289,14 @@ fn tcp_table() -> TcpTable {
             else {
                 continue;
             };
-            out.insert(inode, conn(v6, la, lp, ra, rp));
+            if f[3] == LISTEN {
+                listen.insert(inode, endpoint(if v6 { 10 } else { 2 }, &la, lp));
+            } else {
+                conns.insert(inode, conn(v6, la, lp, ra, rp));
+            }
         }
     }
-    out
+    (conns, listen)
 }
 
 fn conn(v6: bool, la: [u8; 16], lp: u16, ra: [u8; 16], rp: u16) -> Conn {
@@ -331,6 +364,14 @@ fn socket_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
     socket_inodes(pid, false)
         .into_iter()
         .find_map(|i| tcp.get(&i).copied())
+}
+
+/// The TCP sockets `pid` listens on: inode and address.
+fn listening(pid: u32, listen: &ListenTable) -> Vec<(u32, u64, Endpoint)> {
+    socket_inodes(pid, false)
+        .into_iter()
+        .filter_map(|i| listen.get(&i).map(|&at| (pid, i, at)))
+        .collect()
 }
 
 fn stdin_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {

@@ -30,7 +30,14 @@ pub struct Forwards {
 struct Open {
     start_ns: u64,
     fwd: Forward,
+    /// Found at start-up: the kernel does not know its socket, so it ends
+    /// with its process.
+    discovered: bool,
 }
+
+/// Keys of discovered listeners: their socket inode with the top bit set
+/// (kernel socket addresses, the other keys, are never that small).
+const DISCOVERED_SOCK: u64 = 1 << 62;
 
 impl Forwards {
     /// The event body a forward record makes.
@@ -53,12 +60,51 @@ impl Forwards {
         self.open.is_empty()
     }
 
-    /// Unix-socket forwards of `pid` end with it (TCP ones end in the kernel).
+    /// A TCP listener of the server found at start-up (`-R`, an X11
+    /// display): reported when found, its connections name it.
+    pub fn discovered_listener(
+        &mut self,
+        pid: u32,
+        inode: u64,
+        at: Endpoint,
+        time_ns: u64,
+    ) -> Forward {
+        self.next_id += 1;
+        let fwd = Forward {
+            id: self.next_id,
+            kind: listener_kind(Some(at), None, pid),
+            state: ForwardState::Listen,
+            socket: ForwardSocket::Tcp,
+            pid,
+            listener: None,
+            local: None,
+            target: None,
+            listen: Some(at),
+            peer: None,
+            path: None,
+            error: None,
+            bytes_in: None,
+            bytes_out: None,
+            duration_ms: None,
+        };
+        let open = Open {
+            start_ns: time_ns,
+            fwd: fwd.clone(),
+            discovered: true,
+        };
+        self.open.insert(DISCOVERED_SOCK | inode, open);
+        fwd
+    }
+
+    /// Unix-socket forwards and discovered listeners of `pid` end with it
+    /// (the kernel ends the other TCP ones).
     pub fn exited(&mut self, pid: u32, time_ns: u64) -> Vec<Forward> {
         let gone: Vec<u64> = self
             .open
             .iter()
-            .filter(|(_, o)| o.fwd.pid == pid && o.fwd.socket == ForwardSocket::Unix)
+            .filter(|(_, o)| {
+                o.fwd.pid == pid && (o.fwd.socket == ForwardSocket::Unix || o.discovered)
+            })
             .map(|(&sock, _)| sock)
             .collect();
         gone.into_iter()
@@ -72,6 +118,7 @@ impl Forwards {
         let open = Open {
             start_ns: time_ns,
             fwd: fwd.clone(),
+            discovered: false,
         };
         self.open.insert(r.sock, open);
         fwd
@@ -278,6 +325,32 @@ mod tests {
             (ForwardKind::Remote, Some(1), 3)
         );
         assert_eq!(a.peer.unwrap().port, 5555);
+    }
+
+    #[test]
+    fn a_listener_found_at_start_up_names_its_connections_and_ends_with_its_process() {
+        let mut f = Forwards::default();
+        let at = Endpoint::new("127.0.0.1".parse().unwrap(), 4000);
+        let l = f.discovered_listener(77, 123, at, 1_000_000);
+        assert_eq!(
+            (l.kind, l.state, l.listen),
+            (ForwardKind::Remote, ForwardState::Listen, Some(at))
+        );
+        let mut a = rec(FWD_OPEN, FWD_ACCEPT, 0xffff_8880_0000_1000);
+        v4(&mut a, ([127, 0, 0, 1], 4000), ([127, 0, 0, 1], 50000));
+        let conn = f.record(&a, 2_000_000).unwrap();
+        assert_eq!(
+            (conn.kind, conn.listener),
+            (ForwardKind::Remote, Some(l.id))
+        );
+        // Its process's exit ends it (the kernel never saw its socket).
+        let ended = f.exited(77, 5_000_000);
+        assert_eq!(ended.len(), 1, "{ended:?}");
+        assert_eq!(
+            (ended[0].id, ended[0].state, ended[0].duration_ms),
+            (l.id, ForwardState::Close, Some(4))
+        );
+        assert!(f.exited(78, 6_000_000).is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod transfers;
 pub mod tty;
 pub mod users;
 
-pub use model::{endpoint, ids, Session, SessionTable};
+pub use model::{endpoint, ids, Discovered, Session, SessionTable};
 pub use users::NameLookup;
 
 #[cfg(test)]

@@ -108,6 +108,15 @@ pub fn endpoint(family: u16, addr: &[u8; 16], port: u16) -> Endpoint {
     Endpoint::new(ip, port)
 }
 
+/// What discovery found of one session, for `add_discovered`.
+pub struct Discovered<'a> {
+    pub session: Session,
+    /// Members with their ids, root first.
+    pub procs: &'a [(u32, Creds)],
+    /// Its server's listening TCP sockets: pid, socket inode, address.
+    pub listening: &'a [(u32, u64, Endpoint)],
+}
+
 pub struct SessionTable {
     boot_id: [u8; 16],
     clock: Clock,
@@ -225,24 +234,31 @@ impl SessionTable {
     }
 
     /// Adds a session found in /proc at start-up and its processes.
-    pub fn add_discovered(&mut self, s: Session, procs: &[(u32, Creds)], out: &mut Vec<Event>) {
-        for &(pid, creds) in procs {
+    /// A session found at start-up: its connect (and login), then the
+    /// listeners its server already had (reported now, `now_ns`).
+    pub fn add_discovered(&mut self, found: Discovered, now_ns: u64, out: &mut Vec<Event>) {
+        for &(pid, creds) in found.procs {
             self.procs.insert(pid, creds);
         }
+        let mut s = found.session;
         let (key, start) = (s.key, s.start_ns);
         let logged_in = s.info.uid.is_some();
-        let mut s = s;
-        s.processes = procs.iter().map(|p| p.0).collect();
+        s.processes = found.procs.iter().map(|p| p.0).collect();
         let info = s.info.clone();
-        self.sessions.insert(key, s);
         out.push(Event::new(start, Some(info.clone()), Body::SessionConnect));
         if logged_in {
             out.push(Event::new(
                 start,
-                Some(info),
+                Some(info.clone()),
                 Body::SessionLogin(Login::default()),
             ));
         }
+        for &(pid, inode, at) in found.listening {
+            let f = s.forwards.discovered_listener(pid, inode, at, now_ns);
+            let body = Body::SessionForward(Box::new(f));
+            out.push(Event::new(now_ns, Some(info.clone()), body));
+        }
+        self.sessions.insert(key, s);
     }
 
     /// Session for `key`, created on the fly if its connect record was lost.

@@ -718,7 +718,12 @@ fn json_lines_match_the_documented_schema() {
     info.discovered = true;
     let discovered = Session::new(KEY ^ 1, info, 0);
     let mut t = table();
-    t.add_discovered(discovered, &[(900, root())], &mut out);
+    let d = super::Discovered {
+        session: discovered,
+        procs: &[(900, root())],
+        listening: &[],
+    };
+    t.add_discovered(d, 0, &mut out);
     let alerts = crate::operators::alert::tests::sample_alerts(out[0].session.as_ref().unwrap());
     out.extend(alerts);
     let mut documented: std::collections::HashSet<String> =

@@ -21,7 +21,13 @@ pub fn a_remote_listener_made_before_the_agent_starts_is_reported(kind: Kind) {
 fn set_up_before_the_agent(kind: Kind, listener: bool) {
     let k = kind.name();
     let target = Target::in_namespace();
-    let server = Server::of(kind, "fwd_discover").unwrap();
+    // Each case its own server: both run side by side.
+    let name = if listener {
+        "fwd_discover_l"
+    } else {
+        "fwd_discover"
+    };
+    let server = Server::of(kind, name).unwrap();
     let (lport, rport) = (free_port().unwrap(), free_port().unwrap());
     let l = format!("{lport}:{}:{TARGET_PORT}", target.ip);
     let r = format!("127.0.0.1:{rport}:{}:{TARGET_PORT}", target.ip);
