@@ -40,6 +40,7 @@ server_cases!(
         reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
         remote_forward_on_a_unix_socket_shows_its_path_and_each_connection,
+        a_remote_unix_listener_made_before_the_agent_starts_is_reported,
         x11_forwarding_shows_the_display_and_each_connection
     ]
 );
@@ -59,6 +60,7 @@ server_cases!(
         reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
         remote_forward_on_a_unix_socket_shows_its_path_and_each_connection,
+        a_remote_unix_listener_made_before_the_agent_starts_is_reported,
         x11_forwarding_shows_the_display_and_each_connection
     ]
 );

@@ -35,9 +35,25 @@ pub struct Found {
     pub procs: Vec<(u32, Creds)>,
     /// The session's connection (its final byte counts are reported).
     pub conn: Option<SockTuple>,
-    /// TCP sockets the session's server processes listen on (`-R`
-    /// forwards, X11 displays): pid, socket inode, address.
-    pub listening: Vec<(u32, u64, Endpoint)>,
+    /// Sockets the session's server processes listen on (`-R` forwards,
+    /// X11 displays, the forwarded agent's socket).
+    pub listening: Vec<Listening>,
+}
+
+/// A listening socket of a session's server, found in /proc.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listening {
+    pub pid: u32,
+    /// The socket's inode (its identity while it lives).
+    pub inode: u64,
+    pub at: ListenAt,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ListenAt {
+    Tcp(Endpoint),
+    /// A unix socket's path ("@name" for an abstract one).
+    Unix(String),
 }
 
 #[derive(Debug, Default)]
@@ -109,7 +125,8 @@ pub fn snapshot(
         children.entry(p.ppid).or_default().push(p.pid);
     }
     let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
-    let (tcp, listen) = tcp_tables();
+    let (tcp, mut listen) = tcp_tables();
+    listen.extend(unix_listeners());
     let found = Finder {
         procs,
         children: &children,
@@ -265,8 +282,8 @@ struct Conn {
 }
 
 type TcpTable = HashMap<u64, Conn>;
-/// Listening TCP sockets by inode: their address.
-type ListenTable = HashMap<u64, Endpoint>;
+/// Listening sockets by inode: their address or path.
+type ListenTable = HashMap<u64, ListenAt>;
 
 /// TCP state numbers in /proc/net/tcp.
 const ESTABLISHED: &str = "01";
@@ -290,7 +307,8 @@ fn tcp_tables() -> (TcpTable, ListenTable) {
                 continue;
             };
             if f[3] == LISTEN {
-                listen.insert(inode, endpoint(if v6 { 10 } else { 2 }, &la, lp));
+                let at = endpoint(if v6 { 10 } else { 2 }, &la, lp);
+                listen.insert(inode, ListenAt::Tcp(at));
             } else {
                 conns.insert(inode, conn(v6, la, lp, ra, rp));
             }
@@ -366,11 +384,42 @@ fn socket_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
         .find_map(|i| tcp.get(&i).copied())
 }
 
-/// The TCP sockets `pid` listens on: inode and address.
-fn listening(pid: u32, listen: &ListenTable) -> Vec<(u32, u64, Endpoint)> {
+/// /proc/net/unix's flag of a listening socket (__SO_ACCEPTCON).
+const SO_ACCEPTCON: u32 = 0x0001_0000;
+
+/// Listening unix sockets with a name, by inode.
+fn unix_listeners() -> ListenTable {
+    let Ok(text) = fs::read_to_string("/proc/net/unix") else {
+        return HashMap::new();
+    };
+    text.lines().skip(1).filter_map(unix_listener).collect()
+}
+
+/// "Num: RefCount Protocol Flags Type St Inode Path": a named listener's
+/// inode and path (everything after the inode column, spaces kept).
+fn unix_listener(line: &str) -> Option<(u64, ListenAt)> {
+    let mut rest = line;
+    let mut fields = [""; 7];
+    for f in &mut fields {
+        rest = rest.trim_start();
+        let end = rest.find(' ').unwrap_or(rest.len());
+        (*f, rest) = rest.split_at(end);
+    }
+    let flags = u32::from_str_radix(fields[3], 16).ok()?;
+    let inode = fields[6].parse().ok()?;
+    let path = rest.strip_prefix(' ')?;
+    (flags & SO_ACCEPTCON != 0 && !path.is_empty())
+        .then(|| (inode, ListenAt::Unix(path.to_owned())))
+}
+
+/// The sockets `pid` listens on.
+fn listening(pid: u32, listen: &ListenTable) -> Vec<Listening> {
     socket_inodes(pid, false)
         .into_iter()
-        .filter_map(|i| listen.get(&i).map(|&at| (pid, i, at)))
+        .filter_map(|inode| {
+            let at = listen.get(&inode)?.clone();
+            Some(Listening { pid, inode, at })
+        })
         .collect()
 }
 
@@ -393,6 +442,20 @@ mod tests {
         let e = parse_addr("00000000000000000000000001000000:0050", true).unwrap();
         assert_eq!(e.ip.to_string(), "::1");
         assert!(parse_addr("zz:1", false).is_none());
+    }
+
+    #[test]
+    fn a_named_listening_unix_socket_is_read_from_proc_net_unix() {
+        let line = "000000005d31c734: 00000002 00000000 00010000 0001 01 387914 /tmp/a b.sock";
+        assert_eq!(
+            unix_listener(line),
+            Some((387914, ListenAt::Unix("/tmp/a b.sock".into())))
+        );
+        // Connected (no accept flag) or unnamed sockets are no listeners.
+        let connected = "000000005d31c734: 00000003 00000000 00000000 0001 03 387915 /tmp/a.sock";
+        assert_eq!(unix_listener(connected), None);
+        let unnamed = "000000005d31c734: 00000002 00000000 00010000 0001 01  1676";
+        assert_eq!(unix_listener(unnamed), None);
     }
 
     #[test]

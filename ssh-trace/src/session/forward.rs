@@ -9,7 +9,10 @@ use ssh_trace_common::event::{
     FWD_LISTENER, FWD_OPEN,
 };
 
-use super::model::endpoint;
+use super::{
+    discover::{ListenAt, Listening},
+    model::endpoint,
+};
 use crate::{
     event::{Endpoint, Forward, ForwardKind, ForwardSocket, ForwardState},
     text::escape_bytes,
@@ -60,28 +63,27 @@ impl Forwards {
         self.open.is_empty()
     }
 
-    /// A TCP listener of the server found at start-up (`-R`, an X11
-    /// display): reported when found, its connections name it.
-    pub fn discovered_listener(
-        &mut self,
-        pid: u32,
-        inode: u64,
-        at: Endpoint,
-        time_ns: u64,
-    ) -> Forward {
+    /// A listener of the server found at start-up (`-R`, an X11 display,
+    /// the forwarded agent's socket): reported when found, its connections
+    /// name it.
+    pub fn discovered_listener(&mut self, l: &Listening, time_ns: u64) -> Forward {
         self.next_id += 1;
+        let (listen, path, socket) = match &l.at {
+            ListenAt::Tcp(at) => (Some(*at), None, ForwardSocket::Tcp),
+            ListenAt::Unix(p) => (None, Some(p.clone()), ForwardSocket::Unix),
+        };
         let fwd = Forward {
             id: self.next_id,
-            kind: listener_kind(Some(at), None, pid),
+            kind: listener_kind(listen, path.as_deref(), l.pid),
             state: ForwardState::Listen,
-            socket: ForwardSocket::Tcp,
-            pid,
+            socket,
+            pid: l.pid,
             listener: None,
             local: None,
             target: None,
-            listen: Some(at),
+            listen,
             peer: None,
-            path: None,
+            path,
             error: None,
             bytes_in: None,
             bytes_out: None,
@@ -92,7 +94,7 @@ impl Forwards {
             fwd: fwd.clone(),
             discovered: true,
         };
-        self.open.insert(DISCOVERED_SOCK | inode, open);
+        self.open.insert(DISCOVERED_SOCK | l.inode, open);
         fwd
     }
 
@@ -331,7 +333,12 @@ mod tests {
     fn a_listener_found_at_start_up_names_its_connections_and_ends_with_its_process() {
         let mut f = Forwards::default();
         let at = Endpoint::new("127.0.0.1".parse().unwrap(), 4000);
-        let l = f.discovered_listener(77, 123, at, 1_000_000);
+        let found = Listening {
+            pid: 77,
+            inode: 123,
+            at: ListenAt::Tcp(at),
+        };
+        let l = f.discovered_listener(&found, 1_000_000);
         assert_eq!(
             (l.kind, l.state, l.listen),
             (ForwardKind::Remote, ForwardState::Listen, Some(at))

@@ -113,8 +113,8 @@ pub struct Discovered<'a> {
     pub session: Session,
     /// Members with their ids, root first.
     pub procs: &'a [(u32, Creds)],
-    /// Its server's listening TCP sockets: pid, socket inode, address.
-    pub listening: &'a [(u32, u64, Endpoint)],
+    /// Its server's listening sockets.
+    pub listening: &'a [super::discover::Listening],
 }
 
 pub struct SessionTable {
@@ -253,8 +253,8 @@ impl SessionTable {
                 Body::SessionLogin(Login::default()),
             ));
         }
-        for &(pid, inode, at) in found.listening {
-            let f = s.forwards.discovered_listener(pid, inode, at, now_ns);
+        for l in found.listening {
+            let f = s.forwards.discovered_listener(l, now_ns);
             let body = Body::SessionForward(Box::new(f));
             out.push(Event::new(now_ns, Some(info.clone()), body));
         }

@@ -164,3 +164,44 @@ pub fn remote_forward_on_a_unix_socket_shows_its_path_and_each_connection(kind: 
     finish(held, t);
     let _ = std::fs::remove_file(&path);
 }
+
+/// A `-R` unix-socket listener made before the agent started is reported
+/// at its start (discovery), and a connection through it names it.
+pub fn a_remote_unix_listener_made_before_the_agent_starts_is_reported(kind: Kind) {
+    if !root_or_skip("a_remote_unix_listener_made_before_the_agent_starts_is_reported") {
+        return;
+    }
+    let k = kind.name();
+    let target = Target::in_namespace();
+    let server = Server::of(kind, "fwd_remote_unix_before").unwrap();
+    let path = format!("/tmp/ssh-trace-fwd-{}-{k}-rb.sock", std::process::id());
+    let _ = std::fs::remove_file(&path);
+    let spec = format!("{path}:{}:{TARGET_PORT}", target.ip);
+    let held = HeldSession::open(&server, &["-R", &spec], "true").unwrap();
+    let port = held.port;
+    let made = wait_until(WAIT, || std::path::Path::new(&path).exists().then_some(()));
+    assert!(made.is_some(), "[{k}] no -R socket at {path}");
+    let t = tracer(kind, &[]);
+    let listen = wait_forward(&t, port, |f| {
+        f["state"] == "listen" && f["path"] == path.as_str()
+    });
+    let l = &listen["forward"];
+    assert_eq!(
+        (&l["kind"], &l["socket"]),
+        (&json!("remote"), &json!("unix")),
+        "[{k}] {l}"
+    );
+    let (_, sent, received) = http_get(&path, 0, 3000, None);
+    let conn = target.the_connection();
+    assert_eq!(
+        (conn.received, conn.sent),
+        (sent, received),
+        "[{k}] through the tunnel"
+    );
+    let open = wait_forward(&t, port, |f| {
+        f["state"] == "open" && f["listener"] == l["id"]
+    });
+    assert_eq!(open["forward"]["path"], json!(path), "[{k}] {open}");
+    finish(held, t);
+    let _ = std::fs::remove_file(&path);
+}
