@@ -72,22 +72,11 @@ impl Forwards {
             ListenAt::Tcp(at) => (Some(*at), None, ForwardSocket::Tcp),
             ListenAt::Unix(p) => (None, Some(p.clone()), ForwardSocket::Unix),
         };
+        let kind = listener_kind(listen, path.as_deref(), l.pid);
         let fwd = Forward {
-            id: self.next_id,
-            kind: listener_kind(listen, path.as_deref(), l.pid),
-            state: ForwardState::Listen,
-            socket,
-            pid: l.pid,
-            listener: None,
-            local: None,
-            target: None,
             listen,
-            peer: None,
             path,
-            error: None,
-            bytes_in: None,
-            bytes_out: None,
-            duration_ms: None,
+            ..bare(self.next_id, kind, ForwardState::Listen, socket, l.pid)
         };
         let open = Open {
             start_ns: time_ns,
@@ -154,26 +143,15 @@ impl Forwards {
             FWD_ACCEPT => self.listener_of(local, path.as_deref(), r),
             _ => (listener_kind(local, path.as_deref(), r.hdr.tgid), None),
         };
+        let socket = if unix {
+            ForwardSocket::Unix
+        } else {
+            ForwardSocket::Tcp
+        };
         let mut f = Forward {
-            id: self.next_id,
-            kind,
-            state,
-            socket: if unix {
-                ForwardSocket::Unix
-            } else {
-                ForwardSocket::Tcp
-            },
-            pid: r.hdr.tgid,
             listener,
-            local: None,
-            target: None,
-            listen: None,
-            peer: None,
             path,
-            error: None,
-            bytes_in: None,
-            bytes_out: None,
-            duration_ms: None,
+            ..bare(self.next_id, kind, state, socket, r.hdr.tgid)
         };
         match r.how {
             FWD_CONNECT => (f.local, f.target) = (local, remote),
@@ -219,6 +197,33 @@ fn covers(listen: IpAddr, at: IpAddr) -> bool {
 }
 
 /// The forward as it ends.
+/// A forward with its identity and nothing else known yet.
+fn bare(
+    id: u32,
+    kind: ForwardKind,
+    state: ForwardState,
+    socket: ForwardSocket,
+    pid: u32,
+) -> Forward {
+    Forward {
+        id,
+        kind,
+        state,
+        socket,
+        pid,
+        listener: None,
+        local: None,
+        target: None,
+        listen: None,
+        peer: None,
+        path: None,
+        error: None,
+        bytes_in: None,
+        bytes_out: None,
+        duration_ms: None,
+    }
+}
+
 fn closed(o: Open, time_ns: u64) -> Forward {
     let mut f = o.fwd;
     f.state = ForwardState::Close;

@@ -116,18 +116,40 @@ pub fn local_forward_to_a_unix_socket_names_its_path(kind: Kind) {
 }
 
 pub fn remote_forward_on_a_unix_socket_shows_its_path_and_each_connection(kind: Kind) {
-    if !root_or_skip("remote_forward_on_a_unix_socket_shows_its_path_and_each_connection") {
-        return;
+    if root_or_skip("remote_forward_on_a_unix_socket_shows_its_path_and_each_connection") {
+        remote_unix_forward(kind, false)
     }
+}
+
+/// A `-R` unix-socket listener made before the agent started is reported
+/// at its start (discovery), and a connection through it names it.
+pub fn a_remote_unix_listener_made_before_the_agent_starts_is_reported(kind: Kind) {
+    if root_or_skip("a_remote_unix_listener_made_before_the_agent_starts_is_reported") {
+        remote_unix_forward(kind, true)
+    }
+}
+
+/// `ssh -R PATH:target`, the agent started after the session (`before`)
+/// or before it: the listener with its path, a connection through it with
+/// the target's counts, its close.
+fn remote_unix_forward(kind: Kind, before: bool) {
     let k = kind.name();
     let target = Target::in_namespace();
-    let server = Server::of(kind, "fwd_remote_unix").unwrap();
-    let t = tracer(kind, &[]);
-    let path = format!("/tmp/ssh-trace-fwd-{}-{k}-r.sock", std::process::id());
+    let name = if before {
+        "fwd_remote_unix_before"
+    } else {
+        "fwd_remote_unix"
+    };
+    let server = Server::of(kind, name).unwrap();
+    let early = (!before).then(|| tracer(kind, &[]));
+    let path = format!("/tmp/ssh-trace-fwd-{}-{k}-{name}.sock", std::process::id());
     let _ = std::fs::remove_file(&path);
     let spec = format!("{path}:{}:{TARGET_PORT}", target.ip);
     let held = HeldSession::open(&server, &["-R", &spec], "true").unwrap();
     let port = held.port;
+    let made = wait_until(WAIT, || std::path::Path::new(&path).exists().then_some(()));
+    assert!(made.is_some(), "[{k}] no -R socket at {path}");
+    let t = early.unwrap_or_else(|| tracer(kind, &[]));
     let listen = wait_forward(&t, port, |f| {
         f["state"] == "listen" && f["path"] == path.as_str()
     });
@@ -161,47 +183,6 @@ pub fn remote_forward_on_a_unix_socket_shows_its_path_and_each_connection(kind: 
         c["bytes_in"].is_null() && c["bytes_out"].is_null(),
         "[{k}] {c}"
     );
-    finish(held, t);
-    let _ = std::fs::remove_file(&path);
-}
-
-/// A `-R` unix-socket listener made before the agent started is reported
-/// at its start (discovery), and a connection through it names it.
-pub fn a_remote_unix_listener_made_before_the_agent_starts_is_reported(kind: Kind) {
-    if !root_or_skip("a_remote_unix_listener_made_before_the_agent_starts_is_reported") {
-        return;
-    }
-    let k = kind.name();
-    let target = Target::in_namespace();
-    let server = Server::of(kind, "fwd_remote_unix_before").unwrap();
-    let path = format!("/tmp/ssh-trace-fwd-{}-{k}-rb.sock", std::process::id());
-    let _ = std::fs::remove_file(&path);
-    let spec = format!("{path}:{}:{TARGET_PORT}", target.ip);
-    let held = HeldSession::open(&server, &["-R", &spec], "true").unwrap();
-    let port = held.port;
-    let made = wait_until(WAIT, || std::path::Path::new(&path).exists().then_some(()));
-    assert!(made.is_some(), "[{k}] no -R socket at {path}");
-    let t = tracer(kind, &[]);
-    let listen = wait_forward(&t, port, |f| {
-        f["state"] == "listen" && f["path"] == path.as_str()
-    });
-    let l = &listen["forward"];
-    assert_eq!(
-        (&l["kind"], &l["socket"]),
-        (&json!("remote"), &json!("unix")),
-        "[{k}] {l}"
-    );
-    let (_, sent, received) = http_get(&path, 0, 3000, None);
-    let conn = target.the_connection();
-    assert_eq!(
-        (conn.received, conn.sent),
-        (sent, received),
-        "[{k}] through the tunnel"
-    );
-    let open = wait_forward(&t, port, |f| {
-        f["state"] == "open" && f["listener"] == l["id"]
-    });
-    assert_eq!(open["forward"]["path"], json!(path), "[{k}] {open}");
     finish(held, t);
     let _ = std::fs::remove_file(&path);
 }
