@@ -56,15 +56,19 @@ fn prog_ids(pid: u32) -> Result<Vec<u32>> {
     let mut ids = Vec::new();
     for e in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
         let text = std::fs::read_to_string(e?.path()).unwrap_or_default();
-        if let Some(id) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("prog_id:"))
-            .and_then(|v| v.trim().parse().ok())
-        {
+        if let Some(id) = prog_id_in(&text) {
             ids.push(id);
         }
     }
     ids.sort_unstable();
     ids.dedup();
     Ok(ids)
+}
+
+/// The BPF program id an fdinfo text names, if the descriptor is one.
+pub fn prog_id_in(fdinfo: &str) -> Option<u32> {
+    fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("prog_id:"))
+        .and_then(|v| v.trim().parse().ok())
 }

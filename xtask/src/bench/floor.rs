@@ -85,8 +85,5 @@ fn prog_id(prog: &OwnedFd) -> Result<u32> {
     use std::os::fd::AsRawFd;
     let path = format!("/proc/self/fdinfo/{}", prog.as_raw_fd());
     let text = std::fs::read_to_string(&path)?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("prog_id:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no prog_id in {path}"))
+    super::bpf_stats::prog_id_in(&text).ok_or_else(|| anyhow::anyhow!("no prog_id in {path}"))
 }
