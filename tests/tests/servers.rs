@@ -22,7 +22,8 @@ macro_rules! server_cases {
                 wrong_key_never_logs_in,
                 concurrent_sessions_are_kept_apart,
                 sudo_in_pty_session_shows_as_user_change,
-                open_session_is_discovered_at_start);
+                open_session_is_discovered_at_start,
+                a_session_without_transfers_attaches_no_transfer_hooks);
         }
     };
     (@cases $kind:expr, $attrs:tt, $($case:ident),*) => {

@@ -102,8 +102,9 @@ pub fn xfer_exit(ctx: RawTracePointContext) -> i32 {
     let r = regs(ctx.arg(0));
     let ret: i64 = ctx.arg(1);
     if x.state == XFER_CANDIDATE {
-        // OpenSSH's session child for a shell execs before reading; the
-        // one serving internal-sftp reads the client's requests.
+        // Its prctl makes it internal-sftp first (prctl.rs); this is the
+        // fallback: a shell's session child execs before reading, the one
+        // serving internal-sftp reads the client's requests.
         if (r.nr == NR_READ || r.nr == NR_READV) && r.a[0] == 0 && ret > 0 {
             activate(tgid, session, XFER_INTERNAL_SFTP);
         }

@@ -10,6 +10,7 @@ mod files;
 mod hooks;
 mod ops;
 mod path;
+mod prctl;
 
 use aya_ebpf::{
     macros::{map, raw_tracepoint},
@@ -170,7 +171,9 @@ pub fn child_flags(parent: u32, p: &Proc) -> u32 {
     }
 }
 
-/// The child `tgid` was added to PROCS with `flags`.
+/// The child `tgid` was added to PROCS with `flags`: a candidate is noted,
+/// not woken for (it becomes internal-sftp at its prctl, prctl.rs; a shell's
+/// session child execs and stops being one).
 #[inline(always)]
 pub fn after_fork(tgid: u32, flags: u32, session: u64) {
     if flags & PROC_XFER == 0 {
@@ -183,9 +186,7 @@ pub fn after_fork(tgid: u32, flags: u32, session: u64) {
     if XFER_PROCS.insert(&tgid, &x, 0).is_err() {
         count_lost(LOST_XFER);
         count_session_loss(session, false);
-        return;
     }
-    wake(tgid);
 }
 
 /// A setuid-family call returned: a server process that switched to a user

@@ -1,9 +1,8 @@
 //! The transfer hooks' thread: attaches the raw sys_enter/sys_exit
 //! programs when the kernel says a file transfer may be starting (a wake-up
 //! on XFER_WAKE: a transfer process, a shell the server started for sftp
-//! or scp, a child of OpenSSH's post-auth process), and detaches them once
-//! no transfer process or internal-sftp candidate is left and GRACE has
-//! passed since the last wake-up.
+//! or scp, internal-sftp at its prctl), and detaches them once no transfer
+//! process is left and GRACE has passed since the last wake-up.
 //! Every other thread of the agent holds no capability; this one keeps
 //! CAP_BPF, which attaching needs.
 use std::{
@@ -17,17 +16,15 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use ssh_trace_common::maps::{XFER_ACTIVE, XFER_CANDIDATE};
+use ssh_trace_common::maps::XFER_ACTIVE;
 
 use super::{lock, SharedProbes, XferMaps};
 
 /// The hooks stay attached this long after the last wake-up: a shell the
 /// server started for sftp-server execs it within milliseconds, a loaded
 /// machine may take longer (then its exec attaches them again, before the
-/// client's first request). Short, because every OpenSSH session wakes
-/// the thread at its start (its session child may be internal-sftp until
-/// it execs the shell), and while attached every syscall on the machine
-/// pays for them (docs/design.md, "File transfers").
+/// client's first request). Short, because while attached every syscall
+/// on the machine pays for them (docs/design.md, "File transfers").
 pub const GRACE: Duration = Duration::from_millis(500);
 /// How often an attached thread looks whether it may detach.
 const CHECK: Duration = Duration::from_millis(100);
@@ -140,22 +137,20 @@ impl State {
         }
     }
 
-    /// No transfer process or candidate left, and no wake-up for GRACE.
+    /// No transfer process left, and no wake-up for GRACE.
     fn idle(&self) -> bool {
         let quiet = self.last_wake.is_none_or(|t| t.elapsed() >= GRACE);
         quiet && !self.transfers_running()
     }
 
-    /// A transfer server, or a session child that may still turn out to
-    /// be internal-sftp (it is recognised by the hooks, at its first read
-    /// of its standard input; a shell's child execs first and stops being
-    /// one).
+    /// A transfer server (an internal-sftp candidate is not one yet: it
+    /// wakes the thread at its prctl, xfer/prctl.rs).
     fn transfers_running(&self) -> bool {
         self.maps
             .procs
             .iter()
             .filter_map(Result::ok)
-            .any(|(_, x)| x.state == XFER_ACTIVE || x.state == XFER_CANDIDATE)
+            .any(|(_, x)| x.state == XFER_ACTIVE)
     }
 
     fn detach(&mut self) {

@@ -78,6 +78,8 @@ const PROGRAMS: &[(&str, Hook)] = &[
     ("fwd_conn_exit", Hook::Tp("syscalls", "sys_exit_connect")),
     ("fwd_lstn_enter", Hook::Tp("syscalls", "sys_enter_listen")),
     ("fwd_lstn_exit", Hook::Tp("syscalls", "sys_exit_listen")),
+    // internal-sftp starting (xfer/prctl.rs): wakes the transfer hooks.
+    ("xfer_prctl", Hook::Tp("syscalls", "sys_enter_prctl")),
     // The servers' log output (auth.rs): raw, because a per-syscall
     // tracepoint on write(2) builds a record for every write on the
     // machine (docs/benchmarks.md has both costs). Attached on demand

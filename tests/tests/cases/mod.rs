@@ -221,6 +221,38 @@ fn banner_lengths(stderr: &str) -> (u64, u64) {
     (local.len() as u64 + 2, remote.len() as u64 + 2)
 }
 
+/// Sessions that transfer no file never have the transfer hooks attached
+/// (every syscall on the machine pays for them while they are): the agent
+/// says at its stop how often it attached them, and here it says nothing.
+/// It used to attach them for every OpenSSH session (its session child
+/// might have been internal-sftp until it exec'd the shell).
+pub fn a_session_without_transfers_attaches_no_transfer_hooks(kind: Kind) {
+    if !root_or_skip("a_session_without_transfers_attaches_no_transfer_hooks") {
+        return;
+    }
+    let k = kind.name();
+    let server = Server::of(kind, "nohooks").unwrap();
+    let tracer = Tracer::start(&args(kind)).unwrap();
+    let stderr = tracer.stderr.clone();
+    let mut ports = Vec::new();
+    for cmd in ["true", "echo $SSH_CONNECTION; ls / > /dev/null"] {
+        let run = ssh(&server, &[], cmd).unwrap();
+        assert!(run.success, "[{k}] ssh failed: {}", run.stderr);
+        ports.push(run.client_port);
+    }
+    let port = ports[1].expect("SSH_CONNECTION printed");
+    let all = stop_after_end(kind, tracer, server.port, port);
+    assert!(
+        !of_kind(&session_events(&all, port), "process.exec").is_empty(),
+        "[{k}] the session was seen"
+    );
+    let said = stderr.lock().unwrap().clone();
+    assert!(
+        !said.contains("transfer hooks attached"),
+        "[{k}] hooks attached for sessions without transfers: {said}"
+    );
+}
+
 pub fn wrong_key_never_logs_in(kind: Kind) {
     if !root_or_skip("wrong_key_never_logs_in") {
         return;

@@ -244,8 +244,8 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
 }
 
 /// Sessions that transfer nothing (`ssh host true`, one after the other):
-/// how often and how long they had the hooks attached (OpenSSH's session
-/// child may be internal-sftp until it execs the shell).
+/// how often and how long they had the hooks attached (none: internal-sftp
+/// is recognised at its prctl, not suspected in every session child).
 fn plain_logins(bin: &Path, sshd: &Sshd, n: usize) -> Result<()> {
     let agent = Agent::start(bin)?;
     agent.wait_hooks(false)?;
