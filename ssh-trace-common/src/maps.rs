@@ -108,7 +108,7 @@ pub const XFER_RING_BYTES: u32 = 1 << 20;
 /// (OpenSSH's post-auth child): its children may become internal-sftp.
 pub const XFER_POSTAUTH: u32 = 1;
 /// A child of such a process that has not exec'd: internal-sftp once it
-/// reads its standard input (a shell's child execs before reading).
+/// makes itself undumpable (a shell's child execs without doing so).
 pub const XFER_CANDIDATE: u32 = 2;
 /// A file-transfer server (`XferProc::server` says which).
 pub const XFER_ACTIVE: u32 = 3;
@@ -119,7 +119,21 @@ pub struct XferProc {
     pub state: u32,
     /// XFER_SFTP_SERVER … (crate::event) once active.
     pub server: u32,
+    /// 1: it started while the I/O hooks were detached and was stopped
+    /// (SIGSTOP) until they are attached; the hook thread continues it.
+    pub held: u32,
+    pub _pad: u32,
 }
+
+/// XFER_CTL slots, written by the agent's hook thread: 1 while the I/O
+/// hooks are attached; the thread's last heartbeat (ktime, ns).
+pub const XFER_CTL_ATTACHED: u32 = 0;
+pub const XFER_CTL_ALIVE: u32 = 1;
+pub const XFER_CTL_SLOTS: u32 = 2;
+/// A transfer server is held for the hooks only while the thread's
+/// heartbeat is this fresh (it beats every 100 ms): an agent that died
+/// holds nobody for longer than this.
+pub const XFER_ALIVE_NS: u64 = 1_000_000_000;
 
 /// `XferBinary::kinds`: an sftp-server executable.
 pub const XFER_BIN_SFTP_SERVER: u32 = 1;
@@ -339,6 +353,6 @@ const _: () = {
     assert!(size_of::<TtyConfig>() == 4 + 4 + 3 * 8);
     assert!(size_of::<TtyState>() == 4 + 4 + 4 * 8);
     assert!(size_of::<TtyArgs>() == 3 * 8 + 4 + 4);
-    assert!(size_of::<XferProc>() == 8);
+    assert!(size_of::<XferProc>() == 16);
     assert!(size_of::<XferBinary>() == 32);
 };

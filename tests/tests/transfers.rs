@@ -41,6 +41,9 @@ transfer_cases!(
     a_transfer_running_at_start_is_counted_exactly,
     a_legacy_scp_running_at_start_is_counted_exactly,
     internal_sftp_running_at_start_is_counted_exactly,
+    a_pipelined_sftp_download_is_reported_exactly,
+    a_pipelined_internal_sftp_download_is_reported_exactly,
+    internal_sftp_for_root_is_reported,
 );
 transfer_cases!(
     openssh10,
@@ -53,6 +56,9 @@ transfer_cases!(
     a_transfer_running_at_start_is_counted_exactly,
     a_legacy_scp_running_at_start_is_counted_exactly,
     internal_sftp_running_at_start_is_counted_exactly,
+    a_pipelined_sftp_download_is_reported_exactly,
+    a_pipelined_internal_sftp_download_is_reported_exactly,
+    internal_sftp_for_root_is_reported,
 );
 transfer_cases!(
     dropbear,
@@ -62,4 +68,5 @@ transfer_cases!(
     sftp_put_get_rename_rm_mkdir_are_reported,
     a_transfer_running_at_start_is_counted_exactly,
     a_legacy_scp_running_at_start_is_counted_exactly,
+    a_pipelined_sftp_download_is_reported_exactly,
 );

@@ -13,16 +13,18 @@ mod path;
 mod prctl;
 
 use aya_ebpf::{
+    helpers::{bpf_ktime_get_ns, generated::bpf_send_signal},
     macros::{map, raw_tracepoint},
-    maps::{HashMap, PerCpuArray, ProgramArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::RawTracePointContext,
 };
 use ssh_trace_common::{
     event::{CredSyscall, Creds, XferFile, XferOp, XFER_SFTP_SERVER},
     maps::{
-        Proc, XferBinary, XferProc, LOST_XFER, PROC_SERVER, PROC_XFER, XFER_ACTIVE, XFER_BIN_SCP,
-        XFER_BIN_SFTP_SERVER, XFER_CANDIDATE, XFER_FILES_MAX, XFER_INODES_MAX, XFER_POSTAUTH,
-        XFER_PROCS_MAX, XFER_WAKE_BYTES,
+        Proc, XferBinary, XferProc, LOST_XFER, PROC_SERVER, PROC_XFER, XFER_ACTIVE, XFER_ALIVE_NS,
+        XFER_BIN_SCP, XFER_BIN_SFTP_SERVER, XFER_CANDIDATE, XFER_CTL_ALIVE, XFER_CTL_ATTACHED,
+        XFER_CTL_SLOTS, XFER_FILES_MAX, XFER_INODES_MAX, XFER_POSTAUTH, XFER_PROCS_MAX,
+        XFER_WAKE_BYTES,
     },
 };
 
@@ -43,6 +45,11 @@ pub static XFER_FILES: HashMap<u64, XferFile> =
 /// Inode number → devices and kinds of sftp-server and scp executables.
 #[map]
 pub static XFER_INODES: HashMap<u64, XferBinary> = HashMap::with_max_entries(XFER_INODES_MAX, 0);
+
+/// The hook thread's state (XFER_CTL_*): are the I/O hooks attached, is
+/// the thread alive.
+#[map]
+pub static XFER_CTL: Array<u64> = Array::with_max_entries(XFER_CTL_SLOTS, 0);
 
 /// Records are built here (larger than the stack).
 #[map]
@@ -142,20 +149,42 @@ fn wake(tgid: u32) {
     let _ = XFER_WAKE.output::<u64>(&(tgid as u64), BPF_RB_FORCE_WAKEUP);
 }
 
-/// `tgid` is a file-transfer server from now on.
+/// `tgid` is a file-transfer server from now on. Started while the I/O
+/// hooks are detached, it is held (stopped on its return to user space)
+/// until the hook thread has attached them and continues it, about 0.2 ms:
+/// a client that sends its requests without waiting for answers would
+/// otherwise have a file opened, read and closed before the hooks run.
 #[inline(always)]
 fn activate(tgid: u32, session: u64, server: u16) -> bool {
+    let held = must_hold();
     let x = XferProc {
         state: XFER_ACTIVE,
         server: server as u32,
+        held: held as u32,
+        _pad: 0,
     };
     if XFER_PROCS.insert(&tgid, &x, 0).is_err() {
         count_lost(LOST_XFER);
         count_session_loss(session, false);
         return false;
     }
+    if held {
+        // SAFETY: signals the current task, which is this transfer server.
+        unsafe { bpf_send_signal(SIGSTOP) };
+    }
     wake(tgid);
     true
+}
+
+const SIGSTOP: u32 = 19;
+
+/// The hooks are detached and the hook thread is alive to attach them.
+#[inline(always)]
+fn must_hold() -> bool {
+    let attached = XFER_CTL.get(XFER_CTL_ATTACHED).copied().unwrap_or(0);
+    let alive = XFER_CTL.get(XFER_CTL_ALIVE).copied().unwrap_or(0);
+    let now = unsafe { bpf_ktime_get_ns() };
+    attached == 0 && alive != 0 && now.wrapping_sub(alive) < XFER_ALIVE_NS
 }
 
 /// Flags of a new child of `parent`: a child of a post-auth server process
@@ -181,7 +210,7 @@ pub fn after_fork(tgid: u32, flags: u32, session: u64) {
     }
     let x = XferProc {
         state: XFER_CANDIDATE,
-        server: 0,
+        ..Default::default()
     };
     if XFER_PROCS.insert(&tgid, &x, 0).is_err() {
         count_lost(LOST_XFER);
@@ -218,7 +247,7 @@ pub fn after_setuid(tgid: u32, syscall: u32, args: &[u32; 3], ret: i64, new: &Cr
     }
     let x = XferProc {
         state: XFER_POSTAUTH,
-        server: 0,
+        ..Default::default()
     };
     if XFER_PROCS.insert(&tgid, &x, 0).is_err() {
         count_lost(LOST_XFER);

@@ -285,9 +285,10 @@ fn report_hooks(st: &probes::hooks::HookStats) {
         return;
     }
     eprintln!(
-        "ssh-trace: transfer hooks attached {n} times, {:.3} s in all (last attach {} µs after its wake-up){}",
+        "ssh-trace: transfer hooks attached {n} times, {:.3} s in all (last attach {} µs after its wake-up; {} transfer servers held until then){}",
         st.attached_ns.load(Relaxed) as f64 / 1e9,
         st.last_attach_us.load(Relaxed),
+        st.held.load(Relaxed),
         match st.errors.load(Relaxed) {
             0 => String::new(),
             e => format!(", {e} errors"),

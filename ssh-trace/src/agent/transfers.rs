@@ -78,6 +78,7 @@ pub fn mark(
     let x = XferProc {
         state: XFER_ACTIVE,
         server: server as u32,
+        ..Default::default()
     };
     procs.insert(pid, x, 0)?;
     maps.mark_transfer(pid)

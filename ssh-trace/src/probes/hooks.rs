@@ -4,7 +4,8 @@
 //! or scp, internal-sftp at its prctl), and detaches them once no transfer
 //! process is left and GRACE has passed since the last wake-up.
 //! Every other thread of the agent holds no capability; this one keeps
-//! CAP_BPF, which attaching needs.
+//! CAP_BPF, which attaching needs, and CAP_KILL, to continue held servers
+//! that run as their users.
 use std::{
     os::fd::AsRawFd,
     sync::{
@@ -16,7 +17,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use ssh_trace_common::maps::XFER_ACTIVE;
+use ssh_trace_common::maps::{XferProc, XFER_ACTIVE, XFER_CTL_ALIVE, XFER_CTL_ATTACHED};
 
 use super::{lock, SharedProbes, XferMaps};
 
@@ -37,6 +38,8 @@ pub struct HookStats {
     pub last_attach_us: AtomicU64,
     /// Nanoseconds the hooks were attached, in all (updated at detach).
     pub attached_ns: AtomicU64,
+    /// Transfer servers held until the hooks were attached, then continued.
+    pub held: AtomicU64,
     pub errors: AtomicU64,
 }
 
@@ -83,7 +86,8 @@ struct State {
 
 fn run(probes: SharedProbes, maps: XferMaps, stats: Arc<HookStats>, stop: Arc<AtomicBool>) {
     realtime();
-    if let Err(e) = crate::privileges::keep_only(&[caps::Capability::CAP_BPF]) {
+    let keep = [caps::Capability::CAP_BPF, caps::Capability::CAP_KILL];
+    if let Err(e) = crate::privileges::keep_only(&keep) {
         eprintln!("ssh-trace: transfer hooks: {e:#}");
     }
     let supported = lock(&probes).transfers_supported;
@@ -94,11 +98,16 @@ fn run(probes: SharedProbes, maps: XferMaps, stats: Arc<HookStats>, stop: Arc<At
         since: None,
         last_wake: None,
     };
-    // Transfer servers found running at the start (or kept by pinned programs).
+    // Servers an earlier agent held (pinned maps), and servers found
+    // running at the start (or kept by pinned programs).
+    s.continue_held();
     if supported && s.transfers_running() {
         s.woken();
     }
     while !stop.load(Ordering::Relaxed) {
+        if supported {
+            s.beat();
+        }
         wait(s.maps.wake.as_raw_fd(), CHECK);
         let mut woke = false;
         while s.maps.wake.next().is_some() {
@@ -107,11 +116,15 @@ fn run(probes: SharedProbes, maps: XferMaps, stats: Arc<HookStats>, stop: Arc<At
         if woke && supported {
             s.woken();
         }
-        if s.since.is_some() && s.idle() {
-            s.detach();
+        if woke {
+            s.continue_held();
         }
+        s.detach_if_idle();
     }
+    // No server is held from here on; then none is left stopped.
+    s.set(XFER_CTL_ALIVE, 0);
     s.detach();
+    s.continue_held();
 }
 
 impl State {
@@ -124,6 +137,7 @@ impl State {
         let attached = lock(&self.probes).attach_transfer_hooks();
         match attached {
             Ok(()) => {
+                self.set(XFER_CTL_ATTACHED, 1);
                 self.since = Some(Instant::now());
                 self.stats.attaches.fetch_add(1, Ordering::Relaxed);
                 let us = now.elapsed().as_micros() as u64;
@@ -153,10 +167,26 @@ impl State {
             .any(|(_, x)| x.state == XFER_ACTIVE)
     }
 
+    /// Detaches once idle. The flag goes first: a transfer server that
+    /// starts after it is held by the kernel, one that started before is
+    /// seen running here and keeps the hooks.
+    fn detach_if_idle(&mut self) {
+        if self.since.is_none() || !self.idle() {
+            return;
+        }
+        self.set(XFER_CTL_ATTACHED, 0);
+        if self.transfers_running() {
+            self.set(XFER_CTL_ATTACHED, 1);
+        } else {
+            self.detach();
+        }
+    }
+
     fn detach(&mut self) {
         let Some(since) = self.since.take() else {
             return;
         };
+        self.set(XFER_CTL_ATTACHED, 0);
         let detached = lock(&self.probes).detach_transfer_hooks();
         if let Err(e) = detached {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -165,6 +195,54 @@ impl State {
         let ns = since.elapsed().as_nanos() as u64;
         self.stats.attached_ns.fetch_add(ns, Ordering::Relaxed);
     }
+}
+
+impl State {
+    fn set(&mut self, slot: u32, value: u64) {
+        if let Err(e) = self.maps.ctl.set(slot, value, 0) {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            eprintln!("ssh-trace: transfer hooks: writing XFER_CTL: {e}");
+        }
+    }
+
+    /// Tells the kernel the thread is alive to attach the hooks.
+    fn beat(&mut self) {
+        self.set(XFER_CTL_ALIVE, monotonic_ns());
+    }
+
+    /// Continues every transfer server the kernel held (SIGCONT), after
+    /// the hooks were attached (or could not be, or the agent stops).
+    fn continue_held(&mut self) {
+        let held: Vec<(u32, XferProc)> = self
+            .maps
+            .procs
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, x)| x.held != 0)
+            .collect();
+        for (tgid, x) in held {
+            let x = XferProc { held: 0, ..x };
+            // A server that exited meanwhile has no entry: not signalled.
+            if self.maps.procs.insert(tgid, x, 0).is_err() {
+                continue;
+            }
+            // SAFETY: kill with a pid and a signal number.
+            if unsafe { libc::kill(tgid as i32, libc::SIGCONT) } == 0 {
+                self.stats.held.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC, as the kernel's bpf_ktime_get_ns reads it.
+fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// The lowest real-time priority: a wake-up is answered within

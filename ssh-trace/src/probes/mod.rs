@@ -172,6 +172,8 @@ impl Drop for Probes {
 pub struct XferMaps {
     pub wake: RingBuf<MapData>,
     pub procs: BpfHashMap<MapData, u32, XferProc>,
+    /// XFER_CTL: attached flag and heartbeat (hooks.rs).
+    pub ctl: aya::maps::Array<MapData, u64>,
 }
 
 /// The ring buffers the reader drains.
@@ -333,6 +335,7 @@ impl Probes {
         Ok(XferMaps {
             wake: RingBuf::try_from(self.take_map("XFER_WAKE")?)?,
             procs: BpfHashMap::try_from(self.take_map("XFER_PROCS")?)?,
+            ctl: aya::maps::Array::try_from(self.take_map("XFER_CTL")?)?,
         })
     }
 

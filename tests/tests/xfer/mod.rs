@@ -12,6 +12,11 @@ use std::{
 use serde_json::Value;
 use ssh_trace_tests::*;
 
+mod pipelined;
+mod root;
+pub use pipelined::*;
+pub use root::*;
+
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A directory of the test user's for the remote side, and one of ours for
