@@ -118,6 +118,7 @@ fn transfers(
         if let Err(e) = super::transfers::mark(maps, xfer.procs, pid, kind) {
             eprintln!("ssh-trace: warning: transfer server {pid} not followed: {e:#}");
         }
+        super::transfers::continue_if_stopped(pid);
     }
 }
 
