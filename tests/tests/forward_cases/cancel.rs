@@ -1,0 +1,170 @@
+//! `-R` listeners the client cancels while its session goes on (OpenSSH's
+//! `ssh -O cancel` through the session's ControlMaster): the listener ends
+//! then, not with the session.
+use std::time::SystemTime;
+
+use super::*;
+
+/// The kernel sees the listener close: its end follows the cancel.
+pub fn a_remote_listener_canceled_by_the_client_ends(kind: Kind) {
+    if root_or_skip("a_remote_listener_canceled_by_the_client_ends") {
+        canceled(kind, false)
+    }
+}
+
+/// The cancel's end is seen this soon (a tick, with room for a busy host).
+const SOON: Duration = Duration::from_secs(3);
+
+/// `ssh -M -S CTL -R 127.0.0.1:P:…`, the agent started before the session
+/// or after it (`discovered`); `ssh -S CTL -O cancel -R …` while the
+/// session is held: each listener of P closes (same id, state `close`, a
+/// duration from its `listen`), the session still open.
+fn canceled(kind: Kind, discovered: bool) {
+    let k = kind.name();
+    let name = if discovered {
+        "fwd_cancel_discovered"
+    } else {
+        "fwd_cancel"
+    };
+    let server = Server::of(kind, name).unwrap();
+    let early = (!discovered).then(|| tracer(kind, &[]));
+    let ctl = world()
+        .dir
+        .join(format!("{k}_{name}.ctl"))
+        .display()
+        .to_string();
+    let _ = std::fs::remove_file(&ctl);
+    let rport = free_port().unwrap();
+    // Nothing connects through it: the target is never reached.
+    let spec = format!("127.0.0.1:{rport}:127.0.0.1:9");
+    let held = HeldSession::open(&server, &["-M", "-S", &ctl, "-R", &spec], "true").unwrap();
+    let port = held.port;
+    // The server binds before the session's command runs (the client asks
+    // for forwards first); dropbear binds ::1 as well.
+    let bound = listeners_on(rport);
+    assert!(!bound.is_empty(), "[{k}] no -R listener on {rport}");
+    let t = early.unwrap_or_else(|| tracer(kind, &[]));
+    let listens = wait_until(WAIT, || {
+        let l: Vec<Value> = forwards(&t.events(), port)
+            .into_iter()
+            .filter(|e| e["forward"]["state"] == "listen")
+            .collect();
+        (l.len() == bound.len()).then_some(l)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "[{k}] listeners {bound:?}: {:#?}",
+            forwards(&t.events(), port)
+        )
+    });
+    let mut at: Vec<Value> = listens
+        .iter()
+        .map(|e| e["forward"]["listen"].clone())
+        .collect();
+    at.sort_by_key(|v| v.to_string());
+    assert_eq!(at, bound, "[{k}] the listeners /proc/net shows");
+    let canceled_at = SystemTime::now();
+    cancel(&ctl, &spec, k);
+    let gone = wait_until(WAIT, || listeners_on(rport).is_empty().then_some(()));
+    assert!(gone.is_some(), "[{k}] still listening after the cancel");
+    for listen in &listens {
+        let l = &listen["forward"];
+        let close = wait_forward(&t, port, |f| f["state"] == "close" && f["id"] == l["id"]);
+        assert!(
+            !t.events().iter().any(ended(port)),
+            "[{k}] the session is still open: {close}"
+        );
+        let c = &close["forward"];
+        assert_eq!(l["kind"], "remote", "[{k}] {l}");
+        for key in [
+            "kind", "socket", "pid", "listen", "listener", "local", "target", "peer", "path",
+        ] {
+            assert_eq!(l[key], c[key], "[{k}] {key} differs: {l} {c}");
+        }
+        // A listener moves no bytes of its own.
+        assert!(
+            c["bytes_in"].is_null() && c["bytes_out"].is_null(),
+            "[{k}] {c}"
+        );
+        let (opened, closed) = (time_of(listen), time_of(&close));
+        let after = closed.duration_since(canceled_at).ok();
+        assert!(
+            after.is_some_and(|d| d < SOON),
+            "[{k}] ended {after:?} after the cancel: {close}"
+        );
+        let lasted = closed.duration_since(opened).unwrap().as_millis() as u64;
+        let ms = c["duration_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("[{k}] {c}"));
+        assert!(
+            ms.abs_diff(lasted) <= 1,
+            "[{k}] {ms} ms, {lasted} between: {c}"
+        );
+    }
+    let ids: Vec<&Value> = listens.iter().map(|e| &e["forward"]["id"]).collect();
+    let (_, all) = finish(held, t);
+    // Ended once: nothing more of them at the session's end.
+    let more: Vec<Value> = forwards(&all, port)
+        .into_iter()
+        .filter(|e| ids.contains(&&e["forward"]["id"]))
+        .collect();
+    assert_eq!(
+        more.len(),
+        2 * ids.len(),
+        "[{k}] listen and close only: {more:#?}"
+    );
+    let _ = std::fs::remove_file(&ctl);
+}
+
+/// `ssh -S CTL -O cancel -R SPEC`: the master asks the server to stop.
+fn cancel(ctl: &str, spec: &str, k: &str) {
+    let out = Command::new("ssh")
+        .args(["-S", ctl, "-O", "cancel", "-R", spec, "x"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "[{k}] ssh -O cancel: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn time_of(e: &Value) -> SystemTime {
+    humantime::parse_rfc3339(e["time"].as_str().unwrap()).unwrap()
+}
+
+/// The TCP sockets listening on `port` (/proc/net/tcp{,6}), as the
+/// events show addresses, sorted.
+fn listeners_on(port: u16) -> Vec<Value> {
+    let mut found = Vec::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let Some((addr, p)) = f.get(1).and_then(|a| a.split_once(':')) else {
+                continue;
+            };
+            if f.get(3) != Some(&"0A") || u16::from_str_radix(p, 16) != Ok(port) {
+                continue;
+            }
+            found.push(ep(&proc_ip(addr, v6).to_string(), port));
+        }
+    }
+    found.sort_by_key(|v| v.to_string());
+    found
+}
+
+/// /proc/net's address: host-order 32-bit words in hex.
+fn proc_ip(hex: &str, v6: bool) -> std::net::IpAddr {
+    let mut bytes = [0u8; 16];
+    for (w, chunk) in bytes.chunks_mut(4).enumerate().take(if v6 { 4 } else { 1 }) {
+        let word = u32::from_str_radix(&hex[w * 8..w * 8 + 8], 16).unwrap();
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    if v6 {
+        std::net::Ipv6Addr::from(bytes).to_canonical()
+    } else {
+        std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into()
+    }
+}
