@@ -1,6 +1,7 @@
 //! `-R` listeners the client cancels while its session goes on (OpenSSH's
 //! `ssh -O cancel` through the session's ControlMaster): the listener ends
-//! then, not with the session.
+//! then, not with the session, whether the agent saw it start or found it
+//! at its own start.
 use std::time::SystemTime;
 
 use super::*;
@@ -9,6 +10,14 @@ use super::*;
 pub fn a_remote_listener_canceled_by_the_client_ends(kind: Kind) {
     if root_or_skip("a_remote_listener_canceled_by_the_client_ends") {
         canceled(kind, false)
+    }
+}
+
+/// A listener found at the agent's start ends the same way, at the
+/// agent's next check of its socket (once a second).
+pub fn a_discovered_remote_listener_canceled_by_the_client_ends(kind: Kind) {
+    if root_or_skip("a_discovered_remote_listener_canceled_by_the_client_ends") {
+        canceled(kind, true)
     }
 }
 
