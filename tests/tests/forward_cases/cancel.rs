@@ -1,7 +1,7 @@
 //! `-R` listeners the client cancels while its session goes on (OpenSSH's
 //! `ssh -O cancel` through the session's ControlMaster): the listener ends
 //! then, not with the session, whether the agent saw it start or found it
-//! at its own start.
+//! at its own start, on TCP or on a unix socket.
 use std::time::SystemTime;
 
 use super::*;
@@ -9,7 +9,7 @@ use super::*;
 /// The kernel sees the listener close: its end follows the cancel.
 pub fn a_remote_listener_canceled_by_the_client_ends(kind: Kind) {
     if root_or_skip("a_remote_listener_canceled_by_the_client_ends") {
-        canceled(kind, false)
+        canceled(kind, false, On::Tcp(free_port().unwrap()))
     }
 }
 
@@ -17,24 +17,84 @@ pub fn a_remote_listener_canceled_by_the_client_ends(kind: Kind) {
 /// agent's next check of its socket (once a second).
 pub fn a_discovered_remote_listener_canceled_by_the_client_ends(kind: Kind) {
     if root_or_skip("a_discovered_remote_listener_canceled_by_the_client_ends") {
-        canceled(kind, true)
+        canceled(kind, true, On::Tcp(free_port().unwrap()))
+    }
+}
+
+/// `-R` on a unix socket: the agent's check of unix forwards ends it.
+pub fn a_remote_unix_listener_canceled_by_the_client_ends(kind: Kind) {
+    if root_or_skip("a_remote_unix_listener_canceled_by_the_client_ends") {
+        canceled(kind, false, On::unix(kind, "fwd_cancel_unix"))
+    }
+}
+
+/// ... and one found at the agent's start, by its check of those.
+pub fn a_discovered_remote_unix_listener_canceled_by_the_client_ends(kind: Kind) {
+    if root_or_skip("a_discovered_remote_unix_listener_canceled_by_the_client_ends") {
+        canceled(kind, true, On::unix(kind, "fwd_cancel_unix_discovered"))
     }
 }
 
 /// The cancel's end is seen this soon (a tick, with room for a busy host).
 const SOON: Duration = Duration::from_secs(3);
 
-/// `ssh -M -S CTL -R 127.0.0.1:P:…`, the agent started before the session
-/// or after it (`discovered`); `ssh -S CTL -O cancel -R …` while the
-/// session is held: each listener of P closes (same id, state `close`, a
-/// duration from its `listen`), the session still open.
-fn canceled(kind: Kind, discovered: bool) {
+/// Where the `-R` listens: a TCP port on 127.0.0.1, or a unix socket.
+enum On {
+    Tcp(u16),
+    Unix(String),
+}
+
+impl On {
+    fn unix(kind: Kind, name: &str) -> On {
+        let k = kind.name();
+        let path = format!("/tmp/ssh-trace-fwd-{}-{k}-{name}.sock", std::process::id());
+        let _ = std::fs::remove_file(&path);
+        On::Unix(path)
+    }
+
+    /// The `-R` argument: nothing connects through it, so its target is
+    /// never reached.
+    fn spec(&self) -> String {
+        match self {
+            On::Tcp(p) => format!("127.0.0.1:{p}:127.0.0.1:9"),
+            On::Unix(path) => format!("{path}:127.0.0.1:9"),
+        }
+    }
+
+    fn name(&self, discovered: bool) -> &'static str {
+        match (self, discovered) {
+            (On::Tcp(_), false) => "fwd_cancel",
+            (On::Tcp(_), true) => "fwd_cancel_discovered",
+            (On::Unix(_), false) => "fwd_cancel_unix",
+            (On::Unix(_), true) => "fwd_cancel_unix_discovered",
+        }
+    }
+
+    /// The field of a listen event that names where it listens.
+    fn field(&self) -> &'static str {
+        match self {
+            On::Tcp(_) => "listen",
+            On::Unix(_) => "path",
+        }
+    }
+
+    /// Where the host has it listening (/proc/net), as the events show
+    /// it, sorted.
+    fn listening(&self) -> Vec<Value> {
+        match self {
+            On::Tcp(p) => listeners_on(*p),
+            On::Unix(path) => unix_listeners(path),
+        }
+    }
+}
+
+/// `ssh -M -S CTL -R …`, the agent started before the session or after it
+/// (`discovered`); `ssh -S CTL -O cancel -R …` while the session is held:
+/// each of its listeners closes (same id, state `close`, a duration from
+/// its `listen`), the session still open.
+fn canceled(kind: Kind, discovered: bool, on: On) {
     let k = kind.name();
-    let name = if discovered {
-        "fwd_cancel_discovered"
-    } else {
-        "fwd_cancel"
-    };
+    let name = on.name(discovered);
     let server = Server::of(kind, name).unwrap();
     let early = (!discovered).then(|| tracer(kind, &[]));
     let ctl = world()
@@ -43,15 +103,13 @@ fn canceled(kind: Kind, discovered: bool) {
         .display()
         .to_string();
     let _ = std::fs::remove_file(&ctl);
-    let rport = free_port().unwrap();
-    // Nothing connects through it: the target is never reached.
-    let spec = format!("127.0.0.1:{rport}:127.0.0.1:9");
+    let spec = on.spec();
     let held = HeldSession::open(&server, &["-M", "-S", &ctl, "-R", &spec], "true").unwrap();
     let port = held.port;
     // The server binds before the session's command runs (the client asks
-    // for forwards first); dropbear binds ::1 as well.
-    let bound = listeners_on(rport);
-    assert!(!bound.is_empty(), "[{k}] no -R listener on {rport}");
+    // for forwards first).
+    let bound = on.listening();
+    assert!(!bound.is_empty(), "[{k}] no -R listener for {spec}");
     let t = early.unwrap_or_else(|| tracer(kind, &[]));
     let listens = wait_until(WAIT, || {
         let l: Vec<Value> = forwards(&t.events(), port)
@@ -68,13 +126,13 @@ fn canceled(kind: Kind, discovered: bool) {
     });
     let mut at: Vec<Value> = listens
         .iter()
-        .map(|e| e["forward"]["listen"].clone())
+        .map(|e| e["forward"][on.field()].clone())
         .collect();
     at.sort_by_key(|v| v.to_string());
     assert_eq!(at, bound, "[{k}] the listeners /proc/net shows");
     let canceled_at = SystemTime::now();
     cancel(&ctl, &spec, k);
-    let gone = wait_until(WAIT, || listeners_on(rport).is_empty().then_some(()));
+    let gone = wait_until(WAIT, || on.listening().is_empty().then_some(()));
     assert!(gone.is_some(), "[{k}] still listening after the cancel");
     for listen in &listens {
         let l = &listen["forward"];
@@ -123,6 +181,9 @@ fn canceled(kind: Kind, discovered: bool) {
         "[{k}] listen and close only: {more:#?}"
     );
     let _ = std::fs::remove_file(&ctl);
+    if let On::Unix(path) = &on {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// `ssh -S CTL -O cancel -R SPEC`: the master asks the server to stop.
@@ -162,6 +223,21 @@ fn listeners_on(port: u16) -> Vec<Value> {
     }
     found.sort_by_key(|v| v.to_string());
     found
+}
+
+/// The listening unix sockets at `path` (/proc/net/unix: the accept flag
+/// set, the path last).
+fn unix_listeners(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let flags = f.get(3).and_then(|x| u32::from_str_radix(x, 16).ok());
+            flags.is_some_and(|x| x & 0x1_0000 != 0) && f.get(7) == Some(&path)
+        })
+        .map(|_| json!(path))
+        .collect()
 }
 
 /// /proc/net's address: host-order 32-bit words in hex.
