@@ -15,6 +15,7 @@ pub mod event;
 pub mod filter;
 pub mod format;
 pub mod host;
+pub mod listendiag;
 pub mod operators;
 pub mod pipeline;
 pub mod privileges;

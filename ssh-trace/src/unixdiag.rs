@@ -99,7 +99,7 @@ impl Poller {
 
 /// One exact lookup by inode (the inodes the kernel no longer has are
 /// answered ENOENT).
-fn request(ino: u32) -> SockDiagMessage {
+pub(crate) fn request(ino: u32) -> SockDiagMessage {
     SockDiagMessage::UnixRequest(UnixRequest {
         state_flags: StateFlags::all(),
         inode: ino,

@@ -37,6 +37,10 @@ server_cases!(
         failed_local_forward_names_its_target_and_errno,
         forwards_set_up_before_the_agent_starts_trace_new_connections,
         a_remote_listener_made_before_the_agent_starts_is_reported,
+        a_remote_listener_canceled_by_the_client_ends,
+        a_discovered_remote_listener_canceled_by_the_client_ends,
+        a_remote_unix_listener_canceled_by_the_client_ends,
+        a_discovered_remote_unix_listener_canceled_by_the_client_ends,
         reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
         remote_forward_on_a_unix_socket_shows_its_path_and_each_connection,
@@ -57,6 +61,10 @@ server_cases!(
         failed_local_forward_names_its_target_and_errno,
         forwards_set_up_before_the_agent_starts_trace_new_connections,
         a_remote_listener_made_before_the_agent_starts_is_reported,
+        a_remote_listener_canceled_by_the_client_ends,
+        a_discovered_remote_listener_canceled_by_the_client_ends,
+        a_remote_unix_listener_canceled_by_the_client_ends,
+        a_discovered_remote_unix_listener_canceled_by_the_client_ends,
         reports_show_the_forwards_with_the_bytes_their_peers_counted,
         local_forward_to_a_unix_socket_names_its_path,
         remote_forward_on_a_unix_socket_shows_its_path_and_each_connection,
@@ -65,6 +73,7 @@ server_cases!(
     ]
 );
 // Dropbear has no unix-socket forwarding, and no X11 forwarding (Debian's).
+// Its server (2022.83) answers a cancel-tcpip-forward but keeps listening.
 server_cases!(
     dropbear,
     Kind::Dropbear,

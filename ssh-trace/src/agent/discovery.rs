@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use crate::{
     event::Event,
+    listendiag,
     probes::{Maps, ServerBinaries},
     session::{discover, Discovered, SessionTable},
     sockdiag,
@@ -20,10 +21,12 @@ pub struct Missed {
 }
 
 /// Where what discovery finds goes: the session table (and its events),
-/// and the live byte counts of the sessions' connections.
+/// the live byte counts of the sessions' connections, and the check of
+/// their servers' listeners (their end).
 pub struct Found<'a> {
     pub table: &'a mut SessionTable,
     pub bytes: &'a mut sockdiag::Poller,
+    pub listeners: &'a mut listendiag::Poller,
     pub events: &'a mut Vec<Event>,
 }
 
@@ -80,6 +83,8 @@ pub fn run(
                 to.bytes.add(key, conn, 0);
             }
             if seen.insert(key) {
+                // The listeners the table reports now.
+                to.listeners.add(key, &found.listening);
                 let d = Discovered {
                     session: found.session,
                     procs: &found.procs,

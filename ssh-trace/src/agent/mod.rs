@@ -24,7 +24,7 @@ use crate::{
     event::{AgentInfo, Body, Event, PreviousAgent},
     filter::Filter,
     format::Formatter,
-    host,
+    host, listendiag,
     operators::{self, Operators},
     pipeline::{Consumer, Failures, Lines, Pipeline},
     probes::{
@@ -214,9 +214,11 @@ pub async fn run(mut opts: Options) -> Result<()> {
     // already running is found in /proc and put into the kernel maps.
     let mut events = Vec::new();
     let mut bytes = sockdiag::Poller::default();
+    let mut listeners = listendiag::Poller::default();
     let found = discovery::Found {
         table: &mut table,
         bytes: &mut bytes,
+        listeners: &mut listeners,
         events: &mut events,
     };
     let xfer = discovery::Xfer {
@@ -258,6 +260,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         rx,
         bytes,
         unix: Default::default(),
+        listeners,
         held: Default::default(),
         done: 0,
         tty,

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     decode::KernelEvent,
     event::{AgentInfo, AgentStop, AgentTotals, Body, Event, Heartbeat},
-    host,
+    host, listendiag,
     reader::Batch,
     session::auth::Watch,
     session::SessionTable,
@@ -50,6 +50,8 @@ pub struct Run<K: Kernel> {
     pub bytes: sockdiag::Poller,
     /// Ends of unix-socket forwards (sock_diag, once a tick).
     pub unix: unixdiag::Poller,
+    /// Ends of listeners found at start-up (sock_diag, once a tick).
+    pub listeners: listendiag::Poller,
     /// Records whose events went through the pipeline and out.
     pub done: u64,
     /// Terminal recording, when on.
@@ -216,6 +218,7 @@ impl<K: Kernel> Run<K> {
         for rec in records {
             self.bytes.observe(&rec);
             self.unix.observe(&rec);
+            self.listeners.observe(&rec);
             if let Some(t) = &mut self.tty {
                 t.before_record(&rec, &mut self.table, events);
             }
@@ -260,6 +263,7 @@ impl<K: Kernel> Run<K> {
         // Live byte counts of open sessions, idle ones included.
         let mut counts = self.bytes.poll(host::monotonic_ns());
         counts.extend(self.unix.poll(host::monotonic_ns()));
+        counts.extend(self.listeners.poll(host::monotonic_ns()));
         let mut events = Vec::new();
         self.handle(counts, &mut events)?;
         for ev in marks {

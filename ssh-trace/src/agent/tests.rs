@@ -88,6 +88,7 @@ fn loop_writing_to(rx: mpsc::Receiver<Batch>, out: &Written) -> Run<Dropping> {
         held: Default::default(),
         bytes: Default::default(),
         unix: Default::default(),
+        listeners: Default::default(),
         done: 0,
         tty: None,
         heartbeat: None,

@@ -1,7 +1,8 @@
 //! A session's forwards (`session.forward`): the kernel's forward records
 //! paired by socket, numbered per session and classified (local, remote,
-//! agent, x11). Unix sockets have no close record of their own: their end
-//! comes from unixdiag.rs (the socket is gone) or the server process's exit.
+//! agent, x11). Unix sockets and listeners found at start-up have no close
+//! record of their own: their end comes from unixdiag.rs or listendiag.rs
+//! (the socket is gone, the same record) or the server process's exit.
 use std::{collections::HashMap, net::IpAddr};
 
 use ssh_trace_common::event::{
@@ -34,13 +35,19 @@ struct Open {
     start_ns: u64,
     fwd: Forward,
     /// Found at start-up: the kernel does not know its socket, so it ends
-    /// with its process.
+    /// when listendiag.rs finds it gone, or with its process.
     discovered: bool,
 }
 
 /// Keys of discovered listeners: their socket inode with the top bit set
 /// (kernel socket addresses, the other keys, are never that small).
 const DISCOVERED_SOCK: u64 = 1 << 62;
+
+/// The key of the discovered listener with socket inode `inode` (the
+/// `sock` of its close record).
+pub fn discovered_sock(inode: u64) -> u64 {
+    DISCOVERED_SOCK | inode
+}
 
 impl Forwards {
     /// The event body a forward record makes.
@@ -83,7 +90,7 @@ impl Forwards {
             fwd: fwd.clone(),
             discovered: true,
         };
-        self.open.insert(DISCOVERED_SOCK | l.inode, open);
+        self.open.insert(discovered_sock(l.inode), open);
         fwd
     }
 

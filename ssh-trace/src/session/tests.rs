@@ -630,6 +630,71 @@ fn forward_records_make_forward_events_of_their_session() {
     assert_eq!(session.id, out[0].session.as_ref().unwrap().id);
 }
 
+fn forward_bodies(out: &[Event]) -> Vec<&Forward> {
+    out.iter()
+        .filter_map(|e| match &e.body {
+            Body::SessionForward(f) => Some(&**f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A listener found at start-up whose socket the agent finds gone
+/// (listendiag.rs makes the kernel's close record for it) ends as one the
+/// kernel saw: its id, `close`, its duration from the discovery, no
+/// bytes; the session goes on, and its server's exit ends nothing more.
+#[test]
+fn a_discovered_listener_found_gone_ends_as_a_listener_the_kernel_saw() {
+    let mut t = table();
+    let at = Endpoint::new("127.0.0.1".parse().unwrap(), 4000);
+    let found = [discover::Listening {
+        pid: 601,
+        inode: 4242,
+        at: discover::ListenAt::Tcp(at),
+    }];
+    let d = Discovered {
+        session: Session::new(KEY, SessionInfo::new(t.session_id(KEY)), 0),
+        procs: &[(600, root()), (601, root())],
+        listening: &found,
+    };
+    let mut out = Vec::new();
+    t.add_discovered(d, t.wall_ns(1_000_000_000), &mut out);
+    let gone = ForwardEvent {
+        hdr: hdr(EventKind::Forward, 601, 1_500),
+        sock: forward::discovered_sock(4242),
+        ino: 4242,
+        phase: FWD_CLOSE,
+        how: FWD_LISTENER,
+        family: 2,
+        ..Default::default()
+    };
+    t.handle(KernelEvent::Forward(Box::new(gone)), &mut out);
+    let fw = forward_bodies(&out);
+    let [listen, close] = fw.as_slice() else {
+        panic!("{out:#?}");
+    };
+    assert_eq!(listen.state, ForwardState::Listen);
+    assert_eq!(
+        (close.id, close.state, close.duration_ms),
+        (listen.id, ForwardState::Close, Some(500))
+    );
+    assert_eq!((close.bytes_in, close.bytes_out), (None, None));
+    assert_eq!(
+        (close.kind, close.socket, close.listen, close.pid),
+        (ForwardKind::Remote, ForwardSocket::Tcp, Some(at), 601)
+    );
+    assert!(!t.get(KEY).unwrap().ended, "the session goes on");
+    let mut later = Vec::new();
+    t.handle(
+        KernelEvent::Exit(ExitEvent {
+            hdr: hdr(EventKind::Exit, 601, 2_000),
+            ..Default::default()
+        }),
+        &mut later,
+    );
+    assert!(forward_bodies(&later).is_empty(), "{later:#?}");
+}
+
 /// Every event the model makes, in every format, matches docs/schema.md.
 #[test]
 fn json_lines_match_the_documented_schema() {

@@ -14,6 +14,7 @@ use std::{
 pub use serde_json::{json, Value};
 pub use ssh_trace_tests::{held::HeldSession, *};
 
+mod cancel;
 mod discovery;
 mod outputs;
 mod tcp;
@@ -21,6 +22,7 @@ mod unix;
 mod users;
 mod x11;
 
+pub use cancel::*;
 pub use discovery::*;
 pub use outputs::*;
 pub use tcp::*;
