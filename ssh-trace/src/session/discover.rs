@@ -124,7 +124,6 @@ pub fn snapshot(
     for p in procs.values() {
         children.entry(p.ppid).or_default().push(p.pid);
     }
-    let is_server = |pid: u32| procs.get(&pid).is_some_and(|p| p.server);
     let (tcp, mut listen) = tcp_tables();
     listen.extend(unix_listeners());
     let found = Finder {
@@ -137,7 +136,10 @@ pub fn snapshot(
         boot_wall_ns,
     };
     let mut snap = Snapshot::default();
-    for top in procs.values().filter(|p| p.server && !is_server(p.ppid)) {
+    for top in procs
+        .values()
+        .filter(|p| p.server && !found.is_server(p.ppid))
+    {
         // A server with a connection on its standard input serves that one
         // connection (inetd mode): it is a session's root, not a listener.
         if stdin_conn(top.pid, &found.tcp).is_some() {

@@ -233,9 +233,9 @@ impl SessionTable {
         SessionId::new(&self.boot_id, key)
     }
 
-    /// Adds a session found in /proc at start-up and its processes.
-    /// A session found at start-up: its connect (and login), then the
-    /// listeners its server already had (reported now, `now_ns`).
+    /// Adds a session found in /proc at start-up and its processes: its
+    /// connect (and login), then the listeners its server already had
+    /// (reported now, `now_ns`).
     pub fn add_discovered(&mut self, found: Discovered, now_ns: u64, out: &mut Vec<Event>) {
         for &(pid, creds) in found.procs {
             self.procs.insert(pid, creds);
