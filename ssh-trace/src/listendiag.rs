@@ -13,7 +13,7 @@
 //! nothing (the process's exit still does).
 use std::collections::HashMap;
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::NetlinkPayload;
 use netlink_packet_sock_diag::{
     constants::{AF_INET, AF_INET6, IPPROTO_TCP},
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
@@ -30,7 +30,7 @@ use crate::{
         discover::{ListenAt, Listening},
         forward::discovered_sock,
     },
-    sockdiag::{append_request, DiagSocket},
+    sockdiag::{append_request, each_reply, DiagSocket},
 };
 
 const TCP_LISTEN: u8 = 10;
@@ -160,21 +160,9 @@ fn tcp_request(at: &Endpoint) -> SockDiagMessage {
 /// Parses the replies in `data` (one per request: the socket, or ENOENT);
 /// returns how many requests they answered.
 fn parse_replies(data: &[u8], inodes: &[u64], gone: &mut Vec<u64>) -> std::io::Result<usize> {
-    let mut at = 0;
-    let mut answered = 0;
-    while at < data.len() {
-        let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&data[at..])
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let len = msg.header.length as usize;
-        if len == 0 {
-            break;
-        }
-        at += len;
-        let Some(&ino) = inodes.get(msg.header.sequence_number as usize) else {
-            continue;
-        };
-        answered += 1;
-        let listening = match msg.payload {
+    each_reply(data, inodes.len(), |i, payload| {
+        let ino = inodes[i];
+        let listening = match payload {
             NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
                 r.header.state == TCP_LISTEN && u64::from(r.header.inode) == ino
             }
@@ -191,8 +179,8 @@ fn parse_replies(data: &[u8], inodes: &[u64], gone: &mut Vec<u64>) -> std::io::R
         if !listening {
             gone.push(ino);
         }
-    }
-    Ok(answered)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

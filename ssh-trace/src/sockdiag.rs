@@ -255,6 +255,25 @@ fn parse_replies(
     keys: &[u64],
     out: &mut Vec<(u64, (u64, u64))>,
 ) -> std::io::Result<usize> {
+    each_reply(data, keys.len(), |i, payload| {
+        if let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) = payload {
+            if let Some(counts) = established_counts(&r) {
+                out.push((keys[i], counts));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Hands each netlink message in `data` that answers one of the `requests`
+/// (its sequence number, as `append_request` numbered them) to `each`;
+/// returns how many it handed over. Every sock_diag poller reads its
+/// replies so.
+pub(crate) fn each_reply(
+    data: &[u8],
+    requests: usize,
+    mut each: impl FnMut(usize, NetlinkPayload<SockDiagMessage>) -> std::io::Result<()>,
+) -> std::io::Result<usize> {
     let mut at = 0;
     let mut answered = 0;
     while at < data.len() {
@@ -265,14 +284,10 @@ fn parse_replies(
             break;
         }
         at += len;
-        let Some(&key) = keys.get(msg.header.sequence_number as usize) else {
-            continue;
-        };
-        answered += 1;
-        if let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) = msg.payload {
-            if let Some(counts) = established_counts(&r) {
-                out.push((key, counts));
-            }
+        let i = msg.header.sequence_number as usize;
+        if i < requests {
+            answered += 1;
+            each(i, msg.payload)?;
         }
     }
     Ok(answered)

@@ -7,7 +7,7 @@
 //! their process (session/forward.rs).
 use std::{collections::HashMap, os::unix::fs::MetadataExt};
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::NetlinkPayload;
 use netlink_packet_sock_diag::{
     unix::{ShowFlags, StateFlags, UnixRequest},
     SockDiagMessage,
@@ -16,7 +16,7 @@ use ssh_trace_common::event::{ForwardEvent, AF_UNIX, FWD_CLOSE, FWD_LISTEN, FWD_
 
 use crate::{
     decode::KernelEvent,
-    sockdiag::{append_request, DiagSocket},
+    sockdiag::{append_request, each_reply, DiagSocket},
 };
 
 /// Cookie meaning "whichever socket has this inode".
@@ -110,29 +110,16 @@ pub(crate) fn request(ino: u32) -> SockDiagMessage {
 
 /// Parses the replies in `data`; returns how many requests they answered.
 fn parse_replies(data: &[u8], inodes: &[u32], gone: &mut Vec<u32>) -> std::io::Result<usize> {
-    let mut at = 0;
-    let mut answered = 0;
-    while at < data.len() {
-        let msg = NetlinkMessage::<SockDiagMessage>::deserialize(&data[at..])
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let len = msg.header.length as usize;
-        if len == 0 {
-            break;
-        }
-        at += len;
-        let Some(&ino) = inodes.get(msg.header.sequence_number as usize) else {
-            continue;
-        };
-        answered += 1;
-        if let NetlinkPayload::Error(e) = msg.payload {
+    each_reply(data, inodes.len(), |i, payload| {
+        if let NetlinkPayload::Error(e) = payload {
             match e.code.map(|c| -c.get()) {
-                Some(ENOENT) => gone.push(ino),
+                Some(ENOENT) => gone.push(inodes[i]),
                 Some(code) => return Err(std::io::Error::from_raw_os_error(code)),
                 None => {}
             }
         }
-    }
-    Ok(answered)
+        Ok(())
+    })
 }
 
 #[cfg(test)]
