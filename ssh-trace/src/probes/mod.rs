@@ -494,7 +494,7 @@ fn pinned_map(pins: &PinDir, name: &str) -> Result<Map> {
         | "AUTH_SCRATCH" | "FWD_SCRATCH" | "TTY_SCRATCH" => Map::PerCpuArray(data),
         "XFER_TAILS" => Map::ProgramArray(data),
         "PROC_BITS" | "DISCOVERED_BITS" | "COUNTS" | "AGENT_STATE" | "FWD_COUNT" | "TTY_CONFIG"
-        | "AUTH_WATCH" => Map::Array(data),
+        | "AUTH_WATCH" | "XFER_CTL" => Map::Array(data),
         "TTY_SESSIONS" | "TTY_ARGS" => Map::LruHashMap(data),
         _ => Map::HashMap(data),
     })

@@ -40,6 +40,7 @@ pub const MAP_NAMES: &[&str] = &[
     "FWD_SCRATCH",
     "AYA_LOGS",
     "XFER_PROCS",
+    "XFER_CTL",
     "XFER_FILES",
     "XFER_INODES",
     "XFER_SCRATCH",
@@ -155,4 +156,24 @@ fn is_bpffs(p: &Path) -> bool {
     // SAFETY: a valid C string and a statfs buffer.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     unsafe { libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == BPF_FS_MAGIC }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A map left off MAP_NAMES is not pinned: a restarted agent would
+    /// fail to open it (XFER_CTL once was).
+    #[test]
+    fn every_map_of_the_programs_is_pinned_by_name() {
+        let obj = aya_obj::Object::parse(super::super::PROBES).unwrap();
+        let mut in_object: Vec<&str> = obj
+            .maps
+            .keys()
+            .map(String::as_str)
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        let mut pinned = super::MAP_NAMES.to_vec();
+        in_object.sort_unstable();
+        pinned.sort_unstable();
+        assert_eq!(in_object, pinned);
+    }
 }
