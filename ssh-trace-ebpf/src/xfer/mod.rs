@@ -154,23 +154,27 @@ fn wake(tgid: u32) {
 /// until the hook thread has attached them and continues it, about 0.2 ms:
 /// a client that sends its requests without waiting for answers would
 /// otherwise have a file opened, read and closed before the hooks run.
+/// The entry goes in before the flag is read: the hook thread clears the
+/// flag before its last look for servers, so a server starting meanwhile
+/// is held or keeps the hooks.
 #[inline(always)]
 fn activate(tgid: u32, session: u64, server: u16) -> bool {
-    let held = must_hold();
     let x = XferProc {
         state: XFER_ACTIVE,
         server: server as u32,
-        held: held as u32,
-        _pad: 0,
+        ..Default::default()
     };
     if XFER_PROCS.insert(&tgid, &x, 0).is_err() {
         count_lost(LOST_XFER);
         count_session_loss(session, false);
         return false;
     }
-    if held {
-        // SAFETY: signals the current task, which is this transfer server.
-        unsafe { bpf_send_signal(SIGSTOP) };
+    if must_hold() {
+        if let Some(e) = XFER_PROCS.get_ptr_mut(&tgid) {
+            unsafe { (*e).held = 1 };
+            // SAFETY: signals the current task, which is this transfer server.
+            unsafe { bpf_send_signal(SIGSTOP) };
+        }
     }
     wake(tgid);
     true

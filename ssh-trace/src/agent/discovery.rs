@@ -54,9 +54,12 @@ pub fn run(
         let procs = discover::all_procs(servers);
         let snap = discover::snapshot(&procs, privsep, |k| to.table.session_id(k), boot);
         for l in snap.listeners {
-            if let Err(e) = maps.add_listener(l) {
-                eprintln!("ssh-trace: warning: {e:#}");
-                missed.listeners += 1;
+            match maps.add_listener(l) {
+                Ok(added) => forget_if_gone(maps, added, procs.get(&l)),
+                Err(e) => {
+                    eprintln!("ssh-trace: warning: {e:#}");
+                    missed.listeners += 1;
+                }
             }
         }
         for mut found in snap.sessions {
@@ -136,10 +139,23 @@ fn track(
     let mut refused = 0;
     for &(pid, _) in &found.procs {
         let server = procs.get(&pid).is_some_and(|p| p.server);
-        if let Err(e) = maps.add_member(pid, found.session.key, server) {
-            eprintln!("ssh-trace: warning: {e:#}");
-            refused += 1;
+        match maps.add_member(pid, found.session.key, server) {
+            Ok(added) => forget_if_gone(maps, added, procs.get(&pid)),
+            Err(e) => {
+                eprintln!("ssh-trace: warning: {e:#}");
+                refused += 1;
+            }
         }
     }
     refused
+}
+
+/// An entry added for a process that exited between the /proc scan and
+/// the insert would stay (its exit was before the entry) and pass on to
+/// whatever process gets its pid next, with every child: taken back.
+/// One that exits after the insert is the kernel's to remove.
+fn forget_if_gone(maps: &mut Maps, added: bool, found: Option<&discover::ProcInfo>) {
+    if let Some(p) = found.filter(|p| added && !discover::still_running(p)) {
+        maps.forget(p.pid);
+    }
 }

@@ -88,8 +88,7 @@ pub fn mark(
 /// agent that was killed before it continued it (docs/design.md, "File
 /// transfers"): it is continued, and said.
 pub fn continue_if_stopped(pid: u32) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    if process_state(&stat) != Some('T') {
+    if crate::session::discover::state_of(pid) != Some('T') {
         return;
     }
     // SAFETY: kill with a pid and a signal number.
@@ -98,22 +97,9 @@ pub fn continue_if_stopped(pid: u32) {
     }
 }
 
-/// The state letter of a /proc/PID/stat line (after the command's `)`,
-/// which may itself hold spaces and parentheses).
-fn process_state(stat: &str) -> Option<char> {
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_state_follows_the_last_parenthesis_of_the_command() {
-        assert_eq!(process_state("42 (sftp-server) T 1 42"), Some('T'));
-        assert_eq!(process_state("42 (a) R (b)) S 1 42"), Some('S'));
-        assert_eq!(process_state(""), None);
-    }
 
     #[test]
     fn scp_roles_follow_its_options() {

@@ -122,9 +122,10 @@ impl Maps {
     }
 
     /// A listener found in /proc: it may accept sessions from now on.
-    pub fn add_listener(&mut self, pid: u32) -> Result<()> {
+    /// False: the kernel had it already (nothing added).
+    pub fn add_listener(&mut self, pid: u32) -> Result<bool> {
         if self.procs.get(&pid, 0).is_ok() {
-            return Ok(());
+            return Ok(false);
         }
         let entry = Proc {
             flags: PROC_LISTENER | PROC_SERVER,
@@ -133,7 +134,14 @@ impl Maps {
         self.procs
             .insert(pid, entry, 0)
             .with_context(|| format!("adding listener {pid} to PROCS"))?;
-        self.mark(pid)
+        self.mark(pid).map(|()| true)
+    }
+
+    /// Takes back an entry discovery added for a process that was gone by
+    /// then (its exit came before the entry, so nothing else removes it,
+    /// and a new process given its pid would pass for it).
+    pub fn forget(&mut self, pid: u32) {
+        let _ = self.procs.remove(&pid);
     }
 
     /// Sets `pid`'s bit in DISCOVERED_BITS: the kernel's fast "not ours"
@@ -152,9 +160,9 @@ impl Maps {
 
     /// A process of a session found in /proc (unless the kernel already
     /// tracks it). `server`: it runs the server's own binary.
-    pub fn add_member(&mut self, pid: u32, session: u64, server: bool) -> Result<()> {
+    pub fn add_member(&mut self, pid: u32, session: u64, server: bool) -> Result<bool> {
         if self.procs.get(&pid, 0).is_ok() {
-            return Ok(());
+            return Ok(false);
         }
         let entry = Proc {
             session,
@@ -164,7 +172,7 @@ impl Maps {
         self.procs
             .insert(pid, entry, 0)
             .with_context(|| format!("adding process {pid} to PROCS"))?;
-        self.mark(pid)
+        self.mark(pid).map(|()| true)
     }
 
     /// A file-transfer server found in /proc (its PROCS entry is made):

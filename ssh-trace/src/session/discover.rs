@@ -62,11 +62,29 @@ pub struct Snapshot {
     pub sessions: Vec<Found>,
 }
 
-pub fn read_proc(pid: u32, servers: &ServerBinaries) -> Option<ProcInfo> {
+/// The fields of /proc/PID/stat after the command (state first).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.split(' ').map(str::to_owned).collect())
+}
+
+/// The state letter of `pid` (`T`: stopped), if it runs.
+pub fn state_of(pid: u32) -> Option<char> {
+    stat_fields(pid)?.first()?.chars().next()
+}
+
+/// Whether `pid` is still the process `found` read (not gone, and not a
+/// new process given its pid).
+pub fn still_running(found: &ProcInfo) -> bool {
+    stat_fields(found.pid)
+        .and_then(|f| f.get(19)?.parse::<u64>().ok())
+        .is_some_and(|t| t == found.start_ticks)
+}
+
+pub fn read_proc(pid: u32, servers: &ServerBinaries) -> Option<ProcInfo> {
+    let f = stat_fields(pid)?;
     let ppid = f.get(1)?.parse().ok()?;
     let start_ticks = f.get(19)?.parse().ok()?;
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -434,6 +452,45 @@ fn stdin_conn(pid: u32, tcp: &TcpTable) -> Option<Conn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process read from /proc is still itself; one gone, or another
+    /// process with its pid (another start time), is not.
+    #[test]
+    fn a_process_is_still_running_only_with_its_own_start_time() {
+        let me = read_proc(std::process::id(), &ServerBinaries::default()).unwrap();
+        assert!(still_running(&me));
+        let reused = ProcInfo {
+            start_ticks: me.start_ticks + 1,
+            ..me.clone()
+        };
+        assert!(!still_running(&reused));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let gone = read_proc(pid, &ServerBinaries::default());
+        child.wait().unwrap();
+        if let Some(gone) = gone {
+            assert!(!still_running(&gone), "{pid} was reaped");
+        }
+    }
+
+    /// A stopped process says T.
+    #[test]
+    fn a_stopped_process_is_in_state_t() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        let stopped = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            state_of(pid) == Some('T')
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(stopped);
+    }
 
     #[test]
     fn parses_proc_net_addresses() {
