@@ -453,16 +453,21 @@ fn a_capture_of_another_host_replayed_twice_is_stored_once_under_its_name() {
 }
 
 /// A session whose traffic crosses a minute boundary: it prints a little
-/// every second until 3 s past the next full minute. Its client port.
+/// every second from at least 5 s before a full minute until 3 s past it.
+/// Its client port.
 fn session_over_a_minute_boundary(sshd: &Sshd) -> u16 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let secs = 60 - now % 60 + 3;
+    // The session itself finds the boundary (a loaded machine may take
+    // seconds to log in: a boundary computed before could pass before the
+    // session's first byte): it starts at least 5 s before a minute ends,
+    // moves bytes every second until the minute changes, then 3 s more.
+    let burst = "head -c 2000 /dev/urandom | base64; sleep 1";
     session(
         sshd,
-        &format!("echo $SSH_CONNECTION; for i in $(seq {secs}); do head -c 2000 /dev/urandom | base64; sleep 1; done"),
+        &format!(
+            "echo $SSH_CONNECTION; while [ $(date +%S) -ge 55 ]; do sleep 1; done; \
+             m=$(date +%M); while [ \"$(date +%M)\" = \"$m\" ]; do {burst}; done; \
+             for i in 1 2 3; do {burst}; done"
+        ),
     )
 }
 
