@@ -30,11 +30,10 @@ use crate::{
         discover::{ListenAt, Listening},
         forward::discovered_sock,
     },
-    sockdiag::{append_request, each_reply, DiagSocket},
+    sockdiag::{gone_if_enoent, DiagSocket},
 };
 
 const TCP_LISTEN: u8 = 10;
-const ENOENT: i32 = 2;
 /// Cookie meaning "whichever socket answers".
 const NO_COOKIE: [u8; 8] = [0xff; 8];
 
@@ -86,17 +85,13 @@ impl Poller {
             return Vec::new();
         }
         let inodes: Vec<u64> = self.open.keys().copied().collect();
-        let mut requests = Vec::new();
-        for (i, ino) in inodes.iter().enumerate() {
-            append_request(i as u32, request(*ino, &self.open[ino].at), &mut requests);
-        }
-        let mut gone = Vec::new();
-        let answered = self.diag.exchange(&requests, inodes.len(), |data| {
-            parse_replies(data, &inodes, &mut gone)
-        });
-        if answered.is_none() {
+        let open = &self.open;
+        let Some(gone) = self
+            .diag
+            .gone(&inodes, |ino| request(ino, &open[&ino].at), not_listening)
+        else {
             return Vec::new();
-        }
+        };
         gone.into_iter()
             .filter_map(|ino| Some(close(ino, self.open.remove(&ino)?, ktime_ns)))
             .collect()
@@ -157,29 +152,18 @@ fn tcp_request(at: &Endpoint) -> SockDiagMessage {
     })
 }
 
-/// Parses the replies in `data` (one per request: the socket, or ENOENT);
-/// returns how many requests they answered.
-fn parse_replies(data: &[u8], inodes: &[u64], gone: &mut Vec<u64>) -> std::io::Result<usize> {
-    each_reply(data, inodes.len(), |i, payload| {
-        let ino = inodes[i];
-        let listening = match payload {
-            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                r.header.state == TCP_LISTEN && u64::from(r.header.inode) == ino
-            }
-            NetlinkPayload::InnerMessage(SockDiagMessage::UnixResponse(r)) => {
-                r.header.state == TCP_LISTEN
-            }
-            NetlinkPayload::Error(e) => match e.code.map(|c| -c.get()) {
-                Some(ENOENT) => false,
-                Some(code) => return Err(std::io::Error::from_raw_os_error(code)),
-                None => true,
-            },
-            _ => true,
-        };
-        if !listening {
-            gone.push(ino);
+/// Whether the reply to the lookup of listener `ino` says it is gone:
+/// ENOENT, or a socket that is not it listening.
+fn not_listening(ino: u64, payload: NetlinkPayload<SockDiagMessage>) -> std::io::Result<bool> {
+    Ok(match payload {
+        NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+            r.header.state != TCP_LISTEN || u64::from(r.header.inode) != ino
         }
-        Ok(())
+        NetlinkPayload::InnerMessage(SockDiagMessage::UnixResponse(r)) => {
+            r.header.state != TCP_LISTEN
+        }
+        NetlinkPayload::Error(e) => return gone_if_enoent(&e),
+        _ => false,
     })
 }
 

@@ -9,7 +9,9 @@ use std::{
     time::Duration,
 };
 
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_REQUEST};
+use netlink_packet_core::{
+    ErrorMessage, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_REQUEST,
+};
 use netlink_packet_sock_diag::{
     constants::{AF_INET, IPPROTO_TCP},
     inet::{nlas::Nla, ExtensionFlags, InetRequest, SocketId, StateFlags},
@@ -130,7 +132,8 @@ impl Poller {
     }
 }
 
-/// A sock_diag socket as both pollers use it (this one, unixdiag.rs):
+/// A sock_diag socket as every poller uses it (this one, unixdiag.rs,
+/// listendiag.rs):
 /// opened on first use and dropped after any error (the next poll opens a
 /// new one); a poll's requests are sent together and replies read until
 /// each was answered.
@@ -159,6 +162,32 @@ impl DiagSocket {
         r.ok()
     }
 
+    /// One exact lookup per key (`request` makes it), sent together: the
+    /// keys whose reply `gone` says is of a socket no longer there. None:
+    /// the poll failed (counted). The unix-forward and discovered-listener
+    /// pollers ask so.
+    pub fn gone<K: Copy>(
+        &mut self,
+        keys: &[K],
+        request: impl Fn(K) -> SockDiagMessage,
+        mut gone: impl FnMut(K, NetlinkPayload<SockDiagMessage>) -> std::io::Result<bool>,
+    ) -> Option<Vec<K>> {
+        let mut requests = Vec::new();
+        for (i, &k) in keys.iter().enumerate() {
+            append_request(i as u32, request(k), &mut requests);
+        }
+        let mut out = Vec::new();
+        self.exchange(&requests, keys.len(), |data| {
+            each_reply(data, keys.len(), |i, payload| {
+                if gone(keys[i], payload)? {
+                    out.push(keys[i]);
+                }
+                Ok(())
+            })
+        })?;
+        Some(out)
+    }
+
     fn try_exchange(
         &mut self,
         requests: &[u8],
@@ -179,6 +208,18 @@ impl DiagSocket {
         Ok(())
     }
 }
+
+/// An error reply to an exact lookup: ENOENT, the socket is gone; none (an
+/// acknowledgement), it is not; any other code fails the poll.
+pub(crate) fn gone_if_enoent(e: &ErrorMessage) -> std::io::Result<bool> {
+    match e.code.map(|c| -c.get()) {
+        Some(ENOENT) => Ok(true),
+        Some(code) => Err(std::io::Error::from_raw_os_error(code)),
+        None => Ok(false),
+    }
+}
+
+const ENOENT: i32 = 2;
 
 /// Appends `request` as one netlink message with sequence number `seq`.
 pub fn append_request(seq: u32, request: SockDiagMessage, out: &mut Vec<u8>) {

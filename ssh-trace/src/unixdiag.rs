@@ -16,12 +16,11 @@ use ssh_trace_common::event::{ForwardEvent, AF_UNIX, FWD_CLOSE, FWD_LISTEN, FWD_
 
 use crate::{
     decode::KernelEvent,
-    sockdiag::{append_request, each_reply, DiagSocket},
+    sockdiag::{gone_if_enoent, DiagSocket},
 };
 
 /// Cookie meaning "whichever socket has this inode".
 const NO_COOKIE: [u8; 8] = [0xff; 8];
-const ENOENT: i32 = 2;
 
 pub struct Poller {
     pub diag: DiagSocket,
@@ -75,17 +74,15 @@ impl Poller {
             return Vec::new();
         }
         let inodes: Vec<u32> = self.open.keys().copied().collect();
-        let mut requests = Vec::new();
-        for (i, &ino) in inodes.iter().enumerate() {
-            append_request(i as u32, request(ino), &mut requests);
-        }
-        let mut gone = Vec::new();
-        let answered = self.diag.exchange(&requests, inodes.len(), |data| {
-            parse_replies(data, &inodes, &mut gone)
-        });
-        if answered.is_none() {
+        let Some(gone) = self
+            .diag
+            .gone(&inodes, request, |_, payload| match payload {
+                NetlinkPayload::Error(e) => gone_if_enoent(&e),
+                _ => Ok(false),
+            })
+        else {
             return Vec::new();
-        }
+        };
         gone.into_iter()
             .filter_map(|ino| self.open.remove(&ino))
             .map(|mut f| {
@@ -105,20 +102,6 @@ pub(crate) fn request(ino: u32) -> SockDiagMessage {
         inode: ino,
         show_flags: ShowFlags::empty(),
         cookie: NO_COOKIE,
-    })
-}
-
-/// Parses the replies in `data`; returns how many requests they answered.
-fn parse_replies(data: &[u8], inodes: &[u32], gone: &mut Vec<u32>) -> std::io::Result<usize> {
-    each_reply(data, inodes.len(), |i, payload| {
-        if let NetlinkPayload::Error(e) = payload {
-            match e.code.map(|c| -c.get()) {
-                Some(ENOENT) => gone.push(inodes[i]),
-                Some(code) => return Err(std::io::Error::from_raw_os_error(code)),
-                None => {}
-            }
-        }
-        Ok(())
     })
 }
 

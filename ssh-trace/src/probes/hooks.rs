@@ -27,6 +27,8 @@ use super::{lock, SharedProbes, XferMaps};
 /// client's first request). Short, because while attached every syscall
 /// on the machine pays for them (docs/design.md, "File transfers").
 pub const GRACE: Duration = Duration::from_millis(500);
+/// bpf(2)'s update flag: only an existing element.
+const BPF_EXIST: u64 = 2;
 /// How often an attached thread looks whether it may detach.
 const CHECK: Duration = Duration::from_millis(100);
 
@@ -195,9 +197,7 @@ impl State {
         let ns = since.elapsed().as_nanos() as u64;
         self.stats.attached_ns.fetch_add(ns, Ordering::Relaxed);
     }
-}
 
-impl State {
     fn set(&mut self, slot: u32, value: u64) {
         if let Err(e) = self.maps.ctl.set(slot, value, 0) {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -207,7 +207,7 @@ impl State {
 
     /// Tells the kernel the thread is alive to attach the hooks.
     fn beat(&mut self) {
-        self.set(XFER_CTL_ALIVE, monotonic_ns());
+        self.set(XFER_CTL_ALIVE, crate::host::monotonic_ns());
     }
 
     /// Continues every transfer server the kernel held (SIGCONT), after
@@ -222,8 +222,9 @@ impl State {
             .collect();
         for (tgid, x) in held {
             let x = XferProc { held: 0, ..x };
-            // A server that exited meanwhile has no entry: not signalled.
-            if self.maps.procs.insert(tgid, x, 0).is_err() {
+            // Only an entry still there (BPF_EXIST): a server that exited
+            // meanwhile is neither put back nor signalled.
+            if self.maps.procs.insert(tgid, x, BPF_EXIST).is_err() {
                 continue;
             }
             // SAFETY: kill with a pid and a signal number.
@@ -232,17 +233,6 @@ impl State {
             }
         }
     }
-}
-
-/// CLOCK_MONOTONIC, as the kernel's bpf_ktime_get_ns reads it.
-fn monotonic_ns() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// The lowest real-time priority: a wake-up is answered within

@@ -62,31 +62,43 @@ pub struct Snapshot {
     pub sessions: Vec<Found>,
 }
 
-/// The fields of /proc/PID/stat after the command (state first).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// /proc/PID/stat of `pid`, if it runs.
+fn read_stat(pid: u32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may contain spaces and parentheses: fields start after the last ')'.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    Some(rest.split(' ').map(str::to_owned).collect())
+    let after = text.rfind(')')? + 2;
+    (after <= text.len()).then_some(Stat { text, after })
+}
+
+/// /proc/PID/stat, read once; fields counted from the state (0).
+struct Stat {
+    text: String,
+    after: usize,
+}
+
+impl Stat {
+    fn field(&self, i: usize) -> Option<&str> {
+        self.text[self.after..].split(' ').nth(i)
+    }
 }
 
 /// The state letter of `pid` (`T`: stopped), if it runs.
 pub fn state_of(pid: u32) -> Option<char> {
-    stat_fields(pid)?.first()?.chars().next()
+    read_stat(pid)?.field(0)?.chars().next()
 }
 
 /// Whether `pid` is still the process `found` read (not gone, and not a
 /// new process given its pid).
 pub fn still_running(found: &ProcInfo) -> bool {
-    stat_fields(found.pid)
-        .and_then(|f| f.get(19)?.parse::<u64>().ok())
+    read_stat(found.pid)
+        .and_then(|f| f.field(19)?.parse::<u64>().ok())
         .is_some_and(|t| t == found.start_ticks)
 }
 
 pub fn read_proc(pid: u32, servers: &ServerBinaries) -> Option<ProcInfo> {
-    let f = stat_fields(pid)?;
-    let ppid = f.get(1)?.parse().ok()?;
-    let start_ticks = f.get(19)?.parse().ok()?;
+    let f = read_stat(pid)?;
+    let ppid = f.field(1)?.parse().ok()?;
+    let start_ticks = f.field(19)?.parse().ok()?;
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let ids = |key: &str| -> Option<Vec<u32>> {
         let line = status.lines().find(|l| l.starts_with(key))?;
