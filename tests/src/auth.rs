@@ -43,8 +43,10 @@ pub fn password_user() -> &'static str {
 
 /// An SSH_ASKPASS program that answers each prompt with the next line of
 /// its own file of passwords (then the last one again).
-fn askpass(name: &str, passwords: &[&str]) -> Result<PathBuf> {
-    let dir = world().dir.join(format!("askpass_{name}"));
+fn askpass(name: &str, port: u16, passwords: &[&str]) -> Result<PathBuf> {
+    // One per server: the same case on each server kind runs in parallel,
+    // and a shared counter would hand each client another's passwords.
+    let dir = world().dir.join(format!("askpass_{name}_{port}"));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("passwords"), passwords.join("\n") + "\n")?;
     let _ = std::fs::remove_file(dir.join("count"));
@@ -69,7 +71,7 @@ pub fn ssh_password(
     passwords: &[&str],
     extra: &[&str],
 ) -> Result<SshRun> {
-    let askpass = askpass(name, passwords)?;
+    let askpass = askpass(name, server.port, passwords)?;
     let out = Command::new("ssh")
         .args(["-v", "-o", "StrictHostKeyChecking=no"])
         .args([
