@@ -16,6 +16,7 @@ pub mod filter;
 pub mod format;
 pub mod host;
 pub mod listendiag;
+pub mod logfile;
 pub mod operators;
 pub mod pipeline;
 pub mod privileges;

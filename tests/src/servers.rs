@@ -222,6 +222,8 @@ pub struct Setup {
     /// OpenSSH's LogLevel (VERBOSE when None: sshd takes a keyword's first
     /// value, so `config` cannot change it).
     pub log_level: Option<&'static str>,
+    /// OpenSSH: `-E` names a symbolic link to `Server::log`, not the file.
+    pub log_link: bool,
 }
 
 /// A private SSH server on loopback.
@@ -480,6 +482,17 @@ fn sshd_config(
     cfg
 }
 
+/// The `-E` path of an OpenSSH server: its log, or a link to it.
+fn log_argument(log: &Path, setup: &Setup) -> Result<PathBuf> {
+    if !setup.log_link {
+        return Ok(log.to_owned());
+    }
+    let link = log.with_extension("link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(log, &link)?;
+    Ok(link)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn spawn(
     kind: Kind,
@@ -496,7 +509,7 @@ fn spawn(
             let mut c = Command::new(kind.server_binary());
             c.arg("-D").arg("-f").arg(config);
             if syslog.is_none() {
-                c.arg("-E").arg(log);
+                c.arg("-E").arg(log_argument(log, setup)?);
             }
             c
         }

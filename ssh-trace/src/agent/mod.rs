@@ -261,6 +261,7 @@ pub async fn run(mut opts: Options) -> Result<()> {
         bytes,
         unix: Default::default(),
         listeners,
+        logs: Default::default(),
         held: Default::default(),
         done: 0,
         tty,

@@ -23,6 +23,7 @@ use crate::{
     decode::KernelEvent,
     event::{AgentInfo, AgentStop, AgentTotals, Body, Event, Heartbeat},
     host, listendiag,
+    logfile::LogFiles,
     reader::Batch,
     session::auth::Watch,
     session::SessionTable,
@@ -52,6 +53,8 @@ pub struct Run<K: Kernel> {
     pub unix: unixdiag::Poller,
     /// Ends of listeners found at start-up (sock_diag, once a tick).
     pub listeners: listendiag::Poller,
+    /// Decisions of sessions whose server logs to a trusted file.
+    pub logs: LogFiles,
     /// Records whose events went through the pipeline and out.
     pub done: u64,
     /// Terminal recording, when on.
@@ -161,7 +164,7 @@ impl<K: Kernel> Run<K> {
         // tracepoint on every CPU) takes milliseconds on a busy machine, and
         // it may run on this CPU first; the first decisions follow the
         // connect by tens of milliseconds (the key exchange).
-        if self.table.take_connected() {
+        if self.table.take_connected() && self.hook_wanted() {
             self.kernel.auth_wanted(true);
         }
         self.done += records;
@@ -180,13 +183,24 @@ impl<K: Kernel> Run<K> {
         if windows.is_empty() {
             return;
         }
-        let watch = match self.kernel.auth_watch() {
+        let hook = match self.kernel.auth_watch() {
             Watch::Since(k) if k > 0 => Watch::Since(self.table.wall_ns(k)),
             w => w,
         };
-        for w in windows.iter().filter(|w| w.missed(watch)) {
-            self.losses.auth_unwatched(w.key);
+        for w in windows {
+            let watch = self.logs.finish(w.key).unwrap_or(hook);
+            if w.missed(watch) {
+                self.losses.auth_unwatched(w.key);
+            }
         }
+    }
+
+    /// Whether the kernel's log hook is needed: some session authenticates
+    /// whose decisions no trusted log file gives.
+    fn hook_wanted(&self) -> bool {
+        self.table
+            .authenticating_keys()
+            .any(|k| !self.logs.covers(k))
     }
 
     /// Held and queued records, in order, until the pass's bound.
@@ -215,25 +229,56 @@ impl<K: Kernel> Run<K> {
         records: impl IntoIterator<Item = KernelEvent>,
         events: &mut Vec<Event>,
     ) -> Result<()> {
+        let mut logged = Vec::new();
         for rec in records {
+            if self.logs.replaces(&rec) {
+                continue;
+            }
+            // A decision is in the file before the login it allows.
+            self.logs.before(Some(&rec), &mut logged);
+            self.model_all(logged.drain(..).map(KernelEvent::Auth), events)?;
+            if let KernelEvent::Connect(c) = &rec {
+                if self.logs.connected(c) {
+                    // The kernel hook need not copy its writes.
+                    self.kernel.auth_done(&[c.hdr.session]);
+                }
+            }
             self.bytes.observe(&rec);
             self.unix.observe(&rec);
             self.listeners.observe(&rec);
-            if let Some(t) = &mut self.tty {
-                t.before_record(&rec, &mut self.table, events);
+            self.model_one(rec, events)?;
+        }
+        Ok(())
+    }
+
+    fn model_all(
+        &mut self,
+        records: impl IntoIterator<Item = KernelEvent>,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        for rec in records {
+            self.model_one(rec, events)?;
+        }
+        Ok(())
+    }
+
+    /// One record through the session model, its events through the
+    /// pipeline (the terminal recorder sees both).
+    fn model_one(&mut self, rec: KernelEvent, events: &mut Vec<Event>) -> Result<()> {
+        if let Some(t) = &mut self.tty {
+            t.before_record(&rec, &mut self.table, events);
+        }
+        let record_key = rec.header().session;
+        self.table.handle(rec, events);
+        for ev in events.drain(..) {
+            let last = self
+                .tty
+                .as_mut()
+                .and_then(|t| t.observe(&ev, record_key, &mut self.kernel));
+            if let Some(mark) = last {
+                self.pipeline.push(mark)?;
             }
-            let record_key = rec.header().session;
-            self.table.handle(rec, events);
-            for ev in events.drain(..) {
-                let last = self
-                    .tty
-                    .as_mut()
-                    .and_then(|t| t.observe(&ev, record_key, &mut self.kernel));
-                if let Some(mark) = last {
-                    self.pipeline.push(mark)?;
-                }
-                self.pipeline.push(ev)?;
-            }
+            self.pipeline.push(ev)?;
         }
         Ok(())
     }
@@ -241,9 +286,17 @@ impl<K: Kernel> Run<K> {
     fn tick(&mut self) -> Result<()> {
         let now = host::now_unix_ns();
         self.kernel.note_progress(self.done, false);
-        // Detached once no session authenticates (a connect attaches it).
-        self.kernel.auth_wanted(self.table.authenticating());
-        self.losses.auth_cut = self.table.auth_cut;
+        // Lines written since the last record of their sessions.
+        let mut logged = Vec::new();
+        self.logs.before(None, &mut logged);
+        let mut events = Vec::new();
+        self.model_all(logged.into_iter().map(KernelEvent::Auth), &mut events)?;
+        let table = &self.table;
+        self.logs.retain(|k| table.get(k).is_some());
+        // Detached once no session authenticates that needs it (a connect
+        // attaches it).
+        self.kernel.auth_wanted(self.hook_wanted());
+        self.losses.auth_cut = self.table.auth_cut + self.logs.cut();
         // Terminal losses are marked before the totals are read: every
         // session share is in the report whose totals have its bytes.
         let mut marks = Vec::new();
@@ -264,7 +317,6 @@ impl<K: Kernel> Run<K> {
         let mut counts = self.bytes.poll(host::monotonic_ns());
         counts.extend(self.unix.poll(host::monotonic_ns()));
         counts.extend(self.listeners.poll(host::monotonic_ns()));
-        let mut events = Vec::new();
         self.handle(counts, &mut events)?;
         for ev in marks {
             self.pipeline.push(ev)?;
@@ -319,7 +371,7 @@ impl<K: Kernel> Run<K> {
             self.handle(std::iter::once(rec), events)?;
         }
         self.count_unwatched_auth();
-        self.losses.auth_cut = self.table.auth_cut;
+        self.losses.auth_cut = self.table.auth_cut + self.logs.cut();
         let now = host::now_unix_ns();
         // Losses of terminals still open are marked before the last report.
         if let Some(t) = &mut self.tty {

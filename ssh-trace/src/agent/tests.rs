@@ -89,6 +89,7 @@ fn loop_writing_to(rx: mpsc::Receiver<Batch>, out: &Written) -> Run<Dropping> {
         bytes: Default::default(),
         unix: Default::default(),
         listeners: Default::default(),
+        logs: Default::default(),
         done: 0,
         tty: None,
         heartbeat: None,

@@ -218,11 +218,12 @@ impl SessionTable {
         std::mem::take(&mut self.connected)
     }
 
-    /// Whether some session is between its connect and its login or end.
-    pub fn authenticating(&self) -> bool {
+    /// Sessions between their connect and their login or end.
+    pub fn authenticating_keys(&self) -> impl Iterator<Item = u64> + '_ {
         self.sessions
-            .values()
-            .any(|s| s.info.uid.is_none() && !s.ended)
+            .iter()
+            .filter(|(_, s)| s.info.uid.is_none() && !s.ended)
+            .map(|(&k, _)| k)
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {

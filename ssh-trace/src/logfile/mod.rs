@@ -1,0 +1,306 @@
+//! Authentication decisions read from OpenSSH's own `-E` log file, with
+//! no hook in the kernel: a server that logs to a file only root can
+//! write needs no syscall hook (which would cost every system call of the
+//! machine while it is attached, docs/benchmarks.md). Its sessions are
+//! followed here from their connect; their lines become the same records
+//! the kernel hook makes, so the session model parses both alike.
+//!
+//! A line names no process: it is the session's whose client address and
+//! port are the server's anchor in it (session/auth), among the sessions
+//! of that file still authenticating, and dropped when it fits none or
+//! more than one. Lines are read before any record of such a session is
+//! handed on (a decision is written before the login it allows, and
+//! before the connection closes), and once a tick.
+mod follow;
+mod open;
+
+pub use open::{open_trusted, sshd_args, sshd_log_path};
+
+use std::collections::HashMap;
+
+use ssh_trace_common::event::{
+    AuthHead, ConnectEvent, EventHeader, EventKind, AUTH_DEST_FILE, AUTH_FLAG_TRUNCATED,
+};
+
+use crate::{
+    decode::{AuthRecord, KernelEvent},
+    event::Endpoint,
+    host,
+    session::{
+        auth::{self, Watch},
+        endpoint,
+    },
+};
+use follow::Follower;
+
+/// Files followed at once: one per server log is the usual count.
+const FILES_MAX: usize = 16;
+/// Sessions followed at once (each connection authenticating).
+const SESSIONS_MAX: usize = 4096;
+
+type FileId = (u64, u64);
+
+struct Followed {
+    follower: Follower,
+    /// Unix ns it was opened: it saw every line written since.
+    since_ns: u64,
+    /// A read failed: its sessions' decisions are not read.
+    failed: bool,
+}
+
+struct Watched {
+    file: FileId,
+    client: Endpoint,
+    /// The connection's own server process once forked (OpenSSH's
+    /// monitor, which logs its decisions), else the accepting one.
+    server: u32,
+    forked: bool,
+}
+
+#[derive(Default)]
+pub struct LogFiles {
+    files: HashMap<FileId, Followed>,
+    sessions: HashMap<u64, Watched>,
+}
+
+impl LogFiles {
+    /// Sees every record before the session model: true for a kernel log
+    /// record of a session read from its file (the hook, attached for
+    /// another session, saw the same write).
+    pub fn replaces(&self, rec: &KernelEvent) -> bool {
+        matches!(rec, KernelEvent::Auth(a) if self.sessions.contains_key(&a.head.hdr.session))
+    }
+
+    /// Whether `key`'s decisions are read from a file.
+    pub fn covers(&self, key: u64) -> bool {
+        self.sessions.contains_key(&key)
+    }
+
+    /// A connection came in: followed here if its server is root's OpenSSH
+    /// logging to a trusted `-E` file. Returns whether it is.
+    pub fn connected(&mut self, c: &ConnectEvent) -> bool {
+        if c.server_uid != 0 || self.sessions.len() >= SESSIONS_MAX {
+            return false;
+        }
+        let Some(file) = self.file_of(c.listener_tgid) else {
+            return false;
+        };
+        let client = endpoint(c.family, &c.remote_addr, c.remote_port);
+        let server = c.listener_tgid;
+        let w = Watched {
+            file,
+            client,
+            server,
+            forked: false,
+        };
+        self.sessions.insert(c.hdr.session, w);
+        true
+    }
+
+    /// The file `pid` (a root OpenSSH server) logs to, opened if new. The
+    /// path is opened at each connect: a rotated log's new file is where
+    /// the connection's own server process writes.
+    fn file_of(&mut self, pid: u32) -> Option<FileId> {
+        use std::os::unix::ffi::OsStrExt;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args = sshd_args(&cmdline)?;
+        let path = std::ffi::OsStr::from_bytes(sshd_log_path(&args)?);
+        let file = match open_trusted(std::path::Path::new(path)) {
+            Ok(f) => f,
+            Err(e) => {
+                note_untrusted(pid, &e);
+                return None;
+            }
+        };
+        let follower = Follower::at_end(file).ok()?;
+        let id = follower.id().ok()?;
+        if !self.files.contains_key(&id) {
+            if self.files.len() >= FILES_MAX {
+                return None;
+            }
+            let since_ns = host::now_unix_ns();
+            let f = Followed {
+                follower,
+                since_ns,
+                failed: false,
+            };
+            self.files.insert(id, f);
+        }
+        Some(id)
+    }
+
+    /// Lines of the files of sessions still followed, as the kernel's log
+    /// records, when `rec` is one of such a session (None: every file).
+    pub fn before(&mut self, rec: Option<&KernelEvent>, out: &mut Vec<AuthRecord>) {
+        let (file, ktime) = match rec {
+            Some(r) => match self.sessions.get_mut(&r.header().session) {
+                Some(w) => {
+                    if let KernelEvent::Fork(f) = r {
+                        if !w.forked && f.hdr.tgid == w.server {
+                            w.server = f.child_tgid;
+                            w.forked = true;
+                        }
+                    }
+                    (Some(w.file), r.header().ktime_ns)
+                }
+                None => return,
+            },
+            None => (None, host::monotonic_ns()),
+        };
+        let ids: Vec<FileId> = match file {
+            Some(f) => vec![f],
+            None => self.sessions.values().map(|w| w.file).collect(),
+        };
+        for id in ids {
+            self.read(id, ktime, out);
+        }
+    }
+
+    fn read(&mut self, id: FileId, ktime: u64, out: &mut Vec<AuthRecord>) {
+        let Some(f) = self.files.get_mut(&id) else {
+            return;
+        };
+        if f.failed {
+            return;
+        }
+        let sessions = &self.sessions;
+        let result = f.follower.read_lines(|line| {
+            if let Some(rec) = attribute(sessions, id, line.text, line.cut, ktime) {
+                out.push(rec);
+            }
+        });
+        if let Err(e) = result {
+            eprintln!("ssh-trace: reading a server's log file: {e}: its sessions' decisions are not read");
+            f.failed = true;
+        }
+    }
+
+    /// The session's authentication ended: how its file watched it.
+    pub fn finish(&mut self, key: u64) -> Option<Watch> {
+        let w = self.sessions.remove(&key)?;
+        let f = self.files.get(&w.file)?;
+        Some(if f.failed {
+            Watch::Gone
+        } else {
+            Watch::Since(f.since_ns)
+        })
+    }
+
+    /// Forgets sessions the model no longer has (`known` false).
+    pub fn retain(&mut self, known: impl Fn(u64) -> bool) {
+        self.sessions.retain(|&k, _| known(k));
+    }
+
+    /// Lines cut at the length bound.
+    pub fn cut(&self) -> u64 {
+        self.files.values().map(|f| f.follower.cut).sum()
+    }
+}
+
+/// The record of `line` for the one session of file `id` it names.
+fn attribute(
+    sessions: &HashMap<u64, Watched>,
+    id: FileId,
+    line: &[u8],
+    cut: bool,
+    ktime: u64,
+) -> Option<AuthRecord> {
+    let msg = auth::message(line, false)?;
+    let mut found = sessions
+        .iter()
+        .filter(|(_, w)| w.file == id && auth::parse(msg, &w.client).is_some());
+    let (&key, w) = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    let head = AuthHead {
+        hdr: EventHeader {
+            kind: EventKind::Auth as u32,
+            tgid: w.server,
+            ktime_ns: ktime,
+            session: key,
+        },
+        dest: AUTH_DEST_FILE,
+        flags: if cut { AUTH_FLAG_TRUNCATED } else { 0 },
+        len: line.len() as u32,
+        copied: line.len() as u32,
+    };
+    Some(AuthRecord {
+        head,
+        text: line.to_vec(),
+    })
+}
+
+/// Said on stderr, once per server process.
+fn note_untrusted(pid: u32, e: &anyhow::Error) {
+    use std::sync::Mutex;
+    static SAID: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+    if !said.contains(&pid) && said.len() < 64 {
+        said.push(pid);
+        eprintln!("ssh-trace: server {pid}'s -E log is read by the kernel hook instead: {e:#}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const FILE: FileId = (1, 2);
+
+    fn watched(ports: &[(u64, u16)]) -> HashMap<u64, Watched> {
+        ports
+            .iter()
+            .map(|&(key, port)| {
+                let w = Watched {
+                    file: FILE,
+                    client: Endpoint::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+                    server: 7,
+                    forked: false,
+                };
+                (key, w)
+            })
+            .collect()
+    }
+
+    fn owner(sessions: &HashMap<u64, Watched>, line: &str) -> Option<u64> {
+        attribute(sessions, FILE, line.as_bytes(), false, 0).map(|r| r.head.hdr.session)
+    }
+
+    #[test]
+    fn a_line_goes_to_the_session_whose_endpoint_the_server_wrote() {
+        let s = watched(&[(1, 40000), (2, 40001)]);
+        let line = "Failed password for alice from 127.0.0.1 port 40001 ssh2\r";
+        assert_eq!(owner(&s, line), Some(2));
+        let line = "Accepted publickey for alice from 127.0.0.1 port 40000 ssh2: ED25519 SHA256:TXN2akJhBLOWfJzlzGBM618PesfFy8r9pvFPZmefsmg";
+        assert_eq!(owner(&s, line), Some(1));
+        assert_eq!(owner(&s, "Server listening on 0.0.0.0 port 22."), None);
+        // Another file's sessions are not candidates.
+        assert_eq!(attribute(&s, (9, 9), line.as_bytes(), false, 0), None);
+    }
+
+    #[test]
+    fn a_user_name_naming_another_session_stays_with_its_own() {
+        let s = watched(&[(1, 40000), (2, 40001)]);
+        for line in [
+            "Invalid user x from 127.0.0.1 port 40001 from 127.0.0.1 port 40000",
+            "Failed password for invalid user x from 127.0.0.1 port 40001 ssh2 from 127.0.0.1 port 40000 ssh2",
+            "Failed none for invalid user root from 127.0.0.1 port 40001 ssh2 from 127.0.0.1 port 40000 ssh2",
+        ] {
+            assert_eq!(owner(&s, line), Some(1), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_line_is_attributed_with_the_connections_own_server_process() {
+        let s = watched(&[(1, 40000)]);
+        let line = "Failed password for alice from 127.0.0.1 port 40000 ssh2";
+        let rec = attribute(&s, FILE, line.as_bytes(), true, 5).unwrap();
+        assert_eq!(rec.head.hdr.tgid, 7);
+        assert_eq!(rec.head.hdr.ktime_ns, 5);
+        assert_eq!(rec.head.dest, AUTH_DEST_FILE);
+        assert_eq!(rec.head.flags, AUTH_FLAG_TRUNCATED);
+        assert_eq!(rec.text, line.as_bytes());
+    }
+}
