@@ -46,14 +46,18 @@ every_server!(
     Kind::OpenSsh92,
     keyboard_interactive_through_pam,
     certificate_names_its_id_serial_and_ca,
-    quiet_server_logs_nothing_and_the_end_still_counts_key_lookups
+    quiet_server_logs_nothing_and_the_end_still_counts_key_lookups,
+    three_failed_passwords_then_a_success_through_syslog,
+    a_log_file_named_through_a_symlink_is_read_by_the_hook_instead
 );
 every_server!(
     openssh10,
     Kind::OpenSsh10,
     keyboard_interactive_through_pam,
     certificate_names_its_id_serial_and_ca,
-    quiet_server_logs_nothing_and_the_end_still_counts_key_lookups
+    quiet_server_logs_nothing_and_the_end_still_counts_key_lookups,
+    three_failed_passwords_then_a_success_through_syslog,
+    a_log_file_named_through_a_symlink_is_read_by_the_hook_instead
 );
 every_server!(dropbear, Kind::Dropbear);
 

@@ -134,7 +134,10 @@ mod tests {
     fn lines_are_read_from_the_end_at_open_and_a_partial_one_waits() {
         let path = scratch_file("partial");
         std::fs::write(&path, b"before\n").unwrap();
-        let mut w = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         let mut f = Follower::at_end(File::open(&path).unwrap()).unwrap();
         w.write_all(b"one\r\ntw").unwrap();
         assert_eq!(lines(&mut f), [("one\r".to_owned(), false)]);
@@ -148,7 +151,10 @@ mod tests {
     fn a_line_over_the_bound_is_cut_once_and_its_rest_skipped() {
         let path = scratch_file("long");
         std::fs::write(&path, b"").unwrap();
-        let mut w = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         let mut f = Follower::at_end(File::open(&path).unwrap()).unwrap();
         w.write_all(&vec![b'a'; LINE_MAX + 10]).unwrap();
         let got = lines(&mut f);

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 
 use ssh_trace_common::event::{
     AuthHead, ConnectEvent, EventHeader, EventKind, AUTH_DEST_FILE, AUTH_FLAG_TRUNCATED,
+    CONNECT_INETD,
 };
 
 use crate::{
@@ -51,9 +52,11 @@ struct Followed {
 struct Watched {
     file: FileId,
     client: Endpoint,
-    /// The connection's own server process once forked (OpenSSH's
-    /// monitor, which logs its decisions), else the accepting one.
+    /// The connection's own server process, OpenSSH's monitor, which logs
+    /// its decisions: the listener's child, or in inetd mode the server
+    /// itself.
     server: u32,
+    /// `server` is that process (the listener forked it, or inetd mode).
     forked: bool,
 }
 
@@ -91,7 +94,7 @@ impl LogFiles {
             file,
             client,
             server,
-            forked: false,
+            forked: c.origin == CONNECT_INETD,
         };
         self.sessions.insert(c.hdr.session, w);
         true
@@ -170,7 +173,9 @@ impl LogFiles {
             }
         });
         if let Err(e) = result {
-            eprintln!("ssh-trace: reading a server's log file: {e}: its sessions' decisions are not read");
+            eprintln!(
+                "ssh-trace: reading a server's log file: {e}: its sessions' decisions are not read"
+            );
             f.failed = true;
         }
     }

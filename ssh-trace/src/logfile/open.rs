@@ -123,7 +123,9 @@ mod tests {
     }
 
     fn cmdline(args: &[&str]) -> Vec<u8> {
-        args.iter().flat_map(|a| [a.as_bytes(), b"\0"].concat()).collect()
+        args.iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect()
     }
 
     fn log_path(cmdline: &[u8]) -> Option<String> {
@@ -134,7 +136,10 @@ mod tests {
     #[test]
     fn the_log_path_is_the_value_of_sshds_last_e_option() {
         let cases: &[(&[&str], Option<&str>)] = &[
-            (&["sshd", "-D", "-f", "/c", "-E", "/var/log/s"], Some("/var/log/s")),
+            (
+                &["sshd", "-D", "-f", "/c", "-E", "/var/log/s"],
+                Some("/var/log/s"),
+            ),
             (&["/usr/sbin/sshd", "-DE/l"], Some("/l")),
             (&["sshd", "-E", "/a", "-E", "/b"], Some("/b")),
             (&["sshd", "-D"], None),
@@ -142,7 +147,10 @@ mod tests {
             // -f's value is not an option.
             (&["sshd", "-f", "-E", "-D"], None),
             (&["sshd", "-E"], None),
-            (&["/usr/sbin/sshd", "-i", "-f", "/c", "-E", "/l"], Some("/l")),
+            (
+                &["/usr/sbin/sshd", "-i", "-f", "/c", "-E", "/l"],
+                Some("/l"),
+            ),
             // Not sshd's.
             (&["/usr/sbin/dropbear", "-F", "-E", "/l"], None),
         ];
@@ -185,7 +193,10 @@ mod tests {
         let link = dir.join("link");
         std::os::unix::fs::symlink(&file, &link).unwrap();
         let err = open_trusted(&link).unwrap_err();
-        assert!(format!("{err:#}").contains("without following links"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("without following links"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -195,7 +206,10 @@ mod tests {
         std::fs::write(&file, b"x\n").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o622)).unwrap();
         let err = open_trusted(&file).unwrap_err();
-        assert!(format!("{err:#}").contains("only root can write"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("only root can write"),
+            "{err:#}"
+        );
     }
 
     #[test]

@@ -141,9 +141,12 @@ fn the_log_hook_is_wanted_from_the_connect_to_the_login_or_the_end() {
     for e in login(10) {
         t.handle(e, &mut out);
     }
-    assert!(!t.authenticating_keys().next().is_some(), "logged in");
+    assert!(t.authenticating_keys().next().is_none(), "logged in");
     let mut seq = preauth();
     seq.push(bytes(10, 20, true, 12));
     let (t, _) = run(&seq);
-    assert!(!t.authenticating_keys().next().is_some(), "ended without a login");
+    assert!(
+        t.authenticating_keys().next().is_none(),
+        "ended without a login"
+    );
 }

@@ -83,9 +83,16 @@ fn one_event<'a>(kind: Kind, t: &'a Traced, name: &str) -> &'a Value {
 }
 
 fn password_server(kind: Kind, name: &str) -> Server {
+    password_server_logging(kind, name, false)
+}
+
+/// With `syslog`, logging to a syslog socket (read by the kernel hook),
+/// else to its -E file (OpenSSH: read from the file) or standard error.
+fn password_server_logging(kind: Kind, name: &str, syslog: bool) -> Server {
     let setup = Setup {
         passwords: true,
         users: vec![password_user().to_owned()],
+        syslog,
         ..Default::default()
     };
     Server::with(kind, name, setup).unwrap()
@@ -321,22 +328,26 @@ pub fn invalid_user_is_marked_invalid(kind: Kind) {
 }
 
 pub fn three_failed_passwords_then_a_success(kind: Kind) {
-    if !root_or_skip("three_failed_passwords_then_a_success") {
-        return;
+    if root_or_skip("three_failed_passwords_then_a_success") {
+        retries(kind, false);
     }
+}
+
+/// The same through syslog: an OpenSSH server's decisions then come from
+/// the kernel hook, not from a file.
+pub fn three_failed_passwords_then_a_success_through_syslog(kind: Kind) {
+    if root_or_skip("three_failed_passwords_then_a_success_through_syslog") {
+        retries(kind, true);
+    }
+}
+
+fn retries(kind: Kind, syslog: bool) {
     let k = kind.name();
-    let server = password_server(kind, "retry");
+    let name = if syslog { "retrysys" } else { "retry" };
+    let server = password_server_logging(kind, name, syslog);
     let tries = ["wrong-1", "wrong-2", "wrong-3", PASSWORD];
-    let t = trace(kind, CountProxy::new(&server, "retry"), |proxy| {
-        ssh_password(
-            &server,
-            "retry",
-            PASSWORD_USER,
-            "password",
-            &tries,
-            &[proxy],
-        )
-        .unwrap()
+    let t = trace(kind, CountProxy::new(&server, name), |proxy| {
+        ssh_password(&server, name, PASSWORD_USER, "password", &tries, &[proxy]).unwrap()
     });
     assert!(t.run.success, "[{k}] ssh failed: {}", t.run.stderr);
     let failed = (
@@ -548,6 +559,23 @@ pub fn a_user_name_like_a_log_line_changes_only_the_user_name(kind: Kind) {
     }
 }
 
+/// Tests of when the hook is attached run one at a time: each needs it
+/// idle but for its own sessions.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ALONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A server that logs to a syslog socket: its decisions come from the
+/// kernel hook.
+fn syslog_server(kind: Kind, name: &str) -> Server {
+    let setup = Setup {
+        syslog: true,
+        ..Default::default()
+    };
+    Server::with(kind, name, setup).unwrap()
+}
+
 /// The agent's helper that attaches the servers' log capture
 /// (`ssh-trace auth-hook`, a child of the agent).
 fn auth_helper(agent: u32) -> Option<u32> {
@@ -581,7 +609,8 @@ pub fn the_log_hook_is_attached_only_while_a_session_authenticates() {
     if !root_or_skip("the_log_hook_is_attached_only_while_a_session_authenticates") {
         return;
     }
-    let server = Server::of(Kind::OpenSsh92, "hookwindow").unwrap();
+    let _alone = alone();
+    let server = syslog_server(Kind::OpenSsh92, "hookwindow");
     let tracer = Tracer::start(&[]).unwrap();
     let helper = wait_until(WAIT, || auth_helper(tracer.pid())).expect("no auth-hook helper");
     // Least privilege: the agent holds no capability, its helper CAP_BPF
@@ -660,7 +689,7 @@ pub fn a_gone_auth_helper_is_said_and_each_login_it_missed_is_counted() {
     if !root_or_skip("a_gone_auth_helper_is_said_and_each_login_it_missed_is_counted") {
         return;
     }
-    let server = Server::of(Kind::OpenSsh92, "hookgone").unwrap();
+    let server = syslog_server(Kind::OpenSsh92, "hookgone");
     let tracer = Tracer::start(&[]).unwrap();
     let helper = wait_until(WAIT, || auth_helper(tracer.pid())).expect("no auth-hook helper");
     let (run, watched) = proxied_key_login(&server, "hookgone1");
@@ -711,5 +740,125 @@ pub fn a_gone_auth_helper_is_said_and_each_login_it_missed_is_counted() {
     assert!(
         stderr.contains("ssh-trace: auth-hook helper"),
         "not said: {stderr}"
+    );
+}
+
+/// Whether the helper held a sys_enter link at any moment while `during`
+/// ran (looked at every 10 ms).
+fn attached_during<T>(helper: u32, during: impl FnOnce() -> T) -> (bool, T) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let watcher = std::thread::spawn(move || {
+        let mut seen = false;
+        while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            seen |= holds_sys_enter_link(helper);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        seen || holds_sys_enter_link(helper)
+    });
+    let out = during();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    (watcher.join().unwrap(), out)
+}
+
+/// An OpenSSH server whose -E file only root can write has its decisions
+/// read from that file: the syscall hook (which costs every system call of
+/// the machine) is not attached for its sessions, neither for a connection
+/// that waits before authenticating nor for a login, and the login's
+/// decision is still reported, with its key.
+pub fn a_server_logging_to_a_root_only_file_needs_no_syscall_hook(kind: Kind) {
+    if !root_or_skip("a_server_logging_to_a_root_only_file_needs_no_syscall_hook") {
+        return;
+    }
+    let k = kind.name();
+    let _alone = alone();
+    let server = Server::of(kind, "filelog").unwrap();
+    let args = kind.agent_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let tracer = Tracer::start(&args).unwrap();
+    let helper = wait_until(WAIT, || auth_helper(tracer.pid())).expect("no auth-hook helper");
+    let idle = wait_until(WAIT, || (!holds_sys_enter_link(helper)).then_some(()));
+    assert!(
+        idle.is_some(),
+        "[{k}] attached with no session authenticating"
+    );
+    let (attached, port) = attached_during(helper, || {
+        let conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        let port = conn.local_addr().unwrap().port();
+        assert!(tracer.wait_for(WAIT, |e| e["event"] == "session.connect"
+            && e["session"]["source"]["port"] == port));
+        // Past the connect's attach request and a tick.
+        std::thread::sleep(Duration::from_millis(1500));
+        port
+    });
+    assert!(
+        !attached,
+        "[{k}] the hook was attached for connection {port}"
+    );
+    let (attached, (run, login_port)) =
+        attached_during(helper, || proxied_key_login(&server, "filelog"));
+    assert!(run.success, "[{k}] {}", run.stderr);
+    assert!(tracer.wait_for(WAIT, ended(login_port)));
+    let stderr = tracer.stderr.lock().unwrap().clone();
+    let all = tracer.stop().unwrap();
+    assert!(!attached, "[{k}] the hook was attached for the login");
+    assert!(
+        !stderr.contains("read by the kernel hook instead"),
+        "[{k}] {stderr}"
+    );
+    let ev = session_events(&all, login_port);
+    let (ty, fp) = fingerprint(&world().key.with_extension("pub")).unwrap();
+    let auth = of_kind(&ev, "session.auth");
+    assert_eq!(auth.len(), 1, "[{k}] {ev:#?}");
+    assert_eq!(auth[0]["auth"]["outcome"], "accepted", "[{k}]");
+    assert_eq!(
+        auth[0]["auth"]["key"],
+        json!({"type": ty, "fingerprint": fp}),
+        "[{k}]"
+    );
+    let login = of_kind(&ev, "session.login");
+    assert_eq!(login[0]["auth"]["method"], "publickey", "[{k}]");
+    // The connection's own server process (the monitor: the session's
+    // first exec, its re-exec or in inetd mode the server), as the hook
+    // would say.
+    let first = of_kind(&ev, "process.exec");
+    assert_eq!(
+        auth[0]["process"]["pid"], first[0]["process"]["pid"],
+        "[{k}] {}",
+        first[0]
+    );
+    assert!(unwatched_reports(&all, &auth[0]["session"]["id"]).is_empty());
+}
+
+/// A -E path that goes through a symbolic link could be made to name
+/// another file than the one the server writes: it is not read, and the
+/// server's decisions come through the kernel hook as before (said once on
+/// the agent's stderr).
+pub fn a_log_file_named_through_a_symlink_is_read_by_the_hook_instead(kind: Kind) {
+    if !root_or_skip("a_log_file_named_through_a_symlink_is_read_by_the_hook_instead") {
+        return;
+    }
+    let k = kind.name();
+    let setup = Setup {
+        log_link: true,
+        ..Default::default()
+    };
+    let server = Server::with(kind, "loglink", setup).unwrap();
+    let args = kind.agent_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let tracer = Tracer::start(&args).unwrap();
+    let (run, port) = proxied_key_login(&server, "loglink");
+    assert!(run.success, "[{k}] {}", run.stderr);
+    assert!(tracer.wait_for(WAIT, ended(port)));
+    let stderr = tracer.stderr.lock().unwrap().clone();
+    let all = tracer.stop().unwrap();
+    let ev = session_events(&all, port);
+    let auth = of_kind(&ev, "session.auth");
+    assert_eq!(auth.len(), 1, "[{k}] {ev:#?}");
+    assert_eq!(auth[0]["auth"]["outcome"], "accepted", "[{k}]");
+    assert!(
+        stderr.contains("read by the kernel hook instead")
+            && stderr.contains("without following links"),
+        "[{k}] {stderr}"
     );
 }

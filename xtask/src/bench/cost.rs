@@ -6,7 +6,8 @@
 //! build (`--baseline`, e.g. main's: before and after a change) and the
 //! per-syscall tracepoint alternative to the raw sys_enter hook
 //! (`--tracepoint-hooks`), and this build while a session authenticates
-//! (`--authenticating`: the servers' log capture is attached only then) —
+//! (`--authenticating`: the servers' log capture is attached only then,
+//! and not for a server whose -E file the agent reads) —
 //! in an order that rotates every round: medians and ratios from one run.
 //! Then each kernel program's bpf_stats (runs, average ns) per workload,
 //! and login → event latency while another session storms.
@@ -78,8 +79,10 @@ enum Config {
     Baseline(PathBuf),
     /// The agent plus bpftrace on the write/sendto syscall tracepoints.
     Tracepoints(PathBuf),
-    /// The agent while a connection is open before authentication.
-    Authenticating(PathBuf),
+    /// The agent while a connection is open before authentication, to a
+    /// server that logs to syslog (true: the kernel hook reads it) or to
+    /// its -E file (false: the agent reads the file, no hook).
+    Authenticating(PathBuf, bool),
 }
 
 impl Config {
@@ -89,16 +92,21 @@ impl Config {
             Config::Agent(_) => "this build".into(),
             Config::Baseline(b) => format!("baseline ({})", b.display()),
             Config::Tracepoints(_) => "this build + sys_enter_write/sendto tracepoints".into(),
-            Config::Authenticating(_) => "this build, a session authenticating".into(),
+            Config::Authenticating(_, true) => {
+                "this build, a session authenticating (syslog)".into()
+            }
+            Config::Authenticating(_, false) => {
+                "this build, a session authenticating (-E file)".into()
+            }
         }
     }
 
     /// Starts it; what it holds is dropped (stopped) after the workloads.
-    fn start(&self, sshd_port: u16) -> Result<Running> {
+    fn start(&self, env: &Env) -> Result<Running> {
         Ok(match self {
-            Config::Authenticating(bin) => {
+            Config::Authenticating(bin, syslog) => {
                 let agent = Agent::start(bin)?;
-                Running::Held(agent, hold_preauth(sshd_port)?)
+                Running::Held(agent, hold_preauth(env.port(*syslog))?)
             }
             Config::Off => Running::Nothing,
             Config::Agent(bin) | Config::Baseline(bin) => Running::Agent(Agent::start(bin)?),
@@ -224,7 +232,10 @@ impl Workload {
 pub struct Env {
     pub tools: Tools,
     pub iperf: Iperf,
+    /// Logs to its -E file.
     pub sshd: Sshd,
+    /// Logs to a syslog socket of its own.
+    pub syslog_sshd: Sshd,
 }
 
 impl Env {
@@ -234,7 +245,24 @@ impl Env {
             tools: Tools::build()?,
             iperf: Iperf::start()?,
             sshd: Sshd::start(name)?,
+            syslog_sshd: Sshd::with(
+                ssh_trace_tests::Kind::OpenSsh92,
+                &format!("{name}_syslog"),
+                ssh_trace_tests::Setup {
+                    syslog: true,
+                    ..Default::default()
+                },
+            )?,
         })
+    }
+
+    /// The port of the server that logs to syslog (true) or its -E file.
+    fn port(&self, syslog: bool) -> u16 {
+        if syslog {
+            self.syslog_sshd.port
+        } else {
+            self.sshd.port
+        }
     }
 
     pub fn measure(&self, w: Workload, seconds: f64) -> Result<f64> {
@@ -271,7 +299,8 @@ fn configs(bin: &Path, a: &Args) -> Vec<Config> {
         c.push(Config::Tracepoints(bin.to_owned()));
     }
     if a.authenticating {
-        c.push(Config::Authenticating(bin.to_owned()));
+        c.push(Config::Authenticating(bin.to_owned(), false));
+        c.push(Config::Authenticating(bin.to_owned(), true));
     }
     c
 }
@@ -294,7 +323,7 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
         // The order rotates so that drift hits every configuration alike.
         for k in 0..configs.len() {
             let i = (k + round) % configs.len();
-            let running = configs[i].start(env.sshd.port)?;
+            let running = configs[i].start(&env)?;
             for &w in &chosen {
                 let v = env.measure(w, a.seconds)?;
                 let e = samples
@@ -315,9 +344,10 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
         median(&mut cpu),
         rss as f64 / 1024.0
     );
-    profile(bin, &env, &chosen, a.seconds, false)?;
+    profile(bin, &env, &chosen, a.seconds, None)?;
     if a.authenticating {
-        profile(bin, &env, &chosen, a.seconds, true)?;
+        profile(bin, &env, &chosen, a.seconds, Some(false))?;
+        profile(bin, &env, &chosen, a.seconds, Some(true))?;
     }
     super::latency::under_storm(bin, &env, a.logins)
 }
@@ -351,15 +381,23 @@ fn print_table(samples: &mut Samples, configs: &[Config], rounds: usize, seconds
 /// One more run of each workload with bpf_stats on (it adds ~20 ns a run,
 /// so it is kept out of the throughput figures): runs and average ns of
 /// each of the agent's programs.
-fn profile(bin: &Path, env: &Env, chosen: &[Workload], seconds: f64, held: bool) -> Result<()> {
+fn profile(
+    bin: &Path,
+    env: &Env,
+    chosen: &[Workload],
+    seconds: f64,
+    held: Option<bool>,
+) -> Result<()> {
     let agent = Agent::start(bin)?;
     let floor = super::floor::Floor::attach()?;
     let stats = ProgStats::enable(agent.pid())?.with(floor.progs.iter().map(|p| p.1));
-    let _conn = held.then(|| hold_preauth(env.sshd.port)).transpose()?;
-    let when = if held {
-        ", a session authenticating"
-    } else {
-        ""
+    let _conn = held
+        .map(|syslog| hold_preauth(env.port(syslog)))
+        .transpose()?;
+    let when = match held {
+        Some(true) => ", a session authenticating on a server logging to syslog",
+        Some(false) => ", a session authenticating on a server logging to its -E file",
+        None => "",
     };
     println!("\nkernel programs per workload (bpf_stats{when}; runs, average ns per run):\n");
     println!(
