@@ -130,15 +130,18 @@ mod tests {
         std::env::temp_dir().join(format!("follow-{name}-{}", std::process::id()))
     }
 
+    /// A file holding `before`, a writer appending to it and a follower.
+    fn followed(path: &std::path::Path, before: &[u8]) -> (File, Follower) {
+        std::fs::write(path, before).unwrap();
+        let w = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        let f = Follower::at_end(File::open(path).unwrap()).unwrap();
+        (w, f)
+    }
+
     #[test]
     fn lines_are_read_from_the_end_at_open_and_a_partial_one_waits() {
         let path = scratch_file("partial");
-        std::fs::write(&path, b"before\n").unwrap();
-        let mut w = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        let mut f = Follower::at_end(File::open(&path).unwrap()).unwrap();
+        let (mut w, mut f) = followed(&path, b"before\n");
         w.write_all(b"one\r\ntw").unwrap();
         assert_eq!(lines(&mut f), [("one\r".to_owned(), false)]);
         w.write_all(b"o\n").unwrap();
@@ -150,12 +153,7 @@ mod tests {
     #[test]
     fn a_line_over_the_bound_is_cut_once_and_its_rest_skipped() {
         let path = scratch_file("long");
-        std::fs::write(&path, b"").unwrap();
-        let mut w = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        let mut f = Follower::at_end(File::open(&path).unwrap()).unwrap();
+        let (mut w, mut f) = followed(&path, b"");
         w.write_all(&vec![b'a'; LINE_MAX + 10]).unwrap();
         let got = lines(&mut f);
         assert_eq!(got.len(), 1);

@@ -122,6 +122,14 @@ mod tests {
         d
     }
 
+    /// `dir`/log with `mode`.
+    fn log_in(dir: &Path, mode: u32) -> std::path::PathBuf {
+        let file = dir.join("log");
+        std::fs::write(&file, b"x\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        file
+    }
+
     fn cmdline(args: &[&str]) -> Vec<u8> {
         args.iter()
             .flat_map(|a| [a.as_bytes(), b"\0"].concat())
@@ -174,9 +182,7 @@ mod tests {
     #[test]
     fn a_root_only_file_under_root_only_directories_is_trusted() {
         let dir = scratch("trusted");
-        let file = dir.join("log");
-        std::fs::write(&file, b"x\n").unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = log_in(&dir, 0o600);
         if rustix::process::geteuid().is_root() {
             assert!(open_trusted(&file).is_ok());
         }
@@ -187,9 +193,7 @@ mod tests {
     #[test]
     fn a_log_path_through_a_symlink_is_not_trusted() {
         let dir = scratch("symlink");
-        let file = dir.join("log");
-        std::fs::write(&file, b"x\n").unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = log_in(&dir, 0o600);
         let link = dir.join("link");
         std::os::unix::fs::symlink(&file, &link).unwrap();
         let err = open_trusted(&link).unwrap_err();
@@ -202,9 +206,7 @@ mod tests {
     #[test]
     fn a_log_file_others_can_write_is_not_trusted() {
         let dir = scratch("others");
-        let file = dir.join("log");
-        std::fs::write(&file, b"x\n").unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o622)).unwrap();
+        let file = log_in(&dir, 0o622);
         let err = open_trusted(&file).unwrap_err();
         assert!(
             format!("{err:#}").contains("only root can write"),
@@ -218,9 +220,7 @@ mod tests {
         let sub = dir.join("open");
         std::fs::create_dir(&sub).unwrap();
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let file = sub.join("log");
-        std::fs::write(&file, b"x\n").unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = log_in(&sub, 0o600);
         let err = open_trusted(&file).unwrap_err();
         let text = format!("{err:#}");
         assert!(
