@@ -64,6 +64,8 @@ struct Watched {
 pub struct LogFiles {
     files: HashMap<FileId, Followed>,
     sessions: HashMap<u64, Watched>,
+    /// Lines cut in files no longer followed.
+    cut_before: u64,
 }
 
 impl LogFiles {
@@ -115,20 +117,36 @@ impl LogFiles {
                 return None;
             }
         };
+        self.follow(file)
+    }
+
+    /// `file`'s id, followed from its end if it was not yet. At FILES_MAX,
+    /// files no session still needs (rotated logs) make room, else None.
+    fn follow(&mut self, file: std::fs::File) -> Option<FileId> {
         let follower = Follower::at_end(file).ok()?;
         let id = follower.id().ok()?;
-        if !self.files.contains_key(&id) {
-            if self.files.len() >= FILES_MAX {
-                return None;
-            }
-            let since_ns = host::now_unix_ns();
-            let f = Followed {
-                follower,
-                since_ns,
-                failed: false,
-            };
-            self.files.insert(id, f);
+        if self.files.contains_key(&id) {
+            return Some(id);
         }
+        if self.files.len() >= FILES_MAX {
+            let (sessions, cut) = (&self.sessions, &mut self.cut_before);
+            self.files.retain(|id, f| {
+                let needed = sessions.values().any(|w| w.file == *id);
+                if !needed {
+                    *cut += f.follower.cut;
+                }
+                needed
+            });
+        }
+        if self.files.len() >= FILES_MAX {
+            return None;
+        }
+        let f = Followed {
+            follower,
+            since_ns: host::now_unix_ns(),
+            failed: false,
+        };
+        self.files.insert(id, f);
         Some(id)
     }
 
@@ -150,10 +168,12 @@ impl LogFiles {
             },
             None => (None, host::monotonic_ns()),
         };
-        let ids: Vec<FileId> = match file {
+        let mut ids: Vec<FileId> = match file {
             Some(f) => vec![f],
             None => self.sessions.values().map(|w| w.file).collect(),
         };
+        ids.sort_unstable();
+        ids.dedup();
         for id in ids {
             self.read(id, ktime, out);
         }
@@ -198,7 +218,7 @@ impl LogFiles {
 
     /// Lines cut at the length bound.
     pub fn cut(&self) -> u64 {
-        self.files.values().map(|f| f.follower.cut).sum()
+        self.cut_before + self.files.values().map(|f| f.follower.cut).sum::<u64>()
     }
 }
 
@@ -307,5 +327,43 @@ mod tests {
         assert_eq!(rec.head.dest, AUTH_DEST_FILE);
         assert_eq!(rec.head.flags, AUTH_FLAG_TRUNCATED);
         assert_eq!(rec.text, line.as_bytes());
+    }
+
+    #[test]
+    fn rotated_files_no_session_needs_make_room_for_new_ones() {
+        let dir = std::env::temp_dir().join(format!("logfiles-rotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let open = |i: usize| {
+            let p = dir.join(format!("log.{i}"));
+            std::fs::write(&p, b"").unwrap();
+            std::fs::File::open(&p).unwrap()
+        };
+        let mut logs = LogFiles::default();
+        let first = logs.follow(open(0)).unwrap();
+        logs.sessions = watched(&[(1, 40000)]);
+        logs.sessions.get_mut(&1).unwrap().file = first;
+        for i in 1..FILES_MAX {
+            assert!(logs.follow(open(i)).is_some(), "{i}");
+        }
+        // Full: the files of no session go, the session's stays.
+        assert!(logs.follow(open(FILES_MAX)).is_some());
+        assert_eq!(logs.files.len(), 2);
+        assert!(logs.files.contains_key(&first));
+        // Every slot needed: refused (the hook reads that server).
+        for i in 0..FILES_MAX {
+            let id = logs.follow(open(100 + i));
+            if let Some(id) = id {
+                logs.sessions.insert(
+                    200 + i as u64,
+                    Watched {
+                        file: id,
+                        ..watched(&[(0, 1)]).remove(&0).unwrap()
+                    },
+                );
+            }
+        }
+        assert_eq!(logs.files.len(), FILES_MAX);
+        assert!(logs.follow(open(999)).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
