@@ -231,12 +231,12 @@ impl<K: Kernel> Run<K> {
     ) -> Result<()> {
         let mut logged = Vec::new();
         for rec in records {
-            if self.logs.replaces(&rec) {
+            // A decision is in the file before the login it allows.
+            let replaced = self.logs.before_record(&rec, &mut logged);
+            self.model_all(logged.drain(..).map(KernelEvent::Auth), events)?;
+            if replaced {
                 continue;
             }
-            // A decision is in the file before the login it allows.
-            self.logs.before(Some(&rec), &mut logged);
-            self.model_all(logged.drain(..).map(KernelEvent::Auth), events)?;
             if let KernelEvent::Connect(c) = &rec {
                 if self.logs.connected(c) {
                     // The kernel hook need not copy its writes.
@@ -288,7 +288,7 @@ impl<K: Kernel> Run<K> {
         self.kernel.note_progress(self.done, false);
         // Lines written since the last record of their sessions.
         let mut logged = Vec::new();
-        self.logs.before(None, &mut logged);
+        self.logs.read_all(&mut logged);
         let mut events = Vec::new();
         self.model_all(logged.into_iter().map(KernelEvent::Auth), &mut events)?;
         let table = &self.table;

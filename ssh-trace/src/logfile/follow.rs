@@ -1,7 +1,7 @@
 //! Reading a growing log file a line at a time, within bounds: at most
 //! READ_MAX bytes a call and LINE_MAX bytes a line (a longer one is cut,
 //! and said so), from where the file ended when it was opened.
-use std::{fs::File, os::unix::fs::MetadataExt};
+use std::fs::File;
 
 /// Bytes read in one call: the rest waits for the next.
 const READ_MAX: usize = 1 << 20;
@@ -28,17 +28,16 @@ pub struct Line<'a> {
 }
 
 impl Follower {
-    /// Follows `file` from its current end: what was written before is
-    /// not this agent's to report.
-    pub fn at_end(file: File) -> std::io::Result<Self> {
-        let offset = file.metadata()?.len();
-        Ok(Self {
+    /// Follows `file` from its end, `len` (what was written before is not
+    /// this agent's to report).
+    pub fn at_end(file: File, len: u64) -> Self {
+        Self {
             file,
-            offset,
+            offset: len,
             partial: Vec::new(),
             cutting: false,
             cut: 0,
-        })
+        }
     }
 
     /// Calls `each` for every line completed since the last call.
@@ -94,12 +93,6 @@ impl Follower {
         }
         Ok(())
     }
-
-    /// (device, inode): the file followed.
-    pub fn id(&self) -> std::io::Result<(u64, u64)> {
-        let m = self.file.metadata()?;
-        Ok((m.dev(), m.ino()))
-    }
 }
 
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
@@ -134,7 +127,7 @@ mod tests {
     fn followed(path: &std::path::Path, before: &[u8]) -> (File, Follower) {
         std::fs::write(path, before).unwrap();
         let w = std::fs::OpenOptions::new().append(true).open(path).unwrap();
-        let f = Follower::at_end(File::open(path).unwrap()).unwrap();
+        let f = Follower::at_end(File::open(path).unwrap(), before.len() as u64);
         (w, f)
     }
 
@@ -168,7 +161,8 @@ mod tests {
     fn a_truncated_file_is_read_again_from_its_start() {
         let path = scratch_file("trunc");
         std::fs::write(&path, b"old line\n").unwrap();
-        let mut f = Follower::at_end(File::open(&path).unwrap()).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        let mut f = Follower::at_end(File::open(&path).unwrap(), len);
         std::fs::write(&path, b"new\n").unwrap();
         assert_eq!(lines(&mut f), [("new".to_owned(), false)]);
         let _ = std::fs::remove_file(&path);

@@ -14,9 +14,12 @@
 mod follow;
 mod open;
 
-pub use open::{open_trusted, sshd_args, sshd_log_path};
+use open::{open_trusted, sshd_args, sshd_log_path};
 
-use std::collections::HashMap;
+use std::{
+    collections::{HashMap, HashSet},
+    os::unix::fs::MetadataExt,
+};
 
 use ssh_trace_common::event::{
     AuthHead, ConnectEvent, EventHeader, EventKind, AUTH_DEST_FILE, AUTH_FLAG_TRUNCATED,
@@ -66,16 +69,11 @@ pub struct LogFiles {
     sessions: HashMap<u64, Watched>,
     /// Lines cut in files no longer followed.
     cut_before: u64,
+    /// Servers whose log path was said on stderr not to be trusted.
+    said_untrusted: HashSet<u32>,
 }
 
 impl LogFiles {
-    /// Sees every record before the session model: true for a kernel log
-    /// record of a session read from its file (the hook, attached for
-    /// another session, saw the same write).
-    pub fn replaces(&self, rec: &KernelEvent) -> bool {
-        matches!(rec, KernelEvent::Auth(a) if self.sessions.contains_key(&a.head.hdr.session))
-    }
-
     /// Whether `key`'s decisions are read from a file.
     pub fn covers(&self, key: u64) -> bool {
         self.sessions.contains_key(&key)
@@ -110,21 +108,24 @@ impl LogFiles {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let args = sshd_args(&cmdline)?;
         let path = std::ffi::OsStr::from_bytes(sshd_log_path(&args)?);
-        let file = match open_trusted(std::path::Path::new(path)) {
-            Ok(f) => f,
+        match open_trusted(std::path::Path::new(path)) {
+            Ok((file, meta)) => self.follow(file, &meta),
             Err(e) => {
-                note_untrusted(pid, &e);
-                return None;
+                // Said once per server process (a bounded set).
+                if self.said_untrusted.len() < 64 && self.said_untrusted.insert(pid) {
+                    eprintln!(
+                        "ssh-trace: server {pid}'s -E log is read by the kernel hook instead: {e:#}"
+                    );
+                }
+                None
             }
-        };
-        self.follow(file)
+        }
     }
 
     /// `file`'s id, followed from its end if it was not yet. At FILES_MAX,
     /// files no session still needs (rotated logs) make room, else None.
-    fn follow(&mut self, file: std::fs::File) -> Option<FileId> {
-        let follower = Follower::at_end(file).ok()?;
-        let id = follower.id().ok()?;
+    fn follow(&mut self, file: std::fs::File, meta: &std::fs::Metadata) -> Option<FileId> {
+        let id = (meta.dev(), meta.ino());
         if self.files.contains_key(&id) {
             return Some(id);
         }
@@ -142,7 +143,7 @@ impl LogFiles {
             return None;
         }
         let f = Followed {
-            follower,
+            follower: Follower::at_end(file, meta.len()),
             since_ns: host::now_unix_ns(),
             failed: false,
         };
@@ -150,32 +151,37 @@ impl LogFiles {
         Some(id)
     }
 
-    /// Lines of the files of sessions still followed, as the kernel's log
-    /// records, when `rec` is one of such a session (None: every file).
-    pub fn before(&mut self, rec: Option<&KernelEvent>, out: &mut Vec<AuthRecord>) {
-        let (file, ktime) = match rec {
-            Some(r) => match self.sessions.get_mut(&r.header().session) {
-                Some(w) => {
-                    if let KernelEvent::Fork(f) = r {
-                        if !w.forked && f.hdr.tgid == w.server {
-                            w.server = f.child_tgid;
-                            w.forked = true;
-                        }
-                    }
-                    (Some(w.file), r.header().ktime_ns)
-                }
-                None => return,
-            },
-            None => (None, host::monotonic_ns()),
+    /// Sees every record before the session model. For a record of a
+    /// session read from its file: the file's new lines, as the kernel's
+    /// log records, into `out`; true when the record is the kernel hook's
+    /// copy of such a line (attached for another session), to be dropped.
+    pub fn before_record(&mut self, rec: &KernelEvent, out: &mut Vec<AuthRecord>) -> bool {
+        let hdr = rec.header();
+        let Some(w) = self.sessions.get_mut(&hdr.session) else {
+            return false;
         };
-        let mut ids: Vec<FileId> = match file {
-            Some(f) => vec![f],
-            None => self.sessions.values().map(|w| w.file).collect(),
-        };
+        if matches!(rec, KernelEvent::Auth(_)) {
+            return true;
+        }
+        if let KernelEvent::Fork(f) = rec {
+            if !w.forked && f.hdr.tgid == w.server {
+                w.server = f.child_tgid;
+                w.forked = true;
+            }
+        }
+        let file = w.file;
+        self.read(file, hdr.ktime_ns, out);
+        false
+    }
+
+    /// Every followed file's new lines (once a tick).
+    pub fn read_all(&mut self, out: &mut Vec<AuthRecord>) {
+        let mut ids: Vec<FileId> = self.sessions.values().map(|w| w.file).collect();
         ids.sort_unstable();
         ids.dedup();
+        let now = host::monotonic_ns();
         for id in ids {
-            self.read(id, ktime, out);
+            self.read(id, now, out);
         }
     }
 
@@ -256,17 +262,6 @@ fn attribute(
     })
 }
 
-/// Said on stderr, once per server process.
-fn note_untrusted(pid: u32, e: &anyhow::Error) {
-    use std::sync::Mutex;
-    static SAID: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
-    if !said.contains(&pid) && said.len() < 64 {
-        said.push(pid);
-        eprintln!("ssh-trace: server {pid}'s -E log is read by the kernel hook instead: {e:#}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,22 +331,28 @@ mod tests {
         let open = |i: usize| {
             let p = dir.join(format!("log.{i}"));
             std::fs::write(&p, b"").unwrap();
-            std::fs::File::open(&p).unwrap()
+            let f = std::fs::File::open(&p).unwrap();
+            let meta = f.metadata().unwrap();
+            (f, meta)
+        };
+        let follow = |logs: &mut LogFiles, i: usize| {
+            let (f, meta) = open(i);
+            logs.follow(f, &meta)
         };
         let mut logs = LogFiles::default();
-        let first = logs.follow(open(0)).unwrap();
+        let first = follow(&mut logs, 0).unwrap();
         logs.sessions = watched(&[(1, 40000)]);
         logs.sessions.get_mut(&1).unwrap().file = first;
         for i in 1..FILES_MAX {
-            assert!(logs.follow(open(i)).is_some(), "{i}");
+            assert!(follow(&mut logs, i).is_some(), "{i}");
         }
         // Full: the files of no session go, the session's stays.
-        assert!(logs.follow(open(FILES_MAX)).is_some());
+        assert!(follow(&mut logs, FILES_MAX).is_some());
         assert_eq!(logs.files.len(), 2);
         assert!(logs.files.contains_key(&first));
         // Every slot needed: refused (the hook reads that server).
         for i in 0..FILES_MAX {
-            let id = logs.follow(open(100 + i));
+            let id = follow(&mut logs, 100 + i);
             if let Some(id) = id {
                 logs.sessions.insert(
                     200 + i as u64,
@@ -363,7 +364,7 @@ mod tests {
             }
         }
         assert_eq!(logs.files.len(), FILES_MAX);
-        assert!(logs.follow(open(999)).is_none());
+        assert!(follow(&mut logs, 999).is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -8,7 +8,7 @@
 //! can replace root's entries), and the file root's, regular, writable by
 //! root alone. Anything else is read by the kernel hook, as before.
 use std::{
-    fs::File,
+    fs::{File, Metadata},
     os::unix::fs::MetadataExt,
     path::{Component, Path},
 };
@@ -66,8 +66,9 @@ pub fn sshd_log_path<'a>(args: &[&'a [u8]]) -> Option<&'a [u8]> {
     path.filter(|p| !p.is_empty())
 }
 
-/// Opens `path` for reading if no user can have chosen what it names.
-pub fn open_trusted(path: &Path) -> Result<File> {
+/// Opens `path` for reading if no user can have chosen what it names,
+/// with the metadata it was checked by.
+pub fn open_trusted(path: &Path) -> Result<(File, Metadata)> {
     if !path.is_absolute() {
         bail!("{} is not an absolute path", path.display());
     }
@@ -79,7 +80,8 @@ pub fn open_trusted(path: &Path) -> Result<File> {
         path,
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
         Mode::empty(),
-        ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        // Implies RESOLVE_NO_MAGICLINKS.
+        ResolveFlags::NO_SYMLINKS,
     )
     .with_context(|| format!("opening {} without following links", path.display()))?;
     let file = File::from(fd);
@@ -105,7 +107,7 @@ pub fn open_trusted(path: &Path) -> Result<File> {
             );
         }
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 #[cfg(test)]
@@ -120,6 +122,11 @@ mod tests {
         std::fs::create_dir_all(&d).unwrap();
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
         d
+    }
+
+    /// Why `path` is not trusted.
+    fn refusal(path: &Path) -> String {
+        format!("{:#}", open_trusted(path).unwrap_err())
     }
 
     /// `dir`/log with `mode`.
@@ -196,22 +203,16 @@ mod tests {
         let file = log_in(&dir, 0o600);
         let link = dir.join("link");
         std::os::unix::fs::symlink(&file, &link).unwrap();
-        let err = open_trusted(&link).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("without following links"),
-            "{err:#}"
-        );
+        let why = refusal(&link);
+        assert!(why.contains("without following links"), "{why}");
     }
 
     #[test]
     fn a_log_file_others_can_write_is_not_trusted() {
         let dir = scratch("others");
         let file = log_in(&dir, 0o622);
-        let err = open_trusted(&file).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("only root can write"),
-            "{err:#}"
-        );
+        let why = refusal(&file);
+        assert!(why.contains("only root can write"), "{why}");
     }
 
     #[test]
@@ -221,8 +222,7 @@ mod tests {
         std::fs::create_dir(&sub).unwrap();
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).unwrap();
         let file = log_in(&sub, 0o600);
-        let err = open_trusted(&file).unwrap_err();
-        let text = format!("{err:#}");
+        let text = refusal(&file);
         assert!(
             text.contains("can be changed by a user") || text.contains("only root can write"),
             "{text}"

@@ -462,11 +462,7 @@ pub fn logger_in_a_session_forges_no_decision(kind: Kind) {
         return;
     }
     let k = kind.name();
-    let setup = Setup {
-        syslog: true,
-        ..Default::default()
-    };
-    let server = Server::with(kind, "logger", setup).unwrap();
+    let server = syslog_server(kind, "logger");
     let forged = "set -- $SSH_CONNECTION; \
         logger -t sshd \"Accepted publickey for root from $1 port $2 ssh2: ED25519 SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"; \
         logger -t dropbear \"Password auth succeeded for 'root' from $1:$2\"; echo $SSH_CONNECTION";

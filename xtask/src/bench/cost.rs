@@ -106,7 +106,7 @@ impl Config {
         Ok(match self {
             Config::Authenticating(bin, syslog) => {
                 let agent = Agent::start(bin)?;
-                Running::Held(agent, hold_preauth(env.port(*syslog))?)
+                Running::Held(agent, hold_preauth(env.port(*syslog)?)?)
             }
             Config::Off => Running::Nothing,
             Config::Agent(bin) | Config::Baseline(bin) => Running::Agent(Agent::start(bin)?),
@@ -234,8 +234,8 @@ pub struct Env {
     pub iperf: Iperf,
     /// Logs to its -E file.
     pub sshd: Sshd,
-    /// Logs to a syslog socket of its own.
-    pub syslog_sshd: Sshd,
+    /// Logs to a syslog socket of its own (`with_syslog`).
+    pub syslog_sshd: Option<Sshd>,
 }
 
 impl Env {
@@ -245,24 +245,29 @@ impl Env {
             tools: Tools::build()?,
             iperf: Iperf::start()?,
             sshd: Sshd::start(name)?,
-            syslog_sshd: Sshd::with(
-                ssh_trace_tests::Kind::OpenSsh92,
-                &format!("{name}_syslog"),
-                ssh_trace_tests::Setup {
-                    syslog: true,
-                    ..Default::default()
-                },
-            )?,
+            syslog_sshd: None,
         })
     }
 
+    /// Also a server that logs to syslog (the hook reads it).
+    fn with_syslog(mut self, name: &str) -> Result<Self> {
+        let setup = ssh_trace_tests::Setup {
+            syslog: true,
+            ..Default::default()
+        };
+        let kind = ssh_trace_tests::Kind::OpenSsh92;
+        self.syslog_sshd = Some(Sshd::with(kind, &format!("{name}_syslog"), setup)?);
+        Ok(self)
+    }
+
     /// The port of the server that logs to syslog (true) or its -E file.
-    fn port(&self, syslog: bool) -> u16 {
-        if syslog {
-            self.syslog_sshd.port
-        } else {
-            self.sshd.port
+    fn port(&self, syslog: bool) -> Result<u16> {
+        if !syslog {
+            return Ok(self.sshd.port);
         }
+        let s = self.syslog_sshd.as_ref();
+        s.map(|s| s.port)
+            .context("the syslog server was not started (Env::with_syslog)")
     }
 
     pub fn measure(&self, w: Workload, seconds: f64) -> Result<f64> {
@@ -314,7 +319,10 @@ fn workloads(only: &[String]) -> Vec<Workload> {
 
 pub fn run(bin: &Path, a: Args) -> Result<()> {
     crate::setup::bench_packages()?;
-    let env = Env::new("bench")?;
+    let mut env = Env::new("bench")?;
+    if a.authenticating {
+        env = env.with_syslog("bench")?;
+    }
     let configs = configs(bin, &a);
     let chosen = workloads(&a.only);
     let mut samples: Samples = BTreeMap::new();
@@ -392,7 +400,7 @@ fn profile(
     let floor = super::floor::Floor::attach()?;
     let stats = ProgStats::enable(agent.pid())?.with(floor.progs.iter().map(|p| p.1));
     let _conn = held
-        .map(|syslog| hold_preauth(env.port(syslog)))
+        .map(|syslog| hold_preauth(env.port(syslog)?))
         .transpose()?;
     let when = match held {
         Some(true) => ", a session authenticating on a server logging to syslog",
