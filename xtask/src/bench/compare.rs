@@ -150,7 +150,7 @@ impl Running {
 }
 
 /// Median of three transfers: one scp alone varies by ±40 % on this VM.
-fn scp_rate(sshd: &Sshd, file: &Path, mib: u64) -> Result<f64> {
+pub(super) fn scp_rate(sshd: &Sshd, file: &Path, mib: u64) -> Result<f64> {
     let mut v = vec![
         scp_once(sshd, file, mib)?,
         scp_once(sshd, file, mib)?,
@@ -159,7 +159,7 @@ fn scp_rate(sshd: &Sshd, file: &Path, mib: u64) -> Result<f64> {
     Ok(median(&mut v))
 }
 
-fn scp_once(sshd: &Sshd, file: &Path, mib: u64) -> Result<f64> {
+pub(super) fn scp_once(sshd: &Sshd, file: &Path, mib: u64) -> Result<f64> {
     let t0 = Instant::now();
     let out = scp_base(sshd)
         .arg("-q")

@@ -1,8 +1,10 @@
 //! `cargo xtask bench` (the default): what ssh-trace costs the machine.
 //! Workloads that are not SSH (iperf3 TCP and UDP, a unix-socket
 //! ping-pong, unix datagrams, small writes to /dev/null, TCP and unix
-//! connects, a fork+exec storm) and the storm and TCP connects inside an
-//! SSH session, each with the agent off and on — and, when asked, another
+//! connects, a fork+exec storm) and the storm, TCP connects and an scp inside an
+//! SSH session, each with the agent off and on, and with no agent but the
+//! kernel's syscall tracing switched on (the floor any `syscalls:*` hook
+//! pays on every system call of the machine) — and, when asked, another
 //! build (`--baseline`, e.g. main's: before and after a change) and the
 //! per-syscall tracepoint alternative to the raw sys_enter hook
 //! (`--tracepoint-hooks`), and this build while a session authenticates
@@ -75,6 +77,9 @@ impl Default for Args {
 #[derive(Clone, Debug)]
 enum Config {
     Off,
+    /// No agent; the kernel's syscall tracing switched on by a counter on
+    /// a syscall nothing calls: the floor of any `syscalls:*` hook.
+    SyscallFloor,
     Agent(PathBuf),
     Baseline(PathBuf),
     /// The agent plus bpftrace on the write/sendto syscall tracepoints.
@@ -89,6 +94,7 @@ impl Config {
     fn label(&self) -> String {
         match self {
             Config::Off => "ssh-trace off".into(),
+            Config::SyscallFloor => "no agent, syscall tracing on (the floor)".into(),
             Config::Agent(_) => "this build".into(),
             Config::Baseline(b) => format!("baseline ({})", b.display()),
             Config::Tracepoints(_) => "this build + sys_enter_write/sendto tracepoints".into(),
@@ -109,6 +115,7 @@ impl Config {
                 Running::Held(agent, hold_preauth(env.port(*syslog)?)?)
             }
             Config::Off => Running::Nothing,
+            Config::SyscallFloor => Running::Floor(super::syscall_floor::SyscallFloor::attach()?),
             Config::Agent(bin) | Config::Baseline(bin) => Running::Agent(Agent::start(bin)?),
             Config::Tracepoints(bin) => Running::Hooked(Agent::start(bin)?, tracepoints()?),
         })
@@ -117,6 +124,7 @@ impl Config {
 
 enum Running {
     Nothing,
+    Floor(super::syscall_floor::SyscallFloor),
     Agent(Agent),
     Hooked(Agent, Child),
     Held(Agent, std::net::TcpStream),
@@ -127,6 +135,10 @@ impl Running {
     fn stop(self) -> Option<(f64, u64)> {
         match self {
             Running::Nothing => None,
+            Running::Floor(counters) => {
+                drop(counters);
+                None
+            }
             Running::Agent(a) => Some(a.stop()),
             Running::Held(a, conn) => {
                 // Closed after the agent stops: the hook stays to the end.
@@ -189,10 +201,11 @@ pub enum Workload {
     UnixConnects,
     StormOutside,
     StormInside,
+    Scp,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::Tcp64,
         Workload::Tcp1k,
         Workload::Udp64,
@@ -204,6 +217,7 @@ impl Workload {
         Workload::UnixConnects,
         Workload::StormOutside,
         Workload::StormInside,
+        Workload::Scp,
     ];
 
     pub fn label(self) -> &'static str {
@@ -225,6 +239,7 @@ impl Workload {
             Workload::UnixConnects => "unix stream connect + close (connections/s)",
             Workload::StormOutside => "fork+exec storm outside any session (execs/s)",
             Workload::StormInside => "fork+exec storm inside an SSH session (execs/s)",
+            Workload::Scp => "scp of 64 MiB to /dev/null over loopback (MiB/s)",
         }
     }
 }
@@ -287,7 +302,28 @@ impl Env {
             Workload::UnixConnects => self.tools.rate("connects", &["unix", &s]),
             Workload::StormOutside => self.tools.rate("storm", &[&s]),
             Workload::StormInside => self.tools.rate_in_session(&self.sshd, "storm", &[&s]),
+            // Its own length: a transfer takes what it takes.
+            Workload::Scp => super::compare::scp_rate(&self.sshd, &self.scp_payload()?, SCP_MIB),
         }
+    }
+}
+
+/// The scp workload's size: about 0.2 s a transfer here, three a figure.
+const SCP_MIB: u64 = 64;
+
+impl Env {
+    /// The scp workload's file, made once (fallocate: no data to write).
+    fn scp_payload(&self) -> Result<PathBuf> {
+        let path = world().dir.join("scp-payload-cost");
+        if std::fs::metadata(&path).ok().map(|m| m.len()) != Some(SCP_MIB << 20) {
+            let ok = Command::new("fallocate")
+                .args(["-l", &format!("{SCP_MIB}M")])
+                .arg(&path)
+                .status()?
+                .success();
+            anyhow::ensure!(ok, "fallocate {} failed", path.display());
+        }
+        Ok(path)
     }
 }
 
@@ -295,7 +331,7 @@ impl Env {
 type Samples = BTreeMap<Workload, Vec<Vec<f64>>>;
 
 fn configs(bin: &Path, a: &Args) -> Vec<Config> {
-    let mut c = vec![Config::Off];
+    let mut c = vec![Config::Off, Config::SyscallFloor];
     if let Some(b) = &a.baseline {
         c.push(Config::Baseline(b.clone()));
     }

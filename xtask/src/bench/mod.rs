@@ -15,6 +15,7 @@ mod latency;
 mod measure;
 mod operators;
 mod sinks;
+mod syscall_floor;
 mod tools;
 mod transfers;
 mod tty;
