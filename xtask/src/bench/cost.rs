@@ -49,6 +49,12 @@ pub struct Args {
     /// instead of the raw sys_enter hook.
     #[arg(long)]
     pub tracepoint_hooks: bool,
+    /// Also measure this build with a program on skb:skb_copy_datagram_iovec
+    /// (bpftrace, returning at once): what reading the servers' log
+    /// datagrams at the log daemon's receive would cost, instead of at
+    /// every system call.
+    #[arg(long)]
+    pub receive_hook: bool,
     /// Also measure this build while a connection to the bench's sshd sits
     /// before authentication: the servers' log capture (auth_sys_enter) is
     /// attached then, and only then.
@@ -67,6 +73,7 @@ impl Default for Args {
             logins: 40,
             baseline: None,
             tracepoint_hooks: false,
+            receive_hook: false,
             authenticating: false,
             only: Vec::new(),
         }
@@ -82,8 +89,8 @@ enum Config {
     SyscallFloor,
     Agent(PathBuf),
     Baseline(PathBuf),
-    /// The agent plus bpftrace on the write/sendto syscall tracepoints.
-    Tracepoints(PathBuf),
+    /// The agent plus bpftrace on other tracepoints (`Probe`).
+    Tracepoints(PathBuf, Probe),
     /// The agent while a connection is open before authentication, to a
     /// server that logs to syslog (true: the kernel hook reads it) or to
     /// its -E file (false: the agent reads the file, no hook).
@@ -97,7 +104,12 @@ impl Config {
             Config::SyscallFloor => "no agent, syscall tracing on (the floor)".into(),
             Config::Agent(_) => "this build".into(),
             Config::Baseline(b) => format!("baseline ({})", b.display()),
-            Config::Tracepoints(_) => "this build + sys_enter_write/sendto tracepoints".into(),
+            Config::Tracepoints(_, Probe::SyscallWrites) => {
+                "this build + sys_enter_write/sendto tracepoints".into()
+            }
+            Config::Tracepoints(_, Probe::DatagramReceive) => {
+                "this build + skb_copy_datagram_iovec tracepoint".into()
+            }
             Config::Authenticating(_, true) => {
                 "this build, a session authenticating (syslog)".into()
             }
@@ -117,7 +129,9 @@ impl Config {
             Config::Off => Running::Nothing,
             Config::SyscallFloor => Running::Floor(super::syscall_floor::SyscallFloor::attach()?),
             Config::Agent(bin) | Config::Baseline(bin) => Running::Agent(Agent::start(bin)?),
-            Config::Tracepoints(bin) => Running::Hooked(Agent::start(bin)?, tracepoints()?),
+            Config::Tracepoints(bin, probe) => {
+                Running::Hooked(Agent::start(bin)?, tracepoints(*probe)?)
+            }
         })
     }
 }
@@ -166,17 +180,34 @@ fn hold_preauth(port: u16) -> Result<std::net::TcpStream> {
     Ok(conn)
 }
 
+/// Where a log-capture program other than the raw sys_enter hook could run.
+#[derive(Clone, Copy, Debug)]
+enum Probe {
+    /// At the sending system calls (sshd's syslog(3) send, its -e writes).
+    SyscallWrites,
+    /// Where a log daemon copies a datagram out: the text is in the skb,
+    /// and so is the sender's pid (set by the kernel when the receiver has
+    /// SO_PASSCRED, as journald and rsyslog do). Every socket receive on
+    /// the machine runs it (TCP too), no other system call does.
+    DatagramReceive,
+}
+
 /// bpftrace with a program on each tracepoint that returns at once for
 /// every process (as a log-capture program would after its bitmap check).
-fn tracepoints() -> Result<Child> {
-    let prog = "tracepoint:syscalls:sys_enter_write, tracepoint:syscalls:sys_enter_sendto \
-                /pid == 1/ { @n = count(); }";
+fn tracepoints(probe: Probe) -> Result<Child> {
+    let on = match probe {
+        Probe::SyscallWrites => {
+            "tracepoint:syscalls:sys_enter_write, tracepoint:syscalls:sys_enter_sendto"
+        }
+        Probe::DatagramReceive => "tracepoint:skb:skb_copy_datagram_iovec",
+    };
+    let prog = format!("{on} /pid == 1/ {{ @n = count(); }}");
     let mut child = Command::new("bpftrace")
-        .args(["-e", prog])
+        .args(["-e", &prog])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    // bpftrace prints "Attaching 2 probes..." once they are attached.
+    // bpftrace prints "Attaching N probe(s)..." once they are attached.
     let mut out = child.stdout.take().context("bpftrace stdout")?;
     let mut first = [0u8; 9];
     use std::io::Read;
@@ -337,7 +368,10 @@ fn configs(bin: &Path, a: &Args) -> Vec<Config> {
     }
     c.push(Config::Agent(bin.to_owned()));
     if a.tracepoint_hooks {
-        c.push(Config::Tracepoints(bin.to_owned()));
+        c.push(Config::Tracepoints(bin.to_owned(), Probe::SyscallWrites));
+    }
+    if a.receive_hook {
+        c.push(Config::Tracepoints(bin.to_owned(), Probe::DatagramReceive));
     }
     if a.authenticating {
         c.push(Config::Authenticating(bin.to_owned(), false));
