@@ -7,7 +7,8 @@
 //! pays on every system call of the machine) — and, when asked, another
 //! build (`--baseline`, e.g. main's: before and after a change) and the
 //! per-syscall tracepoint alternative to the raw sys_enter hook
-//! (`--tracepoint-hooks`), and this build while a session authenticates
+//! (`--tracepoint-hooks`) or at the log daemon's receive (`--receive-hook`),
+//! and this build while a session authenticates
 //! (`--authenticating`: the servers' log capture is attached only then,
 //! and not for a server whose -E file the agent reads) —
 //! in an order that rotates every round: medians and ratios from one run.
