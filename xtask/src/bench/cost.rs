@@ -188,7 +188,7 @@ enum Probe {
     SyscallWrites,
     /// Where a log daemon copies a datagram out: the text is in the skb,
     /// and so is the sender's pid (set by the kernel when the receiver has
-    /// SO_PASSCRED, as journald and rsyslog do). Every socket receive on
+    /// SO_PASSCRED, as rsyslog does). Every socket receive on
     /// the machine runs it (TCP too), no other system call does.
     DatagramReceive,
 }
