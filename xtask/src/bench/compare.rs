@@ -149,6 +149,21 @@ impl Running {
     }
 }
 
+/// A file of `mib` MiB for scp to send, made once (fallocate: no data to
+/// write).
+pub(super) fn payload(name: &str, mib: u64) -> Result<PathBuf> {
+    let path = world().dir.join(name);
+    if std::fs::metadata(&path).ok().map(|m| m.len()) != Some(mib << 20) {
+        let ok = Command::new("fallocate")
+            .args(["-l", &format!("{mib}M")])
+            .arg(&path)
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "fallocate {} failed", path.display());
+    }
+    Ok(path)
+}
+
 /// Median of three transfers: one scp alone varies by ±40 % on this VM.
 pub(super) fn scp_rate(sshd: &Sshd, file: &Path, mib: u64) -> Result<f64> {
     let mut v = vec![
@@ -463,11 +478,7 @@ pub fn run(bin: &Path, a: Args) -> Result<()> {
     }
     let env = super::cost::Env::new("compare")?;
     let sshd = &env.sshd;
-    let big = world().dir.join("scp-payload");
-    Command::new("fallocate")
-        .args(["-l", &format!("{}M", a.scp_mib)])
-        .arg(&big)
-        .status()?;
+    let big = payload("scp-payload", a.scp_mib)?;
     // Warm-up: the payload's pages and sshd's binaries in the page cache.
     scp_once(sshd, &big, a.scp_mib)?;
     let (res, mut cpu) = rounds(bin, &a, &env, &big)?;

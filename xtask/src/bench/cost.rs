@@ -335,29 +335,17 @@ impl Env {
             Workload::StormOutside => self.tools.rate("storm", &[&s]),
             Workload::StormInside => self.tools.rate_in_session(&self.sshd, "storm", &[&s]),
             // Its own length: a transfer takes what it takes.
-            Workload::Scp => super::compare::scp_rate(&self.sshd, &self.scp_payload()?, SCP_MIB),
+            Workload::Scp => super::compare::scp_rate(
+                &self.sshd,
+                &super::compare::payload("scp-payload-cost", SCP_MIB)?,
+                SCP_MIB,
+            ),
         }
     }
 }
 
 /// The scp workload's size: about 0.2 s a transfer here, three a figure.
 const SCP_MIB: u64 = 64;
-
-impl Env {
-    /// The scp workload's file, made once (fallocate: no data to write).
-    fn scp_payload(&self) -> Result<PathBuf> {
-        let path = world().dir.join("scp-payload-cost");
-        if std::fs::metadata(&path).ok().map(|m| m.len()) != Some(SCP_MIB << 20) {
-            let ok = Command::new("fallocate")
-                .args(["-l", &format!("{SCP_MIB}M")])
-                .arg(&path)
-                .status()?
-                .success();
-            anyhow::ensure!(ok, "fallocate {} failed", path.display());
-        }
-        Ok(path)
-    }
-}
 
 /// Per workload, per configuration (in `configs` order): the rates.
 type Samples = BTreeMap<Workload, Vec<Vec<f64>>>;
